@@ -1,0 +1,108 @@
+"""langchain-rpm: reasoning-level personalization (RPM, arXiv 2505.21082) for LangChain and LangGraph.
+
+Example:
+    >>> from langchain_rpm import RPM, LAMP2
+    >>> LAMP2.normalize("Sci Fi")
+    'sci-fi'
+"""
+
+import os
+
+os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")  # before anything can import onnxruntime
+os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")  # Chroma's client-side telemetry
+
+from langchain_rpm.aggregator import AggregationInput, AggregationResult, FactorAggregator  # noqa: E402
+from langchain_rpm.build_graph import BuildFailedError, ProfileBuildState, create_profile_build_graph  # noqa: E402
+from langchain_rpm.components import RPMComponents  # noqa: E402
+from langchain_rpm.context import MissingUserIdError, RPMContext, resolve_user_id  # noqa: E402
+from langchain_rpm.embeddings import MiniLMEmbeddings, default_embeddings  # noqa: E402
+from langchain_rpm.extractor import ExtractionInput, FeatureExtractor  # noqa: E402
+from langchain_rpm.facade import RPM  # noqa: E402
+from langchain_rpm.generator import GenerationInput, ReasoningGenerator  # noqa: E402
+from langchain_rpm.inference_graph import RPMState, UnknownUserError, create_inference_graph  # noqa: E402
+from langchain_rpm.llm import StructuredOutputError, UsageTracker, resolve_chat_model  # noqa: E402
+from langchain_rpm.prompts import PROMPT_VERSION  # noqa: E402
+from langchain_rpm.reasoning import ReasoningInput, ReasoningPathBuilder  # noqa: E402
+from langchain_rpm.retriever import FeatureRetriever, RetrievalInput  # noqa: E402
+from langchain_rpm.store import EmbeddingMismatchError, RPMStore, features_text  # noqa: E402
+from langchain_rpm.tasks import (  # noqa: E402
+    GLOBAL_OPINION_QA,
+    LAMP2,
+    LAMP3,
+    LAMP5,
+    AnswerCheck,
+    InvalidAnswerError,
+    TaskKind,
+    TaskSpec,
+    get_task,
+)
+from langchain_rpm.types import (  # noqa: E402
+    Factor,
+    FactorJudgment,
+    FactorStatistics,
+    FailedItem,
+    Feature,
+    HistoryItem,
+    Prediction,
+    ReasoningExample,
+    RetrievedExample,
+    TokenUsage,
+    UserProfile,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "GLOBAL_OPINION_QA",
+    "LAMP2",
+    "LAMP3",
+    "LAMP5",
+    "PROMPT_VERSION",
+    "RPM",
+    "AggregationInput",
+    "AggregationResult",
+    "AnswerCheck",
+    "BuildFailedError",
+    "EmbeddingMismatchError",
+    "ExtractionInput",
+    "Factor",
+    "FactorAggregator",
+    "FactorJudgment",
+    "FactorStatistics",
+    "FailedItem",
+    "Feature",
+    "FeatureExtractor",
+    "FeatureRetriever",
+    "GenerationInput",
+    "HistoryItem",
+    "InvalidAnswerError",
+    "MiniLMEmbeddings",
+    "MissingUserIdError",
+    "Prediction",
+    "ProfileBuildState",
+    "RPMComponents",
+    "RPMContext",
+    "RPMState",
+    "RPMStore",
+    "ReasoningExample",
+    "ReasoningGenerator",
+    "ReasoningInput",
+    "ReasoningPathBuilder",
+    "RetrievalInput",
+    "RetrievedExample",
+    "StructuredOutputError",
+    "TaskKind",
+    "TaskSpec",
+    "TokenUsage",
+    "UnknownUserError",
+    "UsageTracker",
+    "UserProfile",
+    "create_inference_graph",
+    "create_profile_build_graph",
+    "default_embeddings",
+    "features_text",
+    "get_task",
+    "resolve_chat_model",
+    "resolve_user_id",
+    "__version__",
+]

@@ -1,0 +1,174 @@
+"""``RPM``: the small facade for people who do not want to touch graphs.
+
+Example:
+    >>> import tempfile
+    >>> from langchain_core.embeddings import DeterministicFakeEmbedding
+    >>> from langchain_rpm import RPM, RPMStore
+    >>> from langchain_rpm.testing import FakeStructuredChatModel
+    >>> rpm = RPM(FakeStructuredChatModel(), task="lamp3",
+    ...           store=RPMStore(tempfile.mkdtemp(), embeddings=DeterministicFakeEmbedding(size=8)))
+    >>> profile = rpm.build_user("ada", [{"id": "1", "input": "Arrived broken.", "response": "1"},
+    ...                                  {"id": "2", "input": "Sturdy and fast.", "response": "5"}])
+    >>> profile.num_items
+    2
+    >>> prediction = rpm.personalize("ada", "Solid build, slow shipping.")
+    >>> prediction.usage.llm_calls
+    2
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Sequence
+from typing import Any
+
+from langchain_core.language_models import BaseChatModel
+from langchain_core.runnables import RunnableConfig
+from langgraph.checkpoint.base import BaseCheckpointSaver
+
+from langchain_rpm.build_graph import create_profile_build_graph, validate_history
+from langchain_rpm.components import RPMComponents
+from langchain_rpm.context import RPMContext
+from langchain_rpm.inference_graph import create_inference_graph
+from langchain_rpm.llm import UsageTracker
+from langchain_rpm.prompts import PROMPT_VERSION
+from langchain_rpm.store import RPMStore
+from langchain_rpm.tasks import TaskSpec
+from langchain_rpm.types import HistoryItem, Prediction, UserProfile
+
+HistoryLike = Sequence[HistoryItem | dict[str, Any]]
+
+
+class RPM:
+    """Build user profiles and personalize queries in two calls, sync or async.
+
+    Args:
+        llm: A chat model or a model name (default ``gpt-4o-mini`` via ``ChatOpenAI``).
+        task: A :class:`TaskSpec` or a preset name (``lamp2``, ``lamp3``, ``lamp5``, ``goqa``).
+        store: The example store (default: embedded Chroma with local embeddings).
+        checkpointer: A LangGraph checkpointer; with one, an interrupted build resumes where it stopped.
+        max_concurrency: Most LLM calls in flight at once.
+        **options: Passed to :meth:`RPMComponents.create` (``method``, ``k``, ``chunk_size``, ...).
+    """
+
+    def __init__(
+        self,
+        llm: BaseChatModel | str | None = None,
+        task: TaskSpec | str = "lamp2",
+        *,
+        store: RPMStore | None = None,
+        checkpointer: BaseCheckpointSaver[Any] | None = None,
+        max_concurrency: int = 8,
+        **options: Any,
+    ) -> None:
+        self.components = RPMComponents.create(llm, task, store=store, **options)
+        self.max_concurrency = max_concurrency
+        self.build_graph = create_profile_build_graph(self.components).compile(checkpointer=checkpointer)
+        self.inference_graph = create_inference_graph(self.components).compile()
+
+    @property
+    def store(self) -> RPMStore:
+        """The example store."""
+        return self.components.store
+
+    @property
+    def task(self) -> TaskSpec:
+        """The task spec."""
+        return self.components.task
+
+    # -- build -------------------------------------------------------------------------------------------
+    def _build_config(self, user_id: str, items: list[HistoryItem], config: RunnableConfig | None) -> RunnableConfig:
+        payload = json.dumps([item.model_dump() for item in items], sort_keys=True)
+        digest = hashlib.sha256(f"{user_id}\x00{self.task.name}\x00{PROMPT_VERSION}\x00{payload}".encode()).hexdigest()
+        merged: dict[str, Any] = {"max_concurrency": self.max_concurrency, **(config or {})}
+        merged["configurable"] = {"thread_id": f"rpm-build-{digest[:24]}", **merged.get("configurable", {})}
+        return merged  # type: ignore[return-value]
+
+    def build_user(self, user_id: str, history: HistoryLike, *, config: RunnableConfig | None = None) -> UserProfile:
+        """Build (or rebuild) ``user_id``'s profile from their history and store it.
+
+        Items that fail are listed in ``profile.failed_items``; re-running the same build with a
+        checkpointer retries only those.
+        """
+        items = validate_history(self.task, history)
+        run_config = self._build_config(user_id, items, config)
+        state = self.build_graph.invoke(_build_input(user_id, items), run_config)
+        return UserProfile.model_validate(state["profile"])
+
+    async def abuild_user(
+        self, user_id: str, history: HistoryLike, *, config: RunnableConfig | None = None
+    ) -> UserProfile:
+        """Async twin of :meth:`build_user`."""
+        items = validate_history(self.task, history)
+        run_config = self._build_config(user_id, items, config)
+        state = await self.build_graph.ainvoke(_build_input(user_id, items), run_config)
+        return UserProfile.model_validate(state["profile"])
+
+    # -- personalize -------------------------------------------------------------------------------------
+    def personalize(
+        self, user_id: str, query: str, *, options: Sequence[str] | None = None, config: RunnableConfig | None = None
+    ) -> Prediction:
+        """Answer ``query`` the way ``user_id`` would; the prediction explains itself (``.explain()``)."""
+        tracker = UsageTracker()
+        state = self.inference_graph.invoke(
+            _query_input(query, options), _with_tracker(config, tracker), context=RPMContext(user_id=user_id)
+        )
+        return _prediction(state, tracker)
+
+    async def apersonalize(
+        self, user_id: str, query: str, *, options: Sequence[str] | None = None, config: RunnableConfig | None = None
+    ) -> Prediction:
+        """Async twin of :meth:`personalize`."""
+        tracker = UsageTracker()
+        state = await self.inference_graph.ainvoke(
+            _query_input(query, options), _with_tracker(config, tracker), context=RPMContext(user_id=user_id)
+        )
+        return _prediction(state, tracker)
+
+    # -- users -------------------------------------------------------------------------------------------
+    def profile(self, user_id: str) -> UserProfile | None:
+        """The stored profile of ``user_id``, or ``None``."""
+        return self.store.get_profile(user_id)
+
+    def users(self) -> list[str]:
+        """All users with a stored profile."""
+        return self.store.list_users()
+
+    def forget(self, user_id: str) -> int:
+        """Delete ``user_id``'s examples and profile; returns the number of examples removed."""
+        return self.store.delete_user(user_id)
+
+    @staticmethod
+    def explain(prediction: Prediction) -> str:
+        """Which factors and examples drove ``prediction``, and why."""
+        return prediction.explain()
+
+
+def _build_input(user_id: str, items: list[HistoryItem]) -> dict[str, Any]:
+    return {"user_id": user_id, "history": [item.model_dump() for item in items]}
+
+
+def _query_input(query: str, options: Sequence[str] | None) -> dict[str, Any]:
+    if not isinstance(query, str) or not query.strip():
+        raise ValueError("query must be a non-empty string")
+    return {"rpm_query": query, "rpm_options": list(options) if options else None}
+
+
+def _with_tracker(config: RunnableConfig | None, tracker: UsageTracker) -> RunnableConfig:
+    merged: dict[str, Any] = dict(config or {})
+    callbacks = merged.get("callbacks")
+    if callbacks is None:
+        merged["callbacks"] = [tracker]
+    elif isinstance(callbacks, list):
+        merged["callbacks"] = [*callbacks, tracker]
+    else:  # a callback manager
+        callbacks = callbacks.copy()
+        callbacks.add_handler(tracker, inherit=True)
+        merged["callbacks"] = callbacks
+    return merged  # type: ignore[return-value]
+
+
+def _prediction(state: dict[str, Any], tracker: UsageTracker) -> Prediction:
+    prediction = Prediction.model_validate(state["rpm_prediction"])
+    return prediction.model_copy(update={"usage": tracker.usage})

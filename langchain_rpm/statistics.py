@@ -1,0 +1,90 @@
+"""Factor statistics exactly as DESIGN §2 defines them (pure functions, no LLM).
+
+Discrete tasks: support ``n_F``, coverage ``n_F / N`` and propensity ``P(y | F) = #{i: a_i = y, F in G_i} / n_F``
+for every label ``y`` (plus the mean for ratings). Open-ended tasks: support and coverage here, and
+influence/polarity averaged from the LLM's per-item judgments (:func:`apply_judgments`).
+
+Example:
+    >>> from langchain_rpm.tasks import LAMP3
+    >>> from langchain_rpm.types import HistoryItem
+    >>> items = [HistoryItem(id="1", input="a", response="5"), HistoryItem(id="2", input="b", response="3")]
+    >>> stats = factor_statistics(LAMP3, items, {"1": {"Quality"}, "2": {"Quality"}}, ["Quality"])
+    >>> stats["Quality"].mean_rating
+    4.0
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+
+from langchain_rpm.tasks import TaskKind, TaskSpec
+from langchain_rpm.types import FactorJudgment, FactorStatistics, HistoryItem
+
+
+def factor_statistics(
+    task: TaskSpec,
+    items: Sequence[HistoryItem],
+    item_factors: Mapping[str, set[str]],
+    factor_names: Sequence[str],
+) -> dict[str, FactorStatistics]:
+    """Statistics of every factor over ``items``; ``item_factors[item.id]`` is the set of factors it has."""
+    total = len(items)
+    answers = {item.id: task.check(item.response, item.options).answer for item in items}
+    labels = _label_space(task, items)
+    stats: dict[str, FactorStatistics] = {}
+    for name in factor_names:
+        members = [item.id for item in items if name in item_factors.get(item.id, set())]
+        support = len(members)
+        entry = FactorStatistics(support=support, coverage=support / total if total else 0.0)
+        if task.is_discrete and support:
+            counts: dict[str, int] = defaultdict(int)
+            for item_id in members:
+                counts[answers[item_id]] += 1
+            entry.propensity = {label: counts.get(label, 0) / support for label in labels}
+            if task.kind is TaskKind.RATING:
+                values = [float(answers[i]) for i in members if _is_number(answers[i])]
+                entry.mean_rating = sum(values) / len(values) if values else None
+        stats[name] = entry
+    return stats
+
+
+def apply_judgments(
+    stats: Mapping[str, FactorStatistics], judgments: Mapping[str, Sequence[FactorJudgment]]
+) -> dict[str, FactorStatistics]:
+    """Average per-item influence/polarity judgments into each factor's statistics (open-ended tasks)."""
+    sums: dict[str, list[float]] = defaultdict(lambda: [0.0, 0.0, 0.0])
+    lowered = {name.lower(): name for name in stats}
+    for item_judgments in judgments.values():
+        for judgment in item_judgments:
+            name = lowered.get(judgment.factor.strip().lower())
+            if name is not None:
+                acc = sums[name]
+                acc[0] += judgment.influence
+                acc[1] += judgment.polarity
+                acc[2] += 1
+    updated = {}
+    for name, entry in stats.items():
+        influence, polarity, n = sums.get(name, [0.0, 0.0, 0.0])
+        updated[name] = entry.model_copy(
+            update={"influence": influence / n if n else None, "polarity": polarity / n if n else None}
+        )
+    return updated
+
+
+def _label_space(task: TaskSpec, items: Sequence[HistoryItem]) -> list[str]:
+    if task.kind is TaskKind.MULTIPLE_CHOICE:
+        seen: dict[str, None] = {}
+        for item in items:
+            for option in item.options or []:
+                seen.setdefault(option, None)
+        return list(seen)
+    return task.answer_space()
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True

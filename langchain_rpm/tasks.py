@@ -1,0 +1,275 @@
+"""Task specs: what kind of answer a task expects, and how answers are validated.
+
+Four answer kinds are supported (classification over a label list, rating on a numeric scale,
+multiple choice with per-query options, open-ended text). Presets cover the paper's benchmarks.
+
+Example:
+    >>> from langchain_rpm.tasks import LAMP3
+    >>> LAMP3.normalize("4 stars")
+    '4'
+    >>> LAMP3.check("great movie").valid
+    False
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from enum import Enum
+from typing import Literal, NamedTuple
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+
+class TaskKind(str, Enum):
+    """The four answer kinds RPM knows how to personalize."""
+
+    CLASSIFICATION = "classification"
+    RATING = "rating"
+    MULTIPLE_CHOICE = "multiple_choice"
+    OPEN_ENDED = "open_ended"
+
+
+class InvalidAnswerError(ValueError):
+    """An answer does not fit the task spec (label outside the list, rating off the scale, ...)."""
+
+
+class AnswerCheck(NamedTuple):
+    """The outcome of checking one answer: the answer to use, and whether it was valid."""
+
+    answer: str
+    valid: bool
+
+
+_OPTION_LETTER = re.compile(r"^\(?([A-Za-z])[\).:]?(?:\s+.*)?$")
+_NUMBER = re.compile(r"[-+]?\d+(?:\.\d+)?")
+
+
+def _key(text: str) -> str:
+    """Comparison key for labels: case, spacing, hyphens and punctuation ignored."""
+    return re.sub(r"[^0-9a-z]+", "", text.lower())
+
+
+class TaskSpec(BaseModel):
+    """Describes one personalization task and validates its answers.
+
+    Args:
+        name: Short identifier, e.g. ``"lamp2"``.
+        kind: The answer kind.
+        instruction: What the model is asked to do with an input, in one sentence.
+        labels: The label list (classification only).
+        scale: Inclusive ``(min, max)`` of the rating scale (rating only).
+        on_invalid: What an invalid answer gets: ``"keep"`` returns the raw text marked invalid
+            (metrics then score it as LaMP does: wrong / worst case), ``"fallback"`` substitutes
+            ``fallback_answer``, ``"raise"`` raises :class:`InvalidAnswerError`.
+        fallback_answer: The substitute used when ``on_invalid="fallback"``.
+
+    Example:
+        >>> spec = TaskSpec.classification("sentiment", ["positive", "negative"],
+        ...                                instruction="Classify the review's sentiment.")
+        >>> spec.normalize("  Positive ")
+        'positive'
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    name: str
+    kind: TaskKind
+    instruction: str
+    labels: tuple[str, ...] = ()
+    scale: tuple[int, int] | None = None
+    on_invalid: Literal["keep", "fallback", "raise"] = "keep"
+    fallback_answer: str | None = None
+    input_description: str = Field(default="input", description="What an input is, e.g. 'movie description'.")
+
+    @model_validator(mode="after")
+    def _check_consistent(self) -> TaskSpec:
+        if self.kind is TaskKind.CLASSIFICATION and not self.labels:
+            raise ValueError(f"task {self.name!r}: a classification task needs a non-empty `labels` list")
+        if self.kind is TaskKind.RATING:
+            if self.scale is None or self.scale[0] >= self.scale[1]:
+                raise ValueError(f"task {self.name!r}: a rating task needs `scale=(min, max)` with min < max")
+        if self.on_invalid == "fallback" and self.fallback_answer is None:
+            raise ValueError(f"task {self.name!r}: on_invalid='fallback' needs a `fallback_answer`")
+        return self
+
+    # -- constructors for custom tasks -------------------------------------------------------------
+    @classmethod
+    def classification(cls, name: str, labels: Sequence[str], *, instruction: str, **kw: object) -> TaskSpec:
+        """A classification task over a fixed label list."""
+        return cls(name=name, kind=TaskKind.CLASSIFICATION, labels=tuple(labels), instruction=instruction, **kw)  # type: ignore[arg-type]
+
+    @classmethod
+    def rating(cls, name: str, scale: tuple[int, int], *, instruction: str, **kw: object) -> TaskSpec:
+        """A rating task on an inclusive integer scale."""
+        return cls(name=name, kind=TaskKind.RATING, scale=scale, instruction=instruction, **kw)  # type: ignore[arg-type]
+
+    @classmethod
+    def multiple_choice(cls, name: str, *, instruction: str, **kw: object) -> TaskSpec:
+        """A multiple-choice task whose options come with each query."""
+        return cls(name=name, kind=TaskKind.MULTIPLE_CHOICE, instruction=instruction, **kw)  # type: ignore[arg-type]
+
+    @classmethod
+    def open_ended(cls, name: str, *, instruction: str, **kw: object) -> TaskSpec:
+        """An open-ended text generation task."""
+        return cls(name=name, kind=TaskKind.OPEN_ENDED, instruction=instruction, **kw)  # type: ignore[arg-type]
+
+    # -- properties ----------------------------------------------------------------------------------
+    @property
+    def is_discrete(self) -> bool:
+        """True when answers come from a finite set (propensity statistics apply)."""
+        return self.kind is not TaskKind.OPEN_ENDED
+
+    def answer_space(self, options: Sequence[str] | None = None) -> list[str]:
+        """The allowed answers for one query (empty for open-ended tasks)."""
+        if self.kind is TaskKind.CLASSIFICATION:
+            return list(self.labels)
+        if self.kind is TaskKind.RATING:
+            assert self.scale is not None
+            return [str(v) for v in range(self.scale[0], self.scale[1] + 1)]
+        if self.kind is TaskKind.MULTIPLE_CHOICE:
+            return list(options or [])
+        return []
+
+    def answer_format(self, options: Sequence[str] | None = None) -> str:
+        """A one-line description of the expected answer, used in prompts."""
+        if self.kind is TaskKind.CLASSIFICATION:
+            return "exactly one label from: " + ", ".join(self.labels)
+        if self.kind is TaskKind.RATING:
+            assert self.scale is not None
+            return f"a single integer rating from {self.scale[0]} to {self.scale[1]}"
+        if self.kind is TaskKind.MULTIPLE_CHOICE:
+            if not options:
+                return "exactly one of the options given with the input, copied verbatim"
+            return "exactly one option, copied verbatim, from: " + " | ".join(options)
+        return "the text itself, nothing else"
+
+    # -- validation ----------------------------------------------------------------------------------
+    def normalize(self, answer: object, options: Sequence[str] | None = None) -> str:
+        """Return the canonical form of ``answer`` or raise :class:`InvalidAnswerError`.
+
+        Labels and options are matched ignoring case, spacing and punctuation; ratings accept text
+        such as ``"4 stars"`` or ``"4.0"``; multiple-choice answers accept the option text or its
+        letter (``"B"``, ``"(B)"``).
+        """
+        text = str(answer).strip().strip("\"'`").strip()
+        if self.kind is TaskKind.OPEN_ENDED:
+            if not text:
+                raise InvalidAnswerError(f"task {self.name!r}: empty answer")
+            return text
+        if self.kind is TaskKind.RATING:
+            return self._normalize_rating(text)
+        if self.kind is TaskKind.MULTIPLE_CHOICE:
+            if not options:
+                raise InvalidAnswerError(f"task {self.name!r}: multiple-choice answers need the query's options")
+            return self._normalize_choice(text, list(options))
+        return self._match_label(text, list(self.labels))
+
+    def check(self, answer: object, options: Sequence[str] | None = None) -> AnswerCheck:
+        """Validate ``answer`` and apply the ``on_invalid`` policy.
+
+        Example:
+            >>> from langchain_rpm.tasks import LAMP2
+            >>> LAMP2.check("Sci Fi")
+            AnswerCheck(answer='sci-fi', valid=True)
+        """
+        try:
+            return AnswerCheck(self.normalize(answer, options), True)
+        except InvalidAnswerError:
+            if self.on_invalid == "raise":
+                raise
+            if self.on_invalid == "fallback":
+                assert self.fallback_answer is not None
+                return AnswerCheck(self.fallback_answer, False)
+            return AnswerCheck(str(answer).strip(), False)
+
+    def _normalize_rating(self, text: str) -> str:
+        assert self.scale is not None
+        match = _NUMBER.search(text)
+        if match is None:
+            raise InvalidAnswerError(f"task {self.name!r}: no rating found in {text[:80]!r}")
+        value = float(match.group())
+        if not value.is_integer() or not self.scale[0] <= value <= self.scale[1]:
+            raise InvalidAnswerError(
+                f"task {self.name!r}: rating {match.group()} is not an integer in {self.scale[0]}..{self.scale[1]}"
+            )
+        return str(int(value))
+
+    def _normalize_choice(self, text: str, options: list[str]) -> str:
+        try:
+            return self._match_label(text, options)
+        except InvalidAnswerError:
+            letter = _OPTION_LETTER.match(text)
+            if letter:
+                index = ord(letter.group(1).upper()) - ord("A")
+                if 0 <= index < len(options):
+                    return options[index]
+            raise
+
+    def _match_label(self, text: str, labels: list[str]) -> str:
+        key = _key(text)
+        for label in labels:
+            if _key(label) == key:
+                return label
+        # "The answer is: comedy." -> the longest label that appears as a whole phrase, if unique.
+        found = [label for label in labels if re.search(rf"(?<![\w-]){re.escape(label.lower())}(?![\w-])", text.lower())]
+        if found:
+            longest = max(len(label) for label in found)
+            best = [label for label in found if len(label) == longest]
+            if len(best) == 1:
+                return best[0]
+        raise InvalidAnswerError(f"task {self.name!r}: {text[:80]!r} is not one of {labels}")
+
+
+LAMP2_TAGS = (
+    "sci-fi",
+    "based on a book",
+    "comedy",
+    "action",
+    "twist ending",
+    "dystopia",
+    "dark comedy",
+    "classic",
+    "psychology",
+    "fantasy",
+    "romance",
+    "thought-provoking",
+    "social commentary",
+    "violence",
+    "true story",
+)
+
+LAMP2 = TaskSpec.classification(
+    "lamp2",
+    LAMP2_TAGS,
+    instruction="Choose the one tag this user would give the movie described in the input.",
+    input_description="movie description",
+)
+LAMP3 = TaskSpec.rating(
+    "lamp3",
+    (1, 5),
+    instruction="Predict the star rating (1-5) this user gave with the product review in the input.",
+    input_description="product review",
+)
+LAMP5 = TaskSpec.open_ended(
+    "lamp5",
+    instruction="Write the title this user would give the scholarly paper whose abstract is the input.",
+    input_description="paper abstract",
+)
+GLOBAL_OPINION_QA = TaskSpec.multiple_choice(
+    "goqa",
+    instruction="Choose the option most people in this country would choose for the survey question.",
+    input_description="survey question",
+)
+
+PRESETS: dict[str, TaskSpec] = {t.name: t for t in (LAMP2, LAMP3, LAMP5, GLOBAL_OPINION_QA)}
+
+
+def get_task(task: str | TaskSpec) -> TaskSpec:
+    """Resolve a preset name (``lamp2``, ``lamp3``, ``lamp5``, ``goqa``) or pass a spec through."""
+    if isinstance(task, TaskSpec):
+        return task
+    try:
+        return PRESETS[task.lower().replace("-", "").replace("_", "")]
+    except KeyError:
+        raise ValueError(f"unknown task {task!r}; use one of {sorted(PRESETS)} or a TaskSpec") from None

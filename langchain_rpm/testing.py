@@ -1,0 +1,164 @@
+"""Test doubles: a deterministic, tool-calling fake chat model that supports structured output.
+
+LangChain's stock fake chat models do not implement ``bind_tools``, so ``with_structured_output``
+fails on them. :class:`FakeStructuredChatModel` records the tool schemas it is bound to and replies
+with a tool call whose arguments are a pure function of the messages (safe under concurrent
+``batch``/``abatch``). An optional fixed ``delay`` simulates model latency for benchmarks.
+
+Example:
+    >>> from pydantic import BaseModel
+    >>> class Answer(BaseModel):
+    ...     answer: str
+    >>> model = FakeStructuredChatModel(responder=lambda messages, schema: {"answer": "42"})
+    >>> model.with_structured_output(Answer).invoke("What is the answer?")
+    Answer(answer='42')
+    >>> model.call_count
+    1
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import re
+import threading
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackManagerForLLMRun
+from langchain_core.language_models import BaseChatModel, LanguageModelInput
+from langchain_core.messages import AIMessage, BaseMessage
+from langchain_core.outputs import ChatGeneration, ChatResult
+from langchain_core.runnables import Runnable
+from langchain_core.utils.function_calling import convert_to_openai_tool
+from pydantic import PrivateAttr
+
+Responder = Callable[[list[BaseMessage], dict[str, Any]], dict[str, Any]]
+"""``(messages, tool_json_schema) -> tool-call arguments``."""
+
+
+def fill_schema(schema: dict[str, Any], seed_text: str, *, root: dict[str, Any] | None = None) -> Any:
+    """Deterministic placeholder value for a JSON schema, with words drawn from ``seed_text``.
+
+    Example:
+        >>> fill_schema({"type": "object", "properties": {"n": {"type": "integer"}}, "required": ["n"]}, "x")
+        {'n': 0}
+    """
+    root = root or schema
+    if "$ref" in schema:
+        name = schema["$ref"].split("/")[-1]
+        return fill_schema(root.get("$defs", {}).get(name, {}), seed_text, root=root)
+    if "anyOf" in schema:
+        options = [s for s in schema["anyOf"] if s.get("type") != "null"] or schema["anyOf"]
+        return fill_schema(options[0], seed_text, root=root)
+    if "enum" in schema:
+        return schema["enum"][0]
+    kind = schema.get("type", "object")
+    if kind == "object":
+        props = schema.get("properties", {})
+        return {key: fill_schema(sub, f"{seed_text} {key}", root=root) for key, sub in props.items()}
+    if kind == "array":
+        return [fill_schema(schema.get("items", {}), f"{seed_text} {i}", root=root) for i in range(2)]
+    if kind == "integer":
+        return max(0, int(schema.get("minimum", 0)))
+    if kind == "number":
+        low, high = schema.get("minimum", 0.0), schema.get("maximum", 1.0)
+        return (low + high) / 2
+    if kind == "boolean":
+        return True
+    words = re.findall(r"[A-Za-z]{3,}", seed_text) or ["text"]
+    digest = int(hashlib.sha256(seed_text.encode()).hexdigest(), 16)
+    return " ".join(words[(digest >> (8 * i)) % len(words)] for i in range(3))
+
+
+def default_responder(messages: list[BaseMessage], schema: dict[str, Any]) -> dict[str, Any]:
+    """Fill the tool's schema with words from the last message."""
+    return fill_schema(schema, str(messages[-1].content) if messages else "")
+
+
+class FakeStructuredChatModel(BaseChatModel):
+    """Deterministic tool-calling chat model for tests and benchmarks.
+
+    Args:
+        responder: Pure function ``(messages, tool_schema) -> arguments``; default fills the schema.
+        delay: Seconds each call takes (``time.sleep`` / ``asyncio.sleep``), to simulate latency.
+        model: Name reported in profiles.
+    """
+
+    responder: Responder = default_responder
+    delay: float = 0.0
+    model: str = "fake-structured"
+    _lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)
+    _calls: int = PrivateAttr(default=0)
+    _bound_schemas: list[dict[str, Any]] = PrivateAttr(default_factory=list)
+
+    @property
+    def _llm_type(self) -> str:
+        return "fake-structured-chat"
+
+    @property
+    def call_count(self) -> int:
+        """Chat completions generated so far (cache hits are not counted)."""
+        return self._calls
+
+    @property
+    def bound_schemas(self) -> list[dict[str, Any]]:
+        """Every tool schema this model was bound to, in order."""
+        return list(self._bound_schemas)
+
+    def reset(self) -> None:
+        """Zero the call counter."""
+        with self._lock:
+            self._calls = 0
+
+    def bind_tools(
+        self, tools: Sequence[Any], *, tool_choice: Any = None, **kwargs: Any
+    ) -> Runnable[LanguageModelInput, AIMessage]:
+        formatted = [convert_to_openai_tool(tool) for tool in tools]
+        with self._lock:
+            self._bound_schemas.extend(formatted)
+        return self.bind(tools=formatted, tool_choice=tool_choice, **kwargs)
+
+    def _reply(self, messages: list[BaseMessage], tools: list[dict[str, Any]] | None) -> ChatResult:
+        with self._lock:
+            self._calls += 1
+        prompt_chars = sum(len(str(m.content)) for m in messages)
+        if tools:
+            function = tools[0]["function"]
+            args = self.responder(messages, function.get("parameters", {}))
+            call_id = "call_" + hashlib.sha256(repr((function["name"], args)).encode()).hexdigest()[:12]
+            message = AIMessage(content="", tool_calls=[{"name": function["name"], "args": args, "id": call_id}])
+            completion_chars = len(repr(args))
+        else:
+            text = str(self.responder(messages, {"type": "object", "properties": {"text": {"type": "string"}}})["text"])
+            message = AIMessage(content=text)
+            completion_chars = len(text)
+        message.usage_metadata = {
+            "input_tokens": max(1, prompt_chars // 4),
+            "output_tokens": max(1, completion_chars // 4),
+            "total_tokens": max(1, prompt_chars // 4) + max(1, completion_chars // 4),
+        }
+        return ChatResult(generations=[ChatGeneration(message=message)])
+
+    def _generate(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> ChatResult:
+        if self.delay:
+            time.sleep(self.delay)
+        return self._reply(messages, kwargs.get("tools"))
+
+    async def _agenerate(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: AsyncCallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> ChatResult:
+        if self.delay:
+            await asyncio.sleep(self.delay)
+        return self._reply(messages, kwargs.get("tools"))
