@@ -11,21 +11,21 @@ import os
 os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")  # before anything can import onnxruntime
 os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")  # Chroma's client-side telemetry
 
-from langchain_rpm.aggregator import AggregationInput, AggregationResult, FactorAggregator  # noqa: E402
-from langchain_rpm.build_graph import BuildFailedError, ProfileBuildState, create_profile_build_graph  # noqa: E402
-from langchain_rpm.components import RPMComponents  # noqa: E402
-from langchain_rpm.context import MissingUserIdError, RPMContext, resolve_user_id  # noqa: E402
-from langchain_rpm.embeddings import MiniLMEmbeddings, default_embeddings  # noqa: E402
-from langchain_rpm.extractor import ExtractionInput, FeatureExtractor  # noqa: E402
-from langchain_rpm.facade import RPM  # noqa: E402
-from langchain_rpm.generator import GenerationInput, ReasoningGenerator  # noqa: E402
-from langchain_rpm.inference_graph import RPMState, UnknownUserError, create_inference_graph  # noqa: E402
-from langchain_rpm.llm import StructuredOutputError, UsageTracker, resolve_chat_model  # noqa: E402
-from langchain_rpm.prompts import PROMPT_VERSION  # noqa: E402
-from langchain_rpm.reasoning import ReasoningInput, ReasoningPathBuilder  # noqa: E402
-from langchain_rpm.retriever import FeatureRetriever, RetrievalInput  # noqa: E402
-from langchain_rpm.store import EmbeddingMismatchError, RPMStore, features_text  # noqa: E402
-from langchain_rpm.tasks import (  # noqa: E402
+from langchain_rpm.aggregator import AggregationInput, AggregationResult, FactorAggregator
+from langchain_rpm.build_graph import BuildFailedError, ProfileBuildState, create_profile_build_graph
+from langchain_rpm.components import RPMComponents
+from langchain_rpm.context import MissingUserIdError, RPMContext, resolve_user_id
+from langchain_rpm.embeddings import MiniLMEmbeddings, default_embeddings
+from langchain_rpm.extractor import ExtractionInput, FeatureExtractor
+from langchain_rpm.facade import RPM
+from langchain_rpm.generator import GenerationInput, ReasoningGenerator
+from langchain_rpm.inference_graph import RPMState, UnknownUserError, create_inference_graph
+from langchain_rpm.llm import StructuredOutputError, UsageTracker, resolve_chat_model
+from langchain_rpm.prompts import PROMPT_VERSION
+from langchain_rpm.reasoning import ReasoningInput, ReasoningPathBuilder
+from langchain_rpm.retriever import FeatureRetriever, RetrievalInput
+from langchain_rpm.store import EmbeddingMismatchError, RPMStore, features_text
+from langchain_rpm.tasks import (
     GLOBAL_OPINION_QA,
     LAMP2,
     LAMP3,
@@ -36,7 +36,7 @@ from langchain_rpm.tasks import (  # noqa: E402
     TaskSpec,
     get_task,
 )
-from langchain_rpm.types import (  # noqa: E402
+from langchain_rpm.types import (
     Factor,
     FactorJudgment,
     FactorStatistics,
@@ -97,6 +97,7 @@ __all__ = [
     "UnknownUserError",
     "UsageTracker",
     "UserProfile",
+    "__version__",
     "create_inference_graph",
     "create_profile_build_graph",
     "default_embeddings",
@@ -104,5 +105,4 @@ __all__ = [
     "get_task",
     "resolve_chat_model",
     "resolve_user_id",
-    "__version__",
 ]

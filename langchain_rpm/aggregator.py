@@ -91,7 +91,10 @@ class FactorAggregator(RPMStage[AggregationInput, AggregationResult]):
 
     def prompt(self, entries: Sequence[_Entry], *, level: int = 0) -> PromptValue:
         """The clustering prompt for one chunk (``level`` 0 clusters features, higher levels factors)."""
-        lines = [f"{i}: {e.name}" + (f" (proposed: {e.hint})" if e.hint else "") for i, e in enumerate(entries)]
+        if level == 0:
+            lines = [f"{i}: {e.name}" + (f" (proposed: {e.hint})" if e.hint else "") for i, e in enumerate(entries)]
+        else:
+            lines = [f"{i}: {e.name}" + (f" — {e.hint}" if e.hint else "") for i, e in enumerate(entries)]
         return FACTOR_CLUSTERING.invoke(
             {
                 "item_kind": "response-influential features" if level == 0 else "preliminary factors",
@@ -133,9 +136,7 @@ class FactorAggregator(RPMStage[AggregationInput, AggregationResult]):
     def _chunks(self, entries: list[_Entry]) -> list[list[_Entry]]:
         return [entries[i : i + self.chunk_size] for i in range(0, len(entries), self.chunk_size)]
 
-    def _finish(
-        self, input: AggregationInput, entries: list[_Entry], groups: dict[int, _Entry]
-    ) -> AggregationResult:
+    def _finish(self, input: AggregationInput, entries: list[_Entry], groups: dict[int, _Entry]) -> AggregationResult:
         factor_of = {entries[i].name.lower(): group.name for i, group in groups.items()}
         descriptions: dict[str, str] = {}
         members: dict[str, list[str]] = {}
@@ -166,7 +167,8 @@ def _unique_features(features: dict[str, list[Feature]]) -> list[_Entry]:
             if f.factor:
                 hints.setdefault(key, Counter())[f.factor] += 1
     return [
-        _Entry(name=name, hint=hints[key].most_common(1)[0][0] if key in hints else "") for key, name in spelling.items()
+        _Entry(name=name, hint=hints[key].most_common(1)[0][0] if key in hints else "")
+        for key, name in spelling.items()
     ]
 
 

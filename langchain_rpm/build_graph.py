@@ -36,7 +36,7 @@ from langchain_rpm.context import ProgressCounter, RPMContext, progress_event, r
 from langchain_rpm.prompts import PROMPT_VERSION
 from langchain_rpm.statistics import apply_judgments
 from langchain_rpm.tasks import InvalidAnswerError, TaskKind, TaskSpec
-from langchain_rpm.types import FailedItem, Factor, Feature, HistoryItem, ReasoningExample, UserProfile
+from langchain_rpm.types import Factor, FailedItem, Feature, HistoryItem, ReasoningExample, UserProfile
 
 
 class BuildFailedError(RuntimeError):
@@ -178,7 +178,12 @@ def create_profile_build_graph(
         sends = [
             Send(
                 "reason_item",
-                {"user_id": state["user_id"], "item": item, "features": features[item["id"]], "factors": state["factors"]},
+                {
+                    "user_id": state["user_id"],
+                    "item": item,
+                    "features": features[item["id"]],
+                    "factors": state["factors"],
+                },
             )
             for item in state["history"]
             if item["id"] in features and item["id"] not in have
@@ -210,7 +215,8 @@ def create_profile_build_graph(
         factors = [Factor.model_validate(f) for f in state.get("factors") or []]
         if task.kind is TaskKind.OPEN_ENDED:
             stats = apply_judgments(
-                {f.name: f.statistics for f in factors if f.statistics}, {e.item_id: e.factor_judgments for e in examples}
+                {f.name: f.statistics for f in factors if f.statistics},
+                {e.item_id: e.factor_judgments for e in examples},
             )
             factors = [f.model_copy(update={"statistics": stats.get(f.name, f.statistics)}) for f in factors]
         done = {e.item_id for e in examples}
@@ -248,9 +254,9 @@ def create_profile_build_graph(
 
     builder = StateGraph(ProfileBuildState, context_schema=RPMContext)
     builder.add_node("prepare", prepare)
-    builder.add_node("extract_item", RunnableLambda(extract_item, afunc=aextract_item, name="extract_item"))
+    builder.add_node("extract_item", RunnableLambda(extract_item, afunc=aextract_item, name="extract_item"))  # type: ignore[type-var]
     builder.add_node("aggregate", RunnableLambda(aggregate, afunc=aaggregate, name="aggregate"))
-    builder.add_node("reason_item", RunnableLambda(reason_item, afunc=areason_item, name="reason_item"))
+    builder.add_node("reason_item", RunnableLambda(reason_item, afunc=areason_item, name="reason_item"))  # type: ignore[type-var]
     builder.add_node("finalize", RunnableLambda(finalize, afunc=afinalize, name="finalize"))
     builder.add_edge(START, "prepare")
     builder.add_conditional_edges("prepare", route_extract, ["extract_item", "aggregate"])

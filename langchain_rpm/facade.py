@@ -27,10 +27,10 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.base import BaseCheckpointSaver
 
-from langchain_rpm.build_graph import create_profile_build_graph, validate_history
+from langchain_rpm.build_graph import ProfileBuildState, create_profile_build_graph, validate_history
 from langchain_rpm.components import RPMComponents
 from langchain_rpm.context import RPMContext
-from langchain_rpm.inference_graph import create_inference_graph
+from langchain_rpm.inference_graph import RPMState, create_inference_graph
 from langchain_rpm.llm import UsageTracker
 from langchain_rpm.prompts import PROMPT_VERSION
 from langchain_rpm.store import RPMStore
@@ -145,11 +145,11 @@ class RPM:
         return prediction.explain()
 
 
-def _build_input(user_id: str, items: list[HistoryItem]) -> dict[str, Any]:
+def _build_input(user_id: str, items: list[HistoryItem]) -> ProfileBuildState:
     return {"user_id": user_id, "history": [item.model_dump() for item in items]}
 
 
-def _query_input(query: str, options: Sequence[str] | None) -> dict[str, Any]:
+def _query_input(query: str, options: Sequence[str] | None) -> RPMState:
     if not isinstance(query, str) or not query.strip():
         raise ValueError("query must be a non-empty string")
     return {"rpm_query": query, "rpm_options": list(options) if options else None}

@@ -17,7 +17,14 @@ from langchain_core.runnables import RunnableConfig
 from pydantic import BaseModel, Field
 
 from langchain_rpm.llm import StructuredCaller
-from langchain_rpm.prompts import GENERATION, GeneratedAnswer, render_examples, render_factors, render_features, render_input
+from langchain_rpm.prompts import (
+    GENERATION,
+    GeneratedAnswer,
+    render_examples,
+    render_factors,
+    render_features,
+    render_input,
+)
 from langchain_rpm.stage import RPMStage
 from langchain_rpm.tasks import TaskSpec
 from langchain_rpm.types import Factor, Feature, Prediction, RetrievedExample
@@ -43,9 +50,7 @@ class ReasoningGenerator(RPMStage[GenerationInput, Prediction]):
 
     input_model = GenerationInput
 
-    def __init__(
-        self, llm: BaseChatModel, task: TaskSpec, *, method: str | None = None, max_retries: int = 2
-    ) -> None:
+    def __init__(self, llm: BaseChatModel, task: TaskSpec, *, method: str | None = None, max_retries: int = 2) -> None:
         self.task = task
         self._caller = StructuredCaller(llm, GeneratedAnswer, method=method, max_retries=max_retries)
 

@@ -122,7 +122,9 @@ class StructuredCaller(Generic[SchemaT]):
             if parsed is not None:
                 return parsed
             messages = [*_messages(prompt), HumanMessage(RETRY_ON_INVALID.format(error=error))]
-        raise StructuredOutputError(f"{self.schema.__name__}: no valid reply after {self.max_retries + 1} tries: {error}")
+        raise StructuredOutputError(
+            f"{self.schema.__name__}: no valid reply after {self.max_retries + 1} tries: {error}"
+        )
 
     async def ainvoke(self, prompt: PromptValue | list[BaseMessage], config: RunnableConfig | None = None) -> SchemaT:
         """Async twin of :meth:`invoke`."""
@@ -134,7 +136,9 @@ class StructuredCaller(Generic[SchemaT]):
             if parsed is not None:
                 return parsed
             messages = [*_messages(prompt), HumanMessage(RETRY_ON_INVALID.format(error=error))]
-        raise StructuredOutputError(f"{self.schema.__name__}: no valid reply after {self.max_retries + 1} tries: {error}")
+        raise StructuredOutputError(
+            f"{self.schema.__name__}: no valid reply after {self.max_retries + 1} tries: {error}"
+        )
 
     def _check(self, result: Any) -> tuple[SchemaT | None, str]:
         parsed = result.get("parsed") if isinstance(result, dict) else result

@@ -107,7 +107,9 @@ def render_factors(factors: Sequence[Factor], task: TaskSpec, *, top_labels: int
 
 def render_input(text: str, options: Sequence[str] | None) -> str:
     """The fenced input, with its options when the task has per-query options."""
-    body = text if not options else text + "\nOptions:\n" + "\n".join(f"{chr(65 + i)}. {o}" for i, o in enumerate(options))
+    body = (
+        text if not options else text + "\nOptions:\n" + "\n".join(f"{chr(65 + i)}. {o}" for i, o in enumerate(options))
+    )
     return fence("input", body)
 
 

@@ -52,9 +52,7 @@ class ReasoningPathBuilder(RPMStage[ReasoningInput, ReasoningExample]):
 
     input_model = ReasoningInput
 
-    def __init__(
-        self, llm: BaseChatModel, task: TaskSpec, *, method: str | None = None, max_retries: int = 2
-    ) -> None:
+    def __init__(self, llm: BaseChatModel, task: TaskSpec, *, method: str | None = None, max_retries: int = 2) -> None:
         self.task = task
         self._caller = StructuredCaller(llm, ReasoningOutput, method=method, max_retries=max_retries)
 

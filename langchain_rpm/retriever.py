@@ -14,7 +14,6 @@ Example:
 
 from __future__ import annotations
 
-
 from langchain_core.runnables import RunnableConfig
 from pydantic import BaseModel, Field
 
@@ -56,6 +55,3 @@ class FeatureRetriever(RPMStage[RetrievalInput, list[RetrievedExample]]):
     async def _arun(self, input: RetrievalInput, config: RunnableConfig) -> list[RetrievedExample]:
         k = self.k if input.k is None else input.k
         return await self.store.asearch(input.user_id, self._target(input), k)
-
-
-

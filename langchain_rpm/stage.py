@@ -37,10 +37,10 @@ class RPMStage(Runnable[Any, OutputT], Generic[InputT, OutputT]):
             raise ValueError(f"{self.get_name()}: invalid input: {exc}") from exc
 
     def invoke(self, input: Any, config: RunnableConfig | None = None, **kwargs: Any) -> OutputT:
-        return self._call_with_config(self._run, self.coerce(input), config)
+        return self._call_with_config(self._run, self.coerce(input), config)  # type: ignore[arg-type]
 
     async def ainvoke(self, input: Any, config: RunnableConfig | None = None, **kwargs: Any) -> OutputT:
-        return await self._acall_with_config(self._arun, self.coerce(input), config)
+        return await self._acall_with_config(self._arun, self.coerce(input), config)  # type: ignore[arg-type]
 
     @abstractmethod
     def _run(self, input: InputT, config: RunnableConfig) -> OutputT: ...

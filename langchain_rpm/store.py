@@ -163,7 +163,9 @@ class RPMStore:
             yield start, min(size, start + step)
 
     # -- examples --------------------------------------------------------------------------------------
-    def add_examples(self, user_id: str, examples: Sequence[ReasoningExample], *, profile_version: int = 1) -> list[str]:
+    def add_examples(
+        self, user_id: str, examples: Sequence[ReasoningExample], *, profile_version: int = 1
+    ) -> list[str]:
         """Embed and upsert ``examples`` for ``user_id``; returns their record ids (idempotent)."""
         user_filter(user_id)
         if not examples:
@@ -312,4 +314,3 @@ class RPMStore:
         removed = self._delete_other_examples(user_id, keep=set())
         self.profiles.delete(ids=[_profile_id(user_id)])
         return removed
-

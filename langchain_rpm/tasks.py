@@ -15,13 +15,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from enum import Enum
+from enum import StrEnum
 from typing import Literal, NamedTuple
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 
-class TaskKind(str, Enum):
+class TaskKind(StrEnum):
     """The four answer kinds RPM knows how to personalize."""
 
     CLASSIFICATION = "classification"
@@ -86,9 +86,8 @@ class TaskSpec(BaseModel):
     def _check_consistent(self) -> TaskSpec:
         if self.kind is TaskKind.CLASSIFICATION and not self.labels:
             raise ValueError(f"task {self.name!r}: a classification task needs a non-empty `labels` list")
-        if self.kind is TaskKind.RATING:
-            if self.scale is None or self.scale[0] >= self.scale[1]:
-                raise ValueError(f"task {self.name!r}: a rating task needs `scale=(min, max)` with min < max")
+        if self.kind is TaskKind.RATING and (self.scale is None or self.scale[0] >= self.scale[1]):
+            raise ValueError(f"task {self.name!r}: a rating task needs `scale=(min, max)` with min < max")
         if self.on_invalid == "fallback" and self.fallback_answer is None:
             raise ValueError(f"task {self.name!r}: on_invalid='fallback' needs a `fallback_answer`")
         return self
@@ -212,7 +211,9 @@ class TaskSpec(BaseModel):
             if _key(label) == key:
                 return label
         # "The answer is: comedy." -> the longest label that appears as a whole phrase, if unique.
-        found = [label for label in labels if re.search(rf"(?<![\w-]){re.escape(label.lower())}(?![\w-])", text.lower())]
+        found = [
+            label for label in labels if re.search(rf"(?<![\w-]){re.escape(label.lower())}(?![\w-])", text.lower())
+        ]
         if found:
             longest = max(len(label) for label in found)
             best = [label for label in found if len(label) == longest]

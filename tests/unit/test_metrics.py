@@ -113,7 +113,9 @@ def test_rouge_stemming_is_configurable():
     # "learning models" vs "learned model": unstemmed (LaMP's default) no token matches -> F = 0;
     # stemmed tokens learn/model match both -> F = 1.
     assert compute_metrics(LAMP5, ["learning models"], ["learned model"])["rouge1"] == 0.0
-    assert compute_metrics(LAMP5, ["learning models"], ["learned model"], use_stemmer=True)["rouge1"] == pytest.approx(1.0)
+    assert compute_metrics(LAMP5, ["learning models"], ["learned model"], use_stemmer=True)["rouge1"] == pytest.approx(
+        1.0
+    )
 
 
 # -- multiple choice ----------------------------------------------------------------------------------------

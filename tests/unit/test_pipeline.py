@@ -1,0 +1,259 @@
+"""End-to-end behaviour of the RPM stages and graphs with a deterministic tool-calling model."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from langchain_rpm import (
+    LAMP2,
+    LAMP3,
+    LAMP5,
+    RPM,
+    FactorAggregator,
+    Feature,
+    HistoryItem,
+    ReasoningExample,
+    RPMStore,
+)
+from langchain_rpm.testing import FakeStructuredChatModel
+from tests.support.rpm_fakes import CountingEmbeddings, rpm_fake_model
+from tests.unit.conftest import MOVIE_HISTORY
+
+
+def test_factor_statistics_match_hand_computed_values(rpm):
+    profile = rpm.build_user("ada", MOVIE_HISTORY)
+    stats = {f.name: f.statistics for f in profile.factors}
+    # Science themes: m1, m2, m5, m6 (space) -> answers sci-fi, sci-fi, romance, action; N = 6.
+    science = stats["Science themes"]
+    assert science.support == 4
+    assert science.coverage == pytest.approx(4 / 6)
+    assert science.propensity["sci-fi"] == pytest.approx(2 / 4)
+    assert science.propensity["romance"] == pytest.approx(1 / 4)
+    assert science.propensity["action"] == pytest.approx(1 / 4)
+    assert science.propensity["comedy"] == 0.0
+    assert sum(science.propensity.values()) == pytest.approx(1.0)
+    # Romance: m3, m5 -> romance, romance.
+    assert stats["Romance"].support == 2
+    assert stats["Romance"].propensity["romance"] == 1.0
+    # Action: m4, m6 -> action, action.
+    assert stats["Action"].propensity["action"] == 1.0
+    assert profile.num_items == 6
+    assert profile.model == "fake-structured"
+    assert profile.embedding_model == "counting-fake-16"
+
+
+def test_rating_statistics_include_the_mean(store):
+    rpm = RPM(rpm_fake_model(), task=LAMP3, store=store)
+    history = [
+        {"id": "1", "input": "Arrived late but sturdy.", "response": "3 stars"},
+        {"id": "2", "input": "Late again, broke quickly.", "response": "1"},
+        {"id": "3", "input": "Sturdy and cheap.", "response": "5"},
+    ]
+    stats = {f.name: f.statistics for f in rpm.build_user("bo", history).factors}
+    # Shipping: items 1, 2 -> ratings 3, 1 -> mean 2.0, P(3) = P(1) = 0.5.
+    assert stats["Shipping"].mean_rating == pytest.approx(2.0)
+    assert stats["Shipping"].propensity == {"1": 0.5, "2": 0.0, "3": 0.5, "4": 0.0, "5": 0.0}
+    # Durability: items 1, 2, 3 -> 3, 1, 5 -> mean 3.0, coverage 3/3.
+    assert stats["Durability"].mean_rating == pytest.approx(3.0)
+    assert stats["Durability"].coverage == 1.0
+    # Price: item 3 only.
+    assert stats["Price"].support == 1 and stats["Price"].propensity["5"] == 1.0
+
+
+def test_open_ended_statistics_aggregate_judgments(store):
+    rpm = RPM(rpm_fake_model(), task=LAMP5, store=store)
+    history = [
+        {"id": "1", "input": "Robots learn to fight.", "response": "Robot Combat: A Learning Approach"},
+        {"id": "2", "input": "A love story of robots.", "response": "Robot Romance"},
+    ]
+    profile = rpm.build_user("cy", history)
+    science = profile.factor("Science themes")
+    assert science is not None and science.statistics is not None
+    assert science.statistics.coverage == 1.0
+    assert science.statistics.influence == pytest.approx(0.5)
+    assert science.statistics.polarity == pytest.approx(1.0)
+    assert science.statistics.propensity == {}
+
+
+def _every_feature_once(result, features):
+    names = [f.name for feats in features.values() for f in feats]
+    members = [name for factor in result.factors for name in factor.features]
+    assert sorted(members) == sorted(set(members))  # no feature in two factors
+    assert {n.lower() for n in members} == {n.lower() for n in names}  # none left out
+    for feats in result.features.values():
+        assert all(f.factor in {factor.name for factor in result.factors} for f in feats)
+
+
+@pytest.mark.parametrize("chunk_size", [2, 3, 100])
+def test_every_feature_lands_in_exactly_one_factor(chunk_size):
+    items = [HistoryItem(id=str(i), input=f"text {i}", response="comedy") for i in range(7)]
+    features = {
+        str(i): [Feature(name=f"feature {i}-{j}", factor=["Tone", "Plot", "Cast"][(i + j) % 3]) for j in range(2)]
+        for i in range(7)
+    }
+
+    def sloppy(messages, schema):
+        # Puts item 0 in two clusters, leaves the last item out, invents an out-of-range id.
+        lines = [line for line in str(messages[-1].content).splitlines() if ":" in line]
+        ids = list(range(len(lines)))
+        return {"factors": [{"name": "A", "members": [*ids[:-1], 99]}, {"name": "B", "members": [0]}]}
+
+    llm = FakeStructuredChatModel(responder=sloppy)
+    aggregator = FactorAggregator(llm, LAMP2, chunk_size=chunk_size)
+    result = aggregator.invoke({"items": items, "features": features})
+    _every_feature_once(result, features)
+    unique = 14
+    chunks = -(-unique // chunk_size)
+    assert llm.call_count >= chunks  # one call per chunk, plus merge levels when chunked
+    if chunks == 1:
+        assert llm.call_count == 1
+
+
+async def test_chunked_clustering_async_equals_sync():
+    items = [HistoryItem(id=str(i), input=f"robot love chase {i}", response="comedy") for i in range(5)]
+    features = {str(i): [Feature(name=f"f{i}", factor=["Tone", "Plot"][i % 2])] for i in range(5)}
+    from tests.support.rpm_fakes import rpm_responder
+
+    aggregator = FactorAggregator(FakeStructuredChatModel(responder=rpm_responder), LAMP2, chunk_size=2)
+    sync = aggregator.invoke({"items": items, "features": features})
+    asynchronous = await aggregator.ainvoke({"items": items, "features": features})
+    assert sync == asynchronous
+    _every_feature_once(sync, features)
+    assert {f.name for f in sync.factors} == {"Tone", "Plot"}
+
+
+def test_retrieval_ranks_by_features_not_query_text(rpm, store):
+    query = "Robots rebel on a space station."
+    # Example "topic" has exactly the query's text but unrelated features; "structure" has other text
+    # but the features the query will be given.
+    store.add_examples(
+        "ada",
+        [
+            ReasoningExample(
+                item_id="topic",
+                input=query,
+                features=[Feature(name="wedding", factor="Romance")],
+                reasoning="r",
+                answer="romance",
+            ),
+            ReasoningExample(
+                item_id="structure",
+                input="A documentary about factories.",
+                features=[
+                    Feature(name="robots", factor="Science themes"),
+                    Feature(name="outer space", factor="Science themes"),
+                ],
+                reasoning="r",
+                answer="sci-fi",
+            ),
+        ],
+    )
+    features = [Feature(name="robots", factor="Science themes"), Feature(name="outer space", factor="Science themes")]
+    by_features = rpm.components.retriever.invoke({"user_id": "ada", "features": features, "k": 2})
+    assert [h.example.item_id for h in by_features] == ["structure", "topic"]
+    assert by_features[0].score == pytest.approx(1.0, abs=1e-5)
+    by_text = rpm.components.retriever.invoke({"user_id": "ada", "query": query, "k": 2})
+    assert by_text[0].example.item_id == "topic"  # the text-only mode would have picked the topic match
+
+
+def test_build_and_personalize_call_counts(rpm, llm, embeddings):
+    n = len(MOVIE_HISTORY)
+    rpm.build_user("ada", MOVIE_HISTORY)
+    assert llm.call_count == n + 1 + n  # N extractions + 1 clustering call + N reasoning paths
+    assert embeddings.document_calls == n
+    llm.reset()
+    before = embeddings.query_calls
+    prediction = rpm.personalize("ada", "A robot falls in love in space.")
+    assert llm.call_count == 2
+    assert embeddings.query_calls - before == 1
+    assert prediction.usage.llm_calls == 2
+    assert prediction.usage.input_tokens > 0
+
+
+def test_personalized_answer_uses_the_users_examples(rpm):
+    rpm.build_user("ada", MOVIE_HISTORY)
+    prediction = rpm.personalize("ada", "A robot falls in love in space.")
+    assert prediction.valid
+    assert prediction.answer in LAMP2.labels
+    assert prediction.factors_used == ["Science themes", "Romance"]
+    assert len(prediction.example_ids) == 3
+    assert set(prediction.example_ids) <= {item["id"] for item in MOVIE_HISTORY}
+    assert "Science themes" in prediction.explain()
+
+
+async def test_async_results_equal_sync_results(tmp_path):
+    def make(path):
+        return RPM(rpm_fake_model(), task="lamp2", store=RPMStore(path, embeddings=CountingEmbeddings()), k=3)
+
+    sync_rpm, async_rpm = make(tmp_path / "s"), make(tmp_path / "a")
+    sync_profile = sync_rpm.build_user("ada", MOVIE_HISTORY)
+    async_profile = await async_rpm.abuild_user("ada", MOVIE_HISTORY)
+    assert sync_profile.factors == async_profile.factors
+    assert sync_rpm.store.get_examples("ada") == async_rpm.store.get_examples("ada")
+    query = "Explosions and a love story."
+    sync_prediction = sync_rpm.personalize("ada", query)
+    async_prediction = await async_rpm.apersonalize("ada", query)
+    assert sync_prediction == async_prediction
+
+
+def test_stage_batch_and_abatch_match_invoke(llm):
+    from langchain_rpm import FeatureExtractor
+
+    extractor = FeatureExtractor(llm, LAMP2)
+    texts = [item["input"] for item in MOVIE_HISTORY]
+    assert extractor.batch(texts, config={"max_concurrency": 2}) == [extractor.invoke(t) for t in texts]
+
+
+async def test_stage_abatch_matches_ainvoke(llm):
+    from langchain_rpm import FeatureExtractor
+
+    extractor = FeatureExtractor(llm, LAMP2)
+    texts = [item["input"] for item in MOVIE_HISTORY]
+    assert await extractor.abatch(texts, config={"max_concurrency": 3}) == [await extractor.ainvoke(t) for t in texts]
+
+
+def test_rebuild_is_idempotent_and_drops_removed_items(rpm, store):
+    rpm.build_user("ada", MOVIE_HISTORY)
+    first = store.get_examples("ada")
+    profile = rpm.build_user("ada", MOVIE_HISTORY[:4])
+    assert profile.version == 2
+    assert [e.item_id for e in store.get_examples("ada")] == [e.item_id for e in first][:4]
+    assert len(store.examples.get(include=[])["ids"]) == 4
+
+
+def test_bad_history_is_rejected_before_anything_is_stored(rpm, store):
+    with pytest.raises(ValueError, match="duplicate item id 'm1'"):
+        rpm.build_user("ada", [*MOVIE_HISTORY, MOVIE_HISTORY[0]])
+    with pytest.raises(ValueError, match=r"history item 0 \(id 'x'\): response rejected"):
+        rpm.build_user("ada", [{"id": "x", "input": "A film.", "response": "horror"}])
+    with pytest.raises(ValueError, match="history is empty"):
+        rpm.build_user("ada", [])
+    assert store.list_users() == []
+
+
+def test_unknown_user_gets_a_clear_error(rpm):
+    from langchain_rpm import UnknownUserError
+
+    with pytest.raises(UnknownUserError, match="no profile for user 'ghost'"):
+        rpm.personalize("ghost", "Anything.")
+
+
+def test_profile_survives_a_process_restart(rpm, tmp_path):
+    rpm.build_user("ada", MOVIE_HISTORY)
+    script = textwrap.dedent(
+        f"""
+        from langchain_rpm import RPM, RPMStore
+        from tests.support.rpm_fakes import CountingEmbeddings, rpm_fake_model
+        llm = rpm_fake_model()
+        rpm = RPM(llm, task="lamp2", store=RPMStore({str(tmp_path / "store")!r}, embeddings=CountingEmbeddings()))
+        p = rpm.personalize("ada", "A robot in space.")
+        print(llm.call_count, p.answer, len(p.example_ids), rpm.users())
+        """
+    )
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True, timeout=120)
+    assert out.stdout.split()[:3] == ["2", "sci-fi", "4"]  # default k = 4
+    assert "['ada']" in out.stdout
