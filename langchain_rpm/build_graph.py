@@ -20,9 +20,10 @@ Example:
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import Annotated, Any, TypedDict
+from typing import Annotated, Any, Literal, TypedDict
 
 from langchain_core.runnables import RunnableConfig, RunnableLambda
 from langgraph.config import get_stream_writer
@@ -33,10 +34,11 @@ from langgraph.types import Send
 
 from langchain_rpm.components import RPMComponents
 from langchain_rpm.context import ProgressCounter, RPMContext, progress_event, resolve_user_id
+from langchain_rpm.inference_graph import require_profile
 from langchain_rpm.prompts import PROMPT_VERSION
-from langchain_rpm.statistics import apply_judgments
-from langchain_rpm.tasks import InvalidAnswerError, TaskKind, TaskSpec
-from langchain_rpm.types import Factor, FailedItem, Feature, HistoryItem, ReasoningExample, UserProfile
+from langchain_rpm.statistics import refresh_factors
+from langchain_rpm.tasks import InvalidAnswerError, TaskSpec
+from langchain_rpm.types import OTHER_FACTOR, Factor, FailedItem, Feature, HistoryItem, ReasoningExample, UserProfile
 
 
 class BuildFailedError(RuntimeError):
@@ -49,12 +51,20 @@ def merge_dicts(left: dict[str, Any] | None, right: dict[str, Any] | None) -> di
 
 
 class ProfileBuildState(TypedDict, total=False):
-    """State of the build graph; every value is JSON-like (``model_dump()`` dicts)."""
+    """State of the build graph; every value is JSON-like (``model_dump()`` dicts).
+
+    ``mode`` is ``"build"`` (default: ``history`` is the user's whole history) or ``"update"``
+    (``history`` holds only new items, added to the stored profile incrementally).
+    """
 
     user_id: str
+    mode: Literal["build", "update"]
     history: list[dict[str, Any]]
+    stored: dict[str, dict[str, Any]]
+    base_profile: dict[str, Any] | None
     features: Annotated[dict[str, list[dict[str, Any]]], merge_dicts]
     factors: list[dict[str, Any]]
+    reclustered: bool
     examples: Annotated[dict[str, dict[str, Any]], merge_dicts]
     failed: Annotated[dict[str, dict[str, Any]], merge_dicts]
     profile: dict[str, Any]
@@ -98,34 +108,65 @@ def _failure(item_id: str, stage: str, exc: Exception) -> dict[str, Any]:
 
 
 def create_profile_build_graph(
-    components: RPMComponents | None = None, **options: Any
+    components: RPMComponents | None = None, *, recluster_threshold: float = 0.3, **options: Any
 ) -> StateGraph[ProfileBuildState, RPMContext, ProfileBuildState, ProfileBuildState]:
     """Return the *uncompiled* profile-build graph; compile it with your own checkpointer.
 
     Args:
         components: Configured stages; if omitted, built from ``options`` via
             :meth:`RPMComponents.create` (``llm=``, ``task=``, ``store=``, ...).
+        recluster_threshold: In update mode, the share of the profile's features that may fit no
+            existing factor before the factors are re-clustered from all features.
 
-    Input: ``{"user_id": ..., "history": [HistoryItem-like dicts]}`` (the user id may come from the
-    run context instead). Output state: ``profile`` (the stored :class:`UserProfile` as a dict),
-    ``failed`` (items that could not be processed, with reasons).
+    Input: ``{"user_id": ..., "history": [HistoryItem-like dicts]}`` builds from scratch; add
+    ``"mode": "update"`` to add new items to a stored profile, paying LLM calls only for them.
+    The user id may come from the run context instead. Output state: ``profile`` (the stored
+    :class:`UserProfile` as a dict), ``failed`` (items that could not be processed, with reasons).
     """
     parts = components or RPMComponents.create(**options)
     task, store = parts.task, parts.store
     progress = ProgressCounter()
 
-    def prepare(state: ProfileBuildState, config: RunnableConfig) -> dict[str, Any]:
-        user_id = state.get("user_id") or resolve_user_id(get_runtime().context, config)
+    # -- prepare: validate, and in update mode load what is stored ------------------------------------
+    def _prepared(state: ProfileBuildState, user_id: str, profile: UserProfile | None) -> dict[str, Any]:
         items = validate_history(task, state.get("history") or [])
+        update: dict[str, Any] = {"user_id": user_id, "history": [item.model_dump() for item in items]}
+        if state.get("mode") == "update":
+            base = require_profile(profile, user_id)
+            stored = store.get_examples(user_id)
+            clash = [item.id for item in items if item.id in {ex.item_id for ex in stored}]
+            if clash:
+                raise ValueError(f"user {user_id!r} already has item id(s) {clash[:5]}: new items need new ids")
+            update |= {
+                "base_profile": base.model_dump(mode="json"),
+                "stored": {ex.item_id: ex.model_dump() for ex in stored},
+                "factors": [f.model_dump() for f in base.factors],
+            }
         done = sum(1 for item in items if item.id in (state.get("features") or {}))
         progress.start(user_id, "extract", len(items), done)
         _emit("extract", user_id, done, len(items))
-        return {"user_id": user_id, "history": [item.model_dump() for item in items]}
+        return update
 
+    def prepare(state: ProfileBuildState, config: RunnableConfig) -> dict[str, Any]:
+        user_id = state.get("user_id") or resolve_user_id(get_runtime().context, config)
+        return _prepared(state, user_id, store.get_profile(user_id) if state.get("mode") == "update" else None)
+
+    # -- extraction, one task per item (factor-aware against the stored factors in update mode) -------
     def route_extract(state: ProfileBuildState) -> list[Send] | str:
         have = state.get("features") or {}
-        todo = [item for item in state["history"] if item["id"] not in have]
-        return [Send("extract_item", {"user_id": state["user_id"], "item": item}) for item in todo] or "aggregate"
+        factors = state.get("factors") if state.get("mode") == "update" else None
+        sends = [
+            Send("extract_item", {"user_id": state["user_id"], "item": item, "factors": factors})
+            for item in state["history"]
+            if item["id"] not in have
+        ]
+        return sends or "aggregate"
+
+    def _extraction_input(payload: dict[str, Any]) -> Any:
+        item = HistoryItem.model_validate(payload["item"])
+        if payload.get("factors") is None:
+            return item
+        return {"text": item.input, "options": item.options, "factors": payload["factors"]}
 
     def _extracted(payload: dict[str, Any], features: list[Feature]) -> dict[str, Any]:
         done, total = progress.advance(payload["user_id"], "extract")
@@ -134,44 +175,100 @@ def create_profile_build_graph(
 
     def extract_item(payload: dict[str, Any], config: RunnableConfig) -> dict[str, Any]:
         try:
-            features = parts.extractor.invoke(HistoryItem.model_validate(payload["item"]), config)
+            features = parts.extractor.invoke(_extraction_input(payload), config)
         except Exception as exc:
             return {"failed": _failure(payload["item"]["id"], "extract", exc)}
         return _extracted(payload, features)
 
     async def aextract_item(payload: dict[str, Any], config: RunnableConfig) -> dict[str, Any]:
         try:
-            features = await parts.extractor.ainvoke(HistoryItem.model_validate(payload["item"]), config)
+            features = await parts.extractor.ainvoke(_extraction_input(payload), config)
         except Exception as exc:
             return {"failed": _failure(payload["item"]["id"], "extract", exc)}
         return _extracted(payload, features)
 
-    def _aggregation_input(state: ProfileBuildState) -> dict[str, Any]:
+    # -- aggregation: cluster (build, or update past the threshold) or assign to stored factors -------
+    def _plan(state: ProfileBuildState) -> tuple[str, dict[str, Any]]:
+        """``("cluster", aggregator input)`` or ``("assign", {})``."""
         have = state.get("features") or {}
         items = [item for item in state["history"] if item["id"] in have]
         if not items:
             failures = "; ".join(f"{k}: {v['error']}" for k, v in (state.get("failed") or {}).items())
             raise BuildFailedError(f"user {state['user_id']!r}: no history item could be processed ({failures})")
+        features = {item["id"]: have[item["id"]] for item in items}
+        if state.get("mode") == "update":
+            base = UserProfile.model_validate(state["base_profile"])
+            known = {f["name"] for f in state.get("factors") or []}
+            new = [f for feats in features.values() for f in feats]
+            unfit = base.unfit_features + sum(1 for f in new if f["factor"] not in known)
+            if unfit <= recluster_threshold * max(1, base.num_features + len(new)):
+                return "assign", {}
+            stored = state.get("stored") or {}
+            items = [_as_item(ex) for ex in stored.values()] + items
+            features = {**{k: ex["features"] for k, ex in stored.items()}, **features}
         _emit("aggregate", state["user_id"], 0, 1)
-        return {"items": items, "features": {item["id"]: have[item["id"]] for item in items}}
+        return "cluster", {"items": items, "features": features}
 
-    def _aggregated(state: ProfileBuildState, result: Any) -> dict[str, Any]:
+    def _assigned(state: ProfileBuildState) -> dict[str, Any]:
+        """Update mode under the threshold: features that fit no factor go to 'Other'; no LLM call."""
+        factors = [Factor.model_validate(f) for f in state.get("factors") or []]
+        known = {f.name for f in factors}
+        features = {
+            k: [f if f["factor"] in known else {**f, "factor": OTHER_FACTOR} for f in feats]
+            for k, feats in (state.get("features") or {}).items()
+            if k in {item["id"] for item in state["history"]}
+        }
+        if OTHER_FACTOR not in known and any(f["factor"] == OTHER_FACTOR for v in features.values() for f in v):
+            factors.append(Factor(name=OTHER_FACTOR, description="Features that fit no other factor."))
+        examples = [ReasoningExample.model_validate(e) for e in (state.get("stored") or {}).values()]
+        pending = [  # the new items as provisional examples, so statistics cover them in reasoning prompts
+            ReasoningExample(
+                item_id=item["id"],
+                input=item["input"],
+                features=[Feature.model_validate(f) for f in features[item["id"]]],
+                reasoning="",
+                answer=task.check(item["response"], item.get("options")).answer,
+                options=item.get("options"),
+            )
+            for item in state["history"]
+            if item["id"] in features
+        ]
+        factors = refresh_factors(task, factors, examples + pending)
+        return _aggregated(state, [f.model_dump() for f in factors], features, reclustered=False)
+
+    def _clustered(state: ProfileBuildState, result: Any) -> dict[str, Any]:
         _emit("aggregate", state["user_id"], 1, 1, factors=len(result.factors))
-        total = len(result.features)
-        done = sum(1 for item_id in result.features if item_id in (state.get("examples") or {}))
+        features = {k: [f.model_dump() for f in v] for k, v in result.features.items()}
+        update = _aggregated(state, [f.model_dump() for f in result.factors], features, reclustered=True)
+        if state.get("mode") == "update":  # re-clustered: stored examples take their new factor names
+            stored = state.get("stored") or {}
+            update["stored"] = {k: {**ex, "features": features[k]} for k, ex in stored.items()}
+            update["features"] = {k: v for k, v in features.items() if k not in stored}
+        return update
+
+    def _aggregated(
+        state: ProfileBuildState, factors: list[dict[str, Any]], features: dict[str, Any], *, reclustered: bool
+    ) -> dict[str, Any]:
+        new_ids = {item["id"] for item in state["history"]}
+        total = sum(1 for k in features if k in new_ids)
+        done = sum(1 for k in features if k in (state.get("examples") or {}))
         progress.start(state["user_id"], "reason", total, done)
         _emit("reason", state["user_id"], done, total)
-        return {
-            "factors": [f.model_dump() for f in result.factors],
-            "features": {k: [f.model_dump() for f in v] for k, v in result.features.items()},
-        }
+        return {"factors": factors, "features": features, "reclustered": reclustered}
 
     def aggregate(state: ProfileBuildState, config: RunnableConfig) -> dict[str, Any]:
-        return _aggregated(state, parts.aggregator.invoke(_aggregation_input(state), config))
+        kind, request = _plan(state)
+        if kind == "assign":
+            return _assigned(state)
+        return _clustered(state, parts.aggregator.invoke(request, config))
 
     async def aaggregate(state: ProfileBuildState, config: RunnableConfig) -> dict[str, Any]:
-        return _aggregated(state, await parts.aggregator.ainvoke(_aggregation_input(state), config))
+        kind, request = _plan(state)
+        if kind == "assign":
+            return _assigned(state)
+        return _clustered(state, await parts.aggregator.ainvoke(request, config))
 
+    # -- reasoning paths, one task per item -----------------------------------------------------------
     def route_reason(state: ProfileBuildState) -> list[Send] | str:
         have = state.get("examples") or {}
         features = state.get("features") or {}
@@ -209,20 +306,22 @@ def create_profile_build_graph(
             return {"failed": _failure(payload["item"]["id"], "reason", exc)}
         return _reasoned(payload, example)
 
-    def _profile(state: ProfileBuildState, previous: UserProfile | None) -> tuple[UserProfile, list[ReasoningExample]]:
-        user_id = state["user_id"]
-        examples = [ReasoningExample.model_validate(e) for e in (state.get("examples") or {}).values()]
-        factors = [Factor.model_validate(f) for f in state.get("factors") or []]
-        if task.kind is TaskKind.OPEN_ENDED:
-            stats = apply_judgments(
-                {f.name: f.statistics for f in factors if f.statistics},
-                {e.item_id: e.factor_judgments for e in examples},
-            )
-            factors = [f.model_copy(update={"statistics": stats.get(f.name, f.statistics)}) for f in factors]
-        done = {e.item_id for e in examples}
+    # -- finalize: exact statistics over what is stored, then write examples and the profile ----------
+    def _outcome(state: ProfileBuildState, previous: UserProfile | None) -> tuple[UserProfile, list[ReasoningExample]]:
+        """The new profile, and the examples to write (all of them, or only new ones in a cheap update)."""
+        new = [ReasoningExample.model_validate(e) for e in (state.get("examples") or {}).values()]
+        stored = [ReasoningExample.model_validate(e) for e in (state.get("stored") or {}).values()]
+        examples = stored + new
+        factors = refresh_factors(task, [Factor.model_validate(f) for f in state.get("factors") or []], examples)
+        done = {e.item_id for e in new}
         failed = [FailedItem.model_validate(v) for k, v in (state.get("failed") or {}).items() if k not in done]
+        known = {f.name for f in factors} - {OTHER_FACTOR}
+        base = UserProfile.model_validate(state["base_profile"]) if state.get("base_profile") else None
+        unfit = 0
+        if base is not None and not state.get("reclustered"):
+            unfit = base.unfit_features + sum(1 for e in new for f in e.features if f.factor not in known)
         profile = UserProfile(
-            user_id=user_id,
+            user_id=state["user_id"],
             task=task.name,
             factors=factors,
             num_items=len(examples),
@@ -233,22 +332,29 @@ def create_profile_build_graph(
             version=(previous.version + 1) if previous else 1,
             created_at=previous.created_at if previous else datetime.now(UTC),
             failed_items=failed,
+            unfit_features=unfit,
         )
-        return profile, examples
+        cheap_update = state.get("mode") == "update" and not state.get("reclustered")
+        return profile, new if cheap_update else examples
+
+    def _write(profile: UserProfile, examples: list[ReasoningExample], state: ProfileBuildState) -> None:
+        if state.get("mode") == "update":
+            store.add_examples(profile.user_id, examples, profile_version=profile.version)
+        else:
+            store.replace_user_examples(profile.user_id, examples, profile_version=profile.version)
+        store.save_profile(profile)
 
     def finalize(state: ProfileBuildState) -> dict[str, Any]:
-        profile, examples = _profile(state, store.get_profile(state["user_id"]))
+        profile, examples = _outcome(state, store.get_profile(state["user_id"]))
         _emit("store", profile.user_id, 0, len(examples))
-        store.replace_user_examples(profile.user_id, examples, profile_version=profile.version)
-        store.save_profile(profile)
+        _write(profile, examples, state)
         _emit("store", profile.user_id, len(examples), len(examples))
         return {"profile": profile.model_dump(mode="json")}
 
     async def afinalize(state: ProfileBuildState) -> dict[str, Any]:
-        profile, examples = _profile(state, await store.aget_profile(state["user_id"]))
+        profile, examples = _outcome(state, await store.aget_profile(state["user_id"]))
         _emit("store", profile.user_id, 0, len(examples))
-        await store.areplace_user_examples(profile.user_id, examples, profile_version=profile.version)
-        await store.asave_profile(profile)
+        await asyncio.to_thread(_write, profile, examples, state)
         _emit("store", profile.user_id, len(examples), len(examples))
         return {"profile": profile.model_dump(mode="json")}
 
@@ -265,3 +371,13 @@ def create_profile_build_graph(
     builder.add_edge("reason_item", "finalize")
     builder.add_edge("finalize", END)
     return builder
+
+
+def _as_item(example: dict[str, Any]) -> dict[str, Any]:
+    """A stored example as a history-item dict (its answer is the response)."""
+    return {
+        "id": example["item_id"],
+        "input": example["input"],
+        "response": example["answer"],
+        "options": example.get("options"),
+    }

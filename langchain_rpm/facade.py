@@ -49,6 +49,8 @@ class RPM:
         store: The example store (default: embedded Chroma with local embeddings).
         checkpointer: A LangGraph checkpointer; with one, an interrupted build resumes where it stopped.
         max_concurrency: Most LLM calls in flight at once.
+        recluster_threshold: Share of a profile's features that may fit no factor before
+            :meth:`add_interactions` re-clusters the factors.
         **options: Passed to :meth:`RPMComponents.create` (``method``, ``k``, ``chunk_size``, ...).
     """
 
@@ -60,11 +62,13 @@ class RPM:
         store: RPMStore | None = None,
         checkpointer: BaseCheckpointSaver[Any] | None = None,
         max_concurrency: int = 8,
+        recluster_threshold: float = 0.3,
         **options: Any,
     ) -> None:
         self.components = RPMComponents.create(llm, task, store=store, **options)
         self.max_concurrency = max_concurrency
-        self.build_graph = create_profile_build_graph(self.components).compile(checkpointer=checkpointer)
+        graph = create_profile_build_graph(self.components, recluster_threshold=recluster_threshold)
+        self.build_graph = graph.compile(checkpointer=checkpointer)
         self.inference_graph = create_inference_graph(self.components).compile()
 
     @property
@@ -78,9 +82,13 @@ class RPM:
         return self.components.task
 
     # -- build -------------------------------------------------------------------------------------------
-    def _build_config(self, user_id: str, items: list[HistoryItem], config: RunnableConfig | None) -> RunnableConfig:
+    def _build_config(
+        self, user_id: str, items: list[HistoryItem], config: RunnableConfig | None, *, kind: str = "build"
+    ) -> RunnableConfig:
+        """Run config whose thread id is a digest of the inputs: re-running the same build resumes it."""
         payload = json.dumps([item.model_dump() for item in items], sort_keys=True)
-        digest = hashlib.sha256(f"{user_id}\x00{self.task.name}\x00{PROMPT_VERSION}\x00{payload}".encode()).hexdigest()
+        key = f"{kind}\x00{user_id}\x00{self.task.name}\x00{PROMPT_VERSION}\x00{payload}"
+        digest = hashlib.sha256(key.encode()).hexdigest()
         merged: dict[str, Any] = {"max_concurrency": self.max_concurrency, **(config or {})}
         merged["configurable"] = {"thread_id": f"rpm-build-{digest[:24]}", **merged.get("configurable", {})}
         return merged  # type: ignore[return-value]
@@ -103,6 +111,29 @@ class RPM:
         items = validate_history(self.task, history)
         run_config = self._build_config(user_id, items, config)
         state = await self.build_graph.ainvoke(_build_input(user_id, items), run_config)
+        return UserProfile.model_validate(state["profile"])
+
+    def add_interactions(
+        self, user_id: str, items: HistoryLike, *, config: RunnableConfig | None = None
+    ) -> UserProfile:
+        """Add new (input, response) items to a stored profile, paying LLM calls only for them.
+
+        New items get factor-aware features against the stored factors and a reasoning path each;
+        statistics are recomputed exactly without LLM calls. Factors are re-clustered from all
+        features only when the share of features that fit no factor passes the threshold.
+        """
+        new = validate_history(self.task, items)
+        run_config = self._build_config(user_id, new, config, kind="update")
+        state = self.build_graph.invoke(_build_input(user_id, new, mode="update"), run_config)
+        return UserProfile.model_validate(state["profile"])
+
+    async def aadd_interactions(
+        self, user_id: str, items: HistoryLike, *, config: RunnableConfig | None = None
+    ) -> UserProfile:
+        """Async twin of :meth:`add_interactions`."""
+        new = validate_history(self.task, items)
+        run_config = self._build_config(user_id, new, config, kind="update")
+        state = await self.build_graph.ainvoke(_build_input(user_id, new, mode="update"), run_config)
         return UserProfile.model_validate(state["profile"])
 
     # -- personalize -------------------------------------------------------------------------------------
@@ -145,8 +176,8 @@ class RPM:
         return prediction.explain()
 
 
-def _build_input(user_id: str, items: list[HistoryItem]) -> ProfileBuildState:
-    return {"user_id": user_id, "history": [item.model_dump() for item in items]}
+def _build_input(user_id: str, items: list[HistoryItem], mode: str = "build") -> ProfileBuildState:
+    return {"user_id": user_id, "mode": mode, "history": [item.model_dump() for item in items]}  # type: ignore[typeddict-item]
 
 
 def _query_input(query: str, options: Sequence[str] | None) -> RPMState:

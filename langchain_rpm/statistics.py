@@ -19,7 +19,7 @@ from collections import defaultdict
 from collections.abc import Mapping, Sequence
 
 from langchain_rpm.tasks import TaskKind, TaskSpec
-from langchain_rpm.types import FactorJudgment, FactorStatistics, HistoryItem
+from langchain_rpm.types import Factor, FactorJudgment, FactorStatistics, HistoryItem, ReasoningExample
 
 
 def factor_statistics(
@@ -88,3 +88,17 @@ def _is_number(text: str) -> bool:
     except ValueError:
         return False
     return True
+
+
+def refresh_factors(task: TaskSpec, factors: Sequence[Factor], examples: Sequence[ReasoningExample]) -> list[Factor]:
+    """Recompute every factor's statistics from the stored examples (no LLM calls).
+
+    Used after a build (over the items that made it into the profile) and after incremental
+    updates, so statistics are always exact for what is stored.
+    """
+    items = [HistoryItem(id=ex.item_id, input=ex.input, response=ex.answer, options=ex.options) for ex in examples]
+    item_factors = {ex.item_id: {f.factor for f in ex.features} for ex in examples}
+    stats = factor_statistics(task, items, item_factors, [f.name for f in factors])
+    if task.kind is TaskKind.OPEN_ENDED:
+        stats = apply_judgments(stats, {ex.item_id: ex.factor_judgments for ex in examples})
+    return [f.model_copy(update={"statistics": stats[f.name]}) for f in factors]

@@ -116,6 +116,9 @@ class UserProfile(BaseModel):
     created_at: datetime = Field(default_factory=_utcnow)
     updated_at: datetime = Field(default_factory=_utcnow)
     failed_items: list[FailedItem] = Field(default_factory=list)
+    unfit_features: int = Field(
+        default=0, description="Features added since the last clustering that fit no factor (they sit in 'Other')."
+    )
 
     def factor(self, name: str) -> Factor | None:
         """Return the factor called ``name`` (case-insensitive), if any."""
