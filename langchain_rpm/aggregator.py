@@ -29,7 +29,7 @@ from langchain_core.prompt_values import PromptValue
 from langchain_core.runnables import RunnableConfig
 from pydantic import BaseModel
 
-from langchain_rpm.llm import StructuredCaller
+from langchain_rpm.llm import CallLimiter, StructuredCaller
 from langchain_rpm.prompts import FACTOR_CLUSTERING, FactorClusters
 from langchain_rpm.stage import RPMStage
 from langchain_rpm.statistics import factor_statistics
@@ -81,13 +81,14 @@ class FactorAggregator(RPMStage[AggregationInput, AggregationResult]):
         chunk_size: int = 150,
         max_factors: int = 10,
         max_retries: int = 2,
+        limiter: CallLimiter | None = None,
     ) -> None:
         if chunk_size < 2:
             raise ValueError("chunk_size must be at least 2")
         self.task = task
         self.chunk_size = chunk_size
         self.max_factors = max_factors
-        self._caller = StructuredCaller(llm, FactorClusters, method=method, max_retries=max_retries)
+        self._caller = StructuredCaller(llm, FactorClusters, method=method, max_retries=max_retries, limiter=limiter)
 
     def prompt(self, entries: Sequence[_Entry], *, level: int = 0) -> PromptValue:
         """The clustering prompt for one chunk (``level`` 0 clusters features, higher levels factors)."""

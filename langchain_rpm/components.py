@@ -20,7 +20,7 @@ from langchain_core.language_models import BaseChatModel
 from langchain_rpm.aggregator import FactorAggregator
 from langchain_rpm.extractor import FeatureExtractor
 from langchain_rpm.generator import ReasoningGenerator
-from langchain_rpm.llm import model_name, resolve_chat_model
+from langchain_rpm.llm import CallLimiter, model_name, resolve_chat_model
 from langchain_rpm.reasoning import ReasoningPathBuilder
 from langchain_rpm.retriever import FeatureRetriever
 from langchain_rpm.store import RPMStore
@@ -58,6 +58,7 @@ class RPMComponents:
         max_factors: int = 10,
         show_answer: bool = False,
         max_retries: int = 2,
+        max_concurrency: int | None = None,
     ) -> RPMComponents:
         """Build every stage from one configuration.
 
@@ -71,11 +72,14 @@ class RPMComponents:
             max_factors: Upper bound on factors per user.
             show_answer: Show the known answer to the history-mode feature extractor.
             max_retries: Retries of replies that fail the output schema.
+            max_concurrency: Most LLM calls in flight at once across all stages and users that
+                use these components (``None``: unbounded here; LangGraph's per-run bound applies).
         """
         chat = resolve_chat_model(llm)
         spec = get_task(task)
         store = store if store is not None else RPMStore()
-        common = {"method": method, "max_retries": max_retries}
+        limiter = CallLimiter(max_concurrency) if max_concurrency else None
+        common = {"method": method, "max_retries": max_retries, "limiter": limiter}
         return cls(
             llm=chat,
             task=spec,

@@ -18,7 +18,7 @@ from langchain_core.prompt_values import PromptValue
 from langchain_core.runnables import RunnableConfig
 from pydantic import BaseModel
 
-from langchain_rpm.llm import StructuredCaller
+from langchain_rpm.llm import CallLimiter, StructuredCaller
 from langchain_rpm.prompts import (
     FACTOR_AWARE_GUIDANCE,
     FEATURE_EXTRACTION,
@@ -71,10 +71,11 @@ class FeatureExtractor(RPMStage[ExtractionInput, list[Feature]]):
         method: str | None = None,
         show_answer: bool = False,
         max_retries: int = 2,
+        limiter: CallLimiter | None = None,
     ) -> None:
         self.task = task
         self.show_answer = show_answer
-        self._caller = StructuredCaller(llm, ExtractedFeatures, method=method, max_retries=max_retries)
+        self._caller = StructuredCaller(llm, ExtractedFeatures, method=method, max_retries=max_retries, limiter=limiter)
 
     def coerce(self, value: Any) -> ExtractionInput:
         if isinstance(value, str):

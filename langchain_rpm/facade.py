@@ -18,9 +18,11 @@ Example:
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 from langchain_core.language_models import BaseChatModel
@@ -65,7 +67,7 @@ class RPM:
         recluster_threshold: float = 0.3,
         **options: Any,
     ) -> None:
-        self.components = RPMComponents.create(llm, task, store=store, **options)
+        self.components = RPMComponents.create(llm, task, store=store, max_concurrency=max_concurrency, **options)
         self.max_concurrency = max_concurrency
         graph = create_profile_build_graph(self.components, recluster_threshold=recluster_threshold)
         self.build_graph = graph.compile(checkpointer=checkpointer)
@@ -112,6 +114,45 @@ class RPM:
         run_config = self._build_config(user_id, items, config)
         state = await self.build_graph.ainvoke(_build_input(user_id, items), run_config)
         return UserProfile.model_validate(state["profile"])
+
+    def build_users(
+        self, histories: Mapping[str, HistoryLike], *, config: RunnableConfig | None = None
+    ) -> dict[str, UserProfile | Exception]:
+        """Build many users with threads; LLM calls stay within ``max_concurrency`` across all users.
+
+        Returns each user's profile, or the exception that stopped that user (others go on).
+        """
+        with ThreadPoolExecutor(max_workers=self.max_concurrency) as pool:
+            futures = {
+                uid: pool.submit(self.build_user, uid, history, config=config) for uid, history in histories.items()
+            }
+            return {uid: _result_or_error(future) for uid, future in futures.items()}
+
+    async def abuild_users(
+        self,
+        histories: Mapping[str, HistoryLike],
+        *,
+        config: RunnableConfig | None = None,
+        users_in_flight: int | None = None,
+    ) -> dict[str, UserProfile | Exception]:
+        """Async bulk build: users overlap (one user's reasoning paths run while another's features are
+        extracted), and the shared limiter keeps LLM calls within ``max_concurrency`` across them.
+
+        Args:
+            histories: ``{user_id: history}``.
+            users_in_flight: Users built at once (default ``4 * max_concurrency``), bounding memory.
+        """
+        gate = asyncio.Semaphore(users_in_flight or 4 * self.max_concurrency)
+
+        async def one(user_id: str, history: HistoryLike) -> UserProfile | Exception:
+            async with gate:
+                try:
+                    return await self.abuild_user(user_id, history, config=config)
+                except Exception as exc:
+                    return exc
+
+        results = await asyncio.gather(*(one(uid, history) for uid, history in histories.items()))
+        return dict(zip(histories, results, strict=True))
 
     def add_interactions(
         self, user_id: str, items: HistoryLike, *, config: RunnableConfig | None = None
@@ -174,6 +215,13 @@ class RPM:
     def explain(prediction: Prediction) -> str:
         """Which factors and examples drove ``prediction``, and why."""
         return prediction.explain()
+
+
+def _result_or_error(future: Future[UserProfile]) -> UserProfile | Exception:
+    try:
+        return future.result()
+    except Exception as exc:
+        return exc
 
 
 def _build_input(user_id: str, items: list[HistoryItem], mode: str = "build") -> ProfileBuildState:

@@ -16,7 +16,7 @@ from langchain_core.prompt_values import PromptValue
 from langchain_core.runnables import RunnableConfig
 from pydantic import BaseModel, Field
 
-from langchain_rpm.llm import StructuredCaller
+from langchain_rpm.llm import CallLimiter, StructuredCaller
 from langchain_rpm.prompts import (
     GENERATION,
     GeneratedAnswer,
@@ -50,9 +50,17 @@ class ReasoningGenerator(RPMStage[GenerationInput, Prediction]):
 
     input_model = GenerationInput
 
-    def __init__(self, llm: BaseChatModel, task: TaskSpec, *, method: str | None = None, max_retries: int = 2) -> None:
+    def __init__(
+        self,
+        llm: BaseChatModel,
+        task: TaskSpec,
+        *,
+        method: str | None = None,
+        max_retries: int = 2,
+        limiter: CallLimiter | None = None,
+    ) -> None:
         self.task = task
-        self._caller = StructuredCaller(llm, GeneratedAnswer, method=method, max_retries=max_retries)
+        self._caller = StructuredCaller(llm, GeneratedAnswer, method=method, max_retries=max_retries, limiter=limiter)
 
     def prompt(self, request: GenerationInput) -> PromptValue:
         """The exact prompt sent for ``request``."""

@@ -8,7 +8,11 @@ Example:
 
 from __future__ import annotations
 
+import asyncio
 import threading
+import weakref
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from typing import Any, Generic, TypeVar
 
 from langchain_core.callbacks import BaseCallbackHandler
@@ -88,6 +92,41 @@ class UsageTracker(BaseCallbackHandler):
             self.usage = self.usage + TokenUsage(llm_calls=1, input_tokens=input_tokens, output_tokens=output_tokens)
 
 
+class CallLimiter:
+    """Bounds the LLM calls in flight across every stage and user that share it (threads and asyncio).
+
+    Example:
+        >>> limiter = CallLimiter(4)
+        >>> with limiter.hold():
+        ...     pass
+    """
+
+    def __init__(self, limit: int) -> None:
+        if limit < 1:
+            raise ValueError("max_concurrency must be at least 1")
+        self.limit = limit
+        self._threads = threading.BoundedSemaphore(limit)
+        self._loops: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = (
+            weakref.WeakKeyDictionary()
+        )
+
+    @contextmanager
+    def hold(self) -> Iterator[None]:
+        """Hold one slot (blocking threads wait)."""
+        with self._threads:
+            yield
+
+    @asynccontextmanager
+    async def ahold(self) -> AsyncIterator[None]:
+        """Hold one slot of the running event loop's semaphore."""
+        loop = asyncio.get_running_loop()
+        semaphore = self._loops.get(loop)
+        if semaphore is None:
+            semaphore = self._loops.setdefault(loop, asyncio.Semaphore(self.limit))
+        async with semaphore:
+            yield
+
+
 class StructuredCaller(Generic[SchemaT]):
     """Calls a chat model for one pydantic schema; a reply that fails validation is retried with the error.
 
@@ -100,16 +139,24 @@ class StructuredCaller(Generic[SchemaT]):
         method: Structured-output method (``"json_schema"``, ``"function_calling"``, ``"json_mode"``);
             ``None`` uses the provider's default. Local llama.cpp servers need ``"function_calling"``.
         max_retries: How many times a reply that fails the schema is retried (with the error fed back).
+        limiter: Shared bound on concurrent calls (see :class:`CallLimiter`).
     """
 
     def __init__(
-        self, llm: BaseChatModel, schema: type[SchemaT], *, method: str | None = None, max_retries: int = 2
+        self,
+        llm: BaseChatModel,
+        schema: type[SchemaT],
+        *,
+        method: str | None = None,
+        max_retries: int = 2,
+        limiter: CallLimiter | None = None,
     ) -> None:
         kwargs: dict[str, Any] = {"include_raw": True}
         if method is not None:
             kwargs["method"] = method
         self.schema = schema
         self.max_retries = max_retries
+        self.limiter = limiter
         self._runnable: Runnable[Any, Any] = llm.with_structured_output(schema, **kwargs)
 
     def invoke(self, prompt: PromptValue | list[BaseMessage], config: RunnableConfig | None = None) -> SchemaT:
@@ -117,7 +164,11 @@ class StructuredCaller(Generic[SchemaT]):
         messages = _messages(prompt)
         error = ""
         for _ in range(self.max_retries + 1):
-            result = self._runnable.invoke(messages, config)
+            if self.limiter is None:
+                result = self._runnable.invoke(messages, config)
+            else:
+                with self.limiter.hold():
+                    result = self._runnable.invoke(messages, config)
             parsed, error = self._check(result)
             if parsed is not None:
                 return parsed
@@ -131,7 +182,11 @@ class StructuredCaller(Generic[SchemaT]):
         messages = _messages(prompt)
         error = ""
         for _ in range(self.max_retries + 1):
-            result = await self._runnable.ainvoke(messages, config)
+            if self.limiter is None:
+                result = await self._runnable.ainvoke(messages, config)
+            else:
+                async with self.limiter.ahold():
+                    result = await self._runnable.ainvoke(messages, config)
             parsed, error = self._check(result)
             if parsed is not None:
                 return parsed

@@ -18,7 +18,7 @@ from langchain_core.prompt_values import PromptValue
 from langchain_core.runnables import RunnableConfig
 from pydantic import BaseModel
 
-from langchain_rpm.llm import StructuredCaller
+from langchain_rpm.llm import CallLimiter, StructuredCaller
 from langchain_rpm.prompts import (
     REASONING_PATH,
     ReasoningOutput,
@@ -52,9 +52,17 @@ class ReasoningPathBuilder(RPMStage[ReasoningInput, ReasoningExample]):
 
     input_model = ReasoningInput
 
-    def __init__(self, llm: BaseChatModel, task: TaskSpec, *, method: str | None = None, max_retries: int = 2) -> None:
+    def __init__(
+        self,
+        llm: BaseChatModel,
+        task: TaskSpec,
+        *,
+        method: str | None = None,
+        max_retries: int = 2,
+        limiter: CallLimiter | None = None,
+    ) -> None:
         self.task = task
-        self._caller = StructuredCaller(llm, ReasoningOutput, method=method, max_retries=max_retries)
+        self._caller = StructuredCaller(llm, ReasoningOutput, method=method, max_retries=max_retries, limiter=limiter)
 
     def prompt(self, request: ReasoningInput) -> PromptValue:
         """The exact prompt sent for ``request``."""
