@@ -21,9 +21,9 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import Any
+from typing import Any, cast
 
 from langchain_core.language_models import BaseChatModel
 from langchain_core.runnables import RunnableConfig
@@ -40,6 +40,8 @@ from langchain_rpm.tasks import TaskSpec
 from langchain_rpm.types import HistoryItem, Prediction, UserProfile
 
 HistoryLike = Sequence[HistoryItem | dict[str, Any]]
+ProgressCallback = Callable[[dict[str, Any]], None]
+"""Receives each progress event: ``{"stage", "user_id", "done", "total"}``."""
 
 
 class RPM:
@@ -95,7 +97,14 @@ class RPM:
         merged["configurable"] = {"thread_id": f"rpm-build-{digest[:24]}", **merged.get("configurable", {})}
         return merged  # type: ignore[return-value]
 
-    def build_user(self, user_id: str, history: HistoryLike, *, config: RunnableConfig | None = None) -> UserProfile:
+    def build_user(
+        self,
+        user_id: str,
+        history: HistoryLike,
+        *,
+        config: RunnableConfig | None = None,
+        on_progress: ProgressCallback | None = None,
+    ) -> UserProfile:
         """Build (or rebuild) ``user_id``'s profile from their history and store it.
 
         Items that fail are listed in ``profile.failed_items``; re-running the same build with a
@@ -103,16 +112,68 @@ class RPM:
         """
         items = validate_history(self.task, history)
         run_config = self._build_config(user_id, items, config)
-        state = self.build_graph.invoke(_build_input(user_id, items), run_config)
-        return UserProfile.model_validate(state["profile"])
+        return self._run_build(_build_input(user_id, items), run_config, on_progress)
 
     async def abuild_user(
-        self, user_id: str, history: HistoryLike, *, config: RunnableConfig | None = None
+        self,
+        user_id: str,
+        history: HistoryLike,
+        *,
+        config: RunnableConfig | None = None,
+        on_progress: ProgressCallback | None = None,
     ) -> UserProfile:
         """Async twin of :meth:`build_user`."""
         items = validate_history(self.task, history)
         run_config = self._build_config(user_id, items, config)
-        state = await self.build_graph.ainvoke(_build_input(user_id, items), run_config)
+        return await self._arun_build(_build_input(user_id, items), run_config, on_progress)
+
+    def _finished(self, config: RunnableConfig) -> UserProfile | None:
+        """The profile of an already completed run on this thread, if it is still what is stored."""
+        if self.build_graph.checkpointer is None:
+            return None
+        snapshot = self.build_graph.get_state(config)
+        return self._still_stored(snapshot.values.get("profile"), bool(snapshot.next))
+
+    async def _afinished(self, config: RunnableConfig) -> UserProfile | None:
+        if self.build_graph.checkpointer is None:
+            return None
+        snapshot = await self.build_graph.aget_state(config)
+        return self._still_stored(snapshot.values.get("profile"), bool(snapshot.next))
+
+    def _still_stored(self, profile: dict[str, Any] | None, pending: bool) -> UserProfile | None:
+        if not profile or pending:
+            return None
+        done = UserProfile.model_validate(profile)
+        stored = self.store.get_profile(done.user_id)
+        return done if stored is not None and stored.version == done.version else None
+
+    def _run_build(
+        self, payload: ProfileBuildState, config: RunnableConfig, on_progress: ProgressCallback | None
+    ) -> UserProfile:
+        """Run (or resume, or skip when already finished) one build, forwarding progress events."""
+        finished = self._finished(config)
+        if finished is not None:
+            return finished
+        state: dict[str, Any] = {}
+        for mode, chunk in self.build_graph.stream(payload, config, stream_mode=["custom", "values"]):
+            if mode == "values":
+                state = cast(dict[str, Any], chunk)
+            elif on_progress is not None:
+                on_progress(cast(dict[str, Any], chunk))
+        return UserProfile.model_validate(state["profile"])
+
+    async def _arun_build(
+        self, payload: ProfileBuildState, config: RunnableConfig, on_progress: ProgressCallback | None
+    ) -> UserProfile:
+        finished = await self._afinished(config)
+        if finished is not None:
+            return finished
+        state: dict[str, Any] = {}
+        async for mode, chunk in self.build_graph.astream(payload, config, stream_mode=["custom", "values"]):
+            if mode == "values":
+                state = cast(dict[str, Any], chunk)
+            elif on_progress is not None:
+                on_progress(cast(dict[str, Any], chunk))
         return UserProfile.model_validate(state["profile"])
 
     def build_users(
@@ -155,7 +216,12 @@ class RPM:
         return dict(zip(histories, results, strict=True))
 
     def add_interactions(
-        self, user_id: str, items: HistoryLike, *, config: RunnableConfig | None = None
+        self,
+        user_id: str,
+        items: HistoryLike,
+        *,
+        config: RunnableConfig | None = None,
+        on_progress: ProgressCallback | None = None,
     ) -> UserProfile:
         """Add new (input, response) items to a stored profile, paying LLM calls only for them.
 
@@ -165,17 +231,20 @@ class RPM:
         """
         new = validate_history(self.task, items)
         run_config = self._build_config(user_id, new, config, kind="update")
-        state = self.build_graph.invoke(_build_input(user_id, new, mode="update"), run_config)
-        return UserProfile.model_validate(state["profile"])
+        return self._run_build(_build_input(user_id, new, mode="update"), run_config, on_progress)
 
     async def aadd_interactions(
-        self, user_id: str, items: HistoryLike, *, config: RunnableConfig | None = None
+        self,
+        user_id: str,
+        items: HistoryLike,
+        *,
+        config: RunnableConfig | None = None,
+        on_progress: ProgressCallback | None = None,
     ) -> UserProfile:
         """Async twin of :meth:`add_interactions`."""
         new = validate_history(self.task, items)
         run_config = self._build_config(user_id, new, config, kind="update")
-        state = await self.build_graph.ainvoke(_build_input(user_id, new, mode="update"), run_config)
-        return UserProfile.model_validate(state["profile"])
+        return await self._arun_build(_build_input(user_id, new, mode="update"), run_config, on_progress)
 
     # -- personalize -------------------------------------------------------------------------------------
     def personalize(
