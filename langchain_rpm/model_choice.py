@@ -18,6 +18,7 @@ from __future__ import annotations
 import os
 from contextlib import ExitStack
 from dataclasses import dataclass
+from typing import Any
 
 from langchain_core.language_models import BaseChatModel
 
@@ -64,18 +65,22 @@ def choose_chat_model(
         method: Structured-output method; the local LLM defaults to ``function_calling``.
         local: ``True`` forces the local LLM, ``False`` forbids it, ``None`` uses it when nothing else is set.
     """
+    import httpx
     from langchain_openai import ChatOpenAI
 
+    # A client per choice: langchain-openai's shared default async client outlives an event loop,
+    # which breaks a second ``asyncio.run`` in the same process.
+    http: dict[str, Any] = {"http_async_client": httpx.AsyncClient(timeout=httpx.Timeout(300.0))}
     model = model or os.environ.get("RPM_MODEL")
     base_url = base_url or os.environ.get("OPENAI_BASE_URL")
     api_key = api_key or os.environ.get("OPENAI_API_KEY")
     if not local and base_url:
         name = model or DEFAULT_MODEL
-        llm = ChatOpenAI(model=name, base_url=base_url, api_key=api_key or "none", temperature=0)  # type: ignore[arg-type]
+        llm = ChatOpenAI(model=name, base_url=base_url, api_key=api_key or "none", temperature=0, **http)  # type: ignore[arg-type]
         return ModelChoice(llm, method, f"{name} at {base_url}")
     if not local and api_key:
         name = model or DEFAULT_MODEL
-        return ModelChoice(ChatOpenAI(model=name, temperature=0), method, f"{name} (OpenAI)")
+        return ModelChoice(ChatOpenAI(model=name, temperature=0, **http), method, f"{name} (OpenAI)")
     if local is False:
         raise NoModelAvailableError(NO_MODEL_HELP)
     from langchain_rpm.local_llm import LocalLLMServer, local_chat_model, local_llm_available
@@ -84,5 +89,7 @@ def choose_chat_model(
         raise NoModelAvailableError(NO_MODEL_HELP)
     server = stack.enter_context(LocalLLMServer())
     return ModelChoice(
-        local_chat_model(server), method or "function_calling", f"local SmolLM2-135M-Instruct at {server.base_url}"
+        local_chat_model(server, **http),
+        method or "function_calling",
+        f"local SmolLM2-135M-Instruct at {server.base_url}",
     )

@@ -110,3 +110,14 @@ class CountingEmbeddings(Embeddings):
         with self._lock:
             self.query_calls += 1
         return self._inner.embed_query(text)
+
+
+def rpm_http_responder(request: dict[str, Any]) -> dict[str, Any]:
+    """:func:`rpm_responder` for :class:`tests.support.fault_server.FaultServer` (OpenAI wire format)."""
+    from langchain_core.messages import convert_to_messages
+
+    messages = convert_to_messages([{"role": m["role"], "content": m.get("content") or ""} for m in request["messages"]])
+    tool = (request.get("tools") or [{}])[0].get("function")
+    if tool is None:
+        return {"content": "ok"}
+    return {"tool_calls": [{"name": tool["name"], "arguments": rpm_responder(messages, tool.get("parameters", {}))}]}
