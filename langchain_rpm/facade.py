@@ -141,8 +141,8 @@ class RPM:
         return self._still_stored(snapshot.values.get("profile"), bool(snapshot.next))
 
     def _still_stored(self, profile: dict[str, Any] | None, pending: bool) -> UserProfile | None:
-        if not profile or pending:
-            return None
+        if not profile or pending or profile.get("failed_items"):
+            return None  # unfinished, or finished with failed items: run again (only those are retried)
         done = UserProfile.model_validate(profile)
         stored = self.store.get_profile(done.user_id)
         return done if stored is not None and stored.version == done.version else None
