@@ -93,7 +93,9 @@ class RPM:
         payload = json.dumps([item.model_dump() for item in items], sort_keys=True)
         key = f"{kind}\x00{user_id}\x00{self.task.name}\x00{PROMPT_VERSION}\x00{payload}"
         digest = hashlib.sha256(key.encode()).hexdigest()
-        merged: dict[str, Any] = {"max_concurrency": self.max_concurrency, **(config or {})}
+        # Graph tasks may exceed the LLM bound (the shared limiter enforces that); LangGraph's sync stream
+        # also needs a spare worker for itself, so max_concurrency=1 must not reach the graph as 1.
+        merged: dict[str, Any] = {"max_concurrency": 2 * self.max_concurrency + 1, **(config or {})}
         merged["configurable"] = {"thread_id": f"rpm-build-{digest[:24]}", **merged.get("configurable", {})}
         return merged  # type: ignore[return-value]
 
