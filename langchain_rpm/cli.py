@@ -22,6 +22,7 @@ from typing import Any
 
 from rich.console import Console
 
+from langchain_rpm.cache import SQLiteCache
 from langchain_rpm.cli_render import BuildProgress, factor_table, prediction_table, print_example, print_prediction
 from langchain_rpm.evaluation.datasets import DatasetError
 from langchain_rpm.facade import RPM
@@ -65,6 +66,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--concurrency", type=int, default=8, help="most LLM calls in flight (default 8)")
     parser.add_argument("--k", type=int, default=4, help="examples retrieved per query (default 4)")
     parser.add_argument("--json", action="store_true", help="print JSON instead of tables")
+    parser.add_argument("--no-cache", action="store_true", help="do not cache LLM replies in the store folder")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     build = commands.add_parser("build", help="build profiles from a JSON/JSONL file or LaMP files")
@@ -193,7 +195,12 @@ async def _model_command(args: argparse.Namespace, console: Console) -> int:
             raise UnknownUserError(f"{args.file}: no profile for user(s) {missing[:5]}: `rpm build` them first")
     with ExitStack() as stack:
         choice = choose_chat_model(
-            stack, model=args.model, base_url=args.base_url, method=args.structured_output, local=args.local or None
+            stack,
+            model=args.model,
+            base_url=args.base_url,
+            method=args.structured_output,
+            local=args.local or None,
+            cache=None if args.no_cache else SQLiteCache(_state_folder(args) / "llm_cache.sqlite"),
         )
         STDERR.print(f"[dim]model: {choice.description}[/dim]")
         async with AsyncExitStack() as astack:
@@ -230,12 +237,18 @@ def _read_rows(args: argparse.Namespace) -> dict[str, list[HistoryItem]]:
     return read_interactions(args.file, _task(args))
 
 
-def _checkpointer(args: argparse.Namespace) -> Any:
-    from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
-
+def _state_folder(args: argparse.Namespace) -> Path:
+    """Where build checkpoints and the LLM cache live: the store folder (also in Chroma server mode)."""
     folder = Path(args.store or DEFAULT_STORE_PATH)
     folder.mkdir(parents=True, exist_ok=True)
-    return AsyncSqliteSaver.from_conn_string(str(folder / "checkpoints.sqlite"))
+    return folder
+
+
+def _checkpointer(args: argparse.Namespace) -> Any:
+    """A SQLite checkpointer: an interrupted build resumes where it stopped."""
+    from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
+
+    return AsyncSqliteSaver.from_conn_string(str(_state_folder(args) / "checkpoints.sqlite"))
 
 
 async def _build_many(

@@ -28,6 +28,7 @@ from typing import Any, cast
 from langchain_core.language_models import BaseChatModel
 from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.base import BaseCheckpointSaver
+from langgraph.types import StateSnapshot
 
 from langchain_rpm.build_graph import ProfileBuildState, create_profile_build_graph, validate_history
 from langchain_rpm.components import RPMComponents
@@ -129,35 +130,38 @@ class RPM:
         run_config = self._build_config(user_id, items, config)
         return await self._arun_build(_build_input(user_id, items), run_config, on_progress)
 
-    def _finished(self, config: RunnableConfig) -> UserProfile | None:
-        """The profile of an already completed run on this thread, if it is still what is stored."""
-        if self.build_graph.checkpointer is None:
-            return None
-        snapshot = self.build_graph.get_state(config)
-        return self._still_stored(snapshot.values.get("profile"), bool(snapshot.next))
+    def _snapshot(self, config: RunnableConfig) -> StateSnapshot | None:
+        return self.build_graph.get_state(config) if self.build_graph.checkpointer is not None else None
 
-    async def _afinished(self, config: RunnableConfig) -> UserProfile | None:
-        if self.build_graph.checkpointer is None:
-            return None
-        snapshot = await self.build_graph.aget_state(config)
-        return self._still_stored(snapshot.values.get("profile"), bool(snapshot.next))
+    async def _asnapshot(self, config: RunnableConfig) -> StateSnapshot | None:
+        return await self.build_graph.aget_state(config) if self.build_graph.checkpointer is not None else None
 
-    def _still_stored(self, profile: dict[str, Any] | None, pending: bool) -> UserProfile | None:
-        if not profile or pending or profile.get("failed_items"):
-            return None  # unfinished, or finished with failed items: run again (only those are retried)
+    def _plan(
+        self, snapshot: StateSnapshot | None, payload: ProfileBuildState
+    ) -> tuple[UserProfile | None, ProfileBuildState | None]:
+        """``(profile, _)`` when this exact build already finished and is still what is stored; else the
+        input to stream: ``None`` resumes an interrupted run (its finished items keep their results)."""
+        if snapshot is None:
+            return None, payload
+        if snapshot.next:
+            return None, None
+        profile = snapshot.values.get("profile")
+        if not profile or profile.get("failed_items"):
+            return None, payload  # never run, or finished with failed items: run again (only those are retried)
         done = UserProfile.model_validate(profile)
         stored = self.store.get_profile(done.user_id)
-        return done if stored is not None and stored.version == done.version else None
+        return (done, None) if stored is not None and stored.version == done.version else (None, payload)
 
     def _run_build(
         self, payload: ProfileBuildState, config: RunnableConfig, on_progress: ProgressCallback | None
     ) -> UserProfile:
-        """Run (or resume, or skip when already finished) one build, forwarding progress events."""
-        finished = self._finished(config)
+        """Run, resume, or skip (when already finished) one build, forwarding progress events."""
+        finished, stream_input = self._plan(self._snapshot(config), payload)
         if finished is not None:
             return finished
         state: dict[str, Any] = {}
-        for mode, chunk in self.build_graph.stream(payload, config, stream_mode=["custom", "values"]):
+        chunks = self.build_graph.stream(stream_input, config, stream_mode=["custom", "values"], durability="sync")
+        for mode, chunk in chunks:
             if mode == "values":
                 state = cast(dict[str, Any], chunk)
             elif on_progress is not None:
@@ -167,11 +171,12 @@ class RPM:
     async def _arun_build(
         self, payload: ProfileBuildState, config: RunnableConfig, on_progress: ProgressCallback | None
     ) -> UserProfile:
-        finished = await self._afinished(config)
+        finished, stream_input = self._plan(await self._asnapshot(config), payload)
         if finished is not None:
             return finished
         state: dict[str, Any] = {}
-        async for mode, chunk in self.build_graph.astream(payload, config, stream_mode=["custom", "values"]):
+        chunks = self.build_graph.astream(stream_input, config, stream_mode=["custom", "values"], durability="sync")
+        async for mode, chunk in chunks:
             if mode == "values":
                 state = cast(dict[str, Any], chunk)
             elif on_progress is not None:

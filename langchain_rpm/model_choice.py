@@ -20,6 +20,7 @@ from contextlib import ExitStack
 from dataclasses import dataclass
 from typing import Any
 
+from langchain_core.caches import BaseCache
 from langchain_core.language_models import BaseChatModel
 
 from langchain_rpm.llm import DEFAULT_MODEL
@@ -54,6 +55,7 @@ def choose_chat_model(
     api_key: str | None = None,
     method: str | None = None,
     local: bool | None = None,
+    cache: BaseCache | None = None,
 ) -> ModelChoice:
     """Pick the chat model; a started local server is stopped when ``stack`` closes.
 
@@ -64,13 +66,15 @@ def choose_chat_model(
         api_key: API key (default ``$OPENAI_API_KEY``).
         method: Structured-output method; the local LLM defaults to ``function_calling``.
         local: ``True`` forces the local LLM, ``False`` forbids it, ``None`` uses it when nothing else is set.
+        cache: An LLM cache for the model (e.g. :class:`~langchain_rpm.cache.SQLiteCache`), so re-runs and
+            resumed builds pay nothing for calls already made.
     """
     import httpx
     from langchain_openai import ChatOpenAI
 
     # A client per choice: langchain-openai's shared default async client outlives an event loop,
     # which breaks a second ``asyncio.run`` in the same process.
-    http: dict[str, Any] = {"http_async_client": httpx.AsyncClient(timeout=httpx.Timeout(300.0))}
+    http: dict[str, Any] = {"http_async_client": httpx.AsyncClient(timeout=httpx.Timeout(300.0)), "cache": cache}
     model = model or os.environ.get("RPM_MODEL")
     base_url = base_url or os.environ.get("OPENAI_BASE_URL")
     api_key = api_key or os.environ.get("OPENAI_API_KEY")
