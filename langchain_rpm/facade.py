@@ -23,7 +23,7 @@ import hashlib
 import json
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import Any, cast
+from typing import Any, Literal, cast
 
 from langchain_core.language_models import BaseChatModel
 from langchain_core.runnables import RunnableConfig
@@ -130,6 +130,11 @@ class RPM:
         run_config = self._build_config(user_id, items, config)
         return await self._arun_build(_build_input(user_id, items), run_config, on_progress)
 
+    @property
+    def _durability(self) -> Literal["sync"] | None:
+        # With a checkpointer, persist each step before the next one starts (resume loses less).
+        return "sync" if self.build_graph.checkpointer is not None else None
+
     def _snapshot(self, config: RunnableConfig) -> StateSnapshot | None:
         return self.build_graph.get_state(config) if self.build_graph.checkpointer is not None else None
 
@@ -160,7 +165,9 @@ class RPM:
         if finished is not None:
             return finished
         state: dict[str, Any] = {}
-        chunks = self.build_graph.stream(stream_input, config, stream_mode=["custom", "values"], durability="sync")
+        chunks = self.build_graph.stream(
+            stream_input, config, stream_mode=["custom", "values"], durability=self._durability
+        )
         for mode, chunk in chunks:
             if mode == "values":
                 state = cast(dict[str, Any], chunk)
@@ -175,7 +182,9 @@ class RPM:
         if finished is not None:
             return finished
         state: dict[str, Any] = {}
-        chunks = self.build_graph.astream(stream_input, config, stream_mode=["custom", "values"], durability="sync")
+        chunks = self.build_graph.astream(
+            stream_input, config, stream_mode=["custom", "values"], durability=self._durability
+        )
         async for mode, chunk in chunks:
             if mode == "values":
                 state = cast(dict[str, Any], chunk)
