@@ -9,6 +9,7 @@ Example:
 from __future__ import annotations
 
 import asyncio
+import json
 import threading
 import weakref
 from collections.abc import AsyncIterator, Iterator
@@ -157,7 +158,11 @@ class StructuredCaller(Generic[SchemaT]):
         self.schema = schema
         self.max_retries = max_retries
         self.limiter = limiter
-        self._runnable: Runnable[Any, Any] = llm.with_structured_output(schema, **kwargs)
+        # A reply whose body is cut mid-JSON surfaces as JSONDecodeError, which the OpenAI client does not
+        # retry; LangChain's retry helper re-sends it (transport errors stay with the client's own retry).
+        self._runnable: Runnable[Any, Any] = llm.with_structured_output(schema, **kwargs).with_retry(
+            retry_if_exception_type=(json.JSONDecodeError,), stop_after_attempt=max_retries + 1
+        )
 
     def invoke(self, prompt: PromptValue | list[BaseMessage], config: RunnableConfig | None = None) -> SchemaT:
         """Call the model and return a validated ``schema`` instance."""
