@@ -107,9 +107,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     console = Console(stderr=False, highlight=False)
     try:
         if args.command == "eval":
-            from langchain_rpm.evaluation.cli import run_eval
-
-            return run_eval(args)
+            return _eval(args)
         if args.command in ("users", "forget", "inspect"):
             return _offline_command(args, console)
         return asyncio.run(_model_command(args, console))
@@ -119,6 +117,29 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         STDERR.print("interrupted")
         return 130
+
+
+def _eval(args: argparse.Namespace) -> int:
+    """``rpm eval``: the evaluation harness, with the same model choice as every other command."""
+    from langchain_rpm.evaluation.cli import DEMO_MODEL, build_chat_model, run_eval
+
+    with ExitStack() as stack:
+
+        def model(parsed: argparse.Namespace) -> Any:
+            if parsed.model == DEMO_MODEL:  # the harness's offline dry run
+                return build_chat_model(parsed)
+            choice = choose_chat_model(
+                stack,
+                model=parsed.model,
+                base_url=parsed.base_url,
+                method=parsed.structured_output,
+                local=parsed.local or None,
+            )
+            parsed.structured_output = choice.method
+            STDERR.print(f"[dim]model: {choice.description}[/dim]")
+            return choice.llm
+
+        return run_eval(args, model_factory=model)
 
 
 # -- commands that need no model ---------------------------------------------------------------------------

@@ -1,0 +1,269 @@
+"""The evaluated methods: what each puts in the prompt, how it picks examples, and how answers are checked."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from typing import Any
+
+import pytest
+from langchain_core.embeddings import DeterministicFakeEmbedding, Embeddings
+from langchain_core.messages import BaseMessage
+
+from langchain_rpm import LAMP2, LAMP3, RPM, RPMStore
+from langchain_rpm.evaluation import (
+    ALL_METHODS,
+    METHODS,
+    EvalQuery,
+    EvalUser,
+    Method,
+    MethodContext,
+    Spend,
+    arun_evaluation,
+    demo_dataset,
+    resolve_methods,
+)
+from langchain_rpm.evaluation.demo_model import demo_responder
+from langchain_rpm.evaluation.method import ProfileBuild
+from langchain_rpm.tasks import GLOBAL_OPINION_QA, TaskSpec
+from langchain_rpm.testing import FakeStructuredChatModel
+from langchain_rpm.types import HistoryItem
+
+
+class Recorder:
+    """A responder that records every prompt (system, human, schema properties) and delegates to another."""
+
+    def __init__(self, inner: Any = demo_responder) -> None:
+        self.inner = inner
+        self.calls: list[tuple[str, str, set[str]]] = []
+        self._lock = threading.Lock()
+
+    def __call__(self, messages: list[BaseMessage], schema: dict[str, Any]) -> dict[str, Any]:
+        with self._lock:
+            self.calls.append((str(messages[0].content), str(messages[-1].content), set(schema.get("properties", {}))))
+        return self.inner(messages, schema)
+
+    def answers(self) -> list[tuple[str, str, set[str]]]:
+        return [call for call in self.calls if "answer" in call[2]]
+
+
+class KeywordEmbeddings(Embeddings):
+    """One dimension per keyword: texts sharing keywords are close (cosine)."""
+
+    model_name = "keywords"
+    KEYWORDS = ("robot", "space", "wedding", "love", "chase", "fight", "battery", "late")
+
+    def _vector(self, text: str) -> list[float]:
+        lowered = text.lower()
+        return [float(k in lowered) for k in self.KEYWORDS] + [0.01]
+
+    def embed_documents(self, texts: list[str]) -> list[list[float]]:
+        return [self._vector(t) for t in texts]
+
+    def embed_query(self, text: str) -> list[float]:
+        return self._vector(text)
+
+
+MOVIES = EvalUser(
+    user_id="ada",
+    task="lamp2",
+    history=[
+        HistoryItem(id="h1", input="A wedding in Tuscany and a love story.", response="romance"),
+        HistoryItem(id="h2", input="A robot crew drifts through space.", response="sci-fi"),
+        HistoryItem(id="h3", input="A car chase ends in a fist fight.", response="action"),
+        HistoryItem(id="h4", input="Two rivals fall in love at a wedding.", response="romance"),
+        HistoryItem(id="h5", input="Astronauts and a robot explore space.", response="sci-fi"),
+    ],
+    queries=[EvalQuery(id="q1", input="A robot learns to love in space.", gold="sci-fi")],
+)
+
+
+def context(
+    tmp_path, responder: Any, task: TaskSpec = LAMP2, **kwargs: Any
+) -> tuple[MethodContext, FakeStructuredChatModel]:
+    model = FakeStructuredChatModel(responder=responder, model="demo-deterministic")
+    store = RPMStore(tmp_path / "store", embeddings=kwargs.pop("embeddings", KeywordEmbeddings()))
+    return MethodContext(model, task, store, **kwargs), model
+
+
+async def run_method(ctx: MethodContext, name: str, user: EvalUser = MOVIES, query: EvalQuery | None = None) -> str:
+    method = METHODS[name](ctx)
+    await method.prepare_user(user, None)
+    return await method.predict(user, query or user.queries[0], None)
+
+
+def examples_in(system: str) -> list[str]:
+    return [line.removeprefix("Input: ") for line in system.splitlines() if line.startswith("Input: ")]
+
+
+# -- prompts --------------------------------------------------------------------------------------------
+
+
+async def test_zero_shot_sees_only_the_task_and_the_input(tmp_path):
+    recorder = Recorder()
+    ctx, model = context(tmp_path, recorder)
+    answer = await run_method(ctx, "zero_shot")
+    assert answer in LAMP2.labels and model.call_count == 1
+    system, human, schema = recorder.calls[0]
+    assert schema == {"answer"}  # no reasoning field: baselines answer directly
+    assert "Example" not in system and "Answer format: exactly one label from: sci-fi" in system
+    assert "<input>\nA robot learns to love in space.\n</input>" in human
+
+
+async def test_random_k_is_seeded_and_takes_k_examples(tmp_path):
+    picks = []
+    for seed in (0, 0, 1, 2, 3):
+        recorder = Recorder()
+        ctx, _ = context(tmp_path / str(seed), recorder, k=2, seed=seed)
+        await run_method(ctx, "random_k")
+        picks.append(tuple(examples_in(recorder.calls[0][0])))
+    assert all(len(p) == 2 for p in picks)
+    assert picks[0] == picks[1]  # same seed, same examples
+    assert len(set(picks)) > 1  # other seeds pick others
+
+
+async def test_bm25_puts_the_lexically_closest_pairs_first(tmp_path):
+    recorder = Recorder()
+    ctx, _ = context(tmp_path, recorder, k=2)
+    query = EvalQuery(id="q2", input="Another fist fight after a car chase.", gold="action")
+    assert await run_method(ctx, "bm25", query=query) == "action"
+    assert examples_in(recorder.calls[0][0])[0] == "A car chase ends in a fist fight."
+    assert "Answer: action" in recorder.calls[0][0]
+
+
+async def test_dense_retrieves_by_the_stores_embeddings_of_the_input_text(tmp_path):
+    recorder = Recorder()
+    ctx, _ = context(tmp_path, recorder, k=2)
+    assert await run_method(ctx, "dense") == "sci-fi"
+    assert set(examples_in(recorder.calls[0][0])) == {
+        "A robot crew drifts through space.",
+        "Astronauts and a robot explore space.",
+    }
+
+
+async def test_the_ablation_ladder_adds_one_ingredient_at_a_time(tmp_path):
+    prompts = {}
+    for name in ("features_factors", "features_factors_pairs", "features_factors_pairs_cot", "rpm"):
+        recorder = Recorder()
+        ctx, model = context(tmp_path / name, recorder, k=2)
+        await run_method(ctx, name)
+        build_calls = 1 + 1 + len(MOVIES.history) * 2  # profile: extraction x N, clustering, reasoning x N
+        assert model.call_count == build_calls - 1 + 2  # + query extraction and answer
+        prompts[name] = recorder.answers()[-1]
+    system, human, schema = prompts["features_factors"]
+    assert schema == {"answer"} and "P(" in system and "<features>" in human and "Example" not in system
+    system, _, schema = prompts["features_factors_pairs"]
+    assert schema == {"answer"} and "Example 1" in system and "Answer: " in system
+    assert "Reasoning:" not in system and "Think step by step" not in system
+    system, _, schema = prompts["features_factors_pairs_cot"]
+    assert schema == {"reasoning", "answer"} and "Think step by step" in system and "Reasoning:" not in system
+    system, _, schema = prompts["rpm"]
+    assert schema == {"reasoning", "answer"} and "Reasoning:" in system  # the user's own reasoning paths
+
+
+async def test_rpm_method_answers_as_the_facade_does(tmp_path):
+    ctx, _ = context(tmp_path / "a", demo_responder)
+    answer = await run_method(ctx, "rpm")
+    facade = RPM(
+        FakeStructuredChatModel(responder=demo_responder, model="demo-deterministic"),
+        task=LAMP2,
+        store=RPMStore(tmp_path / "b", embeddings=KeywordEmbeddings()),
+    )
+    await facade.abuild_user(MOVIES.user_id, MOVIES.history)
+    assert answer == (await facade.apersonalize(MOVIES.user_id, MOVIES.queries[0].input)).answer
+
+
+# -- shared profiles ------------------------------------------------------------------------------------
+
+
+async def test_profile_methods_share_one_build_and_each_is_charged_for_it(tmp_path):
+    ctx, model = context(tmp_path, demo_responder)
+    methods = [METHODS[name](ctx) for name in ("features_factors", "features_factors_pairs", "rpm")]
+    spends = await asyncio.gather(*(m.prepare_user(MOVIES, None) for m in methods))
+    assert model.call_count == 1 + 1 + len(MOVIES.history) * 2 - 1  # one build: N extractions, 1 clustering, N paths
+    assert all(isinstance(s, Spend) and s == spends[0] for s in spends)
+    assert spends[0].usage.llm_calls == model.call_count
+
+
+async def test_a_profile_recorded_by_an_earlier_run_is_reused_without_calls(tmp_path):
+    built: dict[str, ProfileBuild] = {}
+    ctx, _ = context(tmp_path, demo_responder, on_profile_built=built.__setitem__)
+    first = await METHODS["rpm"](ctx).prepare_user(MOVIES, None)
+    assert set(built) == {"ada"} and built["ada"].spend == first
+    again, again_model = context(tmp_path, demo_responder, known_profiles=dict(built))
+    assert await METHODS["features_factors"](again).prepare_user(MOVIES, None) == first
+    assert again_model.call_count == 0
+    changed = MOVIES.model_copy(update={"history": MOVIES.history[:-1]})  # another history: rebuilt
+    third, third_model = context(tmp_path, demo_responder, known_profiles=dict(built))
+    await METHODS["rpm"](third).prepare_user(changed, None)
+    assert third_model.call_count > 0
+
+
+# -- answers --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ALL_METHODS)
+async def test_answers_are_checked_against_the_task(tmp_path, name):
+    def sloppy(messages: list[BaseMessage], schema: dict[str, Any]) -> dict[str, Any]:
+        reply = demo_responder(messages, schema)
+        return {**reply, "answer": "Sci Fi"} if "answer" in reply else reply
+
+    ctx, _ = context(tmp_path, sloppy, embeddings=DeterministicFakeEmbedding(size=8))
+    assert await run_method(ctx, name) == "sci-fi"
+
+
+async def test_multiple_choice_letters_become_options(tmp_path):
+    ctx, _ = context(tmp_path, lambda m, s: {"answer": "(B)"}, task=GLOBAL_OPINION_QA)
+    user = demo_dataset("goqa")[0]
+    query = user.queries[0]
+    assert await run_method(ctx, "zero_shot", user=user, query=query) == query.options[1]  # type: ignore[index]
+
+
+async def test_an_invalid_answer_is_kept_marked_wrong(tmp_path):
+    ctx, _ = context(tmp_path, lambda m, s: {"answer": "eleven"}, task=LAMP3)
+    user = demo_dataset("lamp3")[0]
+    assert await run_method(ctx, "zero_shot", user=user) == "eleven"  # metrics score it as the worst rating
+
+
+# -- registry -------------------------------------------------------------------------------------------
+
+
+def test_methods_resolve_by_name_and_follow_the_protocol(tmp_path):
+    assert list(resolve_methods(None)) == list(ALL_METHODS)
+    assert list(resolve_methods("bm25, rpm")) == ["bm25", "rpm"]
+    with pytest.raises(ValueError, match="unknown method 'gpt'"):
+        resolve_methods(["gpt"])
+    with pytest.raises(ValueError, match="no methods"):
+        resolve_methods(" , ")
+    ctx, _ = context(tmp_path, demo_responder)
+    for name, factory in METHODS.items():
+        method = factory(ctx)
+        assert isinstance(method, Method) and method.name == name
+
+
+async def test_a_custom_method_runs_under_the_runner(tmp_path):
+    class Always5:
+        name = "always_5"
+
+        def __init__(self, ctx: MethodContext) -> None:
+            self.ctx = ctx
+
+        async def prepare_user(self, user: EvalUser, config: Any = None) -> Spend | None:
+            return None
+
+        async def predict(self, user: EvalUser, query: EvalQuery, config: Any = None) -> str:
+            return "5"
+
+    model = FakeStructuredChatModel(responder=demo_responder)
+    results = await arun_evaluation(
+        ["lamp3"],
+        [Always5, "zero_shot"],
+        model,
+        results_dir=tmp_path / "run",
+        embeddings=DeterministicFakeEmbedding(size=8),
+        progress=False,
+    )
+    assert results.methods == ["always_5", "zero_shot"]
+    golds = [float(q.gold) for u in demo_dataset("lamp3") for q in u.queries]
+    assert results.get("lamp3", "always_5").metrics["mae"] == pytest.approx(sum(5 - g for g in golds) / 4)  # type: ignore[union-attr]
+    assert results.get("lamp3", "always_5").cost.total_dollars == 0  # type: ignore[union-attr]
