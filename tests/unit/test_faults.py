@@ -127,3 +127,11 @@ def test_an_item_that_keeps_failing_is_reported_and_the_rest_is_built(tmp_path):
         assert profile.failed_items[0].stage == "extract"
         assert "500" in profile.failed_items[0].error or "Internal" in profile.failed_items[0].error
         assert profile.num_items == 2
+
+
+def test_reliability_report_script_runs_small():
+    from benchmarks.reliability import fault_scenario
+
+    row = fault_scenario("500 server error", {"rate_500": 0.2}, items=12, seed=1)
+    assert row["every_item_once"] and row["duplicates"] == 0
+    assert row["rerun_stored"] == 12 and row["rerun_failed"] == 0
