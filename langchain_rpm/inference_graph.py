@@ -22,13 +22,14 @@ Example:
 
 from __future__ import annotations
 
-from typing import Any, TypedDict
+from typing import Any
 
 from langchain_core.messages import BaseMessage, HumanMessage
 from langchain_core.runnables import RunnableConfig, RunnableLambda
 from langgraph.config import get_stream_writer
 from langgraph.graph import END, START, StateGraph
 from langgraph.runtime import get_runtime
+from typing_extensions import TypedDict  # the flavour of LangGraph's MessagesState and langchain's AgentState
 
 from langchain_rpm.components import RPMComponents
 from langchain_rpm.context import RPMContext, progress_event, resolve_user_id

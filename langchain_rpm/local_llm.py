@@ -514,6 +514,12 @@ def local_chat_model(
     from langchain_openai import ChatOpenAI
 
     base_url = server if isinstance(server, str) else server.base_url
+    if "http_async_client" not in kwargs:
+        import httpx
+
+        # Its own client: langchain-openai's shared default async client is bound to the first event loop
+        # that used it, which breaks a later asyncio.run / test loop in the same process.
+        kwargs["http_async_client"] = httpx.AsyncClient(timeout=httpx.Timeout(timeout))
     extra_body = {"max_tokens": max_tokens, **(kwargs.pop("extra_body", None) or {})}
     return ChatOpenAI(
         model=model,

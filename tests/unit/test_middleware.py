@@ -1,0 +1,135 @@
+"""RPMMiddleware in ``langchain.agents.create_agent``: factors and examples in the system prompt, in budget."""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any
+
+import pytest
+from langchain.agents import create_agent
+from langchain_core.messages import HumanMessage
+from langgraph.checkpoint.memory import InMemorySaver
+
+from langchain_rpm import MissingUserIdError, RPMContext, UnknownUserError
+from langchain_rpm.agent_tools import create_rpm_tool
+from langchain_rpm.middleware import RPMMiddleware, approx_tokens, render_user_context
+from langchain_rpm.types import Factor, FactorStatistics, ReasoningExample, RetrievedExample
+from tests.support.agent_fakes import BASE_PROMPT, ToolLoopModel, movie_facts
+from tests.unit.conftest import MOVIE_HISTORY
+
+QUESTION = "A robot falls in love in space."
+
+
+def _agent(rpm: Any, model: ToolLoopModel, **options: Any) -> Any:
+    return create_agent(
+        model,
+        tools=[movie_facts],
+        system_prompt=BASE_PROMPT,
+        middleware=[RPMMiddleware(rpm, **options)],
+        context_schema=RPMContext,
+        checkpointer=InMemorySaver(),
+    )
+
+
+@pytest.mark.parametrize("use_async", [False, True])
+async def test_every_model_call_sees_factors_and_examples(rpm, llm, embeddings, use_async):
+    rpm.build_user("ada", MOVIE_HISTORY)
+    llm.reset()
+    queries_before = embeddings.query_calls
+    model = ToolLoopModel(plan={"movie_facts": "title"})
+    agent = _agent(rpm, model, k=2, max_tokens=600)
+    config = {"configurable": {"thread_id": "t"}}
+    payload = {"messages": [HumanMessage(QUESTION)]}
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        if use_async:
+            out = await agent.ainvoke(payload, config, context=RPMContext(user_id="ada"))
+        else:
+            out = agent.invoke(payload, config, context=RPMContext(user_id="ada"))
+    assert [str(w.message) for w in caught] == []
+    assert [m.type for m in out["messages"]] == ["human", "ai", "tool", "ai"]
+    prompts = model.system_prompts
+    assert len(prompts) == 2 and prompts[0] == prompts[1]  # both calls of the tool loop
+    prompt = prompts[0]
+    assert prompt.startswith(BASE_PROMPT + "\n\nPersonalization (RPM)")
+    science = next(line for line in prompt.splitlines() if line.startswith("- Science themes"))
+    assert "4 items" in science and "P(sci-fi)=0.50" in science  # factor statistics included
+    assert prompt.count("<example>") == 2
+    assert approx_tokens(prompt) - approx_tokens(BASE_PROMPT) <= 600
+    assert llm.call_count == 0  # query-text retrieval: no extra LLM call
+    assert embeddings.query_calls - queries_before == 1  # one retrieval per turn, cached for the loop
+    assert "Personalization (RPM)" in out["messages"][-1].text
+
+
+async def test_feature_retrieval_costs_one_llm_call_per_turn(rpm, llm):
+    await rpm.abuild_user("ada", MOVIE_HISTORY)
+    llm.reset()
+    model = ToolLoopModel(plan={"movie_facts": "title"})
+    agent = _agent(rpm, model, retrieval="features", k=3)
+    await agent.ainvoke({"messages": [HumanMessage(QUESTION)]}, {"configurable": {"thread_id": "t", "user_id": "ada"}})
+    assert llm.call_count == 1
+    assert model.system_prompts[0].count("<example>") == 3
+
+
+def test_unknown_user_runs_unpersonalized_or_fails_when_required(rpm):
+    model = ToolLoopModel()
+    out = _agent(rpm, model).invoke(
+        {"messages": [HumanMessage(QUESTION)]},
+        {"configurable": {"thread_id": "t"}},
+        context=RPMContext(user_id="ghost"),
+    )
+    assert model.system_prompts == [BASE_PROMPT]
+    assert out["messages"][-1].type == "ai"
+    with pytest.raises(UnknownUserError, match="no profile for user 'ghost'"):
+        _agent(rpm, ToolLoopModel(), require_profile=True).invoke(
+            {"messages": [HumanMessage(QUESTION)]}, {"configurable": {"thread_id": "t"}}, context=RPMContext("ghost")
+        )
+
+
+def test_missing_user_id_is_an_error(rpm):
+    agent = create_agent(ToolLoopModel(), tools=[], middleware=[RPMMiddleware(rpm)])
+    with pytest.raises(MissingUserIdError, match="RPM needs a user id"):
+        agent.invoke({"messages": [HumanMessage(QUESTION)]})
+
+
+def test_middleware_and_tool_together_in_create_agent(rpm):
+    rpm.build_user("ada", MOVIE_HISTORY)
+    tool = create_rpm_tool(rpm)
+    model = ToolLoopModel(plan={tool.name: "query"})
+    agent = create_agent(model, tools=[tool], middleware=[RPMMiddleware(rpm, k=1)], context_schema=RPMContext)
+    out = agent.invoke({"messages": [HumanMessage(QUESTION)]}, context=RPMContext(user_id="ada"))
+    answer = rpm.personalize("ada", QUESTION).answer
+    assert f"This user would answer: {answer}" in out["messages"][-1].text
+    assert model.system_prompts[0].count("<example>") == 1
+
+
+def _hit(i: int, reasoning_words: int = 30) -> RetrievedExample:
+    example = ReasoningExample(
+        item_id=f"e{i}", input=f"Input {i}", features=[], reasoning=" ".join(["word"] * reasoning_words), answer="x"
+    )
+    return RetrievedExample(example=example, score=1 - i / 10)
+
+
+def test_budget_drops_whole_examples_first_then_factors():
+    from langchain_rpm.tasks import LAMP2
+
+    factors = [
+        Factor(name="Rare", statistics=FactorStatistics(support=1, coverage=0.1)),
+        Factor(name="Common", statistics=FactorStatistics(support=9, coverage=0.9, propensity={"comedy": 1.0})),
+    ]
+    hits = [_hit(i) for i in range(4)]
+    full = render_user_context(LAMP2, factors, hits, max_tokens=10_000)
+    assert full.count("<example>") == 4
+    assert full.index("Common") < full.index("Rare")  # most supported factor first
+    for budget in (approx_tokens(full) - 1, 250, 150):
+        text = render_user_context(LAMP2, factors, hits, max_tokens=budget)
+        assert approx_tokens(text) <= budget
+        kept = text.count("<example>")
+        assert kept < 4 and "Input 0" in text if kept else "Rare" in text  # most similar kept, factors intact
+        assert text.count("<example>") == text.count("</example>")  # never half an example
+    factors_only = render_user_context(LAMP2, factors, [], max_tokens=10_000)
+    assert render_user_context(LAMP2, factors, hits, max_tokens=approx_tokens(factors_only)) == factors_only
+    fewer = render_user_context(LAMP2, factors, hits, max_tokens=approx_tokens(factors_only) - 2)
+    assert "<example>" not in fewer and "Common" in fewer and "Rare" not in fewer
+    assert approx_tokens(render_user_context(LAMP2, factors, hits, max_tokens=5)) <= 5
+    assert render_user_context(LAMP2, [], [], max_tokens=100) == ""
