@@ -11,37 +11,11 @@ from langchain_openai import ChatOpenAI
 from langgraph.checkpoint.memory import InMemorySaver
 
 from langchain_rpm import RPM, RPMStore
+from tests.support.crash_worker import history
 from tests.support.fault_server import FaultServer
 from tests.support.rpm_fakes import CountingEmbeddings, rpm_http_responder
 
 pytestmark = pytest.mark.enable_socket
-
-WORDS = ["robot", "space", "wedding", "love", "chase", "fight", "alien", "kiss", "explosion"]
-LABELS = {
-    "robot": "sci-fi",
-    "space": "sci-fi",
-    "alien": "sci-fi",
-    "wedding": "romance",
-    "love": "romance",
-    "kiss": "romance",
-    "chase": "action",
-    "fight": "action",
-    "explosion": "action",
-}
-
-
-def history(n: int) -> list[dict[str, str]]:
-    items = []
-    for i in range(n):
-        word = WORDS[i % len(WORDS)]
-        items.append(
-            {
-                "id": f"item-{i:03d}",
-                "input": f"Story {i}: a {word} and a {WORDS[(i * 7) % len(WORDS)]}.",
-                "response": LABELS[word],
-            }
-        )
-    return items
 
 
 def client(server: FaultServer, *, max_retries: int) -> ChatOpenAI:
