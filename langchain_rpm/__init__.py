@@ -41,6 +41,7 @@ from langchain_rpm.llm import StructuredOutputError, UsageTracker, resolve_chat_
 from langchain_rpm.prompts import PROMPT_VERSION
 from langchain_rpm.reasoning import ReasoningInput, ReasoningPathBuilder
 from langchain_rpm.retriever import FeatureRetriever, RetrievalInput
+from langchain_rpm.rpm_retriever import RPMRetriever
 from langchain_rpm.store import EmbeddingMismatchError, RPMStore, features_text
 from langchain_rpm.tasks import (
     GLOBAL_OPINION_QA,
@@ -112,6 +113,7 @@ __all__ = [
     "RPMContext",
     "RPMMiddleware",
     "RPMNodeNames",
+    "RPMRetriever",
     "RPMState",
     "RPMStore",
     "ReasoningExample",

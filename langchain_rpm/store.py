@@ -1,10 +1,25 @@
 """The Chroma-backed example store: reasoning-enhanced examples and user profiles.
 
-Embedded by default (a ``PersistentClient`` on a local folder); pass ``client=`` to use a Chroma
-server (``chromadb.HttpClient``) or Chroma Cloud with the same code. Examples are embedded by the
+Embedded by default (a ``PersistentClient`` on a local folder). Pass ``client=`` to use any other
+``chromadb`` client: a server (``HttpClient``, or :meth:`RPMStore.from_server`), Chroma Cloud, or an
+``AsyncHttpClient`` (:meth:`RPMStore.afrom_server`) for real async I/O. Examples are embedded by the
 concatenated text of their features, always with explicit embeddings (Chroma's own downloading
-embedding function is never used), in a cosine collection; user ids live in metadata and every
-read is filtered by exactly one user.
+embedding function is never used). User ids live in metadata, and every read is filtered by exactly
+one user (:func:`user_filter`).
+
+Search is exact and reads by id. Each user has a *manifest* (a record in the profiles collection that
+lists the ids of the user's examples); search fetches those vectors by id and ranks them by cosine in
+numpy. On 100,000 records and 2 cores Chroma's filtered HNSW query takes ~110 ms for a 50-example user
+(and is approximate), and any filtered ``get`` ~10 ms because Chroma scans, while a ``get`` by id takes
+~0.2 ms (``benchmarks/results/retrieval.md``). Every write rewrites the manifest from the stored records
+*before* writing new ones, so it may list ids that were never written (ignored) but never misses one;
+a store without manifests is searched through the user filter. Users with more than
+``exact_search_limit`` examples fall back to Chroma's filtered query. Writes for one user are meant to
+come from one writer at a time (the user's profile build).
+
+Every operation is written once, as a generator that yields the I/O it needs (a Chroma call or an
+embedding) and receives the result. A sync driver and an async driver run the same generator, so the
+sync and async methods cannot drift apart.
 
 Example:
     >>> import tempfile
@@ -18,11 +33,15 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import inspect
+import json
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Generator, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
+import numpy as np
 from langchain_core.embeddings import Embeddings
 
 from langchain_rpm.types import Feature, ReasoningExample, RetrievedExample, UserProfile
@@ -31,10 +50,18 @@ DEFAULT_STORE_PATH = Path(os.environ.get("RPM_STORE_PATH", Path.home() / ".langc
 """Where the embedded store lives unless a path or client is given (override with ``RPM_STORE_PATH``)."""
 
 _PROFILE_VECTOR = [1.0]  # profiles are fetched by id only; Chroma still needs a vector per record.
+_PROBE_TEXT = "embedding dimension probe"
+_MANIFEST_KIND = "example_ids"  # metadata ``kind`` of the per-user list of example record ids
+
+T = TypeVar("T")
 
 
 class EmbeddingMismatchError(RuntimeError):
-    """The collection was built with a different embedding model than the one given."""
+    """The collection was built with a different embedding model (name or dimension) than the one given."""
+
+
+class AsyncClientError(TypeError):
+    """A sync store method was called on a store whose Chroma client is async."""
 
 
 def features_text(features: Sequence[Feature]) -> str:
@@ -47,31 +74,58 @@ def features_text(features: Sequence[Feature]) -> str:
     return "\n".join(f"{f.factor}: {f.name}" if f.factor else f.name for f in features)
 
 
+def _mentions_user_id(where: Any) -> bool:
+    if isinstance(where, dict):
+        return any(key == "user_id" or _mentions_user_id(value) for key, value in where.items())
+    if isinstance(where, list | tuple):
+        return any(_mentions_user_id(value) for value in where)
+    return False
+
+
 def user_filter(user_id: str, extra: dict[str, Any] | None = None) -> dict[str, Any]:
     """The one place ``where`` filters are built: always scoped to ``user_id``.
 
-    A caller's ``extra`` conditions are AND-ed with the user condition, so they can narrow a
-    read but never widen it to another user.
+    A caller's ``extra`` conditions are AND-ed with the user condition, so they can narrow a read
+    but never widen it. ``extra`` may not mention ``user_id`` at all (not even inside ``$or``): the
+    user is chosen by the ``user_id`` argument only.
 
     Example:
+        >>> user_filter("u1")
+        {'user_id': {'$eq': 'u1'}}
         >>> user_filter("u1", {"answer": "comedy"})
         {'$and': [{'user_id': {'$eq': 'u1'}}, {'answer': 'comedy'}]}
     """
     if not isinstance(user_id, str) or not user_id:
-        raise ValueError("user_id must be a non-empty string")
+        raise ValueError(f"user_id must be a non-empty string, got {user_id!r}")
     condition: dict[str, Any] = {"user_id": {"$eq": user_id}}
     if not extra:
         return condition
-    return {"$and": [condition, *({k: v} for k, v in extra.items())]}
+    if not isinstance(extra, dict):
+        raise ValueError(f"where must be a dict of Chroma metadata conditions, got {type(extra).__name__}")
+    if _mentions_user_id(extra):
+        raise ValueError(
+            "where must not mention 'user_id': reads are always scoped to the user_id argument, "
+            "so pass the user as user_id=... and keep only the other conditions in where"
+        )
+    return {"$and": [condition, *({key: value} for key, value in extra.items())]}
 
 
 def example_id(user_id: str, item_id: str) -> str:
-    """Stable record id of one user's history item (rebuilding upserts in place)."""
-    return hashlib.sha256(f"{user_id}\x00{item_id}".encode()).hexdigest()[:32]
+    """Stable record id of one user's history item (rebuilding upserts in place).
+
+    Example:
+        >>> example_id("u1", "7") == example_id("u1", "7") != example_id("u17", "")
+        True
+    """
+    return hashlib.sha256(json.dumps([user_id, item_id]).encode()).hexdigest()[:32]
 
 
 def _profile_id(user_id: str) -> str:
     return "profile-" + hashlib.sha256(user_id.encode()).hexdigest()[:32]
+
+
+def _manifest_id(user_id: str) -> str:
+    return "example-ids-" + hashlib.sha256(user_id.encode()).hexdigest()[:32]
 
 
 def _embedding_name(embeddings: Embeddings) -> str:
@@ -82,8 +136,22 @@ def _embedding_name(embeddings: Embeddings) -> str:
     return type(embeddings).__name__
 
 
+def _declared_dimension(embeddings: Embeddings) -> int | None:
+    for attr in ("dimension", "dimensions", "size"):
+        value = getattr(embeddings, attr, None)
+        if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+            return value
+    return None
+
+
 def default_client(path: str | Path | None = None) -> Any:
-    """An embedded Chroma ``PersistentClient`` with telemetry off."""
+    """An embedded Chroma ``PersistentClient`` with telemetry off.
+
+    Example:
+        >>> import tempfile
+        >>> default_client(tempfile.mkdtemp()).heartbeat() > 0
+        True
+    """
     import chromadb
     from chromadb.config import Settings
 
@@ -92,14 +160,95 @@ def default_client(path: str | Path | None = None) -> Any:
     return chromadb.PersistentClient(path=str(folder), settings=Settings(anonymized_telemetry=False))
 
 
+# -- pure helpers shared by the sync and async paths ------------------------------------------------------
+def _example_records(
+    user_id: str, examples: Sequence[ReasoningExample], texts: list[str], vectors: list[list[float]], version: int
+) -> dict[str, list[Any]]:
+    metadatas = [
+        {
+            "user_id": user_id,
+            "item_id": ex.item_id,
+            "answer": ex.answer,
+            "profile_version": version,
+            "example": ex.model_dump_json(),
+        }
+        for ex in examples
+    ]
+    ids = [example_id(user_id, ex.item_id) for ex in examples]
+    return {"ids": ids, "embeddings": vectors, "documents": texts, "metadatas": metadatas}
+
+
+def _slices(records: dict[str, list[Any]], size: int) -> list[dict[str, list[Any]]]:
+    total = len(records["ids"])
+    return [{key: values[i : i + size] for key, values in records.items()} for i in range(0, total, size)]
+
+
+def _rank(vectors: Any, query: Sequence[float], k: int) -> list[tuple[int, float]]:
+    """Exact cosine top-``k``: ``(row, similarity)`` pairs, best first (ties keep row order)."""
+    matrix = np.asarray(vectors, dtype=np.float64)
+    if matrix.size == 0:
+        return []
+    q = np.asarray(query, dtype=np.float64)
+    if matrix.shape[1] != q.shape[0]:
+        raise ValueError(
+            f"query vector has dimension {q.shape[0]}, but the stored examples have {matrix.shape[1]}: "
+            "embed the query with the store's embeddings (RPMStore.search does that for you)"
+        )
+    norms = np.linalg.norm(matrix, axis=1) * max(float(np.linalg.norm(q)), 1e-12)
+    scores = matrix @ q / np.maximum(norms, 1e-12)
+    order = np.argsort(-scores, kind="stable")[:k]
+    return [(int(i), float(scores[i])) for i in order]
+
+
+def _query_text(features: Sequence[Feature] | str) -> str:
+    return features if isinstance(features, str) else features_text(features)
+
+
+def _hits(user_id: str, metadatas: Sequence[dict[str, Any] | None], scores: Sequence[float]) -> list[RetrievedExample]:
+    hits = []
+    for meta, score in zip(metadatas, scores, strict=True):
+        if not meta or meta.get("user_id") != user_id:  # defence in depth: the filter already scopes the read
+            continue
+        hits.append(RetrievedExample(example=ReasoningExample.model_validate_json(meta["example"]), score=score))
+    return hits
+
+
+# -- I/O requests a plan yields --------------------------------------------------------------------------
+@dataclass(frozen=True)
+class _Call:
+    """Call ``target.method(**kwargs)`` on a Chroma client or collection."""
+
+    target: Any
+    method: str
+    kwargs: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class _Embed:
+    """Embed ``texts`` (as documents, or the single text as a query); the reply is a list of vectors."""
+
+    texts: list[str]
+    query: bool = False
+
+
+Plan = Generator[_Call | _Embed, Any, T]
+
+
 class RPMStore:
     """Stores reasoning examples and profiles per user in Chroma.
 
     Args:
         path: Folder of the embedded store (default ``~/.langchain_rpm/store`` or ``RPM_STORE_PATH``).
-        client: A ready ``chromadb`` client (``HttpClient``, ``CloudClient``, ...); overrides ``path``.
+        client: A ready ``chromadb`` client (``HttpClient``, ``AsyncHttpClient``, ``CloudClient``, ...);
+            overrides ``path``. With an async client only the ``a*`` methods work.
         embeddings: Embeds feature text; default: the local MiniLM model.
         namespace: Prefix of the two collections (``{namespace}_examples``, ``{namespace}_profiles``).
+        exact_search_limit: Most examples of one user ranked exactly in numpy; above it, search falls back
+            to Chroma's (approximate, slower) filtered HNSW query.
+
+    The examples collection records the embedding model's name and dimension; opening it with other
+    embeddings raises :class:`EmbeddingMismatchError`. The dimension comes from the embeddings'
+    ``dimension``/``dimensions``/``size`` attribute, else from the first vector this store computes.
 
     Example:
         >>> import tempfile
@@ -116,6 +265,7 @@ class RPMStore:
         client: Any = None,
         embeddings: Embeddings | None = None,
         namespace: str = "rpm",
+        exact_search_limit: int = 5000,
     ) -> None:
         if embeddings is None:
             from langchain_rpm.embeddings import default_embeddings
@@ -123,194 +273,381 @@ class RPMStore:
             embeddings = default_embeddings()
         self.embeddings = embeddings
         self.embedding_model = _embedding_name(embeddings)
+        self.embedding_dimension = _declared_dimension(embeddings)
         self.client = client if client is not None else default_client(path)
         self.namespace = namespace
-        self._examples: Any = None
-        self._profiles: Any = None
+        if exact_search_limit < 0:
+            raise ValueError(f"exact_search_limit must be >= 0, got {exact_search_limit}")
+        self.exact_search_limit = exact_search_limit
+        self.is_async = inspect.iscoroutinefunction(getattr(self.client, "get_or_create_collection", None))
+        self._collections: dict[str, Any] = {}
+        self._batch: int | None = None
+
+    @classmethod
+    def from_server(cls, host: str = "localhost", port: int = 8000, *, ssl: bool = False, **kwargs: Any) -> RPMStore:
+        """A store on a Chroma server (``chroma run``) through a sync ``chromadb.HttpClient``.
+
+        ``kwargs`` go to the constructor (``embeddings``, ``namespace``, ...).
+
+        Example:
+            >>> store = RPMStore.from_server("127.0.0.1", 8000)  # doctest: +SKIP
+        """
+        import chromadb
+        from chromadb.config import Settings
+
+        client = chromadb.HttpClient(host=host, port=port, ssl=ssl, settings=Settings(anonymized_telemetry=False))
+        return cls(client=client, **kwargs)
+
+    @classmethod
+    async def afrom_server(
+        cls, host: str = "localhost", port: int = 8000, *, ssl: bool = False, **kwargs: Any
+    ) -> RPMStore:
+        """A store on a Chroma server through ``chromadb.AsyncHttpClient`` (use the ``a*`` methods).
+
+        Example:
+            >>> store = await RPMStore.afrom_server("127.0.0.1", 8000)  # doctest: +SKIP
+            >>> await store.alist_users()  # doctest: +SKIP
+            []
+        """
+        import chromadb
+        from chromadb.config import Settings
+
+        settings = Settings(anonymized_telemetry=False)
+        client = await chromadb.AsyncHttpClient(host=host, port=port, ssl=ssl, settings=settings)
+        return cls(client=client, **kwargs)
+
+    # -- drivers ---------------------------------------------------------------------------------------
+    def _run(self, plan: Plan[T], name: str, *, method: bool = True) -> T:
+        if self.is_async:
+            plan.close()
+            what, hint = (f"{name}()", f"a{name}") if method else (name, "asearch")
+            raise AsyncClientError(
+                f"RPMStore.{what} is sync, but this store's Chroma client ({type(self.client).__name__}) is "
+                f"async: use the async methods (`await store.{hint}(...)`) instead, or create the store with a "
+                "sync client (chromadb.HttpClient / RPMStore.from_server, or a PersistentClient)."
+            )
+        reply: Any = None
+        while True:
+            try:
+                request = plan.send(reply)
+            except StopIteration as done:
+                return done.value  # type: ignore[no-any-return]
+            if isinstance(request, _Embed):
+                if request.query:
+                    reply = [self.embeddings.embed_query(request.texts[0])]
+                else:
+                    reply = self.embeddings.embed_documents(request.texts)
+            else:
+                reply = getattr(request.target, request.method)(**request.kwargs)
+
+    async def _arun(self, plan: Plan[T]) -> T:
+        reply: Any = None
+        while True:
+            try:
+                request = plan.send(reply)
+            except StopIteration as done:
+                return done.value  # type: ignore[no-any-return]
+            if isinstance(request, _Embed):
+                if request.query:
+                    reply = [await self.embeddings.aembed_query(request.texts[0])]
+                else:
+                    reply = await self.embeddings.aembed_documents(request.texts)
+            elif self.is_async:
+                reply = await getattr(request.target, request.method)(**request.kwargs)
+            else:
+                reply = await asyncio.to_thread(getattr(request.target, request.method), **request.kwargs)
 
     # -- collections -----------------------------------------------------------------------------------
+    def _embed(self, texts: list[str], *, query: bool = False) -> Plan[list[list[float]]]:
+        vectors: list[list[float]] = yield _Embed(texts, query=query)
+        if self.embedding_dimension is None and vectors:
+            self.embedding_dimension = len(vectors[0])
+        return vectors
+
+    def _collection(self, kind: str) -> Plan[Any]:
+        cached = self._collections.get(kind)
+        if cached is not None:
+            return cached
+        name = f"{self.namespace}_{kind}"
+        metadata: dict[str, Any] = {"kind": kind}
+        if kind == "examples":
+            if self.embedding_dimension is None:
+                yield from self._embed([_PROBE_TEXT], query=True)
+            metadata = {"embedding_model": self.embedding_model, "embedding_dimension": self.embedding_dimension}
+        options = {"embedding_function": None, "configuration": {"hnsw": {"space": "cosine"}}, "metadata": metadata}
+        collection = yield _Call(self.client, "get_or_create_collection", {"name": name, **options})
+        if kind == "examples":
+            self._check_embeddings(name, collection.metadata or {})
+        self._collections[kind] = collection
+        return collection
+
+    def _check_embeddings(self, name: str, stored: dict[str, Any]) -> None:
+        model, dim = stored.get("embedding_model"), stored.get("embedding_dimension")
+        if (model is None or model == self.embedding_model) and (dim is None or dim == self.embedding_dimension):
+            return
+        raise EmbeddingMismatchError(
+            f"collection {name!r} was built with embedding model {model!r} (dimension {dim}), but this store was "
+            f"given {self.embedding_model!r} (dimension {self.embedding_dimension}); vectors of different models "
+            "cannot be compared. Pass the embeddings the store was built with, or use another namespace=... for "
+            f"the new model and rebuild the users there (or drop the old collections with "
+            f"client.delete_collection({name!r}) and client.delete_collection('{self.namespace}_profiles'), "
+            "then rebuild)."
+        )
+
+    def _batch_size(self) -> Plan[int]:
+        if self._batch is None:
+            self._batch = max(1, int((yield _Call(self.client, "get_max_batch_size"))))
+        return self._batch
+
     @property
     def examples(self) -> Any:
         """The examples collection (created on first use, checked against the embedding model)."""
-        if self._examples is None:
-            self._examples = self._open(f"{self.namespace}_examples", check_embeddings=True)
-        return self._examples
+        return self._run(self._collection("examples"), "examples", method=False)
 
     @property
     def profiles(self) -> Any:
         """The profiles collection."""
-        if self._profiles is None:
-            self._profiles = self._open(f"{self.namespace}_profiles", check_embeddings=False)
-        return self._profiles
+        return self._run(self._collection("profiles"), "profiles", method=False)
 
-    def _open(self, name: str, *, check_embeddings: bool) -> Any:
-        metadata = {"embedding_model": self.embedding_model} if check_embeddings else {"kind": "profiles"}
-        collection = self.client.get_or_create_collection(
-            name, embedding_function=None, configuration={"hnsw": {"space": "cosine"}}, metadata=metadata
-        )
-        stored = (collection.metadata or {}).get("embedding_model")
-        if check_embeddings and stored and stored != self.embedding_model:
-            raise EmbeddingMismatchError(
-                f"collection {name!r} was built with embedding model {stored!r}, but this store was given "
-                f"{self.embedding_model!r}. Pass the same embeddings, use another namespace=..., or delete the "
-                f"users (`rpm forget`) and rebuild them with the new model."
-            )
-        return collection
+    # -- plans: each operation once, for both drivers ----------------------------------------------------
+    def _stored_ids(self, user_id: str) -> Plan[list[str]]:
+        """The user's example record ids, read with the user filter (authoritative, ~10 ms at 100k records)."""
+        collection = yield from self._collection("examples")
+        stored = yield _Call(collection, "get", {"where": user_filter(user_id), "include": []})
+        return list(stored.get("ids") or [])
 
-    def _batches(self, size: int) -> Iterator[tuple[int, int]]:
-        step = max(1, int(self.client.get_max_batch_size()))
-        for start in range(0, size, step):
-            yield start, min(size, start + step)
+    def _read_manifest(self, user_id: str) -> Plan[list[str] | None]:
+        profiles = yield from self._collection("profiles")
+        request = {"ids": [_manifest_id(user_id)], "where": user_filter(user_id), "include": ["documents"]}
+        documents = (yield _Call(profiles, "get", request)).get("documents") or []
+        return list(json.loads(documents[0])) if documents else None
+
+    def _write_manifest(self, user_id: str, ids: set[str]) -> Plan[None]:
+        profiles = yield from self._collection("profiles")
+        record = {
+            "ids": [_manifest_id(user_id)],
+            "embeddings": [_PROFILE_VECTOR],
+            "documents": [json.dumps(sorted(ids))],
+            "metadatas": [{"user_id": user_id, "kind": _MANIFEST_KIND}],
+        }
+        yield _Call(profiles, "upsert", record)
+
+    def _add_plan(self, user_id: str, examples: Sequence[ReasoningExample], version: int) -> Plan[list[str]]:
+        user_filter(user_id)
+        if not examples:
+            return []
+        texts = [features_text(ex.features) or ex.input for ex in examples]
+        vectors = yield from self._embed(texts)
+        records = _example_records(user_id, examples, texts, vectors, version)
+        # The manifest first, rebuilt from the stored records: after a crash it may list ids that were never
+        # written (ignored by search), but it never misses a stored one.
+        stored = yield from self._stored_ids(user_id)
+        yield from self._write_manifest(user_id, {*stored, *records["ids"]})
+        collection = yield from self._collection("examples")
+        for batch in _slices(records, (yield from self._batch_size())):
+            yield _Call(collection, "upsert", batch)
+        return list(records["ids"])
+
+    def _delete_examples_plan(self, user_id: str, keep: set[str]) -> Plan[int]:
+        stale = [record_id for record_id in (yield from self._stored_ids(user_id)) if record_id not in keep]
+        collection = yield from self._collection("examples")
+        for batch in _slices({"ids": stale}, (yield from self._batch_size())):
+            yield _Call(collection, "delete", batch)
+        return len(stale)
+
+    def _replace_plan(self, user_id: str, examples: Sequence[ReasoningExample], version: int) -> Plan[list[str]]:
+        ids = yield from self._add_plan(user_id, examples, version)
+        yield from self._delete_examples_plan(user_id, set(ids))
+        yield from self._write_manifest(user_id, set(ids))
+        return ids
+
+    def _search_plan(
+        self, user_id: str, query: str | list[float], k: int, where: dict[str, Any] | None
+    ) -> Plan[list[RetrievedExample]]:
+        """Exact cosine top-``k`` of the user's examples for a text (embedded here) or a ready vector."""
+        flt = user_filter(user_id, where)
+        if k <= 0:
+            return []
+        vector = (yield from self._embed([query], query=True))[0] if isinstance(query, str) else query
+        collection = yield from self._collection("examples")
+        limit = self.exact_search_limit
+        manifest = yield from self._read_manifest(user_id)
+        # By id when the manifest is there (~0.2 ms), else with the user filter (Chroma scans: ~10 ms at 100k).
+        request = {"ids": manifest[: limit + 1]} if manifest is not None else {"limit": limit + 1}
+        found = yield _Call(collection, "get", {**request, "where": flt, "include": ["embeddings"]})
+        ids = found.get("ids") or []
+        if not ids:
+            return []
+        if len(ids) > limit:  # a very large user: Chroma's filtered HNSW query (approximate)
+            query_args = {"query_embeddings": [vector], "n_results": k, "where": flt}
+            result = yield _Call(collection, "query", {**query_args, "include": ["metadatas", "distances"]})
+            distances = (result.get("distances") or [[]])[0]
+            return _hits(user_id, (result.get("metadatas") or [[]])[0], [1.0 - float(d) for d in distances])
+        ranked = _rank(found.get("embeddings"), vector, k)
+        top_ids = [ids[row] for row, _ in ranked]
+        got = yield _Call(collection, "get", {"ids": top_ids, "where": flt, "include": ["metadatas"]})
+        by_id = dict(zip(got.get("ids") or [], got.get("metadatas") or [], strict=True))
+        kept = [(by_id[ids[row]], score) for row, score in ranked if ids[row] in by_id]
+        return _hits(user_id, [meta for meta, _ in kept], [score for _, score in kept])
+
+    def _get_examples_plan(self, user_id: str) -> Plan[list[ReasoningExample]]:
+        collection = yield from self._collection("examples")
+        result = yield _Call(collection, "get", {"where": user_filter(user_id), "include": ["metadatas"]})
+        examples = [ReasoningExample.model_validate_json(m["example"]) for m in result.get("metadatas") or []]
+        return sorted(examples, key=lambda ex: ex.item_id)
+
+    def _save_profile_plan(self, profile: UserProfile) -> Plan[None]:
+        user_filter(profile.user_id)
+        collection = yield from self._collection("profiles")
+        record = {
+            "ids": [_profile_id(profile.user_id)],
+            "embeddings": [_PROFILE_VECTOR],
+            "documents": [profile.model_dump_json()],
+            "metadatas": [{"user_id": profile.user_id, "version": profile.version}],
+        }
+        yield _Call(collection, "upsert", record)
+
+    def _get_profile_plan(self, user_id: str) -> Plan[UserProfile | None]:
+        flt = user_filter(user_id)
+        collection = yield from self._collection("profiles")
+        result = yield _Call(collection, "get", {"ids": [_profile_id(user_id)], "where": flt, "include": ["documents"]})
+        documents = result.get("documents") or []
+        return UserProfile.model_validate_json(documents[0]) if documents else None
+
+    def _list_users_plan(self) -> Plan[list[str]]:
+        collection = yield from self._collection("profiles")
+        size = yield from self._batch_size()
+        users: set[str] = set()
+        offset = 0
+        while True:
+            page = yield _Call(collection, "get", {"include": ["metadatas"], "limit": size, "offset": offset})
+            metadatas = page.get("metadatas") or []
+            users.update(m["user_id"] for m in metadatas if m.get("kind") != _MANIFEST_KIND)
+            if len(metadatas) < size:
+                return sorted(users)
+            offset += size
+
+    def _delete_user_plan(self, user_id: str) -> Plan[int]:
+        removed = yield from self._delete_examples_plan(user_id, keep=set())
+        profiles = yield from self._collection("profiles")
+        yield _Call(profiles, "delete", {"ids": [_profile_id(user_id), _manifest_id(user_id)]})
+        return removed
 
     # -- examples --------------------------------------------------------------------------------------
     def add_examples(
         self, user_id: str, examples: Sequence[ReasoningExample], *, profile_version: int = 1
     ) -> list[str]:
-        """Embed and upsert ``examples`` for ``user_id``; returns their record ids (idempotent)."""
-        user_filter(user_id)
-        if not examples:
-            return []
-        texts = [features_text(ex.features) or ex.input for ex in examples]
-        vectors = self.embeddings.embed_documents(texts)
-        return self._upsert_examples(user_id, examples, texts, vectors, profile_version)
+        """Embed and upsert ``examples`` for ``user_id`` in batches; returns their record ids (idempotent).
+
+        Example:
+            >>> import tempfile
+            >>> from langchain_core.embeddings import DeterministicFakeEmbedding
+            >>> store = RPMStore(tempfile.mkdtemp(), embeddings=DeterministicFakeEmbedding(size=8))
+            >>> ex = ReasoningExample(item_id="1", input="A space opera.", features=[Feature(name="space")],
+            ...                       reasoning="I like space.", answer="sci-fi")
+            >>> len(store.add_examples("ada", [ex]))
+            1
+        """
+        return self._run(self._add_plan(user_id, examples, profile_version), "add_examples")
 
     async def aadd_examples(
         self, user_id: str, examples: Sequence[ReasoningExample], *, profile_version: int = 1
     ) -> list[str]:
-        """Async twin of :meth:`add_examples` (the embedding model's async API, then a threaded write)."""
-        user_filter(user_id)
-        if not examples:
-            return []
-        texts = [features_text(ex.features) or ex.input for ex in examples]
-        vectors = await self.embeddings.aembed_documents(texts)
-        return await asyncio.to_thread(self._upsert_examples, user_id, examples, texts, vectors, profile_version)
-
-    def _upsert_examples(
-        self,
-        user_id: str,
-        examples: Sequence[ReasoningExample],
-        texts: list[str],
-        vectors: list[list[float]],
-        profile_version: int,
-    ) -> list[str]:
-        ids = [example_id(user_id, ex.item_id) for ex in examples]
-        metadatas = [
-            {
-                "user_id": user_id,
-                "item_id": ex.item_id,
-                "answer": ex.answer,
-                "profile_version": profile_version,
-                "example": ex.model_dump_json(),
-            }
-            for ex in examples
-        ]
-        for start, stop in self._batches(len(ids)):
-            self.examples.upsert(
-                ids=ids[start:stop],
-                embeddings=vectors[start:stop],
-                documents=texts[start:stop],
-                metadatas=metadatas[start:stop],
-            )
-        return ids
+        """Async :meth:`add_examples`."""
+        return await self._arun(self._add_plan(user_id, examples, profile_version))
 
     def replace_user_examples(
         self, user_id: str, examples: Sequence[ReasoningExample], *, profile_version: int = 1
     ) -> list[str]:
         """Upsert ``examples`` and delete the user's other examples (items no longer in the history)."""
-        ids = self.add_examples(user_id, examples, profile_version=profile_version)
-        self._delete_other_examples(user_id, set(ids))
-        return ids
+        return self._run(self._replace_plan(user_id, examples, profile_version), "replace_user_examples")
 
     async def areplace_user_examples(
         self, user_id: str, examples: Sequence[ReasoningExample], *, profile_version: int = 1
     ) -> list[str]:
-        """Async twin of :meth:`replace_user_examples`."""
-        ids = await self.aadd_examples(user_id, examples, profile_version=profile_version)
-        await asyncio.to_thread(self._delete_other_examples, user_id, set(ids))
-        return ids
-
-    def _delete_other_examples(self, user_id: str, keep: set[str]) -> int:
-        stored = self.examples.get(where=user_filter(user_id), include=[]).get("ids") or []
-        stale = [record_id for record_id in stored if record_id not in keep]
-        for start, stop in self._batches(len(stale)):
-            self.examples.delete(ids=stale[start:stop])
-        return len(stale)
+        """Async :meth:`replace_user_examples`."""
+        return await self._arun(self._replace_plan(user_id, examples, profile_version))
 
     def search(
         self, user_id: str, features: Sequence[Feature] | str, k: int = 4, *, where: dict[str, Any] | None = None
     ) -> list[RetrievedExample]:
-        """The user's ``k`` examples most similar (cosine) to ``features`` (or to a raw text)."""
-        text = features if isinstance(features, str) else features_text(features)
-        return self.search_by_vector(user_id, self.embeddings.embed_query(text), k, where=where)
+        """The user's ``k`` examples most similar (cosine) to ``features`` (or to a raw text), best first.
+
+        ``where`` adds Chroma metadata conditions (``answer``, ``item_id``, ``profile_version``); it can
+        narrow the user's examples but may not mention ``user_id``.
+
+        Example:
+            >>> import tempfile
+            >>> from langchain_core.embeddings import DeterministicFakeEmbedding
+            >>> store = RPMStore(tempfile.mkdtemp(), embeddings=DeterministicFakeEmbedding(size=8))
+            >>> store.search("ada", [Feature(name="space", factor="Setting")], k=2)
+            []
+        """
+        return self._run(self._search_plan(user_id, _query_text(features), k, where), "search")
 
     async def asearch(
         self, user_id: str, features: Sequence[Feature] | str, k: int = 4, *, where: dict[str, Any] | None = None
     ) -> list[RetrievedExample]:
-        """Async twin of :meth:`search`."""
-        text = features if isinstance(features, str) else features_text(features)
-        vector = await self.embeddings.aembed_query(text)
-        return await asyncio.to_thread(self.search_by_vector, user_id, vector, k, where=where)
+        """Async :meth:`search`."""
+        return await self._arun(self._search_plan(user_id, _query_text(features), k, where))
 
     def search_by_vector(
         self, user_id: str, vector: Sequence[float], k: int = 4, *, where: dict[str, Any] | None = None
     ) -> list[RetrievedExample]:
         """Nearest examples of ``user_id`` to an already computed query vector."""
-        if k <= 0:
-            return []
-        result = self.examples.query(
-            query_embeddings=[list(vector)],
-            n_results=k,
-            where=user_filter(user_id, where),
-            include=["metadatas", "distances"],
-        )
-        metadatas = (result.get("metadatas") or [[]])[0]
-        distances = (result.get("distances") or [[]])[0]
-        hits = []
-        for meta, distance in zip(metadatas, distances, strict=True):
-            if meta.get("user_id") != user_id:  # defence in depth: the filter already scopes the read
-                continue
-            example = ReasoningExample.model_validate_json(meta["example"])
-            hits.append(RetrievedExample(example=example, score=1.0 - float(distance)))
-        return hits
+        return self._run(self._search_plan(user_id, [float(x) for x in vector], k, where), "search_by_vector")
+
+    async def asearch_by_vector(
+        self, user_id: str, vector: Sequence[float], k: int = 4, *, where: dict[str, Any] | None = None
+    ) -> list[RetrievedExample]:
+        """Async :meth:`search_by_vector`."""
+        return await self._arun(self._search_plan(user_id, [float(x) for x in vector], k, where))
 
     def get_examples(self, user_id: str) -> list[ReasoningExample]:
         """All stored examples of ``user_id``, ordered by item id."""
-        result = self.examples.get(where=user_filter(user_id), include=["metadatas"])
-        examples = [ReasoningExample.model_validate_json(m["example"]) for m in result.get("metadatas") or []]
-        return sorted(examples, key=lambda ex: ex.item_id)
+        return self._run(self._get_examples_plan(user_id), "get_examples")
+
+    async def aget_examples(self, user_id: str) -> list[ReasoningExample]:
+        """Async :meth:`get_examples`."""
+        return await self._arun(self._get_examples_plan(user_id))
 
     # -- profiles --------------------------------------------------------------------------------------
     def save_profile(self, profile: UserProfile) -> None:
         """Store (replace) a user's profile."""
-        self.profiles.upsert(
-            ids=[_profile_id(profile.user_id)],
-            embeddings=[_PROFILE_VECTOR],
-            documents=[profile.model_dump_json()],
-            metadatas=[{"user_id": profile.user_id, "version": profile.version}],
-        )
+        self._run(self._save_profile_plan(profile), "save_profile")
+
+    async def asave_profile(self, profile: UserProfile) -> None:
+        """Async :meth:`save_profile`."""
+        await self._arun(self._save_profile_plan(profile))
 
     def get_profile(self, user_id: str) -> UserProfile | None:
         """The stored profile of ``user_id``, or ``None``."""
-        result = self.profiles.get(ids=[_profile_id(user_id)], where=user_filter(user_id), include=["documents"])
-        documents = result.get("documents") or []
-        return UserProfile.model_validate_json(documents[0]) if documents else None
+        return self._run(self._get_profile_plan(user_id), "get_profile")
 
     async def aget_profile(self, user_id: str) -> UserProfile | None:
-        """Async twin of :meth:`get_profile`."""
-        return await asyncio.to_thread(self.get_profile, user_id)
-
-    async def asave_profile(self, profile: UserProfile) -> None:
-        """Async twin of :meth:`save_profile`."""
-        await asyncio.to_thread(self.save_profile, profile)
+        """Async :meth:`get_profile`."""
+        return await self._arun(self._get_profile_plan(user_id))
 
     # -- users -----------------------------------------------------------------------------------------
     def list_users(self) -> list[str]:
         """Ids of all users with a stored profile, sorted."""
-        result = self.profiles.get(include=["metadatas"])
-        return sorted({m["user_id"] for m in result.get("metadatas") or []})
+        return self._run(self._list_users_plan(), "list_users")
+
+    async def alist_users(self) -> list[str]:
+        """Async :meth:`list_users`."""
+        return await self._arun(self._list_users_plan())
 
     def delete_user(self, user_id: str) -> int:
-        """Delete one user's examples and profile, nothing else; returns the number of examples removed."""
-        removed = self._delete_other_examples(user_id, keep=set())
-        self.profiles.delete(ids=[_profile_id(user_id)])
-        return removed
+        """Delete one user's examples and profile, nothing else; returns the number of examples removed.
+
+        Example:
+            >>> import tempfile
+            >>> from langchain_core.embeddings import DeterministicFakeEmbedding
+            >>> RPMStore(tempfile.mkdtemp(), embeddings=DeterministicFakeEmbedding(size=8)).delete_user("ada")
+            0
+        """
+        return self._run(self._delete_user_plan(user_id), "delete_user")
+
+    async def adelete_user(self, user_id: str) -> int:
+        """Async :meth:`delete_user`."""
+        return await self._arun(self._delete_user_plan(user_id))
