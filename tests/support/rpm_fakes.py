@@ -116,7 +116,9 @@ def rpm_http_responder(request: dict[str, Any]) -> dict[str, Any]:
     """:func:`rpm_responder` for :class:`tests.support.fault_server.FaultServer` (OpenAI wire format)."""
     from langchain_core.messages import convert_to_messages
 
-    messages = convert_to_messages([{"role": m["role"], "content": m.get("content") or ""} for m in request["messages"]])
+    messages = convert_to_messages(
+        [{"role": m["role"], "content": m.get("content") or ""} for m in request["messages"]]
+    )
     tool = (request.get("tools") or [{}])[0].get("function")
     if tool is None:
         return {"content": "ok"}

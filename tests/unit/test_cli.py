@@ -63,10 +63,16 @@ def test_build_inspect_ask_add_forget(tmp_path, capsys, server, rows):
 @pytest.mark.parametrize(
     ("content", "message"),
     [
-        ('{"user_id": "ada", "input": "x", "response": "comedy"}\n{"user_id": "bo", "input": ', "rows.jsonl:2: invalid JSON"),
+        (
+            '{"user_id": "ada", "input": "x", "response": "comedy"}\n{"user_id": "bo", "input": ',
+            "rows.jsonl:2: invalid JSON",
+        ),
         ('{"user_id": "ada", "input": "x"}\n', "rows.jsonl:1: missing field 'response'"),
         ('{"user_id": "ada", "input": "x", "response": "horror"}\n', "rows.jsonl:1: field 'response'"),
-        ('[\n {"user_id": "ada", "input": "x", "response": "comedy"},\n {"user_id": 7}\n]', "rows.jsonl:3: missing field 'input'"),
+        (
+            '[\n {"user_id": "ada", "input": "x", "response": "comedy"},\n {"user_id": 7}\n]',
+            "rows.jsonl:3: missing field 'input'",
+        ),
     ],
 )
 def test_bad_files_give_one_line_errors_and_change_nothing(tmp_path, capsys, server, rows, content, message):

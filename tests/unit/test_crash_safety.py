@@ -32,7 +32,7 @@ def run_worker(store: Path, db: Path, kill_at_call: int | None) -> bool:
             process.wait()
             return False
         time.sleep(0.005)
-    out, err = process.communicate(timeout=300)
+    _out, err = process.communicate(timeout=300)
     assert process.returncode == 0, err[-2000:]
     return True
 
