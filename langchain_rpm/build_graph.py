@@ -1,8 +1,9 @@
 """The profile-build graph: history -> features -> factors -> reasoning paths -> stored profile.
 
-Items fan out with ``Send``, so with a checkpointer an interrupted build resumes without re-running
-finished items, and LangGraph runs them concurrently under ``config["max_concurrency"]``. An item
-whose LLM call fails is recorded in ``failed`` and the profile is built from the rest.
+Items fan out with ``Send`` (one task per item, or per pack of ``components.pack_size`` items), so
+with a checkpointer an interrupted build resumes without re-running finished items, and LangGraph
+runs them concurrently under ``config["max_concurrency"]``. An item whose LLM call fails is recorded
+in ``failed`` and the profile is built from the rest.
 
 Example:
     >>> import tempfile
@@ -34,8 +35,11 @@ from langgraph.types import Send
 
 from langchain_rpm.components import RPMComponents
 from langchain_rpm.context import ProgressCounter, RPMContext, progress_event, resolve_user_id
+from langchain_rpm.extractor import ExtractionInput
 from langchain_rpm.inference_graph import require_profile
+from langchain_rpm.packing import packs
 from langchain_rpm.prompts import PROMPT_VERSION
+from langchain_rpm.reasoning import ReasoningInput
 from langchain_rpm.statistics import refresh_factors
 from langchain_rpm.tasks import InvalidAnswerError, TaskSpec
 from langchain_rpm.types import OTHER_FACTOR, Factor, FailedItem, Feature, HistoryItem, ReasoningExample, UserProfile
@@ -134,7 +138,8 @@ def create_profile_build_graph(
         if state.get("mode") == "update":
             base = require_profile(profile, user_id)
             stored = store.get_examples(user_id)
-            clash = [item.id for item in items if item.id in {ex.item_id for ex in stored}]
+            stored_ids = {ex.item_id for ex in stored}
+            clash = [item.id for item in items if item.id in stored_ids]
             if clash:
                 raise ValueError(f"user {user_id!r} already has item id(s) {clash[:5]}: new items need new ids")
             update |= {
@@ -151,41 +156,44 @@ def create_profile_build_graph(
         user_id = state.get("user_id") or resolve_user_id(get_runtime().context, config)
         return _prepared(state, user_id, store.get_profile(user_id) if state.get("mode") == "update" else None)
 
-    # -- extraction, one task per item (factor-aware against the stored factors in update mode) -------
+    # -- extraction, one task per pack of items (factor-aware against the stored factors in update mode) --
     def route_extract(state: ProfileBuildState) -> list[Send] | str:
         have = state.get("features") or {}
         factors = state.get("factors") if state.get("mode") == "update" else None
+        pending = [item for item in state["history"] if item["id"] not in have]
         sends = [
-            Send("extract_item", {"user_id": state["user_id"], "item": item, "factors": factors})
-            for item in state["history"]
-            if item["id"] not in have
+            Send("extract_item", {"user_id": state["user_id"], "items": pack, "factors": factors})
+            for pack in packs(pending, parts.pack_size)
         ]
         return sends or "aggregate"
 
-    def _extraction_input(payload: dict[str, Any]) -> Any:
-        item = HistoryItem.model_validate(payload["item"])
+    def _extraction_inputs(payload: dict[str, Any]) -> list[Any]:
+        items = [HistoryItem.model_validate(item) for item in payload["items"]]
         if payload.get("factors") is None:
-            return item
-        return {"text": item.input, "options": item.options, "factors": payload["factors"]}
+            return items
+        factors = [Factor.model_validate(f) for f in payload["factors"]]
+        return [ExtractionInput(text=item.input, options=item.options, factors=factors) for item in items]
 
-    def _extracted(payload: dict[str, Any], features: list[Feature]) -> dict[str, Any]:
-        done, total = progress.advance(payload["user_id"], "extract")
-        _emit("extract", payload["user_id"], done, total)
-        return {"features": {payload["item"]["id"]: [f.model_dump() for f in features]}}
+    def _collected(payload: dict[str, Any], results: list[Any], stage: str, key: str) -> dict[str, Any]:
+        """A pack's results as a state update: outputs under ``key`` (as dicts), failures under ``failed``."""
+        outputs: dict[str, Any] = {}
+        failed: dict[str, Any] = {}
+        for item, result in zip(payload["items"], results, strict=True):
+            if isinstance(result, Exception):
+                failed |= _failure(item["id"], stage, result)
+                continue
+            outputs[item["id"]] = [f.model_dump() for f in result] if isinstance(result, list) else result.model_dump()
+            done, total = progress.advance(payload["user_id"], stage)
+            _emit(stage, payload["user_id"], done, total)
+        return _nonempty(**{key: outputs, "failed": failed})
 
     def extract_item(payload: dict[str, Any], config: RunnableConfig) -> dict[str, Any]:
-        try:
-            features = parts.extractor.invoke(_extraction_input(payload), config)
-        except Exception as exc:
-            return {"failed": _failure(payload["item"]["id"], "extract", exc)}
-        return _extracted(payload, features)
+        results = parts.extractor.invoke_pack(_extraction_inputs(payload), config)
+        return _collected(payload, results, "extract", "features")
 
     async def aextract_item(payload: dict[str, Any], config: RunnableConfig) -> dict[str, Any]:
-        try:
-            features = await parts.extractor.ainvoke(_extraction_input(payload), config)
-        except Exception as exc:
-            return {"failed": _failure(payload["item"]["id"], "extract", exc)}
-        return _extracted(payload, features)
+        results = await parts.extractor.ainvoke_pack(_extraction_inputs(payload), config)
+        return _collected(payload, results, "extract", "features")
 
     # -- aggregation: cluster (build, or update past the threshold) or assign to stored factors -------
     def _plan(state: ProfileBuildState) -> tuple[str, dict[str, Any]]:
@@ -213,10 +221,11 @@ def create_profile_build_graph(
         """Update mode under the threshold: features that fit no factor go to 'Other'; no LLM call."""
         factors = [Factor.model_validate(f) for f in state.get("factors") or []]
         known = {f.name for f in factors}
+        new_ids = {item["id"] for item in state["history"]}
         features = {
             k: [f if f["factor"] in known else {**f, "factor": OTHER_FACTOR} for f in feats]
             for k, feats in (state.get("features") or {}).items()
-            if k in {item["id"] for item in state["history"]}
+            if k in new_ids
         }
         if OTHER_FACTOR not in known and any(f["factor"] == OTHER_FACTOR for v in features.values() for f in v):
             factors.append(Factor(name=OTHER_FACTOR, description="Features that fit no other factor."))
@@ -268,43 +277,43 @@ def create_profile_build_graph(
             return _assigned(state)
         return _clustered(state, await parts.aggregator.ainvoke(request, config))
 
-    # -- reasoning paths, one task per item -----------------------------------------------------------
+    # -- reasoning paths, one task per pack of items ---------------------------------------------------
     def route_reason(state: ProfileBuildState) -> list[Send] | str:
         have = state.get("examples") or {}
         features = state.get("features") or {}
+        pending = [item for item in state["history"] if item["id"] in features and item["id"] not in have]
         sends = [
             Send(
                 "reason_item",
                 {
                     "user_id": state["user_id"],
-                    "item": item,
-                    "features": features[item["id"]],
+                    "items": pack,
+                    "features": {item["id"]: features[item["id"]] for item in pack},
                     "factors": state["factors"],
                 },
             )
-            for item in state["history"]
-            if item["id"] in features and item["id"] not in have
+            for pack in packs(pending, parts.pack_size)
         ]
         return sends or "finalize"
 
-    def _reasoned(payload: dict[str, Any], example: ReasoningExample) -> dict[str, Any]:
-        done, total = progress.advance(payload["user_id"], "reason")
-        _emit("reason", payload["user_id"], done, total)
-        return {"examples": {example.item_id: example.model_dump()}}
+    def _reasoning_inputs(payload: dict[str, Any]) -> list[ReasoningInput]:
+        factors = [Factor.model_validate(f) for f in payload["factors"]]  # validated once per pack
+        return [
+            ReasoningInput(
+                item=HistoryItem.model_validate(item),
+                features=[Feature.model_validate(f) for f in payload["features"][item["id"]]],
+                factors=factors,
+            )
+            for item in payload["items"]
+        ]
 
     def reason_item(payload: dict[str, Any], config: RunnableConfig) -> dict[str, Any]:
-        try:
-            example = parts.reasoner.invoke(payload, config)
-        except Exception as exc:
-            return {"failed": _failure(payload["item"]["id"], "reason", exc)}
-        return _reasoned(payload, example)
+        results = parts.reasoner.invoke_pack(_reasoning_inputs(payload), config)
+        return _collected(payload, results, "reason", "examples")
 
     async def areason_item(payload: dict[str, Any], config: RunnableConfig) -> dict[str, Any]:
-        try:
-            example = await parts.reasoner.ainvoke(payload, config)
-        except Exception as exc:
-            return {"failed": _failure(payload["item"]["id"], "reason", exc)}
-        return _reasoned(payload, example)
+        results = await parts.reasoner.ainvoke_pack(_reasoning_inputs(payload), config)
+        return _collected(payload, results, "reason", "examples")
 
     # -- finalize: exact statistics over what is stored, then write examples and the profile ----------
     def _outcome(state: ProfileBuildState, previous: UserProfile | None) -> tuple[UserProfile, list[ReasoningExample]]:
@@ -371,6 +380,11 @@ def create_profile_build_graph(
     builder.add_edge("reason_item", "finalize")
     builder.add_edge("finalize", END)
     return builder
+
+
+def _nonempty(**updates: dict[str, Any]) -> dict[str, Any]:
+    """The state update without empty dicts (each written key costs a reducer merge)."""
+    return {key: value for key, value in updates.items() if value}
 
 
 def _as_item(example: dict[str, Any]) -> dict[str, Any]:

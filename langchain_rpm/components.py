@@ -29,7 +29,11 @@ from langchain_rpm.tasks import TaskSpec, get_task
 
 @dataclass
 class RPMComponents:
-    """One chat model, task and store, and the five stages built on them."""
+    """One chat model, task and store, and the five stages built on them.
+
+    ``pack_size`` is how many history items share one extraction call and one reasoning call in a
+    profile build (1, the default, is the paper's one call per item).
+    """
 
     llm: BaseChatModel
     task: TaskSpec
@@ -39,6 +43,11 @@ class RPMComponents:
     reasoner: ReasoningPathBuilder
     retriever: FeatureRetriever
     generator: ReasoningGenerator
+    pack_size: int = 1
+
+    def __post_init__(self) -> None:
+        if self.pack_size < 1:
+            raise ValueError("pack_size must be at least 1")
 
     @property
     def model_name(self) -> str:
@@ -59,6 +68,7 @@ class RPMComponents:
         show_answer: bool = False,
         max_retries: int = 2,
         max_concurrency: int | None = None,
+        pack_size: int = 1,
     ) -> RPMComponents:
         """Build every stage from one configuration.
 
@@ -74,6 +84,19 @@ class RPMComponents:
             max_retries: Retries of replies that fail the output schema.
             max_concurrency: Most LLM calls in flight at once across all stages and users that
                 use these components (``None``: unbounded here; LangGraph's per-run bound applies).
+            pack_size: History items per extraction call and per reasoning call in profile builds
+                (1: one item per call, as in the paper). Larger packs send fewer calls and fewer
+                prompt tokens per item (the instructions are shared), but the items share one
+                context, so check quality on your model before relying on it. An item a packed
+                reply leaves out is retried alone.
+
+        Example:
+            >>> import tempfile
+            >>> from langchain_core.embeddings import DeterministicFakeEmbedding
+            >>> from langchain_rpm.testing import FakeStructuredChatModel
+            >>> store = RPMStore(tempfile.mkdtemp(), embeddings=DeterministicFakeEmbedding(size=8))
+            >>> RPMComponents.create(FakeStructuredChatModel(), "lamp2", store=store, pack_size=4).pack_size
+            4
         """
         chat = resolve_chat_model(llm)
         spec = get_task(task)
@@ -89,4 +112,5 @@ class RPMComponents:
             reasoner=ReasoningPathBuilder(chat, spec, **common),  # type: ignore[arg-type]
             retriever=FeatureRetriever(store, k=k),
             generator=ReasoningGenerator(chat, spec, **common),  # type: ignore[arg-type]
+            pack_size=pack_size,
         )

@@ -11,24 +11,28 @@ Example:
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from langchain_core.language_models import BaseChatModel
 from langchain_core.prompt_values import PromptValue
-from langchain_core.runnables import RunnableConfig
 from pydantic import BaseModel
 
-from langchain_rpm.llm import CallLimiter, StructuredCaller
+from langchain_rpm.llm import CallLimiter
+from langchain_rpm.packing import PackableStage
 from langchain_rpm.prompts import (
+    EXTRACTION_ITEM,
     FACTOR_AWARE_GUIDANCE,
     FEATURE_EXTRACTION,
     HISTORY_GUIDANCE,
+    PACKED_FEATURE_EXTRACTION,
     ExtractedFeatures,
+    PackedFeatures,
     answer_block,
     render_factors,
     render_input,
+    render_pack,
 )
-from langchain_rpm.stage import RPMStage
 from langchain_rpm.tasks import TaskSpec
 from langchain_rpm.types import Factor, Feature, HistoryItem
 
@@ -45,8 +49,8 @@ class ExtractionInput(BaseModel):
     factors: list[Factor] | None = None
 
 
-class FeatureExtractor(RPMStage[ExtractionInput, list[Feature]]):
-    """Lists the response-influential features of one input with the LLM.
+class FeatureExtractor(PackableStage[ExtractionInput, list[Feature], ExtractedFeatures]):
+    """Lists the response-influential features of one input with the LLM (or of a pack of inputs).
 
     Args:
         llm: Any chat model with structured output.
@@ -55,10 +59,12 @@ class FeatureExtractor(RPMStage[ExtractionInput, list[Feature]]):
         show_answer: Show the user's known answer to the extractor in history mode (off by default,
             as in the paper).
         max_retries: Retries for replies that fail the schema.
+        limiter: Shared bound on concurrent LLM calls.
 
     Inputs: an :class:`ExtractionInput`, a dict of its fields, a :class:`HistoryItem`, or a plain string.
     Output: a list of :class:`Feature` (names de-duplicated; in factor-aware mode, factor names
-    snapped to the user's existing factors, ignoring case).
+    snapped to the user's existing factors, ignoring case). :meth:`invoke_pack` answers several
+    inputs (sharing one ``factors`` list) with one call.
     """
 
     input_model = ExtractionInput
@@ -75,7 +81,9 @@ class FeatureExtractor(RPMStage[ExtractionInput, list[Feature]]):
     ) -> None:
         self.task = task
         self.show_answer = show_answer
-        self._caller = StructuredCaller(llm, ExtractedFeatures, method=method, max_retries=max_retries, limiter=limiter)
+        self._set_callers(
+            llm, ExtractedFeatures, PackedFeatures, method=method, max_retries=max_retries, limiter=limiter
+        )
 
     def coerce(self, value: Any) -> ExtractionInput:
         if isinstance(value, str):
@@ -88,26 +96,37 @@ class FeatureExtractor(RPMStage[ExtractionInput, list[Feature]]):
 
     def prompt(self, request: ExtractionInput) -> PromptValue:
         """The exact prompt sent for ``request`` (useful for auditing)."""
-        if request.factors is not None:
-            guidance = FACTOR_AWARE_GUIDANCE.format(factors=render_factors(request.factors, self.task))
+        return FEATURE_EXTRACTION.format_prompt(**self._frame(request.factors, request.options), **self._item(request))
+
+    def pack_prompt(self, requests: Sequence[ExtractionInput]) -> PromptValue:
+        """The exact prompt sent for a pack of requests (which must share their ``factors``)."""
+        factors = requests[0].factors
+        if any(r.factors is not factors and r.factors != factors for r in requests[1:]):
+            raise ValueError("the inputs of one pack must share the same factors")
+        items = render_pack([EXTRACTION_ITEM.format(**self._item(r)) for r in requests])
+        return PACKED_FEATURE_EXTRACTION.format_prompt(**self._frame(factors, None), count=len(requests), items=items)
+
+    def _frame(self, factors: list[Factor] | None, options: list[str] | None) -> dict[str, str]:
+        """The system-prompt variables (shared by every item of a pack)."""
+        if factors is not None:
+            guidance = FACTOR_AWARE_GUIDANCE.format(factors=render_factors(factors, self.task))
         else:
             guidance = HISTORY_GUIDANCE
-        return FEATURE_EXTRACTION.invoke(
-            {
-                "instruction": self.task.instruction,
-                "answer_format": self.task.answer_format(request.options),
-                "input_description": self.task.input_description,
-                "factor_guidance": guidance,
-                "fenced_input": render_input(request.text, request.options),
-                "answer_block": answer_block(self.task, request.answer),
-            }
-        )
+        return {
+            "instruction": self.task.instruction,
+            "answer_format": self.task.answer_format(options),
+            "input_description": self.task.input_description,
+            "factor_guidance": guidance,
+        }
 
-    def _run(self, input: ExtractionInput, config: RunnableConfig) -> list[Feature]:
-        return _clean(self._caller.invoke(self.prompt(input), config).features, input.factors)
+    def _item(self, request: ExtractionInput) -> dict[str, str]:
+        return {
+            "fenced_input": render_input(request.text, request.options),
+            "answer_block": answer_block(self.task, request.answer),
+        }
 
-    async def _arun(self, input: ExtractionInput, config: RunnableConfig) -> list[Feature]:
-        return _clean((await self._caller.ainvoke(self.prompt(input), config)).features, input.factors)
+    def _result(self, request: ExtractionInput, reply: ExtractedFeatures) -> list[Feature]:
+        return _clean(reply.features, request.factors)
 
 
 def _clean(features: list[Feature], factors: list[Factor] | None) -> list[Feature]:

@@ -56,7 +56,8 @@ class RPM:
         max_concurrency: Most LLM calls in flight at once.
         recluster_threshold: Share of a profile's features that may fit no factor before
             :meth:`add_interactions` re-clusters the factors.
-        **options: Passed to :meth:`RPMComponents.create` (``method``, ``k``, ``chunk_size``, ...).
+        **options: Passed to :meth:`RPMComponents.create` (``method``, ``k``, ``chunk_size``,
+            ``pack_size`` — history items per extraction and reasoning call, default 1, ...).
     """
 
     def __init__(

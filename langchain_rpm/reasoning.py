@@ -13,22 +13,27 @@ Example:
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from langchain_core.language_models import BaseChatModel
 from langchain_core.prompt_values import PromptValue
-from langchain_core.runnables import RunnableConfig
 from pydantic import BaseModel
 
-from langchain_rpm.llm import CallLimiter, StructuredCaller
+from langchain_rpm.llm import CallLimiter
+from langchain_rpm.packing import PackableStage
 from langchain_rpm.prompts import (
+    PACKED_REASONING_PATH,
+    REASONING_ITEM,
     REASONING_PATH,
+    PackedReasoning,
     ReasoningOutput,
     fence,
     judgment_guidance,
     render_factors,
     render_features,
     render_input,
+    render_pack,
 )
-from langchain_rpm.stage import RPMStage
 from langchain_rpm.tasks import TaskKind, TaskSpec
 from langchain_rpm.types import Factor, Feature, HistoryItem, ReasoningExample
 
@@ -41,13 +46,14 @@ class ReasoningInput(BaseModel):
     factors: list[Factor]
 
 
-class ReasoningPathBuilder(RPMStage[ReasoningInput, ReasoningExample]):
-    """Writes the answer-conditioned reasoning path of one history item.
+class ReasoningPathBuilder(PackableStage[ReasoningInput, ReasoningExample, ReasoningOutput]):
+    """Writes the answer-conditioned reasoning path of one history item (or of a pack of items).
 
     For open-ended tasks the same call also judges each factor's influence and polarity in the
     user's response (aggregated into the factor statistics), so no extra calls are needed.
 
     Output: a :class:`ReasoningExample` whose answer is the item's response normalised by the task.
+    :meth:`invoke_pack` answers several items (sharing one ``factors`` list) with one call.
     """
 
     input_model = ReasoningInput
@@ -62,38 +68,47 @@ class ReasoningPathBuilder(RPMStage[ReasoningInput, ReasoningExample]):
         limiter: CallLimiter | None = None,
     ) -> None:
         self.task = task
-        self._caller = StructuredCaller(llm, ReasoningOutput, method=method, max_retries=max_retries, limiter=limiter)
+        self._set_callers(
+            llm, ReasoningOutput, PackedReasoning, method=method, max_retries=max_retries, limiter=limiter
+        )
 
     def prompt(self, request: ReasoningInput) -> PromptValue:
         """The exact prompt sent for ``request``."""
-        return REASONING_PATH.invoke(
-            {
-                "instruction": self.task.instruction,
-                "factors": render_factors(request.factors, self.task),
-                "judgment_guidance": judgment_guidance(self.task),
-                "fenced_input": render_input(request.item.input, request.item.options),
-                "features": render_features(request.features),
-                "fenced_answer": fence("answer", self._answer(request.item)),
-            }
-        )
+        return REASONING_PATH.format_prompt(**self._frame(request.factors), **self._item(request))
+
+    def pack_prompt(self, requests: Sequence[ReasoningInput]) -> PromptValue:
+        """The exact prompt sent for a pack of requests (which must share their ``factors``)."""
+        factors = requests[0].factors
+        if any(r.factors is not factors and r.factors != factors for r in requests[1:]):
+            raise ValueError("the items of one pack must share the same factors")
+        items = render_pack([REASONING_ITEM.format(**self._item(r)) for r in requests])
+        return PACKED_REASONING_PATH.format_prompt(**self._frame(factors), count=len(requests), items=items)
+
+    def _frame(self, factors: list[Factor]) -> dict[str, str]:
+        return {
+            "instruction": self.task.instruction,
+            "factors": render_factors(factors, self.task),
+            "judgment_guidance": judgment_guidance(self.task),
+        }
+
+    def _item(self, request: ReasoningInput) -> dict[str, str]:
+        return {
+            "fenced_input": render_input(request.item.input, request.item.options),
+            "features": render_features(request.features),
+            "fenced_answer": fence("answer", self._answer(request.item)),
+        }
 
     def _answer(self, item: HistoryItem) -> str:
         return self.task.check(item.response, item.options).answer
 
-    def _example(self, request: ReasoningInput, output: ReasoningOutput) -> ReasoningExample:
+    def _result(self, request: ReasoningInput, reply: ReasoningOutput) -> ReasoningExample:
         open_ended = self.task.kind is TaskKind.OPEN_ENDED
         return ReasoningExample(
             item_id=request.item.id,
             input=request.item.input,
             features=request.features,
-            reasoning=output.reasoning.strip(),
+            reasoning=reply.reasoning.strip(),
             answer=self._answer(request.item),
             options=request.item.options,
-            factor_judgments=output.factor_judgments if open_ended else [],
+            factor_judgments=reply.factor_judgments if open_ended else [],
         )
-
-    def _run(self, input: ReasoningInput, config: RunnableConfig) -> ReasoningExample:
-        return self._example(input, self._caller.invoke(self.prompt(input), config))
-
-    async def _arun(self, input: ReasoningInput, config: RunnableConfig) -> ReasoningExample:
-        return self._example(input, await self._caller.ainvoke(self.prompt(input), config))

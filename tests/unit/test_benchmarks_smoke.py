@@ -1,0 +1,39 @@
+"""The build benchmark still runs end to end (tiny sizes, no timing assertions: the machine is shared)."""
+
+from __future__ import annotations
+
+import json
+
+from benchmarks import build
+from langchain_rpm import LAMP2, FeatureExtractor
+from langchain_rpm.evaluation.demo_model import demo_responder
+from langchain_rpm.testing import FakeStructuredChatModel
+
+
+def test_build_benchmark_runs_at_tiny_sizes(tmp_path, capsys):
+    build.main(
+        [
+            *("--items", "6", "--delay", "0.001", "--concurrency", "4", "--naive-items", "2"),
+            *("--users", "3", "--user-items", "3", "--bulk-delay", "0.001", "--no-isolate"),
+            *("--token-items", "6", "--pack-sizes", "1,4", "--out", str(tmp_path)),
+        ]
+    )
+    results = json.loads((tmp_path / "build.json").read_text())
+    assert results["command"].startswith("python -m benchmarks.build --items 6")
+    assert results["critical_path"]["calls"]["extract"] == 6 and results["critical_path"]["ideal_s"] > 0
+    assert results["cpu"]["calls"] == results["cpu"]["items"] * 2 + 1
+    assert results["bulk"]["calls"] == 3 * (2 * 3 + 1) and results["bulk"]["failed_users"] == 0
+    assert [row["calls"] for row in results["tokens"]["rows"]] == [6 + 1 + 6, 2 + 1 + 2]
+    assert results["incremental"]["add_one"]["calls"] == 2
+    markdown = (tmp_path / "build.md").read_text()
+    assert markdown.startswith("# Build benchmark\n\nCommand: `python -m benchmarks.build")
+    assert "| figure |" in markdown and "ideal" in capsys.readouterr().out
+
+
+def test_packing_responder_answers_each_item_alone():
+    model = FakeStructuredChatModel(responder=build.packing_responder(demo_responder))
+    extractor = FeatureExtractor(model, LAMP2)
+    texts = ["A detective hunts a smuggler.", "A wedding planner falls for a pilot."]
+    packed = extractor.invoke_pack(texts)
+    assert model.call_count == 1
+    assert packed == [extractor.invoke(text) for text in texts]
