@@ -413,7 +413,7 @@ def markdown(results: dict[str, Any], command: str) -> str:
         ),
         (
             "CPU of one bare structured call, by binding",
-            f"`with_structured_output(include_raw=True)`: {cpu['structured_caller_ms']:.2f} ms",
+            f"`StructuredCaller` (`with_structured_output`): {cpu['structured_caller_ms']:.2f} ms",
             f"`bind_tools` + `model_validate`: {cpu['bind_tools_ms']:.2f} ms",
             f"**{cpu['structured_caller_ms'] / cpu['bind_tools_ms']:.1f}x**",
             "llm.py",
@@ -464,7 +464,7 @@ def markdown(results: dict[str, Any], command: str) -> str:
         f"Critical path calls: {cp['calls']}. Ideal = sum over phases of ceil(calls / {cp['concurrency']}) x delay "
         "(extraction, each clustering level, reasoning); the measured wall also pays the store write.",
         f"CPU per call: one bare structured call costs {cpu['structured_caller_ms']:.2f} ms of CPU through "
-        f"`StructuredCaller` (`with_structured_output(..., include_raw=True)`) and {cpu['bind_tools_ms']:.2f} ms "
+        f"`StructuredCaller` (`with_structured_output(...)`, no `include_raw`) and {cpu['bind_tools_ms']:.2f} ms "
         "through `bind_tools` + `model_validate`; the rest of the build (LangGraph tasks, traced node and stage "
         f"runs, prompts, store) adds {cpu['outside_model_ms_per_call'] - cpu['structured_caller_ms']:.2f} ms per call.",
         "Token rows: all input tokens of a whole build (extraction, clustering, reasoning) / items; the fake model "
