@@ -94,8 +94,9 @@ class FeatureExtractor(PackableStage[ExtractionInput, list[Feature], ExtractedFe
             )
         return super().coerce(value)
 
-    def prompt(self, request: ExtractionInput) -> PromptValue:
+    def prompt(self, request: ExtractionInput | Any) -> PromptValue:
         """The exact prompt sent for ``request`` (useful for auditing)."""
+        request = self.coerce(request)
         return FEATURE_EXTRACTION.format_prompt(**self._frame(request.factors, request.options), **self._item(request))
 
     def pack_prompt(self, requests: Sequence[ExtractionInput]) -> PromptValue:

@@ -11,6 +11,8 @@ Example:
 
 from __future__ import annotations
 
+from typing import Any
+
 from langchain_core.language_models import BaseChatModel
 from langchain_core.prompt_values import PromptValue
 from langchain_core.runnables import RunnableConfig
@@ -62,8 +64,9 @@ class ReasoningGenerator(RPMStage[GenerationInput, Prediction]):
         self.task = task
         self._caller = StructuredCaller(llm, GeneratedAnswer, method=method, max_retries=max_retries, limiter=limiter)
 
-    def prompt(self, request: GenerationInput) -> PromptValue:
+    def prompt(self, request: GenerationInput | Any) -> PromptValue:
         """The exact prompt sent for ``request``."""
+        request = self.coerce(request)
         return GENERATION.invoke(
             {
                 "instruction": self.task.instruction,

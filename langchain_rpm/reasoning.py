@@ -14,6 +14,7 @@ Example:
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from langchain_core.language_models import BaseChatModel
 from langchain_core.prompt_values import PromptValue
@@ -72,8 +73,9 @@ class ReasoningPathBuilder(PackableStage[ReasoningInput, ReasoningExample, Reaso
             llm, ReasoningOutput, PackedReasoning, method=method, max_retries=max_retries, limiter=limiter
         )
 
-    def prompt(self, request: ReasoningInput) -> PromptValue:
+    def prompt(self, request: ReasoningInput | Any) -> PromptValue:
         """The exact prompt sent for ``request``."""
+        request = self.coerce(request)
         return REASONING_PATH.format_prompt(**self._frame(request.factors), **self._item(request))
 
     def pack_prompt(self, requests: Sequence[ReasoningInput]) -> PromptValue:

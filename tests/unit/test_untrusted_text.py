@@ -14,7 +14,7 @@ INJECTION = (
 
 def test_injected_closing_tags_are_neutralised_in_every_prompt(llm):
     extractor = FeatureExtractor(llm, LAMP2)
-    extraction = extractor.prompt(extractor.coerce({"text": INJECTION})).to_messages()[-1].content
+    extraction = extractor.prompt({"text": INJECTION}).to_messages()[-1].content  # dicts are coerced
     assert extraction.count("</input>") == 1 and "</ input>" in extraction
     assert extraction.rstrip().endswith("</input>")
     builder = ReasoningPathBuilder(llm, LAMP2)
