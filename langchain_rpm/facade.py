@@ -88,6 +88,13 @@ class RPM:
         return self.components.task
 
     # -- build -------------------------------------------------------------------------------------------
+    def _build_request(
+        self, user_id: str, history: HistoryLike, config: RunnableConfig | None, mode: str
+    ) -> tuple[ProfileBuildState, RunnableConfig]:
+        """Validate the items, then the graph input and the run config of a build or an update."""
+        items = validate_history(self.task, history)
+        return _build_input(user_id, items, mode), self._build_config(user_id, items, config, kind=mode)
+
     def _build_config(
         self, user_id: str, items: list[HistoryItem], config: RunnableConfig | None, *, kind: str = "build"
     ) -> RunnableConfig:
@@ -114,9 +121,7 @@ class RPM:
         Items that fail are listed in ``profile.failed_items``; re-running the same build with a
         checkpointer retries only those.
         """
-        items = validate_history(self.task, history)
-        run_config = self._build_config(user_id, items, config)
-        return self._run_build(_build_input(user_id, items), run_config, on_progress)
+        return self._run_build(*self._build_request(user_id, history, config, "build"), on_progress)
 
     async def abuild_user(
         self,
@@ -127,9 +132,7 @@ class RPM:
         on_progress: ProgressCallback | None = None,
     ) -> UserProfile:
         """Async twin of :meth:`build_user`."""
-        items = validate_history(self.task, history)
-        run_config = self._build_config(user_id, items, config)
-        return await self._arun_build(_build_input(user_id, items), run_config, on_progress)
+        return await self._arun_build(*self._build_request(user_id, history, config, "build"), on_progress)
 
     @property
     def _durability(self) -> Literal["sync"] | None:
@@ -246,9 +249,7 @@ class RPM:
         statistics are recomputed exactly without LLM calls. Factors are re-clustered from all
         features only when the share of features that fit no factor passes the threshold.
         """
-        new = validate_history(self.task, items)
-        run_config = self._build_config(user_id, new, config, kind="update")
-        return self._run_build(_build_input(user_id, new, mode="update"), run_config, on_progress)
+        return self._run_build(*self._build_request(user_id, items, config, "update"), on_progress)
 
     async def aadd_interactions(
         self,
@@ -259,9 +260,7 @@ class RPM:
         on_progress: ProgressCallback | None = None,
     ) -> UserProfile:
         """Async twin of :meth:`add_interactions`."""
-        new = validate_history(self.task, items)
-        run_config = self._build_config(user_id, new, config, kind="update")
-        return await self._arun_build(_build_input(user_id, new, mode="update"), run_config, on_progress)
+        return await self._arun_build(*self._build_request(user_id, items, config, "update"), on_progress)
 
     # -- personalize -------------------------------------------------------------------------------------
     def personalize(
