@@ -1,5 +1,5 @@
 # Two commands do all set-up on a fresh machine (Python >= 3.11 with venv):
-#   make demo   -> creates .venv, installs langchain-rpm with every extra, runs `rpm demo`
+#   make demo   -> creates .venv, installs langchain-rpm with every extra and the dev group, runs `rpm demo`
 #   make test   -> same set-up, then the whole test suite (unit, integration, notebooks)
 PYTHON ?= python3
 VENV   ?= .venv
@@ -15,8 +15,8 @@ test: $(STAMP)
 	$(BIN)/python -m pytest
 
 lint: $(STAMP)
-	$(BIN)/ruff check langchain_rpm tests benchmarks
-	$(BIN)/ruff format --check langchain_rpm tests benchmarks
+	$(BIN)/ruff check langchain_rpm tests benchmarks examples scripts
+	$(BIN)/ruff format --check langchain_rpm tests benchmarks examples scripts
 	$(BIN)/mypy
 
 install: $(STAMP)
@@ -25,7 +25,7 @@ $(STAMP): pyproject.toml
 	$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python >= 3.11 is required"'
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	$(BIN)/python -m pip install --quiet -e ".[all]" --group dev
 	$(BIN)/python -m ipykernel install --sys-prefix --name python3 >/dev/null
 	touch $(STAMP)
 

@@ -46,10 +46,10 @@ from langchain_core.embeddings import DeterministicFakeEmbedding
 from langchain_core.messages import BaseMessage, HumanMessage
 
 from langchain_rpm import LAMP2, RPM, RPMStore
-from langchain_rpm.evaluation.demo_model import demo_responder
-from langchain_rpm.llm import UsageTracker
+from langchain_rpm.plans import arun
 from langchain_rpm.prompts import ExtractedFeatures
-from langchain_rpm.testing import FakeStructuredChatModel
+from langchain_rpm.testing import FakeStructuredChatModel, demo_responder
+from langchain_rpm.usage import UsageTracker
 
 RESULTS = Path(__file__).parent / "results"
 SYLLABLES = ["ka", "lo", "mi", "ter", "van", "sul", "dor", "pe", "rin", "gal", "mos", "tu", "bre", "nix", "ol"]
@@ -266,7 +266,7 @@ async def _call_floors(rpm: RPM, model: FakeStructuredChatModel, calls: int) -> 
 
     out = {}
     for name, call in (
-        ("structured_caller_ms", lambda: extractor._caller.ainvoke(messages)),
+        ("structured_caller_ms", lambda: arun(extractor.caller.plan(messages))),
         ("bind_tools_ms", direct),
     ):
         await asyncio.gather(*(call() for _ in range(10)))

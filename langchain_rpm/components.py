@@ -1,58 +1,68 @@
-"""The set of configured RPM stages a graph or the facade runs with.
+"""The configured parts RPM runs with: chat model, task, store, settings, and the stages built on them.
+
+The facade, the graphs, the retriever, the tool and the middleware all take one
+:class:`RPMComponents`, so one configuration drives every entry point.
 
 Example:
     >>> import tempfile
     >>> from langchain_core.embeddings import DeterministicFakeEmbedding
     >>> from langchain_rpm.store import RPMStore
-    >>> from langchain_rpm.testing import FakeStructuredChatModel
-    >>> parts = RPMComponents.create(FakeStructuredChatModel(), "lamp3",
+    >>> from langchain_rpm.testing import demo_chat_model
+    >>> parts = RPMComponents.create(demo_chat_model(), "lamp3", preset="paper",
     ...     store=RPMStore(tempfile.mkdtemp(), embeddings=DeterministicFakeEmbedding(size=8)))
-    >>> parts.task.name
-    'lamp3'
+    >>> parts.task.name, parts.settings.k
+    ('lamp3', 3)
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from langchain_core.language_models import BaseChatModel
 
-from langchain_rpm.aggregator import FactorAggregator
-from langchain_rpm.extractor import FeatureExtractor
-from langchain_rpm.generator import ReasoningGenerator
-from langchain_rpm.llm import CallLimiter, model_name, resolve_chat_model
-from langchain_rpm.reasoning import ReasoningPathBuilder
-from langchain_rpm.retriever import FeatureRetriever
+from langchain_rpm.errors import ConfigurationError
+from langchain_rpm.models import model_name, resolve_chat_model
+from langchain_rpm.plans import CallLimiter
+from langchain_rpm.settings import RPMSettings
+from langchain_rpm.stages import FactorAggregator, FeatureExtractor, ReasoningGenerator, ReasoningPathBuilder
 from langchain_rpm.store import RPMStore
 from langchain_rpm.tasks import TaskSpec, get_task
+
+if TYPE_CHECKING:
+    from langchain_rpm.rpm import RPM
 
 
 @dataclass
 class RPMComponents:
-    """One chat model, task and store, and the five stages built on them.
+    """One configuration: the models, task, store and settings, and the stages built on them.
 
-    ``pack_size`` is how many history items share one extraction call and one reasoning call in a
-    profile build (1, the default, is the paper's one call per item).
+    ``build_llm`` writes the memory (features, factors, reasoning paths); ``llm`` answers queries.
+    They are the same model unless ``build_model=`` says otherwise (the paper's "build cheap,
+    answer strong", Table 10).
     """
 
     llm: BaseChatModel
+    build_llm: BaseChatModel
     task: TaskSpec
     store: RPMStore
+    settings: RPMSettings
+    limiter: CallLimiter
     extractor: FeatureExtractor
+    query_extractor: FeatureExtractor
     aggregator: FactorAggregator
     reasoner: ReasoningPathBuilder
-    retriever: FeatureRetriever
     generator: ReasoningGenerator
-    pack_size: int = 1
-
-    def __post_init__(self) -> None:
-        if self.pack_size < 1:
-            raise ValueError("pack_size must be at least 1")
 
     @property
     def model_name(self) -> str:
-        """Name of the chat model, recorded in profiles."""
+        """Name of the answering model."""
         return model_name(self.llm)
+
+    @property
+    def build_model_name(self) -> str:
+        """Name of the model that builds profiles."""
+        return model_name(self.build_llm)
 
     @classmethod
     def create(
@@ -61,56 +71,53 @@ class RPMComponents:
         task: TaskSpec | str = "lamp2",
         *,
         store: RPMStore | None = None,
+        preset: str = "default",
+        build_model: BaseChatModel | str | None = None,
         method: str | None = None,
-        k: int = 4,
-        chunk_size: int = 150,
-        max_factors: int = 10,
-        show_answer: bool = False,
-        max_retries: int = 2,
-        max_concurrency: int | None = None,
-        pack_size: int = 1,
+        max_concurrency: int = 8,
+        **settings: Any,
     ) -> RPMComponents:
         """Build every stage from one configuration.
 
         Args:
-            llm: A chat model or a model name (default ``gpt-4o-mini``).
+            llm: A chat model or a model name (see :func:`~langchain_rpm.models.resolve_chat_model`;
+                default ``gpt-4o-mini``).
             task: A :class:`TaskSpec` or a preset name (``lamp2``, ``lamp3``, ``lamp5``, ``goqa``).
             store: The example store (default: the embedded store with local embeddings).
+            preset: ``"default"`` or ``"paper"`` (see :mod:`langchain_rpm.settings`).
+            build_model: Another model for profile builds (default: ``llm``).
             method: Structured-output method (``function_calling`` for local llama.cpp servers).
-            k: Examples retrieved per query.
-            chunk_size: Most features clustered in one LLM call.
-            max_factors: Upper bound on factors per user.
-            show_answer: Show the known answer to the history-mode feature extractor.
-            max_retries: Retries of replies that fail the output schema.
-            max_concurrency: Most LLM calls in flight at once across all stages and users that
-                use these components (``None``: unbounded here; LangGraph's per-run bound applies).
-            pack_size: History items per extraction call and per reasoning call in profile builds
-                (1: one item per call, as in the paper). Larger packs send fewer calls and fewer
-                prompt tokens per item (the instructions are shared), but the items share one
-                context, so check quality on your model before relying on it. An item a packed
-                reply leaves out is retried alone.
-
-        Example:
-            >>> import tempfile
-            >>> from langchain_core.embeddings import DeterministicFakeEmbedding
-            >>> from langchain_rpm.testing import FakeStructuredChatModel
-            >>> store = RPMStore(tempfile.mkdtemp(), embeddings=DeterministicFakeEmbedding(size=8))
-            >>> RPMComponents.create(FakeStructuredChatModel(), "lamp2", store=store, pack_size=4).pack_size
-            4
+            max_concurrency: Most LLM calls in flight at once across every stage and user.
+            **settings: Overrides of :class:`~langchain_rpm.settings.RPMSettings` fields (``k=``, ...).
         """
+        chosen = RPMSettings.for_preset(preset, **settings)
         chat = resolve_chat_model(llm)
+        builder = chat if build_model is None else resolve_chat_model(build_model)
         spec = get_task(task)
-        store = store if store is not None else RPMStore()
-        limiter = CallLimiter(max_concurrency) if max_concurrency else None
-        common = {"method": method, "max_retries": max_retries, "limiter": limiter}
+        limiter = CallLimiter(max_concurrency)
+        common: dict[str, Any] = {"method": method, "max_retries": chosen.max_retries, "limiter": limiter}
         return cls(
             llm=chat,
+            build_llm=builder,
             task=spec,
-            store=store,
-            extractor=FeatureExtractor(chat, spec, show_answer=show_answer, **common),  # type: ignore[arg-type]
-            aggregator=FactorAggregator(chat, spec, chunk_size=chunk_size, max_factors=max_factors, **common),  # type: ignore[arg-type]
-            reasoner=ReasoningPathBuilder(chat, spec, **common),  # type: ignore[arg-type]
-            retriever=FeatureRetriever(store, k=k),
-            generator=ReasoningGenerator(chat, spec, **common),  # type: ignore[arg-type]
-            pack_size=pack_size,
+            store=store if store is not None else RPMStore(),
+            settings=chosen,
+            limiter=limiter,
+            extractor=FeatureExtractor(builder, spec, show_answer=chosen.show_answer, **common),
+            query_extractor=FeatureExtractor(chat, spec, stage="query_extract", **common),
+            aggregator=FactorAggregator(
+                builder, spec, chunk_size=chosen.chunk_size, max_factors=chosen.max_factors, **common
+            ),
+            reasoner=ReasoningPathBuilder(builder, spec, **common),
+            generator=ReasoningGenerator(chat, spec, **common),
         )
+
+
+def as_components(rpm_or_components: RPM | RPMComponents) -> RPMComponents:
+    """The :class:`RPMComponents` of an ``RPM`` facade, or the components themselves."""
+    if isinstance(rpm_or_components, RPMComponents):
+        return rpm_or_components
+    parts = getattr(rpm_or_components, "components", None)
+    if isinstance(parts, RPMComponents):
+        return parts
+    raise ConfigurationError(f"expected an RPM or RPMComponents, got {type(rpm_or_components).__name__}")

@@ -44,6 +44,7 @@ if TYPE_CHECKING:
 
 # Must happen before onnxruntime is imported anywhere in the process; onnxruntime is imported lazily below.
 os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
+from langchain_rpm.errors import ModelChecksumError
 
 __all__ = [
     "MODEL_PACKAGE",
@@ -66,10 +67,6 @@ _MAX_POSITIONS = 512  # BERT position embeddings; the model was trained with max
 
 _digest_lock = threading.Lock()
 _digests: dict[tuple[str, int, int], str] = {}  # (resolved path, size, mtime_ns) -> sha256, once per process
-
-
-class ModelChecksumError(RuntimeError):
-    """The ONNX model file does not match its expected sha256 (corrupt, truncated or replaced)."""
 
 
 def _default_model_path() -> Path:

@@ -20,6 +20,8 @@ from typing import Literal, NamedTuple
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from langchain_rpm.errors import InvalidAnswerError
+
 
 class TaskKind(StrEnum):
     """The four answer kinds RPM knows how to personalize."""
@@ -28,10 +30,6 @@ class TaskKind(StrEnum):
     RATING = "rating"
     MULTIPLE_CHOICE = "multiple_choice"
     OPEN_ENDED = "open_ended"
-
-
-class InvalidAnswerError(ValueError):
-    """An answer does not fit the task spec (label outside the list, rating off the scale, ...)."""
 
 
 class AnswerCheck(NamedTuple):

@@ -15,6 +15,8 @@ from datetime import UTC, datetime
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from langchain_rpm.tasks import TaskSpec
+
 OTHER_FACTOR = "Other"
 """Factor that receives features the clustering left unassigned, so every feature has exactly one."""
 
@@ -101,6 +103,61 @@ class FailedItem(BaseModel):
     error: str
 
 
+class TokenUsage(BaseModel):
+    """LLM calls and tokens spent, summed from the models' usage metadata."""
+
+    llm_calls: int = 0
+    input_tokens: int = 0
+    output_tokens: int = 0
+
+    def __add__(self, other: TokenUsage) -> TokenUsage:
+        """The sum of two usages (per-stage breakdowns are merged)."""
+        return TokenUsage(
+            llm_calls=self.llm_calls + other.llm_calls,
+            input_tokens=self.input_tokens + other.input_tokens,
+            output_tokens=self.output_tokens + other.output_tokens,
+        )
+
+
+class Usage(TokenUsage):
+    """What a build or a query cost: totals and the breakdown by RPM stage.
+
+    Stages: ``extract``, ``propose``, ``assign``, ``residual``, ``judge``, ``reason`` (profile
+    builds) and ``query_extract``, ``generate`` (queries).
+
+    Example:
+        >>> usage = Usage().plus("extract", TokenUsage(llm_calls=2, input_tokens=10, output_tokens=4))
+        >>> usage.llm_calls, usage.calls_by_stage
+        (2, {'extract': 2})
+    """
+
+    by_stage: dict[str, TokenUsage] = Field(default_factory=dict)
+
+    @property
+    def calls_by_stage(self) -> dict[str, int]:
+        """LLM calls per stage."""
+        return {stage: usage.llm_calls for stage, usage in self.by_stage.items()}
+
+    @property
+    def tokens_by_stage(self) -> dict[str, int]:
+        """Input plus output tokens per stage."""
+        return {stage: usage.input_tokens + usage.output_tokens for stage, usage in self.by_stage.items()}
+
+    def plus(self, stage: str, usage: TokenUsage) -> Usage:
+        """This usage with ``usage`` added under ``stage``."""
+        by_stage = dict(self.by_stage)
+        by_stage[stage] = by_stage.get(stage, TokenUsage()) + usage
+        total = TokenUsage.__add__(self, usage)
+        return Usage(**total.model_dump(), by_stage=by_stage)
+
+    def __add__(self, other: TokenUsage) -> Usage:
+        """The sum of two usages, breakdowns merged."""
+        merged = Usage(**TokenUsage.__add__(self, other).model_dump(), by_stage=dict(self.by_stage))
+        for stage, usage in (other.by_stage if isinstance(other, Usage) else {}).items():
+            merged.by_stage[stage] = merged.by_stage.get(stage, TokenUsage()) + usage
+        return merged
+
+
 class UserProfile(BaseModel):
     """A user's factors and statistics, plus the provenance of the build."""
 
@@ -119,26 +176,14 @@ class UserProfile(BaseModel):
     unfit_features: int = Field(
         default=0, description="Features added since the last clustering that fit no factor (they sit in 'Other')."
     )
+    task_spec: TaskSpec | None = Field(default=None, description="The full task the profile was built for.")
+    preset: str = Field(default="", description="The settings preset of the build ('paper' or 'default').")
+    cost: Usage = Field(default_factory=Usage, description="LLM calls and tokens of the builds, by stage.")
 
     def factor(self, name: str) -> Factor | None:
         """Return the factor called ``name`` (case-insensitive), if any."""
         wanted = name.strip().lower()
         return next((f for f in self.factors if f.name.lower() == wanted), None)
-
-
-class TokenUsage(BaseModel):
-    """LLM calls and tokens spent, summed from the models' usage metadata."""
-
-    llm_calls: int = 0
-    input_tokens: int = 0
-    output_tokens: int = 0
-
-    def __add__(self, other: TokenUsage) -> TokenUsage:
-        return TokenUsage(
-            llm_calls=self.llm_calls + other.llm_calls,
-            input_tokens=self.input_tokens + other.input_tokens,
-            output_tokens=self.output_tokens + other.output_tokens,
-        )
 
 
 class RetrievedExample(BaseModel):
@@ -161,7 +206,7 @@ class Prediction(BaseModel):
     factors_used: list[str] = Field(default_factory=list)
     example_ids: list[str] = Field(default_factory=list)
     examples: list[RetrievedExample] = Field(default_factory=list)
-    usage: TokenUsage = Field(default_factory=TokenUsage)
+    usage: Usage = Field(default_factory=Usage)
 
     def explain(self) -> str:
         """A readable account of why this answer was given.

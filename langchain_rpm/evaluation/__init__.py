@@ -10,7 +10,7 @@ Example:
 Run every method on every demo task offline (``docs/evaluation.md`` has the real LaMP recipe)::
 
     from langchain_rpm.evaluation import run_evaluation
-    from langchain_rpm.evaluation.demo_model import demo_chat_model
+    from langchain_rpm.testing import demo_chat_model
 
     results = run_evaluation(["lamp2", "lamp3", "lamp5", "goqa"], llm=demo_chat_model(), results_dir="rpm-eval")
     print(results.to_markdown())

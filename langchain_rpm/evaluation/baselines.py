@@ -21,14 +21,14 @@ The four profile-based methods share one profile build per user
 (:class:`~langchain_rpm.evaluation.method.SharedProfiles`); each is charged its full cost. Methods without reasoning answer with :class:`DirectAnswer` (answer only),
 the chain-of-thought ablation with RPM's :class:`~langchain_rpm.prompts.GeneratedAnswer`
 (reasoning, then answer), so "no reasoning" really means none. Both go through
-:class:`~langchain_rpm.llm.StructuredCaller` and ``task.check``, exactly as RPM's generator does.
+:class:`~langchain_rpm.models.StructuredCaller` and ``task.check``, exactly as RPM's generator does.
 
 Example:
     >>> import tempfile, asyncio
     >>> from langchain_core.embeddings import DeterministicFakeEmbedding
     >>> from langchain_rpm import LAMP2, RPMStore
     >>> from langchain_rpm.evaluation import demo_dataset
-    >>> from langchain_rpm.evaluation.demo_model import demo_chat_model
+    >>> from langchain_rpm.testing import demo_chat_model
     >>> ctx = MethodContext(demo_chat_model(), LAMP2,
     ...                     RPMStore(tempfile.mkdtemp(), embeddings=DeterministicFakeEmbedding(size=8)))
     >>> method = METHODS["random_k"](ctx)
@@ -47,12 +47,25 @@ from typing import Any
 import numpy as np
 from langchain_core.prompts import ChatPromptTemplate
 from langchain_core.runnables import RunnableConfig
-from pydantic import BaseModel, Field
 
 from langchain_rpm.evaluation.cost import Spend
 from langchain_rpm.evaluation.datasets import EvalQuery, EvalUser
 from langchain_rpm.evaluation.method import Method, MethodContext, MethodFactory
-from langchain_rpm.prompts import _DATA_RULE, GeneratedAnswer, fence, render_factors, render_features, render_input
+from langchain_rpm.personalization import Personalizer
+from langchain_rpm.plans import arun
+from langchain_rpm.prompts import (
+    FEATURES_FACTORS,
+    FEATURES_FACTORS_PAIRS,
+    FEATURES_FACTORS_PAIRS_COT,
+    FEW_SHOT,
+    ZERO_SHOT,
+    DirectAnswer,
+    GeneratedAnswer,
+    render_factors,
+    render_features,
+    render_input,
+    render_pairs,
+)
 
 __all__ = [
     "ALL_METHODS",
@@ -69,90 +82,6 @@ __all__ = [
     "render_pairs",
     "resolve_methods",
 ]
-
-# =====================================================================================================
-# Prompts of the baselines and ablations. Project convention: these belong in langchain_rpm/prompts.py
-# (move them there verbatim, with DirectAnswer and render_pairs).
-# =====================================================================================================
-
-
-class DirectAnswer(BaseModel):
-    """An answer without reasoning (baselines and the no-reasoning ablations)."""
-
-    answer: str = Field(description="The final answer only, in the required format.")
-
-
-def render_pairs(pairs: Sequence[tuple[str, Sequence[str] | None, str]]) -> str:
-    """Past ``(input, options, answer)`` pairs of the user, each fenced, most relevant first."""
-    if not pairs:
-        return "(no examples)"
-    blocks = []
-    for i, (text, options, answer) in enumerate(pairs, 1):
-        body = f"Input: {text}\n" + (f"Options: {' | '.join(options)}\n" if options else "") + f"Answer: {answer}"
-        blocks.append(f"Example {i}:\n" + fence("example", body))
-    return "\n\n".join(blocks)
-
-
-_HEAD = "Task: {instruction}\nAnswer format: {answer_format}\n\n"
-_ANSWER_ONLY = "Give only the answer, in the required format.\n"
-
-ZERO_SHOT = ChatPromptTemplate.from_messages(
-    [("system", "You answer a task for a user.\n" + _HEAD + _ANSWER_ONLY + _DATA_RULE), ("human", "{fenced_input}")]
-)
-
-FEW_SHOT = ChatPromptTemplate.from_messages(
-    [
-        (
-            "system",
-            "You answer exactly as one specific user would.\n" + _HEAD + "Some of this user's past inputs, with the "
-            "answers they gave:\n{pairs}\n\nAnswer the new input the way this user would, consistent with their past "
-            "answers. " + _ANSWER_ONLY + _DATA_RULE,
-        ),
-        ("human", "{fenced_input}"),
-    ]
-)
-
-FEATURES_FACTORS = ChatPromptTemplate.from_messages(
-    [
-        (
-            "system",
-            "You answer exactly as one specific user would.\n" + _HEAD + "This user's factors, with statistics from "
-            "their history:\n{factors}\n\nUse the new input's features and this user's factors to predict their "
-            "answer. " + _ANSWER_ONLY + _DATA_RULE,
-        ),
-        ("human", "{fenced_input}\n<features>\n{features}\n</features>"),
-    ]
-)
-
-FEATURES_FACTORS_PAIRS = ChatPromptTemplate.from_messages(
-    [
-        (
-            "system",
-            "You answer exactly as one specific user would.\n" + _HEAD + "This user's factors, with statistics from "
-            "their history:\n{factors}\n\nThis user's past inputs with similar features, with the answers they "
-            "gave:\n{pairs}\n\nUse the new input's features, this user's factors and their past answers to predict "
-            "their answer. " + _ANSWER_ONLY + _DATA_RULE,
-        ),
-        ("human", "{fenced_input}\n<features>\n{features}\n</features>"),
-    ]
-)
-
-FEATURES_FACTORS_PAIRS_COT = ChatPromptTemplate.from_messages(
-    [
-        (
-            "system",
-            "You answer exactly as one specific user would.\n" + _HEAD + "This user's factors, with statistics from "
-            "their history:\n{factors}\n\nThis user's past inputs with similar features, with the answers they "
-            "gave:\n{pairs}\n\nThink step by step: first reason about the new input (what it is, which answers fit "
-            "it and why), then give the answer in the required format.\n" + _DATA_RULE,
-        ),
-        ("human", "{fenced_input}\n<features>\n{features}\n</features>"),
-    ]
-)
-
-# =====================================================================================================
-# The methods.
-# =====================================================================================================
 
 
 class _PromptMethod:
@@ -187,7 +116,7 @@ class _PromptMethod:
             }
         )
         caller = self._reasoned if reasoned else self._direct
-        reply = await caller.ainvoke(prompt, config)
+        reply = await arun(caller.plan(prompt, config))
         return self.task.check(reply.answer, query.options).answer
 
 
@@ -297,14 +226,12 @@ class FeaturesFactors(_PromptMethod):
 
     async def predict(self, user: EvalUser, query: EvalQuery, config: RunnableConfig | None = None) -> str:
         profile, _ = await self.ctx.profiles.ensure(user)
-        parts = self.ctx.profiles.rpm.components
-        request = {"text": query.input, "options": query.options, "factors": profile.factors}
-        features = await parts.extractor.ainvoke(request, config)
+        personalizer = Personalizer(self.ctx.profiles.rpm.components)
+        features = await arun(personalizer.features_plan(profile, query.input, query.options, config))
         values = {"factors": render_factors(profile.factors, self.task), "features": render_features(features)}
         if not self.pairs:
             return await self._answer(FEATURES_FACTORS, query, config, values)
-        retrieval = {"user_id": user.user_id, "features": features, "query": query.input}
-        hits = await parts.retriever.ainvoke(retrieval, config)
+        hits = await arun(personalizer.search_plan(user.user_id, features, query.input))
         values["pairs"] = render_pairs([(h.example.input, h.example.options, h.example.answer) for h in hits])
         template = FEATURES_FACTORS_PAIRS_COT if self.cot else FEATURES_FACTORS_PAIRS
         return await self._answer(template, query, config, values, reasoned=self.cot)

@@ -131,11 +131,11 @@ def build_chat_model(args: argparse.Namespace) -> BaseChatModel:
     """The chat model ``--model`` / ``--base-url`` ask for (``ChatOpenAI`` unless ``provider:model`` or ``demo``)."""
     name = args.model or "gpt-4o-mini"
     if name == DEMO_MODEL:
-        from langchain_rpm.evaluation.demo_model import demo_chat_model
+        from langchain_rpm.testing import demo_chat_model
 
         return demo_chat_model()
     if ":" in name and not args.base_url:
-        from langchain_rpm.llm import resolve_chat_model
+        from langchain_rpm.models import resolve_chat_model
 
         return resolve_chat_model(name)
     from langchain_openai import ChatOpenAI

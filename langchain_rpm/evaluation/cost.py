@@ -1,7 +1,7 @@
 """Cost accounting for evaluation runs: LLM calls, tokens, dollars and wall time, per user build and per query.
 
 Every unit of work the runner does (one user's build for one method, one prediction) is recorded as a
-:class:`Spend` — the :class:`~langchain_rpm.types.TokenUsage` a :class:`~langchain_rpm.llm.UsageTracker`
+:class:`Spend` — the :class:`~langchain_rpm.types.TokenUsage` a :class:`~langchain_rpm.models.UsageTracker`
 saw plus the wall time. :func:`summarize_costs` turns a method's spends into the paper's cost table
 columns ($ per user build, $ per query) at the given :class:`Prices`.
 

@@ -36,7 +36,8 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from langchain_rpm.tasks import GLOBAL_OPINION_QA, InvalidAnswerError, TaskKind, TaskSpec, get_task
+from langchain_rpm.errors import DatasetError, InvalidAnswerError
+from langchain_rpm.tasks import GLOBAL_OPINION_QA, TaskKind, TaskSpec, get_task
 from langchain_rpm.types import HistoryItem
 
 __all__ = [
@@ -72,10 +73,6 @@ _LAMP_PROMPT_MARKERS: dict[str, tuple[re.Pattern[str], ...]] = {
 _DEMO_TASKS = ("lamp2", "lamp3", "lamp5", "goqa")
 _DEMO_GOQA_TEST = 2
 _DEMO_SEED = 0
-
-
-class DatasetError(ValueError):
-    """A dataset file is unreadable or does not have the expected shape; the message says where."""
 
 
 class EvalQuery(BaseModel):

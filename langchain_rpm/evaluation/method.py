@@ -9,7 +9,7 @@ Example:
     >>> import tempfile
     >>> from langchain_core.embeddings import DeterministicFakeEmbedding
     >>> from langchain_rpm import LAMP3, RPMStore
-    >>> from langchain_rpm.evaluation.demo_model import demo_chat_model
+    >>> from langchain_rpm.testing import demo_chat_model
     >>> ctx = MethodContext(demo_chat_model(), LAMP3,
     ...                     RPMStore(tempfile.mkdtemp(), embeddings=DeterministicFakeEmbedding(size=8)), k=2)
     >>> ctx.profiles.rpm.task.name
@@ -32,12 +32,14 @@ from pydantic import BaseModel
 
 from langchain_rpm.evaluation.cost import Spend
 from langchain_rpm.evaluation.datasets import EvalQuery, EvalUser
-from langchain_rpm.facade import RPM
-from langchain_rpm.llm import StructuredCaller, UsageTracker, model_name
+from langchain_rpm.models import model_name
 from langchain_rpm.prompts import PROMPT_VERSION
+from langchain_rpm.rpm import RPM
+from langchain_rpm.stages.base import StructuredCaller
 from langchain_rpm.store import RPMStore
 from langchain_rpm.tasks import TaskSpec
 from langchain_rpm.types import UserProfile
+from langchain_rpm.usage import UsageTracker
 
 __all__ = ["Method", "MethodContext", "MethodFactory", "ProfileBuild", "SharedProfiles"]
 
@@ -46,7 +48,7 @@ __all__ = ["Method", "MethodContext", "MethodFactory", "ProfileBuild", "SharedPr
 class Method(Protocol):
     """One way of answering a user's queries; the runner calls ``prepare_user`` once, then ``predict``.
 
-    ``config`` carries the runner's :class:`~langchain_rpm.llm.UsageTracker` callback: pass it to every
+    ``config`` carries the runner's :class:`~langchain_rpm.models.UsageTracker` callback: pass it to every
     model call so the cost is counted. ``prepare_user`` returns the :class:`Spend` of work done on the
     user's behalf *outside* ``config`` (a profile shared between methods), or ``None``.
     """

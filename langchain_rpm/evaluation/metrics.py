@@ -51,7 +51,8 @@ from typing import Any
 
 import numpy as np
 
-from langchain_rpm.tasks import InvalidAnswerError, TaskKind, TaskSpec, get_task
+from langchain_rpm.errors import InvalidAnswerError
+from langchain_rpm.tasks import TaskKind, TaskSpec, get_task
 
 __all__ = ["compute_metrics", "primary_metric"]
 

@@ -11,7 +11,7 @@ the PNG plots (see :mod:`langchain_rpm.evaluation.report`).
 Example:
     >>> import tempfile
     >>> from langchain_core.embeddings import DeterministicFakeEmbedding
-    >>> from langchain_rpm.evaluation.demo_model import demo_chat_model
+    >>> from langchain_rpm.testing import demo_chat_model
     >>> out = tempfile.mkdtemp()
     >>> results = run_evaluation(["lamp3"], ["zero_shot", "bm25"], demo_chat_model(), results_dir=out,
     ...                          embeddings=DeterministicFakeEmbedding(size=8), progress=False)
@@ -36,16 +36,18 @@ from langchain_core.embeddings import Embeddings
 from langchain_core.language_models import BaseChatModel
 from langchain_core.runnables import RunnableConfig
 
+from langchain_rpm.errors import RunMismatchError
 from langchain_rpm.evaluation.baselines import resolve_methods
 from langchain_rpm.evaluation.cost import Prices, Spend
 from langchain_rpm.evaluation.datasets import EvalQuery, EvalUser, demo_dataset, load_goqa, load_lamp, split_users
 from langchain_rpm.evaluation.ledger import Ledger, LedgerRecord
 from langchain_rpm.evaluation.method import Method, MethodContext, MethodFactory, ProfileBuild
 from langchain_rpm.evaluation.report import EvalResults, summarize, write_report
-from langchain_rpm.llm import UsageTracker, model_name, resolve_chat_model
+from langchain_rpm.models import model_name, resolve_chat_model
 from langchain_rpm.prompts import PROMPT_VERSION
 from langchain_rpm.store import RPMStore, default_client
 from langchain_rpm.tasks import get_task
+from langchain_rpm.usage import UsageTracker
 
 __all__ = ["Ledger", "LedgerRecord", "RunMismatchError", "arun_evaluation", "load_task_users", "run_evaluation"]
 
@@ -53,10 +55,6 @@ logger = logging.getLogger(__name__)
 
 LEDGER_FILE = "predictions.jsonl"
 RUN_FILE = "run.json"
-
-
-class RunMismatchError(ValueError):
-    """``results_dir`` holds a run made with other settings; resuming it would mix incomparable results."""
 
 
 # -- data -------------------------------------------------------------------------------------------------

@@ -16,7 +16,8 @@ import chromadb
 import pytest
 from chromadb.config import Settings
 
-from langchain_rpm.rpm_retriever import RPMRetriever
+from langchain_rpm.components import RPMComponents
+from langchain_rpm.retrievers import RPMRetriever
 from langchain_rpm.store import RPMStore
 from tests.support.rpm_fakes import CountingEmbeddings
 from tests.unit.test_rpm_retriever import QUERY, built_rpm
@@ -67,7 +68,7 @@ class TestRPMRetrieverStandardOnServer(_RetrieverStandardTests):
             chroma_server.host, chroma_server.port, embeddings=CountingEmbeddings(), namespace="standard"
         )
         rpm = built_rpm(store)
-        cls.params = {"store": store, "extractor": rpm.components.extractor, "user_id": "ada"}
+        cls.params = {"components": rpm.components, "user_id": "ada"}
 
 
 async def test_retriever_with_an_async_http_client_matches_the_sync_one(chroma_server):
@@ -81,8 +82,9 @@ async def test_retriever_with_an_async_http_client_matches_the_sync_one(chroma_s
         chroma_server.host, chroma_server.port, embeddings=CountingEmbeddings(), namespace=namespace
     )
     sync_retriever = RPMRetriever.from_rpm(rpm, user_id="ada")
-    async_retriever = RPMRetriever(store=astore, extractor=rpm.components.extractor, user_id="ada", k=3)
-    for kwargs in ({}, {"k": 1}, {"user_id": "bob"}, {"mode": "query_text"}):
+    async_parts = RPMComponents.create(rpm.components.llm, "lamp2", store=astore)
+    async_retriever = RPMRetriever(components=async_parts, user_id="ada", k=3)
+    for kwargs in ({}, {"k": 1}, {"user_id": "bob"}, {"retrieval": "query"}):
         assert await async_retriever.ainvoke(QUERY, **kwargs) == sync_retriever.invoke(QUERY, **kwargs)
     with pytest.raises(TypeError, match="is async"):
         async_retriever.invoke(QUERY)

@@ -9,8 +9,8 @@ from __future__ import annotations
 import pytest
 
 from langchain_rpm import LAMP3, RPM, Prediction, RPMStore, UserProfile
+from langchain_rpm.cli.local_llm import local_chat_model
 from langchain_rpm.embeddings import default_embeddings
-from langchain_rpm.local_llm import local_chat_model
 
 pytestmark = [pytest.mark.integration, pytest.mark.enable_socket]
 

@@ -9,8 +9,10 @@ import pytest
 from langchain_core.messages import HumanMessage, ToolMessage
 from langgraph.checkpoint.memory import InMemorySaver
 
-from langchain_rpm import MissingUserIdError, RPMComponents, RPMContext
-from langchain_rpm.agent_tools import create_rpm_tool
+from langchain_rpm import RPMContext
+from langchain_rpm.agents.tools import create_rpm_tool
+from langchain_rpm.components import RPMComponents
+from langchain_rpm.errors import MissingUserIdError
 from langchain_rpm.testing import FakeStructuredChatModel
 from tests.support.agent_fakes import AgentState, ToolLoopModel, build_agent, movie_facts
 from tests.support.rpm_fakes import rpm_responder
@@ -57,7 +59,7 @@ def test_user_id_falls_back_to_configurable_and_is_required(rpm):
     graph = _agent(create_rpm_tool(rpm))
     out = graph.invoke({"messages": [HumanMessage(QUESTION)]}, {"configurable": {"user_id": "ada"}})
     assert _tool_message(out, "personalize_for_user").artifact["user_id"] == "ada"
-    with pytest.raises(MissingUserIdError, match="RPM needs a user id"):
+    with pytest.raises(MissingUserIdError, match="needs the user"):
         graph.invoke({"messages": [HumanMessage(QUESTION)]})
 
 
@@ -102,5 +104,5 @@ def test_bad_options_are_rejected(rpm):
         create_rpm_tool(rpm, mode="chat")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="retrieval must be"):
         create_rpm_tool(rpm, retrieval="bm25")  # type: ignore[arg-type]
-    with pytest.raises(TypeError, match="expected an RPM or RPMComponents"):
+    with pytest.raises(ValueError, match="expected an RPM or RPMComponents"):
         create_rpm_tool("not rpm")  # type: ignore[arg-type]

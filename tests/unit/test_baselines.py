@@ -23,10 +23,9 @@ from langchain_rpm.evaluation import (
     demo_dataset,
     resolve_methods,
 )
-from langchain_rpm.evaluation.demo_model import demo_responder
 from langchain_rpm.evaluation.method import ProfileBuild
 from langchain_rpm.tasks import GLOBAL_OPINION_QA, TaskSpec
-from langchain_rpm.testing import FakeStructuredChatModel
+from langchain_rpm.testing import FakeStructuredChatModel, demo_responder
 from langchain_rpm.types import HistoryItem
 
 

@@ -6,8 +6,7 @@ import json
 
 from benchmarks import build
 from langchain_rpm import LAMP2, FeatureExtractor
-from langchain_rpm.evaluation.demo_model import demo_responder
-from langchain_rpm.testing import FakeStructuredChatModel
+from langchain_rpm.testing import FakeStructuredChatModel, demo_responder
 
 
 def test_build_benchmark_runs_at_tiny_sizes(tmp_path, capsys):

@@ -3,7 +3,7 @@ from __future__ import annotations
 import threading
 
 from langchain_rpm import RPM, RPMStore
-from langchain_rpm.cache import SQLiteCache
+from langchain_rpm.cli.cache import SQLiteCache
 from tests.support.rpm_fakes import CountingEmbeddings, rpm_fake_model
 from tests.unit.conftest import MOVIE_HISTORY
 

@@ -105,7 +105,7 @@ def test_unknown_user_errors_without_calling_the_model(tmp_path, capsys, server)
 def test_no_model_lists_the_three_options(tmp_path, capsys, monkeypatch):
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
     monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
-    monkeypatch.setattr("langchain_rpm.local_llm.local_llm_available", lambda: False)
+    monkeypatch.setattr("langchain_rpm.cli.local_llm.local_llm_available", lambda: False)
     rows = tmp_path / "r.jsonl"
     rows.write_text(json.dumps({"user_id": "a", "input": "x", "response": "comedy"}) + "\n")
     status = cli.main(["--store", str(tmp_path / "s"), "build", str(rows)])

@@ -133,7 +133,7 @@ def test_demo_unknown_task():
 
 
 def test_demo_files_regenerate_identically():
-    from langchain_rpm.evaluation._make_demo_data import build
+    from scripts.make_demo_data import build
 
     for name, data in build().items():
         assert json.loads((DEMO / name).read_text(encoding="utf-8")) == data, name

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +29,7 @@ def _load(spec: str) -> Any:
 def _graphs() -> dict[str, str]:
     config = json.loads((ROOT / "langgraph.json").read_text())
     assert config["dependencies"] == ["."]
-    assert config["python_version"] >= "3.11"
+    assert tuple(int(part) for part in config["python_version"].split(".")) >= (3, 11)  # numbers, not text
     return config["graphs"]
 
 
@@ -65,7 +64,7 @@ def test_deployed_graphs_build_and_answer(rpm):
 # blocks it and langchain-openai carries on.
 @pytest.mark.filterwarnings("ignore:A test tried to use socket.socket:UserWarning")
 def test_environment_configuration(monkeypatch, tmp_path):
-    from langchain_rpm import deploy
+    deploy, _ = _load(_graphs()["rpm_inference"])
 
     monkeypatch.setenv("RPM_MODEL", "gpt-4o-mini")
     monkeypatch.setenv("OPENAI_API_KEY", "sk-test-not-used")  # ChatOpenAI is only constructed, never called
@@ -77,10 +76,9 @@ def test_environment_configuration(monkeypatch, tmp_path):
     try:
         parts = deploy.components()
         assert deploy.components() is parts  # created once per configuration
-        assert parts.task.name == "lamp3" and parts.retriever.k == 2
+        assert parts.task.name == "lamp3" and parts.settings.k == 2
         assert type(parts.llm).__name__ == "ChatOpenAI" and parts.model_name == "gpt-4o-mini"
         assert (tmp_path / "store").is_dir()
         assert isinstance(deploy.inference(), CompiledStateGraph)
     finally:
         deploy._components_for.cache_clear()
-    assert "langchain_rpm.deploy" in sys.modules

@@ -28,8 +28,7 @@ from langchain_rpm.evaluation import (
     run_evaluation,
 )
 from langchain_rpm.evaluation.cli import add_eval_parser, build_parser, run_eval
-from langchain_rpm.evaluation.demo_model import demo_responder
-from langchain_rpm.testing import FakeStructuredChatModel
+from langchain_rpm.testing import FakeStructuredChatModel, demo_responder
 
 TASKS = ["lamp2", "lamp3", "lamp5", "goqa"]
 QUERIES = {"lamp2": 4, "lamp3": 4, "lamp5": 4, "goqa": 8}  # demo data: 4 users x 1 query, GOQA 4 x 2

@@ -12,15 +12,10 @@ from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.checkpoint.sqlite import SqliteSaver
 from langgraph.graph import END, START, MessagesState, StateGraph, add_messages
 
-from langchain_rpm import MissingUserIdError, RPMContext, RPMState, create_inference_graph
-from langchain_rpm.host_graph import (
-    NODE_READS,
-    MissingStateKeysError,
-    add_rpm_nodes,
-    check_host_state,
-    rpm_context,
-    with_rpm_state,
-)
+from langchain_rpm import RPMContext, RPMState, create_inference_graph
+from langchain_rpm.errors import MissingStateKeysError, MissingUserIdError
+from langchain_rpm.graphs.compose import NODE_READS, add_rpm_nodes, rpm_context
+from langchain_rpm.graphs.state import check_host_state, with_rpm_state
 from tests.support.agent_fakes import BASE_PROMPT, AgentState, ToolLoopModel, build_agent, movie_facts
 from tests.unit.conftest import MOVIE_HISTORY
 

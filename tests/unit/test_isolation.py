@@ -7,7 +7,8 @@ import tempfile
 from hypothesis import HealthCheck, given, seed, settings
 from hypothesis import strategies as st
 
-from langchain_rpm import Feature, ReasoningExample, RPMStore, UserProfile
+from langchain_rpm import RPMStore, UserProfile
+from langchain_rpm.types import Feature, ReasoningExample
 from tests.support.rpm_fakes import CountingEmbeddings
 
 ADVERSARIAL = [

@@ -1,9 +1,10 @@
-"""Learning from new interactions off the response path: background tasks, threads, deferred nodes."""
+"""Learning from new interactions off the response path: the executor, and deferred graph nodes."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from typing import Any
 
 import pytest
@@ -11,14 +12,8 @@ from langgraph.graph import END, START, StateGraph
 from typing_extensions import TypedDict
 
 from langchain_rpm import RPM, RPMContext
-from langchain_rpm.learning import (
-    learned_item,
-    pending_learning,
-    rpm_learn_node,
-    schedule_learning,
-    schedule_learning_in_thread,
-    wait_for_learning,
-)
+from langchain_rpm.agents.learning import LearningExecutor, rpm_learn_node
+from langchain_rpm.errors import ConfigurationError, InvalidHistoryError
 from langchain_rpm.testing import FakeStructuredChatModel
 from tests.support.rpm_fakes import rpm_fake_model
 from tests.unit.conftest import MOVIE_HISTORY
@@ -34,61 +29,61 @@ def slow(store) -> RPM:
 
 async def test_answer_returns_before_the_background_update_finishes(rpm, slow, store):
     await rpm.abuild_user("ada", MOVIE_HISTORY)
-
-    async def handle(question: str) -> tuple[str, asyncio.Task[Any]]:
-        prediction = await rpm.apersonalize("ada", question)
-        task = schedule_learning(slow, "ada", [{"input": question, "response": "romance"}])
-        return prediction.answer, task
-
-    answer, task = await handle(QUESTION)
-    await asyncio.sleep(0.05)
-    assert answer  # the caller has its answer ...
-    assert not task.done() and task in pending_learning()  # ... while the update is still running
-    assert store.get_profile("ada").version == 1
-    profile = await task
+    with LearningExecutor(slow) as learner:
+        prediction = await rpm.apersonalize("ada", QUESTION)
+        future = await learner.asubmit("ada", [{"input": QUESTION, "response": "romance"}])
+        await asyncio.sleep(0.05)
+        assert prediction.answer  # the caller has its answer ...
+        assert not future.done() and learner.pending == 1  # ... while the update is still running
+        assert store.get_profile("ada").version == 1
+        profile = await future
     assert profile is not None and profile.version == 2 and profile.num_items == len(MOVIE_HISTORY) + 1
-    assert store.get_profile("ada").version == 2
-    assert task not in pending_learning()
+    assert store.get_profile("ada").version == 2 and learner.pending == 0
 
 
-async def test_updates_of_one_user_run_one_after_another(rpm, slow, store):
-    await rpm.abuild_user("ada", MOVIE_HISTORY)
-    first = schedule_learning(slow, "ada", [{"input": "A wedding kiss.", "response": "romance"}])
-    second = schedule_learning(slow, "ada", [{"input": "A fist fight.", "response": "action"}])
-    results = await asyncio.gather(first, second)
+def test_updates_of_one_user_run_one_after_another(rpm, slow, store):
+    rpm.build_user("ada", MOVIE_HISTORY)
+    with LearningExecutor(slow, max_workers=4) as learner:
+        first = learner.submit("ada", [{"input": "A wedding kiss.", "response": "romance"}])
+        second = learner.submit("ada", [{"input": "A fist fight.", "response": "action"}])
+        results = [first.result(timeout=30), second.result(timeout=30)]
     assert [p.version for p in results] == [2, 3]
     assert store.get_profile("ada").num_items == len(MOVIE_HISTORY) + 2
+    assert learner._queues == {}  # nothing kept per user once its updates are done
 
 
-async def test_bad_items_raise_now_and_failures_are_logged_not_raised(rpm, store, caplog):
-    await rpm.abuild_user("ada", MOVIE_HISTORY)
-    with pytest.raises(ValueError, match="response rejected"):  # outside LaMP-2's labels: refused in the caller
-        schedule_learning(rpm, "ada", [{"input": "A new film.", "response": "not-a-tag"}])
+def test_bad_items_raise_now_and_failures_are_logged_not_raised(rpm, store, caplog):
+    rpm.build_user("ada", MOVIE_HISTORY)
+    learner = LearningExecutor(rpm)
+    with pytest.raises(InvalidHistoryError, match="response"):  # outside LaMP-2's labels: refused in the caller
+        learner.submit("ada", [{"input": "A new film.", "response": "not-a-tag"}])
 
     def broken(messages: Any, schema: Any) -> dict[str, Any]:
         raise RuntimeError("model down")
 
-    down = RPM(FakeStructuredChatModel(responder=broken, max_retries=0), task="lamp2", store=store)
-    caplog.set_level(logging.ERROR, logger="langchain_rpm.learning")
-    assert await schedule_learning(down, "ada", [{"input": QUESTION, "response": "romance"}]) is None
+    down = RPM(FakeStructuredChatModel(responder=broken), task="lamp2", store=store, max_retries=0)
+    caplog.set_level(logging.WARNING, logger="langchain_rpm.agents.learning")
+    with LearningExecutor(down) as failing:
+        assert failing.submit("ada", [{"input": QUESTION, "response": "romance"}]).result(timeout=30) is None
     assert "learning for user 'ada' failed: BuildFailedError" in caplog.text and "model down" in caplog.text
     assert store.get_profile("ada").version == 1
+    learner.shutdown()
+    with pytest.raises(ConfigurationError, match="shut down"):
+        learner.submit("ada", [{"input": QUESTION, "response": "romance"}])
 
 
-async def test_a_new_user_gets_a_profile_built(rpm, store):
-    profile = await schedule_learning(rpm, "newbie", [{"input": "Robots in space.", "response": "sci-fi"}])
+def test_a_new_user_gets_a_profile_built(rpm, store):
+    with LearningExecutor(rpm) as learner:
+        profile = learner.submit("newbie", [{"input": "Robots in space.", "response": "sci-fi"}]).result(timeout=30)
     assert profile is not None and profile.version == 1 and profile.num_items == 1
 
 
-def test_thread_variant_returns_before_the_update(rpm, slow, store):
+def test_the_same_interaction_twice_is_learned_once(rpm, slow, store):
     rpm.build_user("ada", MOVIE_HISTORY)
-    answer = rpm.personalize("ada", QUESTION).answer
-    future = schedule_learning_in_thread(slow, "ada", [learned_item(QUESTION, "romance")])
-    assert answer and not future.done()
-    profile = future.result(timeout=30)
-    assert profile is not None and profile.version == 2
-    # The same interaction again (same derived id) is a no-op: never counted twice, no LLM call.
-    again = schedule_learning_in_thread(slow, "ada", [learned_item(QUESTION, "romance")]).result(timeout=30)
+    with LearningExecutor(slow) as learner:
+        assert learner.submit("ada", [{"input": QUESTION, "response": "romance"}]).result(timeout=30).version == 2
+        # The same interaction again (same derived id) is a no-op: never counted twice, no LLM call.
+        again = learner.submit("ada", [{"input": QUESTION, "response": "romance"}]).result(timeout=30)
     assert again is not None and again.version == 2 and again.num_items == len(MOVIE_HISTORY) + 1
 
 
@@ -98,10 +93,10 @@ class ChatState(TypedDict, total=False):
     rpm_response: str
 
 
-def _graph(learner: RPM, *, background: bool = False) -> Any:
+def _graph(learner: RPM, *, executor: LearningExecutor | None = None) -> Any:
     builder = StateGraph(ChatState, context_schema=RPMContext)
     builder.add_node("respond", lambda state: {"answer": f"Noted: {state['rpm_query']}"})
-    builder.add_node("learn", rpm_learn_node(learner, background=background), defer=True)
+    builder.add_node("learn", rpm_learn_node(learner, executor=executor), defer=True)
     builder.add_edge(START, "respond")
     builder.add_edge("respond", "learn")
     builder.add_edge("learn", END)
@@ -128,22 +123,22 @@ async def test_deferred_node_streams_the_answer_before_learning(rpm, slow, store
     assert seen == [("respond", 1), ("learn", 2)]  # the answer arrived before the profile changed
 
 
-async def test_background_node_returns_before_the_update(rpm, slow, store):
+@pytest.mark.parametrize("use_async", [False, True])
+async def test_node_with_an_executor_returns_before_the_update(rpm, slow, store, use_async):
     rpm.build_user("ada", MOVIE_HISTORY)
-    out = await _graph(slow, background=True).ainvoke(
-        {"rpm_query": QUESTION, "rpm_response": "romance"}, context=RPMContext("ada")
-    )
-    assert out["answer"] == f"Noted: {QUESTION}"
-    assert store.get_profile("ada").version == 1 and pending_learning()
-    await wait_for_learning()
-    assert store.get_profile("ada").version == 2 and not pending_learning()
-
-
-def test_background_node_in_a_sync_run_uses_a_thread(rpm, slow, store):
-    rpm.build_user("ada", MOVIE_HISTORY)
-    _graph(slow, background=True).invoke({"rpm_query": QUESTION, "rpm_response": "romance"}, context=RPMContext("ada"))
-    (future,) = pending_learning()
-    assert future.result(timeout=30).version == 2
+    payload = {"rpm_query": QUESTION, "rpm_response": "romance"}
+    with LearningExecutor(slow) as learner:
+        graph = _graph(slow, executor=learner)
+        if use_async:
+            out = await graph.ainvoke(payload, context=RPMContext("ada"))
+        else:
+            out = graph.invoke(payload, context=RPMContext("ada"))
+        assert out["answer"] == f"Noted: {QUESTION}"
+        assert store.get_profile("ada").version == 1 and learner.pending == 1
+        started = time.monotonic()
+        await learner.aflush() if use_async else learner.flush()
+        assert time.monotonic() - started < 30
+    assert store.get_profile("ada").version == 2 and learner.pending == 0
 
 
 def test_node_without_a_response_learns_nothing(rpm, llm, store):

@@ -10,10 +10,12 @@ from langchain.agents import create_agent
 from langchain_core.messages import HumanMessage
 from langgraph.checkpoint.memory import InMemorySaver
 
-from langchain_rpm import MissingUserIdError, RPMContext, UnknownUserError
-from langchain_rpm.agent_tools import create_rpm_tool
-from langchain_rpm.middleware import RPMMiddleware, approx_tokens, render_user_context
-from langchain_rpm.types import Factor, FactorStatistics, ReasoningExample, RetrievedExample
+from langchain_rpm import LAMP2, RPMContext
+from langchain_rpm.agents.middleware import RPMMiddleware
+from langchain_rpm.agents.tools import create_rpm_tool
+from langchain_rpm.errors import MissingUserIdError, UnknownUserError
+from langchain_rpm.personalization import Personalization, approx_tokens
+from langchain_rpm.types import Factor, FactorStatistics, ReasoningExample, RetrievedExample, UserProfile
 from tests.support.agent_fakes import BASE_PROMPT, ToolLoopModel, movie_facts
 from tests.unit.conftest import MOVIE_HISTORY
 
@@ -37,7 +39,7 @@ async def test_every_model_call_sees_factors_and_examples(rpm, llm, embeddings, 
     llm.reset()
     queries_before = embeddings.query_calls
     model = ToolLoopModel(plan={"movie_facts": "title"})
-    agent = _agent(rpm, model, k=2, max_tokens=600)
+    agent = _agent(rpm, model, k=2, max_tokens=600, retrieval="query")
     config = {"configurable": {"thread_id": "t"}}
     payload = {"messages": [HumanMessage(QUESTION)]}
     with warnings.catch_warnings(record=True) as caught:
@@ -111,25 +113,29 @@ def _hit(i: int, reasoning_words: int = 30) -> RetrievedExample:
 
 
 def test_budget_drops_whole_examples_first_then_factors():
-    from langchain_rpm.tasks import LAMP2
 
     factors = [
         Factor(name="Rare", statistics=FactorStatistics(support=1, coverage=0.1)),
         Factor(name="Common", statistics=FactorStatistics(support=9, coverage=0.9, propensity={"comedy": 1.0})),
     ]
     hits = [_hit(i) for i in range(4)]
-    full = render_user_context(LAMP2, factors, hits, max_tokens=10_000)
+    full = _block(factors, hits, max_tokens=10_000)
     assert full.count("<example>") == 4
     assert full.index("Common") < full.index("Rare")  # most supported factor first
     for budget in (approx_tokens(full) - 1, 250, 150):
-        text = render_user_context(LAMP2, factors, hits, max_tokens=budget)
+        text = _block(factors, hits, max_tokens=budget)
         assert approx_tokens(text) <= budget
         kept = text.count("<example>")
         assert kept < 4 and "Input 0" in text if kept else "Rare" in text  # most similar kept, factors intact
         assert text.count("<example>") == text.count("</example>")  # never half an example
-    factors_only = render_user_context(LAMP2, factors, [], max_tokens=10_000)
-    assert render_user_context(LAMP2, factors, hits, max_tokens=approx_tokens(factors_only)) == factors_only
-    fewer = render_user_context(LAMP2, factors, hits, max_tokens=approx_tokens(factors_only) - 2)
+    factors_only = _block(factors, [], max_tokens=10_000)
+    assert _block(factors, hits, max_tokens=approx_tokens(factors_only)) == factors_only
+    fewer = _block(factors, hits, max_tokens=approx_tokens(factors_only) - 2)
     assert "<example>" not in fewer and "Common" in fewer and "Rare" not in fewer
-    assert approx_tokens(render_user_context(LAMP2, factors, hits, max_tokens=5)) <= 5
-    assert render_user_context(LAMP2, [], [], max_tokens=100) == ""
+    assert approx_tokens(_block(factors, hits, max_tokens=5)) <= 5
+    assert _block([], [], max_tokens=100) == ""
+
+
+def _block(factors, hits, *, max_tokens):
+    profile = UserProfile(user_id="u", task="lamp2", factors=factors, num_items=0, num_features=0)
+    return Personalization("u", "q", profile, examples=list(hits)).render(LAMP2, max_tokens=max_tokens)

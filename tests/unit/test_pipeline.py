@@ -8,18 +8,11 @@ import textwrap
 
 import pytest
 
-from langchain_rpm import (
-    LAMP2,
-    LAMP3,
-    LAMP5,
-    RPM,
-    FactorAggregator,
-    Feature,
-    HistoryItem,
-    ReasoningExample,
-    RPMStore,
-)
+from langchain_rpm import LAMP2, LAMP3, LAMP5, RPM, FactorAggregator, HistoryItem, RPMStore
+from langchain_rpm.personalization import Personalizer
+from langchain_rpm.plans import run
 from langchain_rpm.testing import FakeStructuredChatModel
+from langchain_rpm.types import Feature, ReasoningExample
 from tests.support.rpm_fakes import CountingEmbeddings, rpm_fake_model
 from tests.unit.conftest import MOVIE_HISTORY
 
@@ -153,10 +146,11 @@ def test_retrieval_ranks_by_features_not_query_text(rpm, store):
         ],
     )
     features = [Feature(name="robots", factor="Science themes"), Feature(name="outer space", factor="Science themes")]
-    by_features = rpm.components.retriever.invoke({"user_id": "ada", "features": features, "k": 2})
+    personalizer = Personalizer(rpm.components)
+    by_features = run(personalizer.search_plan("ada", features, query, k=2))
     assert [h.example.item_id for h in by_features] == ["structure", "topic"]
     assert by_features[0].score == pytest.approx(1.0, abs=1e-5)
-    by_text = rpm.components.retriever.invoke({"user_id": "ada", "query": query, "k": 2})
+    by_text = run(personalizer.search_plan("ada", [], query, k=2))
     assert by_text[0].example.item_id == "topic"  # the text-only mode would have picked the topic match
 
 
@@ -228,7 +222,7 @@ def test_rebuild_is_idempotent_and_drops_removed_items(rpm, store):
 def test_bad_history_is_rejected_before_anything_is_stored(rpm, store):
     with pytest.raises(ValueError, match="duplicate item id 'm1'"):
         rpm.build_user("ada", [*MOVIE_HISTORY, MOVIE_HISTORY[0]])
-    with pytest.raises(ValueError, match=r"history item 0 \(id 'x'\): response rejected"):
+    with pytest.raises(ValueError, match=r"history item 0 \(id 'x'\): field 'response'"):
         rpm.build_user("ada", [{"id": "x", "input": "A film.", "response": "horror"}])
     with pytest.raises(ValueError, match="history is empty"):
         rpm.build_user("ada", [])
@@ -236,7 +230,7 @@ def test_bad_history_is_rejected_before_anything_is_stored(rpm, store):
 
 
 def test_unknown_user_gets_a_clear_error(rpm):
-    from langchain_rpm import UnknownUserError
+    from langchain_rpm.errors import UnknownUserError
 
     with pytest.raises(UnknownUserError, match="no profile for user 'ghost'"):
         rpm.personalize("ghost", "Anything.")
@@ -244,6 +238,7 @@ def test_unknown_user_gets_a_clear_error(rpm):
 
 def test_profile_survives_a_process_restart(rpm, tmp_path):
     rpm.build_user("ada", MOVIE_HISTORY)
+    here = rpm.personalize("ada", "A robot in space.")
     script = textwrap.dedent(
         f"""
         from langchain_rpm import RPM, RPMStore
@@ -255,5 +250,5 @@ def test_profile_survives_a_process_restart(rpm, tmp_path):
         """
     )
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True, timeout=120)
-    assert out.stdout.split()[:3] == ["2", "sci-fi", "4"]  # default k = 4
+    assert out.stdout.split()[:3] == ["2", here.answer, "3"]  # default k = 3, as in the paper
     assert "['ada']" in out.stdout

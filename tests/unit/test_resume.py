@@ -121,7 +121,8 @@ def test_a_killed_process_resumes_in_another(store, tmp_path):
         f"""
         import os, sqlite3, threading, time
         from langgraph.checkpoint.sqlite import SqliteSaver
-        from langchain_rpm import RPMComponents, RPMStore, create_profile_build_graph
+        from langchain_rpm import create_profile_build_graph, RPMStore
+        from langchain_rpm.components import RPMComponents
         from langchain_rpm.testing import FakeStructuredChatModel
         from tests.support.rpm_fakes import CountingEmbeddings, rpm_responder
 

@@ -16,8 +16,9 @@ from langchain_tests.integration_tests import RetrieversIntegrationTests
 from langgraph.graph import START, StateGraph
 from typing_extensions import TypedDict
 
-from langchain_rpm import RPM, MissingUserIdError, RPMContext, RPMStore, UnknownUserError
-from langchain_rpm.rpm_retriever import RPMRetriever
+from langchain_rpm import RPM, RPMContext, RPMStore
+from langchain_rpm.errors import MissingUserIdError, UnknownUserError
+from langchain_rpm.retrievers import RPMRetriever
 from langchain_rpm.store import default_client
 from tests.support.rpm_fakes import CountingEmbeddings, rpm_fake_model
 from tests.unit.conftest import MOVIE_HISTORY
@@ -51,7 +52,7 @@ class TestRPMRetrieverStandard(RetrieversIntegrationTests):
     def _built(cls, tmp_path_factory) -> None:
         store = RPMStore(client=default_client(tmp_path_factory.mktemp("retriever")), embeddings=CountingEmbeddings())
         rpm = built_rpm(store)
-        cls.params = {"store": store, "extractor": rpm.components.extractor, "user_id": "ada"}
+        cls.params = {"components": rpm.components, "user_id": "ada"}
 
     @property
     def retriever_constructor(self) -> type[RPMRetriever]:
@@ -67,11 +68,11 @@ class TestRPMRetrieverStandard(RetrieversIntegrationTests):
 
 
 class TestRPMRetrieverStandardQueryText(TestRPMRetrieverStandard):
-    """The same standard tests in the LLM-free ``query_text`` mode."""
+    """The same standard tests with the LLM-free ``retrieval="query"``."""
 
     @property
     def retriever_constructor_params(self) -> dict[str, Any]:
-        return {**self.params, "extractor": None, "mode": "query_text"}
+        return {**self.params, "retrieval": "query"}
 
 
 @pytest.fixture
@@ -120,20 +121,20 @@ def test_features_mode_costs_one_llm_call_and_query_text_none(rpm):
     RPMRetriever.from_rpm(rpm, user_id="ada").invoke(QUERY)
     assert (llm.call_count, embeddings.query_calls - before) == (1, 1)
     llm.reset()
-    docs = RPMRetriever.from_rpm(rpm, user_id="ada", mode="query_text").invoke(QUERY, k=2)
+    docs = RPMRetriever.from_rpm(rpm, user_id="ada", retrieval="query").invoke(QUERY, k=2)
     assert llm.call_count == 0 and len(docs) == 2
-    assert RPMRetriever(store=rpm.store, user_id="ada", mode="query_text").invoke(QUERY, mode="query_text")
+    assert RPMRetriever(components=rpm.components, user_id="ada").invoke(QUERY, retrieval="query")
 
 
-def test_per_call_k_user_and_mode(retriever, rpm):
-    from_parts = RPMRetriever.from_components(rpm.components, user_id="ada")
-    assert (from_parts.k, from_parts.store, from_parts.extractor) == (3, rpm.store, rpm.components.extractor)
+def test_per_call_k_user_and_retrieval(retriever, rpm):
+    from_parts = RPMRetriever.from_rpm(rpm.components, user_id="ada")
+    assert from_parts.components is rpm.components and len(from_parts.invoke(QUERY)) == 3  # the components' k
     assert len(retriever.invoke(QUERY, k=1)) == 1
     assert retriever.invoke(QUERY, k=0) == []
     bob = retriever.invoke(QUERY, user_id="bob", k=10)
     assert {d.metadata["item_id"] for d in bob} == {"b1", "b2"}
     assert {d.metadata["user_id"] for d in bob} == {"bob"}
-    assert len(retriever.invoke(QUERY, mode="query_text", k=2)) == 2
+    assert len(retriever.invoke(QUERY, retrieval="query", k=2)) == 2
 
 
 def test_user_comes_from_kwarg_then_run_config_then_constructor(rpm):
@@ -151,16 +152,19 @@ def test_unknown_users_raise_or_get_nothing(rpm):
     with pytest.raises(UnknownUserError, match="no profile for user 'carol'"):
         RPMRetriever.from_rpm(rpm, user_id="carol").invoke(QUERY)
     assert RPMRetriever.from_rpm(rpm, user_id="carol", on_unknown_user="empty").invoke(QUERY) == []
-    assert RPMRetriever.from_rpm(rpm, user_id="carol", mode="query_text").invoke(QUERY) == []
+    with pytest.raises(UnknownUserError):  # the same rule whichever retrieval
+        RPMRetriever.from_rpm(rpm, user_id="carol", retrieval="query").invoke(QUERY)
 
 
-def test_features_mode_needs_an_extractor(store):
-    with pytest.raises(ValueError, match="needs an extractor"):
-        RPMRetriever(store=store, user_id="ada")
+def test_bad_options_are_refused_with_what_is_allowed(rpm):
+    with pytest.raises(ValueError, match="'features' or 'query'"):
+        RPMRetriever.from_rpm(rpm, user_id="ada", retrieval="query_text")
+    with pytest.raises(ValueError, match="greater than or equal to 0"):
+        RPMRetriever.from_rpm(rpm, user_id="ada", k=-3)
 
 
 async def test_async_results_equal_sync_results(retriever):
-    for kwargs in ({}, {"k": 1}, {"user_id": "bob"}, {"mode": "query_text"}):
+    for kwargs in ({}, {"k": 1}, {"user_id": "bob"}, {"retrieval": "query"}):
         assert await retriever.ainvoke(QUERY, **kwargs) == retriever.invoke(QUERY, **kwargs)
     config = {"configurable": {"user_id": "bob"}}
     assert await retriever.ainvoke(QUERY, config=config) == retriever.invoke(QUERY, config=config)

@@ -17,15 +17,9 @@ import numpy as np
 import pytest
 from langchain_core.embeddings import DeterministicFakeEmbedding
 
-from langchain_rpm.store import (
-    AsyncClientError,
-    EmbeddingMismatchError,
-    RPMStore,
-    _manifest_id,
-    default_client,
-    example_id,
-    user_filter,
-)
+from langchain_rpm.errors import AsyncClientError, EmbeddingMismatchError
+from langchain_rpm.store import RPMStore, default_client, example_id, user_filter
+from langchain_rpm.store.records import manifest_id as _manifest_id
 from langchain_rpm.types import Factor, Feature, ReasoningExample, UserProfile
 from tests.support.rpm_fakes import CountingEmbeddings
 

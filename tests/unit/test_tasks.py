@@ -1,6 +1,8 @@
 import pytest
 
-from langchain_rpm import GLOBAL_OPINION_QA, LAMP2, LAMP3, LAMP5, InvalidAnswerError, TaskKind, TaskSpec, get_task
+from langchain_rpm import GLOBAL_OPINION_QA, LAMP2, LAMP3, LAMP5, TaskSpec
+from langchain_rpm.errors import InvalidAnswerError
+from langchain_rpm.tasks import TaskKind, get_task
 
 
 @pytest.mark.parametrize(

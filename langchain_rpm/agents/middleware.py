@@ -1,0 +1,178 @@
+"""Middleware for ``langchain.agents.create_agent``: the user's factors and reasoning examples in the prompt.
+
+Before every model call, :class:`RPMMiddleware` appends to the system prompt the current user's
+factors (with their statistics) and the reasoning examples most relevant to the last user message,
+within a token budget. It needs the ``agents`` extra (``pip install 'langchain-rpm[agents]'``); this
+is the only module that imports ``langchain``.
+
+Retrieval works as everywhere in RPM (:mod:`langchain_rpm.personalization`): by default
+(``retrieval="features"``) the message's features are extracted against the user's factors (one
+LLM call, the paper's feature-based retrieval), which matches decision structure rather than
+topic; ``retrieval="query"`` embeds the raw message text (no extra LLM call). Either way the block
+is cached per (user, profile version, message), so the tool loop of one turn pays for it once.
+
+The user id comes from ``runtime.context`` (``context_schema=RPMContext`` or any context with a
+``user_id``), else ``config["configurable"]["user_id"]``; none raises
+:class:`~langchain_rpm.errors.MissingUserIdError`. A user without a profile gets no personalization (the
+agent runs unchanged) unless ``require_profile=True``.
+
+Example:
+    >>> from langchain_rpm.testing import demo_rpm
+    >>> rpm = demo_rpm()  # the offline demo model, a temporary store, user "ada" built
+    >>> middleware = RPMMiddleware(rpm, k=1, max_tokens=400)
+    >>> print(middleware.personal_block("ada", "Broke in a day.").splitlines()[0][:33])
+    Personalization (RPM): what is kn
+    >>> # agent = create_agent(model, tools, middleware=[middleware], context_schema=RPMContext)
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable, Sequence
+from typing import TYPE_CHECKING, Any
+
+from langchain.agents.middleware import AgentMiddleware, ModelRequest, ModelResponse
+from langchain_core.messages import AnyMessage, SystemMessage
+from langchain_core.runnables import RunnableConfig
+from langgraph.config import get_config
+
+from langchain_rpm.components import as_components
+from langchain_rpm.errors import ConfigurationError
+from langchain_rpm.graphs.state import resolve_user_id
+from langchain_rpm.personalization import DEFAULT_HEADER, Personalization, Personalizer, Retrieval, check_retrieval
+from langchain_rpm.plans import Plan, arun, run
+
+if TYPE_CHECKING:
+    from langchain_rpm.components import RPMComponents
+    from langchain_rpm.rpm import RPM
+
+_HIDDEN: RunnableConfig = {"tags": ["rpm", "nostream"]}  # plumbing calls stay out of the agent's "messages" stream
+
+
+def last_user_text(messages: Sequence[AnyMessage]) -> str:
+    """Text of the last human message, or ``""``."""
+    for message in reversed(messages):
+        if message.type == "human":
+            return message.text
+    return ""
+
+
+def _with_block(system: SystemMessage | None, block: str) -> SystemMessage:
+    if system is None:
+        return SystemMessage(content=block)
+    if isinstance(system.content, str):
+        return SystemMessage(content=f"{system.content}\n\n{block}" if system.content else block)
+    return SystemMessage(content=[*system.content, {"type": "text", "text": block}])
+
+
+class RPMMiddleware(AgentMiddleware):  # type: ignore[type-arg]
+    """Adds the user's RPM factors and relevant reasoning examples to the system prompt.
+
+    Args:
+        rpm: An :class:`~langchain_rpm.RPM` facade or its components (task, store, model).
+        k: Examples retrieved for the last user message (default: the components' ``k``).
+        max_tokens: Budget of the added block (approximate tokens, ``len(text) / 4``).
+        retrieval: ``"features"`` (default: extract the message's features first, one LLM call,
+            cached per message) or ``"query"`` (embed the message text, no LLM call).
+        require_profile: Raise :class:`~langchain_rpm.errors.UnknownUserError` for a user without a
+            profile instead of running the agent unpersonalized.
+        header: First line of the block.
+        cache_size: Blocks kept per (user, profile version, message).
+
+    Example:
+        >>> # create_agent(model, tools, middleware=[RPMMiddleware(rpm, k=3)], context_schema=RPMContext)
+    """
+
+    def __init__(
+        self,
+        rpm: RPM | RPMComponents,
+        *,
+        k: int | None = None,
+        max_tokens: int = 800,
+        retrieval: Retrieval = "features",
+        require_profile: bool = False,
+        header: str = DEFAULT_HEADER,
+        cache_size: int = 256,
+    ) -> None:
+        """Configure the block; see the class docstring."""
+        super().__init__()
+        check_retrieval(retrieval, k)
+        if max_tokens < 1:
+            raise ConfigurationError(f"max_tokens must be >= 1, got {max_tokens}")
+        self.components = as_components(rpm)
+        self.personalizer = Personalizer(self.components)
+        self.k = k
+        self.max_tokens = max_tokens
+        self.retrieval = retrieval
+        self.require_profile = require_profile
+        self.header = header
+        self._cache: OrderedDict[tuple[str, int, str], str] = OrderedDict()
+        self._cache_size = cache_size
+        self._lock = threading.Lock()
+
+    def _user_id(self, request: ModelRequest) -> str:  # type: ignore[type-arg]
+        try:
+            config: Any = get_config()
+        except RuntimeError:  # called outside a LangGraph run
+            config = None
+        return resolve_user_id(request.runtime.context if request.runtime else None, config)
+
+    def _cached(self, key: tuple[str, int, str]) -> str | None:
+        with self._lock:
+            if key in self._cache:
+                self._cache.move_to_end(key)
+                return self._cache[key]
+        return None
+
+    def _remember(self, key: tuple[str, int, str], block: str) -> str:
+        with self._lock:
+            self._cache[key] = block
+            while len(self._cache) > self._cache_size:
+                self._cache.popitem(last=False)
+        return block
+
+    def block_plan(self, user_id: str, query: str) -> Plan[str]:
+        """The block added for ``user_id`` and ``query`` (``""`` without a profile), cached per message."""
+        profile = yield from self.personalizer.profile_plan(user_id, required=self.require_profile)
+        if profile is None:
+            return ""
+        key = (user_id, profile.version, query)
+        if (cached := self._cached(key)) is not None:
+            return cached
+        found = Personalization(user_id=user_id, query=query, profile=profile)
+        if query:
+            found = yield from self.personalizer.plan(
+                user_id, query, k=self.k, retrieval=self.retrieval, required=self.require_profile, config=_HIDDEN
+            )
+        block = found.render(self.components.task, max_tokens=self.max_tokens, header=self.header)
+        return self._remember(key, block)
+
+    def personal_block(self, user_id: str, query: str) -> str:
+        """Blocking :meth:`block_plan`."""
+        return run(self.block_plan(user_id, query))
+
+    async def apersonal_block(self, user_id: str, query: str) -> str:
+        """Async :meth:`block_plan`."""
+        return await arun(self.block_plan(user_id, query))
+
+    def _apply(self, request: ModelRequest, block: str) -> ModelRequest:  # type: ignore[type-arg]
+        return request.override(system_message=_with_block(request.system_message, block)) if block else request
+
+    def wrap_model_call(
+        self,
+        request: ModelRequest,  # type: ignore[type-arg]
+        handler: Callable[[ModelRequest], ModelResponse],  # type: ignore[type-arg]
+    ) -> ModelResponse:  # type: ignore[type-arg]
+        """Add the block to the system prompt, then call the model."""
+        block = self.personal_block(self._user_id(request), last_user_text(request.messages))
+        return handler(self._apply(request, block))
+
+    async def awrap_model_call(
+        self,
+        request: ModelRequest,  # type: ignore[type-arg]
+        handler: Callable[[ModelRequest], Awaitable[ModelResponse]],  # type: ignore[type-arg]
+    ) -> ModelResponse:  # type: ignore[type-arg]
+        """Async :meth:`wrap_model_call`."""
+        block = await self.apersonal_block(self._user_id(request), last_user_text(request.messages))
+        return await handler(self._apply(request, block))

@@ -1,0 +1,7 @@
+"""``python -m langchain_rpm.cli``: the ``rpm`` command."""
+
+import sys
+
+from langchain_rpm.cli.main import main
+
+sys.exit(main())

@@ -1,0 +1,396 @@
+"""The profile-build graph: history -> features -> factors -> reasoning paths -> stored profile.
+
+Nodes are the named steps of :class:`BuildSteps` (``prepare``, ``extract_items``, ``aggregate``,
+``reason_items``, ``finalize``), each a :mod:`plan <langchain_rpm.plans>` run sync or async. Items
+fan out with ``Send`` (one task per pack of ``pack_size`` items), so with a checkpointer an
+interrupted build resumes without re-running finished items. An item whose LLM call fails is
+recorded in ``failed`` and the profile is built from the rest.
+
+Every result in the state belongs to one request (``build_key``: user, mode and each item's
+content): a new history on a used thread keeps only the features of items whose content is
+unchanged, and reasoning paths only when the whole request is the same, so nothing crosses users
+and nothing stale survives an edit.
+
+Example:
+    >>> import tempfile
+    >>> from langchain_core.embeddings import DeterministicFakeEmbedding
+    >>> from langchain_rpm.components import RPMComponents
+    >>> from langchain_rpm.store import RPMStore
+    >>> from langchain_rpm.testing import demo_chat_model
+    >>> parts = RPMComponents.create(demo_chat_model(), "lamp3",
+    ...     store=RPMStore(tempfile.mkdtemp(), embeddings=DeterministicFakeEmbedding(size=8)))
+    >>> graph = create_profile_build_graph(parts).compile()
+    >>> out = graph.invoke({"user_id": "u1", "history": [{"id": "1", "input": "Late delivery.", "response": "2"}]})
+    >>> out["profile"]["num_items"]
+    1
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+from datetime import UTC, datetime
+from typing import Any
+
+from langchain_core.runnables import RunnableConfig
+from langgraph.config import get_stream_writer
+from langgraph.errors import GraphBubbleUp
+from langgraph.graph import END, START, StateGraph
+from langgraph.runtime import get_runtime
+from langgraph.types import Overwrite, Send
+
+from langchain_rpm.components import RPMComponents
+from langchain_rpm.errors import BuildFailedError, InvalidHistoryError
+from langchain_rpm.graphs.inference import plan_node
+from langchain_rpm.graphs.state import BuildState, RPMContext, progress_event, resolve_user_id
+from langchain_rpm.history import check_user_id, item_digest, validate_history
+from langchain_rpm.personalization import require_profile
+from langchain_rpm.plans import Plan
+from langchain_rpm.prompts import PROMPT_VERSION
+from langchain_rpm.stages import ExtractionInput, ReasoningInput
+from langchain_rpm.stages.packing import packs
+from langchain_rpm.stages.statistics import refresh_factors
+from langchain_rpm.types import OTHER_FACTOR, Factor, FailedItem, Feature, HistoryItem, ReasoningExample, UserProfile
+
+
+def _emit(stage: str, user_id: str, done: int, total: int, **extra: Any) -> None:
+    get_stream_writer()(progress_event(stage, user_id, done, total, **extra))
+
+
+def _failure(item_id: str, stage: str, exc: Exception) -> dict[str, Any]:
+    if isinstance(exc, GraphBubbleUp):
+        raise exc
+    return {item_id: FailedItem(item_id=item_id, stage=stage, error=f"{type(exc).__name__}: {exc}"[:500]).model_dump()}
+
+
+class _Progress:
+    """``done/total`` per (build, stage), shared by a build's parallel item tasks; dropped when it ends."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._counts: dict[tuple[str, str], list[int]] = {}
+
+    def start(self, key: str, stage: str, total: int, done: int = 0) -> None:
+        with self._lock:
+            self._counts[(key, stage)] = [done, total]
+
+    def advance(self, key: str, stage: str, count: int) -> tuple[int, int]:
+        with self._lock:
+            entry = self._counts.setdefault((key, stage), [0, 0])
+            entry[0] += count
+            entry[1] = max(entry[1], entry[0])
+            return entry[0], entry[1]
+
+    def finish(self, key: str) -> None:
+        with self._lock:
+            for entry in [k for k in self._counts if k[0] == key]:
+                del self._counts[entry]
+
+
+def build_key(user_id: str, mode: str, keys: dict[str, str]) -> str:
+    """The identity of a build request: its user, mode and every item's content digest."""
+    payload = json.dumps([user_id, mode, sorted(keys.items()), PROMPT_VERSION])
+    return hashlib.sha256(payload.encode()).hexdigest()[:32]
+
+
+def _as_item(example: dict[str, Any]) -> dict[str, Any]:
+    """A stored example as a history-item dict (its answer is the response)."""
+    return {
+        "id": example["item_id"],
+        "input": example["input"],
+        "response": example["answer"],
+        "options": example.get("options"),
+    }
+
+
+class BuildSteps:
+    """The steps of a profile build over one set of components (the graph's nodes, as plans).
+
+    Args:
+        components: The configured stages and store.
+    """
+
+    def __init__(self, components: RPMComponents) -> None:
+        """Build with ``components``."""
+        self.components = components
+        self.task = components.task
+        self.store = components.store
+        self._progress = _Progress()
+
+    # -- prepare -------------------------------------------------------------------------------------------
+    def prepare(self, state: BuildState, config: RunnableConfig) -> Plan[dict[str, Any]]:
+        """Validate the request, keep only results that belong to it, and load the stored profile (update)."""
+        user_id = check_user_id(state.get("user_id") or resolve_user_id(get_runtime().context, config))
+        mode = state.get("mode") or "build"
+        items = validate_history(self.task, state.get("history") or [])
+        keys = {item.id: item_digest(user_id, item) for item in items}
+        key = build_key(user_id, mode, keys)
+        same = state.get("build_key") == key
+        old_keys = {} if not state.get("build_key") else self._item_keys(state, user_id)
+        kept = {k: v for k, v in (state.get("features") or {}).items() if old_keys.get(k) == keys.get(k)}
+        update: dict[str, Any] = {
+            "user_id": user_id,
+            "mode": mode,
+            "history": [item.model_dump() for item in items],
+            "build_key": key,
+            "features": Overwrite(kept),
+            "examples": Overwrite((state.get("examples") or {}) if same else {}),
+            "failed": Overwrite((state.get("failed") or {}) if same else {}),
+            "profile": {} if not same else state.get("profile") or {},
+        }
+        if mode == "update":
+            base = require_profile((yield from self.store.profile_plan(user_id)), user_id)
+            stored = yield from self.store.examples_plan(user_id)
+            clash = sorted({item.id for item in items} & {ex.item_id for ex in stored})
+            if clash:
+                raise InvalidHistoryError(
+                    f"user {user_id!r} already has item id(s) {clash[:5]}: new items need new ids"
+                )
+            update |= {
+                "base_profile": base.model_dump(mode="json"),
+                "stored": {ex.item_id: ex.model_dump() for ex in stored},
+                "factors": [f.model_dump() for f in base.factors],
+            }
+        else:
+            update |= {"base_profile": None, "stored": {}, "factors": []}
+        self._progress.start(key, "extract", len(items), len(kept))
+        _emit("extract", user_id, len(kept), len(items))
+        return update
+
+    def _item_keys(self, state: BuildState, user_id: str) -> dict[str, str]:
+        """Content digests of the items the state's results were computed for."""
+        previous = state.get("user_id")
+        if previous != user_id:
+            return {}
+        return {raw["id"]: item_digest(user_id, HistoryItem.model_validate(raw)) for raw in state.get("history") or []}
+
+    # -- extraction ----------------------------------------------------------------------------------------
+    def route_extract(self, state: BuildState) -> list[Send] | str:
+        """One ``extract_items`` task per pack of items without features yet."""
+        have = state.get("features") or {}
+        factors = state.get("factors") if state.get("mode") == "update" else None
+        pending = [item for item in state["history"] if item["id"] not in have]
+        sends = [
+            Send(
+                "extract_items",
+                {"user_id": state["user_id"], "key": state["build_key"], "items": pack, "factors": factors},
+            )
+            for pack in packs(pending, self.components.settings.pack_size)
+        ]
+        return sends or "aggregate"
+
+    def extract_items(self, payload: dict[str, Any], config: RunnableConfig) -> Plan[dict[str, Any]]:
+        """Features of one pack of items (factor-aware against the stored factors in update mode)."""
+        items = [HistoryItem.model_validate(item) for item in payload["items"]]
+        requests: list[Any] = items
+        if payload.get("factors") is not None:
+            factors = [Factor.model_validate(f) for f in payload["factors"]]
+            requests = [ExtractionInput(text=i.input, options=i.options, factors=factors) for i in items]
+        results = yield from self.components.extractor.pack_plan(requests, config)
+        return self._collected(payload, results, "extract", "features")
+
+    def _collected(self, payload: dict[str, Any], results: list[Any], stage: str, key: str) -> dict[str, Any]:
+        """A pack's results as a state update: outputs under ``key`` (as dicts), failures under ``failed``."""
+        outputs: dict[str, Any] = {}
+        failed: dict[str, Any] = {}
+        for item, result in zip(payload["items"], results, strict=True):
+            if isinstance(result, Exception):
+                failed |= _failure(item["id"], stage, result)
+            else:
+                outputs[item["id"]] = (
+                    [f.model_dump() for f in result] if isinstance(result, list) else result.model_dump()
+                )
+        for _ in outputs:  # one event per item, so progress moves item by item even in packs
+            done, total = self._progress.advance(payload["key"], stage, 1)
+            _emit(stage, payload["user_id"], done, total)
+        return {k: v for k, v in {key: outputs, "failed": failed}.items() if v}
+
+    # -- aggregation ---------------------------------------------------------------------------------------
+    def aggregate(self, state: BuildState, config: RunnableConfig) -> Plan[dict[str, Any]]:
+        """Cluster the features into factors (a build, or an update past the threshold), else assign."""
+        have = state.get("features") or {}
+        items = [item for item in state["history"] if item["id"] in have]
+        if not items:
+            self._progress.finish(state["build_key"])
+            failures = "; ".join(f"{k}: {v['error']}" for k, v in (state.get("failed") or {}).items())
+            raise BuildFailedError(f"user {state['user_id']!r}: no history item could be processed ({failures})")
+        features = {item["id"]: have[item["id"]] for item in items}
+        if state.get("mode") == "update":
+            base = UserProfile.model_validate(state["base_profile"])
+            known = {f["name"] for f in state.get("factors") or []}
+            new = [f for feats in features.values() for f in feats]
+            unfit = base.unfit_features + sum(1 for f in new if f["factor"] not in known)
+            threshold = self.components.settings.recluster_threshold
+            if unfit <= threshold * max(1, base.num_features + len(new)):
+                return self._assigned(state)
+            stored = state.get("stored") or {}
+            items = [_as_item(ex) for ex in stored.values()] + items
+            features = {**{k: ex["features"] for k, ex in stored.items()}, **features}
+        _emit("aggregate", state["user_id"], 0, 1)
+        aggregator = self.components.aggregator
+        result = yield from aggregator.plan(aggregator.coerce({"items": items, "features": features}), config)
+        _emit("aggregate", state["user_id"], 1, 1, factors=len(result.factors))
+        clustered = {k: [f.model_dump() for f in v] for k, v in result.features.items()}
+        update = self._aggregated(state, [f.model_dump() for f in result.factors], clustered, reclustered=True)
+        if state.get("mode") == "update":  # re-clustered: stored examples take their new factor names
+            stored = state.get("stored") or {}
+            update["stored"] = {k: {**ex, "features": clustered[k]} for k, ex in stored.items()}
+            update["features"] = {k: v for k, v in clustered.items() if k not in stored}
+        return update
+
+    def _assigned(self, state: BuildState) -> dict[str, Any]:
+        """Update mode under the threshold: features that fit no factor go to 'Other'; no LLM call."""
+        factors = [Factor.model_validate(f) for f in state.get("factors") or []]
+        known = {f.name for f in factors}
+        new_ids = {item["id"] for item in state["history"]}
+        features = {
+            k: [f if f["factor"] in known else {**f, "factor": OTHER_FACTOR} for f in feats]
+            for k, feats in (state.get("features") or {}).items()
+            if k in new_ids
+        }
+        if OTHER_FACTOR not in known and any(f["factor"] == OTHER_FACTOR for v in features.values() for f in v):
+            factors.append(Factor(name=OTHER_FACTOR, description="Features that fit no other factor."))
+        examples = [ReasoningExample.model_validate(e) for e in (state.get("stored") or {}).values()]
+        pending = [  # the new items as provisional examples, so statistics cover them in reasoning prompts
+            ReasoningExample(
+                item_id=item["id"],
+                input=item["input"],
+                features=[Feature.model_validate(f) for f in features[item["id"]]],
+                reasoning="",
+                answer=self.task.check(item["response"], item.get("options")).answer,
+                options=item.get("options"),
+            )
+            for item in state["history"]
+            if item["id"] in features
+        ]
+        factors = refresh_factors(self.task, factors, examples + pending)
+        return self._aggregated(state, [f.model_dump() for f in factors], features, reclustered=False)
+
+    def _aggregated(
+        self, state: BuildState, factors: list[dict[str, Any]], features: dict[str, Any], *, reclustered: bool
+    ) -> dict[str, Any]:
+        new_ids = {item["id"] for item in state["history"]}
+        total = sum(1 for k in features if k in new_ids)
+        done = sum(1 for k in features if k in (state.get("examples") or {}))
+        self._progress.start(state["build_key"], "reason", total, done)
+        _emit("reason", state["user_id"], done, total)
+        return {"factors": factors, "features": features, "reclustered": reclustered}
+
+    # -- reasoning paths -----------------------------------------------------------------------------------
+    def route_reason(self, state: BuildState) -> list[Send] | str:
+        """One ``reason_items`` task per pack of items with features and no reasoning path yet."""
+        have = state.get("examples") or {}
+        features = state.get("features") or {}
+        pending = [item for item in state["history"] if item["id"] in features and item["id"] not in have]
+        sends = [
+            Send(
+                "reason_items",
+                {
+                    "user_id": state["user_id"],
+                    "key": state["build_key"],
+                    "items": pack,
+                    "features": {item["id"]: features[item["id"]] for item in pack},
+                    "factors": state["factors"],
+                },
+            )
+            for pack in packs(pending, self.components.settings.pack_size)
+        ]
+        return sends or "finalize"
+
+    def reason_items(self, payload: dict[str, Any], config: RunnableConfig) -> Plan[dict[str, Any]]:
+        """Reasoning paths of one pack of items."""
+        factors = [Factor.model_validate(f) for f in payload["factors"]]
+        requests = [
+            ReasoningInput(
+                item=HistoryItem.model_validate(item),
+                features=[Feature.model_validate(f) for f in payload["features"][item["id"]]],
+                factors=factors,
+            )
+            for item in payload["items"]
+        ]
+        results = yield from self.components.reasoner.pack_plan(requests, config)
+        return self._collected(payload, results, "reason", "examples")
+
+    # -- finalize ------------------------------------------------------------------------------------------
+    def finalize(self, state: BuildState, config: RunnableConfig) -> Plan[dict[str, Any]]:
+        """Exact statistics over what is stored, then write the examples and the profile."""
+        self._progress.finish(state["build_key"])
+        previous = yield from self.store.profile_plan(state["user_id"])
+        profile, examples = self._outcome(state, previous)
+        _emit("store", profile.user_id, 0, len(examples))
+        replace = state.get("mode") != "update" or bool(state.get("reclustered"))
+        yield from self.store.write_profile_plan(profile, examples, replace=replace)
+        _emit("store", profile.user_id, len(examples), len(examples))
+        return {"profile": profile.model_dump(mode="json")}
+
+    def _outcome(self, state: BuildState, previous: UserProfile | None) -> tuple[UserProfile, list[ReasoningExample]]:
+        """The new profile, and the examples to write (all of them, or only new ones in a cheap update)."""
+        new = [ReasoningExample.model_validate(e) for e in (state.get("examples") or {}).values()]
+        stored = [ReasoningExample.model_validate(e) for e in (state.get("stored") or {}).values()]
+        examples = stored + new
+        factors = refresh_factors(self.task, [Factor.model_validate(f) for f in state.get("factors") or []], examples)
+        done = {e.item_id for e in new}
+        failed = [FailedItem.model_validate(v) for k, v in (state.get("failed") or {}).items() if k not in done]
+        known = {f.name for f in factors} - {OTHER_FACTOR}
+        base = UserProfile.model_validate(state["base_profile"]) if state.get("base_profile") else None
+        unfit = 0
+        if base is not None and not state.get("reclustered"):
+            unfit = base.unfit_features + sum(1 for e in new for f in e.features if f.factor not in known)
+        profile = UserProfile(
+            user_id=state["user_id"],
+            task=self.task.name,
+            task_spec=self.task,
+            preset=self.components.settings.preset,
+            factors=factors,
+            num_items=len(examples),
+            num_features=sum(len(e.features) for e in examples),
+            model=self.components.build_model_name,
+            embedding_model=self.store.embedding_model,
+            prompt_version=PROMPT_VERSION,
+            version=(previous.version + 1) if previous else 1,
+            created_at=previous.created_at if previous else datetime.now(UTC),
+            failed_items=failed,
+            unfit_features=unfit,
+        )
+        cheap_update = state.get("mode") == "update" and not state.get("reclustered")
+        return profile, new if cheap_update else examples
+
+
+def create_profile_build_graph(
+    components: RPMComponents | None = None, **options: Any
+) -> StateGraph[BuildState, RPMContext, BuildState, BuildState]:
+    """Return the *uncompiled* profile-build graph; compile it with your own checkpointer.
+
+    Args:
+        components: Configured stages; if omitted, built from ``options`` via
+            :meth:`RPMComponents.create` (``llm=``, ``task=``, ``store=``, ``preset=``, ...).
+
+    Input: ``{"user_id": ..., "history": [HistoryItem-like dicts]}`` builds from scratch; add
+    ``"mode": "update"`` to add new items to a stored profile, paying LLM calls only for them.
+    The user id may come from the run context instead. Output state: ``profile`` (the stored
+    :class:`~langchain_rpm.types.UserProfile` as a dict), ``failed`` (items that failed, with reasons).
+
+    Example:
+        >>> from langgraph.checkpoint.memory import InMemorySaver
+        >>> from langchain_rpm.testing import demo_rpm
+        >>> graph = create_profile_build_graph(demo_rpm(user=None).components).compile(checkpointer=InMemorySaver())
+        >>> config = {"configurable": {"thread_id": "build-ada"}}
+        >>> out = graph.invoke({"user_id": "ada", "history": [{"input": "Late.", "response": "2"}]}, config)
+        >>> out["profile"]["num_items"], graph.get_state(config).next
+        (1, ())
+    """
+    steps = BuildSteps(components or RPMComponents.create(**options))
+    builder = StateGraph(BuildState, context_schema=RPMContext)
+    builder.add_node("prepare", plan_node("prepare", steps.prepare))
+    builder.add_node("extract_items", plan_node("extract_items", steps.extract_items))  # type: ignore[call-overload]
+    builder.add_node("aggregate", plan_node("aggregate", steps.aggregate))
+    builder.add_node("reason_items", plan_node("reason_items", steps.reason_items))  # type: ignore[call-overload]
+    builder.add_node("finalize", plan_node("finalize", steps.finalize))
+    builder.add_edge(START, "prepare")
+    builder.add_conditional_edges("prepare", steps.route_extract, ["extract_items", "aggregate"])
+    builder.add_edge("extract_items", "aggregate")
+    builder.add_conditional_edges("aggregate", steps.route_reason, ["reason_items", "finalize"])
+    builder.add_edge("reason_items", "finalize")
+    builder.add_edge("finalize", END)
+    return builder

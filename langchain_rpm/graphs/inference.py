@@ -1,0 +1,158 @@
+"""The personalized-inference graph: query -> factor-aware features -> retrieval -> generation.
+
+Its state keys are all prefixed ``rpm_`` (:class:`~langchain_rpm.graphs.state.RPMState`), so the
+same nodes can join a host graph whose state mixes in ``RPMState``
+(:func:`~langchain_rpm.graphs.compose.add_rpm_nodes`). The query comes from ``rpm_query`` or, when
+that is empty, from the last human message in ``messages``. Each node is a step of the
+:class:`~langchain_rpm.personalization.Personalizer` and writes a partial state update.
+
+Example:
+    >>> from langchain_rpm.testing import demo_rpm
+    >>> rpm = demo_rpm()  # the offline demo model, a temporary store, user "ada" built
+    >>> graph = create_inference_graph(rpm.components).compile()
+    >>> out = graph.invoke({"rpm_query": "Broke in a day."}, context=RPMContext(user_id="ada"))
+    >>> out["rpm_prediction"]["answer"]
+    '1'
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from langchain_core.messages import BaseMessage
+from langchain_core.runnables import RunnableConfig, RunnableLambda
+from langgraph.config import get_stream_writer
+from langgraph.graph import END, START, StateGraph
+from langgraph.runtime import get_runtime
+
+from langchain_rpm.components import RPMComponents
+from langchain_rpm.errors import ConfigurationError
+from langchain_rpm.graphs.state import RPMContext, RPMState, progress_event, resolve_user_id
+from langchain_rpm.personalization import Personalizer
+from langchain_rpm.plans import Plan, arun, run
+from langchain_rpm.types import Factor, Feature, RetrievedExample
+
+NodePlan = Callable[[Any, RunnableConfig], Plan[dict[str, Any]]]
+
+
+def query_from_state(state: dict[str, Any]) -> str:
+    """``rpm_query``, else the text of the last human message in ``messages``."""
+    query = state.get("rpm_query")
+    if query:
+        return str(query)
+    for message in reversed(state.get("messages") or []):
+        if isinstance(message, BaseMessage) and message.type == "human":
+            return message.text
+    raise ConfigurationError("RPM needs a query: set `rpm_query` in the state (or add a human message to `messages`)")
+
+
+def plan_node(name: str, step: NodePlan) -> RunnableLambda[Any, dict[str, Any]]:
+    """A graph node (sync and async) that runs ``step(state, config)``'s plan."""
+
+    def node(state: dict[str, Any], config: RunnableConfig) -> dict[str, Any]:
+        return run(step(state, config))
+
+    async def anode(state: dict[str, Any], config: RunnableConfig) -> dict[str, Any]:
+        return await arun(step(state, config))
+
+    return RunnableLambda(node, afunc=anode, name=name)
+
+
+class InferenceSteps:
+    """The three inference steps over one set of components, as node plans."""
+
+    def __init__(self, components: RPMComponents) -> None:
+        """Personalize with ``components``."""
+        self.components = components
+        self.personalizer = Personalizer(components)
+
+    @staticmethod
+    def _user(config: RunnableConfig) -> str:
+        return resolve_user_id(get_runtime().context, config)
+
+    @staticmethod
+    def _emit(stage: str, user_id: str) -> None:
+        get_stream_writer()(progress_event(stage, user_id, 1, 1))
+
+    def extract(self, state: dict[str, Any], config: RunnableConfig) -> Plan[dict[str, Any]]:
+        """``rpm_extract``: the query's factor-aware features and the user's factors."""
+        user_id = self._user(config)
+        profile = yield from self.personalizer.profile_plan(user_id)
+        assert profile is not None
+        query = query_from_state(state)
+        features = yield from self.personalizer.features_plan(profile, query, state.get("rpm_options"), config)
+        self._emit("query_features", user_id)
+        return {
+            "rpm_features": [f.model_dump() for f in features],
+            "rpm_factors": [f.model_dump() for f in profile.factors],
+        }
+
+    def retrieve(self, state: dict[str, Any], config: RunnableConfig) -> Plan[dict[str, Any]]:
+        """``rpm_retrieve``: the user's examples nearest to the features."""
+        user_id = self._user(config)
+        features = [Feature.model_validate(f) for f in state.get("rpm_features") or []]
+        hits = yield from self.personalizer.search_plan(user_id, features, query_from_state(state))
+        self._emit("retrieve", user_id)
+        return {"rpm_examples": [h.model_dump() for h in hits]}
+
+    def generate(self, state: dict[str, Any], config: RunnableConfig) -> Plan[dict[str, Any]]:
+        """``rpm_generate``: the user's reasoning and answer."""
+        user_id = self._user(config)
+        generator = self.components.generator
+        request = generator.coerce(
+            {
+                "user_id": user_id,
+                "query": query_from_state(state),
+                "options": state.get("rpm_options"),
+                "features": [Feature.model_validate(f) for f in state.get("rpm_features") or []],
+                "factors": [Factor.model_validate(f) for f in state.get("rpm_factors") or []],
+                "examples": [RetrievedExample.model_validate(h) for h in state.get("rpm_examples") or []],
+            }
+        )
+        prediction = yield from generator.plan(request, config)
+        self._emit("generate", user_id)
+        return {"rpm_prediction": prediction.model_dump(mode="json")}
+
+    def nodes(self) -> dict[str, RunnableLambda[Any, dict[str, Any]]]:
+        """The three nodes, keyed by stage (``extract``, ``retrieve``, ``generate``)."""
+        return {
+            "extract": plan_node("rpm_extract", self.extract),
+            "retrieve": plan_node("rpm_retrieve", self.retrieve),
+            "generate": plan_node("rpm_generate", self.generate),
+        }
+
+
+def create_inference_graph(
+    components: RPMComponents | None = None, **options: Any
+) -> StateGraph[RPMState, RPMContext, RPMState, RPMState]:
+    """Return the *uncompiled* inference graph (``rpm_extract -> rpm_retrieve -> rpm_generate``).
+
+    Args:
+        components: Configured stages; if omitted, built from ``options`` via
+            :meth:`RPMComponents.create` (``llm=``, ``task=``, ``store=``, ...).
+
+    Input: ``{"rpm_query": ..., "rpm_options": [...] or None}`` with the user id in the run context
+    (``context=RPMContext(user_id=...)``) or ``config["configurable"]["user_id"]``. Output state:
+    ``rpm_prediction`` (a :class:`~langchain_rpm.types.Prediction` as a dict) and the other ``rpm_*`` keys.
+
+    Example:
+        >>> import tempfile
+        >>> from langchain_core.embeddings import DeterministicFakeEmbedding
+        >>> from langchain_rpm import RPMStore
+        >>> from langchain_rpm.testing import demo_chat_model
+        >>> store = RPMStore(tempfile.mkdtemp(), embeddings=DeterministicFakeEmbedding(size=8))
+        >>> graph = create_inference_graph(llm=demo_chat_model(), task="lamp2", store=store)
+        >>> list(graph.compile().get_graph().nodes)[1:4]
+        ['rpm_extract', 'rpm_retrieve', 'rpm_generate']
+    """
+    parts = components or RPMComponents.create(**options)
+    builder = StateGraph(RPMState, context_schema=RPMContext)
+    nodes = InferenceSteps(parts).nodes()
+    for name, node in zip(("rpm_extract", "rpm_retrieve", "rpm_generate"), nodes.values(), strict=True):
+        builder.add_node(name, node)
+    builder.add_edge(START, "rpm_extract")
+    builder.add_edge("rpm_extract", "rpm_retrieve")
+    builder.add_edge("rpm_retrieve", "rpm_generate")
+    builder.add_edge("rpm_generate", END)
+    return builder

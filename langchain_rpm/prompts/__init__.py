@@ -1,0 +1,106 @@
+"""Every prompt RPM sends and every output schema the model must fill, in one package to audit.
+
+- :mod:`~langchain_rpm.prompts.templates`: the stage prompts;
+- :mod:`~langchain_rpm.prompts.schemas`: the output schemas;
+- :mod:`~langchain_rpm.prompts.render`: how data becomes prompt text (fenced, since it is untrusted);
+- :mod:`~langchain_rpm.prompts.baselines`: the evaluation baselines' prompts.
+
+Bump :data:`PROMPT_VERSION` whenever a prompt or schema changes; profiles record it, and LangChain's
+LLM cache keys on the full prompt text, so a change never serves stale cached answers.
+
+Example:
+    >>> from langchain_rpm.prompts import PROMPT_VERSION, fence
+    >>> fence("input", "hi")
+    '<input>\\nhi\\n</input>'
+"""
+
+from langchain_rpm.prompts.baselines import (
+    FEATURES_FACTORS,
+    FEATURES_FACTORS_PAIRS,
+    FEATURES_FACTORS_PAIRS_COT,
+    FEW_SHOT,
+    ZERO_SHOT,
+    DirectAnswer,
+    render_pairs,
+)
+from langchain_rpm.prompts.render import (
+    answer_block,
+    fence,
+    fence_item,
+    render_examples,
+    render_factors,
+    render_features,
+    render_input,
+    render_pack,
+)
+from langchain_rpm.prompts.schemas import (
+    ExtractedFeatures,
+    FactorClusters,
+    FeatureCluster,
+    GeneratedAnswer,
+    ItemFeatures,
+    ItemReasoning,
+    OutputSchema,
+    PackedFeatures,
+    PackedReasoning,
+    ReasoningOutput,
+)
+from langchain_rpm.prompts.templates import (
+    EXTRACTION_ITEM,
+    FACTOR_AWARE_GUIDANCE,
+    FACTOR_CLUSTERING,
+    FEATURE_EXTRACTION,
+    GENERATION,
+    HISTORY_GUIDANCE,
+    JUDGMENT_GUIDANCE,
+    PACKED_FEATURE_EXTRACTION,
+    PACKED_REASONING_PATH,
+    REASONING_ITEM,
+    REASONING_PATH,
+    RETRY_ON_INVALID,
+    judgment_guidance,
+)
+
+PROMPT_VERSION = "2"
+
+__all__ = [
+    "EXTRACTION_ITEM",
+    "FACTOR_AWARE_GUIDANCE",
+    "FACTOR_CLUSTERING",
+    "FEATURES_FACTORS",
+    "FEATURES_FACTORS_PAIRS",
+    "FEATURES_FACTORS_PAIRS_COT",
+    "FEATURE_EXTRACTION",
+    "FEW_SHOT",
+    "GENERATION",
+    "HISTORY_GUIDANCE",
+    "JUDGMENT_GUIDANCE",
+    "PACKED_FEATURE_EXTRACTION",
+    "PACKED_REASONING_PATH",
+    "PROMPT_VERSION",
+    "REASONING_ITEM",
+    "REASONING_PATH",
+    "RETRY_ON_INVALID",
+    "ZERO_SHOT",
+    "DirectAnswer",
+    "ExtractedFeatures",
+    "FactorClusters",
+    "FeatureCluster",
+    "GeneratedAnswer",
+    "ItemFeatures",
+    "ItemReasoning",
+    "OutputSchema",
+    "PackedFeatures",
+    "PackedReasoning",
+    "ReasoningOutput",
+    "answer_block",
+    "fence",
+    "fence_item",
+    "judgment_guidance",
+    "render_examples",
+    "render_factors",
+    "render_features",
+    "render_input",
+    "render_pack",
+    "render_pairs",
+]

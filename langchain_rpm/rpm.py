@@ -1,0 +1,335 @@
+"""``RPM``: the facade for people who do not want to touch graphs.
+
+Example:
+    >>> import tempfile
+    >>> from langchain_core.embeddings import DeterministicFakeEmbedding
+    >>> from langchain_rpm import RPM, RPMStore
+    >>> from langchain_rpm.testing import demo_chat_model
+    >>> rpm = RPM(demo_chat_model(), task="lamp3", preset="paper",
+    ...           store=RPMStore(tempfile.mkdtemp(), embeddings=DeterministicFakeEmbedding(size=8)))
+    >>> profile = rpm.build_user("ada", [{"id": "1", "input": "Arrived broken.", "response": "1"},
+    ...                                  {"id": "2", "input": "Sturdy and fast.", "response": "5"}])
+    >>> profile.num_items
+    2
+    >>> prediction = rpm.personalize("ada", "Broke after a week.")
+    >>> prediction.answer, prediction.usage.llm_calls
+    ('1', 2)
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Literal, cast
+
+from langchain_core.language_models import BaseChatModel
+from langchain_core.runnables import RunnableConfig
+from langchain_core.runnables.config import merge_configs
+from langgraph.checkpoint.base import BaseCheckpointSaver
+from langgraph.types import StateSnapshot, StreamMode
+
+from langchain_rpm.components import RPMComponents
+from langchain_rpm.errors import ConfigurationError
+from langchain_rpm.graphs.build import build_key, create_profile_build_graph
+from langchain_rpm.graphs.inference import create_inference_graph
+from langchain_rpm.graphs.state import BuildState, RPMContext, RPMState
+from langchain_rpm.history import check_user_id, item_digest, validate_history
+from langchain_rpm.store import RPMStore
+from langchain_rpm.tasks import TaskSpec
+from langchain_rpm.types import HistoryItem, Prediction, UserProfile
+from langchain_rpm.usage import UsageTracker
+
+HistoryLike = Sequence[HistoryItem | Mapping[str, Any]]
+ProgressCallback = Callable[[dict[str, Any]], None]
+"""Receives each progress event: ``{"stage", "user_id", "done", "total"}``."""
+
+
+class RPM:
+    """Build user profiles and personalize queries in two calls, sync or async.
+
+    Args:
+        llm: A chat model, a ``"provider:model"`` string or a model name (default ``gpt-4o-mini``).
+        task: A :class:`TaskSpec` or a preset name (``lamp2``, ``lamp3``, ``lamp5``, ``goqa``).
+        store: The example store (default: embedded Chroma with local embeddings).
+        preset: ``"default"`` (the paper's method with named cost deviations) or ``"paper"``
+            (the published method exactly); see :mod:`langchain_rpm.settings`.
+        build_model: A different (cheaper) model for profile builds; ``llm`` answers queries.
+        checkpointer: A LangGraph checkpointer; with one, an interrupted build resumes where it stopped.
+        max_concurrency: Most LLM calls in flight at once, across every stage and user.
+        method: Structured-output method (``"function_calling"`` for local llama.cpp servers).
+        **settings: Overrides of :class:`~langchain_rpm.settings.RPMSettings` (``k=``, ``pack_size=``, ...).
+
+    Example:
+        >>> import tempfile
+        >>> from langchain_core.embeddings import DeterministicFakeEmbedding
+        >>> from langchain_rpm.testing import demo_chat_model
+        >>> store = RPMStore(tempfile.mkdtemp(), embeddings=DeterministicFakeEmbedding(size=8))
+        >>> rpm = RPM(demo_chat_model(), task="lamp2", store=store)  # RPM("gpt-4o-mini", ...) with a key
+        >>> rpm.build_user("bo", [{"input": "Robots rebel on a space station.", "response": "sci-fi"}]).num_items
+        1
+        >>> rpm.personalize("bo", "Aliens land on a space station.").answer
+        'sci-fi'
+    """
+
+    def __init__(
+        self,
+        llm: BaseChatModel | str | None = None,
+        task: TaskSpec | str = "lamp2",
+        *,
+        store: RPMStore | None = None,
+        preset: str = "default",
+        build_model: BaseChatModel | str | None = None,
+        checkpointer: BaseCheckpointSaver[Any] | None = None,
+        max_concurrency: int = 8,
+        method: str | None = None,
+        **settings: Any,
+    ) -> None:
+        """Configure the components and compile both graphs."""
+        self.components = RPMComponents.create(
+            llm,
+            task,
+            store=store,
+            preset=preset,
+            build_model=build_model,
+            method=method,
+            max_concurrency=max_concurrency,
+            **settings,
+        )
+        self.max_concurrency = max_concurrency
+        self.build_graph = create_profile_build_graph(self.components).compile(checkpointer=checkpointer)
+        self.inference_graph = create_inference_graph(self.components).compile()
+
+    @property
+    def store(self) -> RPMStore:
+        """The example store."""
+        return self.components.store
+
+    @property
+    def task(self) -> TaskSpec:
+        """The task spec."""
+        return self.components.task
+
+    # -- build -------------------------------------------------------------------------------------------
+    def _request(
+        self, user_id: str, history: HistoryLike, config: RunnableConfig | None, mode: Literal["build", "update"]
+    ) -> tuple[BuildState, RunnableConfig, str]:
+        """Validate everything, then the graph input, its run config and the request's build key."""
+        user_id = check_user_id(user_id)
+        items = validate_history(self.task, history)
+        key = build_key(user_id, mode, {item.id: item_digest(user_id, item) for item in items})
+        payload: BuildState = {"user_id": user_id, "mode": mode, "history": [item.model_dump() for item in items]}
+        # Graph tasks may exceed the LLM bound (the shared limiter enforces that); LangGraph's sync stream
+        # also needs a spare worker for itself, so max_concurrency=1 must not reach the graph as 1.
+        merged = merge_configs({"max_concurrency": 2 * self.max_concurrency + 1}, config)
+        merged["configurable"] = {"thread_id": f"rpm-build-{key[:24]}", **merged.get("configurable", {})}
+        return payload, merged, key
+
+    @property
+    def _durability(self) -> Literal["sync"] | None:
+        # With a checkpointer, persist each step before the next one starts (resume loses less).
+        return "sync" if self.build_graph.checkpointer is not None else None
+
+    def _resume_plan(self, snapshot: StateSnapshot | None, payload: BuildState, key: str) -> tuple[Any, Any]:
+        """``(profile, None)`` when this exact build already finished and is what is stored; else
+        ``(None, input)``: ``None`` as input resumes an interrupted run of the same request."""
+        if snapshot is None or snapshot.values.get("build_key") != key:
+            return None, payload  # never run on this thread, or the thread holds another request
+        if snapshot.next:
+            return None, None
+        profile = snapshot.values.get("profile")
+        if not profile or profile.get("failed_items"):
+            return None, payload  # finished with failed items: run again (only those are retried)
+        return UserProfile.model_validate(profile), None
+
+    @staticmethod
+    def _finished(done: UserProfile, stored: UserProfile | None) -> bool:
+        return stored is not None and stored.version == done.version
+
+    def _run_build(
+        self, payload: BuildState, config: RunnableConfig, key: str, on_progress: ProgressCallback | None
+    ) -> UserProfile:
+        snapshot = self.build_graph.get_state(config) if self.build_graph.checkpointer is not None else None
+        done, stream_input = self._resume_plan(snapshot, payload, key)
+        if done is not None:
+            if self._finished(done, self.store.get_profile(done.user_id)):
+                return done
+            stream_input = payload
+        state: dict[str, Any] = {}
+        modes: list[StreamMode] = ["custom", "values"]
+        for mode, chunk in self.build_graph.stream(
+            stream_input, config, stream_mode=modes, durability=self._durability
+        ):
+            state = _consume(mode, chunk, state, on_progress)
+        return UserProfile.model_validate(state["profile"])
+
+    async def _arun_build(
+        self, payload: BuildState, config: RunnableConfig, key: str, on_progress: ProgressCallback | None
+    ) -> UserProfile:
+        snapshot = await self.build_graph.aget_state(config) if self.build_graph.checkpointer is not None else None
+        done, stream_input = self._resume_plan(snapshot, payload, key)
+        if done is not None:
+            if self._finished(done, await self.store.aget_profile(done.user_id)):
+                return done
+            stream_input = payload
+        state: dict[str, Any] = {}
+        modes: list[StreamMode] = ["custom", "values"]
+        stream = self.build_graph.astream(stream_input, config, stream_mode=modes, durability=self._durability)
+        async for mode, chunk in stream:
+            state = _consume(mode, chunk, state, on_progress)
+        return UserProfile.model_validate(state["profile"])
+
+    def build_user(
+        self,
+        user_id: str,
+        history: HistoryLike,
+        *,
+        config: RunnableConfig | None = None,
+        on_progress: ProgressCallback | None = None,
+    ) -> UserProfile:
+        """Build (or rebuild) ``user_id``'s profile from their whole history and store it.
+
+        Items that fail are listed in ``profile.failed_items``; re-running the same build with a
+        checkpointer retries only those.
+        """
+        return self._run_build(*self._request(user_id, history, config, "build"), on_progress)
+
+    async def abuild_user(
+        self,
+        user_id: str,
+        history: HistoryLike,
+        *,
+        config: RunnableConfig | None = None,
+        on_progress: ProgressCallback | None = None,
+    ) -> UserProfile:
+        """Async :meth:`build_user`."""
+        return await self._arun_build(*self._request(user_id, history, config, "build"), on_progress)
+
+    def add_interactions(
+        self,
+        user_id: str,
+        items: HistoryLike,
+        *,
+        config: RunnableConfig | None = None,
+        on_progress: ProgressCallback | None = None,
+    ) -> UserProfile:
+        """Add new (input, response) items to a stored profile, paying LLM calls only for them.
+
+        New items get factor-aware features against the stored factors and a reasoning path each;
+        statistics are recomputed exactly without LLM calls. Factors are re-clustered from all
+        features only when the share of features that fit no factor passes ``recluster_threshold``.
+        """
+        return self._run_build(*self._request(user_id, items, config, "update"), on_progress)
+
+    async def aadd_interactions(
+        self,
+        user_id: str,
+        items: HistoryLike,
+        *,
+        config: RunnableConfig | None = None,
+        on_progress: ProgressCallback | None = None,
+    ) -> UserProfile:
+        """Async :meth:`add_interactions`."""
+        return await self._arun_build(*self._request(user_id, items, config, "update"), on_progress)
+
+    def build_users(
+        self, histories: Mapping[str, HistoryLike], *, config: RunnableConfig | None = None
+    ) -> dict[str, UserProfile | Exception]:
+        """Build many users with threads; LLM calls stay within ``max_concurrency`` across all users.
+
+        Returns each user's profile, or the exception that stopped that user (others go on).
+        """
+
+        def one(user_id: str, history: HistoryLike) -> UserProfile | Exception:
+            try:
+                return self.build_user(user_id, history, config=config)
+            except Exception as exc:
+                return exc
+
+        with ThreadPoolExecutor(max_workers=self.max_concurrency) as pool:
+            futures = {uid: pool.submit(one, uid, items) for uid, items in histories.items()}
+        return {uid: future.result() for uid, future in futures.items()}
+
+    async def abuild_users(
+        self,
+        histories: Mapping[str, HistoryLike],
+        *,
+        config: RunnableConfig | None = None,
+        users_in_flight: int | None = None,
+    ) -> dict[str, UserProfile | Exception]:
+        """Async bulk build: users overlap under the shared LLM bound.
+
+        Args:
+            histories: ``{user_id: history}``.
+            config: Run config for every build.
+            users_in_flight: Users built at once (default ``4 * max_concurrency``), bounding memory.
+        """
+        gate = asyncio.Semaphore(users_in_flight or 4 * self.max_concurrency)
+
+        async def one(user_id: str, history: HistoryLike) -> UserProfile | Exception:
+            async with gate:
+                try:
+                    return await self.abuild_user(user_id, history, config=config)
+                except Exception as exc:
+                    return exc
+
+        results = await asyncio.gather(*(one(uid, history) for uid, history in histories.items()))
+        return dict(zip(histories, results, strict=True))
+
+    # -- personalize -------------------------------------------------------------------------------------
+    def personalize(
+        self, user_id: str, query: str, *, options: Sequence[str] | None = None, config: RunnableConfig | None = None
+    ) -> Prediction:
+        """Answer ``query`` the way ``user_id`` would; the prediction explains itself (``.explain()``)."""
+        tracker = UsageTracker()
+        state = self.inference_graph.invoke(
+            _query_input(query, options), _with_tracker(config, tracker), context=RPMContext(check_user_id(user_id))
+        )
+        return _prediction(state, tracker)
+
+    async def apersonalize(
+        self, user_id: str, query: str, *, options: Sequence[str] | None = None, config: RunnableConfig | None = None
+    ) -> Prediction:
+        """Async :meth:`personalize`."""
+        tracker = UsageTracker()
+        state = await self.inference_graph.ainvoke(
+            _query_input(query, options), _with_tracker(config, tracker), context=RPMContext(check_user_id(user_id))
+        )
+        return _prediction(state, tracker)
+
+    # -- users -------------------------------------------------------------------------------------------
+    def profile(self, user_id: str) -> UserProfile | None:
+        """The stored profile of ``user_id``, or ``None``."""
+        return self.store.get_profile(user_id)
+
+    def users(self) -> list[str]:
+        """All users with a stored profile."""
+        return self.store.list_users()
+
+    def forget(self, user_id: str) -> int:
+        """Delete ``user_id``'s examples and profile; returns the number of examples removed."""
+        return self.store.delete_user(user_id)
+
+
+def _consume(mode: str, chunk: Any, state: dict[str, Any], on_progress: ProgressCallback | None) -> dict[str, Any]:
+    """One streamed chunk: a new state (``values``) or a progress event (``custom``)."""
+    if mode == "values":
+        return cast(dict[str, Any], chunk)
+    if on_progress is not None:
+        on_progress(cast(dict[str, Any], chunk))
+    return state
+
+
+def _query_input(query: str, options: Sequence[str] | None) -> RPMState:
+    if not isinstance(query, str) or not query.strip():
+        raise ConfigurationError("query must be a non-empty string")
+    return {"rpm_query": query, "rpm_options": list(options) if options else None}
+
+
+def _with_tracker(config: RunnableConfig | None, tracker: UsageTracker) -> RunnableConfig:
+    return merge_configs(config, {"callbacks": [tracker]})
+
+
+def _prediction(state: dict[str, Any], tracker: UsageTracker) -> Prediction:
+    prediction = Prediction.model_validate(state["rpm_prediction"])
+    return prediction.model_copy(update={"usage": tracker.usage})

@@ -1,0 +1,63 @@
+"""RPM's settings, and the two presets: ``"paper"`` (the published method) and ``"default"`` (cheaper).
+
+Every number the method depends on lives here, named. ``preset="paper"`` follows the paper to the
+letter (DESIGN §2); ``preset="default"`` keeps its semantics and changes only what costs calls, each
+deviation a named setting (``docs/presets.md`` has the table with measured calls and tokens).
+
+Example:
+    >>> RPMSettings.for_preset("paper").k
+    3
+    >>> RPMSettings.for_preset("default", k=5).k
+    5
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from langchain_rpm.errors import ConfigurationError
+
+PresetName = Literal["default", "paper"]
+
+
+class RPMSettings(BaseModel):
+    """The knobs of the method. Use :meth:`preset` rather than the constructor.
+
+    Example:
+        >>> RPMSettings.for_preset("default").model_dump()["preset"]
+        'default'
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    preset: PresetName = "default"
+    k: int = Field(default=3, ge=0, description="Examples retrieved per query (the paper's K = 3).")
+    show_answer: bool = Field(default=False, description="Show the known answer to the history extractor.")
+    pack_size: int = Field(default=1, ge=1, description="History items per extraction and reasoning call.")
+    chunk_size: int = Field(default=150, ge=2, description="Most features clustered in one call.")
+    max_factors: int = Field(default=10, ge=1, description="Most factors kept per user.")
+    recluster_threshold: float = Field(
+        default=0.3, ge=0, le=1, description="Share of unfit features after which an update re-clusters."
+    )
+    max_retries: int = Field(default=2, ge=0, description="Retries of a reply that fails its output schema.")
+
+    @classmethod
+    def for_preset(cls, name: str = "default", **overrides: Any) -> RPMSettings:
+        """The settings of preset ``name`` with ``overrides`` applied; bad values raise one clear line."""
+        if name not in PRESETS:
+            raise ConfigurationError(f"unknown preset {name!r}; use one of {sorted(PRESETS)}")
+        try:
+            return cls.model_validate({**PRESETS[name], **overrides})
+        except ValidationError as exc:
+            error = exc.errors()[0]
+            field = ".".join(str(p) for p in error["loc"])
+            raise ConfigurationError(f"setting {field}={error.get('input')!r}: {error['msg']}") from None
+
+
+PRESETS: dict[str, dict[str, Any]] = {
+    "paper": {"preset": "paper"},
+    "default": {"preset": "default"},
+}
+"""What each preset sets (everything else keeps the field default)."""

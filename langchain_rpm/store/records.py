@@ -1,0 +1,173 @@
+"""The store's records: ids, the user filter, record building and exact cosine ranking (pure functions).
+
+Example:
+    >>> user_filter("u1")
+    {'user_id': {'$eq': 'u1'}}
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from langchain_core.embeddings import Embeddings
+
+from langchain_rpm.errors import ConfigurationError
+from langchain_rpm.types import Feature, ReasoningExample, RetrievedExample
+
+DEFAULT_STORE_PATH = Path(os.environ.get("RPM_STORE_PATH", Path.home() / ".langchain_rpm" / "store"))
+"""Where the embedded store lives unless a path or client is given (override with ``RPM_STORE_PATH``)."""
+
+
+def features_text(features: Sequence[Feature]) -> str:
+    """The text a feature list is embedded by: one ``factor: name`` line per feature.
+
+    Example:
+        >>> features_text([Feature(name="space battles", factor="Setting")])
+        'Setting: space battles'
+    """
+    return "\n".join(f"{f.factor}: {f.name}" if f.factor else f.name for f in features)
+
+
+def _mentions_user_id(where: Any) -> bool:
+    if isinstance(where, dict):
+        return any(key == "user_id" or _mentions_user_id(value) for key, value in where.items())
+    if isinstance(where, list | tuple):
+        return any(_mentions_user_id(value) for value in where)
+    return False
+
+
+def user_filter(user_id: str, extra: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The one place ``where`` filters are built: always scoped to ``user_id``.
+
+    A caller's ``extra`` conditions are AND-ed with the user condition, so they can narrow a read
+    but never widen it. ``extra`` may not mention ``user_id`` at all (not even inside ``$or``): the
+    user is chosen by the ``user_id`` argument only.
+
+    Example:
+        >>> user_filter("u1")
+        {'user_id': {'$eq': 'u1'}}
+        >>> user_filter("u1", {"answer": "comedy"})
+        {'$and': [{'user_id': {'$eq': 'u1'}}, {'answer': 'comedy'}]}
+    """
+    if not isinstance(user_id, str) or not user_id:
+        raise ConfigurationError(f"user_id must be a non-empty string, got {user_id!r}")
+    condition: dict[str, Any] = {"user_id": {"$eq": user_id}}
+    if not extra:
+        return condition
+    if not isinstance(extra, dict):
+        raise ConfigurationError(f"where must be a dict of Chroma metadata conditions, got {type(extra).__name__}")
+    if _mentions_user_id(extra):
+        raise ConfigurationError(
+            "where must not mention 'user_id': reads are always scoped to the user_id argument, "
+            "so pass the user as user_id=... and keep only the other conditions in where"
+        )
+    return {"$and": [condition, *({key: value} for key, value in extra.items())]}
+
+
+def example_id(user_id: str, item_id: str) -> str:
+    """Stable record id of one user's history item (rebuilding upserts in place).
+
+    Example:
+        >>> example_id("u1", "7") == example_id("u1", "7") != example_id("u17", "")
+        True
+    """
+    return hashlib.sha256(json.dumps([user_id, item_id]).encode()).hexdigest()[:32]
+
+
+def profile_id(user_id: str) -> str:
+    return "profile-" + hashlib.sha256(user_id.encode()).hexdigest()[:32]
+
+
+def manifest_id(user_id: str) -> str:
+    return "example-ids-" + hashlib.sha256(user_id.encode()).hexdigest()[:32]
+
+
+def embedding_name(embeddings: Embeddings) -> str:
+    for attr in ("model_name", "model"):
+        value = getattr(embeddings, attr, None)
+        if isinstance(value, str) and value:
+            return value
+    return type(embeddings).__name__
+
+
+def declared_dimension(embeddings: Embeddings) -> int | None:
+    for attr in ("dimension", "dimensions", "size"):
+        value = getattr(embeddings, attr, None)
+        if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+            return value
+    return None
+
+
+def default_client(path: str | Path | None = None) -> Any:
+    """An embedded Chroma ``PersistentClient`` with telemetry off.
+
+    Example:
+        >>> import tempfile
+        >>> default_client(tempfile.mkdtemp()).heartbeat() > 0
+        True
+    """
+    import chromadb
+    from chromadb.config import Settings
+
+    folder = Path(path) if path is not None else DEFAULT_STORE_PATH
+    folder.mkdir(parents=True, exist_ok=True)
+    return chromadb.PersistentClient(path=str(folder), settings=Settings(anonymized_telemetry=False))
+
+
+# -- pure helpers shared by the sync and async paths ------------------------------------------------------
+def example_records(
+    user_id: str, examples: Sequence[ReasoningExample], texts: list[str], vectors: list[list[float]], version: int
+) -> dict[str, list[Any]]:
+    metadatas = [
+        {
+            "user_id": user_id,
+            "item_id": ex.item_id,
+            "answer": ex.answer,
+            "profile_version": version,
+            "example": ex.model_dump_json(),
+        }
+        for ex in examples
+    ]
+    ids = [example_id(user_id, ex.item_id) for ex in examples]
+    return {"ids": ids, "embeddings": vectors, "documents": texts, "metadatas": metadatas}
+
+
+def slices(records: dict[str, list[Any]], size: int) -> list[dict[str, list[Any]]]:
+    total = len(records["ids"])
+    return [{key: values[i : i + size] for key, values in records.items()} for i in range(0, total, size)]
+
+
+def rank(vectors: Any, query: Sequence[float], k: int) -> list[tuple[int, float]]:
+    """Exact cosine top-``k``: ``(row, similarity)`` pairs, best first (ties keep row order)."""
+    matrix = np.asarray(vectors, dtype=np.float64)
+    if matrix.size == 0:
+        return []
+    q = np.asarray(query, dtype=np.float64)
+    if matrix.shape[1] != q.shape[0]:
+        raise ConfigurationError(
+            f"query vector has dimension {q.shape[0]}, but the stored examples have {matrix.shape[1]}: "
+            "embed the query with the store's embeddings (RPMStore.search does that for you)"
+        )
+    norms = np.linalg.norm(matrix, axis=1) * max(float(np.linalg.norm(q)), 1e-12)
+    scores = matrix @ q / np.maximum(norms, 1e-12)
+    order = np.argsort(-scores, kind="stable")[:k]
+    return [(int(i), float(scores[i])) for i in order]
+
+
+def query_text(features: Sequence[Feature] | str) -> str:
+    return features if isinstance(features, str) else features_text(features)
+
+
+def hits(user_id: str, metadatas: Sequence[dict[str, Any] | None], scores: Sequence[float]) -> list[RetrievedExample]:
+    hits = []
+    for meta, score in zip(metadatas, scores, strict=True):
+        if not meta or meta.get("user_id") != user_id:  # defence in depth: the filter already scopes the read
+            continue
+        hits.append(RetrievedExample(example=ReasoningExample.model_validate_json(meta["example"]), score=score))
+    return hits

@@ -1,0 +1,85 @@
+"""Counting what RPM spends: LLM calls and tokens, in total and by stage, through LangChain callbacks.
+
+Every RPM model call carries its stage in the run metadata (``{"rpm_stage": "extract"}``, set by
+:func:`stage_config`); :class:`UsageTracker` is a callback handler that sums the models' usage
+metadata per stage. Pass it in ``config={"callbacks": [tracker]}``; it sees every chat-model call
+below that point, RPM's or not (calls without a stage count under ``"other"``).
+
+Example:
+    >>> from langchain_rpm.testing import FakeStructuredChatModel
+    >>> tracker = UsageTracker()
+    >>> _ = FakeStructuredChatModel().invoke("hi", stage_config({"callbacks": [tracker]}, "generate"))
+    >>> tracker.usage.calls_by_stage
+    {'generate': 1}
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+from uuid import UUID
+
+from langchain_core.callbacks import BaseCallbackHandler
+from langchain_core.outputs import LLMResult
+from langchain_core.runnables import RunnableConfig
+from langchain_core.runnables.config import merge_configs
+
+from langchain_rpm.types import TokenUsage, Usage
+
+STAGE_KEY = "rpm_stage"
+"""Run-metadata key that names the RPM stage of a model call."""
+
+
+def stage_config(config: RunnableConfig | None, stage: str) -> RunnableConfig:
+    """``config`` with the stage recorded in its metadata (inherited by the model call)."""
+    return merge_configs(config, {"metadata": {STAGE_KEY: stage}})
+
+
+class UsageTracker(BaseCallbackHandler):
+    """Callback handler that counts LLM calls and tokens by stage; thread-safe.
+
+    ``usage`` is a :class:`~langchain_rpm.types.Usage` (totals plus ``by_stage``).
+    """
+
+    def __init__(self) -> None:
+        """Start from zero."""
+        self._lock = threading.Lock()
+        self._stages: dict[UUID, str] = {}
+        self.usage = Usage()
+
+    def on_chat_model_start(
+        self,
+        serialized: dict[str, Any],
+        messages: list[list[Any]],
+        *,
+        run_id: UUID,
+        metadata: dict[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        """Remember the stage of the call that starts."""
+        with self._lock:
+            self._stages[run_id] = str((metadata or {}).get(STAGE_KEY) or "other")
+
+    def on_llm_start(self, serialized: dict[str, Any], prompts: list[str], *, run_id: UUID, **kwargs: Any) -> None:
+        """Completion models: remember the stage too."""
+        with self._lock:
+            self._stages[run_id] = str((kwargs.get("metadata") or {}).get(STAGE_KEY) or "other")
+
+    def on_llm_end(self, response: LLMResult, *, run_id: UUID, **kwargs: Any) -> None:
+        """Add the finished call's tokens under its stage."""
+        input_tokens = output_tokens = 0
+        for generations in response.generations:
+            for generation in generations:
+                message = getattr(generation, "message", None)
+                meta = getattr(message, "usage_metadata", None) or {}
+                input_tokens += int(meta.get("input_tokens", 0))
+                output_tokens += int(meta.get("output_tokens", 0))
+        with self._lock:
+            stage = self._stages.pop(run_id, "other")
+            spent = TokenUsage(llm_calls=1, input_tokens=input_tokens, output_tokens=output_tokens)
+            self.usage = self.usage.plus(stage, spent)
+
+    def on_llm_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:
+        """A failed call spends nothing we can count; forget its stage."""
+        with self._lock:
+            self._stages.pop(run_id, None)
