@@ -40,7 +40,7 @@ from langchain_core.embeddings import Embeddings
 
 if TYPE_CHECKING:
     import numpy.typing as npt
-    from tokenizers.implementations import BaseTokenizer
+    from tokenizers.implementations.base_tokenizer import BaseTokenizer
 
 # Must happen before onnxruntime is imported anywhere in the process; onnxruntime is imported lazily below.
 os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
@@ -195,11 +195,11 @@ class MiniLMEmbeddings(Embeddings):
         return session, tokenizer
 
     def _build_tokenizer(self) -> BaseTokenizer:
-        from tokenizers.implementations import BertWordPieceTokenizer
+        from tokenizers.implementations.bert_wordpiece import BertWordPieceTokenizer
 
         tok = BertWordPieceTokenizer(_vocab(), lowercase=True)
         tok.enable_truncation(max_length=self.max_length)
-        tok.no_padding()  # we pad per batch, after sorting by length
+        tok.no_padding()  # type: ignore[no-untyped-call]  # we pad per batch, after sorting by length
         return tok
 
     def _build_session(self) -> Any:

@@ -1,6 +1,6 @@
-"""Plans: an operation written once, as a generator of I/O requests, run by a sync or an async driver.
+r"""Plans: an operation written once, as a generator of I/O requests, run by a sync or an async driver.
 
-A *plan* is a generator that ``yield``\\ s :class:`Request` objects (a model call, a Chroma call, an
+A *plan* is a generator that ``yield``\ s :class:`Request` objects (a model call, a Chroma call, an
 embedding, a group of sub-plans to run concurrently) and receives each result back; its ``return``
 value is the operation's result. :func:`run` performs the requests with blocking calls,
 :func:`arun` with ``await``. The logic between the I/O (validation, retries, bookkeeping) therefore

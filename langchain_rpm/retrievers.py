@@ -89,7 +89,7 @@ def _graph_context() -> Any:
 
 
 class RPMRetriever(BaseRetriever):
-    """Retrieves a user's reasoning examples for a query (RPM steps 6-7) as ``Document``\\ s.
+    r"""Retrieves a user's reasoning examples for a query (RPM steps 6-7) as ``Document``\ s.
 
     Args:
         components: The configured RPM parts (``RPMRetriever.from_rpm(rpm)`` takes a facade's).

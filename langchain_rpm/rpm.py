@@ -130,9 +130,13 @@ class RPM:
         # With a checkpointer, persist each step before the next one starts (resume loses less).
         return "sync" if self.build_graph.checkpointer is not None else None
 
-    def _resume_plan(self, snapshot: StateSnapshot | None, payload: BuildState, key: str) -> tuple[Any, Any]:
-        """``(profile, None)`` when this exact build already finished and is what is stored; else
-        ``(None, input)``: ``None`` as input resumes an interrupted run of the same request."""
+    def _resume_plan(
+        self, snapshot: StateSnapshot | None, payload: BuildState, key: str
+    ) -> tuple[UserProfile | None, BuildState | None]:
+        """``(profile, None)`` when this exact build already finished; else ``(None, input)``.
+
+        ``None`` as input resumes an interrupted run of the same request.
+        """
         if snapshot is None or snapshot.values.get("build_key") != key:
             return None, payload  # never run on this thread, or the thread holds another request
         if snapshot.next:

@@ -29,7 +29,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, cast
 
 from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackManagerForLLMRun
 from langchain_core.language_models import BaseChatModel, LanguageModelInput
@@ -79,7 +79,7 @@ def fill_schema(schema: dict[str, Any], seed_text: str, *, root: dict[str, Any] 
 
 def default_responder(messages: list[BaseMessage], schema: dict[str, Any]) -> dict[str, Any]:
     """Fill the tool's schema with words from the last message."""
-    return fill_schema(schema, str(messages[-1].content) if messages else "")
+    return cast(dict[str, Any], fill_schema(schema, str(messages[-1].content) if messages else ""))
 
 
 class FakeStructuredChatModel(BaseChatModel):
@@ -120,6 +120,7 @@ class FakeStructuredChatModel(BaseChatModel):
     def bind_tools(
         self, tools: Sequence[Any], *, tool_choice: Any = None, **kwargs: Any
     ) -> Runnable[LanguageModelInput, AIMessage]:
+        """Bind tools like a real chat model (their schemas are recorded in :attr:`bound_schemas`)."""
         formatted = [convert_to_openai_tool(tool) for tool in tools]
         with self._lock:
             self._bound_schemas.extend(formatted)
@@ -221,7 +222,7 @@ def _answer(system: str, human: str) -> str:
     allowed, kind = _allowed(system)
     if kind == "text":
         if shown:
-            return shown[0]
+            return str(shown[0])
         inputs = _fenced(human, "input")
         return " ".join(w.title() for w in (inputs[0] if inputs else human).split()[:8]) or "Untitled"
     votes: dict[str, float] = dict(Counter(a.strip().lower() for a in shown))
@@ -266,7 +267,7 @@ def demo_responder(messages: list[BaseMessage], schema: dict[str, Any]) -> dict[
             "reasoning": f"I noticed {', '.join(features) or 'nothing special'}, so I answered {known[0] if known else '?'}.",
             "factor_judgments": [{"factor": f, "influence": 0.5, "polarity": 1.0} for f in factors],
         }
-    return fill_schema(schema, human)
+    return cast(dict[str, Any], fill_schema(schema, human))
 
 
 def demo_chat_model(**kwargs: Any) -> FakeStructuredChatModel:

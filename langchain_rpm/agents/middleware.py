@@ -66,7 +66,7 @@ def _with_block(system: SystemMessage | None, block: str) -> SystemMessage:
     return SystemMessage(content=[*system.content, {"type": "text", "text": block}])
 
 
-class RPMMiddleware(AgentMiddleware):  # type: ignore[type-arg]
+class RPMMiddleware(AgentMiddleware):
     """Adds the user's RPM factors and relevant reasoning examples to the system prompt.
 
     Args:
@@ -111,7 +111,7 @@ class RPMMiddleware(AgentMiddleware):  # type: ignore[type-arg]
         self._cache_size = cache_size
         self._lock = threading.Lock()
 
-    def _user_id(self, request: ModelRequest) -> str:  # type: ignore[type-arg]
+    def _user_id(self, request: ModelRequest) -> str:
         try:
             config: Any = get_config()
         except RuntimeError:  # called outside a LangGraph run
@@ -156,23 +156,23 @@ class RPMMiddleware(AgentMiddleware):  # type: ignore[type-arg]
         """Async :meth:`block_plan`."""
         return await arun(self.block_plan(user_id, query))
 
-    def _apply(self, request: ModelRequest, block: str) -> ModelRequest:  # type: ignore[type-arg]
+    def _apply(self, request: ModelRequest, block: str) -> ModelRequest:
         return request.override(system_message=_with_block(request.system_message, block)) if block else request
 
     def wrap_model_call(
         self,
-        request: ModelRequest,  # type: ignore[type-arg]
-        handler: Callable[[ModelRequest], ModelResponse],  # type: ignore[type-arg]
-    ) -> ModelResponse:  # type: ignore[type-arg]
+        request: ModelRequest,
+        handler: Callable[[ModelRequest], ModelResponse],
+    ) -> ModelResponse:
         """Add the block to the system prompt, then call the model."""
         block = self.personal_block(self._user_id(request), last_user_text(request.messages))
         return handler(self._apply(request, block))
 
     async def awrap_model_call(
         self,
-        request: ModelRequest,  # type: ignore[type-arg]
-        handler: Callable[[ModelRequest], Awaitable[ModelResponse]],  # type: ignore[type-arg]
-    ) -> ModelResponse:  # type: ignore[type-arg]
+        request: ModelRequest,
+        handler: Callable[[ModelRequest], Awaitable[ModelResponse]],
+    ) -> ModelResponse:
         """Async :meth:`wrap_model_call`."""
         block = await self.apersonal_block(self._user_id(request), last_user_text(request.messages))
         return await handler(self._apply(request, block))

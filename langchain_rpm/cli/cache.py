@@ -45,6 +45,7 @@ class SQLiteCache(BaseCache):
         )
 
     def lookup(self, prompt: str, llm_string: str) -> RETURN_VAL_TYPE | None:
+        """The cached generations for ``(prompt, llm_string)``, or ``None``."""
         with self._lock:
             rows = self._db.execute(
                 "SELECT value FROM llm_cache WHERE prompt = ? AND llm = ? ORDER BY idx", (prompt, llm_string)
@@ -52,6 +53,7 @@ class SQLiteCache(BaseCache):
         return [_load(value) for (value,) in rows] or None
 
     def update(self, prompt: str, llm_string: str, return_val: RETURN_VAL_TYPE) -> None:
+        """Store the generations for ``(prompt, llm_string)`` (committed at once)."""
         rows: Sequence[tuple[str, str, int, str]] = [
             (prompt, llm_string, i, dumps(generation)) for i, generation in enumerate(return_val)
         ]
@@ -59,6 +61,7 @@ class SQLiteCache(BaseCache):
             self._db.executemany("INSERT OR REPLACE INTO llm_cache VALUES (?, ?, ?, ?)", rows)
 
     def clear(self, **kwargs: Any) -> None:
+        """Delete every cached reply."""
         with self._lock:
             self._db.execute("DELETE FROM llm_cache")
 

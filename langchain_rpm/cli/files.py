@@ -1,4 +1,4 @@
-"""Reading users' interactions from files: JSONL or JSON rows of ``user_id, input, response``.
+r"""Reading users' interactions from files: JSONL or JSON rows of ``user_id, input, response``.
 
 Every row is checked before anything is stored, and a bad row gives one error naming the file,
 line and field, e.g. ``data.jsonl:3: missing field 'response'``.
@@ -6,7 +6,7 @@ line and field, e.g. ``data.jsonl:3: missing field 'response'``.
 Example:
     >>> import json, pathlib, tempfile
     >>> path = pathlib.Path(tempfile.mkdtemp()) / "rows.jsonl"
-    >>> _ = path.write_text(json.dumps({"user_id": "ada", "input": "Late.", "response": "2"}) + "\\n")
+    >>> _ = path.write_text(json.dumps({"user_id": "ada", "input": "Late.", "response": "2"}) + "\n")
     >>> {user: len(items) for user, items in read_interactions(path, "lamp3").items()}
     {'ada': 1}
 """
@@ -30,8 +30,7 @@ MAX_INPUT_CHARS = 20_000
 def read_interactions(
     path: str | Path, task: TaskSpec | str, *, max_input_chars: int = MAX_INPUT_CHARS
 ) -> dict[str, list[HistoryItem]]:
-    """Read ``{user_id: [HistoryItem, ...]}`` from a ``.jsonl`` file (one object per line) or a
-    ``.json`` file (a list of objects).
+    """Read ``{user_id: [HistoryItem, ...]}`` from a ``.jsonl`` (an object a line) or ``.json`` (a list) file.
 
     Each row: ``user_id``, ``input``, ``response`` (strings; a numeric rating may be a number), and
     optionally ``id`` (default: a digest of input and response) and ``options`` (a list of strings,

@@ -1,4 +1,4 @@
-"""Command line of the evaluation harness: ``rpm eval`` (via :func:`add_eval_parser`) or ``python -m langchain_rpm.evaluation``.
+r"""Command line of the evaluation harness: ``rpm eval`` (via :func:`add_eval_parser`) or ``python -m langchain_rpm.evaluation``.
 
 Example:
     >>> parser = build_parser()
@@ -12,7 +12,7 @@ Offline smoke run on the demo data with the deterministic demo model::
 
 The real thing (see ``docs/evaluation.md``)::
 
-    python -m langchain_rpm.evaluation --data ~/data/lamp --tasks lamp2,lamp3,lamp5 --users 100 \\
+    python -m langchain_rpm.evaluation --data ~/data/lamp --tasks lamp2,lamp3,lamp5 --users 100 \
         --model gpt-4o-mini --out runs/gpt-4o-mini
 """
 
@@ -23,7 +23,7 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from langchain_core.embeddings import Embeddings
 from langchain_core.language_models import BaseChatModel
@@ -114,7 +114,7 @@ def add_eval_parser(subparsers: Any) -> argparse.ArgumentParser:
     )
     _add_arguments(parser, inherit=True)
     parser.set_defaults(func=run_eval)
-    return parser
+    return cast(argparse.ArgumentParser, parser)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -45,6 +45,7 @@ class LedgerRecord(BaseModel):
 
     @property
     def key(self) -> tuple[str, str, str, str, str]:
+        """What identifies a record: kind, task, method, user and query."""
         return (self.kind, self.task, self.method, self.user, self.query)
 
 

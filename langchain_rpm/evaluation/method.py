@@ -55,9 +55,13 @@ class Method(Protocol):
 
     name: str
 
-    async def prepare_user(self, user: EvalUser, config: RunnableConfig | None = None) -> Spend | None: ...
+    async def prepare_user(self, user: EvalUser, config: RunnableConfig | None = None) -> Spend | None:
+        """Get ready for ``user`` (build a profile, an index, or nothing)."""
+        ...
 
-    async def predict(self, user: EvalUser, query: EvalQuery, config: RunnableConfig | None = None) -> str: ...
+    async def predict(self, user: EvalUser, query: EvalQuery, config: RunnableConfig | None = None) -> str:
+        """The final answer to one held-out query."""
+        ...
 
 
 @dataclass

@@ -363,8 +363,8 @@ def create_profile_build_graph(
     """Return the *uncompiled* profile-build graph; compile it with your own checkpointer.
 
     Args:
-        components: Configured stages; if omitted, built from ``options`` via
-            :meth:`RPMComponents.create` (``llm=``, ``task=``, ``store=``, ``preset=``, ...).
+        components: Configured stages; if omitted, built from ``options``.
+        **options: Arguments of :meth:`RPMComponents.create` (``llm=``, ``task=``, ``store=``, ``preset=``, ...).
 
     Input: ``{"user_id": ..., "history": [HistoryItem-like dicts]}`` builds from scratch; add
     ``"mode": "update"`` to add new items to a stored profile, paying LLM calls only for them.
@@ -383,9 +383,9 @@ def create_profile_build_graph(
     steps = BuildSteps(components or RPMComponents.create(**options))
     builder = StateGraph(BuildState, context_schema=RPMContext)
     builder.add_node("prepare", plan_node("prepare", steps.prepare))
-    builder.add_node("extract_items", plan_node("extract_items", steps.extract_items))  # type: ignore[call-overload]
+    builder.add_node("extract_items", plan_node("extract_items", steps.extract_items))
     builder.add_node("aggregate", plan_node("aggregate", steps.aggregate))
-    builder.add_node("reason_items", plan_node("reason_items", steps.reason_items))  # type: ignore[call-overload]
+    builder.add_node("reason_items", plan_node("reason_items", steps.reason_items))
     builder.add_node("finalize", plan_node("finalize", steps.finalize))
     builder.add_edge(START, "prepare")
     builder.add_conditional_edges("prepare", steps.route_extract, ["extract_items", "aggregate"])

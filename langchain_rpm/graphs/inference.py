@@ -129,8 +129,8 @@ def create_inference_graph(
     """Return the *uncompiled* inference graph (``rpm_extract -> rpm_retrieve -> rpm_generate``).
 
     Args:
-        components: Configured stages; if omitted, built from ``options`` via
-            :meth:`RPMComponents.create` (``llm=``, ``task=``, ``store=``, ...).
+        components: Configured stages; if omitted, built from ``options``.
+        **options: Arguments of :meth:`RPMComponents.create` (``llm=``, ``task=``, ``store=``, ...).
 
     Input: ``{"rpm_query": ..., "rpm_options": [...] or None}`` with the user id in the run context
     (``context=RPMContext(user_id=...)``) or ``config["configurable"]["user_id"]``. Output state:

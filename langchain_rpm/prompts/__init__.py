@@ -1,4 +1,4 @@
-"""Every prompt RPM sends and every output schema the model must fill, in one package to audit.
+r"""Every prompt RPM sends and every output schema the model must fill, in one package to audit.
 
 - :mod:`~langchain_rpm.prompts.templates`: the stage prompts;
 - :mod:`~langchain_rpm.prompts.schemas`: the output schemas;
@@ -11,7 +11,7 @@ LLM cache keys on the full prompt text, so a change never serves stale cached an
 Example:
     >>> from langchain_rpm.prompts import PROMPT_VERSION, fence
     >>> fence("input", "hi")
-    '<input>\\nhi\\n</input>'
+    '<input>\nhi\n</input>'
 """
 
 from langchain_rpm.prompts.baselines import (

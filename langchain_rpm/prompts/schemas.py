@@ -28,6 +28,7 @@ class OutputSchema(BaseModel):
 
     @classmethod
     def model_json_schema(cls, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        """The JSON schema, generated once per class and arguments (a fresh copy each call)."""
         key = (cls, args, tuple(sorted(kwargs.items())))
         text = _SCHEMA_CACHE.get(key)
         if text is None:

@@ -81,14 +81,17 @@ def example_id(user_id: str, item_id: str) -> str:
 
 
 def profile_id(user_id: str) -> str:
+    """Record id of the user's profile (a digest: no user id is ever part of an id)."""
     return "profile-" + hashlib.sha256(user_id.encode()).hexdigest()[:32]
 
 
 def manifest_id(user_id: str) -> str:
+    """Record id of the user's manifest (the list of their example record ids)."""
     return "example-ids-" + hashlib.sha256(user_id.encode()).hexdigest()[:32]
 
 
 def embedding_name(embeddings: Embeddings) -> str:
+    """A readable name of an embeddings object (its ``model_name``/``model``, else its class)."""
     for attr in ("model_name", "model"):
         value = getattr(embeddings, attr, None)
         if isinstance(value, str) and value:
@@ -97,6 +100,7 @@ def embedding_name(embeddings: Embeddings) -> str:
 
 
 def declared_dimension(embeddings: Embeddings) -> int | None:
+    """The vector dimension an embeddings object declares, if any."""
     for attr in ("dimension", "dimensions", "size"):
         value = getattr(embeddings, attr, None)
         if isinstance(value, int) and not isinstance(value, bool) and value > 0:
@@ -124,6 +128,7 @@ def default_client(path: str | Path | None = None) -> Any:
 def example_records(
     user_id: str, examples: Sequence[ReasoningExample], texts: list[str], vectors: list[list[float]], version: int
 ) -> dict[str, list[Any]]:
+    """Chroma records (ids, vectors, documents, metadata) of a user's examples."""
     metadatas = [
         {
             "user_id": user_id,
@@ -139,6 +144,7 @@ def example_records(
 
 
 def slices(records: dict[str, list[Any]], size: int) -> list[dict[str, list[Any]]]:
+    """``records`` cut into batches of at most ``size`` records."""
     total = len(records["ids"])
     return [{key: values[i : i + size] for key, values in records.items()} for i in range(0, total, size)]
 
@@ -161,10 +167,12 @@ def rank(vectors: Any, query: Sequence[float], k: int) -> list[tuple[int, float]
 
 
 def query_text(features: Sequence[Feature] | str) -> str:
+    """The text a query is embedded by: the features' text, or a raw query string."""
     return features if isinstance(features, str) else features_text(features)
 
 
 def hits(user_id: str, metadatas: Sequence[dict[str, Any] | None], scores: Sequence[float]) -> list[RetrievedExample]:
+    """Retrieved examples from Chroma metadata, keeping only records of ``user_id``."""
     hits = []
     for meta, score in zip(metadatas, scores, strict=True):
         if not meta or meta.get("user_id") != user_id:  # defence in depth: the filter already scopes the read

@@ -145,7 +145,7 @@ def test_each_node_reads_only_its_keys(rpm):
 
 
 def test_typing_typeddict_state_gets_rpm_keys_via_helper(rpm):
-    class Plain(typing.TypedDict):  # a typing.TypedDict cannot subclass RPMState on Python < 3.13
+    class Plain(typing.TypedDict):  # noqa: TID251  # a typing.TypedDict cannot subclass RPMState on Python < 3.13
         messages: Annotated[list[AnyMessage], add_messages]
         topic: str
 
