@@ -314,30 +314,35 @@ class BuildSteps:
 
     # -- finalize ------------------------------------------------------------------------------------------
     def finalize(self, state: BuildState, config: RunnableConfig) -> Plan[dict[str, Any]]:
-        """Exact statistics over what is stored, then write the examples and the profile."""
+        """Write the new examples and a profile whose statistics describe exactly what is then stored."""
         self._progress.finish(state["build_key"])
-        previous = yield from self.store.profile_plan(state["user_id"])
-        profile, examples = self._outcome(state, previous)
-        _emit("store", profile.user_id, 0, len(examples))
+        new = [ReasoningExample.model_validate(e) for e in (state.get("examples") or {}).values()]
         replace = state.get("mode") != "update" or bool(state.get("reclustered"))
-        yield from self.store.write_profile_plan(profile, examples, replace=replace)
-        _emit("store", profile.user_id, len(examples), len(examples))
+        if replace:  # a build (or a re-clustered update) stores the whole history anew
+            stored = [ReasoningExample.model_validate(e) for e in (state.get("stored") or {}).values()]
+            new = stored + new
+        _emit("store", state["user_id"], 0, len(new))
+
+        def make_profile(examples: list[ReasoningExample], previous: UserProfile | None) -> UserProfile:
+            return self._profile(state, examples, previous)
+
+        profile = yield from self.store.commit_plan(state["user_id"], new, replace=replace, make_profile=make_profile)
+        _emit("store", profile.user_id, len(new), len(new))
         return {"profile": profile.model_dump(mode="json")}
 
-    def _outcome(self, state: BuildState, previous: UserProfile | None) -> tuple[UserProfile, list[ReasoningExample]]:
-        """The new profile, and the examples to write (all of them, or only new ones in a cheap update)."""
-        new = [ReasoningExample.model_validate(e) for e in (state.get("examples") or {}).values()]
-        stored = [ReasoningExample.model_validate(e) for e in (state.get("stored") or {}).values()]
-        examples = stored + new
+    def _profile(
+        self, state: BuildState, examples: list[ReasoningExample], previous: UserProfile | None
+    ) -> UserProfile:
+        """The profile over ``examples`` (everything stored once the write is done), with exact statistics."""
         factors = refresh_factors(self.task, [Factor.model_validate(f) for f in state.get("factors") or []], examples)
-        done = {e.item_id for e in new}
+        done = set(state.get("examples") or {})
         failed = [FailedItem.model_validate(v) for k, v in (state.get("failed") or {}).items() if k not in done]
         known = {f.name for f in factors} - {OTHER_FACTOR}
-        base = UserProfile.model_validate(state["base_profile"]) if state.get("base_profile") else None
         unfit = 0
-        if base is not None and not state.get("reclustered"):
-            unfit = base.unfit_features + sum(1 for e in new for f in e.features if f.factor not in known)
-        profile = UserProfile(
+        if state.get("mode") == "update" and not state.get("reclustered") and previous is not None:
+            new = [ReasoningExample.model_validate(e) for e in (state.get("examples") or {}).values()]
+            unfit = previous.unfit_features + sum(1 for e in new for f in e.features if f.factor not in known)
+        return UserProfile(
             user_id=state["user_id"],
             task=self.task.name,
             task_spec=self.task,
@@ -353,8 +358,6 @@ class BuildSteps:
             failed_items=failed,
             unfit_features=unfit,
         )
-        cheap_update = state.get("mode") == "update" and not state.get("reclustered")
-        return profile, new if cheap_update else examples
 
 
 def create_profile_build_graph(

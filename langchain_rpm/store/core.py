@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import inspect
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -345,15 +345,31 @@ class RPMStore:
         documents = result.get("documents") or []
         return UserProfile.model_validate_json(documents[0]) if documents else None
 
-    def write_profile_plan(
-        self, profile: UserProfile, examples: Sequence[ReasoningExample], *, replace: bool
-    ) -> Plan[None]:
-        """Store a build's examples and profile: ``replace`` drops the user's other examples first."""
+    def commit_plan(
+        self,
+        user_id: str,
+        examples: Sequence[ReasoningExample],
+        *,
+        replace: bool,
+        make_profile: Callable[[list[ReasoningExample], UserProfile | None], UserProfile],
+    ) -> Plan[UserProfile]:
+        """Store a build's ``examples`` and the profile ``make_profile`` computes over what is then stored.
+
+        ``replace`` makes ``examples`` the user's whole set (their other examples are deleted); else
+        they are added to what is stored. ``make_profile(all_examples, previous_profile)`` sees the
+        user's examples as they will be after the write, so the statistics describe exactly them.
+        """
+        user_filter(user_id)
+        previous = yield from self.profile_plan(user_id)
+        kept = {ex.item_id: ex for ex in ([] if replace else (yield from self.examples_plan(user_id)))}
+        kept.update((ex.item_id, ex) for ex in examples)
+        profile = make_profile(sorted(kept.values(), key=lambda ex: ex.item_id), previous)
         if replace:
-            yield from self._replace_plan(profile.user_id, examples, profile.version)
+            yield from self._replace_plan(user_id, examples, profile.version)
         else:
-            yield from self._add_plan(profile.user_id, examples, profile.version)
+            yield from self._add_plan(user_id, examples, profile.version)
         yield from self._save_profile_plan(profile)
+        return profile
 
     def _list_users_plan(self) -> Plan[list[str]]:
         collection = yield from self._collection("profiles")
