@@ -1,9 +1,10 @@
 r"""Every prompt RPM sends and every output schema the model must fill, in one package to audit.
 
-- :mod:`~langchain_rpm.prompts.templates`: the stage prompts;
-- :mod:`~langchain_rpm.prompts.schemas`: the output schemas;
-- :mod:`~langchain_rpm.prompts.render`: how data becomes prompt text (fenced, since it is untrusted);
-- :mod:`~langchain_rpm.prompts.baselines`: the evaluation baselines' prompts.
+One module per stage, each with its prompts and output schemas: :mod:`~langchain_rpm.prompts.extraction`,
+:mod:`~langchain_rpm.prompts.factors`, :mod:`~langchain_rpm.prompts.reasoning`,
+:mod:`~langchain_rpm.prompts.generation`; :mod:`~langchain_rpm.prompts.render` turns data into prompt
+text (fenced, since it is untrusted); :mod:`~langchain_rpm.prompts.schemas` is the schemas' shared
+base; :mod:`~langchain_rpm.prompts.baselines` holds the evaluation baselines' prompts.
 
 Bump :data:`PROMPT_VERSION` whenever a prompt or schema changes; profiles record it, and LangChain's
 LLM cache keys on the full prompt text, so a change never serves stale cached answers.
@@ -23,7 +24,30 @@ from langchain_rpm.prompts.baselines import (
     DirectAnswer,
     render_pairs,
 )
+from langchain_rpm.prompts.extraction import (
+    EXTRACTION_ITEM,
+    FACTOR_AWARE_GUIDANCE,
+    FEATURE_EXTRACTION,
+    HISTORY_GUIDANCE,
+    PACKED_FEATURE_EXTRACTION,
+    ExtractedFeatures,
+    ItemFeatures,
+    PackedFeatures,
+)
+from langchain_rpm.prompts.factors import FACTOR_CLUSTERING, FactorClusters, FeatureCluster
+from langchain_rpm.prompts.generation import GENERATION, GeneratedAnswer
+from langchain_rpm.prompts.reasoning import (
+    JUDGMENT_GUIDANCE,
+    PACKED_REASONING_PATH,
+    REASONING_ITEM,
+    REASONING_PATH,
+    ItemReasoning,
+    PackedReasoning,
+    ReasoningOutput,
+    judgment_guidance,
+)
 from langchain_rpm.prompts.render import (
+    RETRY_ON_INVALID,
     answer_block,
     fence,
     fence_item,
@@ -33,33 +57,7 @@ from langchain_rpm.prompts.render import (
     render_input,
     render_pack,
 )
-from langchain_rpm.prompts.schemas import (
-    ExtractedFeatures,
-    FactorClusters,
-    FeatureCluster,
-    GeneratedAnswer,
-    ItemFeatures,
-    ItemReasoning,
-    OutputSchema,
-    PackedFeatures,
-    PackedReasoning,
-    ReasoningOutput,
-)
-from langchain_rpm.prompts.templates import (
-    EXTRACTION_ITEM,
-    FACTOR_AWARE_GUIDANCE,
-    FACTOR_CLUSTERING,
-    FEATURE_EXTRACTION,
-    GENERATION,
-    HISTORY_GUIDANCE,
-    JUDGMENT_GUIDANCE,
-    PACKED_FEATURE_EXTRACTION,
-    PACKED_REASONING_PATH,
-    REASONING_ITEM,
-    REASONING_PATH,
-    RETRY_ON_INVALID,
-    judgment_guidance,
-)
+from langchain_rpm.prompts.schemas import OutputSchema
 
 PROMPT_VERSION = "2"
 
