@@ -40,7 +40,7 @@ from langchain_core.utils.function_calling import convert_to_openai_tool
 from pydantic import PrivateAttr
 
 Responder = Callable[[list[BaseMessage], dict[str, Any]], dict[str, Any]]
-"""``(messages, tool_json_schema) -> tool-call arguments``."""
+"""``(messages, tool_json_schema) -> tool-call arguments``; the schema's ``title`` is the tool's name."""
 
 
 def fill_schema(schema: dict[str, Any], seed_text: str, *, root: dict[str, Any] | None = None) -> Any:
@@ -131,8 +131,8 @@ class FakeStructuredChatModel(BaseChatModel):
             self._calls += 1
         prompt_chars = sum(len(str(m.content)) for m in messages)
         if tools:
-            function = tools[0]["function"]
-            args = self.responder(messages, function.get("parameters", {}))
+            function = tools[0]["function"]  # the responder sees the schema titled with the tool's name
+            args = self.responder(messages, {"title": function["name"], **function.get("parameters", {})})
             call_id = "call_" + hashlib.sha256(repr((function["name"], args)).encode()).hexdigest()[:12]
             message = AIMessage(content="", tool_calls=[{"name": function["name"], "args": args, "id": call_id}])
             completion_chars = len(repr(args))
@@ -236,11 +236,87 @@ def _answer(system: str, human: str) -> str:
     return allowed[0] if allowed else "unknown"
 
 
+def _exemplars(text: str) -> list[tuple[str, str]]:
+    """``(input, answer)`` of every fenced exemplar in a generation prompt."""
+    found = []
+    for body in _fenced(text, "example"):
+        shown, answer = re.search(r"^Input: (.*)$", body, re.M), re.search(r"^Answer: (.*)$", body, re.M)
+        if answer:
+            found.append((shown.group(1) if shown else "", answer.group(1).strip()))
+    return found
+
+
+def _phrase(text: str) -> str:
+    """The lowercase words of ``text``, space-joined and space-padded, for phrase tests with ``in``."""
+    return " " + " ".join(re.findall(r"[a-z0-9]+", text.lower())) + " "
+
+
+def _stems(text: str) -> set[str]:
+    return {word[:5] for word in _words(text)}
+
+
+def _demo_generation(human: str, schema: dict[str, Any]) -> dict[str, Any]:
+    """The answer of the exemplar sharing most word stems with the new input (else the most common one)."""
+    key = next(k for k in schema.get("properties", {}) if k != "reasoning")
+    enum = schema["properties"][key].get("enum")
+    allowed = [str(v) for v in enum] if enum else None
+    query = (_fenced(human, "input") or [human])[-1]
+    shown = [(text, answer) for text, answer in _exemplars(human) if allowed is None or answer in allowed]
+    scores = [len(_stems(query) & _stems(text)) for text, _ in shown]
+    if shown and max(scores) > 0:
+        best = scores.index(max(scores))
+        answer, why = shown[best][1], f"the new input is closest to exemplar {best + 1}"
+    elif shown:
+        answer, why = Counter(a for _, a in shown).most_common(1)[0][0], "most exemplars point the same way"
+    elif allowed:
+        answer, why = allowed[len(allowed) // 2 if isinstance(enum[0], int) else 0], "nothing in the history decides"
+    else:
+        answer, why = " ".join(w.title() for w in query.split()[:8]) or "Untitled", "it restates the input"
+    value: Any = int(answer) if enum and isinstance(enum[0], int) else answer
+    return {"reasoning": f"Factors first, then the exemplars: {why}.", key: value}
+
+
+def _demo_reasoning(human: str, judged: bool) -> dict[str, Any]:
+    """Names the features and factors, never the reference answer; judges a feature influenced by shared stems."""
+    answer = (_fenced(human, "answer") or [""])[0]
+    block = (_fenced(human, "features") or [""])[0]
+    rows = [re.match(r"^(?:- |\d+\. )(.*?)(?: \[(.*?)\])?(?:: .*)?$", line) for line in block.splitlines()]
+    parsed = [(m.group(1), m.group(2) or "") for m in rows if m]
+    gold = _phrase(answer) if re.search(r"[A-Za-z0-9]", answer) else ""
+    shown = [name for name, _ in parsed if not gold or gold not in _phrase(name)]  # never the answer's words
+    factors = sorted({factor for _, factor in parsed if factor and (not gold or gold not in _phrase(factor))})
+    reply: dict[str, Any] = {
+        "reasoning": f"The input shows {', '.join(shown) or 'nothing in particular'}; "
+        f"{', '.join(factors) or 'its content'} weighs on this user, so the answer follows from it."
+    }
+    if judged:
+        hits = [bool(_stems(name) & _stems(answer)) for name, _ in parsed]
+        reply["influences"] = [
+            {"feature_index": i, "influenced": hit, "evaluation": "pos" if hit else None} for i, hit in enumerate(hits)
+        ]
+    return reply
+
+
+def _schema_title(schema: dict[str, Any]) -> str:
+    """The schema's title (the tool name), or the name its shape implies (entries of packed replies have none)."""
+    if schema.get("title"):
+        return str(schema["title"])
+    rest = set(schema.get("properties", {})) - {"item_id", "reasoning"}
+    if "reasoning" not in schema.get("properties", {}) or rest not in ({"influences"}, set()):
+        return ""
+    return "JudgedReasoningOutput" if rest else "ReasoningOutput"
+
+
 def demo_responder(messages: list[BaseMessage], schema: dict[str, Any]) -> dict[str, Any]:
-    """Reply to any RPM or baseline prompt, deterministically, from the prompt text only."""
+    """Reply to any RPM or baseline prompt, deterministically, from the prompt text and the tool's schema."""
     system = str(messages[0].content) if messages else ""
     human = "\n".join(str(m.content) for m in messages[1:])
     props = schema.get("properties", {})
+    title = _schema_title(schema)
+    if title == "PersonalizedAnswer":
+        return _demo_generation(human, schema)
+    if title in ("ReasoningOutput", "JudgedReasoningOutput"):
+        return _demo_reasoning(human, judged=title == "JudgedReasoningOutput")
     if "features" in props and "members" not in str(schema):
         inputs = _fenced(human, "input")
         return {"features": _features(inputs[0] if inputs else human)}
@@ -253,20 +329,12 @@ def demo_responder(messages: list[BaseMessage], schema: dict[str, Any]) -> dict[
                 {"name": n, "description": f"Items about {n.lower()}.", "members": m} for n, m in groups.items()
             ]
         }
-    if "answer" in props:
+    if "answer" in props:  # the baselines' DirectAnswer / GeneratedAnswer
         answer = _answer(system, human)
         reply: dict[str, Any] = {"answer": answer}
         if "reasoning" in props:
             reply["reasoning"] = f"Weighing the input against what I know, I answer {answer}."
         return reply
-    if "reasoning" in props:
-        known = _fenced(human, "answer")
-        features = re.findall(r"^- (.*?) \[", human, flags=re.M)
-        factors = sorted(set(re.findall(r"^- .*? \[(.*?)\]", human, flags=re.M)))
-        return {
-            "reasoning": f"I noticed {', '.join(features) or 'nothing special'}, so I answered {known[0] if known else '?'}.",
-            "factor_judgments": [{"factor": f, "influence": 0.5, "polarity": 1.0} for f in factors],
-        }
     return cast(dict[str, Any], fill_schema(schema, human))
 
 

@@ -12,6 +12,7 @@ Example:
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -75,16 +76,28 @@ class Factor(BaseModel):
     statistics: FactorStatistics | None = None
 
 
-class FactorJudgment(BaseModel):
-    """How strongly a factor shows in the user's response, and in which direction (open-ended tasks)."""
+class FeatureJudgment(BaseModel):
+    """How one feature of a history item shows in the user's answer (the open-ended judge, DESIGN §2.3).
 
-    factor: str = Field(description="The factor name, exactly as listed.")
-    influence: float = Field(ge=0, le=1, description="0 = no visible effect on the response, 1 = decisive.")
-    polarity: float = Field(ge=-1, le=1, description="+1 = the user emphasises it, -1 = the user avoids it.")
+    Example:
+        >>> FeatureJudgment(feature="robots", influenced=True, evaluation="pos").evaluation
+        'pos'
+    """
+
+    feature: str = Field(description="The judged feature's name, as in the example's features.")
+    influenced: bool = Field(description="Whether the feature directly influenced the user's answer.")
+    evaluation: Literal["pos", "neu", "neg"] | None = Field(
+        default=None, description="The direction of an influence: supporting, neutral or opposing."
+    )
 
 
 class ReasoningExample(BaseModel):
-    """A reasoning-enhanced history item: ``(q_i, G_i, reasoning_i, a_i)``."""
+    """A reasoning-enhanced history item: ``(q_i, G_i, reasoning_i, a_i)``.
+
+    ``judgments`` holds the open-ended judge's verdict per feature (empty for discrete tasks);
+    ``leak`` is true when the stored reasoning still names the answer after one retry with feedback
+    (:mod:`langchain_rpm.stages.leaks` has the rule).
+    """
 
     item_id: str
     input: str
@@ -92,7 +105,8 @@ class ReasoningExample(BaseModel):
     reasoning: str
     answer: str
     options: list[str] | None = None
-    factor_judgments: list[FactorJudgment] = Field(default_factory=list)
+    judgments: list[FeatureJudgment] = Field(default_factory=list)
+    leak: bool = Field(default=False, description="The reasoning names the answer (after one retry).")
 
 
 class FailedItem(BaseModel):
@@ -201,6 +215,7 @@ class Prediction(BaseModel):
     answer: str
     valid: bool = Field(description="False when the model's answer did not fit the task spec.")
     raw_answer: str
+    retried: bool = Field(default=False, description="The first answer did not fit and the model was asked again.")
     reasoning: str
     features: list[Feature] = Field(default_factory=list)
     factors_used: list[str] = Field(default_factory=list)

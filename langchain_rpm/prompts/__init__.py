@@ -35,20 +35,31 @@ from langchain_rpm.prompts.extraction import (
     PackedFeatures,
 )
 from langchain_rpm.prompts.factors import FACTOR_CLUSTERING, FactorClusters, FeatureCluster
-from langchain_rpm.prompts.generation import GENERATION, GeneratedAnswer
+from langchain_rpm.prompts.generation import (
+    ANSWER_SCHEMA_NAME,
+    GENERATION,
+    INVALID_ANSWER_FEEDBACK,
+    GeneratedAnswer,
+    answer_schema,
+)
 from langchain_rpm.prompts.reasoning import (
     JUDGMENT_GUIDANCE,
+    LEAK_FEEDBACK,
     PACKED_REASONING_PATH,
     REASONING_ITEM,
     REASONING_PATH,
+    FeatureInfluence,
+    ItemJudgedReasoning,
     ItemReasoning,
+    JudgedReasoningOutput,
+    PackedJudgedReasoning,
     PackedReasoning,
     ReasoningOutput,
-    judgment_guidance,
 )
 from langchain_rpm.prompts.render import (
     RETRY_ON_INVALID,
     answer_block,
+    feature_factors,
     fence,
     fence_item,
     render_examples,
@@ -62,6 +73,7 @@ from langchain_rpm.prompts.schemas import OutputSchema
 PROMPT_VERSION = "2"
 
 __all__ = [
+    "ANSWER_SCHEMA_NAME",
     "EXTRACTION_ITEM",
     "FACTOR_AWARE_GUIDANCE",
     "FACTOR_CLUSTERING",
@@ -72,7 +84,9 @@ __all__ = [
     "FEW_SHOT",
     "GENERATION",
     "HISTORY_GUIDANCE",
+    "INVALID_ANSWER_FEEDBACK",
     "JUDGMENT_GUIDANCE",
+    "LEAK_FEEDBACK",
     "PACKED_FEATURE_EXTRACTION",
     "PACKED_REASONING_PATH",
     "PROMPT_VERSION",
@@ -84,17 +98,22 @@ __all__ = [
     "ExtractedFeatures",
     "FactorClusters",
     "FeatureCluster",
+    "FeatureInfluence",
     "GeneratedAnswer",
     "ItemFeatures",
+    "ItemJudgedReasoning",
     "ItemReasoning",
+    "JudgedReasoningOutput",
     "OutputSchema",
     "PackedFeatures",
+    "PackedJudgedReasoning",
     "PackedReasoning",
     "ReasoningOutput",
     "answer_block",
+    "answer_schema",
+    "feature_factors",
     "fence",
     "fence_item",
-    "judgment_guidance",
     "render_examples",
     "render_factors",
     "render_features",

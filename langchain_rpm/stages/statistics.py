@@ -19,7 +19,7 @@ from collections import defaultdict
 from collections.abc import Mapping, Sequence
 
 from langchain_rpm.tasks import TaskKind, TaskSpec
-from langchain_rpm.types import Factor, FactorJudgment, FactorStatistics, HistoryItem, ReasoningExample
+from langchain_rpm.types import Factor, FactorStatistics, FeatureJudgment, HistoryItem, ReasoningExample
 
 
 def factor_statistics(
@@ -50,24 +50,33 @@ def factor_statistics(
 
 
 def apply_judgments(
-    stats: Mapping[str, FactorStatistics], judgments: Mapping[str, Sequence[FactorJudgment]]
+    stats: Mapping[str, FactorStatistics],
+    judgments: Mapping[str, Sequence[FeatureJudgment]],
+    factor_of: Mapping[str, Mapping[str, str]],
 ) -> dict[str, FactorStatistics]:
-    """Average per-item influence/polarity judgments into each factor's statistics (open-ended tasks)."""
-    sums: dict[str, list[float]] = defaultdict(lambda: [0.0, 0.0, 0.0])
-    lowered = {name.lower(): name for name in stats}
-    for item_judgments in judgments.values():
+    """Per-feature judgments into each factor's statistics (open-ended tasks).
+
+    ``factor_of[item_id][feature]`` is the factor of a feature of an item. Influence is the share of
+    the factor's judged features that influenced the answer; polarity is ``(pos - neg) / influenced``.
+    """
+    sums: dict[str, list[float]] = defaultdict(lambda: [0.0, 0.0, 0.0])  # judged, influenced, pos - neg
+    for item_id, item_judgments in judgments.items():
         for judgment in item_judgments:
-            name = lowered.get(judgment.factor.strip().lower())
-            if name is not None:
+            name = factor_of.get(item_id, {}).get(judgment.feature.strip().lower())
+            if name is not None and name in stats:
                 acc = sums[name]
-                acc[0] += judgment.influence
-                acc[1] += judgment.polarity
-                acc[2] += 1
+                acc[0] += 1
+                if judgment.influenced:
+                    acc[1] += 1
+                    acc[2] += {"pos": 1, "neg": -1}.get(judgment.evaluation or "neu", 0)
     updated = {}
     for name, entry in stats.items():
-        influence, polarity, n = sums.get(name, [0.0, 0.0, 0.0])
+        judged, influenced, balance = sums.get(name, [0.0, 0.0, 0.0])
         updated[name] = entry.model_copy(
-            update={"influence": influence / n if n else None, "polarity": polarity / n if n else None}
+            update={
+                "influence": influenced / judged if judged else None,
+                "polarity": balance / influenced if influenced else None,
+            }
         )
     return updated
 
@@ -100,5 +109,6 @@ def refresh_factors(task: TaskSpec, factors: Sequence[Factor], examples: Sequenc
     item_factors = {ex.item_id: {f.factor for f in ex.features} for ex in examples}
     stats = factor_statistics(task, items, item_factors, [f.name for f in factors])
     if task.kind is TaskKind.OPEN_ENDED:
-        stats = apply_judgments(stats, {ex.item_id: ex.factor_judgments for ex in examples})
+        factor_of = {ex.item_id: {f.name.strip().lower(): f.factor for f in ex.features} for ex in examples}
+        stats = apply_judgments(stats, {ex.item_id: ex.judgments for ex in examples}, factor_of)
     return [f.model_copy(update={"statistics": stats[f.name]}) for f in factors]

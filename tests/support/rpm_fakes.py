@@ -5,9 +5,13 @@ reproducible and safe under concurrency:
 
 - extraction: one feature per keyword found in the fenced input (``KEYWORDS``);
 - clustering: groups the numbered lines by their ``(proposed: X)`` hint;
-- reasoning: names the features and the known answer;
-- generation: answers with the most common answer among the fenced examples (else the first
-  allowed answer in the answer format line).
+- reasoning (``ReasoningOutput``, ``JudgedReasoningOutput``): names the features, never the reference
+  answer; the judge marks a feature influenced (``pos``) when it shares a word stem with the answer;
+- generation (``PersonalizedAnswer``): the most common answer among the fenced exemplars (else the
+  first value of the answer's enum).
+
+Replies are chosen by the tool schema's title (entries of packed replies, which have none, by
+:data:`PACKED_ENTRIES`).
 """
 
 from __future__ import annotations
@@ -51,11 +55,64 @@ def extract_features(text: str) -> list[dict[str, str]]:
     return [{"name": name, "context": name, "factor": factor} for _, name, factor in sorted(found)]
 
 
+PACKED_ENTRIES = {
+    "PackedFeatures": "ExtractedFeatures",
+    "PackedReasoning": "ReasoningOutput",
+    "PackedJudgedReasoning": "JudgedReasoningOutput",
+}
+"""The schema an entry of each packed reply answers (entries carry no title of their own)."""
+
+
+def _phrase(text: str) -> str:
+    return " " + " ".join(re.findall(r"[a-z0-9]+", text.lower())) + " "
+
+
+def _stems(text: str) -> set[str]:
+    return {word[:5] for word in re.findall(r"[a-z]{4,}", text.lower())}
+
+
+def reasoning_reply(human: str, judged: bool) -> dict[str, Any]:
+    """A reasoning path naming the item's features and factors (never the answer), with verdicts if ``judged``."""
+    answer = (_fenced(human, "answer") or [""])[0]
+    rows = re.findall(r"^(?:- |\d+\. )(.*?)(?: \[(.*?)\])?(?:: .*)?$", (_fenced(human, "features") or [""])[0], re.M)
+    gold = _phrase(answer)
+    names = [name for name, _ in rows if gold not in _phrase(name)]  # a careful model never names the answer
+    factors = sorted({factor for _, factor in rows if factor and gold not in _phrase(factor)})
+    reply: dict[str, Any] = {
+        "reasoning": f"Given {', '.join(names) or 'nothing special'} and the factors {', '.join(factors) or 'none'}, "
+        "the answer follows."
+    }
+    if judged:
+        hits = [bool(_stems(name) & _stems(answer)) for name, _ in rows]
+        reply["influences"] = [
+            {"feature_index": i, "influenced": hit, "evaluation": "pos" if hit else None} for i, hit in enumerate(hits)
+        ]
+    return reply
+
+
+def generation_reply(human: str, schema: dict[str, Any]) -> dict[str, Any]:
+    """The most common answer of the fenced exemplars, else the first allowed answer."""
+    key = next(k for k in schema["properties"] if k != "reasoning")
+    enum = schema["properties"][key].get("enum")
+    answers = [a.strip() for body in _fenced(human, "example") for a in re.findall(r"^Answer: (.*)$", body, re.M)]
+    answers = [a for a in answers if not enum or a in [str(v) for v in enum]]
+    if answers:
+        answer: Any = Counter(answers).most_common(1)[0][0]
+    else:
+        answer = str(enum[0]) if enum else " ".join((_fenced(human, "input") or ["Untitled"])[-1].split()[:3])
+    value = int(answer) if enum and isinstance(enum[0], int) else answer
+    return {"reasoning": f"Like before, I lean to {answer}.", key: value}
+
+
 def rpm_responder(messages: list[BaseMessage], schema: dict[str, Any]) -> dict[str, Any]:
-    """Replies per output schema, derived from the prompt text only."""
-    system = str(messages[0].content) if messages else ""
+    """Replies per output schema (by its title), derived from the prompt text only."""
     human = str(messages[1].content) if len(messages) > 1 else ""
     props = schema.get("properties", {})
+    title = schema.get("title", "")
+    if title == "PersonalizedAnswer":
+        return generation_reply("\n".join(str(m.content) for m in messages[1:]), schema)
+    if title in ("ReasoningOutput", "JudgedReasoningOutput"):
+        return reasoning_reply(human, judged=title == "JudgedReasoningOutput")
     if "features" in props and "members" not in str(schema):
         inputs = _fenced(human, "input")
         return {"features": extract_features(inputs[0] if inputs else human)}
@@ -64,25 +121,6 @@ def rpm_responder(messages: list[BaseMessage], schema: dict[str, Any]) -> dict[s
         for index, name, hint in re.findall(r"^(\d+): (.*?)(?: \(proposed: (.*)\)| — .*)?$", human, flags=re.M):
             groups.setdefault(hint or name, []).append(int(index))
         return {"factors": [{"name": n, "description": f"All about {n}.", "members": m} for n, m in groups.items()]}
-    if "reasoning" in props and "answer" in props:
-        answers = re.findall(r"^Answer: (.*)$", system, flags=re.M)
-        if answers:
-            answer = Counter(answers).most_common(1)[0][0]
-        else:
-            fmt = re.search(r"^Answer format: .*?from: (.*)$", system, flags=re.M)
-            answer = re.split(r", | \| ", fmt.group(1))[0] if fmt else "5"
-        return {"reasoning": f"Like before, I lean to {answer}.", "answer": answer}
-    if "reasoning" in props:
-        answer = _fenced(human, "answer")
-        feats = re.findall(r"^- (.*?) \[", human, flags=re.M)
-        judgments = []
-        if "factor_judgments" in system or "influence" in system:
-            factors = sorted(set(re.findall(r"\[(.*?)\]", human)))
-            judgments = [{"factor": f, "influence": 0.5, "polarity": 1.0} for f in factors]
-        return {
-            "reasoning": f"I noticed {', '.join(feats) or 'nothing special'}, so I answered {answer[0] if answer else '?'}.",
-            "factor_judgments": judgments,
-        }
     return fill_schema(schema, human)
 
 
@@ -122,4 +160,5 @@ def rpm_http_responder(request: dict[str, Any]) -> dict[str, Any]:
     tool = (request.get("tools") or [{}])[0].get("function")
     if tool is None:
         return {"content": "ok"}
-    return {"tool_calls": [{"name": tool["name"], "arguments": rpm_responder(messages, tool.get("parameters", {}))}]}
+    schema = {"title": tool["name"], **tool.get("parameters", {})}
+    return {"tool_calls": [{"name": tool["name"], "arguments": rpm_responder(messages, schema)}]}

@@ -43,7 +43,7 @@ class Recorder:
         return self.inner(messages, schema)
 
     def answers(self) -> list[tuple[str, str, set[str]]]:
-        return [call for call in self.calls if "answer" in call[2]]
+        return [call for call in self.calls if {"answer", LAMP2.answer_key} & call[2]]
 
 
 class KeywordEmbeddings(Embeddings):
@@ -156,8 +156,8 @@ async def test_the_ablation_ladder_adds_one_ingredient_at_a_time(tmp_path):
     assert "Reasoning:" not in system and "Think step by step" not in system
     system, _, schema = prompts["features_factors_pairs_cot"]
     assert schema == {"reasoning", "answer"} and "Think step by step" in system and "Reasoning:" not in system
-    system, _, schema = prompts["rpm"]
-    assert schema == {"reasoning", "answer"} and "Reasoning:" in system  # the user's own reasoning paths
+    _, human, schema = prompts["rpm"]
+    assert schema == {"reasoning", LAMP2.answer_key} and "Reasoning:" in human  # the user's own reasoning paths
 
 
 async def test_rpm_method_answers_as_the_facade_does(tmp_path):

@@ -67,9 +67,14 @@ def test_open_ended_statistics_aggregate_judgments(store):
     science = profile.factor("Science themes")
     assert science is not None and science.statistics is not None
     assert science.statistics.coverage == 1.0
-    assert science.statistics.influence == pytest.approx(0.5)
+    # The fake judge marks a feature influenced (pos) when it shares a word stem with the answer:
+    # "robots" with "Robot ..." in both items; "fist fight" (Action, item 1) with nothing.
+    assert science.statistics.influence == pytest.approx(1.0)
     assert science.statistics.polarity == pytest.approx(1.0)
     assert science.statistics.propensity == {}
+    action = profile.factor("Action")
+    assert action is not None and action.statistics is not None
+    assert action.statistics.influence == 0.0 and action.statistics.polarity is None
 
 
 def _every_feature_once(result, features):
