@@ -124,6 +124,18 @@ def rpm_responder(messages: list[BaseMessage], schema: dict[str, Any]) -> dict[s
     return fill_schema(schema, human)
 
 
+class Scripted:
+    """A responder that replies with ``replies`` in turn (the last one repeats) and records every prompt."""
+
+    def __init__(self, *replies: dict[str, Any]) -> None:
+        self.replies = list(replies)
+        self.prompts: list[list[BaseMessage]] = []
+
+    def __call__(self, messages: list[BaseMessage], schema: dict[str, Any]) -> dict[str, Any]:
+        self.prompts.append(messages)
+        return dict(self.replies[min(len(self.prompts), len(self.replies)) - 1])
+
+
 def rpm_fake_model(**kwargs: Any) -> FakeStructuredChatModel:
     return FakeStructuredChatModel(responder=rpm_responder, **kwargs)
 

@@ -5,12 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from langchain_core.messages import BaseMessage
 
 from langchain_rpm import GLOBAL_OPINION_QA, LAMP2, LAMP3, LAMP5, ReasoningGenerator, TaskSpec
 from langchain_rpm.errors import InvalidAnswerError
 from langchain_rpm.testing import FakeStructuredChatModel
 from langchain_rpm.types import Factor, Feature, ReasoningExample, RetrievedExample
+from tests.support.rpm_fakes import Scripted
 
 EXAMPLE = RetrievedExample(
     score=0.8,
@@ -91,20 +91,13 @@ def test_a_number_answer_for_a_rating_becomes_text():
     assert (prediction.answer, prediction.raw_answer, prediction.valid) == ("4", "4", True)
 
 
-class Answers:
-    """Replies with ``answers`` in turn (the last repeats); records each call's messages."""
-
-    def __init__(self, *answers: Any) -> None:
-        self.answers = list(answers)
-        self.prompts: list[list[BaseMessage]] = []
-
-    def __call__(self, messages: list[BaseMessage], schema: dict[str, Any]) -> dict[str, Any]:
-        self.prompts.append(messages)
-        return {"reasoning": "Shipping decides.", "rating": self.answers[min(len(self.prompts), len(self.answers)) - 1]}
+def rating_replies(*ratings: Any) -> Scripted:
+    """Generation replies with ``ratings`` in turn."""
+    return Scripted(*({"reasoning": "Shipping decides.", "rating": rating} for rating in ratings))
 
 
 def test_an_invalid_answer_is_asked_for_again_once_with_the_error():
-    script = Answers("seven", "2")
+    script = rating_replies("seven", "2")
     model = FakeStructuredChatModel(responder=script)
     prediction = ReasoningGenerator(model, LAMP3).invoke(REQUEST)
     assert model.call_count == 2
@@ -120,7 +113,7 @@ def test_an_invalid_answer_is_asked_for_again_once_with_the_error():
 )
 def test_after_the_retry_on_invalid_applies(policy, expected):
     task = LAMP3.model_copy(update=policy)
-    model = FakeStructuredChatModel(responder=Answers("seven", "eight"))
+    model = FakeStructuredChatModel(responder=rating_replies("seven", "eight"))
     prediction = ReasoningGenerator(model, task).invoke(REQUEST)
     assert model.call_count == 2 and prediction.retried
     assert (prediction.answer, prediction.valid) == expected
@@ -129,20 +122,20 @@ def test_after_the_retry_on_invalid_applies(policy, expected):
 
 def test_on_invalid_raise_raises_after_the_retry():
     task = LAMP3.model_copy(update={"on_invalid": "raise"})
-    model = FakeStructuredChatModel(responder=Answers("seven"))
+    model = FakeStructuredChatModel(responder=rating_replies("seven"))
     with pytest.raises(InvalidAnswerError):
         ReasoningGenerator(model, task).invoke(REQUEST)
     assert model.call_count == 2
 
 
 def test_invalid_retries_zero_makes_no_extra_call():
-    model = FakeStructuredChatModel(responder=Answers("seven", "2"))
+    model = FakeStructuredChatModel(responder=rating_replies("seven", "2"))
     prediction = ReasoningGenerator(model, LAMP3, invalid_retries=0).invoke(REQUEST)
     assert model.call_count == 1 and not prediction.valid and not prediction.retried
 
 
 def test_a_valid_answer_costs_one_call():
-    model = FakeStructuredChatModel(responder=Answers("4 stars"))  # normalised, so valid at once
+    model = FakeStructuredChatModel(responder=rating_replies("4 stars"))  # normalised, so valid at once
     prediction = ReasoningGenerator(model, LAMP3).invoke(REQUEST)
     assert model.call_count == 1 and (prediction.answer, prediction.retried) == ("4", False)
     assert prediction.factors_used == ["Shipping"] and prediction.example_ids == ["h1"]

@@ -11,7 +11,7 @@ from langchain_rpm import GLOBAL_OPINION_QA, LAMP2, LAMP3, LAMP5, RPM, Reasoning
 from langchain_rpm.stages.leaks import find_leak
 from langchain_rpm.testing import FakeStructuredChatModel
 from langchain_rpm.types import Feature, HistoryItem
-from tests.support.rpm_fakes import CountingEmbeddings, rpm_responder
+from tests.support.rpm_fakes import CountingEmbeddings, Scripted, rpm_responder
 
 TITLE = "Sign Language Translation: A Keypoint Transformer Approach"
 
@@ -42,16 +42,9 @@ def test_the_leak_rule(task, reasoning, answer, leaks):
     assert (find_leak(task, reasoning, answer) is not None) is leaks
 
 
-class Scripted:
-    """Reasoning replies in turn from ``replies`` (the last one repeats); records every prompt."""
-
-    def __init__(self, *replies: str) -> None:
-        self.replies = list(replies)
-        self.prompts: list[list[BaseMessage]] = []
-
-    def __call__(self, messages: list[BaseMessage], schema: dict[str, Any]) -> dict[str, Any]:
-        self.prompts.append(messages)
-        return {"reasoning": self.replies[min(len(self.prompts), len(self.replies)) - 1]}
+def reasoning_replies(*texts: str) -> Scripted:
+    """Reasoning replies in turn."""
+    return Scripted(*({"reasoning": text} for text in texts))
 
 
 REQUEST = {
@@ -62,7 +55,7 @@ REQUEST = {
 
 
 def test_a_leaking_path_is_retried_once_with_feedback_and_the_clean_retry_is_kept():
-    script = Scripted("Robots make it sci-fi for this user.", "Robots and space dominate this user's tags.")
+    script = reasoning_replies("Robots make it sci-fi for this user.", "Robots and space dominate this user's tags.")
     model = FakeStructuredChatModel(responder=script)
     example = ReasoningPathBuilder(model, LAMP2).invoke(REQUEST)
     assert model.call_count == 2
@@ -73,20 +66,20 @@ def test_a_leaking_path_is_retried_once_with_feedback_and_the_clean_retry_is_kep
 
 
 def test_a_path_that_still_leaks_after_the_retry_is_kept_and_flagged():
-    model = FakeStructuredChatModel(responder=Scripted("Clearly sci-fi.", "Still sci-fi."))
+    model = FakeStructuredChatModel(responder=reasoning_replies("Clearly sci-fi.", "Still sci-fi."))
     example = ReasoningPathBuilder(model, LAMP2).invoke(REQUEST)
     assert model.call_count == 2
     assert example.leak and example.reasoning == "Still sci-fi."
 
 
 def test_leak_retries_zero_only_flags():
-    model = FakeStructuredChatModel(responder=Scripted("Clearly sci-fi."))
+    model = FakeStructuredChatModel(responder=reasoning_replies("Clearly sci-fi."))
     example = ReasoningPathBuilder(model, LAMP2, leak_retries=0).invoke(REQUEST)
     assert model.call_count == 1 and example.leak
 
 
 def test_a_clean_path_costs_one_call():
-    model = FakeStructuredChatModel(responder=Scripted("Robots and space dominate this user's tags."))
+    model = FakeStructuredChatModel(responder=reasoning_replies("Robots and space dominate this user's tags."))
     example = ReasoningPathBuilder(model, LAMP2).invoke(REQUEST)
     assert model.call_count == 1 and not example.leak
 
