@@ -139,3 +139,11 @@ def test_a_valid_answer_costs_one_call():
     prediction = ReasoningGenerator(model, LAMP3).invoke(REQUEST)
     assert model.call_count == 1 and (prediction.answer, prediction.retried) == ("4", False)
     assert prediction.factors_used == ["Shipping"] and prediction.example_ids == ["h1"]
+
+
+def test_the_invalid_answer_benchmark_measures_offline():
+    from benchmarks.invalid_answers import measure
+    from langchain_rpm.testing import demo_chat_model
+
+    result = measure("lamp3", demo_chat_model(), history_queries=1, users=1, preset="default")
+    assert result["queries"] == 2 and result["invalid"] == 0 and result["calls"] == 4  # 2 calls per query
