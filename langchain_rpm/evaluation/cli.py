@@ -33,7 +33,7 @@ from langchain_rpm.evaluation.methods import ALL_METHODS, METHOD_GROUPS
 from langchain_rpm.evaluation.sources import PROTOCOLS
 from langchain_rpm.settings import PRESETS
 
-__all__ = ["add_eval_parser", "build_chat_model", "build_parser", "main", "run_eval"]
+__all__ = ["add_eval_parser", "build_chat_model", "build_embeddings", "build_parser", "main", "run_eval"]
 
 DEFAULT_TASKS = "lamp2,lamp3,lamp5,goqa"
 DEMO_MODEL = "demo"
@@ -91,6 +91,12 @@ def _add_arguments(parser: argparse.ArgumentParser, *, inherit: bool = False) ->
         help="results folder; rerunning with it resumes (default: rpm-eval-results)",
     )
     add("--store", help="profile store folder (default: OUT/store)")
+    add(
+        "--embeddings",
+        help="embeddings as 'provider:model' through LangChain's init_embeddings, e.g. "
+        "huggingface:facebook/contriever (the paper's retriever; needs `langchain` and the provider's package); "
+        "default: the local MiniLM",
+    )
     add("--model", help="chat model name, 'provider:model', or 'demo' (default: gpt-4o-mini)")
     add("--base-url", help="OpenAI-compatible server URL (vLLM, Ollama, llama.cpp)")
     add(
@@ -137,6 +143,28 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_arguments(parser)
     return parser
+
+
+def build_embeddings(spec: str) -> Embeddings:
+    """The embeddings ``--embeddings provider:model`` names, through ``langchain.embeddings.init_embeddings``.
+
+    Example:
+        >>> build_embeddings("no-provider")
+        Traceback (most recent call last):
+        ...
+        ValueError: --embeddings expects provider:model (e.g. huggingface:facebook/contriever), got 'no-provider'
+    """
+    if ":" not in spec:
+        raise ValueError(f"--embeddings expects provider:model (e.g. huggingface:facebook/contriever), got {spec!r}")
+    try:
+        from langchain.embeddings import init_embeddings
+    except ImportError as exc:
+        raise ImportError("--embeddings needs `langchain`: pip install 'langchain-rpm[agents]'") from exc
+    try:
+        return init_embeddings(spec)
+    except (ImportError, ValueError) as exc:  # LangChain's messages span lines; the CLI prints one
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise type(exc)(f"--embeddings {spec}: {first}") from None
 
 
 def build_chat_model(args: argparse.Namespace) -> BaseChatModel:
@@ -229,6 +257,8 @@ def run_eval(
             )
             for task in tasks
         }
+        if embeddings is None and getattr(args, "embeddings", None):
+            embeddings = build_embeddings(args.embeddings)
         chat = llm if llm is not None else _chat_model(args, model_factory or build_chat_model)
         results = run_evaluation(
             data,

@@ -604,3 +604,13 @@ def test_k_is_the_papers_3_even_when_a_parent_cli_defaults_otherwise():
     add_eval_parser(root.add_subparsers(dest="command"))
     assert root.parse_args(["eval"]).k == 3
     assert root.parse_args(["eval", "--k", "5"]).k == 5
+
+
+def test_embeddings_are_named_on_the_command_line_and_errors_are_one_line(tmp_path, capsys):
+    args = build_parser().parse_args(["--tasks", "lamp3", "--embeddings", "nope:model", "--out", str(tmp_path)])
+    assert run_eval(args, llm=tally_model()) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "--embeddings nope:model: Provider 'nope' is not supported" in err
+    args = build_parser().parse_args(["--tasks", "lamp3", "--embeddings", "contriever", "--out", str(tmp_path)])
+    assert run_eval(args, llm=tally_model()) == 2
+    assert "expects provider:model" in capsys.readouterr().err
