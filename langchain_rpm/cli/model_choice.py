@@ -87,6 +87,8 @@ def plan_model(
 ) -> ModelPlan:
     """Decide the model from flags and ``environ`` (default ``os.environ``); raise if it cannot run.
 
+    Nothing is started or written; a ``provider:model`` is built once to check its package and key.
+
     Raises:
         ConfigurationError: flags that contradict each other (``--local`` with ``--model``).
         ModelNotAvailableError: the model asked for lacks its key, package or endpoint.
@@ -106,6 +108,7 @@ def plan_model(
             raise ConfigurationError(
                 f"--base-url is for OpenAI-compatible servers; {name!r} names another provider: drop one of them"
             )
+        resolve_chat_model(name)  # a missing package or key fails now, before anything is created
         return ModelPlan("provider", name, None, method)
     if url:
         return ModelPlan("openai", rest or name or DEFAULT_MODEL, url, method)

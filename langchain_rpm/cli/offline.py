@@ -17,7 +17,7 @@ from typing import Any
 
 from langchain_rpm.cli.render import factor_table, plain_console, profile_summary
 from langchain_rpm.cli.session import StoreAccess
-from langchain_rpm.cli.task_choice import requested_task, task_for_profile
+from langchain_rpm.cli.task_choice import describe_task, requested_task, task_for_profile
 from langchain_rpm.cli.text import literal, quoted
 from langchain_rpm.errors import UnknownUserError
 from langchain_rpm.types import UserProfile
@@ -83,7 +83,7 @@ def inspect(args: argparse.Namespace, out: Output) -> int:
     if out.json:
         out.data(profile.model_dump(mode="json"))
         return 0
-    out.console.print(profile_summary(profile, task))
+    out.console.print(profile_summary(profile, describe_task(task)))
     out.console.print(factor_table(profile.factors, task))
     if profile.failed_items:
         out.console.print(f"{len(profile.failed_items)} item(s) failed in the last build (rebuild to retry them):")

@@ -73,10 +73,10 @@ def factor_table(factors: Sequence[Factor], task: TaskSpec, *, title: str = "Fac
     return table
 
 
-def profile_summary(profile: UserProfile, task: TaskSpec) -> Text:
-    """One line: the user, items, task, version and model of a profile."""
+def profile_summary(profile: UserProfile, task: str) -> Text:
+    """One line: the user, items, task (as described by the caller), version and model of a profile."""
     return plain(
-        f"user {quoted(profile.user_id)}: {profile.num_items} items, task {task.name} ({task.kind.value}), "
+        f"user {quoted(profile.user_id)}: {profile.num_items} items, task {task}, "
         f"version {profile.version}, model {profile.model or '?'}"
     )
 
