@@ -7,7 +7,6 @@ import json
 import pytest
 
 from langchain_rpm import __version__
-from langchain_rpm.cli.parser import COMMANDS
 from tests.support.cli_run import MODEL_ENV, ROOT, run_main, run_process, write_rows
 from tests.support.fault_server import FaultServer
 from tests.support.rpm_fakes import rpm_http_responder
@@ -163,6 +162,8 @@ def test_json_errors_are_json_on_stderr(tmp_path, capsys, server):
 
 
 def test_version_and_help(capsys):
+    from langchain_rpm.cli.parser import COMMANDS
+
     assert run_main(capsys, "--version").out.strip() == f"rpm (langchain-rpm) {__version__}"
     top = run_main(capsys, "--help")
     assert top.status == 0

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 
-from langchain_rpm.cli.model_choice import LOCAL_DESCRIPTION, plan_model
 from langchain_rpm.errors import ConfigurationError, ModelNotAvailableError
 from tests.support.cli_run import MODEL_ENV, run_main, write_rows
 from tests.support.fault_server import FaultServer
@@ -28,7 +27,7 @@ def local_never_starts(monkeypatch):
         raise AssertionError("the local LLM server was started")
 
     monkeypatch.setattr("langchain_rpm.cli.local_llm.local_llm_available", lambda: True)
-    monkeypatch.setattr("langchain_rpm.cli.local_server.LocalLLMServer.start", refuse)
+    monkeypatch.setattr("langchain_rpm.cli.local_llm.LocalLLMServer.start", refuse)
 
 
 @pytest.fixture
@@ -103,6 +102,8 @@ def test_no_model_at_all_lists_the_choices_in_one_line(tmp_path, capsys, monkeyp
 
 
 def test_plan_order():
+    from langchain_rpm.cli.model_choice import LOCAL_DESCRIPTION, plan_model
+
     installed = plan_model(environ={})  # nothing configured: the bundled model, when installed (it is here)
     assert installed.kind == "local" and installed.description == LOCAL_DESCRIPTION
     assert installed.method == "function_calling"

@@ -171,7 +171,7 @@ def test_checks_that_need_no_model_run_before_the_local_model_starts(tmp_path, c
     def refuse(self):
         raise AssertionError("the local LLM server was started")
 
-    monkeypatch.setattr("langchain_rpm.cli.local_server.LocalLLMServer.start", refuse)
+    monkeypatch.setattr("langchain_rpm.cli.local_llm.LocalLLMServer.start", refuse)
     assert rpm("build", write_rows(tmp_path / "r.jsonl", [{"user_id": "ada", **i} for i in MOVIE_HISTORY])).status == 0
     store = tmp_path / "store"
     goqa = write_rows(
