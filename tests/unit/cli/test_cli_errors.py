@@ -16,7 +16,6 @@ from langchain_rpm import RPM
 from langchain_rpm.errors import ConfigurationError
 from langchain_rpm.testing import demo_chat_model
 from tests.support.cli_run import (
-    MODEL_ENV,
     ROOT,
     Result,
     clean_env,
@@ -32,23 +31,6 @@ from tests.unit.conftest import MOVIE_HISTORY
 pytestmark = pytest.mark.enable_socket
 
 FAST = ("--structured-output", "function_calling")
-
-
-@pytest.fixture(autouse=True)
-def no_model_env(monkeypatch):
-    for name in MODEL_ENV:
-        monkeypatch.delenv(name, raising=False)
-
-
-@pytest.fixture
-def server():
-    with FaultServer(rpm_http_responder) as fake:
-        yield fake
-
-
-@pytest.fixture
-def rows(tmp_path):
-    return write_rows(tmp_path / "rows.jsonl", [{"user_id": "ada", **item} for item in MOVIE_HISTORY])
 
 
 @pytest.fixture

@@ -5,18 +5,9 @@ from __future__ import annotations
 import pytest
 
 from langchain_rpm.errors import ConfigurationError, ModelNotAvailableError
-from tests.support.cli_run import MODEL_ENV, run_main, write_rows
-from tests.support.fault_server import FaultServer
-from tests.support.rpm_fakes import rpm_http_responder
-from tests.unit.conftest import MOVIE_HISTORY
+from tests.support.cli_run import run_main
 
 pytestmark = pytest.mark.enable_socket
-
-
-@pytest.fixture(autouse=True)
-def no_model_env(monkeypatch):
-    for name in MODEL_ENV:
-        monkeypatch.delenv(name, raising=False)
 
 
 @pytest.fixture
@@ -28,17 +19,6 @@ def local_never_starts(monkeypatch):
 
     monkeypatch.setattr("langchain_rpm.cli.local_llm.local_llm_available", lambda: True)
     monkeypatch.setattr("langchain_rpm.cli.local_llm.LocalLLMServer.start", refuse)
-
-
-@pytest.fixture
-def server():
-    with FaultServer(rpm_http_responder) as fake:
-        yield fake
-
-
-@pytest.fixture
-def rows(tmp_path):
-    return write_rows(tmp_path / "rows.jsonl", [{"user_id": "ada", **item} for item in MOVIE_HISTORY[:2]])
 
 
 @pytest.mark.parametrize(

@@ -7,31 +7,11 @@ import json
 import pytest
 
 from langchain_rpm import __version__
-from tests.support.cli_run import MODEL_ENV, ROOT, run_main, run_process, write_rows
-from tests.support.fault_server import FaultServer
-from tests.support.rpm_fakes import rpm_http_responder
-from tests.unit.conftest import MOVIE_HISTORY
+from tests.support.cli_run import ROOT, run_main, run_process, write_rows
 
 pytestmark = pytest.mark.enable_socket
 
 DEMO_DIR = ROOT / "langchain_rpm" / "data" / "demo"
-
-
-@pytest.fixture(autouse=True)
-def no_model_env(monkeypatch):
-    for name in MODEL_ENV:
-        monkeypatch.delenv(name, raising=False)
-
-
-@pytest.fixture
-def server():
-    with FaultServer(rpm_http_responder) as fake:
-        yield fake
-
-
-@pytest.fixture
-def rows(tmp_path):
-    return write_rows(tmp_path / "rows.jsonl", [{"user_id": "ada", **item} for item in MOVIE_HISTORY])
 
 
 def run(capsys, server, store, *args):

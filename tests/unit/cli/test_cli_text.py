@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from langchain_rpm.store import RPMStore
-from tests.support.cli_run import MODEL_ENV, run_main, write_rows
+from tests.support.cli_run import run_main, write_rows
 from tests.support.fault_server import FaultServer
 from tests.support.rpm_fakes import rpm_http_responder
 from tests.unit.conftest import MOVIE_HISTORY
@@ -14,12 +14,6 @@ pytestmark = pytest.mark.enable_socket
 
 MARKUP_IDS = ["[red]evil[/red]", "[/]", "[bold"]
 ESC = "\x1b"
-
-
-@pytest.fixture(autouse=True)
-def no_model_env(monkeypatch):
-    for name in MODEL_ENV:
-        monkeypatch.delenv(name, raising=False)
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ from langchain_rpm.cli.files import read_interactions
 from langchain_rpm.errors import InvalidHistoryError
 from langchain_rpm.history import validate_history
 from langchain_rpm.tasks import LAMP2, LAMP3
-from tests.support.cli_run import MODEL_ENV, ROOT, run_main, write_rows
+from tests.support.cli_run import ROOT, run_main, write_rows
 from tests.support.fault_server import FaultServer
 from tests.support.rpm_fakes import rpm_http_responder
 from tests.unit.conftest import MOVIE_HISTORY
@@ -24,18 +24,6 @@ REVIEWS = [
     {"id": "r2", "input": "Sturdy and fast.", "response": 5},
     {"id": "r3", "input": "Fine for the price.", "response": "3"},
 ]
-
-
-@pytest.fixture(autouse=True)
-def no_model_env(monkeypatch):
-    for name in MODEL_ENV:
-        monkeypatch.delenv(name, raising=False)
-
-
-@pytest.fixture
-def server():
-    with FaultServer(rpm_http_responder) as fake:
-        yield fake
 
 
 @pytest.fixture
