@@ -95,7 +95,10 @@ def _add_shared(parser: argparse.ArgumentParser, *, with_defaults: bool, only: t
     for flags, options, default in SHARED:
         if only and flags[0] not in only:
             continue
-        group.add_argument(*flags, default=default if with_defaults else argparse.SUPPRESS, **options)
+        try:
+            group.add_argument(*flags, default=default if with_defaults else argparse.SUPPRESS, **options)
+        except argparse.ArgumentError:  # the command defines this option itself (``rpm eval``)
+            continue
 
 
 COMMANDS: dict[str, tuple[str, str]] = {
