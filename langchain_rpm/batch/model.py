@@ -35,7 +35,7 @@ from pydantic import PrivateAttr
 
 from langchain_rpm.batch.coordinator import BatchCoordinator, Reply
 from langchain_rpm.errors import ConfigurationError
-from langchain_rpm.plans import CallLimiter
+from langchain_rpm.plans import Call, CallLimiter, Plan, arun, run
 from langchain_rpm.types import TokenUsage
 
 _CLIENT_ONLY = ("stream", "extra_headers", "extra_query", "extra_body", "timeout")
@@ -146,26 +146,30 @@ class BatchChatOpenAI(ChatOpenAI):
             )
         return self._create_chat_result(completion, {})
 
-    async def _agenerate(
-        self,
-        messages: list[BaseMessage],
-        stop: list[str] | None = None,
-        run_manager: AsyncCallbackManagerForLLMRun | None = None,
-        **kwargs: Any,
-    ) -> ChatResult:
-        """Answer from the request's batch line; online when the line did not come back."""
+    def _answer(
+        self, messages: list[BaseMessage], stop: list[str] | None, kwargs: dict[str, Any], online: Call
+    ) -> Plan[ChatResult]:
+        """Answer from the request's batch line; with ``online`` (``ChatOpenAI``'s own call) when it did not come back."""
         coordinator = self.coordinator
         request = batch_request(self, messages, stop, kwargs)
         with coordinator.busy():
             reply: Reply = None
             if request is not None:
-                reply = await asyncio.wrap_future(coordinator.submit(request.custom_id, request.body))
+                future = coordinator.submit(request.custom_id, request.body)
+                reply = yield Call(future.result, afn=lambda: asyncio.wrap_future(future))
             if request is None or reply is None:
-                async with self._online.ahold():
-                    result = await super()._agenerate(messages, stop, run_manager, **kwargs)
+                result: ChatResult = yield online
                 coordinator.record_online(result_tokens(result))
                 return result
         return self._from_reply(request, reply)
+
+    def _online_call(self, *args: Any, **kwargs: Any) -> ChatResult:
+        with self._online.hold():
+            return super()._generate(*args, **kwargs)
+
+    async def _aonline_call(self, *args: Any, **kwargs: Any) -> ChatResult:
+        async with self._online.ahold():
+            return await super()._agenerate(*args, **kwargs)
 
     def _generate(
         self,
@@ -174,14 +178,17 @@ class BatchChatOpenAI(ChatOpenAI):
         run_manager: CallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> ChatResult:
-        """Blocking :meth:`_agenerate` (the calling thread waits on the batch)."""
-        coordinator = self.coordinator
-        request = batch_request(self, messages, stop, kwargs)
-        with coordinator.busy():
-            reply = None if request is None else coordinator.submit(request.custom_id, request.body).result()
-            if request is None or reply is None:
-                with self._online.hold():
-                    result = super()._generate(messages, stop, run_manager, **kwargs)
-                coordinator.record_online(result_tokens(result))
-                return result
-        return self._from_reply(request, reply)
+        """Answer through the batch (the calling thread waits on it); online when the line did not come back."""
+        online = Call(self._online_call, args=(messages, stop, run_manager), kwargs=kwargs)
+        return run(self._answer(messages, stop, kwargs, online))
+
+    async def _agenerate(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: AsyncCallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> ChatResult:
+        """Async :meth:`_generate`."""
+        online = Call(self._online_call, afn=self._aonline_call, args=(messages, stop, run_manager), kwargs=kwargs)
+        return await arun(self._answer(messages, stop, kwargs, online))

@@ -243,35 +243,39 @@ class BatchServer(FaultServer):
     def _public(batch: dict[str, Any]) -> dict[str, Any]:
         return {k: v for k, v in batch.items() if not k.startswith("_") and k not in ("lines", "schemas")}
 
-    def _poll(self, h: _Handler, batch_id: str) -> None:
+    def _on_batch(self, h: _Handler, batch_id: str, change: Callable[[dict[str, Any]], None]) -> None:
+        """Apply ``change`` to the batch (holding the lock) and answer with it, or 404."""
         if batch_id not in self._batches:
             self._not_found(h, f"batch {batch_id}")
             return
         with self._lock:
             batch = self._batches[batch_id]
-            self._stats["batch_polls"] += 1
-            batch["_polls"] += 1
-            finishing = batch["status"] not in ("completed", "expired", "failed", "cancelled")
-            if finishing and batch["status"] == "cancelling":
-                self._finish(batch, ("cancelled", 0))
-            elif finishing and self._released.is_set() and batch["_polls"] >= self.polls_to_finish:
-                self._finish(batch, batch["_script"])
-            elif finishing:
-                batch["status"] = "in_progress"
+            change(batch)
             public = self._public(batch)
         h.send_json(200, public)
 
+    def _poll(self, h: _Handler, batch_id: str) -> None:
+        def advance(batch: dict[str, Any]) -> None:
+            self._stats["batch_polls"] += 1
+            batch["_polls"] += 1
+            if batch["status"] in ("completed", "expired", "failed", "cancelled"):
+                return
+            if batch["status"] == "cancelling":
+                self._finish(batch, ("cancelled", 0))
+            elif self._released.is_set() and batch["_polls"] >= self.polls_to_finish:
+                self._finish(batch, batch["_script"])
+            else:
+                batch["status"] = "in_progress"
+
+        self._on_batch(h, batch_id, advance)
+
     def _cancel(self, h: _Handler, batch_id: str) -> None:
-        if batch_id not in self._batches:
-            self._not_found(h, f"batch {batch_id}")
-            return
-        with self._lock:
-            batch = self._batches[batch_id]
+        def cancel(batch: dict[str, Any]) -> None:
             if batch["status"] in ("validating", "in_progress", "finalizing"):
                 batch["status"] = "cancelling"
                 self._stats["batches_cancelled"] += 1
-            public = self._public(batch)
-        h.send_json(200, public)
+
+        self._on_batch(h, batch_id, cancel)
 
     def _finish(self, batch: dict[str, Any], script: tuple[str, int]) -> None:
         """End ``batch`` as scripted, answering its lines (called holding the lock)."""
