@@ -34,7 +34,7 @@ class BatchUsage(BaseModel):
         0.15
     """
 
-    batches: int = Field(default=0, description="Batches this run created.")
+    batches: int = Field(default=0, description="Batches this run submitted (or tried to).")
     resumed_batches: int = Field(default=0, description="Batches of an earlier run this run polled again.")
     lines: int = Field(default=0, description="Requests this run wrote into batches.")
     shared: int = Field(default=0, description="Requests that joined an identical request already in flight.")

@@ -108,6 +108,7 @@ class BatchChatOpenAI(ChatOpenAI):
 
     _coordinator: BatchCoordinator | None = PrivateAttr(default=None)
     _online: CallLimiter = PrivateAttr(default_factory=lambda: CallLimiter(8))
+    _source: ChatOpenAI | None = PrivateAttr(default=None)
 
     @classmethod
     def from_model(
@@ -120,6 +121,7 @@ class BatchChatOpenAI(ChatOpenAI):
             )
         fields = {**dict(model), "streaming": False, "disable_streaming": True}
         batched = cls.model_construct(_fields_set={*model.model_fields_set, "streaming", "disable_streaming"}, **fields)
+        batched._source = model
         return batched.attach(coordinator, online_concurrency=online_concurrency)
 
     def attach(self, coordinator: BatchCoordinator, *, online_concurrency: int = 8) -> BatchChatOpenAI:
@@ -129,6 +131,12 @@ class BatchChatOpenAI(ChatOpenAI):
         self._coordinator = coordinator
         self._online = CallLimiter(online_concurrency)
         return self
+
+    def _get_llm_string(self, stop: list[str] | None = None, **kwargs: Any) -> str:
+        """The source model's LLM-cache key: a cache fills and answers the same online and batched."""
+        if self._source is not None:
+            return self._source._get_llm_string(stop, **kwargs)
+        return super()._get_llm_string(stop, **kwargs)
 
     @property
     def coordinator(self) -> BatchCoordinator:

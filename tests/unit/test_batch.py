@@ -19,6 +19,7 @@ from typing import Any
 
 import openai
 import pytest
+from langchain_core.caches import InMemoryCache
 from langchain_core.callbacks import AsyncCallbackHandler
 from langchain_core.messages import HumanMessage
 from pydantic import BaseModel
@@ -325,3 +326,14 @@ async def test_invalid_replies_are_retried_through_the_next_batch(server, tmp_pa
     retries = [b for b in server.batches[1:] if b["schemas"].get("ExtractedFeatures")]
     assert sum(b["schemas"]["ExtractedFeatures"] for b in retries) == 3  # sent again in a later batch
     assert snapshot(batched.rpm) == expected
+
+
+def test_an_llm_cache_is_shared_by_online_and_batched_calls(server, tmp_path):
+    online = server.chat_model(max_retries=0, cache=InMemoryCache())
+    first = online.invoke("Robots in space?")
+    with BatchCoordinator(online.root_client, tmp_path / "b.sqlite", settings=BatchSettings(**FAST)) as coordinator:
+        batched = BatchChatOpenAI.from_model(online, coordinator)
+        assert batched.invoke("Robots in space?").content == first.content  # a hit: nothing sent
+        second = batched.invoke("A love story?")  # a miss: one batch line, which fills the cache
+    assert online.invoke("A love story?").content == second.content
+    assert server.stats["chat_requests"] == 1 and server.stats["batch_lines"] == 1
