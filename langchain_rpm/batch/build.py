@@ -25,7 +25,7 @@ import asyncio
 from collections.abc import Callable, Coroutine, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar, cast
+from typing import TYPE_CHECKING, Any, Literal, TypeVar, cast
 
 from langchain_core.runnables import RunnableConfig
 from langchain_openai import ChatOpenAI
@@ -98,6 +98,7 @@ class BatchBuilder:
         *,
         config: RunnableConfig | None = None,
         users_in_flight: int | None = None,
+        mode: Literal["build", "update"] = "build",
     ) -> dict[str, UserProfile | Exception]:
         """Build every user concurrently; returns each user's profile or the exception that stopped it.
 
@@ -105,6 +106,8 @@ class BatchBuilder:
             histories: ``{user_id: history}``.
             config: Run config for every build.
             users_in_flight: Users built at once (default: all of them, so each phase is one batch).
+            mode: ``"build"`` (``RPM.abuild_user``) or ``"update"`` (``RPM.aadd_interactions``: new items
+                added to stored profiles).
         """
         coordinator = await asyncio.to_thread(  # opens the ledger; may look up a batch a crashed run created
             BatchCoordinator, self.model.root_client, self.state, settings=self.settings, on_progress=self._emit
@@ -118,7 +121,8 @@ class BatchBuilder:
                 async with gate:
                     with coordinator.track(user_id):
                         try:
-                            return await facade.abuild_user(user_id, history, config=config, on_progress=self._emit)
+                            run = facade.abuild_user if mode == "build" else facade.aadd_interactions
+                            return await run(user_id, history, config=config, on_progress=self._emit)
                         except Exception as exc:
                             return exc
 
@@ -135,9 +139,10 @@ class BatchBuilder:
         *,
         config: RunnableConfig | None = None,
         users_in_flight: int | None = None,
+        mode: Literal["build", "update"] = "build",
     ) -> dict[str, UserProfile | Exception]:
         """Blocking :meth:`abuild_users` (runs its own event loop, on a worker thread if one is running)."""
-        return run_blocking(self.abuild_users(histories, config=config, users_in_flight=users_in_flight))
+        return run_blocking(self.abuild_users(histories, config=config, users_in_flight=users_in_flight, mode=mode))
 
     def _emit(self, event: dict[str, Any]) -> None:
         if self.on_progress is not None:

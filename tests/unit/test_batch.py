@@ -337,3 +337,15 @@ def test_an_llm_cache_is_shared_by_online_and_batched_calls(server, tmp_path):
         second = batched.invoke("A love story?")  # a miss: one batch line, which fills the cache
     assert online.invoke("A love story?").content == second.content
     assert server.stats["chat_requests"] == 1 and server.stats["batch_lines"] == 1
+
+
+async def test_updates_of_stored_profiles_go_through_batches_too(server, tmp_path):
+    histories = batch_histories(3, 4)
+    first = {user: items[:3] for user, items in histories.items()}
+    new = {user: items[3:] for user, items in histories.items()}
+    await builder(server, tmp_path).abuild_users(first)
+    server.reset_stats()
+    updated = await builder(server, tmp_path).abuild_users(new, mode="update")
+    assert all(not isinstance(r, Exception) and r.num_items == 4 for r in updated.values()), updated
+    # the new items only: their extraction against the stored factors, then their reasoning paths
+    assert [len(b["lines"]) for b in server.batches[3:]] == [3, 3] and server.stats["chat_requests"] == 0
