@@ -22,7 +22,7 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from langchain_core.embeddings import Embeddings
 from langchain_core.language_models import BaseChatModel
@@ -32,6 +32,10 @@ from langchain_rpm.evaluation.cost import Prices
 from langchain_rpm.evaluation.methods import ALL_METHODS, METHOD_GROUPS
 from langchain_rpm.evaluation.sources import PROTOCOLS
 from langchain_rpm.settings import PRESETS
+
+if TYPE_CHECKING:
+    from langchain_rpm.evaluation.report import EvalResults
+    from langchain_rpm.evaluation.sources import TaskData
 
 __all__ = ["add_eval_parser", "build_chat_model", "build_embeddings", "build_parser", "main", "run_eval"]
 
@@ -233,7 +237,6 @@ def run_eval(
     """
     from langchain_rpm.errors import RunMismatchError
     from langchain_rpm.evaluation.runner import run_evaluation
-    from langchain_rpm.evaluation.sources import load_task
 
     for name, default in SHARED_OPTIONS.items():  # a parent CLI may leave them unset (None)
         if getattr(args, name, None) is None and name not in ("model", "base_url"):  # None: the factory's choice
@@ -241,22 +244,7 @@ def run_eval(
         elif not hasattr(args, name):
             setattr(args, name, None)
     try:
-        tasks = [t.strip() for t in args.tasks.split(",") if t.strip()]
-        questions, outputs = _per_task(args.questions, "--questions"), _per_task(args.outputs, "--outputs")
-        data = {
-            task: load_task(
-                task,
-                args.data,
-                protocol=args.protocol,
-                split=args.split,
-                questions=questions.get(task),
-                outputs=outputs.get(task),
-                n_users=args.users,
-                goqa_test=args.goqa_test,
-                seed=args.seed,
-            )
-            for task in tasks
-        }
+        data = _load_data(args)
         if embeddings is None and getattr(args, "embeddings", None):
             embeddings = build_embeddings(args.embeddings)
         chat = llm if llm is not None else _chat_model(args, model_factory or build_chat_model)
@@ -292,10 +280,33 @@ def run_eval(
     ) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    return _summary(results, Path(args.out))
+
+
+def _load_data(args: argparse.Namespace) -> dict[str, TaskData]:
+    """Every task's :class:`~langchain_rpm.evaluation.sources.TaskData`, validated file by file."""
+    from langchain_rpm.evaluation.sources import load_task
+
+    questions, outputs = _per_task(args.questions, "--questions"), _per_task(args.outputs, "--outputs")
+    options = {"protocol": args.protocol, "split": args.split, "n_users": args.users, "seed": args.seed}
+    return {
+        task: load_task(
+            task,
+            args.data,
+            questions=questions.get(task),
+            outputs=outputs.get(task),
+            goqa_test=args.goqa_test,
+            **options,
+        )
+        for task in (t.strip() for t in args.tasks.split(",") if t.strip())
+    }
+
+
+def _summary(results: EvalResults, out: Path) -> int:
+    """Print the report and what was written; 1 when every prediction failed, else 0."""
     print(results.to_markdown())
-    out = Path(args.out)
     print(f"Wrote {out / 'results.md'}, {out / 'results.json'}, plots and the ledger {out / 'predictions.jsonl'}.")
-    scored = sum(r.queries for r in results.results)
+    scored = sum(r.cost.queries for r in results.results)
     failed = sum(r.errors for r in results.results)
     if failed:
         print(

@@ -21,6 +21,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +29,7 @@ from pydantic import BaseModel, ConfigDict
 
 from langchain_rpm.errors import DatasetError
 
-__all__ = ["DataFile", "data_file", "field", "list_of_records", "read_json", "record_id", "where"]
+__all__ = ["DataFile", "data_file", "field", "list_of_records", "read_json", "record_id", "records", "where"]
 
 
 class DataFile(BaseModel):
@@ -95,6 +96,17 @@ def list_of_records(data: Any, file: str | os.PathLike[str], what: str) -> list[
     if not isinstance(data, list):
         raise DatasetError(f"{file}: expected a JSON list of {what}, got {type(data).__name__}")
     return data
+
+
+def records(
+    data: Any, file: str | os.PathLike[str], what: str, noun: str = "record"
+) -> Iterator[tuple[str, dict[str, Any]]]:
+    """``(place, record)`` for every object of the JSON list ``data``; anything else is refused, naming its place."""
+    for index, raw in enumerate(list_of_records(data, file, what)):
+        place = where(file, index, raw, noun)
+        if not isinstance(raw, dict):
+            raise DatasetError(f"{place}: expected an object, got {type(raw).__name__}")
+        yield place, raw
 
 
 def record_id(record: dict[str, Any], place: str) -> str:

@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from langchain_rpm.errors import DatasetError
-from langchain_rpm.evaluation.files import field, list_of_records, read_json, record_id, where
+from langchain_rpm.evaluation.files import field, read_json, record_id, records
 from langchain_rpm.evaluation.users import EvalUser
 from langchain_rpm.tasks import GLOBAL_OPINION_QA, TaskSpec, get_task
 from langchain_rpm.types import HistoryItem
@@ -76,10 +76,7 @@ def read_goqa(path: str | os.PathLike[str]) -> list[GoqaQuestion]:
     """
     questions: list[GoqaQuestion] = []
     seen: set[str] = set()
-    for index, raw in enumerate(list_of_records(read_json(path), path, "survey questions")):
-        place = where(path, index, raw)
-        if not isinstance(raw, dict):
-            raise DatasetError(f"{place}: expected an object, got {type(raw).__name__}")
+    for index, (place, raw) in enumerate(records(read_json(path), path, "survey questions")):
         qid = record_id(raw, place) if "id" in raw else str(index)
         if qid in seen:
             raise DatasetError(f"{place}: field 'id' is a duplicate of {qid!r}")

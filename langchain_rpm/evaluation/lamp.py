@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from langchain_rpm.errors import DatasetError, InvalidAnswerError
-from langchain_rpm.evaluation.files import field, list_of_records, read_json, record_id, where
+from langchain_rpm.evaluation.files import field, read_json, record_id, records
 from langchain_rpm.evaluation.users import EvalQuery, EvalUser
 from langchain_rpm.tasks import TaskKind, TaskSpec, get_task
 from langchain_rpm.types import HistoryItem
@@ -151,12 +151,9 @@ def read_lamp_questions(
     fields = profile_fields or LAMP_PROFILE_FIELDS.get(spec.name)
     if fields is None:
         raise ValueError(f"task {spec.name!r} has no known LaMP profile fields; pass profile_fields=(input, response)")
-    records: list[LampRecord] = []
+    found: list[LampRecord] = []
     seen: set[str] = set()
-    for index, raw in enumerate(list_of_records(read_json(path), path, "question records")):
-        place = where(path, index, raw)
-        if not isinstance(raw, dict):
-            raise DatasetError(f"{place}: expected an object, got {type(raw).__name__}")
+    for place, raw in records(read_json(path), path, "question records"):
         qid = record_id(raw, place)
         if qid in seen:
             raise DatasetError(f"{place}: duplicate question id {qid!r}")
@@ -170,8 +167,8 @@ def read_lamp_questions(
                 f"{place}: the profile has no usable item (empty, or every input blank); every user needs a "
                 "history to build from: remove the record or fix its profile"
             )
-        records.append(LampRecord(qid, strip_lamp_prompt(text, spec) if strip_prompt else text.strip(), profile))
-    return records
+        found.append(LampRecord(qid, strip_lamp_prompt(text, spec) if strip_prompt else text.strip(), profile))
+    return found
 
 
 def _profile_items(
@@ -216,10 +213,7 @@ def read_lamp_golds(path: str | os.PathLike[str], spec: TaskSpec) -> dict[str, s
             raise DatasetError(f"{path}: missing field 'golds'")
         data = data["golds"]
     golds: dict[str, str] = {}
-    for index, item in enumerate(list_of_records(data, path, "gold records")):
-        place = where(path, index, item, "gold record")
-        if not isinstance(item, dict):
-            raise DatasetError(f"{place}: expected an object, got {type(item).__name__}")
+    for place, item in records(data, path, "gold records", "gold record"):
         gid = str(field(item, "id", place, kinds=(str, int)))
         output = field(item, "output", place, kinds=(str, int, float))
         golds[gid] = canonical_answer(spec, output, f"{place}: field 'output'")
@@ -257,10 +251,10 @@ def load_lamp(
         DatasetError: see :func:`read_lamp_questions`; also a question without a gold answer.
     """
     spec = get_task(task)
-    records = read_lamp_questions(questions_path, spec, profile_fields=profile_fields, strip_prompt=strip_prompt)
+    read = read_lamp_questions(questions_path, spec, profile_fields=profile_fields, strip_prompt=strip_prompt)
     golds = read_lamp_golds(golds_path, spec)
     users = []
-    for index, record in enumerate(records):
+    for index, record in enumerate(read):
         if record.id not in golds:
             raise DatasetError(
                 f"{golds_path}: no gold output for question id {record.id!r} ({questions_path}, record {index})"

@@ -33,7 +33,7 @@ import concurrent.futures
 import logging
 import os
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -263,7 +263,7 @@ async def arun_evaluation(
         "prompt_version": PROMPT_VERSION,
         "baseline_prompt_version": BASELINE_PROMPT_VERSION,
         "rpm_options": {key: repr(value) for key, value in sorted((rpm_options or {}).items())},
-    }
+    }  # what the results depend on; run.json keeps it and a resume must match it (manifest.py)
     out = Path(results_dir)
     check_and_record(out, RunRecord(settings=settings, tasks={n: _task_record(d) for n, d in datasets.items()}))
     ledger = Ledger(out / LEDGER_FILE)
@@ -274,29 +274,13 @@ async def arun_evaluation(
     for run in range(runs):
         for task in datasets:
             store = RPMStore(client=client, embeddings=embeddings, namespace=f"eval_{task}_r{run}")
-            ctx = MethodContext(
-                chat,
-                get_task(task),
-                store,
-                seed=seed + run,
-                known_profiles=ledger.profiles(task, run=run),
-                on_profile_built=_profile_recorder(ledger, task, run),
-                **common,
-            )
-            plans[run, task] = [factory(ctx) for factory in factories.values()]
-            names = [m.name for m in plans[run, task]]
-            if len(set(names)) != len(names):
-                raise ValueError(f"method names must be unique, got {names}")
-    totals = {}
-    for task, task_data in datasets.items():
-        keys = [
-            (run, m.name, u.user_id, q.id)
-            for run in range(runs)
-            for m in plans[run, task]
-            for u in task_data.users
-            for q in u.queries
-        ]
-        totals[task] = (sum(ledger.done(task, m, u, q, run=run) for run, m, u, q in keys), len(keys))
+            known: dict[str, Any] = {
+                "known_profiles": ledger.profiles(task, run=run),
+                "on_profile_built": _recorder(ledger, task, run),
+            }
+            ctx = MethodContext(chat, get_task(task), store, seed=seed + run, **known, **common)
+            plans[run, task] = _methods(factories, ctx)
+    totals = {task: _progress_of(ledger, task, d.users, plans, runs) for task, d in datasets.items()}
     semaphore = asyncio.Semaphore(max_concurrency)
     with _progress(progress, totals) as advance:
         for run in range(runs):
@@ -311,6 +295,22 @@ async def arun_evaluation(
     return results
 
 
+def _methods(factories: Mapping[str, MethodFactory], ctx: MethodContext) -> list[Method]:
+    methods = [factory(ctx) for factory in factories.values()]
+    names = [m.name for m in methods]
+    if len(set(names)) != len(names):
+        raise ValueError(f"method names must be unique, got {names}")
+    return methods
+
+
+def _progress_of(
+    ledger: Ledger, task: str, users: Sequence[EvalUser], plans: Mapping[tuple[int, str], list[Method]], runs: int
+) -> tuple[int, int]:
+    """``(done, total)`` predictions of ``task`` over every run and method."""
+    keys = [(r, m.name, u.user_id, q.id) for r in range(runs) for m in plans[r, task] for u in users for q in u.queries]
+    return sum(ledger.done(task, m, u, q, run=r) for r, m, u, q in keys), len(keys)
+
+
 def _task_record(task_data: TaskData) -> TaskRecord:
     queries = sum(len(user.queries) for user in task_data.users)
     return TaskRecord(
@@ -322,7 +322,7 @@ def _task_record(task_data: TaskData) -> TaskRecord:
     )
 
 
-def _profile_recorder(ledger: Ledger, task: str, run: int) -> Any:
+def _recorder(ledger: Ledger, task: str, run: int) -> Callable[[str, ProfileBuild], None]:
     def record(user: str, build: ProfileBuild) -> None:
         ledger.append(
             LedgerRecord(kind="profile", run=run, task=task, user=user, digest=build.digest, spend=build.spend)
