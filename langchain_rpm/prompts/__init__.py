@@ -18,7 +18,6 @@ Example:
 from langchain_rpm.prompts.baselines import (
     FEATURES_FACTORS,
     FEATURES_FACTORS_PAIRS,
-    FEATURES_FACTORS_PAIRS_COT,
     FEW_SHOT,
     ZERO_SHOT,
     DirectAnswer,
@@ -67,7 +66,6 @@ __all__ = [
     "FACTOR_CLUSTERING",
     "FEATURES_FACTORS",
     "FEATURES_FACTORS_PAIRS",
-    "FEATURES_FACTORS_PAIRS_COT",
     "FEATURE_EXTRACTION",
     "FEW_SHOT",
     "GENERATION",
