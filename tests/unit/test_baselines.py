@@ -146,11 +146,11 @@ async def test_the_ablation_ladder_adds_one_ingredient_at_a_time(tmp_path):
         recorder = Recorder()
         ctx, model = context(tmp_path / name, recorder, k=2)
         await run_method(ctx, name)
-        build_calls = 1 + 1 + len(MOVIES.history) * 2  # profile: extraction x N, clustering, reasoning x N
-        assert model.call_count == build_calls - 1 + 2  # + query extraction and answer
+        build_calls = len(MOVIES.history) * 2 + 2  # profile: extraction x N, Propose, Assign, reasoning x N
+        assert model.call_count == build_calls + 2  # + query extraction and answer
         prompts[name] = recorder.answers()[-1]
     system, human, schema = prompts["features_factors"]
-    assert schema == {"answer"} and "P(" in system and "<features>" in human and "Example" not in system
+    assert schema == {"answer"} and "factor | count" in system and "<features>" in human and "Example" not in system
     system, _, schema = prompts["features_factors_pairs"]
     assert schema == {"answer"} and "Example 1" in system and "Answer: " in system
     assert "Reasoning:" not in system and "Think step by step" not in system
@@ -179,7 +179,7 @@ async def test_profile_methods_share_one_build_and_each_is_charged_for_it(tmp_pa
     ctx, model = context(tmp_path, demo_responder)
     methods = [METHODS[name](ctx) for name in ("features_factors", "features_factors_pairs", "rpm")]
     spends = await asyncio.gather(*(m.prepare_user(MOVIES, None) for m in methods))
-    assert model.call_count == 1 + 1 + len(MOVIES.history) * 2 - 1  # one build: N extractions, 1 clustering, N paths
+    assert model.call_count == len(MOVIES.history) * 2 + 2  # one build: N extractions, Propose, Assign, N paths
     assert all(isinstance(s, Spend) and s == spends[0] for s in spends)
     assert spends[0].usage.llm_calls == model.call_count
 
