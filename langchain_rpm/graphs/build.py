@@ -3,8 +3,10 @@
 Nodes are the named steps of :class:`BuildSteps` (``prepare``, ``extract_items``, ``aggregate``,
 ``reason_items``, ``finalize``), each a :mod:`plan <langchain_rpm.plans>` run sync or async. Items
 fan out with ``Send`` (one task per pack of ``pack_size`` items), so with a checkpointer an
-interrupted build resumes without re-running finished items. An item whose LLM call fails is
-recorded in ``failed`` and the profile is built from the rest.
+interrupted build resumes without re-running finished items. ``extract_items`` also runs the judge
+(open-ended tasks, ``judge="separate"``); ``aggregate`` is Propose-Assign-Select. An item whose LLM
+call fails is recorded in ``failed`` and the profile is built from the rest. Each LLM node adds what
+it spent to the ``usage`` state key; ``finalize`` adds that to the profile's ``cost``.
 
 Every result in the state belongs to one request (``build_key``: user, mode and each item's
 content): a new history on a used thread keeps only the features of items whose content is
@@ -42,7 +44,7 @@ from langchain_rpm.components import RPMComponents
 from langchain_rpm.errors import BuildFailedError, InvalidHistoryError
 from langchain_rpm.graphs.inference import plan_node
 from langchain_rpm.graphs.progress import BuildProgress, emit
-from langchain_rpm.graphs.state import BuildState, RPMContext, resolve_user_id
+from langchain_rpm.graphs.state import BuildState, RPMContext, add_usage, resolve_user_id
 from langchain_rpm.history import check_user_id, item_digest, validate_history
 from langchain_rpm.personalization import require_profile
 from langchain_rpm.plans import Plan, gather
@@ -175,12 +177,9 @@ class BuildSteps:
         if not self.components.separate_judge:
             return self._collected(payload, results, "extract", "features")
         jobs = [i for i, result in enumerate(results) if not isinstance(result, Exception)]
-        judge = self.components.judge
-        judged = yield from gather(
-            [judge.plan(JudgeInput(item=items[i], features=results[i]), config) for i in jobs], return_exceptions=True
-        )
-        failed_at = ["extract"] * len(results)
-        for i, verdict in zip(jobs, judged, strict=True):
+        plans = [self.components.judge.plan(JudgeInput(item=items[i], features=results[i]), config) for i in jobs]
+        failed_at = ["extract"] * len(results)  # an item whose judge call fails is recorded at stage "judge"
+        for i, verdict in zip(jobs, (yield from gather(plans, return_exceptions=True)), strict=True):
             results[i], failed_at[i] = verdict, "judge"
         return self._collected(payload, results, "extract", "features", failed_at)
 
@@ -339,7 +338,7 @@ class BuildSteps:
         if state.get("mode") == "update" and not state.get("reclustered") and previous is not None:
             new = [ReasoningExample.model_validate(e) for e in (state.get("examples") or {}).values()]
             unfit = previous.unfit_features + sum(1 for e in new for f in e.features if f.soft_assigned)
-        spent = Usage.model_validate(state.get("usage") or {})
+        cost = add_usage(previous.cost.model_dump() if previous else None, state.get("usage"))  # all builds, updates
         return UserProfile(
             user_id=state["user_id"],
             task=self.task.name,
@@ -355,7 +354,7 @@ class BuildSteps:
             created_at=previous.created_at if previous else datetime.now(UTC),
             failed_items=failed,
             unfit_features=unfit,
-            cost=(previous.cost + spent) if previous else spent,
+            cost=Usage.model_validate(cost),
         )
 
 

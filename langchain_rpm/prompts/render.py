@@ -52,7 +52,7 @@ def render_features(features: Sequence[Feature]) -> str:
     return "\n".join(f"- {f.name} [{f.factor or 'unassigned'}]: {f.context}".rstrip(": ") for f in features)
 
 
-def render_factors(factors: Sequence[Factor], task: TaskSpec) -> str:
+def render_factors(factors: Sequence[Factor], task: TaskSpec, *, top_labels: int = 5) -> str:
     """The user's factors with their statistics, as the rows of the paper's statistics table.
 
     A header row names the columns, then one ``|``-separated row per factor. Open-ended tasks:
@@ -60,7 +60,8 @@ def render_factors(factors: Sequence[Factor], task: TaskSpec) -> str:
     ``83/86 (96.5%)`` (the influence columns appear once some feature was judged). Ratings:
     ``factor | count | mean rating | answers`` with ``mean 4.51 (user's overall 4.46)``. Labels and
     options: ``factor | count | answers``, where answers are the non-zero propensities
-    ``label k/n (p%)``, most frequent first.
+    ``label k/n (p%)``, most frequent first (at most ``top_labels``, then how many more; multiple-choice
+    options differ from question to question, so the full list can be as long as the history).
 
     Example:
         >>> from langchain_rpm.tasks import LAMP5
@@ -85,12 +86,12 @@ def render_factors(factors: Sequence[Factor], task: TaskSpec) -> str:
         columns += ["answers"]
     rows = [" | ".join(columns)]
     for factor in factors:
-        cells = [factor.name, *_statistics_cells(factor.statistics, task, len(columns) - 2)]
+        cells = [factor.name, *_statistics_cells(factor.statistics, task, len(columns) - 2, top_labels)]
         rows.append(" | ".join(cells))
     return "\n".join(rows)
 
 
-def _statistics_cells(stats: FactorStatistics | None, task: TaskSpec, extra: int) -> list[str]:
+def _statistics_cells(stats: FactorStatistics | None, task: TaskSpec, extra: int, top_labels: int) -> list[str]:
     """The cells after the factor's name: its count, then the task's statistics columns."""
     if stats is None:
         return ["-"] * (extra + 1)
@@ -104,7 +105,7 @@ def _statistics_cells(stats: FactorStatistics | None, task: TaskSpec, extra: int
         return cells + ["-"] * (extra + 1 - len(cells))
     if task.kind is TaskKind.RATING:
         cells.append(_mean_cell(stats))
-    cells.append(_propensity_cell(stats))
+    cells.append(_propensity_cell(stats, top_labels))
     return cells
 
 
@@ -122,10 +123,13 @@ def _mean_cell(stats: FactorStatistics) -> str:
     return f"mean {stats.mean_rating:.2f}{overall}"
 
 
-def _propensity_cell(stats: FactorStatistics) -> str:
+def _propensity_cell(stats: FactorStatistics, top_labels: int) -> str:
     """The non-zero propensities as ``label k/n (p%)``, most frequent first (ties in label order)."""
     ranked = sorted(((label, p) for label, p in stats.propensity.items() if p > 0), key=lambda kv: -kv[1])
-    return "; ".join(f"{label} {_fraction(round(p * stats.support), stats.support)}" for label, p in ranked) or "-"
+    shown = [f"{label} {_fraction(round(p * stats.support), stats.support)}" for label, p in ranked[:top_labels]]
+    if len(ranked) > top_labels:
+        shown.append(f"{len(ranked) - top_labels} more")
+    return "; ".join(shown) or "-"
 
 
 def render_factor_members(factors: Sequence[Factor], *, limit: int = 5) -> str:

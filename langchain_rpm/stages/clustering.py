@@ -242,21 +242,14 @@ class FactorAggregator(RPMStage[AggregationInput, AggregationResult]):
         self, pool: list[Feature], uncovered: list[int], candidates: list[str], config: RunnableConfig
     ) -> Plan[dict[int, int]]:
         """Feature -> candidate index for the uncovered features that fit one (the others are left out)."""
-        listed = render_candidates(candidates)
-        size = self.settings.assign_batch_size
-        if size == 1:
-            prompts = [
-                ASSIGN_FACTOR.format_prompt(**self._frame(), candidates=listed, feature=feature_line(pool[i]))
-                for i in uncovered
-            ]
-            batches = [[i] for i in uncovered]
-        else:
-            batches = [uncovered[s : s + size] for s in range(0, len(uncovered), size)]
-            prompts = [
-                ASSIGN_FACTORS.format_prompt(**self._frame(), candidates=listed, features=_numbered(pool, b))
-                for b in batches
-            ]
-        numbers = yield from self._numbers(self.assigner, prompts, batches, config)
+        numbers = yield from self._pass(
+            self.assigner,
+            pool,
+            uncovered,
+            self.settings.assign_batch_size,
+            config,
+            candidates=render_candidates(candidates),
+        )
         return {i: n - 1 for i, n in numbers.items() if 1 <= n <= len(candidates)}
 
     def _residual(
@@ -270,32 +263,37 @@ class FactorAggregator(RPMStage[AggregationInput, AggregationResult]):
         """Every leftover feature -> its nearest kept factor (the LLM's pick; a bad number -> :func:`closest_factor`)."""
         factors = [Factor(name=n, features=_members(pool, factor_of, n)) for n in kept]
         listed = render_candidates(kept, {f.name: f.features for f in factors})
-        size = self.settings.residual_batch_size
-        if size == 1:
-            prompts = [
-                RESIDUAL_FACTOR.format_prompt(**self._frame(), factors=listed, feature=feature_line(pool[i]))
-                for i in leftover
-            ]
-            batches = [[i] for i in leftover]
-        else:
-            batches = [leftover[s : s + size] for s in range(0, len(leftover), size)]
-            prompts = [
-                RESIDUAL_FACTORS.format_prompt(**self._frame(), factors=listed, features=_numbered(pool, b))
-                for b in batches
-            ]
-        numbers = yield from self._numbers(self.residual, prompts, batches, config)
+        numbers = yield from self._pass(
+            self.residual, pool, leftover, self.settings.residual_batch_size, config, factors=listed
+        )
         return {
             i: kept[numbers[i] - 1] if 1 <= numbers.get(i, 0) <= len(kept) else closest_factor(pool[i], factors)
             for i in leftover
         }
 
-    def _numbers(
-        self, caller: StructuredCaller[Any], prompts: list[Any], batches: list[list[int]], config: RunnableConfig
+    def _pass(
+        self,
+        caller: StructuredCaller[Any],
+        pool: list[Feature],
+        indices: list[int],
+        size: int,
+        config: RunnableConfig,
+        **listed: str,
     ) -> Plan[dict[int, int]]:
-        """Run the calls concurrently; feature -> the number its reply gave (a failed call gives none).
+        """One Assign or residual pass over ``indices``: one feature per call (``size`` 1) or ``size`` per call.
 
-        Only when every call fails is the first error raised (the model is not answering at all).
+        The calls run concurrently; the result maps a feature to the number its reply gave. A failed
+        call gives none; only when every call fails is the first error raised (the model is not answering).
         """
+        residual = caller is self.residual
+        if size == 1:
+            single = RESIDUAL_FACTOR if residual else ASSIGN_FACTOR
+            batches = [[i] for i in indices]
+            prompts = [single.format_prompt(**self._frame(), **listed, feature=feature_line(pool[i])) for i in indices]
+        else:
+            batched = RESIDUAL_FACTORS if residual else ASSIGN_FACTORS
+            batches = [indices[s : s + size] for s in range(0, len(indices), size)]
+            prompts = [batched.format_prompt(**self._frame(), **listed, features=_numbered(pool, b)) for b in batches]
         replies = yield from gather([caller.plan(p, config) for p in prompts], return_exceptions=True)
         if replies and all(isinstance(r, Exception) for r in replies):
             raise replies[0]

@@ -11,6 +11,7 @@ marked ``soft_assigned``; updates count those to decide when to re-cluster.
 
 from __future__ import annotations
 
+import threading
 from collections import OrderedDict
 from collections.abc import Sequence
 from typing import Any
@@ -110,6 +111,7 @@ class FeatureExtractor(PackableStage[ExtractionInput, list[Feature], Any]):
         }
         self._set_callers(llm, ExtractedFeatures, PackedFeatures, **self._options)
         self._llm = llm
+        self._lock = threading.Lock()
         self._aware: OrderedDict[tuple[str, ...], dict[bool, StructuredCaller[Any]]] = OrderedDict()
 
     def coerce(self, value: Any) -> ExtractionInput:
@@ -145,14 +147,15 @@ class FeatureExtractor(PackableStage[ExtractionInput, list[Feature], Any]):
     def _aware_caller(self, factors: Sequence[Factor], *, packed: bool) -> StructuredCaller[Any]:
         """The factor-aware caller for this factor set, bound once and kept for the most recent sets."""
         names = tuple(dict.fromkeys(f.name for f in factors))
-        entry = self._aware.setdefault(names, {})
-        self._aware.move_to_end(names)
-        while len(self._aware) > _CALLER_CACHE_SIZE:
-            self._aware.popitem(last=False)
-        if packed not in entry:
-            schema = factor_aware_schemas(names)[1 if packed else 0]
-            entry[packed] = StructuredCaller(self._llm, schema, **self._options)
-        return entry[packed]
+        with self._lock:  # batch() calls from several threads
+            entry = self._aware.setdefault(names, {})
+            self._aware.move_to_end(names)
+            while len(self._aware) > _CALLER_CACHE_SIZE:
+                self._aware.popitem(last=False)
+            if packed not in entry:
+                schema = factor_aware_schemas(names)[1 if packed else 0]
+                entry[packed] = StructuredCaller(self._llm, schema, **self._options)
+            return entry[packed]
 
     @staticmethod
     def _shared_factors(requests: Sequence[ExtractionInput]) -> list[Factor] | None:
