@@ -81,15 +81,15 @@ def test_open_ended_statistics_count_judged_features(store, preset):
 
 def test_retrieval_ranks_by_features_not_query_text(rpm, store):
     query = "Robots rebel on a space station."
-    # Example "topic" has exactly the query's text but unrelated features; "structure" has other text
-    # but the features the query will be given.
+    # Example "topic" is keyed by the query's own text (one feature naming the whole input); "structure" has
+    # other text but the features the query will be given. Fake embeddings: only identical texts are similar.
     store.add_examples(
         "ada",
         [
             ReasoningExample(
                 item_id="topic",
                 input=query,
-                features=[Feature(name="wedding", factor="Romance")],
+                features=[Feature(name=query, factor="Romance")],
                 reasoning="r",
                 answer="romance",
             ),
@@ -111,7 +111,8 @@ def test_retrieval_ranks_by_features_not_query_text(rpm, store):
     assert [h.example.item_id for h in by_features] == ["structure", "topic"]
     assert by_features[0].score == pytest.approx(1.0, abs=1e-5)
     by_text = run(personalizer.search_plan("ada", [], query, k=2))
-    assert by_text[0].example.item_id == "topic"  # the text-only mode would have picked the topic match
+    assert by_text[0].example.item_id == "topic"  # the text-only mode picks the topic match
+    assert by_text[0].score == pytest.approx(1.0, abs=1e-5)
 
 
 def test_build_and_personalize_call_counts(rpm, llm, embeddings):
