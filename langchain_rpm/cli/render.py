@@ -8,8 +8,8 @@ as escapes (``\x1b``) by :func:`literal`.
 Example:
     >>> from langchain_rpm.types import Factor, FactorStatistics
     >>> from langchain_rpm.tasks import LAMP2
-    >>> table = factor_table([Factor(name="[/]Setting", statistics=FactorStatistics(support=2, coverage=0.5,
-    ...                       propensity={"sci-fi": 1.0}))], LAMP2)
+    >>> table = factor_table([Factor(name="[/]Setting", statistics=FactorStatistics(support=2, coverage=2,
+    ...                       history_size=4, propensity={"sci-fi": 1.0}))], LAMP2)
     >>> table.row_count
     1
 """
@@ -51,7 +51,8 @@ def _tendency(stats: FactorStatistics | None) -> str:
     if stats.mean_rating is not None:
         tendency += f" (mean {stats.mean_rating:.2f})"
     if stats.influence is not None:
-        tendency = f"influence {stats.influence:.2f}, polarity {stats.polarity or 0:+.2f}"
+        polarity = stats.polarity or {}
+        tendency = f"influenced {stats.influence}/{stats.coverage}, pos {polarity.get('pos', 0):.0%}"
     return tendency.strip()
 
 
@@ -66,7 +67,7 @@ def factor_table(factors: Sequence[Factor], task: TaskSpec, *, title: str = "Fac
         table.add_row(
             plain(factor.name),
             str(stats.support) if stats else "-",
-            f"{stats.coverage:.0%}" if stats else "-",
+            f"{stats.share:.0%}" if stats else "-",
             plain(_tendency(stats)),
             plain(features),
         )

@@ -1,7 +1,7 @@
 r"""Every prompt RPM sends and every output schema the model must fill, in one package to audit.
 
 One module per stage, each with its prompts and output schemas: :mod:`~langchain_rpm.prompts.extraction`,
-:mod:`~langchain_rpm.prompts.factors`, :mod:`~langchain_rpm.prompts.reasoning`,
+:mod:`~langchain_rpm.prompts.factors`, :mod:`~langchain_rpm.prompts.judge`, :mod:`~langchain_rpm.prompts.reasoning`,
 :mod:`~langchain_rpm.prompts.generation`; :mod:`~langchain_rpm.prompts.render` turns data into prompt
 text (fenced, since it is untrusted); :mod:`~langchain_rpm.prompts.schemas` is the schemas' shared
 base; :mod:`~langchain_rpm.prompts.baselines` holds the evaluation baselines' prompts.
@@ -29,12 +29,28 @@ from langchain_rpm.prompts.extraction import (
     FEATURE_EXTRACTION,
     HISTORY_GUIDANCE,
     PACKED_FEATURE_EXTRACTION,
+    ExtractedFeature,
     ExtractedFeatures,
     ItemFeatures,
     PackedFeatures,
+    factor_aware_schemas,
 )
-from langchain_rpm.prompts.factors import FACTOR_CLUSTERING, FactorClusters, FeatureCluster
+from langchain_rpm.prompts.factors import (
+    ASSIGN_FACTOR,
+    ASSIGN_FACTORS,
+    PROPOSE_FACTORS,
+    RESIDUAL_FACTOR,
+    RESIDUAL_FACTORS,
+    FactorAssignment,
+    FactorAssignments,
+    NumberedAssignment,
+    ProposedFactors,
+    ResidualAssignment,
+    ResidualAssignments,
+    render_candidates,
+)
 from langchain_rpm.prompts.generation import GENERATION, GeneratedAnswer
+from langchain_rpm.prompts.judge import FEATURE_JUDGE, FeatureJudgments, render_indexed_features
 from langchain_rpm.prompts.reasoning import (
     JUDGMENT_GUIDANCE,
     PACKED_REASONING_PATH,
@@ -51,6 +67,7 @@ from langchain_rpm.prompts.render import (
     fence,
     fence_item,
     render_examples,
+    render_factor_members,
     render_factors,
     render_features,
     render_input,
@@ -58,15 +75,17 @@ from langchain_rpm.prompts.render import (
 )
 from langchain_rpm.prompts.schemas import OutputSchema
 
-PROMPT_VERSION = "2"
+PROMPT_VERSION = "3"
 
 __all__ = [
+    "ASSIGN_FACTOR",
+    "ASSIGN_FACTORS",
     "EXTRACTION_ITEM",
     "FACTOR_AWARE_GUIDANCE",
-    "FACTOR_CLUSTERING",
     "FEATURES_FACTORS",
     "FEATURES_FACTORS_PAIRS",
     "FEATURE_EXTRACTION",
+    "FEATURE_JUDGE",
     "FEW_SHOT",
     "GENERATION",
     "HISTORY_GUIDANCE",
@@ -74,28 +93,41 @@ __all__ = [
     "PACKED_FEATURE_EXTRACTION",
     "PACKED_REASONING_PATH",
     "PROMPT_VERSION",
+    "PROPOSE_FACTORS",
     "REASONING_ITEM",
     "REASONING_PATH",
+    "RESIDUAL_FACTOR",
+    "RESIDUAL_FACTORS",
     "RETRY_ON_INVALID",
     "ZERO_SHOT",
     "DirectAnswer",
+    "ExtractedFeature",
     "ExtractedFeatures",
-    "FactorClusters",
-    "FeatureCluster",
+    "FactorAssignment",
+    "FactorAssignments",
+    "FeatureJudgments",
     "GeneratedAnswer",
     "ItemFeatures",
     "ItemReasoning",
+    "NumberedAssignment",
     "OutputSchema",
     "PackedFeatures",
     "PackedReasoning",
+    "ProposedFactors",
     "ReasoningOutput",
+    "ResidualAssignment",
+    "ResidualAssignments",
     "answer_block",
+    "factor_aware_schemas",
     "fence",
     "fence_item",
     "judgment_guidance",
+    "render_candidates",
     "render_examples",
+    "render_factor_members",
     "render_factors",
     "render_features",
+    "render_indexed_features",
     "render_input",
     "render_pack",
     "render_pairs",

@@ -13,15 +13,15 @@ from pydantic import Field
 from langchain_rpm.prompts.render import _DATA_RULE, PACK_RULE
 from langchain_rpm.prompts.schemas import OutputSchema, PackedRef
 from langchain_rpm.tasks import TaskKind, TaskSpec
-from langchain_rpm.types import FactorJudgment
+from langchain_rpm.types import FeatureJudgment
 
 
 class ReasoningOutput(OutputSchema):
     """The user's reasoning from the input's features to their known answer."""
 
     reasoning: str = Field(description="3-5 sentences of this user's reasoning, ending at their answer.")
-    factor_judgments: list[FactorJudgment] = Field(
-        default_factory=list, description="Open-ended tasks only: one judgment per factor present in the input."
+    influences: list[FeatureJudgment] = Field(
+        default_factory=list, description="Open-ended tasks only: one judgment per listed feature (0 = first)."
     )
 
 
@@ -57,8 +57,8 @@ PACKED_REASONING_PATH = ChatPromptTemplate.from_messages(
 )
 
 JUDGMENT_GUIDANCE = (
-    "Also fill `factor_judgments`: for each factor of the input's features, how strongly it shows in this "
-    "user's answer (influence 0..1) and whether the user emphasises (+1) or avoids (-1) it."
+    "Also fill `influences`, one entry per listed feature (`feature_index` 0 is the first): whether the feature "
+    "directly influenced this user's answer (`influenced`) and how (`evaluation`: pos, neu or neg)."
 )
 
 

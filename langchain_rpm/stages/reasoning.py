@@ -23,6 +23,7 @@ from langchain_rpm.prompts import (
     render_input,
     render_pack,
 )
+from langchain_rpm.stages.judge import apply_judgments
 from langchain_rpm.stages.packing import PackableStage
 from langchain_rpm.tasks import TaskKind, TaskSpec
 from langchain_rpm.types import Factor, Feature, HistoryItem, ReasoningExample
@@ -39,8 +40,8 @@ class ReasoningInput(BaseModel):
 class ReasoningPathBuilder(PackableStage[ReasoningInput, ReasoningExample, ReasoningOutput]):
     """Writes the answer-conditioned reasoning path of one history item (or of a pack of items).
 
-    For open-ended tasks the same call also judges each factor's influence and polarity in the
-    user's response (aggregated into the factor statistics), so no extra calls are needed.
+    For open-ended tasks with ``fold_judge`` (the default preset) the same call also judges each
+    feature's influence on the answer (the statistics' Eq. 3-4), so no separate judge call is needed.
 
     Output: a :class:`ReasoningExample` whose answer is the item's response normalised by the task.
     :meth:`invoke_pack` answers several items (sharing one ``factors`` list) with one call.
@@ -67,9 +68,11 @@ class ReasoningPathBuilder(PackableStage[ReasoningInput, ReasoningExample, Reaso
         method: str | None = None,
         max_retries: int = 2,
         limiter: CallLimiter | None = None,
+        fold_judge: bool = True,
     ) -> None:
-        """Configure the reasoning stage."""
+        """Configure the reasoning stage (``fold_judge``: open-ended tasks judge the features in this call)."""
         self.task = task
+        self.fold_judge = fold_judge and task.kind is TaskKind.OPEN_ENDED
         self._set_callers(
             llm,
             ReasoningOutput,
@@ -97,7 +100,7 @@ class ReasoningPathBuilder(PackableStage[ReasoningInput, ReasoningExample, Reaso
         return {
             "instruction": self.task.instruction,
             "factors": render_factors(factors, self.task),
-            "judgment_guidance": judgment_guidance(self.task),
+            "judgment_guidance": judgment_guidance(self.task) if self.fold_judge else "",
         }
 
     def _item(self, request: ReasoningInput) -> dict[str, str]:
@@ -112,13 +115,12 @@ class ReasoningPathBuilder(PackableStage[ReasoningInput, ReasoningExample, Reaso
 
     def result(self, request: ReasoningInput, reply: ReasoningOutput) -> ReasoningExample:
         """The stored example of one reply."""
-        open_ended = self.task.kind is TaskKind.OPEN_ENDED
+        features = apply_judgments(request.features, reply.influences) if self.fold_judge else request.features
         return ReasoningExample(
             item_id=request.item.id,
             input=request.item.input,
-            features=request.features,
+            features=features,
             reasoning=reply.reasoning.strip(),
             answer=self._answer(request.item),
             options=request.item.options,
-            factor_judgments=reply.factor_judgments if open_ended else [],
         )

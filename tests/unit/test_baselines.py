@@ -29,6 +29,8 @@ from langchain_rpm.tasks import GLOBAL_OPINION_QA, TaskSpec
 from langchain_rpm.testing import FakeStructuredChatModel, demo_responder
 from langchain_rpm.types import HistoryItem
 
+FACTOR_TABLE = "factor | count"  # the header of the factor-statistics table (render_factors)
+
 
 class Recorder:
     """A responder that records every prompt (system, human, schema properties) and delegates to another."""
@@ -179,16 +181,16 @@ async def test_the_ablation_ladder_adds_one_ingredient_at_a_time(tmp_path):
     names = ["ladder_features_factors", "ladder_pairs", "ladder_example_features", "ladder_generic_cot", "rpm"]
     prompts = await _answer_prompts(tmp_path, names)
     system, human, schema, calls = prompts["ladder_features_factors"]
-    assert schema == {"answer"} and "P(" in system and "<features>" in human and "Example" not in system
+    assert schema == {"answer"} and FACTOR_TABLE in system and "<features>" in human and "Example" not in system
     assert calls == 2  # the query's features, then the answer
     system, _, schema, calls = prompts["ladder_pairs"]
-    assert schema == {"answer"} and "P(" in system and "Example 1" in system and "Answer: " in system
+    assert schema == {"answer"} and FACTOR_TABLE in system and "Example 1" in system and "Answer: " in system
     assert "Features:" not in system and "Reasoning:" not in system and calls == 2
     system, _, schema, calls = prompts["ladder_example_features"]
-    assert schema == {"answer"} and "P(" in system and "Features:" in system and "Reasoning:" not in system
+    assert schema == {"answer"} and FACTOR_TABLE in system and "Features:" in system and "Reasoning:" not in system
     system, human, schema, calls = prompts["ladder_generic_cot"]
     assert schema == {"reasoning", "answer"} and "Reasoning:" in system and "Think step by step" in system
-    assert "P(" not in system and "Features:" not in system and "<features>" not in human  # no features/factors
+    assert FACTOR_TABLE not in system and "Features:" not in system and "<features>" not in human  # no features/factors
     assert calls == 2 + 1  # one generic explanation per retrieved example, then the answer
     system, _, schema, calls = prompts["rpm"]
     assert schema == {"reasoning", "answer"} and "Reasoning:" in system and "Features:" in system
@@ -202,7 +204,7 @@ async def test_generic_explanations_see_the_input_and_answer_only_and_are_made_o
     explained = [call for call in recorder.calls if call[2] == {"reasoning"}]
     assert len(explained) == 2
     for system, human, _ in explained:
-        assert "<answer>\nsci-fi\n</answer>" in human and "P(" not in system and "<features>" not in human
+        assert "<answer>\nsci-fi\n</answer>" in human and FACTOR_TABLE not in system and "<features>" not in human
     again = EvalQuery(id="q2", input="Robots in space again.", gold="sci-fi")  # the same two neighbours
     before = model.call_count
     await method.predict(MOVIES, again, None)
@@ -213,8 +215,8 @@ async def test_rpm_without_reasoning_sees_rpm_inputs_but_answers_only(tmp_path):
     prompts = await _answer_prompts(tmp_path, ["rpm_no_reasoning"])
     system, human, schema, calls = prompts["rpm_no_reasoning"]
     assert schema == {"answer"} and calls == 2
-    assert "Reasoning:" in system and "Features:" in system and "P(" in system and "<features>" in human
-    assert system.index("Example 1") < system.index("P(")  # exemplars first, then the factors (the paper's order)
+    assert "Reasoning:" in system and "Features:" in system and FACTOR_TABLE in system and "<features>" in human
+    assert system.index("Example 1") < system.index(FACTOR_TABLE)  # exemplars first, then the factors (the paper's order)
 
 
 def wedding_features(messages: list[BaseMessage], schema: dict[str, Any]) -> dict[str, Any]:
@@ -237,7 +239,7 @@ async def test_the_retrieval_grid_crosses_source_and_key(tmp_path):
         ctx, _ = context(tmp_path / name, recorder, k=2)
         await run_method(ctx, name, user=user, query=query)
         system = recorder.answers()[-1][0]
-        found[name] = (examples_in(system), "Reasoning:" in system, "P(" in system)
+        found[name] = (examples_in(system), "Reasoning:" in system, FACTOR_TABLE in system)
     assert found["rag"][1:] == (False, False) and found["raw_by_features"][1:] == (False, False)  # raw pairs
     assert found["reasoned_by_query"][1:] == (True, True) and found["rpm"][1:] == (True, True)  # reasoned examples
     assert found["reasoned_by_query"][0] == found["rag"][0]  # the same key (query text) finds the same items
