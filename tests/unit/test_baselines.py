@@ -216,7 +216,8 @@ async def test_rpm_without_reasoning_sees_rpm_inputs_but_answers_only(tmp_path):
     system, human, schema, calls = prompts["rpm_no_reasoning"]
     assert schema == {"answer"} and calls == 2
     assert "Reasoning:" in system and "Features:" in system and FACTOR_TABLE in system and "<features>" in human
-    assert system.index("Example 1") < system.index(FACTOR_TABLE)  # exemplars first, then the factors (the paper's order)
+    # exemplars first, then the factors (the paper's order)
+    assert system.index("Example 1") < system.index(FACTOR_TABLE)
 
 
 def wedding_features(messages: list[BaseMessage], schema: dict[str, Any]) -> dict[str, Any]:
