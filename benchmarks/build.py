@@ -9,7 +9,7 @@ Chroma store on a temporary folder. Builds use the async API (``abuild_user`` / 
 is a ratio against a baseline measured or computed in the same run:
 
 - ``critical_path``: build wall time vs the ideal ``sum over phases of ceil(calls / concurrency) x delay``
-  (extraction, each clustering level, reasoning), and vs a naive loop calling the stages one by one;
+  (extraction, Propose, Assign, the residual pass, reasoning), and vs a naive loop calling the stages one by one;
 - ``cpu``: CPU seconds (``time.process_time``) per LLM call at ``delay=0``, minus the fake model's own CPU;
 - ``bulk``: ``abuild_users`` throughput vs ``concurrency / delay``, and peak RSS (in a fresh process);
 - ``tokens``: prompt tokens per history item at several pack sizes (``UsageTracker``; the fake counts 4 chars
@@ -85,26 +85,18 @@ def packing_responder(inner: Responder) -> Responder:
     return respond
 
 
-def clustering_responder(inner: Responder) -> Responder:
-    """Like a real model, group the numbered entries into at most the requested number of factors
-    (the demo responder makes every proposed factor its own, far more than ``max_factors``)."""
-
-    def respond(messages: list[BaseMessage], schema: dict[str, Any]) -> dict[str, Any]:
-        if "members" not in json.dumps(schema):
-            return inner(messages, schema)
-        limit = re.search(r"at most (\d+) factors", str(messages[0].content))
-        size = int(limit.group(1)) if limit else 10
-        groups: dict[str, list[int]] = {}
-        for line in re.findall(r"^(\d+): ", str(messages[-1].content), flags=re.M):
-            groups.setdefault(f"Theme {int(line) % size}", []).append(int(line))
-        return {"factors": [{"name": n, "description": f"Group {n}.", "members": m} for n, m in groups.items()]}
-
-    return respond
+PAS_KINDS = {
+    "ProposedFactors": "propose",
+    "FactorAssignment": "assign",
+    "FactorAssignments": "assign",
+    "ResidualAssignment": "residual",
+    "ResidualAssignments": "residual",
+}
 
 
 class Recorder:
-    """Wraps a responder: counts calls by kind (``extract``, ``cluster-0``, ``cluster-1``, ``reason``) and
-    the responder's own CPU time (the part of each call that stands in for the model)."""
+    """Wraps a responder: counts calls by kind (``extract``, ``propose``, ``assign``, ``residual``, ``reason``)
+    and the responder's own CPU time (the part of each call that stands in for the model)."""
 
     def __init__(self, inner: Responder) -> None:
         self.inner = inner
@@ -115,10 +107,7 @@ class Recorder:
     def __call__(self, messages: list[BaseMessage], schema: dict[str, Any]) -> dict[str, Any]:
         start = time.thread_time()
         text = json.dumps(schema)
-        if '"members"' in text:
-            kind = "cluster-0" if "response-influential features" in str(messages[0].content) else "cluster-1"
-        else:
-            kind = "extract" if '"features"' in text else "reason"
+        kind = PAS_KINDS.get(schema.get("title", "")) or ("extract" if '"features"' in text else "reason")
         reply = self.inner(messages, schema)
         with self._lock:
             self.calls[kind] += 1
@@ -130,14 +119,14 @@ def make_rpm(
     folder: str, *, delay: float, concurrency: int, pack_size: int = 1
 ) -> tuple[RPM, FakeStructuredChatModel, Recorder]:
     """An RPM with the timed fake model, instant embeddings and an embedded store in ``folder``."""
-    recorder = Recorder(packing_responder(clustering_responder(demo_responder)))
+    recorder = Recorder(packing_responder(demo_responder))
     model = FakeStructuredChatModel(responder=recorder, delay=delay, model="bench-fake")
     store = RPMStore(folder, embeddings=DeterministicFakeEmbedding(size=384))
     return RPM(model, LAMP2, store=store, max_concurrency=concurrency, pack_size=pack_size), model, recorder
 
 
 def history(n: int, user: int = 0, start: int = 0) -> list[dict[str, str]]:
-    """``n`` movie-tagging items with varied made-up words (so features, and clustering chunks, grow with n)."""
+    """``n`` movie-tagging items with varied made-up words (so features, and Assign batches, grow with n)."""
     items = []
     for i in range(start, start + n):
         words = []
@@ -151,7 +140,7 @@ def history(n: int, user: int = 0, start: int = 0) -> list[dict[str, str]]:
 
 def ideal_seconds(calls: Counter[str], delay: float, concurrency: int) -> float:
     """Critical path: phases run one after another, each in ``ceil(calls / concurrency)`` waves of ``delay``."""
-    phases = ("extract", "cluster-0", "cluster-1", "reason")
+    phases = ("extract", "propose", "assign", "residual", "reason")
     return sum(math.ceil(calls[p] / concurrency) for p in phases) * delay
 
 
@@ -462,12 +451,12 @@ def markdown(results: dict[str, Any], command: str) -> str:
         "(dim 384, instant), so the numbers measure orchestration, not a model or MiniLM. Builds use the async API "
         "(`abuild_user`, `abuild_users`) unless a row says sync.",
         f"Critical path calls: {cp['calls']}. Ideal = sum over phases of ceil(calls / {cp['concurrency']}) x delay "
-        "(extraction, each clustering level, reasoning); the measured wall also pays the store write.",
+        "(extraction, Propose, Assign, reasoning); the measured wall also pays the store write.",
         f"CPU per call: one bare structured call costs {cpu['structured_caller_ms']:.2f} ms of CPU through "
         f"`StructuredCaller` (`with_structured_output(...)`, no `include_raw`) and {cpu['bind_tools_ms']:.2f} ms "
         "through `bind_tools` + `model_validate`; the rest of the build (LangGraph tasks, traced node and stage "
         f"runs, prompts, store) adds {cpu['outside_model_ms_per_call'] - cpu['structured_caller_ms']:.2f} ms per call.",
-        "Token rows: all input tokens of a whole build (extraction, clustering, reasoning) / items; the fake model "
+        "Token rows: all input tokens of a whole build (extraction, Propose-Assign-Select, reasoning) / items; the fake model "
         "counts 4 characters per token.",
     ]
     return "\n".join([f"# Build benchmark\n\nCommand: `{command}`\n", *table, "", *(f"- {n}" for n in notes), ""])

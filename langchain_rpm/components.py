@@ -25,9 +25,15 @@ from langchain_rpm.errors import ConfigurationError
 from langchain_rpm.models import model_name, resolve_chat_model
 from langchain_rpm.plans import CallLimiter
 from langchain_rpm.settings import RPMSettings
-from langchain_rpm.stages import FactorAggregator, FeatureExtractor, ReasoningGenerator, ReasoningPathBuilder
+from langchain_rpm.stages import (
+    FactorAggregator,
+    FeatureExtractor,
+    FeatureJudge,
+    ReasoningGenerator,
+    ReasoningPathBuilder,
+)
 from langchain_rpm.store import RPMStore
-from langchain_rpm.tasks import TaskSpec, get_task
+from langchain_rpm.tasks import TaskKind, TaskSpec, get_task
 
 if TYPE_CHECKING:
     from langchain_rpm.rpm import RPM
@@ -39,8 +45,14 @@ class RPMComponents:
 
     ``build_llm`` writes the memory (features, factors, reasoning paths); ``llm`` answers queries.
     They are the same model unless ``build_model=`` says otherwise (the paper's "build cheap,
-    answer strong", Table 10).
+    answer strong", Table 10). ``judge`` runs only for open-ended tasks with ``settings.judge ==
+    "separate"``; otherwise the reasoning stage judges the features in its own call.
     """
+
+    @property
+    def separate_judge(self) -> bool:
+        """Whether builds make one judge call per history item (open-ended tasks, ``judge="separate"``)."""
+        return self.task.kind is TaskKind.OPEN_ENDED and self.settings.judge == "separate"
 
     llm: BaseChatModel
     build_llm: BaseChatModel
@@ -51,6 +63,7 @@ class RPMComponents:
     extractor: FeatureExtractor
     query_extractor: FeatureExtractor
     aggregator: FactorAggregator
+    judge: FeatureJudge
     reasoner: ReasoningPathBuilder
     generator: ReasoningGenerator
 
@@ -105,10 +118,9 @@ class RPMComponents:
             limiter=limiter,
             extractor=FeatureExtractor(builder, spec, show_answer=chosen.show_answer, **common),
             query_extractor=FeatureExtractor(chat, spec, stage="query_extract", **common),
-            aggregator=FactorAggregator(
-                builder, spec, chunk_size=chosen.chunk_size, max_factors=chosen.max_factors, **common
-            ),
-            reasoner=ReasoningPathBuilder(builder, spec, **common),
+            aggregator=FactorAggregator(builder, spec, settings=chosen, **common),
+            judge=FeatureJudge(builder, spec, **common),
+            reasoner=ReasoningPathBuilder(builder, spec, fold_judge=chosen.judge == "in_reasoning", **common),
             generator=ReasoningGenerator(chat, spec, **common),
         )
 

@@ -83,9 +83,21 @@ def _text(value: Any, field: str, *, numbers: bool = False) -> str:
 
 
 def coerce_item(
-    raw: HistoryItem | Mapping[str, Any], task: TaskSpec, *, max_input_chars: int = MAX_INPUT_CHARS
+    raw: HistoryItem | Mapping[str, Any],
+    task: TaskSpec,
+    *,
+    max_input_chars: int = MAX_INPUT_CHARS,
+    where: str = "an item",
 ) -> HistoryItem:
-    """One item checked against the rules (errors name the field; the caller adds where it came from)."""
+    """One item checked against the rules (errors name the field; the caller adds ``where`` it came from).
+
+    ``where`` only labels the warning logged when the input is cut (``"rows.jsonl:3"``, ``"history item 2"``).
+
+    Example:
+        >>> from langchain_rpm.tasks import LAMP3
+        >>> coerce_item({"id": 7, "input": "Late.", "response": 2}, LAMP3)
+        HistoryItem(id='7', input='Late.', response='2', options=None)
+    """
     if isinstance(raw, HistoryItem):
         raw = raw.model_dump()
     if not isinstance(raw, Mapping):
@@ -101,7 +113,7 @@ def coerce_item(
     ):
         raise InvalidHistoryError("field 'options' must be a non-empty list of non-empty strings")
     if len(text) > max_input_chars:
-        logger.warning("input of %d characters cut to %d", len(text), max_input_chars)
+        logger.warning("%s: input of %d characters cut to %d", where, len(text), max_input_chars)
         text = text[:max_input_chars]
     if task.is_discrete:
         try:
@@ -113,6 +125,59 @@ def coerce_item(
     return HistoryItem(id=item_id.strip(), input=text, response=response, options=options)
 
 
+class HistoryChecker:
+    """Checks one user's items one at a time, so every error names the place the item came from.
+
+    The rules are those of :func:`coerce_item`, plus unique ids: a repeated id is reported with the
+    place that first used it, and a repeated row without an id (same input and response) as such.
+    :func:`validate_history` (the Python API) and the command line's file reader both use it.
+
+    Args:
+        task: The task the responses must fit.
+        max_input_chars: Longer inputs are cut, with a logged warning.
+
+    Example:
+        >>> from langchain_rpm.tasks import LAMP3
+        >>> checker = HistoryChecker(LAMP3)
+        >>> _ = checker.add({"input": "Late.", "response": "2"}, "rows.jsonl:1")
+        >>> checker.add({"input": "Late.", "response": 2}, "rows.jsonl:2")
+        Traceback (most recent call last):
+        ...
+        langchain_rpm.errors.InvalidHistoryError: rows.jsonl:2: same input and response as rows.jsonl:1 (a repeated row): remove it, or give each row its own "id"
+    """
+
+    def __init__(self, task: TaskSpec, *, max_input_chars: int = MAX_INPUT_CHARS) -> None:
+        self.task = task
+        self.max_input_chars = max_input_chars
+        self.items: list[HistoryItem] = []
+        self._first: dict[str, tuple[HistoryItem, str]] = {}
+
+    def add(self, raw: HistoryItem | Mapping[str, Any], where: str) -> HistoryItem:
+        """Check ``raw`` (found at ``where``), remember it and return it as a :class:`HistoryItem`."""
+        try:
+            item = coerce_item(raw, self.task, max_input_chars=self.max_input_chars, where=where)
+        except InvalidHistoryError as exc:
+            raise InvalidHistoryError(f"{where}: {exc}") from None
+        if item.id in self._first:
+            first, first_where = self._first[item.id]
+            same = (first.input, first.response, first.options) == (item.input, item.response, item.options)
+            given = not isinstance(raw, Mapping) or raw.get("id") is not None
+            if same and not given:
+                raise InvalidHistoryError(
+                    f"{where}: same input and response as {first_where} (a repeated row): "
+                    'remove it, or give each row its own "id"'
+                )
+            detail = f"same input and response as {first_where}" if same else f"first used by {first_where}"
+            raise InvalidHistoryError(f"{where}: duplicate item id {item.id!r} ({detail})")
+        self._first[item.id] = (item, where)
+        self.items.append(item)
+        return item
+
+    def where(self, item_id: str) -> str:
+        """Where the item with ``item_id`` came from."""
+        return self._first[item_id][1]
+
+
 def validate_history(
     task: TaskSpec, history: Sequence[HistoryItem | Mapping[str, Any]], *, allow_empty: bool = False
 ) -> list[HistoryItem]:
@@ -121,22 +186,8 @@ def validate_history(
         raise InvalidHistoryError(f"a history is a list of items, got {type(history).__name__}")
     if not history and not allow_empty:
         raise InvalidHistoryError("the history is empty: a profile needs at least one (input, response) item")
-    items: list[HistoryItem] = []
-    seen: dict[str, int] = {}
+    checker = HistoryChecker(task)
     for position, raw in enumerate(history):
-        try:
-            item = coerce_item(raw, task)
-        except InvalidHistoryError as exc:
-            raw_id = raw.get("id") if isinstance(raw, Mapping) else getattr(raw, "id", None)
-            where = f"history item {position}" + (f" (id {str(raw_id)!r})" if raw_id is not None else "")
-            raise InvalidHistoryError(f"{where}: {exc}") from None
-        if item.id in seen:
-            first = items[seen[item.id]]
-            same = (first.input, first.response, first.options) == (item.input, item.response, item.options)
-            detail = (
-                f"same input and response as item {seen[item.id]}" if same else f"first used by item {seen[item.id]}"
-            )
-            raise InvalidHistoryError(f"history item {position}: duplicate item id {item.id!r} ({detail})")
-        seen[item.id] = position
-        items.append(item)
-    return items
+        raw_id = raw.get("id") if isinstance(raw, Mapping) else getattr(raw, "id", None)
+        checker.add(raw, f"history item {position}" + (f" (id {str(raw_id)!r})" if raw_id is not None else ""))
+    return checker.items

@@ -102,7 +102,7 @@ class Personalization:
             >>> profile = UserProfile(user_id="u", task="lamp3", factors=[Factor(name="Price")],
             ...                       num_items=0, num_features=0)
             >>> Personalization("u", "q", profile).render(LAMP3, max_tokens=100).splitlines()[-1]
-            '- Price'
+            'Price | - | - | -'
         """
         if not self.factors and not self.examples:
             return ""

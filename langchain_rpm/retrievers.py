@@ -107,7 +107,7 @@ class RPMRetriever(BaseRetriever):
         >>> retriever = RPMRetriever.from_rpm(demo_rpm(), k=2)  # then: retriever | format_docs | prompt | llm
         >>> docs = retriever.invoke("Broke in a day.", config={"configurable": {"user_id": "ada"}})
         >>> [doc.metadata["answer"] for doc in docs]
-        ['1', '3']
+        ['3', '5']
     """
 
     components: RPMComponents

@@ -7,6 +7,8 @@ deviation a named setting (``docs/presets.md`` has the table with measured calls
 Example:
     >>> RPMSettings.for_preset("paper").k
     3
+    >>> RPMSettings.for_preset("paper").assign_batch_size, RPMSettings.for_preset("default").judge
+    (1, 'in_reasoning')
     >>> RPMSettings.for_preset("default", k=5).k
     5
 """
@@ -20,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from langchain_rpm.errors import ConfigurationError
 
 PresetName = Literal["default", "paper"]
+JudgeMode = Literal["separate", "in_reasoning"]
 
 
 class RPMSettings(BaseModel):
@@ -36,8 +39,27 @@ class RPMSettings(BaseModel):
     k: int = Field(default=3, ge=0, description="Examples retrieved per query (the paper's K = 3).")
     show_answer: bool = Field(default=False, description="Show the known answer to the history extractor.")
     pack_size: int = Field(default=1, ge=1, description="History items per extraction and reasoning call.")
-    chunk_size: int = Field(default=150, ge=2, description="Most features clustered in one call.")
-    max_factors: int = Field(default=10, ge=1, description="Most factors kept per user.")
+    # Propose-Assign-Select (DESIGN §2 step 2; the GoalEx defaults the paper keeps).
+    num_candidates: int = Field(default=16, ge=1, description="L: factors proposed per round.")
+    max_factors: int = Field(default=8, ge=1, description="P_max: most factors kept per user, over all rounds.")
+    max_rounds: int = Field(default=3, ge=1, description="R_max: most Propose-Assign-Select rounds.")
+    sample_fraction: float = Field(
+        default=0.3, gt=0, le=1, description="Share of the uncovered features shown to Propose each round."
+    )
+    coverage_target: float = Field(
+        default=0.95, gt=0, le=1, description="Stop the rounds once this share of the features is covered."
+    )
+    seed: int = Field(default=0, description="Seed of the Propose samples (same features -> same factors).")
+    assign_batch_size: int = Field(
+        default=20, ge=1, description="Features per Assign call (the paper: 1, one call per feature)."
+    )
+    residual_batch_size: int = Field(
+        default=20, ge=1, description="Features per residual-pass call (the paper: 1, one call per feature)."
+    )
+    judge: JudgeMode = Field(
+        default="in_reasoning",
+        description="Open-ended tasks: 'separate' judge call per item (the paper) or folded into the reasoning call.",
+    )
     recluster_threshold: float = Field(
         default=0.3, ge=0, le=1, description="Share of unfit features after which an update re-clusters."
     )
@@ -57,7 +79,10 @@ class RPMSettings(BaseModel):
 
 
 PRESETS: dict[str, dict[str, Any]] = {
-    "paper": {"preset": "paper"},
+    "paper": {"preset": "paper", "assign_batch_size": 1, "residual_batch_size": 1, "judge": "separate"},
     "default": {"preset": "default"},
 }
-"""What each preset sets (everything else keeps the field default)."""
+"""What each preset sets (everything else keeps the field default, which is the default preset's value).
+
+``"paper"`` differs from ``"default"`` only in the cost deviations: one Assign call and one residual
+call per feature, and a separate judge call per history item for open-ended tasks."""

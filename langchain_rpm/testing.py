@@ -27,7 +27,6 @@ import hashlib
 import re
 import threading
 import time
-from collections import Counter
 from collections.abc import Callable, Sequence
 from typing import Any, cast
 
@@ -38,6 +37,8 @@ from langchain_core.outputs import ChatGeneration, ChatResult
 from langchain_core.runnables import Runnable
 from langchain_core.utils.function_calling import convert_to_openai_tool
 from pydantic import PrivateAttr
+
+from langchain_rpm._demo import demo_responder as demo_responder  # re-exported: every test double lives here
 
 Responder = Callable[[list[BaseMessage], dict[str, Any]], dict[str, Any]]
 """``(messages, tool_json_schema) -> tool-call arguments``; the schema's ``title`` is the tool's name."""
@@ -170,172 +171,7 @@ class FakeStructuredChatModel(BaseChatModel):
         return self._reply(messages, kwargs.get("tools"))
 
 
-# -- the offline demo model -----------------------------------------------------------------------------
-_STOPWORD_TEXT = """about above after again against along among around based because been before being below between
-both could does doing down during each every from further have having here into itself just more most must other over
-same should some such than that their them then there these they this those through under until using very were what
-when where whether which while whom will with would your year years"""
-_STOPWORDS = frozenset(_STOPWORD_TEXT.split())
-
-
-def _fenced(text: str, tag: str) -> list[str]:
-    return re.findall(rf"<{tag}>\n(.*?)\n</{tag}>", text, flags=re.S)
-
-
-def _words(text: str) -> list[str]:
-    words = [w.lower() for w in re.findall(r"[A-Za-z][A-Za-z'-]{3,}", text)]
-    return list(dict.fromkeys(w for w in words if w not in _STOPWORDS))
-
-
-def _features(text: str) -> list[dict[str, str]]:
-    words = sorted(_words(text), key=lambda w: -len(w))[:4]
-    return [{"name": w, "context": w, "factor": w.title()} for w in words]
-
-
-def _allowed(system: str) -> tuple[list[str], str]:
-    """Allowed answers from the ``Answer format:`` line, and the answer kind."""
-    line = re.search(r"^Answer format: (.*)$", system, flags=re.M)
-    fmt = line.group(1) if line else ""
-    rating = re.search(r"rating from (\d+) to (\d+)", fmt)
-    if rating:
-        return [str(v) for v in range(int(rating.group(1)), int(rating.group(2)) + 1)], "rating"
-    if "verbatim, from: " in fmt:
-        return fmt.split("verbatim, from: ", 1)[1].split(" | "), "option"
-    if "label from: " in fmt:
-        return fmt.split("label from: ", 1)[1].split(", "), "label"
-    return [], "text"
-
-
-def _propensity_votes(system: str, human: str) -> dict[str, float]:
-    """Sum of ``P(label)`` over the factors of the query's features."""
-    wanted = {f.lower() for f in re.findall(r"^- .*? \[(.*?)\]", human, flags=re.M)}
-    votes: dict[str, float] = {}
-    for name, stats in re.findall(r"^- (.*?)(?::.*?)? — (.*)$", system, flags=re.M):
-        if name.lower() in wanted:
-            for label, p in re.findall(r"P\((.*?)\)=([0-9.]+)", stats):
-                votes[label] = votes.get(label, 0.0) + float(p)
-    return votes
-
-
-def _answer(system: str, human: str) -> str:
-    shown = re.findall(r"^Answer: (.*)$", system, flags=re.M)
-    allowed, kind = _allowed(system)
-    if kind == "text":
-        if shown:
-            return str(shown[0])
-        inputs = _fenced(human, "input")
-        return " ".join(w.title() for w in (inputs[0] if inputs else human).split()[:8]) or "Untitled"
-    votes: dict[str, float] = dict(Counter(a.strip().lower() for a in shown))
-    if not votes:
-        votes = {k.lower(): v for k, v in _propensity_votes(system, human).items()}
-    scored = [(votes.get(option.lower(), 0.0), -i) for i, option in enumerate(allowed)]
-    if allowed and max(scored)[0] > 0:
-        return allowed[-max(scored)[1]]
-    if kind == "rating":
-        return allowed[len(allowed) // 2]
-    return allowed[0] if allowed else "unknown"
-
-
-def _exemplars(text: str) -> list[tuple[str, str]]:
-    """``(input, answer)`` of every fenced exemplar in a generation prompt."""
-    found = []
-    for body in _fenced(text, "example"):
-        shown, answer = re.search(r"^Input: (.*)$", body, re.M), re.search(r"^Answer: (.*)$", body, re.M)
-        if answer:
-            found.append((shown.group(1) if shown else "", answer.group(1).strip()))
-    return found
-
-
-def _phrase(text: str) -> str:
-    """The lowercase words of ``text``, space-joined and space-padded, for phrase tests with ``in``."""
-    return " " + " ".join(re.findall(r"[a-z0-9]+", text.lower())) + " "
-
-
-def _stems(text: str) -> set[str]:
-    return {word[:5] for word in _words(text)}
-
-
-def _demo_generation(human: str, schema: dict[str, Any]) -> dict[str, Any]:
-    """The answer of the exemplar sharing most word stems with the new input (else the most common one)."""
-    key = next(k for k in schema.get("properties", {}) if k != "reasoning")
-    enum = schema["properties"][key].get("enum")
-    allowed = [str(v) for v in enum] if enum else None
-    query = (_fenced(human, "input") or [human])[-1]
-    shown = [(text, answer) for text, answer in _exemplars(human) if allowed is None or answer in allowed]
-    scores = [len(_stems(query) & _stems(text)) for text, _ in shown]
-    if shown and max(scores) > 0:
-        best = scores.index(max(scores))
-        answer, why = shown[best][1], f"the new input is closest to exemplar {best + 1}"
-    elif shown:
-        answer, why = Counter(a for _, a in shown).most_common(1)[0][0], "most exemplars point the same way"
-    elif allowed:
-        answer, why = allowed[len(allowed) // 2 if isinstance(enum[0], int) else 0], "nothing in the history decides"
-    else:
-        answer, why = " ".join(w.title() for w in query.split()[:8]) or "Untitled", "it restates the input"
-    value: Any = int(answer) if enum and isinstance(enum[0], int) else answer
-    return {"reasoning": f"Factors first, then the exemplars: {why}.", key: value}
-
-
-def _demo_reasoning(human: str, judged: bool) -> dict[str, Any]:
-    """Names the features and factors, never the reference answer; judges a feature influenced by shared stems."""
-    answer = (_fenced(human, "answer") or [""])[0]
-    block = (_fenced(human, "features") or [""])[0]
-    rows = [re.match(r"^(?:- |\d+\. )(.*?)(?: \[(.*?)\])?(?:: .*)?$", line) for line in block.splitlines()]
-    parsed = [(m.group(1), m.group(2) or "") for m in rows if m]
-    gold = _phrase(answer) if re.search(r"[A-Za-z0-9]", answer) else ""
-    shown = [name for name, _ in parsed if not gold or gold not in _phrase(name)]  # never the answer's words
-    factors = sorted({factor for _, factor in parsed if factor and (not gold or gold not in _phrase(factor))})
-    reply: dict[str, Any] = {
-        "reasoning": f"The input shows {', '.join(shown) or 'nothing in particular'}; "
-        f"{', '.join(factors) or 'its content'} weighs on this user, so the answer follows from it."
-    }
-    if judged:
-        hits = [bool(_stems(name) & _stems(answer)) for name, _ in parsed]
-        reply["influences"] = [
-            {"feature_index": i, "influenced": hit, "evaluation": "pos" if hit else None} for i, hit in enumerate(hits)
-        ]
-    return reply
-
-
-def _schema_title(schema: dict[str, Any]) -> str:
-    """The schema's title (the tool name), or the name its shape implies (entries of packed replies have none)."""
-    if schema.get("title"):
-        return str(schema["title"])
-    rest = set(schema.get("properties", {})) - {"item_id", "reasoning"}
-    if "reasoning" not in schema.get("properties", {}) or rest not in ({"influences"}, set()):
-        return ""
-    return "JudgedReasoningOutput" if rest else "ReasoningOutput"
-
-
-def demo_responder(messages: list[BaseMessage], schema: dict[str, Any]) -> dict[str, Any]:
-    """Reply to any RPM or baseline prompt, deterministically, from the prompt text and the tool's schema."""
-    system = str(messages[0].content) if messages else ""
-    human = "\n".join(str(m.content) for m in messages[1:])
-    props = schema.get("properties", {})
-    title = _schema_title(schema)
-    if title == "PersonalizedAnswer":
-        return _demo_generation(human, schema)
-    if title in ("ReasoningOutput", "JudgedReasoningOutput"):
-        return _demo_reasoning(human, judged=title == "JudgedReasoningOutput")
-    if "features" in props and "members" not in str(schema):
-        inputs = _fenced(human, "input")
-        return {"features": _features(inputs[0] if inputs else human)}
-    if "factors" in props:
-        groups: dict[str, list[int]] = {}
-        for index, name, hint in re.findall(r"^(\d+): (.*?)(?: \(proposed: (.*)\)| — .*)?$", human, flags=re.M):
-            groups.setdefault(hint or name, []).append(int(index))
-        return {
-            "factors": [
-                {"name": n, "description": f"Items about {n.lower()}.", "members": m} for n, m in groups.items()
-            ]
-        }
-    if "answer" in props:  # the baselines' DirectAnswer / GeneratedAnswer
-        answer = _answer(system, human)
-        reply: dict[str, Any] = {"answer": answer}
-        if "reasoning" in props:
-            reply["reasoning"] = f"Weighing the input against what I know, I answer {answer}."
-        return reply
-    return cast(dict[str, Any], fill_schema(schema, human))
+# -- the offline demo model (its rules: langchain_rpm/_demo.py) ----------------------------------
 
 
 def demo_chat_model(**kwargs: Any) -> FakeStructuredChatModel:

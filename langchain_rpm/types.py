@@ -19,7 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from langchain_rpm.tasks import TaskSpec
 
 OTHER_FACTOR = "Other"
-"""Factor that receives features the clustering left unassigned, so every feature has exactly one."""
+"""Factor of last resort: holds the features of a build whose clustering kept no factor at all."""
 
 
 def _utcnow() -> datetime:
@@ -44,27 +44,76 @@ class HistoryItem(BaseModel):
         return value
 
 
-class Feature(BaseModel):
-    """A response-influential feature of an input."""
+Evaluation = Literal["pos", "neu", "neg"]
+"""How an influential feature bears on the answer: positive (supports it), neutral, negative (works against it)."""
 
-    name: str = Field(description="Short name of the attribute, e.g. 'dystopian setting'.")
-    context: str = Field(default="", description="The span or paraphrase of the input that shows it.")
-    factor: str = Field(default="", description="The higher-level factor this feature belongs to.")
+
+class Feature(BaseModel):
+    """A response-influential feature of an input: ``(name, context, factor)`` (DESIGN §2 step 1).
+
+    ``factor`` is the feature's factor: after a profile build every history feature has exactly one
+    (Propose-Assign-Select, then the residual pass). Factor-aware extraction of a new input may give a
+    feature several factors: the first is ``factor``, the others ``extra_factors``; a feature that fits
+    none of the user's factors gets the closest one with ``soft_assigned=True``. Open-ended tasks also
+    record the judge's verdict on history features (``influenced``, ``evaluation``; Eq. 3-4).
+
+    Example:
+        >>> feature = Feature(name="Taste", context="the flavor of the product", factor="Quality",
+        ...                   extra_factors=["Sensory"])
+        >>> feature.factors
+        ['Quality', 'Sensory']
+    """
+
+    name: str = Field(description="Concise semantic label, e.g. 'Taste'.")
+    context: str = Field(default="", description="Phrase grounding it in this input, e.g. 'the flavor of the product'.")
+    factor: str = Field(default="", description="The feature's factor (the first one when it has several).")
+    extra_factors: list[str] = Field(default_factory=list, description="Further factors of a factor-aware feature.")
+    soft_assigned: bool = Field(default=False, description="True when it fit no factor and got the closest one.")
+    influenced: bool | None = Field(default=None, description="Open-ended tasks: did it influence the answer?")
+    evaluation: Evaluation | None = Field(default=None, description="Open-ended tasks: its polarity, if influenced.")
+
+    @property
+    def factors(self) -> list[str]:
+        """Every factor of the feature, ``factor`` first, without duplicates."""
+        return list(dict.fromkeys(name for name in (self.factor, *self.extra_factors) if name))
 
 
 class FactorStatistics(BaseModel):
-    """How a factor relates to this user's responses (DESIGN §2).
+    """How a factor relates to this user's answers, exactly as Eq. 1-4 of the paper (DESIGN §2 step 3).
 
-    Discrete tasks fill ``propensity`` (``P(y | F)`` for every label ``y``) and, for ratings,
-    ``mean_rating``. Open-ended tasks fill ``influence`` (0..1) and ``polarity`` (-1..1).
+    An item *has* the factor when any of its features is assigned to it. Every task: ``support`` =
+    ``coverage`` = the number of items that have it (Eq. 2, a count) out of ``history_size``. Discrete
+    tasks: ``propensity[y]`` = ``#{i has F, a_i = y} / support`` (Eq. 1); ratings add the factor's
+    ``mean_rating`` and the user's ``overall_mean_rating``. Open-ended tasks: ``influence`` = the items
+    where at least one feature of the factor was judged influential (Eq. 3, a count) and ``polarity``
+    = the pos/neu/neg shares among the ``influenced_features`` of the factor over all items (Eq. 4).
+
+    Example:
+        >>> stats = FactorStatistics(support=4, coverage=4, history_size=10, influence=3,
+        ...                          influenced_features=5, polarity={"pos": 0.8, "neu": 0.2, "neg": 0.0})
+        >>> stats.share, stats.polarity_counts()
+        (0.4, {'pos': 4, 'neu': 1, 'neg': 0})
     """
 
-    support: int = Field(description="n_F: number of history items that have the factor.")
-    coverage: float = Field(description="n_F / N.")
-    propensity: dict[str, float] = Field(default_factory=dict)
-    mean_rating: float | None = None
-    influence: float | None = None
-    polarity: float | None = None
+    support: int = Field(ge=0, description="n_F: history items that have the factor.")
+    coverage: int = Field(ge=0, description="Eq. 2: history items that have the factor (a count, = support).")
+    history_size: int = Field(default=0, ge=0, description="N: history items the statistics were computed over.")
+    propensity: dict[str, float] = Field(default_factory=dict, description="Eq. 1: P(y | F) for every answer y.")
+    mean_rating: float | None = Field(default=None, description="Ratings: mean answer of the items with F.")
+    overall_mean_rating: float | None = Field(default=None, description="Ratings: the user's mean over all items.")
+    influence: int | None = Field(default=None, description="Eq. 3: items where a feature of F was influential.")
+    influenced_features: int | None = Field(default=None, description="Influential features of F, all items.")
+    polarity: dict[str, float] | None = Field(default=None, description="Eq. 4: pos/neu/neg shares of those.")
+
+    @property
+    def share(self) -> float:
+        """``coverage / history_size`` (0 for an empty history)."""
+        return self.coverage / self.history_size if self.history_size else 0.0
+
+    def polarity_counts(self) -> dict[str, int]:
+        """The polarity shares as counts of influential features."""
+        total = self.influenced_features or 0
+        return {label: round(share * total) for label, share in (self.polarity or {}).items()}
 
 
 class Factor(BaseModel):
@@ -77,24 +126,26 @@ class Factor(BaseModel):
 
 
 class FeatureJudgment(BaseModel):
-    """How one feature of a history item shows in the user's answer (the open-ended judge, DESIGN §2.3).
+    """The judge's verdict on one feature of a history item (open-ended tasks, DESIGN §2 step 3).
+
+    The model reads the short description of ``model_config`` in the judge's schemas, not this docstring.
 
     Example:
-        >>> FeatureJudgment(feature="robots", influenced=True, evaluation="pos").evaluation
+        >>> FeatureJudgment(feature_index=0, influenced=True, evaluation="pos").evaluation
         'pos'
     """
 
-    feature: str = Field(description="The judged feature's name, as in the example's features.")
-    influenced: bool = Field(description="Whether the feature directly influenced the user's answer.")
-    evaluation: Literal["pos", "neu", "neg"] | None = Field(
-        default=None, description="The direction of an influence: supporting, neutral or opposing."
-    )
+    model_config = ConfigDict(json_schema_extra={"description": "The verdict on one listed feature, by its number."})
+
+    feature_index: int = Field(ge=0, description="Position of the feature in the listed features (0 = first).")
+    influenced: bool = Field(description="Did this feature directly influence the answer?")
+    evaluation: Evaluation = Field(default="neu", description="pos / neu / neg: how it bears on the answer.")
 
 
 class ReasoningExample(BaseModel):
     """A reasoning-enhanced history item: ``(q_i, G_i, reasoning_i, a_i)``.
 
-    ``judgments`` holds the open-ended judge's verdict per feature (empty for discrete tasks);
+    For open-ended tasks the judge's verdicts sit on the features (``influenced``, ``evaluation``).
     ``leak`` is true when the stored reasoning still names the answer after one retry with feedback
     (:mod:`langchain_rpm.stages.leaks` has the rule).
     """
@@ -105,7 +156,6 @@ class ReasoningExample(BaseModel):
     reasoning: str
     answer: str
     options: list[str] | None = None
-    judgments: list[FeatureJudgment] = Field(default_factory=list)
     leak: bool = Field(default=False, description="The reasoning names the answer (after one retry).")
 
 
@@ -188,11 +238,15 @@ class UserProfile(BaseModel):
     updated_at: datetime = Field(default_factory=_utcnow)
     failed_items: list[FailedItem] = Field(default_factory=list)
     unfit_features: int = Field(
-        default=0, description="Features added since the last clustering that fit no factor (they sit in 'Other')."
+        default=0,
+        description="Features added since the last clustering that fit no factor (soft-assigned to the closest).",
     )
     task_spec: TaskSpec | None = Field(default=None, description="The full task the profile was built for.")
     preset: str = Field(default="", description="The settings preset of the build ('paper' or 'default').")
-    cost: Usage = Field(default_factory=Usage, description="LLM calls and tokens of the builds, by stage.")
+    cost: Usage = Field(
+        default_factory=Usage,
+        description="LLM calls and tokens spent on this profile, by stage, summed over every build and update.",
+    )
 
     def factor(self, name: str) -> Factor | None:
         """Return the factor called ``name`` (case-insensitive), if any."""

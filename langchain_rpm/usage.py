@@ -16,6 +16,7 @@ Example:
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from typing import Any
 from uuid import UUID
 
@@ -24,6 +25,7 @@ from langchain_core.outputs import LLMResult
 from langchain_core.runnables import RunnableConfig
 from langchain_core.runnables.config import merge_configs
 
+from langchain_rpm.plans import Plan
 from langchain_rpm.types import TokenUsage, Usage
 
 STAGE_KEY = "rpm_stage"
@@ -66,20 +68,52 @@ class UsageTracker(BaseCallbackHandler):
             self._stages[run_id] = str((kwargs.get("metadata") or {}).get(STAGE_KEY) or "other")
 
     def on_llm_end(self, response: LLMResult, *, run_id: UUID, **kwargs: Any) -> None:
-        """Add the finished call's tokens under its stage."""
+        """Add the finished call's tokens under its stage (an LLM-cache hit spends nothing)."""
         input_tokens = output_tokens = 0
+        cached = bool(response.generations)
         for generations in response.generations:
             for generation in generations:
                 message = getattr(generation, "message", None)
                 meta = getattr(message, "usage_metadata", None) or {}
                 input_tokens += int(meta.get("input_tokens", 0))
                 output_tokens += int(meta.get("output_tokens", 0))
+                cached = cached and meta.get("total_cost", None) == 0  # LangChain zeroes the cost of cache hits
         with self._lock:
             stage = self._stages.pop(run_id, "other")
-            spent = TokenUsage(llm_calls=1, input_tokens=input_tokens, output_tokens=output_tokens)
-            self.usage = self.usage.plus(stage, spent)
+            if not cached:
+                spent = TokenUsage(llm_calls=1, input_tokens=input_tokens, output_tokens=output_tokens)
+                self.usage = self.usage.plus(stage, spent)
 
     def on_llm_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:
         """A failed call spends nothing we can count; forget its stage."""
         with self._lock:
             self._stages.pop(run_id, None)
+
+
+NodeStep = Callable[[Any, RunnableConfig], Plan[dict[str, Any]]]
+"""A graph step: ``(state, config) -> plan of a partial state update``."""
+
+
+def tracked_plan(step: NodeStep) -> NodeStep:
+    """``step`` with a :class:`UsageTracker` on its model calls; what they spent is added under ``usage``.
+
+    The build graph's nodes run this way, so its ``usage`` state key (an additive reducer) sums the
+    spend of every node and task by stage.
+
+    Example:
+        >>> from langchain_rpm.plans import Invoke, run
+        >>> from langchain_rpm.testing import FakeStructuredChatModel
+        >>> def step(state, config):
+        ...     yield Invoke(FakeStructuredChatModel(), "hi", stage_config(config, "extract"))
+        ...     return {"done": True}
+        >>> update = run(tracked_plan(step)({}, {}))
+        >>> update["done"], update["usage"]["by_stage"]["extract"]["llm_calls"]
+        (True, 1)
+    """
+
+    def plan(state: Any, config: RunnableConfig) -> Plan[dict[str, Any]]:
+        tracker = UsageTracker()
+        update = yield from step(state, merge_configs(config, {"callbacks": [tracker]}))
+        return {**update, "usage": tracker.usage.model_dump()}
+
+    return plan

@@ -29,3 +29,53 @@ def test_readme_snippets_run(monkeypatch, tmp_path, capsys):
             pytest.fail(f"README snippet {number} failed: {type(exc).__name__}: {exc}\n{code}")
     out = capsys.readouterr().out
     assert "query_features 1 / 1" in out and "generate 1 / 1" in out
+
+
+def cli_lines() -> list[str]:
+    """The commands of the README's "The command line" block, one per entry (``a; b`` gives two)."""
+    text = README.read_text(encoding="utf-8")
+    section = text[text.index("## The command line") :]
+    block = re.search(r"```bash\n(.*?)```", section, flags=re.S)
+    assert block is not None
+    lines = [line.split("  #")[0].strip() for line in block.group(1).splitlines()]
+    return [command.strip() for line in lines if line for command in line.split(";")]
+
+
+@pytest.mark.enable_socket
+def test_readme_cli_lines_run(monkeypatch, tmp_path, capsys):
+    """Each README CLI line runs through the real entry point (the model: a loopback OpenAI-compatible fake)."""
+    import json
+    import shlex
+    import shutil
+
+    from langchain_rpm import cli
+    from tests.support.fault_server import FaultServer
+    from tests.support.rpm_fakes import rpm_http_responder
+    from tests.unit.conftest import MOVIE_HISTORY
+
+    monkeypatch.chdir(tmp_path)
+    for name in ("OPENAI_API_KEY", "RPM_MODEL"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("RPM_STORE_PATH", str(tmp_path / "store"))
+    demo = README.parent / "langchain_rpm" / "data" / "demo"
+    shutil.copy(demo / "lamp3_questions.json", "questions.json")
+    shutil.copy(demo / "lamp3_outputs.json", "outputs.json")
+    rows = [{"user_id": "ada", **item} for item in MOVIE_HISTORY]
+    Path("interactions.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows))
+    new = {"user_id": "ada", "id": "n1", "input": "A kiss in the rain.", "response": "romance"}
+    Path("new.jsonl").write_text(json.dumps(new) + "\n")
+    commands = cli_lines()
+    assert len(commands) >= 9 and all(command.startswith("rpm ") for command in commands)
+    with FaultServer(rpm_http_responder) as server:
+        monkeypatch.setenv("OPENAI_BASE_URL", server.base_url)
+        for command in commands:
+            argv = shlex.split(command)[1:]
+            status = cli.main(["--structured-output", "function_calling", *argv])
+            _out, err = capsys.readouterr()
+            assert status == 0, f"`{command}` exited {status}:\n{err[-2000:]}"
+            assert err.startswith(f"model: gpt-4o-mini at {server.base_url}") or argv[0] in (
+                "inspect",
+                "users",
+                "forget",
+            )
+    assert (tmp_path / "results" / "results.md").exists()

@@ -1,11 +1,14 @@
 """The ``rpm`` command line (needs the ``cli`` extra: rich, langgraph-checkpoint-sqlite).
 
+Importing this package loads only the standard library; the commands load what they need.
+
 Example:
     >>> from langchain_rpm.cli import build_parser
-    >>> build_parser().parse_args(["users"]).command
-    'users'
+    >>> build_parser(with_eval=False).parse_args(["users", "--json"]).json
+    True
 """
 
-from langchain_rpm.cli.main import build_parser, main
+from langchain_rpm.cli.main import main
+from langchain_rpm.cli.parser import build_parser
 
 __all__ = ["build_parser", "main"]

@@ -1,68 +1,133 @@
 r"""Reading users' interactions from files: JSONL or JSON rows of ``user_id, input, response``.
 
-Every row is checked before anything is stored, and a bad row gives one error naming the file,
-line and field, e.g. ``data.jsonl:3: missing field 'response'``.
+Every row is checked with the same rules as the Python API (:mod:`langchain_rpm.history`) before
+anything is stored, and a bad row gives one error naming the file, line and field, e.g.
+``data.jsonl:3: missing field 'response'``. Rows are read in two steps, so each user's rows can be
+checked against that user's own task: :func:`read_rows` (the file's shape and the user ids), then
+:func:`check_rows` (each item against its user's task).
 
 Example:
     >>> import json, pathlib, tempfile
     >>> path = pathlib.Path(tempfile.mkdtemp()) / "rows.jsonl"
-    >>> _ = path.write_text(json.dumps({"user_id": "ada", "input": "Late.", "response": "2"}) + "\n")
-    >>> {user: len(items) for user, items in read_interactions(path, "lamp3").items()}
-    {'ada': 1}
+    >>> _ = path.write_text(json.dumps({"user_id": "ada", "input": "Late.", "response": 2}) + "\n")
+    >>> {user: [item.response for item in items] for user, items in read_interactions(path, "lamp3").items()}
+    {'ada': ['2']}
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
-import warnings
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from langchain_rpm.errors import InputFileError, InvalidAnswerError
+from langchain_rpm.errors import InputFileError, InvalidHistoryError
+from langchain_rpm.history import HistoryChecker, check_user_id
 from langchain_rpm.tasks import TaskSpec, get_task
 from langchain_rpm.types import HistoryItem
 
-MAX_INPUT_CHARS = 20_000
-"""Longer inputs are truncated (with a warning) so one huge row cannot blow a context window."""
+ROW_FORMAT = (
+    'one JSON object a line (.jsonl) or a JSON list (.json): {"user_id": "ada", "input": "...", '
+    '"response": "...", "id": "1" (optional, default: derived from input and response), '
+    '"options": ["...", "..."] (multiple-choice tasks only)}'
+)
+"""The row format, as the command line's help states it."""
+
+
+@dataclass(frozen=True)
+class Row:
+    """One row of a data file: where it is, whose it is, and its fields."""
+
+    where: str
+    user_id: str
+    fields: Mapping[str, Any]
+
+
+def read_rows(path: str | Path) -> list[Row]:
+    """The rows of a ``.jsonl`` or ``.json`` file, with their user ids checked (items are not checked yet)."""
+    file = Path(path)
+    text = _read_text(file)
+    rows: list[Row] = []
+    for line, row in _parsed(file, text):
+        where = f"{file}:{line}"
+        if not isinstance(row, dict):
+            raise InputFileError(f"{where}: expected an object with user_id, input and response, got {_kind(row)}")
+        if "user_id" not in row:
+            raise InputFileError(f"{where}: missing field 'user_id'")
+        try:
+            user_id = check_user_id(row["user_id"])
+        except InvalidHistoryError as exc:
+            raise InputFileError(f"{where}: field 'user_id': {exc}") from None
+        rows.append(Row(where, user_id, row))
+    if not rows:
+        raise InputFileError(f"{file}: no rows found; expected {ROW_FORMAT}")
+    return rows
+
+
+def check_rows(rows: list[Row], task_for: Callable[[str], TaskSpec]) -> dict[str, HistoryChecker]:
+    """Each user's rows checked against ``task_for(user_id)`` (errors name file and line).
+
+    Returns each user's :class:`~langchain_rpm.history.HistoryChecker`: ``.items`` holds the history
+    items, ``.where(item_id)`` the file and line each came from.
+    """
+    checkers: dict[str, HistoryChecker] = {}
+    for row in rows:
+        if row.user_id not in checkers:
+            checkers[row.user_id] = HistoryChecker(task_for(row.user_id))
+        fields = {key: value for key, value in row.fields.items() if key != "user_id"}
+        try:
+            checkers[row.user_id].add(fields, row.where)
+        except InvalidHistoryError as exc:
+            raise InputFileError(str(exc)) from None
+    return checkers
 
 
 def read_interactions(
-    path: str | Path, task: TaskSpec | str, *, max_input_chars: int = MAX_INPUT_CHARS
+    path: str | Path, task: TaskSpec | str | Callable[[str], TaskSpec]
 ) -> dict[str, list[HistoryItem]]:
     """Read ``{user_id: [HistoryItem, ...]}`` from a ``.jsonl`` (an object a line) or ``.json`` (a list) file.
 
     Each row: ``user_id``, ``input``, ``response`` (strings; a numeric rating may be a number), and
-    optionally ``id`` (default: a digest of input and response) and ``options`` (a list of strings,
-    multiple-choice tasks). Responses must fit the task (labels, scale, options).
+    optionally ``id`` (default: a digest of input, response and options) and ``options`` (a list of
+    strings, multiple-choice tasks). Responses must fit the task (labels, scale, options).
+
+    Args:
+        path: The data file.
+        task: The task every row must fit, or a function giving each user's task.
     """
-    spec = get_task(task)
-    file = Path(path)
+    task_for = task if callable(task) else _constant(get_task(task))
+    return {user: checker.items for user, checker in check_rows(read_rows(path), task_for).items()}
+
+
+def _constant(spec: TaskSpec) -> Callable[[str], TaskSpec]:
+    return lambda _user: spec
+
+
+def _read_text(file: Path) -> str:
     try:
-        text = file.read_bytes().decode("utf-8-sig")
+        return file.read_bytes().decode("utf-8-sig")
     except FileNotFoundError:
         raise InputFileError(f"{file}: no such file") from None
+    except IsADirectoryError:
+        raise InputFileError(f"{file}: is a folder, not a file; give a .jsonl or .json file of rows") from None
+    except PermissionError:
+        raise InputFileError(f"{file}: permission denied; make the file readable") from None
     except UnicodeDecodeError as exc:
         raise InputFileError(
             f"{file}: not UTF-8 text (invalid byte at offset {exc.start}); re-save it as UTF-8"
         ) from None
-    users: dict[str, list[HistoryItem]] = {}
-    seen: dict[tuple[str, str], int] = {}
-    for line, row in _rows(file, text):
-        where = f"{file}:{line}"
-        item, user_id = _item(row, where, spec, max_input_chars)
-        if (user_id, item.id) in seen:
-            raise InputFileError(
-                f"{where}: duplicate id {item.id!r} for user {user_id!r} (first on line {seen[(user_id, item.id)]})"
-            )
-        seen[(user_id, item.id)] = line
-        users.setdefault(user_id, []).append(item)
-    if not users:
-        raise InputFileError(f"{file}: no rows found")
-    return users
+    except OSError as exc:
+        raise InputFileError(f"{file}: cannot be read ({exc.strerror or exc})") from None
 
 
-def _rows(file: Path, text: str) -> list[tuple[int, Any]]:
+def _kind(value: Any) -> str:
+    return {list: "a list", str: "a string", int: "a number", float: "a number", bool: "true/false"}.get(
+        type(value), "null" if value is None else type(value).__name__
+    )
+
+
+def _parsed(file: Path, text: str) -> list[tuple[int, Any]]:
     """``(line number, parsed object)`` for each row of a JSONL or JSON file."""
     if file.suffix.lower() == ".json" or text.lstrip().startswith("["):
         try:
@@ -70,7 +135,7 @@ def _rows(file: Path, text: str) -> list[tuple[int, Any]]:
         except json.JSONDecodeError as exc:
             raise InputFileError(f"{file}:{exc.lineno}: invalid JSON (column {exc.colno}): {exc.msg}") from None
         if not isinstance(data, list):
-            raise InputFileError(f"{file}: expected a JSON list of rows, got {type(data).__name__}")
+            raise InputFileError(f"{file}: expected a JSON list of rows, got {_kind(data)}")
         lines = _object_lines(text, len(data))
         return list(zip(lines, data, strict=True))
     rows = []
@@ -85,15 +150,18 @@ def _rows(file: Path, text: str) -> list[tuple[int, Any]]:
 
 
 def _object_lines(text: str, count: int) -> list[int]:
-    """Best-effort line number of each top-level object in a JSON list (for error messages)."""
+    """Best-effort line number of each top-level value in a JSON list (for error messages)."""
     lines, depth, line = [], 0, 1
     in_string = escaped = False
     for char in text:
         if char == "\n":
             line += 1
         if in_string:
-            escaped = not escaped and char == "\\"
-            if char == '"' and not escaped:
+            if escaped:
+                escaped = False
+            elif char == "\\":
+                escaped = True
+            elif char == '"':
                 in_string = False
             continue
         if char == '"':
@@ -105,37 +173,3 @@ def _object_lines(text: str, count: int) -> list[int]:
         elif char in "]}":
             depth -= 1
     return (lines + [line] * count)[:count]
-
-
-def _text(row: dict[str, Any], field: str, where: str, *, numbers: bool = False) -> str:
-    if field not in row:
-        raise InputFileError(f"{where}: missing field {field!r}")
-    value = row[field]
-    if numbers and isinstance(value, int | float) and not isinstance(value, bool):
-        value = str(int(value)) if float(value).is_integer() else str(value)
-    if not isinstance(value, str) or not value.strip():
-        raise InputFileError(f"{where}: field {field!r} must be a non-empty string")
-    return value
-
-
-def _item(row: Any, where: str, spec: TaskSpec, max_chars: int) -> tuple[HistoryItem, str]:
-    if not isinstance(row, dict):
-        raise InputFileError(f"{where}: expected an object, got {type(row).__name__}")
-    user_id = _text(row, "user_id", where, numbers=True)
-    text = _text(row, "input", where)
-    response = _text(row, "response", where, numbers=True)
-    options = row.get("options")
-    if options is not None and (not isinstance(options, list) or not all(isinstance(o, str) for o in options)):
-        raise InputFileError(f"{where}: field 'options' must be a list of strings")
-    if len(text) > max_chars:
-        warnings.warn(f"{where}: input of {len(text)} characters truncated to {max_chars}", stacklevel=3)
-        text = text[:max_chars]
-    if spec.is_discrete:
-        try:
-            response = spec.normalize(response, options)
-        except InvalidAnswerError as exc:
-            raise InputFileError(f"{where}: field 'response': {exc}") from None
-    item_id = row.get("id")
-    if item_id is None:
-        item_id = hashlib.sha256(f"{text}\x00{response}".encode()).hexdigest()[:12]
-    return HistoryItem(id=str(item_id), input=text, response=response, options=options), user_id

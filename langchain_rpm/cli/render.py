@@ -1,10 +1,15 @@
-"""Rendering for the ``rpm`` command line: factor tables, predictions, progress bars (rich).
+r"""Rendering for the ``rpm`` command line: factor tables, predictions, progress bars (rich).
+
+User and model text is printed literally: it goes into rich ``Text`` objects (never parsed as
+markup, so ``[red]x[/red]`` or ``[/]`` in a user id or a factor name shows as written), and
+characters a terminal would act on (ANSI escapes, other control and format characters) are shown
+as escapes (``\x1b``) by :func:`literal`.
 
 Example:
     >>> from langchain_rpm.types import Factor, FactorStatistics
     >>> from langchain_rpm.tasks import LAMP2
-    >>> table = factor_table([Factor(name="Setting", statistics=FactorStatistics(support=2, coverage=0.5,
-    ...                       propensity={"sci-fi": 1.0}))], LAMP2)
+    >>> table = factor_table([Factor(name="[/]Setting", statistics=FactorStatistics(support=2, coverage=2,
+    ...                       history_size=4, propensity={"sci-fi": 1.0}))], LAMP2)
     >>> table.row_count
     1
 """
@@ -15,56 +20,84 @@ from collections.abc import Sequence
 from typing import Any
 
 from rich.console import Console
-from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from rich.text import Text
 
+from langchain_rpm.cli.text import literal, quoted
 from langchain_rpm.tasks import TaskSpec
-from langchain_rpm.types import Factor, Prediction, ReasoningExample
+from langchain_rpm.types import Factor, FactorStatistics, Prediction, ReasoningExample, UserProfile
 
 STAGE_LABELS = {"extract": "features", "aggregate": "factors", "reason": "reasoning paths", "store": "stored"}
 
 
+def plain(text: object, style: str = "", *, newlines: bool = False) -> Text:
+    """A rich ``Text`` of ``text`` printed literally (no markup, no emoji codes, no control characters)."""
+    return Text(literal(text, newlines=newlines), style=style)
+
+
+def plain_console(*, stderr: bool = False) -> Console:
+    """A console that never interprets the strings it prints (markup, emoji codes, highlighting are off)."""
+    return Console(stderr=stderr, markup=False, emoji=False, highlight=False)
+
+
+def _tendency(stats: FactorStatistics | None) -> str:
+    if stats is None:
+        return ""
+    tendency = ""
+    if stats.propensity:
+        best = sorted(stats.propensity.items(), key=lambda kv: -kv[1])[:3]
+        tendency = ", ".join(f"{label} {p:.0%}" for label, p in best if p > 0)
+    if stats.mean_rating is not None:
+        tendency += f" (mean {stats.mean_rating:.2f})"
+    if stats.influence is not None:
+        polarity = stats.polarity or {}
+        tendency = f"influenced {stats.influence}/{stats.coverage}, pos {polarity.get('pos', 0):.0%}"
+    return tendency.strip()
+
+
 def factor_table(factors: Sequence[Factor], task: TaskSpec, *, title: str = "Factors") -> Table:
-    """A table of factors with support, coverage and the strongest tendencies."""
-    table = Table(title=title, show_lines=False)
+    """A table of factors with support, coverage and the strongest tendencies (``task`` names the answers)."""
+    table = Table(title=plain(title), show_lines=False)
     for column in ("factor", "items", "coverage", "tendency", "features"):
         table.add_column(column, overflow="fold")
     for factor in factors:
         stats = factor.statistics
-        tendency = ""
-        if stats is not None:
-            if stats.propensity:
-                best = sorted(stats.propensity.items(), key=lambda kv: -kv[1])[:3]
-                tendency = ", ".join(f"{label} {p:.0%}" for label, p in best if p > 0)
-            if stats.mean_rating is not None:
-                tendency += f" (mean {stats.mean_rating:.2f})"
-            if stats.influence is not None:
-                tendency = f"influence {stats.influence:.2f}, polarity {stats.polarity or 0:+.2f}"
+        features = "; ".join(factor.features[:4]) + (" …" if len(factor.features) > 4 else "")
         table.add_row(
-            factor.name,
-            str(stats.support if stats else "-"),
-            f"{stats.coverage:.0%}" if stats else "-",
-            tendency.strip(),
-            "; ".join(factor.features[:4]) + (" …" if len(factor.features) > 4 else ""),
+            plain(factor.name),
+            str(stats.support) if stats else "-",
+            f"{stats.share:.0%}" if stats else "-",
+            plain(_tendency(stats)),
+            plain(features),
         )
     return table
 
 
+def profile_summary(profile: UserProfile, task: str) -> Text:
+    """One line: the user, items, task (as described by the caller), version and model of a profile."""
+    return plain(
+        f"user {quoted(profile.user_id)}: {profile.num_items} items, task {task}, "
+        f"version {profile.version}, model {profile.model or '?'}"
+    )
+
+
 def print_example(console: Console, example: ReasoningExample) -> None:
     """One reasoning-enhanced example."""
-    console.print(f"[bold]Example {escape(example.item_id)}[/bold]: {escape(example.input)}")
-    console.print("  features: " + escape("; ".join(f"{f.name} [{f.factor}]" for f in example.features)))
-    console.print(f"  reasoning: {escape(example.reasoning)}")
-    console.print(f"  answer: [green]{escape(example.answer)}[/green]")
+    console.print(Text.assemble(("Example ", "bold"), plain(example.item_id, "bold"), ": ", plain(example.input)))
+    console.print(Text("  features: ") + plain("; ".join(f"{f.name} [{f.factor}]" for f in example.features)))
+    console.print(Text("  reasoning: ") + plain(example.reasoning, newlines=True))
+    console.print(Text("  answer: ") + plain(example.answer, "green"))
 
 
 def print_prediction(console: Console, prediction: Prediction, *, explain: bool) -> None:
-    """The answer, and with ``explain`` the features, factors and examples behind it."""
-    mark = "" if prediction.valid else f" [red](invalid model answer: {escape(repr(prediction.raw_answer))})[/red]"
-    console.print(f"[bold]{escape(prediction.answer)}[/bold]{mark}")
+    """The answer (marked when invalid), and with ``explain`` the features, factors and examples behind it."""
+    line = plain(prediction.answer, "bold")
+    if not prediction.valid:
+        line += plain(f" (invalid model answer: {prediction.raw_answer!r})", "red")
+    console.print(line)
     if explain:
-        console.print(prediction.explain(), markup=False)
+        console.print(plain(prediction.explain(), newlines=True))
 
 
 def prediction_table(rows: Sequence[tuple[str, str, Prediction, str]]) -> Table:
@@ -74,14 +107,14 @@ def prediction_table(rows: Sequence[tuple[str, str, Prediction, str]]) -> Table:
         table.add_column(column, overflow="fold")
     for user, query, prediction, truth in rows:
         ok = "✓" if prediction.answer.strip().lower() == truth.strip().lower() else "✗"
-        table.add_row(user, query[:80], prediction.answer, truth, ok)
+        table.add_row(plain(user), plain(query[:80]), plain(prediction.answer), plain(truth), ok)
     return table
 
 
 class BuildProgress:
     """Rich progress bars fed by RPM's progress events, summed over users."""
 
-    def __init__(self, console: Console, *, users: int) -> None:
+    def __init__(self, console: Console, *, users: int, enabled: bool = True) -> None:
         self._progress = Progress(
             TextColumn("{task.description:<16}"),
             BarColumn(),
@@ -89,6 +122,7 @@ class BuildProgress:
             TimeElapsedColumn(),
             console=console,
             transient=False,
+            disable=not enabled,
         )
         self._users = self._progress.add_task("users", total=users)
         self._bars: dict[str, Any] = {}

@@ -10,10 +10,9 @@ Offline smoke run on the demo data with the deterministic demo model::
 
     python -m langchain_rpm.evaluation --model demo --out /tmp/rpm-eval
 
-The real thing (see ``docs/evaluation.md``)::
+The paper's protocol on the official files, 3 runs (see ``docs/evaluation.md``)::
 
-    python -m langchain_rpm.evaluation --data ~/data/lamp --tasks lamp2,lamp3,lamp5 --users 100 \
-        --model gpt-4o-mini --out runs/gpt-4o-mini
+    rpm eval --protocol paper --preset paper --runs 3 --data ~/data/rpm --model gpt-4o-mini --out runs/paper
 """
 
 from __future__ import annotations
@@ -23,16 +22,22 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from langchain_core.embeddings import Embeddings
 from langchain_core.language_models import BaseChatModel
 
-from langchain_rpm.evaluation.baselines import ALL_METHODS
+from langchain_rpm.errors import ConfigurationError, DatasetError
 from langchain_rpm.evaluation.cost import Prices
-from langchain_rpm.evaluation.datasets import DatasetError
+from langchain_rpm.evaluation.methods import ALL_METHODS, METHOD_GROUPS
+from langchain_rpm.evaluation.sources import PROTOCOLS
+from langchain_rpm.settings import PRESETS
 
-__all__ = ["add_eval_parser", "build_chat_model", "build_parser", "main", "run_eval"]
+if TYPE_CHECKING:
+    from langchain_rpm.evaluation.report import EvalResults
+    from langchain_rpm.evaluation.sources import TaskData
+
+__all__ = ["add_eval_parser", "build_chat_model", "build_embeddings", "build_parser", "main", "run_eval"]
 
 DEFAULT_TASKS = "lamp2,lamp3,lamp5,goqa"
 DEMO_MODEL = "demo"
@@ -41,13 +46,15 @@ DEMO_MODEL = "demo"
 
 SHARED_OPTIONS: dict[str, Any] = {
     "concurrency": 8,
-    "k": 4,
     "store": None,
     "model": "gpt-4o-mini",
     "base_url": None,
     "structured_output": None,
 }
-"""Options a parent CLI may also define globally (``rpm --model X eval``), with their defaults."""
+"""Options a parent CLI may also define globally (``rpm --model X eval``), with their defaults.
+
+``--k`` is not among them: the evaluation runs every method at the paper's K = 3 unless ``eval --k N``
+says otherwise (a parent's own default for its other commands does not apply)."""
 
 
 def _add_arguments(parser: argparse.ArgumentParser, *, inherit: bool = False) -> None:
@@ -62,24 +69,38 @@ def _add_arguments(parser: argparse.ArgumentParser, *, inherit: bool = False) ->
     add("--tasks", default=DEFAULT_TASKS, help=f"comma-separated tasks (default: {DEFAULT_TASKS})")
     add(
         "--methods",
-        default=",".join(ALL_METHODS),
-        help="comma-separated methods (default: all): " + ", ".join(ALL_METHODS),
+        default="paper",
+        help=f"comma-separated methods or groups {list(METHOD_GROUPS)} (default: paper): " + ", ".join(ALL_METHODS),
     )
+    add(
+        "--protocol",
+        default="lamp",
+        choices=list(PROTOCOLS),
+        help="'lamp': LaMP's own queries; 'paper': the paper's splits from the official files (default: lamp)",
+    )
+    add("--preset", default="default", choices=sorted(PRESETS), help="RPM's preset (default: default)")
+    add("--runs", type=int, default=1, help="repetitions, seeds SEED..SEED+RUNS-1; mean and std (paper: 3)")
     add("--data", default="demo", help="'demo' (shipped demo data) or a data folder (layout: docs/evaluation.md)")
     add("--split", default="dev", help="LaMP split whose files to read from --data (default: dev)")
     add("--questions", action="append", default=[], metavar="TASK=PATH", help="a task's question file (repeatable)")
     add("--outputs", action="append", default=[], metavar="TASK=PATH", help="a LaMP task's gold file (repeatable)")
-    add("--users", type=int, default=None, help="users sampled per task (default: all)")
-    add("--goqa-test", type=int, default=10, help="held-out questions per country for a GOQA file (default: 10)")
-    add("--seed", type=int, default=0, help="seed of user sampling, held-out GOQA questions and random_k")
+    add("--users", type=int, default=None, help="users sampled per task (default: the protocol's; lamp: all)")
+    add("--goqa-test", type=int, default=10, help="lamp protocol: held-out questions per GOQA country (default: 10)")
+    add("--seed", type=int, default=0, help="seed of user sampling, splits and the first run's random choices")
     add("--concurrency", type=int, help="users worked on at once (default: 8)")
-    add("--k", type=int, help="examples per prompt for retrieval methods and RPM (default: 4)")
+    add("--k", type=int, default=3, help="examples per prompt for every method (default: 3, the paper's K)")
     add(
         "--out",
         default="rpm-eval-results",
         help="results folder; rerunning with it resumes (default: rpm-eval-results)",
     )
     add("--store", help="profile store folder (default: OUT/store)")
+    add(
+        "--embeddings",
+        help="embeddings as 'provider:model' through LangChain's init_embeddings, e.g. "
+        "huggingface:facebook/contriever (the paper's retriever; needs `langchain` and the provider's package); "
+        "default: the local MiniLM",
+    )
     add("--model", help="chat model name, 'provider:model', or 'demo' (default: gpt-4o-mini)")
     add("--base-url", help="OpenAI-compatible server URL (vLLM, Ollama, llama.cpp)")
     add(
@@ -97,8 +118,9 @@ def add_eval_parser(subparsers: Any) -> argparse.ArgumentParser:
     """Add the ``eval`` sub-command to an ``argparse`` subparsers object; its handler is ``args.func``.
 
     The options a parent parser may define globally (:data:`SHARED_OPTIONS`: ``--model``, ``--base-url``,
-    ``--structured-output``, ``--concurrency``, ``--k``, ``--store``) keep the parent's value unless given
-    after ``eval``, so ``rpm --model X eval`` and ``rpm eval --model X`` both work.
+    ``--structured-output``, ``--concurrency``, ``--store``) keep the parent's value unless given after
+    ``eval``, so ``rpm --model X eval`` and ``rpm eval --model X`` both work. ``--k`` is the evaluation's
+    own (default 3): give it after ``eval``.
 
     Example:
         >>> root = argparse.ArgumentParser(prog="rpm")
@@ -125,6 +147,28 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_arguments(parser)
     return parser
+
+
+def build_embeddings(spec: str) -> Embeddings:
+    """The embeddings ``--embeddings provider:model`` names, through ``langchain.embeddings.init_embeddings``.
+
+    Example:
+        >>> build_embeddings("no-provider")
+        Traceback (most recent call last):
+        ...
+        ValueError: --embeddings expects provider:model (e.g. huggingface:facebook/contriever), got 'no-provider'
+    """
+    if ":" not in spec:
+        raise ValueError(f"--embeddings expects provider:model (e.g. huggingface:facebook/contriever), got {spec!r}")
+    try:
+        from langchain.embeddings import init_embeddings
+    except ImportError as exc:
+        raise ImportError("--embeddings needs `langchain`: pip install 'langchain-rpm[agents]'") from exc
+    try:
+        return init_embeddings(spec)
+    except (ImportError, ValueError) as exc:  # LangChain's messages span lines; the CLI prints one
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise type(exc)(f"--embeddings {spec}: {first}") from None
 
 
 def build_chat_model(args: argparse.Namespace) -> BaseChatModel:
@@ -191,7 +235,8 @@ def run_eval(
     Returns:
         0 on success, 1 when every prediction failed, 2 on a usage or data error.
     """
-    from langchain_rpm.evaluation.runner import RunMismatchError, load_task_users, run_evaluation
+    from langchain_rpm.errors import RunMismatchError
+    from langchain_rpm.evaluation.runner import run_evaluation
 
     for name, default in SHARED_OPTIONS.items():  # a parent CLI may leave them unset (None)
         if getattr(args, name, None) is None and name not in ("model", "base_url"):  # None: the factory's choice
@@ -199,28 +244,20 @@ def run_eval(
         elif not hasattr(args, name):
             setattr(args, name, None)
     try:
-        tasks = [t.strip() for t in args.tasks.split(",") if t.strip()]
-        questions, outputs = _per_task(args.questions, "--questions"), _per_task(args.outputs, "--outputs")
-        data = {
-            task: load_task_users(
-                task,
-                args.data,
-                split=args.split,
-                questions=questions.get(task),
-                outputs=outputs.get(task),
-                goqa_test=args.goqa_test,
-                seed=args.seed,
-            )
-            for task in tasks
-        }
+        data = _load_data(args)
+        if embeddings is None and getattr(args, "embeddings", None):
+            embeddings = build_embeddings(args.embeddings)
         chat = llm if llm is not None else _chat_model(args, model_factory or build_chat_model)
         results = run_evaluation(
             data,
             args.methods,
             chat,
+            data=args.data,
+            protocol=args.protocol,
+            preset=args.preset,
+            runs=args.runs,
             n_users=args.users,
             seed=args.seed,
-            data=args.data,
             max_concurrency=args.concurrency,
             results_dir=args.out,
             store_path=args.store,
@@ -232,13 +269,44 @@ def run_eval(
             progress=not args.no_progress,
             fail_fast=args.fail_fast,
         )
-    except (DatasetError, FileNotFoundError, RunMismatchError, ValueError, ImportError, _ModelError) as exc:
+    except (
+        ConfigurationError,
+        DatasetError,
+        FileNotFoundError,
+        RunMismatchError,
+        ValueError,
+        ImportError,
+        _ModelError,
+    ) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    return _summary(results, Path(args.out))
+
+
+def _load_data(args: argparse.Namespace) -> dict[str, TaskData]:
+    """Every task's :class:`~langchain_rpm.evaluation.sources.TaskData`, validated file by file."""
+    from langchain_rpm.evaluation.sources import load_task
+
+    questions, outputs = _per_task(args.questions, "--questions"), _per_task(args.outputs, "--outputs")
+    options = {"protocol": args.protocol, "split": args.split, "n_users": args.users, "seed": args.seed}
+    return {
+        task: load_task(
+            task,
+            args.data,
+            questions=questions.get(task),
+            outputs=outputs.get(task),
+            goqa_test=args.goqa_test,
+            **options,
+        )
+        for task in (t.strip() for t in args.tasks.split(",") if t.strip())
+    }
+
+
+def _summary(results: EvalResults, out: Path) -> int:
+    """Print the report and what was written; 1 when every prediction failed, else 0."""
     print(results.to_markdown())
-    out = Path(args.out)
     print(f"Wrote {out / 'results.md'}, {out / 'results.json'}, plots and the ledger {out / 'predictions.jsonl'}.")
-    scored = sum(r.queries for r in results.results)
+    scored = sum(r.cost.queries for r in results.results)
     failed = sum(r.errors for r in results.results)
     if failed:
         print(

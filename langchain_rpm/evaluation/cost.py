@@ -1,21 +1,22 @@
 """Cost accounting for evaluation runs: LLM calls, tokens, dollars and wall time, per user build and per query.
 
 Every unit of work the runner does (one user's build for one method, one prediction) is recorded as a
-:class:`Spend` — the :class:`~langchain_rpm.types.TokenUsage` a :class:`~langchain_rpm.models.UsageTracker`
+:class:`Spend` — the :class:`~langchain_rpm.types.Usage` a :class:`~langchain_rpm.usage.UsageTracker`
 saw plus the wall time. :func:`summarize_costs` turns a method's spends into the paper's cost table
 columns ($ per user build, $ per query) at the given :class:`Prices`.
 
 Dollars are computed from tokens at report time, so the same run can be priced for several models.
 The default prices are gpt-4o-mini's list prices (the paper's backbone): $0.15 per 1M input tokens
-and $0.60 per 1M output tokens. Cached-input discounts are not modelled.
+and $0.60 per 1M output tokens. Cached-input discounts are not modelled. The paper's own figures
+($0.058 per RPM user build, $0.0037 per query) are in :mod:`~langchain_rpm.evaluation.paper`.
 
 Example:
-    >>> from langchain_rpm.types import TokenUsage
+    >>> from langchain_rpm.types import TokenUsage, Usage
     >>> prices = Prices()
     >>> round(prices.dollars(TokenUsage(llm_calls=1, input_tokens=1_000_000, output_tokens=100_000)), 4)
     0.21
-    >>> summary = summarize_costs([Spend(usage=TokenUsage(llm_calls=3, input_tokens=900), seconds=2.0)],
-    ...                           [Spend(usage=TokenUsage(llm_calls=1, input_tokens=300, output_tokens=50))],
+    >>> summary = summarize_costs([Spend(usage=Usage(llm_calls=3, input_tokens=900), seconds=2.0)],
+    ...                           [Spend(usage=Usage(llm_calls=1, input_tokens=300, output_tokens=50))],
     ...                           prices)
     >>> summary.calls_per_build, summary.calls_per_query
     (3.0, 1.0)
@@ -27,12 +28,9 @@ from collections.abc import Sequence
 
 from pydantic import BaseModel, ConfigDict, Field, computed_field
 
-from langchain_rpm.types import TokenUsage
+from langchain_rpm.types import TokenUsage, Usage
 
-__all__ = ["PAPER_COST", "CostSummary", "Prices", "Spend", "summarize_costs"]
-
-PAPER_COST = {"dollars_per_build": 0.058, "dollars_per_query": 0.0037}
-"""The paper's reported RPM cost with GPT-4o-mini: about $0.058 per user build and $0.0037 per query."""
+__all__ = ["CostSummary", "Prices", "Spend", "summarize_costs"]
 
 
 class Prices(BaseModel):
@@ -55,14 +53,14 @@ class Prices(BaseModel):
 
 
 class Spend(BaseModel):
-    """What one unit of work cost: LLM calls and tokens, and wall-clock seconds.
+    """What one unit of work cost: LLM calls and tokens (in total and by RPM stage), and wall-clock seconds.
 
     Example:
-        >>> (Spend(seconds=1.0) + Spend(usage=TokenUsage(llm_calls=2), seconds=0.5)).usage.llm_calls
+        >>> (Spend(seconds=1.0) + Spend(usage=Usage(llm_calls=2), seconds=0.5)).usage.llm_calls
         2
     """
 
-    usage: TokenUsage = Field(default_factory=TokenUsage)
+    usage: Usage = Field(default_factory=Usage)
     seconds: float = Field(default=0.0, ge=0)
 
     def __add__(self, other: Spend) -> Spend:
@@ -78,8 +76,8 @@ class CostSummary(BaseModel):
 
     builds: int = 0
     queries: int = 0
-    build_usage: TokenUsage = Field(default_factory=TokenUsage)
-    query_usage: TokenUsage = Field(default_factory=TokenUsage)
+    build_usage: Usage = Field(default_factory=Usage)
+    query_usage: Usage = Field(default_factory=Usage)
     build_seconds: float = 0.0
     query_seconds: float = 0.0
     build_dollars: float = 0.0
@@ -114,6 +112,20 @@ class CostSummary(BaseModel):
     def calls_per_query(self) -> float:
         """Mean LLM calls per query."""
         return self.query_usage.llm_calls / self.queries if self.queries else 0.0
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def tokens_per_build(self) -> tuple[float, float]:
+        """Mean ``(input, output)`` tokens per user build."""
+        n = self.builds or 1
+        return self.build_usage.input_tokens / n, self.build_usage.output_tokens / n
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def tokens_per_query(self) -> tuple[float, float]:
+        """Mean ``(input, output)`` tokens per query."""
+        n = self.queries or 1
+        return self.query_usage.input_tokens / n, self.query_usage.output_tokens / n
 
     @computed_field  # type: ignore[prop-decorator]
     @property
@@ -155,8 +167,8 @@ def summarize_costs(builds: Sequence[Spend], queries: Sequence[Spend], prices: P
         prices: Token prices (default gpt-4o-mini).
     """
     prices = prices or Prices()
-    build_usage = sum((s.usage for s in builds), TokenUsage())
-    query_usage = sum((s.usage for s in queries), TokenUsage())
+    build_usage = sum((s.usage for s in builds), Usage())
+    query_usage = sum((s.usage for s in queries), Usage())
     return CostSummary(
         builds=len(builds),
         queries=len(queries),

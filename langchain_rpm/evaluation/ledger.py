@@ -1,7 +1,7 @@
 """The run ledger: every finished prediction and user build, one JSON line each, so a run can resume.
 
 ``results_dir/predictions.jsonl`` is append-only; each line is a :class:`LedgerRecord` keyed by
-``(kind, task, method, user, query)`` and the latest line per key wins. A prediction that failed
+``(kind, run, task, method, user, query)`` and the latest line per key wins. A prediction that failed
 (``error`` set) is not "done", so a resumed run retries it. A half-written last line (a killed run)
 is skipped with a warning.
 
@@ -33,6 +33,7 @@ class LedgerRecord(BaseModel):
     """One finished unit of work: a prediction, a method's user build, or a shared profile build."""
 
     kind: Literal["prediction", "build", "profile"]
+    run: int = Field(default=0, ge=0, description="Which of the run's repetitions (0-based).")
     task: str
     method: str = ""
     user: str
@@ -44,9 +45,9 @@ class LedgerRecord(BaseModel):
     spend: Spend = Field(default_factory=Spend)
 
     @property
-    def key(self) -> tuple[str, str, str, str, str]:
-        """What identifies a record: kind, task, method, user and query."""
-        return (self.kind, self.task, self.method, self.user, self.query)
+    def key(self) -> tuple[str, int, str, str, str, str]:
+        """What identifies a record: kind, run, task, method, user and query."""
+        return (self.kind, self.run, self.task, self.method, self.user, self.query)
 
 
 class Ledger:
@@ -62,7 +63,7 @@ class Ledger:
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self.records: dict[tuple[str, str, str, str, str], LedgerRecord] = {}
+        self.records: dict[tuple[str, int, str, str, str, str], LedgerRecord] = {}
         text = path.read_text(encoding="utf-8") if path.exists() else ""
         self._torn = bool(text) and not text.endswith("\n")  # a killed run left half a line
         for number, line in enumerate(text.splitlines(), 1):
@@ -83,19 +84,21 @@ class Ledger:
         self._torn = False
         self.records[record.key] = record
 
-    def get(self, kind: str, task: str, method: str, user: str, query: str = "") -> LedgerRecord | None:
+    def get(
+        self, kind: str, task: str, method: str, user: str, query: str = "", *, run: int = 0
+    ) -> LedgerRecord | None:
         """The latest record with this key, if any."""
-        return self.records.get((kind, task, method, user, query))
+        return self.records.get((kind, run, task, method, user, query))
 
-    def done(self, task: str, method: str, user: str, query: str) -> bool:
+    def done(self, task: str, method: str, user: str, query: str, *, run: int = 0) -> bool:
         """Whether this prediction finished without error."""
-        record = self.get("prediction", task, method, user, query)
+        record = self.get("prediction", task, method, user, query, run=run)
         return record is not None and record.error is None
 
-    def profiles(self, task: str) -> dict[str, ProfileBuild]:
-        """Shared profile builds of ``task`` recorded so far, by user."""
+    def profiles(self, task: str, *, run: int = 0) -> dict[str, ProfileBuild]:
+        """Shared profile builds of ``task`` in ``run`` recorded so far, by user."""
         return {
             r.user: ProfileBuild(digest=r.digest, spend=r.spend)
             for r in self.records.values()
-            if r.kind == "profile" and r.task == task
+            if r.kind == "profile" and r.task == task and r.run == run
         }

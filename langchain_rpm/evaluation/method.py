@@ -1,9 +1,11 @@
-"""The interface every evaluated method implements, the context methods are built from, and shared profiles.
+"""The interface every evaluated method implements, the context methods are built from, and what they share.
 
-A method is created per task by a :data:`MethodFactory` from a :class:`MethodContext` (model, task,
-store, options), then the runner calls ``prepare_user`` once per user and ``predict`` per query. The
-profile-based methods (RPM and its ablations) share one profile build per user through
-:class:`SharedProfiles`, and the runner charges each of them its full cost.
+A method is created per task and run by a :data:`MethodFactory` from a :class:`MethodContext` (model,
+task, store, preset, options), then the runner calls ``prepare_user`` once per user and ``predict`` per
+query. The profile-based methods (RPM and its ablations) share one profile build per user and run
+through :class:`SharedProfiles`, and the runner charges each of them its full cost; the methods that
+retrieve by the raw query share one :class:`DenseIndex` of each user's history (embeddings only, no
+LLM calls).
 
 Example:
     >>> import tempfile
@@ -11,9 +13,9 @@ Example:
     >>> from langchain_rpm import LAMP3, RPMStore
     >>> from langchain_rpm.testing import demo_chat_model
     >>> ctx = MethodContext(demo_chat_model(), LAMP3,
-    ...                     RPMStore(tempfile.mkdtemp(), embeddings=DeterministicFakeEmbedding(size=8)), k=2)
-    >>> ctx.profiles.rpm.task.name
-    'lamp3'
+    ...                     RPMStore(tempfile.mkdtemp(), embeddings=DeterministicFakeEmbedding(size=8)))
+    >>> ctx.profiles.rpm.task.name, ctx.k
+    ('lamp3', 3)
 """
 
 from __future__ import annotations
@@ -22,35 +24,38 @@ import asyncio
 import hashlib
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
+import numpy as np
 from langchain_core.language_models import BaseChatModel
 from langchain_core.runnables import RunnableConfig
 from pydantic import BaseModel
 
 from langchain_rpm.evaluation.cost import Spend
-from langchain_rpm.evaluation.datasets import EvalQuery, EvalUser
+from langchain_rpm.evaluation.users import EvalQuery, EvalUser
 from langchain_rpm.models import model_name
 from langchain_rpm.prompts import PROMPT_VERSION
 from langchain_rpm.rpm import RPM
+from langchain_rpm.settings import RPMSettings
 from langchain_rpm.stages.base import StructuredCaller
 from langchain_rpm.store import RPMStore
 from langchain_rpm.tasks import TaskSpec
 from langchain_rpm.types import UserProfile
 from langchain_rpm.usage import UsageTracker
 
-__all__ = ["Method", "MethodContext", "MethodFactory", "ProfileBuild", "SharedProfiles"]
+__all__ = ["DenseIndex", "Method", "MethodContext", "MethodFactory", "ProfileBuild", "SharedProfiles", "top_k"]
 
 
 @runtime_checkable
 class Method(Protocol):
     """One way of answering a user's queries; the runner calls ``prepare_user`` once, then ``predict``.
 
-    ``config`` carries the runner's :class:`~langchain_rpm.models.UsageTracker` callback: pass it to every
+    ``config`` carries the runner's :class:`~langchain_rpm.usage.UsageTracker` callback: pass it to every
     model call so the cost is counted. ``prepare_user`` returns the :class:`Spend` of work done on the
-    user's behalf *outside* ``config`` (a profile shared between methods), or ``None``.
+    user's behalf *outside* ``config`` (a profile shared between methods), or ``None``. ``predict``
+    returns the final answer string, already normalised to the task (the metric scores it as is).
     """
 
     name: str
@@ -66,24 +71,67 @@ class Method(Protocol):
 
 @dataclass
 class ProfileBuild:
-    """A finished shared profile build: the history digest it was built from, and its cost."""
+    """A finished shared profile build: the digest of what it was built from, and its cost."""
 
     digest: str
     spend: Spend
 
 
+def top_k(scores: Sequence[float], k: int) -> list[int]:
+    """Indices of the ``k`` highest scores, ties broken by position (deterministic).
+
+    Example:
+        >>> top_k([0.1, 0.9, 0.9, 0.5], 2)
+        [1, 2]
+    """
+    return sorted(range(len(scores)), key=lambda i: (-scores[i], i))[:k]
+
+
+def _unit(matrix: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
+    norms = np.linalg.norm(matrix, axis=1, keepdims=True)
+    return matrix / np.where(norms == 0, 1.0, norms)
+
+
+class DenseIndex:
+    """Cosine retrieval over each user's history *inputs* with the store's embeddings (the paper's RAG key q')."""
+
+    def __init__(self, store: RPMStore) -> None:
+        """Embed with ``store.embeddings``; each user's history is embedded once, on first use."""
+        self.embeddings = store.embeddings
+        self._vectors: dict[str, asyncio.Future[np.ndarray[Any, Any]]] = {}
+
+    async def _history(self, user: EvalUser) -> np.ndarray[Any, Any]:
+        vectors = await self.embeddings.aembed_documents([item.input for item in user.history])
+        return _unit(np.asarray(vectors, dtype=np.float64))
+
+    async def ranked(self, user: EvalUser, text: str, k: int) -> list[tuple[int, float]]:
+        """``(position in user.history, cosine)`` of the ``k`` inputs nearest to ``text``, best first."""
+        if user.user_id not in self._vectors:
+            self._vectors[user.user_id] = asyncio.ensure_future(self._history(user))
+        matrix = await asyncio.shield(self._vectors[user.user_id])
+        vector = _unit(np.asarray([await self.embeddings.aembed_query(text)], dtype=np.float64))[0]
+        scores = (matrix @ vector).tolist()
+        return [(i, float(scores[i])) for i in top_k(scores, k)]
+
+    async def search(self, user: EvalUser, text: str, k: int) -> list[int]:
+        """Positions in ``user.history`` of the ``k`` inputs nearest to ``text``, best first."""
+        return [position for position, _ in await self.ranked(user, text, k)]
+
+
 @dataclass
 class MethodContext:
-    """What methods are built from: the model, task, store and options of one task of a run.
+    """What methods are built from: the model, task, store and options of one task in one run.
 
-    ``known_profiles`` and ``on_profile_built`` let a resumed run reuse profiles it already paid for.
+    ``seed`` is the run's seed (random examples, and RPM's own seeded steps where its settings have a
+    ``seed``); ``known_profiles`` and ``on_profile_built`` let a resumed run reuse profiles it already paid for.
     """
 
     llm: BaseChatModel
     task: TaskSpec
     store: RPMStore
-    k: int = 4
+    k: int = 3
     seed: int = 0
+    preset: str = "default"
     structured_output: str | None = None
     max_retries: int = 2
     max_concurrency: int = 8
@@ -91,27 +139,40 @@ class MethodContext:
     known_profiles: dict[str, ProfileBuild] = field(default_factory=dict)
     on_profile_built: Callable[[str, ProfileBuild], None] | None = None
     _profiles: SharedProfiles | None = field(default=None, init=False, repr=False)
+    _index: DenseIndex | None = field(default=None, init=False, repr=False)
 
     @property
     def profiles(self) -> SharedProfiles:
         """The shared RPM facade and profile builds (created on first use)."""
         if self._profiles is None:
+            options = dict(self.rpm_options)
+            if "seed" in RPMSettings.model_fields:  # seeded steps of the method follow the run's seed
+                options.setdefault("seed", self.seed)
             rpm = RPM(
                 self.llm,
                 self.task,
                 store=self.store,
+                preset=self.preset,
                 max_concurrency=self.max_concurrency,
                 method=self.structured_output,
                 k=self.k,
-                max_retries=self.max_retries,
-                **self.rpm_options,
+                **options,
             )
-            self._profiles = SharedProfiles(rpm, self.known_profiles, self.on_profile_built, self.rpm_options)
+            self._profiles = SharedProfiles(rpm, self.known_profiles, self.on_profile_built, options)
         return self._profiles
 
-    def caller(self, schema: type[BaseModel]) -> StructuredCaller[Any]:
+    @property
+    def dense(self) -> DenseIndex:
+        """The shared index of the users' history inputs."""
+        if self._index is None:
+            self._index = DenseIndex(self.store)
+        return self._index
+
+    def caller(self, schema: type[BaseModel], stage: str = "other") -> StructuredCaller[Any]:
         """A structured caller for ``schema`` with the run's structured-output method and retries."""
-        return StructuredCaller(self.llm, schema, method=self.structured_output, max_retries=self.max_retries)
+        return StructuredCaller(
+            self.llm, schema, stage=stage, method=self.structured_output, max_retries=self.max_retries
+        )
 
 
 MethodFactory = Callable[[MethodContext], Method]
@@ -120,9 +181,9 @@ MethodFactory = Callable[[MethodContext], Method]
 class SharedProfiles:
     """Builds each user's RPM profile once per run (and once across resumed runs), for every method that needs it.
 
-    A profile is reused when the ledger says it was built from the same history, model and prompt
-    version and the store still holds it; otherwise it is (re)built. A failed build fails every
-    method that waits on it, without paying twice.
+    A profile is reused when the ledger says it was built from the same history, task, model, preset,
+    prompt version and options, and the store still holds it; otherwise it is (re)built. A failed build
+    fails every method that waits on it, without paying twice.
     """
 
     def __init__(
@@ -132,6 +193,7 @@ class SharedProfiles:
         on_built: Callable[[str, ProfileBuild], None] | None,
         options: dict[str, Any],
     ) -> None:
+        """Build with ``rpm``; ``known`` are earlier builds, ``on_built`` records new ones."""
         self.rpm = rpm
         self._known = known
         self._on_built = on_built
@@ -139,12 +201,12 @@ class SharedProfiles:
         self._builds: dict[str, asyncio.Future[tuple[UserProfile, Spend]]] = {}
 
     def digest(self, user: EvalUser) -> str:
-        """What a profile depends on: history, task, model, prompt version, build options."""
+        """What a profile depends on: history, task, model, preset, prompt version, build options."""
         history = [item.model_dump() for item in user.history]
         options = sorted((key, repr(value)) for key, value in self._options.items())
-        payload = json.dumps(
-            [history, self.rpm.task.name, model_name(self.rpm.components.llm), PROMPT_VERSION, options], sort_keys=True
-        )
+        settings = self.rpm.components.settings.model_dump(mode="json")
+        llm = model_name(self.rpm.components.llm)
+        payload = json.dumps([history, self.rpm.task.name, llm, PROMPT_VERSION, settings, options], sort_keys=True)
         return hashlib.sha256(payload.encode()).hexdigest()
 
     async def ensure(self, user: EvalUser) -> tuple[UserProfile, Spend]:

@@ -1,4 +1,4 @@
-"""Evaluation metrics, computed the way the LaMP benchmark computes them.
+"""Evaluation metrics, computed by the rules of LaMP's official evaluation script, on raw answer strings.
 
 One entry point, :func:`compute_metrics`, picks the metrics from the task's answer kind:
 
@@ -11,39 +11,35 @@ open-ended (LaMP-5)       ``rouge1``, ``rougeL``      ``rouge1`` (higher is bett
 multiple choice (GOQA)    ``accuracy``                ``accuracy`` (higher is better)
 ========================  ==========================  =====================================
 
-What each metric compares (predictions are the *final* answer strings, e.g. ``Prediction.answer``
-after :meth:`~langchain_rpm.tasks.TaskSpec.check`; the metrics do not repair them):
+The metric never repairs an answer: turning a model's reply into one of the allowed answers is the
+method's job (RPM's generator and every baseline run their reply through ``TaskSpec.check``). The
+rules, as in LaMP-Benchmark/LaMP ``eval/evaluation.py``:
 
-- **classification**: prediction and gold are compared *exactly* after ``.strip()``, as LaMP's
-  evaluator does (``"Sci-Fi"`` does not match ``"sci-fi"``; run answers through ``task.check`` first
-  if you want lenient matching). A prediction outside ``task.labels`` is wrong. ``f1`` is
-  scikit-learn's ``f1_score(golds, preds, labels=task.labels, average="macro")``: the mean over
-  *every* label of the list of ``2·TP / (2·TP + FP + FN)``, where a label that occurs in neither
-  golds nor predictions scores 0 (sklearn's ``zero_division`` default) — so on a small sample the
-  macro-F1 is pulled down by the labels it never sees, exactly as in LaMP.
-- **rating**: predictions are parsed with :meth:`TaskSpec.normalize` semantics (``"4 stars"`` -> 4).
-  A prediction that yields no integer on the scale counts as whichever end of the scale is
-  farther from the gold value (LaMP's rule, with 1 and 5 generalised to the scale's min and max;
-  on a tie, the max). Unlike LaMP, an out-of-scale number such as ``"7"`` or ``"4.5"`` is
-  treated as unparseable rather than used as is.
-- **open-ended**: ROUGE-1 and ROUGE-L F-measure from the ``rouge_score`` package
-  (``RougeScorer(["rouge1", "rougeL"])``, no stemming, as LaMP's Hugging Face ``evaluate``
-  wrapper), averaged over examples (that wrapper reports the bootstrap median of the mean, which
-  is within noise of it; pass ``use_stemmer=True`` for stemmed scores).
-  An empty prediction scores 0.
-- **multiple choice**: the prediction is normalized with ``task.normalize(pred, options)`` (the
-  option text in any case/spacing, or its letter ``"B"`` / ``"(B)"``); a prediction that is no
-  option is wrong.
+- **classification**: prediction and gold are compared *exactly* after ``.strip()``, by their index in
+  the label list; a prediction outside the list gets index -1, so it is wrong for every label
+  (``"Sci-Fi"`` does not match ``"sci-fi"``). ``f1`` is the macro average over *every* label of the
+  list of ``2·TP / (2·TP + FP + FN)``, a label that occurs in neither golds nor predictions scoring 0
+  (scikit-learn's ``f1_score(..., labels=range(len(labels)), average="macro")``).
+- **rating**: a prediction is parsed with ``float(text.strip())``; only when that fails does it count
+  as the end of the scale farther from the gold value (LaMP's 1 and 5 are the scale's min and max; on
+  a tie, the max). So ``"3.5"`` is 0.5 off a gold 3, ``"6"`` is 1 off a gold 5, and ``"4 stars"`` is
+  unparseable: against a gold 4 it counts as 1, 3 off. As with ``float``, ``"nan"`` and ``"inf"``
+  parse, and make the mean NaN / infinite.
+- **open-ended**: ROUGE-1 and ROUGE-L F-measure from ``rouge_score`` (``RougeScorer(["rouge1",
+  "rougeL"])``, no stemming), scored ``score(gold, prediction)``. LaMP's Hugging Face ``evaluate``
+  wrapper aggregates with a bootstrap and reports the "mid" (a resampled median of the mean); we
+  report the plain **mean** over examples, which that mid estimates (they differ in the 3rd decimal
+  at most on 100+ examples).
+- **multiple choice** (GlobalOpinionQA, not part of LaMP): accuracy by exact match after ``.strip()``
+  against the gold option text; an answer that is not exactly an option is wrong.
 
 Example:
-    >>> from langchain_rpm.tasks import LAMP3
-    >>> compute_metrics(LAMP3, ["4 stars", "5"], ["5", "5"])
-    {'mae': 0.5, 'rmse': 0.7071067811865476}
+    >>> compute_metrics("lamp3", ["3.5", "4 stars", "6", " 2 ", "five"], ["3", "4", "5", "2", "1"])["mae"]
+    1.7
 """
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import math
 from collections.abc import Sequence
@@ -51,10 +47,9 @@ from typing import Any
 
 import numpy as np
 
-from langchain_rpm.errors import InvalidAnswerError
 from langchain_rpm.tasks import TaskKind, TaskSpec, get_task
 
-__all__ = ["compute_metrics", "primary_metric"]
+__all__ = ["compute_metrics", "in_answer_space", "primary_metric"]
 
 _OUT_OF_LIST = -1
 """Index given to a classification prediction that is not in the label list (never a label index)."""
@@ -75,6 +70,20 @@ def primary_metric(task: TaskSpec | str) -> tuple[str, bool]:
     return "accuracy", True
 
 
+def in_answer_space(task: TaskSpec | str, answer: str, options: Sequence[str] | None = None) -> bool:
+    """Whether ``answer`` (stripped) is exactly one of the task's allowed answers; any non-empty text for text tasks.
+
+    Example:
+        >>> in_answer_space("lamp3", " 4 "), in_answer_space("lamp3", "4 stars"), in_answer_space("lamp3", "4.0")
+        (True, False, False)
+    """
+    spec = get_task(task)
+    text = (answer or "").strip()
+    if spec.kind is TaskKind.OPEN_ENDED:
+        return bool(text)
+    return text in spec.answer_space(options)
+
+
 def compute_metrics(
     task: TaskSpec | str,
     predictions: Sequence[str],
@@ -83,21 +92,21 @@ def compute_metrics(
     *,
     use_stemmer: bool = False,
 ) -> dict[str, float]:
-    """Score final answers against gold answers, as LaMP does (see the module docstring).
+    """Score raw answer strings against gold answers by LaMP's rules (see the module docstring).
 
     Args:
         task: The task spec (or a preset name such as ``"lamp2"``).
-        predictions: One final answer string per example.
+        predictions: One answer string per example, as the method returned it.
         golds: One gold answer per example (a label, a rating such as ``"4"``, an option, a text).
-        options: Per-example option lists; required for multiple-choice tasks, ignored otherwise.
-        use_stemmer: ROUGE only: apply the Porter stemmer before matching tokens.
+        options: Per-example option lists (multiple choice): each gold must be one of its options.
+        use_stemmer: ROUGE only: apply the Porter stemmer (LaMP does not).
 
     Returns:
         ``{"accuracy", "f1"}``, ``{"mae", "rmse"}``, ``{"rouge1", "rougeL"}`` or ``{"accuracy"}``.
 
     Raises:
-        ValueError: no examples, mismatched lengths, missing options, or a gold answer that does
-            not fit the task (a label outside the list, a rating off the scale, a gold that is no option).
+        ValueError: no examples, mismatched lengths, or a gold answer that does not fit the task (a
+            label outside the list, a rating that is no number, a gold that is not one of its options).
     """
     spec = get_task(task)
     preds = [_as_text(p, "prediction", i) for i, p in enumerate(predictions)]
@@ -111,9 +120,6 @@ def compute_metrics(
     if spec.kind is TaskKind.RATING:
         return _rating(spec, preds, refs)
     if spec.kind is TaskKind.MULTIPLE_CHOICE:
-        if options is None or len(options) != len(preds):
-            got = "no options" if options is None else f"{len(options)} option lists"
-            raise ValueError(f"task {spec.name!r}: multiple choice needs one option list per example; got {got}")
         return _multiple_choice(spec, preds, refs, options)
     return _rouge(preds, refs, use_stemmer=use_stemmer)
 
@@ -135,7 +141,6 @@ def _classification(spec: TaskSpec, preds: list[str], golds: list[str]) -> dict[
         gold_ids.append(index[gold])
     y_true = np.asarray(gold_ids)
     y_pred = np.asarray([index.get(p, _OUT_OF_LIST) for p in preds])
-    accuracy = float(np.mean(y_true == y_pred))
     per_label = []
     for label in range(len(spec.labels)):
         tp = int(np.sum((y_pred == label) & (y_true == label)))
@@ -143,42 +148,37 @@ def _classification(spec: TaskSpec, preds: list[str], golds: list[str]) -> dict[
         fn = int(np.sum((y_pred != label) & (y_true == label)))
         denominator = 2 * tp + fp + fn
         per_label.append(2 * tp / denominator if denominator else 0.0)
-    return {"accuracy": accuracy, "f1": float(np.mean(per_label))}
+    return {"accuracy": float(np.mean(y_true == y_pred)), "f1": float(np.mean(per_label))}
 
 
 def _rating(spec: TaskSpec, preds: list[str], golds: list[str]) -> dict[str, float]:
     assert spec.scale is not None
-    low, high = spec.scale
+    low, high = float(spec.scale[0]), float(spec.scale[1])
     errors = []
     for i, (pred, gold) in enumerate(zip(preds, golds, strict=True)):
         try:
-            truth = float(spec.normalize(gold))
-        except InvalidAnswerError:
-            raise ValueError(f"task {spec.name!r}: gold {i} ({gold!r}) is not a rating in {low}..{high}") from None
+            truth = float(gold)
+        except ValueError:
+            raise ValueError(f"task {spec.name!r}: gold {i} ({gold!r}) is not a number") from None
         try:
-            value = float(spec.normalize(pred))
-        except InvalidAnswerError:
-            value = float(low) if abs(low - truth) > abs(high - truth) else float(high)
+            value = float(pred)
+        except ValueError:
+            value = low if abs(low - truth) > abs(high - truth) else high
         errors.append(value - truth)
     err = np.asarray(errors)
     return {"mae": float(np.mean(np.abs(err))), "rmse": math.sqrt(float(np.mean(err**2)))}
 
 
 def _multiple_choice(
-    spec: TaskSpec, preds: list[str], golds: list[str], options: Sequence[Sequence[str] | None]
+    spec: TaskSpec, preds: list[str], golds: list[str], options: Sequence[Sequence[str] | None] | None
 ) -> dict[str, float]:
-    hits = 0
-    for i, (pred, gold, opts) in enumerate(zip(preds, golds, options, strict=True)):
-        if not opts:
-            raise ValueError(f"task {spec.name!r}: example {i} has no options")
-        try:
-            truth = spec.normalize(gold, list(opts))
-        except InvalidAnswerError:
-            raise ValueError(
-                f"task {spec.name!r}: gold {i} ({gold!r}) is not one of its options {list(opts)}"
-            ) from None
-        with contextlib.suppress(InvalidAnswerError):  # a prediction that is no option is wrong
-            hits += spec.normalize(pred, list(opts)) == truth
+    if options is not None:
+        if len(options) != len(golds):
+            raise ValueError(f"task {spec.name!r}: {len(options)} option lists for {len(golds)} examples")
+        for i, (gold, opts) in enumerate(zip(golds, options, strict=True)):
+            if opts is not None and gold not in [o.strip() for o in opts]:
+                raise ValueError(f"task {spec.name!r}: gold {i} ({gold!r}) is not one of its options {list(opts)}")
+    hits = sum(pred == gold for pred, gold in zip(preds, golds, strict=True))
     return {"accuracy": hits / len(preds)}
 
 
@@ -193,13 +193,8 @@ def _scorer(use_stemmer: bool) -> Any:
 
 def _rouge(preds: list[str], golds: list[str], *, use_stemmer: bool) -> dict[str, float]:
     scorer = _scorer(use_stemmer)
-    rouge1, rouge_l = [], []
-    for pred, gold in zip(preds, golds, strict=True):
-        if not pred:
-            rouge1.append(0.0)
-            rouge_l.append(0.0)
-            continue
-        scores = scorer.score(gold, pred)  # score(target, prediction)
-        rouge1.append(scores["rouge1"].fmeasure)
-        rouge_l.append(scores["rougeL"].fmeasure)
-    return {"rouge1": float(np.mean(rouge1)), "rougeL": float(np.mean(rouge_l))}
+    scores = [scorer.score(gold, pred) for pred, gold in zip(preds, golds, strict=True)]  # score(target, prediction)
+    return {
+        "rouge1": float(np.mean([s["rouge1"].fmeasure for s in scores])),
+        "rougeL": float(np.mean([s["rougeL"].fmeasure for s in scores])),
+    }

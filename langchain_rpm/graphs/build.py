@@ -3,8 +3,10 @@
 Nodes are the named steps of :class:`BuildSteps` (``prepare``, ``extract_items``, ``aggregate``,
 ``reason_items``, ``finalize``), each a :mod:`plan <langchain_rpm.plans>` run sync or async. Items
 fan out with ``Send`` (one task per pack of ``pack_size`` items), so with a checkpointer an
-interrupted build resumes without re-running finished items. An item whose LLM call fails is
-recorded in ``failed`` and the profile is built from the rest.
+interrupted build resumes without re-running finished items. ``extract_items`` also runs the judge
+(open-ended tasks, ``judge="separate"``); ``aggregate`` is Propose-Assign-Select. An item whose LLM
+call fails is recorded in ``failed`` and the profile is built from the rest. Each LLM node adds what
+it spent to the ``usage`` state key; ``finalize`` adds that to the profile's ``cost``.
 
 Every result in the state belongs to one request (``build_key``: user, mode and each item's
 content): a new history on a used thread keeps only the features of items whose content is
@@ -29,12 +31,10 @@ from __future__ import annotations
 
 import hashlib
 import json
-import threading
 from datetime import UTC, datetime
 from typing import Any
 
 from langchain_core.runnables import RunnableConfig
-from langgraph.config import get_stream_writer
 from langgraph.errors import GraphBubbleUp
 from langgraph.graph import END, START, StateGraph
 from langgraph.runtime import get_runtime
@@ -43,49 +43,33 @@ from langgraph.types import Overwrite, Send
 from langchain_rpm.components import RPMComponents
 from langchain_rpm.errors import BuildFailedError, InvalidHistoryError
 from langchain_rpm.graphs.inference import plan_node
-from langchain_rpm.graphs.state import BuildState, RPMContext, progress_event, resolve_user_id
+from langchain_rpm.graphs.progress import BuildProgress, emit
+from langchain_rpm.graphs.state import BuildState, RPMContext, add_usage, resolve_user_id
 from langchain_rpm.history import check_user_id, item_digest, validate_history
 from langchain_rpm.personalization import require_profile
-from langchain_rpm.plans import Plan
+from langchain_rpm.plans import Plan, gather
 from langchain_rpm.prompts import PROMPT_VERSION
-from langchain_rpm.stages import ExtractionInput, ReasoningInput
+from langchain_rpm.stages import ExtractionInput, JudgeInput, ReasoningInput
+from langchain_rpm.stages.clustering import closest_factor
 from langchain_rpm.stages.packing import packs
 from langchain_rpm.stages.statistics import refresh_factors
-from langchain_rpm.types import OTHER_FACTOR, Factor, FailedItem, Feature, HistoryItem, ReasoningExample, UserProfile
-
-
-def _emit(stage: str, user_id: str, done: int, total: int, **extra: Any) -> None:
-    get_stream_writer()(progress_event(stage, user_id, done, total, **extra))
+from langchain_rpm.types import (
+    OTHER_FACTOR,
+    Factor,
+    FailedItem,
+    Feature,
+    HistoryItem,
+    ReasoningExample,
+    Usage,
+    UserProfile,
+)
+from langchain_rpm.usage import tracked_plan
 
 
 def _failure(item_id: str, stage: str, exc: Exception) -> dict[str, Any]:
     if isinstance(exc, GraphBubbleUp):
         raise exc
     return {item_id: FailedItem(item_id=item_id, stage=stage, error=f"{type(exc).__name__}: {exc}"[:500]).model_dump()}
-
-
-class _Progress:
-    """``done/total`` per (build, stage), shared by a build's parallel item tasks; dropped when it ends."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._counts: dict[tuple[str, str], list[int]] = {}
-
-    def start(self, key: str, stage: str, total: int, done: int = 0) -> None:
-        with self._lock:
-            self._counts[(key, stage)] = [done, total]
-
-    def advance(self, key: str, stage: str, count: int) -> tuple[int, int]:
-        with self._lock:
-            entry = self._counts.setdefault((key, stage), [0, 0])
-            entry[0] += count
-            entry[1] = max(entry[1], entry[0])
-            return entry[0], entry[1]
-
-    def finish(self, key: str) -> None:
-        with self._lock:
-            for entry in [k for k in self._counts if k[0] == key]:
-                del self._counts[entry]
 
 
 def build_key(user_id: str, mode: str, keys: dict[str, str]) -> str:
@@ -116,7 +100,7 @@ class BuildSteps:
         self.components = components
         self.task = components.task
         self.store = components.store
-        self._progress = _Progress()
+        self._progress = BuildProgress()
 
     # -- prepare -------------------------------------------------------------------------------------------
     def prepare(self, state: BuildState, config: RunnableConfig) -> Plan[dict[str, Any]]:
@@ -138,6 +122,8 @@ class BuildSteps:
             "examples": Overwrite((state.get("examples") or {}) if same else {}),
             "failed": Overwrite((state.get("failed") or {}) if same else {}),
             "profile": {} if not same else state.get("profile") or {},
+            # spent on this request and not yet in a stored profile's cost (a finished run committed its own)
+            "usage": Overwrite((state.get("usage") or {}) if same and not state.get("profile") else {}),
         }
         if mode == "update":
             base = require_profile((yield from self.store.profile_plan(user_id)), user_id)
@@ -155,7 +141,7 @@ class BuildSteps:
         else:
             update |= {"base_profile": None, "stored": {}, "factors": []}
         self._progress.start(key, "extract", len(items), len(kept))
-        _emit("extract", user_id, len(kept), len(items))
+        emit("extract", user_id, len(kept), len(items))
         return update
 
     def _item_keys(self, state: BuildState, user_id: str) -> dict[str, str]:
@@ -188,22 +174,31 @@ class BuildSteps:
             factors = [Factor.model_validate(f) for f in payload["factors"]]
             requests = [ExtractionInput(text=i.input, options=i.options, factors=factors) for i in items]
         results = yield from self.components.extractor.pack_plan(requests, config)
-        return self._collected(payload, results, "extract", "features")
+        if not self.components.separate_judge:
+            return self._collected(payload, results, "extract", "features")
+        jobs = [i for i, result in enumerate(results) if not isinstance(result, Exception)]
+        plans = [self.components.judge.plan(JudgeInput(item=items[i], features=results[i]), config) for i in jobs]
+        failed_at = ["extract"] * len(results)  # an item whose judge call fails is recorded at stage "judge"
+        for i, verdict in zip(jobs, (yield from gather(plans, return_exceptions=True)), strict=True):
+            results[i], failed_at[i] = verdict, "judge"
+        return self._collected(payload, results, "extract", "features", failed_at)
 
-    def _collected(self, payload: dict[str, Any], results: list[Any], stage: str, key: str) -> dict[str, Any]:
+    def _collected(
+        self, payload: dict[str, Any], results: list[Any], stage: str, key: str, failed_at: list[str] | None = None
+    ) -> dict[str, Any]:
         """A pack's results as a state update: outputs under ``key`` (as dicts), failures under ``failed``."""
         outputs: dict[str, Any] = {}
         failed: dict[str, Any] = {}
-        for item, result in zip(payload["items"], results, strict=True):
+        for index, (item, result) in enumerate(zip(payload["items"], results, strict=True)):
             if isinstance(result, Exception):
-                failed |= _failure(item["id"], stage, result)
+                failed |= _failure(item["id"], failed_at[index] if failed_at else stage, result)
             else:
                 outputs[item["id"]] = (
                     [f.model_dump() for f in result] if isinstance(result, list) else result.model_dump()
                 )
         for _ in outputs:  # one event per item, so progress moves item by item even in packs
             done, total = self._progress.advance(payload["key"], stage, 1)
-            _emit(stage, payload["user_id"], done, total)
+            emit(stage, payload["user_id"], done, total)
         return {k: v for k, v in {key: outputs, "failed": failed}.items() if v}
 
     # -- aggregation ---------------------------------------------------------------------------------------
@@ -220,17 +215,17 @@ class BuildSteps:
             base = UserProfile.model_validate(state["base_profile"])
             known = {f["name"] for f in state.get("factors") or []}
             new = [f for feats in features.values() for f in feats]
-            unfit = base.unfit_features + sum(1 for f in new if f["factor"] not in known)
+            unfit = base.unfit_features + sum(1 for f in new if f.get("soft_assigned") or f["factor"] not in known)
             threshold = self.components.settings.recluster_threshold
             if unfit <= threshold * max(1, base.num_features + len(new)):
                 return self._assigned(state)
             stored = state.get("stored") or {}
             items = [_as_item(ex) for ex in stored.values()] + items
             features = {**{k: ex["features"] for k, ex in stored.items()}, **features}
-        _emit("aggregate", state["user_id"], 0, 1)
+        emit("aggregate", state["user_id"], 0, 1)
         aggregator = self.components.aggregator
         result = yield from aggregator.plan(aggregator.coerce({"items": items, "features": features}), config)
-        _emit("aggregate", state["user_id"], 1, 1, factors=len(result.factors))
+        emit("aggregate", state["user_id"], 1, 1, factors=len(result.factors))
         clustered = {k: [f.model_dump() for f in v] for k, v in result.features.items()}
         update = self._aggregated(state, [f.model_dump() for f in result.factors], clustered, reclustered=True)
         if state.get("mode") == "update":  # re-clustered: stored examples take their new factor names
@@ -240,15 +235,17 @@ class BuildSteps:
         return update
 
     def _assigned(self, state: BuildState) -> dict[str, Any]:
-        """Update mode under the threshold: features that fit no factor go to 'Other'; no LLM call."""
+        """Update mode under the threshold: keep the factor-aware features (a factorless one gets the closest)."""
         factors = [Factor.model_validate(f) for f in state.get("factors") or []]
         known = {f.name for f in factors}
         new_ids = {item["id"] for item in state["history"]}
-        features = {
-            k: [f if f["factor"] in known else {**f, "factor": OTHER_FACTOR} for f in feats]
-            for k, feats in (state.get("features") or {}).items()
-            if k in new_ids
-        }
+
+        def fit(raw: dict[str, Any]) -> dict[str, Any]:
+            feature = Feature.model_validate(raw)
+            closest = closest_factor(feature, factors)
+            return raw if feature.factor in known else {**raw, "factor": closest, "soft_assigned": True}
+
+        features = {k: [fit(f) for f in feats] for k, feats in (state.get("features") or {}).items() if k in new_ids}
         if OTHER_FACTOR not in known and any(f["factor"] == OTHER_FACTOR for v in features.values() for f in v):
             factors.append(Factor(name=OTHER_FACTOR, description="Features that fit no other factor."))
         examples = [ReasoningExample.model_validate(e) for e in (state.get("stored") or {}).values()]
@@ -274,7 +271,7 @@ class BuildSteps:
         total = sum(1 for k in features if k in new_ids)
         done = sum(1 for k in features if k in (state.get("examples") or {}))
         self._progress.start(state["build_key"], "reason", total, done)
-        _emit("reason", state["user_id"], done, total)
+        emit("reason", state["user_id"], done, total)
         return {"factors": factors, "features": features, "reclustered": reclustered}
 
     # -- reasoning paths -----------------------------------------------------------------------------------
@@ -321,13 +318,13 @@ class BuildSteps:
         if replace:  # a build (or a re-clustered update) stores the whole history anew
             stored = [ReasoningExample.model_validate(e) for e in (state.get("stored") or {}).values()]
             new = stored + new
-        _emit("store", state["user_id"], 0, len(new))
+        emit("store", state["user_id"], 0, len(new))
 
         def make_profile(examples: list[ReasoningExample], previous: UserProfile | None) -> UserProfile:
             return self._profile(state, examples, previous)
 
         profile = yield from self.store.commit_plan(state["user_id"], new, replace=replace, make_profile=make_profile)
-        _emit("store", profile.user_id, len(new), len(new))
+        emit("store", profile.user_id, len(new), len(new))
         return {"profile": profile.model_dump(mode="json")}
 
     def _profile(
@@ -337,11 +334,11 @@ class BuildSteps:
         factors = refresh_factors(self.task, [Factor.model_validate(f) for f in state.get("factors") or []], examples)
         done = set(state.get("examples") or {})
         failed = [FailedItem.model_validate(v) for k, v in (state.get("failed") or {}).items() if k not in done]
-        known = {f.name for f in factors} - {OTHER_FACTOR}
         unfit = 0
         if state.get("mode") == "update" and not state.get("reclustered") and previous is not None:
             new = [ReasoningExample.model_validate(e) for e in (state.get("examples") or {}).values()]
-            unfit = previous.unfit_features + sum(1 for e in new for f in e.features if f.factor not in known)
+            unfit = previous.unfit_features + sum(1 for e in new for f in e.features if f.soft_assigned)
+        cost = add_usage(previous.cost.model_dump() if previous else None, state.get("usage"))  # all builds, updates
         return UserProfile(
             user_id=state["user_id"],
             task=self.task.name,
@@ -357,6 +354,7 @@ class BuildSteps:
             created_at=previous.created_at if previous else datetime.now(UTC),
             failed_items=failed,
             unfit_features=unfit,
+            cost=Usage.model_validate(cost),
         )
 
 
@@ -386,9 +384,9 @@ def create_profile_build_graph(
     steps = BuildSteps(components or RPMComponents.create(**options))
     builder = StateGraph(BuildState, context_schema=RPMContext)
     builder.add_node("prepare", plan_node("prepare", steps.prepare))
-    builder.add_node("extract_items", plan_node("extract_items", steps.extract_items))
-    builder.add_node("aggregate", plan_node("aggregate", steps.aggregate))
-    builder.add_node("reason_items", plan_node("reason_items", steps.reason_items))
+    builder.add_node("extract_items", plan_node("extract_items", tracked_plan(steps.extract_items)))
+    builder.add_node("aggregate", plan_node("aggregate", tracked_plan(steps.aggregate)))
+    builder.add_node("reason_items", plan_node("reason_items", tracked_plan(steps.reason_items)))
     builder.add_node("finalize", plan_node("finalize", steps.finalize))
     builder.add_edge(START, "prepare")
     builder.add_conditional_edges("prepare", steps.route_extract, ["extract_items", "aggregate"])

@@ -23,6 +23,7 @@ from langgraph.graph import StateGraph
 from typing_extensions import TypedDict
 
 from langchain_rpm.errors import ConfigurationError, MissingStateKeysError, MissingUserIdError
+from langchain_rpm.types import Usage
 
 
 @dataclass
@@ -82,13 +83,25 @@ def merge_dicts(left: dict[str, Any] | None, right: dict[str, Any] | None) -> di
     return {**(left or {}), **(right or {})}
 
 
+def add_usage(left: dict[str, Any] | None, right: dict[str, Any] | None) -> dict[str, Any]:
+    """Reducer: the sum of two :class:`~langchain_rpm.types.Usage` dicts (totals and ``by_stage``).
+
+    Example:
+        >>> add_usage({"llm_calls": 1, "by_stage": {"extract": {"llm_calls": 1}}},
+        ...           {"llm_calls": 2, "by_stage": {"assign": {"llm_calls": 2}}})["llm_calls"]
+        3
+    """
+    return (Usage.model_validate(left or {}) + Usage.model_validate(right or {})).model_dump()
+
+
 class BuildState(TypedDict, total=False):
     """State of the profile-build graph; every value is JSON-like.
 
     ``mode`` is ``"build"`` (``history`` is the user's whole history) or ``"update"`` (``history``
     holds only new items, added to the stored profile). ``build_key`` identifies the request (user,
     mode, items and their content): results in ``features``/``examples``/``failed`` belong to it, and
-    a new request on the same thread starts from empty results.
+    a new request on the same thread starts from empty results. ``usage`` sums what the nodes spent on
+    LLM calls (by stage) and not yet committed to the profile's ``cost``.
     """
 
     user_id: str
@@ -102,6 +115,7 @@ class BuildState(TypedDict, total=False):
     reclustered: bool
     examples: Annotated[dict[str, dict[str, Any]], merge_dicts]
     failed: Annotated[dict[str, dict[str, Any]], merge_dicts]
+    usage: Annotated[dict[str, Any], add_usage]
     profile: dict[str, Any]
 
 

@@ -1,7 +1,7 @@
 r"""Every prompt RPM sends and every output schema the model must fill, in one package to audit.
 
 One module per stage, each with its prompts and output schemas: :mod:`~langchain_rpm.prompts.extraction`,
-:mod:`~langchain_rpm.prompts.factors`, :mod:`~langchain_rpm.prompts.reasoning`,
+:mod:`~langchain_rpm.prompts.factors`, :mod:`~langchain_rpm.prompts.judge`, :mod:`~langchain_rpm.prompts.reasoning`,
 :mod:`~langchain_rpm.prompts.generation`; :mod:`~langchain_rpm.prompts.render` turns data into prompt
 text (fenced, since it is untrusted); :mod:`~langchain_rpm.prompts.schemas` is the schemas' shared
 base; :mod:`~langchain_rpm.prompts.baselines` holds the evaluation baselines' prompts.
@@ -18,7 +18,6 @@ Example:
 from langchain_rpm.prompts.baselines import (
     FEATURES_FACTORS,
     FEATURES_FACTORS_PAIRS,
-    FEATURES_FACTORS_PAIRS_COT,
     FEW_SHOT,
     ZERO_SHOT,
     DirectAnswer,
@@ -30,11 +29,26 @@ from langchain_rpm.prompts.extraction import (
     FEATURE_EXTRACTION,
     HISTORY_GUIDANCE,
     PACKED_FEATURE_EXTRACTION,
+    ExtractedFeature,
     ExtractedFeatures,
     ItemFeatures,
     PackedFeatures,
+    factor_aware_schemas,
 )
-from langchain_rpm.prompts.factors import FACTOR_CLUSTERING, FactorClusters, FeatureCluster
+from langchain_rpm.prompts.factors import (
+    ASSIGN_FACTOR,
+    ASSIGN_FACTORS,
+    PROPOSE_FACTORS,
+    RESIDUAL_FACTOR,
+    RESIDUAL_FACTORS,
+    FactorAssignment,
+    FactorAssignments,
+    NumberedAssignment,
+    ProposedFactors,
+    ResidualAssignment,
+    ResidualAssignments,
+    render_candidates,
+)
 from langchain_rpm.prompts.generation import (
     ANSWER_SCHEMA_NAME,
     GENERATION,
@@ -42,13 +56,13 @@ from langchain_rpm.prompts.generation import (
     GeneratedAnswer,
     answer_schema,
 )
+from langchain_rpm.prompts.judge import FEATURE_JUDGE, FeatureJudgments, render_indexed_features
 from langchain_rpm.prompts.reasoning import (
     JUDGMENT_GUIDANCE,
     LEAK_FEEDBACK,
     PACKED_REASONING_PATH,
     REASONING_ITEM,
     REASONING_PATH,
-    FeatureInfluence,
     ItemJudgedReasoning,
     ItemReasoning,
     JudgedReasoningOutput,
@@ -59,10 +73,10 @@ from langchain_rpm.prompts.reasoning import (
 from langchain_rpm.prompts.render import (
     RETRY_ON_INVALID,
     answer_block,
-    feature_factors,
     fence,
     fence_item,
     render_examples,
+    render_factor_members,
     render_factors,
     render_features,
     render_input,
@@ -70,17 +84,18 @@ from langchain_rpm.prompts.render import (
 )
 from langchain_rpm.prompts.schemas import OutputSchema
 
-PROMPT_VERSION = "2"
+PROMPT_VERSION = "4"
 
 __all__ = [
     "ANSWER_SCHEMA_NAME",
+    "ASSIGN_FACTOR",
+    "ASSIGN_FACTORS",
     "EXTRACTION_ITEM",
     "FACTOR_AWARE_GUIDANCE",
-    "FACTOR_CLUSTERING",
     "FEATURES_FACTORS",
     "FEATURES_FACTORS_PAIRS",
-    "FEATURES_FACTORS_PAIRS_COT",
     "FEATURE_EXTRACTION",
+    "FEATURE_JUDGE",
     "FEW_SHOT",
     "GENERATION",
     "HISTORY_GUIDANCE",
@@ -90,33 +105,44 @@ __all__ = [
     "PACKED_FEATURE_EXTRACTION",
     "PACKED_REASONING_PATH",
     "PROMPT_VERSION",
+    "PROPOSE_FACTORS",
     "REASONING_ITEM",
     "REASONING_PATH",
+    "RESIDUAL_FACTOR",
+    "RESIDUAL_FACTORS",
     "RETRY_ON_INVALID",
     "ZERO_SHOT",
     "DirectAnswer",
+    "ExtractedFeature",
     "ExtractedFeatures",
-    "FactorClusters",
-    "FeatureCluster",
-    "FeatureInfluence",
+    "FactorAssignment",
+    "FactorAssignments",
+    "FeatureJudgments",
     "GeneratedAnswer",
     "ItemFeatures",
     "ItemJudgedReasoning",
     "ItemReasoning",
     "JudgedReasoningOutput",
+    "NumberedAssignment",
     "OutputSchema",
     "PackedFeatures",
     "PackedJudgedReasoning",
     "PackedReasoning",
+    "ProposedFactors",
     "ReasoningOutput",
+    "ResidualAssignment",
+    "ResidualAssignments",
     "answer_block",
     "answer_schema",
-    "feature_factors",
+    "factor_aware_schemas",
     "fence",
     "fence_item",
+    "render_candidates",
     "render_examples",
+    "render_factor_members",
     "render_factors",
     "render_features",
+    "render_indexed_features",
     "render_input",
     "render_pack",
     "render_pairs",

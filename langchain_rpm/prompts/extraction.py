@@ -1,28 +1,61 @@
-"""Feature extraction: the prompts and output schemas of stage 1 (history items) and of new queries.
+"""Feature extraction: the prompts and output schemas of stage 1 (history items) and of factor-aware extraction.
+
+History mode (DESIGN §2 step 1) sees the input only and asks for *every* relevant feature, explicit
+and implicit, each a ``{feature_name, context}`` pair (no fixed count, no factor). Factor-aware mode
+(step 6: a new query, or new items of an update) also sees the user's factors, and each feature
+names the factors it belongs to; the schema's ``factors`` field is an enum of exactly those names
+(:func:`factor_aware_schemas`), so a model cannot invent a factor.
 
 Example:
-    >>> FEATURE_EXTRACTION.input_variables[:2]
-    ['answer_block', 'answer_format']
+    >>> FEATURE_EXTRACTION.input_variables
+    ['answer_block', 'answer_format', 'factor_guidance', 'fenced_input', 'input_description', 'instruction']
+    >>> single, packed = factor_aware_schemas(("Quality", "Price"))
+    >>> single.model_json_schema()["$defs"]["FactorAwareFeature"]["properties"]["factors"]["items"]["enum"]
+    ['Quality', 'Price']
 """
 
 from __future__ import annotations
 
+import json
+import weakref
+from functools import lru_cache
+from typing import Annotated, Any, Literal, cast
+
 from langchain_core.prompts import ChatPromptTemplate
-from pydantic import Field
+from pydantic import AliasChoices, BaseModel, Field, WithJsonSchema, create_model
 
 from langchain_rpm.prompts.render import _DATA_RULE, PACK_RULE
 from langchain_rpm.prompts.schemas import OutputSchema, PackedRef
-from langchain_rpm.types import Feature
+
+
+def _name_field() -> Any:
+    return Field(
+        validation_alias=AliasChoices("feature_name", "name"),
+        description="Concise semantic label of the feature, e.g. 'Taste'.",
+    )
+
+
+def _context_field() -> Any:
+    return Field(
+        default="", description="Short phrase grounding the feature in this input, e.g. 'the flavor of the product'."
+    )
+
+
+class ExtractedFeature(OutputSchema):
+    """One feature of the input: a concise label and the phrase that grounds it in this input."""
+
+    feature_name: str = _name_field()
+    context: str = _context_field()
 
 
 class ExtractedFeatures(OutputSchema):
-    """Response-influential features of one input."""
+    """Every feature of one input that could shape the person's answer."""
 
-    features: list[Feature] = Field(description="3-6 features of the input that could drive how a person responds.")
+    features: list[ExtractedFeature] = Field(description="All relevant features, explicit and implicit.")
 
 
 class ItemFeatures(ExtractedFeatures, PackedRef):
-    """Response-influential features of one item of a pack."""
+    """The features of one item of a pack."""
 
 
 class PackedFeatures(OutputSchema):
@@ -33,14 +66,14 @@ class PackedFeatures(OutputSchema):
 
 _EXTRACTION_HEAD = (
     "You analyse inputs for a personalization system.\n"
-    "Task the user performs: {instruction}\n"
-    "Expected answer: {answer_format}\n\n"
+    "Task domain: {instruction} Each input is a {input_description}; the answer is {answer_format}.\n\n"
 )
 _EXTRACTION_BODY = (
-    "List the response-influential features of the {input_description}: concrete attributes of it that "
-    "could drive how a person answers the task. For each give a short `name` (2-6 words), the `context` "
-    "(the supporting span or a paraphrase) and a `factor` (a higher-level category, 1-3 words).\n"
-    "{factor_guidance}\n" + _DATA_RULE
+    "Identify every feature of the {input_description} that could shape the answer a person gives: explicit "
+    "features stated in the text and implicit ones a careful reader would infer from it. List all relevant "
+    "features, however many there are. For each give `feature_name`, a concise semantic label (a word or a short "
+    "phrase, e.g. 'Taste'), and `context`, a short phrase that grounds the feature in this particular input "
+    "(e.g. 'the flavor of the product').\n{factor_guidance}" + _DATA_RULE
 )
 EXTRACTION_ITEM = "{fenced_input}{answer_block}"
 """One item as the extractor sees it (the human message alone, or the body of one ``<item>`` in a pack)."""
@@ -53,7 +86,60 @@ PACKED_FEATURE_EXTRACTION = ChatPromptTemplate.from_messages(
 )
 
 FACTOR_AWARE_GUIDANCE = (
-    "This user's existing factors are listed below. Set each feature's `factor` to one of these names exactly "
-    "when it fits; otherwise give a new short factor name.\nFactors:\n{factors}"
+    "This user's factors are listed below, each with some of the features it groups. For every feature, list in "
+    "`factors` the user's factors it belongs to: usually one, several when it clearly bears on several. Use only "
+    "the names listed. When a feature fits none of them, leave its `factors` empty.\n"
+    "<factors>\n{factors}\n</factors>\n"
 )
-HISTORY_GUIDANCE = "Use consistent, reusable factor names across features."
+HISTORY_GUIDANCE = ""
+"""History mode adds nothing: factors come later, from Propose-Assign-Select."""
+
+
+# -- factor-aware schemas: the factor field is an enum of the user's factor names ------------------------
+class _DynamicSchema(BaseModel):
+    """Base of the per-factor-set schemas: JSON schema cached per class, released with the class."""
+
+    @classmethod
+    def model_json_schema(cls, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        """The JSON schema, generated once per class (a fresh copy each call)."""
+        if args or kwargs:
+            return super().model_json_schema(*args, **kwargs)
+        text = _DYNAMIC_SCHEMAS.get(cls)
+        if text is None:
+            text = _DYNAMIC_SCHEMAS[cls] = json.dumps(super().model_json_schema())
+        return cast(dict[str, Any], json.loads(text))
+
+
+_DYNAMIC_SCHEMAS: weakref.WeakKeyDictionary[type, str] = weakref.WeakKeyDictionary()
+
+
+@lru_cache(maxsize=256)
+def factor_aware_schemas(names: tuple[str, ...]) -> tuple[type[BaseModel], type[BaseModel]]:
+    """The single-item and packed output schemas of factor-aware extraction against ``names``.
+
+    Both are titled ``FactorAwareFeatures`` / ``PackedFactorAwareFeatures`` whatever the names.
+    """
+    if not names:
+        raise ValueError("factor-aware extraction needs at least one factor name")
+    # An explicit enum even for one name (pydantic would write a single literal as ``const``).
+    factor_name: Any = Annotated[Literal[names], WithJsonSchema({"type": "string", "enum": list(names)})]
+    factors_field: Any = Field(
+        default_factory=list, description="The user's factors this feature belongs to; empty when none fits."
+    )
+    feature: Any = create_model(
+        "FactorAwareFeature",
+        __base__=_DynamicSchema,
+        feature_name=(str, _name_field()),
+        context=(str, _context_field()),
+        factors=(list[factor_name], factors_field),
+    )
+    features_field = Field(description="All relevant features, explicit and implicit, each with its factors.")
+    single = create_model("FactorAwareFeatures", __base__=_DynamicSchema, features=(list[feature], features_field))
+    item: Any = create_model(
+        "FactorAwareItemFeatures",
+        __base__=single,
+        item_id=(int, Field(description='The number in the item\'s <item id="N"> tag.')),
+    )
+    items_field = Field(description="One entry per <item>, in order.")
+    packed = create_model("PackedFactorAwareFeatures", __base__=_DynamicSchema, items=(list[item], items_field))
+    return single, packed

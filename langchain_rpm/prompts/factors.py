@@ -1,11 +1,21 @@
-"""Factor construction: the prompts and output schemas that group a user's features into factors.
+"""Factor construction by Propose-Assign-Select (DESIGN §2 step 2): the prompts and output schemas.
+
+*Propose* sees a sample of the still-uncovered features and the factors kept so far, and proposes
+L one-word factors. *Assign* matches features to the numbered candidates (``0`` = none fits): one
+feature per call as in the paper (``{"assignments": <number>}``), or several per call. The
+*residual* pass puts every feature left uncovered into the closest kept factor (never none).
 
 Example:
-    >>> FACTOR_CLUSTERING.input_variables
-    ['instruction', 'item_kind', 'items', 'max_factors']
+    >>> PROPOSE_FACTORS.input_variables
+    ['features', 'input_description', 'instruction', 'kept_factors', 'num_candidates']
+    >>> print(render_candidates(["Quality", "Price"]))
+    1. Quality
+    2. Price
 """
 
 from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
 
 from langchain_core.prompts import ChatPromptTemplate
 from pydantic import Field
@@ -14,30 +24,131 @@ from langchain_rpm.prompts.render import _DATA_RULE
 from langchain_rpm.prompts.schemas import OutputSchema
 
 
-class FeatureCluster(OutputSchema):
-    """One factor: a group of related items."""
+class ProposedFactors(OutputSchema):
+    """Candidate factors proposed from a sample of features."""
 
-    name: str = Field(description="Short factor name, 1-4 words.")
-    description: str = Field(default="", description="One sentence on what the factor captures.")
-    members: list[int] = Field(description="Ids (the numbers before the colon) of the items in this factor.")
+    factors: list[str] = Field(description="The proposed factors, one word each.")
 
 
-class FactorClusters(OutputSchema):
-    """A grouping of items into factors; every item id belongs to exactly one factor."""
+class FactorAssignment(OutputSchema):
+    """The candidate factor one feature belongs to."""
 
-    factors: list[FeatureCluster]
+    assignments: int = Field(ge=0, description="The number of the best-fitting candidate factor; 0 when none fits.")
 
 
-FACTOR_CLUSTERING = ChatPromptTemplate.from_messages(
+class NumberedAssignment(OutputSchema):
+    """One feature of a batch and its factor."""
+
+    feature: int = Field(description="The feature's number.")
+    factor: int = Field(ge=0, description="The number of its factor (0 = none fits, where allowed).")
+
+
+class FactorAssignments(OutputSchema):
+    """The candidate factor of every feature of a batch."""
+
+    assignments: list[NumberedAssignment] = Field(description="One entry per numbered feature.")
+
+
+class ResidualAssignment(OutputSchema):
+    """The kept factor an otherwise unassigned feature is closest to."""
+
+    assignments: int = Field(ge=1, description="The number of the closest factor.")
+
+
+class ResidualAssignments(OutputSchema):
+    """The closest kept factor of every feature of a batch."""
+
+    assignments: list[NumberedAssignment] = Field(description="One entry per numbered feature.")
+
+
+_FRAME = "Task domain: {instruction} Each input is a {input_description}.\n\n"
+
+PROPOSE_FACTORS = ChatPromptTemplate.from_messages(
     [
         (
             "system",
-            "You group a user's {item_kind} into user-level factors for a personalization system.\n"
-            "Task the user performs: {instruction}\n\n"
-            "Group the numbered items below into at most {max_factors} factors: semantic clusters of things that "
-            "shape how this user responds. Give each factor a short `name`, a one-sentence `description` and its "
-            "`members` (the item numbers). Every item number must appear in exactly one factor.\n" + _DATA_RULE,
+            "You organise the features that shape one person's answers into factors.\n" + _FRAME + "The features "
+            "below (each `name: context`) were extracted from this person's history. Propose exactly "
+            "{num_candidates} factors that group such features and that explain the answers this person gives.\n"
+            "Guidelines:\n"
+            "- each factor is a single word, clear and descriptive;\n"
+            "- the factors are distinct, do not overlap, and are orthogonal to one another;\n"
+            "- each is fundamental (it cannot be split into simpler factors) and general enough to hold across "
+            "many inputs and domains;\n"
+            "- no generic labels such as 'General', 'Other', 'Miscellaneous' or 'Aspect 1';\n"
+            "- do not repeat or rename a factor already kept: {kept_factors}.\n"
+            "Work in steps: find the main aspects by which such features are judged, group the features that share "
+            "a criterion, name each group by its unifying concept in one word, then check that every factor is "
+            "distinct and holds across domains. Return exactly {num_candidates} factors in `factors`.\n" + _DATA_RULE,
         ),
-        ("human", "<features>\n{items}\n</features>"),
+        ("human", "<features>\n{features}\n</features>"),
     ]
 )
+
+_ASSIGN_HEAD = (
+    "You match features to the factor that captures them.\n" + _FRAME + "The features were extracted from this "
+    "person's history, explicit and implicit aspects that shape their answers; the candidate factors were proposed "
+    "by grouping such features, so most features fit one of them: look for the best match even when it is not "
+    "obvious. For a feature, find its main evaluative aspect and the judgment criterion behind it, then pick the "
+    "single candidate that captures that criterion best.\n"
+)
+ASSIGN_FACTOR = ChatPromptTemplate.from_messages(
+    [
+        (
+            "system",
+            _ASSIGN_HEAD
+            + "Answer with that candidate's number in `assignments`, or 0 when no candidate fits.\n"
+            + _DATA_RULE,
+        ),
+        ("human", "Candidate factors:\n{candidates}\n\n<features>\n{feature}\n</features>"),
+    ]
+)
+ASSIGN_FACTORS = ChatPromptTemplate.from_messages(
+    [
+        (
+            "system",
+            _ASSIGN_HEAD + "The features are numbered. Give one entry per feature in `assignments`: its number in "
+            "`feature` and the number of its candidate in `factor`, or 0 when no candidate fits.\n" + _DATA_RULE,
+        ),
+        ("human", "Candidate factors:\n{candidates}\n\n<features>\n{features}\n</features>"),
+    ]
+)
+
+_RESIDUAL_HEAD = (
+    "You place features in a person's existing factors.\n" + _FRAME + "Each factor below is shown with some of "
+    "its features. The features to place fit none of the factors closely, yet every feature must belong to one: "
+    "pick the factor each is semantically closest to.\n"
+)
+RESIDUAL_FACTOR = ChatPromptTemplate.from_messages(
+    [
+        ("system", _RESIDUAL_HEAD + "Answer with that factor's number in `assignments`.\n" + _DATA_RULE),
+        ("human", "Factors:\n{factors}\n\n<features>\n{feature}\n</features>"),
+    ]
+)
+RESIDUAL_FACTORS = ChatPromptTemplate.from_messages(
+    [
+        (
+            "system",
+            _RESIDUAL_HEAD + "The features are numbered. Give one entry per feature in `assignments`: its number in "
+            "`feature` and the number of its factor in `factor`.\n" + _DATA_RULE,
+        ),
+        ("human", "Factors:\n{factors}\n\n<features>\n{features}\n</features>"),
+    ]
+)
+
+
+def render_candidates(
+    names: Sequence[str], members: Mapping[str, Sequence[str]] | None = None, *, limit: int = 5
+) -> str:
+    """The factors, numbered from 1 (0 means "none"); with ``members``, some of each factor's features.
+
+    Example:
+        >>> render_candidates(["Price"], {"Price": ["low price", "discount"]})
+        '1. Price: low price, discount'
+    """
+    lines = []
+    for number, name in enumerate(names, 1):
+        shown = list((members or {}).get(name, []))
+        listed = ", ".join(shown[:limit]) + (", ..." if len(shown) > limit else "")
+        lines.append(f"{number}. {name}: {listed}" if listed else f"{number}. {name}")
+    return "\n".join(lines)

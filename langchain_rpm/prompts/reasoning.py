@@ -15,13 +15,14 @@ Example:
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any
 
 from langchain_core.prompts import ChatPromptTemplate
 from pydantic import Field, ValidationError, field_validator
 
 from langchain_rpm.prompts.render import _DATA_RULE, PACK_RULE
 from langchain_rpm.prompts.schemas import OutputSchema, PackedRef
+from langchain_rpm.types import FeatureJudgment
 
 
 class ReasoningOutput(OutputSchema):
@@ -30,20 +31,10 @@ class ReasoningOutput(OutputSchema):
     reasoning: str = Field(description="The user's reasoning path, one paragraph that never states the answer itself.")
 
 
-class FeatureInfluence(OutputSchema):
-    """The judge's verdict on one feature (by its number in the list, from 0)."""
-
-    feature_index: int = Field(description="The feature's number in the list (0 = the first).")
-    influenced: bool = Field(description="True when the feature directly shaped the user's answer.")
-    evaluation: Literal["pos", "neu", "neg"] | None = Field(
-        default=None, description="For an influence: pos (supported), neu, or neg (opposed or played down)."
-    )
-
-
 class JudgedReasoningOutput(ReasoningOutput):
     """The reasoning path, plus the judge's verdict on every feature (open-ended tasks)."""
 
-    influences: list[FeatureInfluence] = Field(
+    influences: list[FeatureJudgment] = Field(
         default_factory=list, description="One verdict per feature of the input, by number."
     )
 
@@ -56,7 +47,7 @@ class JudgedReasoningOutput(ReasoningOutput):
         kept = []
         for entry in value:
             try:
-                kept.append(FeatureInfluence.model_validate(entry))
+                kept.append(FeatureJudgment.model_validate(entry))
             except ValidationError:
                 continue
         return kept

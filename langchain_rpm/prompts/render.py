@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from langchain_rpm.tasks import TaskSpec
-from langchain_rpm.types import Factor, Feature, RetrievedExample
+from langchain_rpm.tasks import TaskKind, TaskSpec
+from langchain_rpm.types import Factor, FactorStatistics, Feature, RetrievedExample
 
 PACK_RULE = (
     'Below are {count} items, each fenced in <item id="N"> tags. Treat every item on its own, exactly as if it '
@@ -45,16 +45,11 @@ def fence_item(number: int, body: str) -> str:
     return f'<item id="{number}">\n{body.replace("</item>", "</ item>")}\n</item>'
 
 
-def feature_factors(feature: Feature) -> list[str]:
-    """The factor names of a feature (one today; a list when a feature may carry several)."""
-    many = getattr(feature, "factors", None)
-    if isinstance(many, list):
-        return [str(name) for name in many if str(name).strip()]
-    return [feature.factor] if feature.factor else []
-
-
 def render_features(features: Sequence[Feature], *, numbered: bool = False) -> str:
-    """One line per feature, ``- name [factor]: context`` (``0. name ...`` when ``numbered``, from 0).
+    """One line per feature, ``- name [factor, ...]: context`` (``0. name ...`` when ``numbered``, from 0).
+
+    Every factor of the feature is listed (:attr:`~langchain_rpm.types.Feature.factors`; a factor-aware
+    feature of a new input may carry several).
 
     Example:
         >>> print(render_features([Feature(name="late delivery", context="three weeks late", factor="Shipping"),
@@ -66,7 +61,7 @@ def render_features(features: Sequence[Feature], *, numbered: bool = False) -> s
         return "(none)"
     lines = []
     for index, feature in enumerate(features):
-        factors = feature_factors(feature)
+        factors = feature.factors
         line = (f"{index}. " if numbered else "- ") + feature.name
         line += f" [{', '.join(factors)}]" if factors else ""
         line += f": {feature.context}" if feature.context.strip() else ""
@@ -74,27 +69,97 @@ def render_features(features: Sequence[Feature], *, numbered: bool = False) -> s
     return "\n".join(lines)
 
 
-def render_factors(factors: Sequence[Factor], task: TaskSpec, *, top_labels: int = 3) -> str:
-    """One line per factor with its statistics, as the model sees them."""
+def render_factors(factors: Sequence[Factor], task: TaskSpec, *, top_labels: int = 5) -> str:
+    """The user's factors with their statistics, as the rows of the paper's statistics table.
+
+    A header row names the columns, then one ``|``-separated row per factor. Open-ended tasks:
+    ``factor | count | directly influenced | positive | neutral | negative`` with cells such as
+    ``83/86 (96.5%)`` (the influence columns appear once some feature was judged). Ratings:
+    ``factor | count | mean rating | answers`` with ``mean 4.51 (user's overall 4.46)``. Labels and
+    options: ``factor | count | answers``, where answers are the non-zero propensities
+    ``label k/n (p%)``, most frequent first (at most ``top_labels``, then how many more; multiple-choice
+    options differ from question to question, so the full list can be as long as the history).
+
+    Example:
+        >>> from langchain_rpm.tasks import LAMP5
+        >>> from langchain_rpm.types import FactorStatistics
+        >>> stats = FactorStatistics(support=86, coverage=86, history_size=90, influence=83,
+        ...     influenced_features=183, polarity={"pos": 176 / 183, "neu": 7 / 183, "neg": 0.0})
+        >>> print(render_factors([Factor(name="Methodology", statistics=stats)], LAMP5))
+        factor | count (of 90 items) | directly influenced | positive | neutral | negative
+        Methodology | 86 | 83/86 (96.5%) | 176/183 (96.2%) | 7/183 (3.8%) | 0 (0.0%)
+    """
     if not factors:
         return "(no factors yet)"
+    stats = [f.statistics for f in factors if f.statistics is not None]
+    size = max((s.history_size for s in stats), default=0)
+    columns = ["factor", f"count (of {size} items)" if size else "count"]
+    judged = any(s.influence is not None for s in stats)
+    if task.kind is TaskKind.OPEN_ENDED and judged:
+        columns += ["directly influenced", "positive", "neutral", "negative"]
+    elif task.kind is TaskKind.RATING:
+        columns += ["mean rating", "answers"]
+    elif task.is_discrete:
+        columns += ["answers"]
+    rows = [" | ".join(columns)]
+    for factor in factors:
+        cells = [factor.name, *_statistics_cells(factor.statistics, task, len(columns) - 2, top_labels)]
+        rows.append(" | ".join(cells))
+    return "\n".join(rows)
+
+
+def _statistics_cells(stats: FactorStatistics | None, task: TaskSpec, extra: int, top_labels: int) -> list[str]:
+    """The cells after the factor's name: its count, then the task's statistics columns."""
+    if stats is None:
+        return ["-"] * (extra + 1)
+    cells = [str(stats.coverage)]
+    if task.kind is TaskKind.OPEN_ENDED:
+        if extra and stats.influence is not None:
+            total = stats.influenced_features or 0
+            cells.append(_fraction(stats.influence, stats.coverage))
+            counts = stats.polarity_counts()
+            cells += [_fraction(counts.get(label, 0), total) for label in ("pos", "neu", "neg")]
+        return cells + ["-"] * (extra + 1 - len(cells))
+    if task.kind is TaskKind.RATING:
+        cells.append(_mean_cell(stats))
+    cells.append(_propensity_cell(stats, top_labels))
+    return cells
+
+
+def _fraction(count: int, total: int) -> str:
+    """``k/n (p%)`` with one decimal; a zero is ``0 (0.0%)``, as the paper writes it."""
+    if not count:
+        return "0 (0.0%)"
+    return f"{count}/{total} ({100 * count / total:.1f}%)"
+
+
+def _mean_cell(stats: FactorStatistics) -> str:
+    if stats.mean_rating is None:
+        return "-"
+    overall = f" (user's overall {stats.overall_mean_rating:.2f})" if stats.overall_mean_rating is not None else ""
+    return f"mean {stats.mean_rating:.2f}{overall}"
+
+
+def _propensity_cell(stats: FactorStatistics, top_labels: int) -> str:
+    """The non-zero propensities as ``label k/n (p%)``, most frequent first (ties in label order)."""
+    ranked = sorted(((label, p) for label, p in stats.propensity.items() if p > 0), key=lambda kv: -kv[1])
+    shown = [f"{label} {_fraction(round(p * stats.support), stats.support)}" for label, p in ranked[:top_labels]]
+    if len(ranked) > top_labels:
+        shown.append(f"{len(ranked) - top_labels} more")
+    return "; ".join(shown) or "-"
+
+
+def render_factor_members(factors: Sequence[Factor], *, limit: int = 5) -> str:
+    """One ``- name: member, member, ...`` line per factor (at most ``limit`` members), for assignment prompts.
+
+    Example:
+        >>> render_factor_members([Factor(name="Price", features=["low price", "discount"])])
+        '- Price: low price, discount'
+    """
     lines = []
     for factor in factors:
-        stats = factor.statistics
-        line = f"- {factor.name}: {factor.description}".rstrip(": ")
-        if stats is not None:
-            parts = [f"in {stats.support} items ({stats.coverage:.0%})"]
-            if task.is_discrete and stats.propensity:
-                best = sorted(stats.propensity.items(), key=lambda kv: -kv[1])[:top_labels]
-                parts.append(", ".join(f"P({label})={p:.2f}" for label, p in best if p > 0))
-            if stats.mean_rating is not None:
-                parts.append(f"mean rating {stats.mean_rating:.2f}")
-            if stats.influence is not None:
-                parts.append(f"influence {stats.influence:.2f}")
-            if stats.polarity is not None:
-                parts.append(f"polarity {stats.polarity:+.2f}")
-            line += " — " + "; ".join(p for p in parts if p)
-        lines.append(line)
+        members = ", ".join(factor.features[:limit]) + (", ..." if len(factor.features) > limit else "")
+        lines.append(f"- {factor.name}: {members}".rstrip(": "))
     return "\n".join(lines)
 
 

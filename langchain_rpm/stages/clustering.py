@@ -1,28 +1,61 @@
-"""Stage 2: factor aggregation — LLM clustering of a user's features into factors, with statistics.
+"""Stage 2: factors by Propose-Assign-Select (DESIGN §2 step 2; GoalEx's method, re-implemented).
 
-Unique feature names are numbered and clustered by the LLM in chunks of ``chunk_size``; when there is
-more than one chunk, the chunk-level factors are clustered again (same prompt) until one level fits,
-so a 1,000-item history never overflows a context window. Every feature lands in exactly one
-factor: unassigned features fall back to their proposed factor when it exists, else to ``Other``.
+The pool is every feature of the history (exact duplicates, same name and context ignoring case,
+count once: they would get the same prompt and the same answer). Each round:
+
+1. *Propose*: a seeded random sample (``sample_fraction`` of the still-uncovered features) goes to the
+   LLM with the factors kept so far; it proposes ``num_candidates`` (L) one-word factors. Names are
+   cleaned: generic labels, duplicates and factors already kept are dropped.
+2. *Assign*: every uncovered feature is assigned to at most one candidate, or none (one call per
+   feature, the paper; or ``assign_batch_size`` features per call).
+3. *Select*: greedy maximum coverage keeps candidates (largest gain first, ties to the earlier one)
+   until nothing new is covered or ``max_factors`` (P_max) factors are kept in all.
+
+Rounds repeat (at most ``max_rounds``, R_max) while fewer than ``coverage_target`` of the features are
+covered and there is room for another factor. Then the *residual pass* puts every leftover feature in
+its nearest kept factor (an LLM prompt, one call per feature or ``residual_batch_size`` per call), so
+every history feature ends with exactly one factor. If no factor was kept at all, everything goes to
+:data:`~langchain_rpm.types.OTHER_FACTOR`.
 """
 
 from __future__ import annotations
 
-from collections import Counter
-from collections.abc import Sequence
+import math
+import random
+import re
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from langchain_core.language_models import BaseChatModel
-from langchain_core.prompt_values import PromptValue
 from langchain_core.runnables import RunnableConfig
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
-from langchain_rpm.errors import ConfigurationError
 from langchain_rpm.plans import CallLimiter, Plan, gather
-from langchain_rpm.prompts import FACTOR_CLUSTERING, FactorClusters
+from langchain_rpm.prompts import (
+    ASSIGN_FACTOR,
+    ASSIGN_FACTORS,
+    PROPOSE_FACTORS,
+    RESIDUAL_FACTOR,
+    RESIDUAL_FACTORS,
+    FactorAssignment,
+    FactorAssignments,
+    ProposedFactors,
+    ResidualAssignment,
+    ResidualAssignments,
+    render_candidates,
+)
+from langchain_rpm.settings import RPMSettings
 from langchain_rpm.stages.base import RPMStage, StructuredCaller
 from langchain_rpm.stages.statistics import factor_statistics
 from langchain_rpm.tasks import TaskSpec
 from langchain_rpm.types import OTHER_FACTOR, Factor, Feature, HistoryItem
+
+GENERIC_LABEL = re.compile(
+    r"^(general|generic|other|others|misc|miscellaneous|various|none|unknown|factor|dimension|aspect|category|"
+    r"feature|theme)s?(\s*\d+)?$",
+    re.I,
+)
+"""Candidate names Propose must not use (the prompt says so; the code drops them if it does anyway)."""
 
 
 class AggregationInput(BaseModel):
@@ -32,30 +65,92 @@ class AggregationInput(BaseModel):
     features: dict[str, list[Feature]]
 
 
+class PASRound(BaseModel):
+    """What one Propose-Assign-Select round did."""
+
+    candidates: list[str] = Field(description="The cleaned candidates Propose returned.")
+    kept: list[str] = Field(description="The candidates Select kept, in the order it picked them.")
+    coverage: float = Field(description="Share of the features covered after the round.")
+
+
 class AggregationResult(BaseModel):
-    """The user's factors with statistics, and every item's features with their final factor."""
+    """The user's factors with statistics, every item's features with their one factor, and the PAS trace."""
 
     factors: list[Factor]
     features: dict[str, list[Feature]]
+    rounds: list[PASRound] = Field(default_factory=list)
+    residual: int = Field(default=0, description="Features the residual pass force-assigned.")
 
 
-class _Entry(BaseModel):
-    """One thing to cluster: a feature (or, at higher levels, a factor) with a proposed group."""
+def feature_line(feature: Feature) -> str:
+    """A feature as Propose, Assign and the residual pass see it: ``name: context``."""
+    return f"{feature.name}: {feature.context}" if feature.context else feature.name
 
-    name: str
-    hint: str = ""
+
+def closest_factor(feature: Feature, factors: Sequence[Factor]) -> str:
+    """The factor ``feature`` is closest to, without an LLM call (soft assignment; residual fallback).
+
+    Closest = most word stems (first five letters of words of 3+ letters) shared between the feature's
+    name and context and the factor's name, description and member features; ties go to the factor
+    with more support, then to the earlier one.
+
+    Example:
+        >>> factors = [Factor(name="Price", features=["low price"]), Factor(name="Shipping", features=["late delivery"])]
+        >>> closest_factor(Feature(name="delivery speed", context="it was delivered late"), factors)
+        'Shipping'
+    """
+    if not factors:
+        return OTHER_FACTOR
+    wanted = _stems(f"{feature.name} {feature.context}")
+
+    def score(pair: tuple[int, Factor]) -> tuple[int, int, int]:
+        index, factor = pair
+        vocabulary = _stems(" ".join([factor.name, factor.description, *factor.features]))
+        support = factor.statistics.support if factor.statistics else 0
+        return len(wanted & vocabulary), support, -index
+
+    return max(enumerate(factors), key=score)[1].name
+
+
+def _stems(text: str) -> set[str]:
+    return {word[:5] for word in re.findall(r"[a-z0-9]+", text.lower()) if len(word) >= 3}
+
+
+def select_factors(assigned: Mapping[int, int], num_candidates: int, room: int) -> list[int]:
+    """Greedy maximum coverage: candidate indices in the order picked, at most ``room`` of them.
+
+    ``assigned`` maps a feature to its candidate. Each step picks the candidate that covers the most
+    features not yet covered (ties: the lower index) and stops when none adds coverage.
+
+    Example:
+        >>> select_factors({0: 1, 1: 1, 2: 0, 3: 2, 4: 1, 5: 2}, num_candidates=3, room=2)
+        [1, 2]
+    """
+    members = {c: {f for f, a in assigned.items() if a == c} for c in range(num_candidates)}
+    remaining = set(assigned)
+    chosen: list[int] = []
+    while remaining and len(chosen) < room:
+        best = max(range(num_candidates), key=lambda c: (len(members[c] & remaining), -c))
+        gain = members[best] & remaining
+        if not gain:
+            break
+        chosen.append(best)
+        remaining -= gain
+    return chosen
 
 
 class FactorAggregator(RPMStage[AggregationInput, AggregationResult]):
-    """Groups a user's features into factors with the LLM and computes the factor statistics.
+    """Builds a user's factors from their features by Propose-Assign-Select, and computes the statistics.
 
     Args:
         llm: Any chat model with structured output.
-        task: The task spec (decides which statistics apply).
+        task: The task spec (frames the prompts; decides which statistics apply).
+        settings: The PAS numbers and batching (``num_candidates``, ``max_factors``, ``max_rounds``,
+            ``sample_fraction``, ``coverage_target``, ``seed``, ``assign_batch_size``,
+            ``residual_batch_size``); default: the default preset.
         method: Structured-output method.
-        chunk_size: Most entries clustered in one call; larger sets are chunked and merged.
-        max_factors: Upper bound on the number of factors asked for.
         max_retries: Retries for replies that fail the schema.
+        limiter: Shared bound on concurrent LLM calls.
 
     Example:
         >>> from langchain_rpm import LAMP3
@@ -64,10 +159,10 @@ class FactorAggregator(RPMStage[AggregationInput, AggregationResult]):
         >>> aggregator = FactorAggregator(demo_chat_model(), LAMP3)
         >>> result = aggregator.invoke({
         ...     "items": [HistoryItem(id="1", input="Arrived late.", response="2")],
-        ...     "features": {"1": [Feature(name="late delivery", factor="Shipping")]},
+        ...     "features": {"1": [Feature(name="delivery", context="arrived late")]},
         ... })
-        >>> [(f.name, f.statistics.support) for f in result.factors]
-        [('Shipping', 1)]
+        >>> [(f.name, f.statistics.coverage) for f in result.factors], result.rounds[0].coverage
+        ([('Shipping', 1)], 1.0)
     """
 
     input_model = AggregationInput
@@ -78,132 +173,201 @@ class FactorAggregator(RPMStage[AggregationInput, AggregationResult]):
         llm: BaseChatModel,
         task: TaskSpec,
         *,
+        settings: RPMSettings | None = None,
         method: str | None = None,
-        chunk_size: int = 150,
-        max_factors: int = 10,
         max_retries: int = 2,
         limiter: CallLimiter | None = None,
     ) -> None:
-        """Configure the clustering."""
-        if chunk_size < 2:
-            raise ConfigurationError(f"chunk_size must be at least 2, got {chunk_size}")
+        """Configure Propose-Assign-Select."""
         self.task = task
-        self.chunk_size = chunk_size
-        self.max_factors = max_factors
-        self.caller = StructuredCaller(
-            llm, FactorClusters, stage="propose", method=method, max_retries=max_retries, limiter=limiter
+        self.settings = settings or RPMSettings.for_preset("default")
+        options: dict[str, Any] = {"method": method, "max_retries": max_retries, "limiter": limiter}
+        self.proposer = StructuredCaller(llm, ProposedFactors, stage="propose", **options)
+        single = self.settings.assign_batch_size == 1
+        self.assigner = StructuredCaller(
+            llm, FactorAssignment if single else FactorAssignments, stage="assign", **options
+        )
+        single = self.settings.residual_batch_size == 1
+        self.residual = StructuredCaller(
+            llm, ResidualAssignment if single else ResidualAssignments, stage="residual", **options
         )
 
-    def prompt(self, entries: Sequence[_Entry], *, level: int = 0) -> PromptValue:
-        """The clustering prompt for one chunk (``level`` 0 clusters features, higher levels factors)."""
-        if level == 0:
-            lines = [f"{i}: {e.name}" + (f" (proposed: {e.hint})" if e.hint else "") for i, e in enumerate(entries)]
-        else:
-            lines = [f"{i}: {e.name}" + (f" — {e.hint}" if e.hint else "") for i, e in enumerate(entries)]
-        return FACTOR_CLUSTERING.invoke(
-            {
-                "item_kind": "response-influential features" if level == 0 else "preliminary factors",
-                "instruction": self.task.instruction,
-                "max_factors": self.max_factors,
-                "items": "\n".join(lines),
-            }
-        )
+    def _frame(self) -> dict[str, str]:
+        return {"instruction": self.task.instruction, "input_description": self.task.input_description}
 
     def plan(self, input: AggregationInput, config: RunnableConfig) -> Plan[AggregationResult]:
-        """Cluster the unique features (level by level when they need several chunks), then compute statistics."""
-        entries = _unique_features(input.features)
-        groups = (yield from self._cluster(entries, 0, config)) if entries else {}
-        return self._finish(input, entries, groups)
+        """Rounds of Propose-Assign-Select, then the residual pass, then the statistics."""
+        pool = _unique(input.features)
+        factor_of: dict[int, str] = {}
+        kept: list[str] = []
+        rounds: list[PASRound] = []
+        for number in range(self.settings.max_rounds):
+            uncovered = [i for i in range(len(pool)) if i not in factor_of]
+            covered_enough = len(factor_of) >= self.settings.coverage_target * len(pool)
+            if not uncovered or covered_enough or len(kept) >= self.settings.max_factors:
+                break
+            sample = self._sample(uncovered, number)
+            candidates = yield from self._propose([pool[i] for i in sample], kept, config)
+            assigned = (yield from self._assign(pool, uncovered, candidates, config)) if candidates else {}
+            chosen = [
+                candidates[c] for c in select_factors(assigned, len(candidates), self.settings.max_factors - len(kept))
+            ]
+            factor_of.update({i: candidates[c] for i, c in assigned.items() if candidates[c] in chosen})
+            kept += chosen
+            rounds.append(PASRound(candidates=candidates, kept=chosen, coverage=len(factor_of) / len(pool)))
+        leftover = [i for i in range(len(pool)) if i not in factor_of]
+        if leftover and not kept:
+            kept = [OTHER_FACTOR]
+            factor_of.update(dict.fromkeys(leftover, OTHER_FACTOR))
+        elif leftover:
+            factor_of.update((yield from self._residual(pool, leftover, kept, factor_of, config)))
+        return self._finish(input, pool, factor_of, kept, rounds, residual=len(leftover))
 
-    def _cluster(self, entries: list[_Entry], level: int, config: RunnableConfig) -> Plan[dict[int, _Entry]]:
-        chunks = self._chunks(entries)
-        results = yield from gather([self.caller.plan(self.prompt(chunk, level=level), config) for chunk in chunks])
-        clusters, member_of = _flatten(chunks, results, level)
-        if len(chunks) == 1 or len(clusters) >= len(entries):
-            return {i: clusters[c] for i, c in member_of.items()}
-        merged = yield from self._cluster(clusters, level + 1, config)
-        return {i: merged[c] for i, c in member_of.items()}
+    def _sample(self, uncovered: list[int], number: int) -> list[int]:
+        """The seeded Propose sample of round ``number`` (sorted, so the prompt does not depend on draw order)."""
+        size = min(len(uncovered), max(1, math.ceil(self.settings.sample_fraction * len(uncovered))))
+        return sorted(random.Random(f"{self.settings.seed}:{number}").sample(uncovered, size))
 
-    def _chunks(self, entries: list[_Entry]) -> list[list[_Entry]]:
-        return [entries[i : i + self.chunk_size] for i in range(0, len(entries), self.chunk_size)]
+    def _propose(self, sample: list[Feature], kept: list[str], config: RunnableConfig) -> Plan[list[str]]:
+        prompt = PROPOSE_FACTORS.format_prompt(
+            **self._frame(),
+            num_candidates=self.settings.num_candidates,
+            kept_factors=", ".join(kept) or "(none yet)",
+            features="\n".join(feature_line(f) for f in sample),
+        )
+        reply = yield from self.proposer.plan(prompt, config)
+        return clean_candidates(reply.factors, kept, self.settings.num_candidates)
 
-    def _finish(self, input: AggregationInput, entries: list[_Entry], groups: dict[int, _Entry]) -> AggregationResult:
-        factor_of = {entries[i].name.lower(): group.name for i, group in groups.items()}
-        descriptions: dict[str, str] = {}
-        members: dict[str, list[str]] = {}
-        for i, group in sorted(groups.items()):
-            descriptions.setdefault(group.name, group.hint)
-            members.setdefault(group.name, []).append(entries[i].name)
+    def _assign(
+        self, pool: list[Feature], uncovered: list[int], candidates: list[str], config: RunnableConfig
+    ) -> Plan[dict[int, int]]:
+        """Feature -> candidate index for the uncovered features that fit one (the others are left out)."""
+        numbers = yield from self._pass(
+            self.assigner,
+            pool,
+            uncovered,
+            self.settings.assign_batch_size,
+            config,
+            candidates=render_candidates(candidates),
+        )
+        return {i: n - 1 for i, n in numbers.items() if 1 <= n <= len(candidates)}
+
+    def _residual(
+        self,
+        pool: list[Feature],
+        leftover: list[int],
+        kept: list[str],
+        factor_of: dict[int, str],
+        config: RunnableConfig,
+    ) -> Plan[dict[int, str]]:
+        """Every leftover feature -> its nearest kept factor (the LLM's pick; a bad number -> :func:`closest_factor`)."""
+        factors = [Factor(name=n, features=_members(pool, factor_of, n)) for n in kept]
+        listed = render_candidates(kept, {f.name: f.features for f in factors})
+        numbers = yield from self._pass(
+            self.residual, pool, leftover, self.settings.residual_batch_size, config, factors=listed
+        )
+        return {
+            i: kept[numbers[i] - 1] if 1 <= numbers.get(i, 0) <= len(kept) else closest_factor(pool[i], factors)
+            for i in leftover
+        }
+
+    def _pass(
+        self,
+        caller: StructuredCaller[Any],
+        pool: list[Feature],
+        indices: list[int],
+        size: int,
+        config: RunnableConfig,
+        **listed: str,
+    ) -> Plan[dict[int, int]]:
+        """One Assign or residual pass over ``indices``: one feature per call (``size`` 1) or ``size`` per call.
+
+        The calls run concurrently; the result maps a feature to the number its reply gave. A failed
+        call gives none; only when every call fails is the first error raised (the model is not answering).
+        """
+        residual = caller is self.residual
+        if size == 1:
+            single = RESIDUAL_FACTOR if residual else ASSIGN_FACTOR
+            batches = [[i] for i in indices]
+            prompts = [single.format_prompt(**self._frame(), **listed, feature=feature_line(pool[i])) for i in indices]
+        else:
+            batched = RESIDUAL_FACTORS if residual else ASSIGN_FACTORS
+            batches = [indices[s : s + size] for s in range(0, len(indices), size)]
+            prompts = [batched.format_prompt(**self._frame(), **listed, features=_numbered(pool, b)) for b in batches]
+        replies = yield from gather([caller.plan(p, config) for p in prompts], return_exceptions=True)
+        if replies and all(isinstance(r, Exception) for r in replies):
+            raise replies[0]
+        numbers: dict[int, int] = {}
+        for batch, reply in zip(batches, replies, strict=True):
+            if isinstance(reply, Exception):
+                continue
+            if isinstance(reply.assignments, int):
+                numbers[batch[0]] = reply.assignments
+                continue
+            for entry in reply.assignments:
+                if 1 <= entry.feature <= len(batch):
+                    numbers.setdefault(batch[entry.feature - 1], entry.factor)
+        return numbers
+
+    def _finish(
+        self,
+        input: AggregationInput,
+        pool: list[Feature],
+        factor_of: dict[int, str],
+        kept: list[str],
+        rounds: list[PASRound],
+        *,
+        residual: int,
+    ) -> AggregationResult:
+        index = {_key(f): i for i, f in enumerate(pool)}
         features = {
-            item_id: [f.model_copy(update={"factor": factor_of[f.name.lower()]}) for f in feats]
+            item_id: [
+                f.model_copy(update={"factor": factor_of[index[_key(f)]], "extra_factors": [], "soft_assigned": False})
+                for f in feats
+            ]
             for item_id, feats in input.features.items()
         }
-        item_factors = {item_id: {f.factor for f in feats} for item_id, feats in features.items()}
-        stats = factor_statistics(self.task, input.items, item_factors, list(members))
+        stats = factor_statistics(self.task, input.items, features, kept)
         factors = [
-            Factor(name=name, description=descriptions[name], features=names, statistics=stats[name])
-            for name, names in sorted(members.items(), key=lambda kv: -stats[kv[0]].support)
+            Factor(name=name, features=_members(pool, factor_of, name), statistics=stats[name])
+            for name in sorted(kept, key=lambda n: -stats[n].support)
         ]
-        return AggregationResult(factors=factors, features=features)
+        return AggregationResult(factors=factors, features=features, rounds=rounds, residual=residual)
 
 
-def _unique_features(features: dict[str, list[Feature]]) -> list[_Entry]:
-    """Unique feature names (case-insensitive, first spelling kept) with their most proposed factor."""
-    spelling: dict[str, str] = {}
-    hints: dict[str, Counter[str]] = {}
-    for feats in features.values():
-        for f in feats:
-            key = f.name.lower()
-            spelling.setdefault(key, f.name)
-            if f.factor:
-                hints.setdefault(key, Counter())[f.factor] += 1
-    return [
-        _Entry(name=name, hint=hints[key].most_common(1)[0][0] if key in hints else "")
-        for key, name in spelling.items()
-    ]
+def clean_candidates(raw: Sequence[str], kept: Sequence[str], limit: int) -> list[str]:
+    """Propose's names, whitespace collapsed, without generic labels, duplicates or factors already kept.
 
-
-def _assign(entries: list[_Entry], clusters: FactorClusters, level: int) -> dict[int, _Entry]:
-    """Map every entry index to exactly one cluster (as an entry: name + description).
-
-    Entries the LLM left out go to their proposed factor when it exists (features, level 0), keep
-    their own name (factors, higher levels), or else go to ``Other``.
+    Example:
+        >>> clean_candidates([" Price ", "price", "General", "Quality", "Misc 2", "Shipping"], ["Quality"], 16)
+        ['Price', 'Shipping']
     """
-    assigned: dict[int, _Entry] = {}
-    by_name: dict[str, _Entry] = {}
-    for cluster in clusters.factors:
-        name = " ".join(cluster.name.split()) or OTHER_FACTOR
-        group = by_name.setdefault(name.lower(), _Entry(name=name, hint=cluster.description.strip()))
-        for index in cluster.members:
-            if 0 <= index < len(entries) and index not in assigned:
-                assigned[index] = group
-    for index, entry in enumerate(entries):
-        if index in assigned:
-            continue
-        if level > 0:
-            assigned[index] = by_name.setdefault(entry.name.lower(), entry)
-        else:
-            fallback = by_name.get(entry.hint.lower()) if entry.hint else None
-            assigned[index] = fallback or by_name.setdefault(
-                OTHER_FACTOR.lower(), _Entry(name=OTHER_FACTOR, hint="Features that fit no other factor.")
-            )
-    return assigned
+    seen = {name.lower() for name in kept}
+    names: list[str] = []
+    for name in raw:
+        name = " ".join(name.strip(" .,;:-*\"'").split())
+        if name and not GENERIC_LABEL.match(name) and name.lower() not in seen:
+            seen.add(name.lower())
+            names.append(name)
+    return names[:limit]
 
 
-def _flatten(
-    chunks: list[list[_Entry]], results: Sequence[FactorClusters], level: int
-) -> tuple[list[_Entry], dict[int, int]]:
-    """Chunk-level clusters as entries for the next level, and each original index's cluster index."""
-    clusters: list[_Entry] = []
-    index_of: dict[str, int] = {}
-    member_of: dict[int, int] = {}
-    offset = 0
-    for chunk, result in zip(chunks, results, strict=True):
-        for local, group in _assign(chunk, result, level).items():
-            key = group.name.lower()
-            if key not in index_of:
-                index_of[key] = len(clusters)
-                clusters.append(_Entry(name=group.name, hint=group.hint))
-            member_of[offset + local] = index_of[key]
-        offset += len(chunk)
-    return clusters, member_of
+def _key(feature: Feature) -> tuple[str, str]:
+    return " ".join(feature.name.lower().split()), " ".join(feature.context.lower().split())
+
+
+def _unique(features: Mapping[str, Sequence[Feature]]) -> list[Feature]:
+    """The feature pool: every feature once (same name and context, ignoring case, is the same feature)."""
+    pool: dict[tuple[str, str], Feature] = {}
+    for feats in features.values():
+        for feature in feats:
+            pool.setdefault(_key(feature), Feature(name=feature.name, context=feature.context))
+    return list(pool.values())
+
+
+def _members(pool: list[Feature], factor_of: Mapping[int, str], name: str) -> list[str]:
+    return list(dict.fromkeys(pool[i].name for i in sorted(factor_of) if factor_of[i] == name))
+
+
+def _numbered(pool: list[Feature], batch: list[int]) -> str:
+    return "\n".join(f"{number}. {feature_line(pool[i])}" for number, i in enumerate(batch, 1))

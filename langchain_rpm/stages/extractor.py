@@ -1,7 +1,18 @@
-"""Stage 1 and 5: response-influential feature extraction (history mode and factor-aware mode)."""
+"""Stage 1 and 6: feature extraction, history mode and factor-aware mode (DESIGN §2 steps 1 and 6).
+
+*History mode* (no ``factors``) sees the input only and returns every relevant feature as
+``(name, context)``; its factor is filled later by Propose-Assign-Select. *Factor-aware mode* (a new
+query, or the new items of an update) also sees the user's factors: the output schema's ``factors``
+field per feature is an enum of the user's factor names, so a model cannot invent one. A feature may
+carry several factors (``factor`` is the first, ``extra_factors`` the rest). A feature that fits none
+is *soft-assigned* to the closest factor (:func:`~langchain_rpm.stages.clustering.closest_factor`) and
+marked ``soft_assigned``; updates count those to decide when to re-cluster.
+"""
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from collections.abc import Sequence
 from typing import Any
 
@@ -19,19 +30,25 @@ from langchain_rpm.prompts import (
     ExtractedFeatures,
     PackedFeatures,
     answer_block,
-    render_factors,
+    factor_aware_schemas,
+    render_factor_members,
     render_input,
     render_pack,
 )
+from langchain_rpm.stages.base import StructuredCaller
+from langchain_rpm.stages.clustering import closest_factor
 from langchain_rpm.stages.packing import PackableStage
 from langchain_rpm.tasks import TaskSpec
 from langchain_rpm.types import Factor, Feature, HistoryItem
+
+_CALLER_CACHE_SIZE = 64
+"""Factor sets whose bound schemas an extractor keeps (one per user seen recently)."""
 
 
 class ExtractionInput(BaseModel):
     """What the extractor reads: an input text, optionally its options, known answer and the user's factors.
 
-    With ``factors`` the extractor runs in factor-aware mode (a new query of a known user).
+    With a non-empty ``factors`` list the extractor runs in factor-aware mode.
     """
 
     text: str
@@ -40,31 +57,33 @@ class ExtractionInput(BaseModel):
     factors: list[Factor] | None = None
 
 
-class FeatureExtractor(PackableStage[ExtractionInput, list[Feature], ExtractedFeatures]):
-    """Lists the response-influential features of one input with the LLM (or of a pack of inputs).
+class FeatureExtractor(PackableStage[ExtractionInput, list[Feature], Any]):
+    """Lists every response-influential feature of one input with the LLM (or of a pack of inputs).
 
     Args:
         llm: Any chat model with structured output.
-        task: The task spec (its instruction and answer format frame the prompt).
+        task: The task spec (its instruction and answer format describe the task domain).
         method: Structured-output method passed to ``with_structured_output``.
-        show_answer: Show the user's known answer to the extractor in history mode (off by default,
-            as in the paper).
+        show_answer: Show the user's known answer to the extractor in history mode (off, as in the paper).
         max_retries: Retries for replies that fail the schema.
         limiter: Shared bound on concurrent LLM calls.
+        stage: The name of its calls in cost accounting (``extract``; ``query_extract`` for queries).
 
     Inputs: an :class:`ExtractionInput`, a dict of its fields, a :class:`HistoryItem`, or a plain string.
-    Output: a list of :class:`Feature` (names de-duplicated; in factor-aware mode, factor names
-    snapped to the user's existing factors, ignoring case). :meth:`invoke_pack` answers several
-    inputs (sharing one ``factors`` list) with one call.
+    Output: a list of :class:`Feature` (names stripped and de-duplicated). :meth:`invoke_pack` answers
+    several inputs (sharing one ``factors`` list) with one call.
 
     Example:
         >>> from langchain_rpm import LAMP2
         >>> from langchain_rpm.testing import demo_chat_model
+        >>> from langchain_rpm.types import Factor
         >>> extractor = FeatureExtractor(demo_chat_model(), LAMP2)
         >>> [f.name for f in extractor.invoke("A crew of astronauts fights a rogue AI on a space station.")]
         ['astronauts', 'station', 'fights', 'rogue']
-        >>> len(extractor.batch(["A wedding in Paris.", "A heist with a twist."]))
-        2
+        >>> aware = extractor.invoke({"text": "Astronauts sing opera.",
+        ...                           "factors": [Factor(name="Science", features=["astronauts"])]})
+        >>> [(f.name, f.factor, f.soft_assigned) for f in aware]
+        [('astronauts', 'Science', False), ('opera', 'Science', True), ('sing', 'Science', True)]
     """
 
     input_model = ExtractionInput
@@ -81,12 +100,19 @@ class FeatureExtractor(PackableStage[ExtractionInput, list[Feature], ExtractedFe
         limiter: CallLimiter | None = None,
         stage: str = "extract",
     ) -> None:
-        """Configure the extractor (``stage`` names its calls in cost accounting)."""
+        """Configure the extractor."""
         self.task = task
         self.show_answer = show_answer
-        self._set_callers(
-            llm, ExtractedFeatures, PackedFeatures, stage=stage, method=method, max_retries=max_retries, limiter=limiter
-        )
+        self._options: dict[str, Any] = {
+            "stage": stage,
+            "method": method,
+            "max_retries": max_retries,
+            "limiter": limiter,
+        }
+        self._set_callers(llm, ExtractedFeatures, PackedFeatures, **self._options)
+        self._llm = llm
+        self._lock = threading.Lock()
+        self._aware: OrderedDict[tuple[str, ...], dict[bool, StructuredCaller[Any]]] = OrderedDict()
 
     def coerce(self, value: Any) -> ExtractionInput:
         """Also accept a plain string or a :class:`HistoryItem`."""
@@ -105,18 +131,44 @@ class FeatureExtractor(PackableStage[ExtractionInput, list[Feature], ExtractedFe
 
     def pack_prompt(self, requests: Sequence[ExtractionInput]) -> PromptValue:
         """The exact prompt sent for a pack of requests (which must share their ``factors``)."""
-        factors = requests[0].factors
-        if any(r.factors is not factors and r.factors != factors for r in requests[1:]):
-            raise ValueError("the inputs of one pack must share the same factors")
+        factors = self._shared_factors(requests)
         items = render_pack([EXTRACTION_ITEM.format(**self._item(r)) for r in requests])
         return PACKED_FEATURE_EXTRACTION.format_prompt(**self._frame(factors, None), count=len(requests), items=items)
 
+    def caller_for(self, request: ExtractionInput) -> StructuredCaller[Any]:
+        """History mode: the fixed schema; factor-aware mode: the schema whose enum is the user's factors."""
+        return self._aware_caller(request.factors, packed=False) if request.factors else self.caller
+
+    def pack_caller_for(self, requests: Sequence[ExtractionInput]) -> StructuredCaller[Any]:
+        """The packed caller for ``requests`` (their shared factors decide the schema)."""
+        factors = self._shared_factors(requests)
+        return self._aware_caller(factors, packed=True) if factors else self._pack_caller
+
+    def _aware_caller(self, factors: Sequence[Factor], *, packed: bool) -> StructuredCaller[Any]:
+        """The factor-aware caller for this factor set, bound once and kept for the most recent sets."""
+        names = tuple(dict.fromkeys(f.name for f in factors))
+        with self._lock:  # batch() calls from several threads
+            entry = self._aware.setdefault(names, {})
+            self._aware.move_to_end(names)
+            while len(self._aware) > _CALLER_CACHE_SIZE:
+                self._aware.popitem(last=False)
+            if packed not in entry:
+                schema = factor_aware_schemas(names)[1 if packed else 0]
+                entry[packed] = StructuredCaller(self._llm, schema, **self._options)
+            return entry[packed]
+
+    @staticmethod
+    def _shared_factors(requests: Sequence[ExtractionInput]) -> list[Factor] | None:
+        factors = requests[0].factors
+        if any(r.factors is not factors and r.factors != factors for r in requests[1:]):
+            raise ValueError("the inputs of one pack must share the same factors")
+        return factors
+
     def _frame(self, factors: list[Factor] | None, options: list[str] | None) -> dict[str, str]:
         """The system-prompt variables (shared by every item of a pack)."""
-        if factors is not None:
-            guidance = FACTOR_AWARE_GUIDANCE.format(factors=render_factors(factors, self.task))
-        else:
-            guidance = HISTORY_GUIDANCE
+        guidance = HISTORY_GUIDANCE
+        if factors:
+            guidance = FACTOR_AWARE_GUIDANCE.format(factors=render_factor_members(factors))
         return {
             "instruction": self.task.instruction,
             "answer_format": self.task.answer_format(options),
@@ -130,21 +182,26 @@ class FeatureExtractor(PackableStage[ExtractionInput, list[Feature], ExtractedFe
             "answer_block": answer_block(self.task, request.answer),
         }
 
-    def result(self, request: ExtractionInput, reply: ExtractedFeatures) -> list[Feature]:
-        """The cleaned features of one reply."""
-        return _clean(reply.features, request.factors)
+    def result(self, request: ExtractionInput, reply: Any) -> list[Feature]:
+        """The cleaned features of one reply (factor-aware: with their factors, unfit ones soft-assigned)."""
+        seen: set[str] = set()
+        features = []
+        for extracted in reply.features:
+            name = " ".join(extracted.feature_name.split())
+            if not name or name.lower() in seen:
+                continue
+            seen.add(name.lower())
+            feature = Feature(name=name, context=" ".join(extracted.context.split()))
+            if request.factors:
+                feature = _with_factors(feature, list(getattr(extracted, "factors", [])), request.factors)
+            features.append(feature)
+        return features
 
 
-def _clean(features: list[Feature], factors: list[Factor] | None) -> list[Feature]:
-    """Strip, drop empty and duplicate names; snap factor names to known factors."""
-    known = {f.name.lower(): f.name for f in factors or []}
-    seen: set[str] = set()
-    cleaned = []
-    for feature in features:
-        name = " ".join(feature.name.split())
-        if not name or name.lower() in seen:
-            continue
-        seen.add(name.lower())
-        factor = " ".join(feature.factor.split())
-        cleaned.append(Feature(name=name, context=feature.context.strip(), factor=known.get(factor.lower(), factor)))
-    return cleaned
+def _with_factors(feature: Feature, chosen: list[str], factors: Sequence[Factor]) -> Feature:
+    """``feature`` with the factors the model chose, or else the closest one (soft-assigned)."""
+    known = {f.name for f in factors}
+    names = [name for name in dict.fromkeys(chosen) if name in known]
+    if names:
+        return feature.model_copy(update={"factor": names[0], "extra_factors": names[1:]})
+    return feature.model_copy(update={"factor": closest_factor(feature, factors), "soft_assigned": True})

@@ -25,7 +25,6 @@ from langchain_rpm.prompts import (
     GENERATION,
     INVALID_ANSWER_FEEDBACK,
     answer_schema,
-    feature_factors,
     render_examples,
     render_factors,
     render_features,
@@ -160,7 +159,7 @@ class ReasoningGenerator(RPMStage[GenerationInput, Prediction]):
     def _prediction(self, request: GenerationInput, output: Any, retried: bool) -> Prediction:
         checked = self.task.check(output.answer, request.options)
         known = {f.name.lower(): f.name for f in request.factors}
-        named = [name.lower() for feature in request.features for name in feature_factors(feature)]
+        named = [name.lower() for feature in request.features for name in feature.factors]
         return Prediction(
             user_id=request.user_id,
             query=request.query,

@@ -13,7 +13,7 @@ Example:
     >>> from langchain_rpm.tasks import LAMP2
     >>> from langchain_rpm.testing import FakeStructuredChatModel
     >>> def reply(messages, schema):  # a packed reply for items 1 and 2
-    ...     return {"items": [{"item_id": i, "features": [{"name": f"feature {i}"}]}
+    ...     return {"items": [{"item_id": i, "features": [{"feature_name": f"feature {i}"}]}
     ...                       for i in (1, 2)]}
     >>> model = FakeStructuredChatModel(responder=reply)
     >>> results = FeatureExtractor(model, LAMP2).invoke_pack(["A robot film.", "A wedding film."])
@@ -69,8 +69,16 @@ class PackableStage(RPMStage[InputT, OutputT], Generic[InputT, OutputT, ReplyT])
 
     def plan(self, input: InputT, config: RunnableConfig) -> Plan[OutputT]:
         """One item, one call (plus what :meth:`revise` asks for)."""
-        reply = yield from self.caller.plan(self.prompt(input), config)
+        reply = yield from self.caller_for(input).plan(self.prompt(input), config)
         return (yield from self.revise(input, self.result(input, reply), config))
+
+    def caller_for(self, request: InputT) -> StructuredCaller[Any]:
+        """The caller of a single-item request (a stage whose schema depends on the request overrides it)."""
+        return self.caller
+
+    def pack_caller_for(self, requests: Sequence[InputT]) -> StructuredCaller[Any]:
+        """The caller of a packed request."""
+        return self._pack_caller
 
     def pack_plan(self, inputs: Sequence[Any], config: RunnableConfig | None = None) -> Plan[list[Any]]:
         """Answer ``inputs`` with one LLM call; the result lists one output or exception per input, in order.
@@ -81,7 +89,7 @@ class PackableStage(RPMStage[InputT, OutputT], Generic[InputT, OutputT, ReplyT])
         found: dict[int, Any] = {}
         if len(requests) > 1:
             try:
-                reply = yield from self._pack_caller.plan(self.pack_prompt(requests), config)
+                reply = yield from self.pack_caller_for(requests).plan(self.pack_prompt(requests), config)
             except Exception as exc:
                 return [exc] * len(requests)
             found = self._unpack(requests, reply)

@@ -36,10 +36,11 @@ from langchain_rpm.prompts import (
     render_input,
     render_pack,
 )
+from langchain_rpm.stages.judge import apply_judgments
 from langchain_rpm.stages.leaks import find_leak
 from langchain_rpm.stages.packing import PackableStage
 from langchain_rpm.tasks import TaskKind, TaskSpec
-from langchain_rpm.types import Factor, Feature, FeatureJudgment, HistoryItem, ReasoningExample
+from langchain_rpm.types import Factor, Feature, HistoryItem, ReasoningExample
 
 
 class ReasoningInput(BaseModel):
@@ -60,7 +61,7 @@ class ReasoningPathBuilder(PackableStage[ReasoningInput, ReasoningExample, Reaso
         max_retries: Retries of a reply that fails the schema.
         limiter: Shared bound on concurrent LLM calls.
         fold_judge: For open-ended tasks, also judge every feature in the same call (``influenced``,
-            ``evaluation``); the verdicts land in :attr:`ReasoningExample.judgments`. Ignored for
+            ``evaluation``); the verdicts land on the example's features. Ignored for
             discrete tasks, whose schema has no judge field at all.
         leak_retries: Retries of a reasoning path that names the answer (0: only flag it).
 
@@ -95,10 +96,10 @@ class ReasoningPathBuilder(PackableStage[ReasoningInput, ReasoningExample, Reaso
     ) -> None:
         """Configure the reasoning stage."""
         self.task = task
-        self.judging = fold_judge and task.kind is TaskKind.OPEN_ENDED
+        self.fold_judge = fold_judge and task.kind is TaskKind.OPEN_ENDED
         self.leak_retries = leak_retries
         schema, packed = (
-            (JudgedReasoningOutput, PackedJudgedReasoning) if self.judging else (ReasoningOutput, PackedReasoning)
+            (JudgedReasoningOutput, PackedJudgedReasoning) if self.fold_judge else (ReasoningOutput, PackedReasoning)
         )
         self._set_callers(llm, schema, packed, stage="reason", method=method, max_retries=max_retries, limiter=limiter)
 
@@ -119,13 +120,13 @@ class ReasoningPathBuilder(PackableStage[ReasoningInput, ReasoningExample, Reaso
         return {
             "instruction": self.task.instruction,
             "factors": render_factors(factors, self.task),
-            "judgment_guidance": JUDGMENT_GUIDANCE if self.judging else "",
+            "judgment_guidance": JUDGMENT_GUIDANCE if self.fold_judge else "",
         }
 
     def _item(self, request: ReasoningInput) -> dict[str, str]:
         return {
             "fenced_input": render_input(request.item.input, request.item.options),
-            "features": render_features(request.features, numbered=self.judging),
+            "features": render_features(request.features, numbered=self.fold_judge),
             "fenced_answer": fence("answer", self._answer(request.item)),
         }
 
@@ -133,24 +134,17 @@ class ReasoningPathBuilder(PackableStage[ReasoningInput, ReasoningExample, Reaso
         return self.task.check(item.response, item.options).answer
 
     def result(self, request: ReasoningInput, reply: ReasoningOutput) -> ReasoningExample:
-        """The stored example of one reply (the judge's verdicts mapped from feature numbers to names)."""
-        judgments: dict[int, FeatureJudgment] = {}
-        for verdict in getattr(reply, "influences", []):
-            index = verdict.feature_index
-            if 0 <= index < len(request.features) and index not in judgments:
-                judgments[index] = FeatureJudgment(
-                    feature=request.features[index].name,
-                    influenced=verdict.influenced,
-                    evaluation=verdict.evaluation if verdict.influenced else None,
-                )
+        """The stored example of one reply (with the folded judge, its verdicts on the features)."""
+        features = request.features
+        if self.fold_judge and isinstance(reply, JudgedReasoningOutput):
+            features = apply_judgments(request.features, reply.influences)
         return ReasoningExample(
             item_id=request.item.id,
             input=request.item.input,
-            features=request.features,
+            features=features,
             reasoning=reply.reasoning.strip(),
             answer=self._answer(request.item),
             options=request.item.options,
-            judgments=[judgments[i] for i in sorted(judgments)],
         )
 
     def leak(self, example: ReasoningExample) -> str | None:
@@ -166,15 +160,13 @@ class ReasoningPathBuilder(PackableStage[ReasoningInput, ReasoningExample, Reaso
             feedback = LEAK_FEEDBACK.format(problem=problem, fenced_reasoning=fence("reasoning", output.reasoning))
             messages = [*self.prompt(request).to_messages(), HumanMessage(feedback)]
             try:
-                reply = yield from self.caller.plan(messages, config)
+                reply = yield from self.caller_for(request).plan(messages, config)
             except StructuredOutputError:
                 break
             retried = self.result(request, reply)
-            output = (
-                retried
-                if retried.judgments or not output.judgments
-                else retried.model_copy(update={"judgments": output.judgments})
-            )
+            if self.fold_judge and not getattr(reply, "influences", None):  # keep the first call's verdicts
+                retried = retried.model_copy(update={"features": output.features})
+            output = retried
             problem = self.leak(output)
             if problem is None:
                 return output

@@ -1,84 +1,81 @@
-"""Factor statistics exactly as DESIGN §2 defines them (pure functions, no LLM).
+"""Factor statistics exactly as the paper's Eq. 1-4 (DESIGN §2 step 3): pure functions, no LLM.
 
-Discrete tasks: support ``n_F``, coverage ``n_F / N`` and propensity ``P(y | F) = #{i: a_i = y, F in G_i} / n_F``
-for every label ``y`` (plus the mean for ratings). Open-ended tasks: support and coverage here, and
-influence/polarity averaged from the LLM's per-item judgments (:func:`apply_judgments`).
+An item *has* factor F when any of its features is assigned to F. With N history items:
+
+- every task: ``support = coverage = #{i: i has F}`` (Eq. 2, a count);
+- discrete tasks (labels, ratings, options), Eq. 1: ``propensity[y] = #{i has F, a_i = y} / support``;
+  ratings also get the factor's mean answer and the user's overall mean;
+- open-ended tasks: ``influence = #{i has F and some feature of F in i was judged influenced}`` (Eq. 3),
+  ``polarity[e]`` = the share of evaluation ``e`` among every influenced feature of F over all items
+  (Eq. 4, feature level). Until some feature is judged, ``influence`` and ``polarity`` stay ``None``.
 
 Example:
     >>> from langchain_rpm.tasks import LAMP3
-    >>> from langchain_rpm.types import HistoryItem
+    >>> from langchain_rpm.types import Feature, HistoryItem
     >>> items = [HistoryItem(id="1", input="a", response="5"), HistoryItem(id="2", input="b", response="3")]
-    >>> stats = factor_statistics(LAMP3, items, {"1": {"Quality"}, "2": {"Quality"}}, ["Quality"])
-    >>> stats["Quality"].mean_rating
-    4.0
+    >>> features = {"1": [Feature(name="x", factor="Quality")], "2": [Feature(name="y", factor="Quality")]}
+    >>> stats = factor_statistics(LAMP3, items, features, ["Quality"])
+    >>> stats["Quality"].coverage, stats["Quality"].mean_rating, stats["Quality"].propensity["5"]
+    (2, 4.0, 0.5)
 """
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import Counter
 from collections.abc import Mapping, Sequence
 
 from langchain_rpm.tasks import TaskKind, TaskSpec
-from langchain_rpm.types import Factor, FactorStatistics, FeatureJudgment, HistoryItem, ReasoningExample
+from langchain_rpm.types import Factor, FactorStatistics, Feature, HistoryItem, ReasoningExample
+
+EVALUATIONS = ("pos", "neu", "neg")
+"""The judge's evaluation labels, in the order the statistics table shows them."""
 
 
 def factor_statistics(
     task: TaskSpec,
     items: Sequence[HistoryItem],
-    item_factors: Mapping[str, set[str]],
+    features: Mapping[str, Sequence[Feature]],
     factor_names: Sequence[str],
 ) -> dict[str, FactorStatistics]:
-    """Statistics of every factor over ``items``; ``item_factors[item.id]`` is the set of factors it has."""
-    total = len(items)
+    """Statistics of every factor in ``factor_names`` over ``items``; ``features[item.id]`` are the item's features."""
     answers = {item.id: task.check(item.response, item.options).answer for item in items}
     labels = _label_space(task, items)
+    overall = _mean([answers[item.id] for item in items]) if task.kind is TaskKind.RATING else None
+    judged = any(f.influenced is not None for item in items for f in features.get(item.id, ()))
     stats: dict[str, FactorStatistics] = {}
     for name in factor_names:
-        members = [item.id for item in items if name in item_factors.get(item.id, set())]
-        support = len(members)
-        entry = FactorStatistics(support=support, coverage=support / total if total else 0.0)
-        if task.is_discrete and support:
-            counts: dict[str, int] = defaultdict(int)
-            for item_id in members:
-                counts[answers[item_id]] += 1
-            entry.propensity = {label: counts.get(label, 0) / support for label in labels}
-            if task.kind is TaskKind.RATING:
-                values = [float(answers[i]) for i in members if _is_number(answers[i])]
-                entry.mean_rating = sum(values) / len(values) if values else None
+        having = {item.id: [f for f in features.get(item.id, ()) if name in f.factors] for item in items}
+        having = {item_id: feats for item_id, feats in having.items() if feats}
+        entry = FactorStatistics(support=len(having), coverage=len(having), history_size=len(items))
+        if task.is_discrete:
+            entry = _discrete(entry, task, [answers[item_id] for item_id in having], labels, overall)
+        elif judged:
+            entry = _open_ended(entry, having)
         stats[name] = entry
     return stats
 
 
-def apply_judgments(
-    stats: Mapping[str, FactorStatistics],
-    judgments: Mapping[str, Sequence[FeatureJudgment]],
-    factor_of: Mapping[str, Mapping[str, str]],
-) -> dict[str, FactorStatistics]:
-    """Per-feature judgments into each factor's statistics (open-ended tasks).
+def _discrete(
+    entry: FactorStatistics, task: TaskSpec, answers: list[str], labels: list[str], overall: float | None
+) -> FactorStatistics:
+    """Eq. 1 (and, for ratings, the factor's mean next to the user's overall mean)."""
+    counts = Counter(answers)
+    update: dict[str, object] = {
+        "propensity": {label: counts.get(label, 0) / len(answers) for label in labels} if answers else {}
+    }
+    if task.kind is TaskKind.RATING:
+        update |= {"mean_rating": _mean(answers), "overall_mean_rating": overall}
+    return entry.model_copy(update=update)
 
-    ``factor_of[item_id][feature]`` is the factor of a feature of an item. Influence is the share of
-    the factor's judged features that influenced the answer; polarity is ``(pos - neg) / influenced``.
-    """
-    sums: dict[str, list[float]] = defaultdict(lambda: [0.0, 0.0, 0.0])  # judged, influenced, pos - neg
-    for item_id, item_judgments in judgments.items():
-        for judgment in item_judgments:
-            name = factor_of.get(item_id, {}).get(judgment.feature.strip().lower())
-            if name is not None and name in stats:
-                acc = sums[name]
-                acc[0] += 1
-                if judgment.influenced:
-                    acc[1] += 1
-                    acc[2] += {"pos": 1, "neg": -1}.get(judgment.evaluation or "neu", 0)
-    updated = {}
-    for name, entry in stats.items():
-        judged, influenced, balance = sums.get(name, [0.0, 0.0, 0.0])
-        updated[name] = entry.model_copy(
-            update={
-                "influence": influenced / judged if judged else None,
-                "polarity": balance / influenced if influenced else None,
-            }
-        )
-    return updated
+
+def _open_ended(entry: FactorStatistics, having: Mapping[str, Sequence[Feature]]) -> FactorStatistics:
+    """Eq. 3 (items with an influenced feature of F) and Eq. 4 (pos/neu/neg shares of those features)."""
+    influenced = [f for feats in having.values() for f in feats if f.influenced]
+    items = sum(1 for feats in having.values() if any(f.influenced for f in feats))
+    counts: Counter[str] = Counter(f.evaluation or "neu" for f in influenced)
+    total = len(influenced)
+    polarity = {label: (counts.get(label, 0) / total if total else 0.0) for label in EVALUATIONS}
+    return entry.model_copy(update={"influence": items, "influenced_features": total, "polarity": polarity})
 
 
 def _label_space(task: TaskSpec, items: Sequence[HistoryItem]) -> list[str]:
@@ -91,24 +88,28 @@ def _label_space(task: TaskSpec, items: Sequence[HistoryItem]) -> list[str]:
     return task.answer_space()
 
 
-def _is_number(text: str) -> bool:
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True
+def _mean(answers: Sequence[str]) -> float | None:
+    values = []
+    for answer in answers:
+        try:
+            values.append(float(answer))
+        except ValueError:
+            continue
+    return sum(values) / len(values) if values else None
 
 
 def refresh_factors(task: TaskSpec, factors: Sequence[Factor], examples: Sequence[ReasoningExample]) -> list[Factor]:
-    """Recompute every factor's statistics from the stored examples (no LLM calls).
+    """Every factor's statistics and member feature names, recomputed from the stored examples (no LLM calls).
 
     Used after a build (over the items that made it into the profile) and after incremental
     updates, so statistics are always exact for what is stored.
     """
     items = [HistoryItem(id=ex.item_id, input=ex.input, response=ex.answer, options=ex.options) for ex in examples]
-    item_factors = {ex.item_id: {f.factor for f in ex.features} for ex in examples}
-    stats = factor_statistics(task, items, item_factors, [f.name for f in factors])
-    if task.kind is TaskKind.OPEN_ENDED:
-        factor_of = {ex.item_id: {f.name.strip().lower(): f.factor for f in ex.features} for ex in examples}
-        stats = apply_judgments(stats, {ex.item_id: ex.judgments for ex in examples}, factor_of)
-    return [f.model_copy(update={"statistics": stats[f.name]}) for f in factors]
+    features = {ex.item_id: ex.features for ex in examples}
+    stats = factor_statistics(task, items, features, [f.name for f in factors])
+    refreshed = []
+    for factor in factors:
+        members = [f.name for ex in examples for f in ex.features if factor.name in f.factors]
+        names = list(dict.fromkeys(members))
+        refreshed.append(factor.model_copy(update={"statistics": stats[factor.name], "features": names}))
+    return refreshed

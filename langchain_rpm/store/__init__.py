@@ -3,8 +3,8 @@
 Example:
     >>> from langchain_rpm.store import features_text
     >>> from langchain_rpm.types import Feature
-    >>> features_text([Feature(name="space battles", factor="Setting")])
-    'Setting: space battles'
+    >>> features_text([Feature(name="space battles", context="fleets clash in orbit", factor="Setting")])
+    'space battles: fleets clash in orbit'
 """
 
 from langchain_rpm.store.core import RPMStore

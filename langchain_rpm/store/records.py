@@ -25,13 +25,15 @@ DEFAULT_STORE_PATH = Path(os.environ.get("RPM_STORE_PATH", Path.home() / ".langc
 
 
 def features_text(features: Sequence[Feature]) -> str:
-    """The text a feature list is embedded by: one ``factor: name`` line per feature.
+    """The text a feature list is embedded by: one ``name: context`` line per feature (DESIGN §2 step 5).
+
+    Factors are not part of it: the paper keys retrieval on the features' own text, on both sides.
 
     Example:
-        >>> features_text([Feature(name="space battles", factor="Setting")])
-        'Setting: space battles'
+        >>> features_text([Feature(name="space battles", context="fleets clash in orbit", factor="Setting")])
+        'space battles: fleets clash in orbit'
     """
-    return "\n".join(f"{f.factor}: {f.name}" if f.factor else f.name for f in features)
+    return "\n".join(f"{f.name}: {f.context}" if f.context else f.name for f in features)
 
 
 def _mentions_user_id(where: Any) -> bool:

@@ -3,15 +3,15 @@
 The responders read the rendered prompts (a pure function of the messages), so every reply is
 reproducible and safe under concurrency:
 
-- extraction: one feature per keyword found in the fenced input (``KEYWORDS``);
-- clustering: groups the numbered lines by their ``(proposed: X)`` hint;
-- reasoning (``ReasoningOutput``, ``JudgedReasoningOutput``): names the features, never the reference
-  answer; the judge marks a feature influenced (``pos``) when it shares a word stem with the answer;
+- extraction: one feature per keyword found in the fenced input (``KEYWORDS``); factor-aware
+  extraction gives each its keyword category when that is one of the schema's factor names;
+- Propose: every keyword category (so one round covers everything); Assign: the candidate named
+  like the feature's category (else none); residual: that candidate, else the first one;
+- judge: a feature influenced the answer when its first word appears in it (always "pos");
+- reasoning (``ReasoningOutput``, ``JudgedReasoningOutput``): names the features and factors, never
+  the reference answer (folded judgments like the judge's);
 - generation (``PersonalizedAnswer``): the most common answer among the fenced exemplars (else the
   first value of the answer's enum).
-
-Replies are chosen by the tool schema's title (entries of packed replies, which have none, by
-:data:`PACKED_ENTRIES`).
 """
 
 from __future__ import annotations
@@ -49,26 +49,53 @@ def _fenced(text: str, tag: str) -> list[str]:
     return re.findall(rf"<{tag}>\n(.*?)\n</{tag}>", text, flags=re.S)
 
 
-def extract_features(text: str) -> list[dict[str, str]]:
+CATEGORIES = list(dict.fromkeys(category for _, category in KEYWORDS.values()))
+CATEGORY_OF = {name: category for name, category in KEYWORDS.values()}
+
+
+def extract_features(text: str) -> list[dict[str, Any]]:
     lowered = text.lower()
-    found = [(lowered.find(k), name, factor) for k, (name, factor) in KEYWORDS.items() if k in lowered]
-    return [{"name": name, "context": name, "factor": factor} for _, name, factor in sorted(found)]
+    found = [(lowered.find(k), name) for k, (name, _) in KEYWORDS.items() if k in lowered]
+    return [{"feature_name": name, "context": name} for _, name in sorted(found)]
 
 
-PACKED_ENTRIES = {
-    "PackedFeatures": "ExtractedFeatures",
-    "PackedReasoning": "ReasoningOutput",
-    "PackedJudgedReasoning": "JudgedReasoningOutput",
-}
-"""The schema an entry of each packed reply answers (entries carry no title of their own)."""
+def _kind(schema: dict[str, Any]) -> str:
+    """The schema's title; packed entries (no title) by their fields."""
+    props = schema.get("properties", {})
+    if schema.get("title"):
+        return str(schema["title"])
+    if "features" in props:
+        aware = "factors" in props["features"].get("items", {}).get("properties", {})
+        return "FactorAwareFeatures" if aware else "ExtractedFeatures"
+    return "JudgedReasoningOutput" if "influences" in props else "ReasoningOutput"
+
+
+def _numbered(text: str) -> list[tuple[int, str]]:
+    return [(int(n), line) for n, line in re.findall(r"^(\d+)\. (.*)$", text, flags=re.M)]
+
+
+def _assign(human: str, *, residual: bool) -> dict[int, int]:
+    """Feature number -> candidate number (0: none) for an Assign or residual prompt."""
+    head, _, body = human.partition("<features>")
+    candidates = {line.split(":")[0].strip(): n for n, line in _numbered(head)}
+    features = _numbered(body) or [(1, body.replace("</features>", "").strip())]
+    chosen = {}
+    for n, line in features:
+        number = candidates.get(CATEGORY_OF.get(line.split(":")[0].strip(), ""), 0)
+        chosen[n] = number or (1 if residual else 0)
+    return chosen
+
+
+def _influences(answer: str, names: list[str]) -> list[dict[str, Any]]:
+    lowered = answer.lower()
+    return [
+        {"feature_index": i, "influenced": name.split()[0].rstrip("s") in lowered, "evaluation": "pos"}
+        for i, name in enumerate(names)
+    ]
 
 
 def _phrase(text: str) -> str:
     return " " + " ".join(re.findall(r"[a-z0-9]+", text.lower())) + " "
-
-
-def _stems(text: str) -> set[str]:
-    return {word[:5] for word in re.findall(r"[a-z]{4,}", text.lower())}
 
 
 def reasoning_reply(human: str, judged: bool) -> dict[str, Any]:
@@ -83,10 +110,7 @@ def reasoning_reply(human: str, judged: bool) -> dict[str, Any]:
         "the answer follows."
     }
     if judged:
-        hits = [bool(_stems(name) & _stems(answer)) for name, _ in rows]
-        reply["influences"] = [
-            {"feature_index": i, "influenced": hit, "evaluation": "pos" if hit else None} for i, hit in enumerate(hits)
-        ]
+        reply["influences"] = _influences(answer, [name for name, _ in rows])
     return reply
 
 
@@ -105,22 +129,36 @@ def generation_reply(human: str, schema: dict[str, Any]) -> dict[str, Any]:
 
 
 def rpm_responder(messages: list[BaseMessage], schema: dict[str, Any]) -> dict[str, Any]:
-    """Replies per output schema (by its title), derived from the prompt text only."""
+    """Replies per output schema (dispatched on its title), derived from the prompt text only."""
+    system = str(messages[0].content) if messages else ""
     human = str(messages[1].content) if len(messages) > 1 else ""
     props = schema.get("properties", {})
-    title = schema.get("title", "")
-    if title == "PersonalizedAnswer":
-        return generation_reply("\n".join(str(m.content) for m in messages[1:]), schema)
-    if title in ("ReasoningOutput", "JudgedReasoningOutput"):
-        return reasoning_reply(human, judged=title == "JudgedReasoningOutput")
-    if "features" in props and "members" not in str(schema):
+    kind = _kind(schema)
+    if kind in ("ExtractedFeatures", "FactorAwareFeatures"):
         inputs = _fenced(human, "input")
-        return {"features": extract_features(inputs[0] if inputs else human)}
-    if "factors" in props:
-        groups: dict[str, list[int]] = {}
-        for index, name, hint in re.findall(r"^(\d+): (.*?)(?: \(proposed: (.*)\)| — .*)?$", human, flags=re.M):
-            groups.setdefault(hint or name, []).append(int(index))
-        return {"factors": [{"name": n, "description": f"All about {n}.", "members": m} for n, m in groups.items()]}
+        features = extract_features(inputs[0] if inputs else human)
+        if kind == "FactorAwareFeatures":
+            allowed = props["features"]["items"]["properties"]["factors"]["items"]["enum"]
+            for f in features:
+                category = CATEGORY_OF[f["feature_name"]]
+                f["factors"] = [category] if category in allowed else []
+        return {"features": features}
+    if kind == "ProposedFactors":
+        kept = re.search(r"already kept: (.*?)\.$", system, flags=re.M)
+        skip = set(kept.group(1).split(", ")) if kept else set()
+        return {"factors": [c for c in CATEGORIES if c not in skip]}
+    if kind in ("FactorAssignment", "ResidualAssignment"):
+        return {"assignments": _assign(human, residual=kind.startswith("Residual"))[1]}
+    if kind in ("FactorAssignments", "ResidualAssignments"):
+        chosen = _assign(human, residual=kind.startswith("Residual"))
+        return {"assignments": [{"feature": n, "factor": c} for n, c in chosen.items()]}
+    if kind == "FeatureJudgments":
+        names = [line.split(":")[0] for line in re.findall(r"^\d+\. (.*)$", _fenced(human, "features")[0], re.M)]
+        return {"reasoning": "judged", "influences": _influences(" ".join(_fenced(human, "answer")), names)}
+    if kind == "PersonalizedAnswer":
+        return generation_reply("\n".join(str(m.content) for m in messages[1:]), schema)
+    if kind in ("ReasoningOutput", "JudgedReasoningOutput"):
+        return reasoning_reply(human, judged=kind == "JudgedReasoningOutput")
     return fill_schema(schema, human)
 
 

@@ -43,6 +43,8 @@ _FEATURES = [
     {"name": "late delivery", "context": "arrived two weeks late", "factor": "Shipping"},
     {"name": "sturdy build", "context": "sturdy", "factor": "Quality"},
 ]
+_EXTRACTED = [{key: f[key] for key in ("name", "context")} for f in _FEATURES]
+"""The same features as extraction returns them, before factor construction gives them a factor."""
 _FACTORS = [{"name": "Shipping", "description": "How delivery went."}, {"name": "Quality"}]
 
 
@@ -67,7 +69,8 @@ def sample_input(stage: RPMStage[Any, Any], task: TaskSpec) -> dict[str, Any]:
     }
     samples = {
         "FeatureExtractor": {"text": item["input"], "options": item.get("options")},
-        "FactorAggregator": {"items": [item], "features": {"1": _FEATURES}},
+        "FactorAggregator": {"items": [item], "features": {"1": _EXTRACTED}},
+        "FeatureJudge": {"item": item, "features": _FEATURES},
         "ReasoningPathBuilder": {"item": item, "features": _FEATURES, "factors": _FACTORS},
         "ReasoningGenerator": {
             "query": "Great product, but shipping took a month.",

@@ -14,6 +14,7 @@ from langchain_rpm import LAMP2, LAMP3, RPM, RPMStore
 from langchain_rpm.evaluation import (
     ALL_METHODS,
     METHODS,
+    PAPER_METHODS,
     EvalQuery,
     EvalUser,
     Method,
@@ -27,6 +28,8 @@ from langchain_rpm.evaluation.method import ProfileBuild
 from langchain_rpm.tasks import GLOBAL_OPINION_QA, TaskSpec
 from langchain_rpm.testing import FakeStructuredChatModel, demo_responder
 from langchain_rpm.types import HistoryItem
+
+FACTOR_TABLE = "factor | count"  # the header of the factor-statistics table (render_factors)
 
 
 class Recorder:
@@ -91,6 +94,9 @@ async def run_method(ctx: MethodContext, name: str, user: EvalUser = MOVIES, que
     return await method.predict(user, query or user.queries[0], None)
 
 
+SPACE_1, SPACE_2 = "A robot crew drifts through space.", "Astronauts and a robot explore space."
+
+
 def examples_in(system: str) -> list[str]:
     return [line.removeprefix("Input: ") for line in system.splitlines() if line.startswith("Input: ")]
 
@@ -109,16 +115,24 @@ async def test_zero_shot_sees_only_the_task_and_the_input(tmp_path):
     assert "<input>\nA robot learns to love in space.\n</input>" in human
 
 
-async def test_random_k_is_seeded_and_takes_k_examples(tmp_path):
+async def test_icl_is_seeded_and_takes_k_random_examples(tmp_path):
     picks = []
     for seed in (0, 0, 1, 2, 3):
         recorder = Recorder()
         ctx, _ = context(tmp_path / str(seed), recorder, k=2, seed=seed)
-        await run_method(ctx, "random_k")
+        await run_method(ctx, "icl")
         picks.append(tuple(examples_in(recorder.calls[0][0])))
     assert all(len(p) == 2 for p in picks)
     assert picks[0] == picks[1]  # same seed, same examples
     assert len(set(picks)) > 1  # other seeds pick others
+
+
+async def test_the_paper_uses_k_3_by_default(tmp_path):
+    recorder = Recorder()
+    ctx, _ = context(tmp_path, recorder)
+    assert ctx.k == 3
+    await run_method(ctx, "icl")
+    assert len(examples_in(recorder.calls[0][0])) == 3
 
 
 async def test_bm25_puts_the_lexically_closest_pairs_first(tmp_path):
@@ -130,34 +144,110 @@ async def test_bm25_puts_the_lexically_closest_pairs_first(tmp_path):
     assert "Answer: action" in recorder.calls[0][0]
 
 
-async def test_dense_retrieves_by_the_stores_embeddings_of_the_input_text(tmp_path):
+async def test_rag_retrieves_by_the_stores_embeddings_of_the_query_text(tmp_path):
     recorder = Recorder()
     ctx, _ = context(tmp_path, recorder, k=2)
-    assert await run_method(ctx, "dense") == "sci-fi"
-    assert set(examples_in(recorder.calls[0][0])) == {
-        "A robot crew drifts through space.",
-        "Astronauts and a robot explore space.",
-    }
+    assert await run_method(ctx, "rag") == "sci-fi"
+    assert set(examples_in(recorder.calls[0][0])) == {SPACE_1, SPACE_2}
+
+
+async def test_pag_summarises_the_top_10_then_answers_with_the_profile_and_the_top_k(tmp_path):
+    recorder = Recorder()
+    ctx, model = context(tmp_path, recorder, k=2)
+    assert await run_method(ctx, "pag") == "sci-fi"
+    assert model.call_count == 2  # one summary per query, one answer
+    (summary_system, _, summary_schema), (answer_system, _, answer_schema) = recorder.calls
+    assert summary_schema == {"summary"} and len(examples_in(summary_system)) == len(MOVIES.history)  # <= 10
+    assert set(examples_in(summary_system)[:2]) == {SPACE_1, SPACE_2}  # nearest first
+    assert answer_schema == {"answer"} and "<profile>" in answer_system
+    assert set(examples_in(answer_system)) == {SPACE_1, SPACE_2}
+
+
+async def _answer_prompts(tmp_path, names: list[str]) -> dict[str, tuple[str, str, set[str], int]]:
+    """The last answer prompt each method sent, and how many calls its prediction made."""
+    prompts = {}
+    for name in names:
+        recorder = Recorder()
+        ctx, model = context(tmp_path / name, recorder, k=2)
+        method = METHODS[name](ctx)
+        await method.prepare_user(MOVIES, None)
+        before = model.call_count
+        await method.predict(MOVIES, MOVIES.queries[0], None)
+        prompts[name] = (*recorder.answers()[-1], model.call_count - before)
+    return prompts
 
 
 async def test_the_ablation_ladder_adds_one_ingredient_at_a_time(tmp_path):
-    prompts = {}
-    for name in ("features_factors", "features_factors_pairs", "features_factors_pairs_cot", "rpm"):
-        recorder = Recorder()
-        ctx, model = context(tmp_path / name, recorder, k=2)
-        await run_method(ctx, name)
-        build_calls = 1 + 1 + len(MOVIES.history) * 2  # profile: extraction x N, clustering, reasoning x N
-        assert model.call_count == build_calls - 1 + 2  # + query extraction and answer
-        prompts[name] = recorder.answers()[-1]
-    system, human, schema = prompts["features_factors"]
-    assert schema == {"answer"} and "P(" in system and "<features>" in human and "Example" not in system
-    system, _, schema = prompts["features_factors_pairs"]
-    assert schema == {"answer"} and "Example 1" in system and "Answer: " in system
-    assert "Reasoning:" not in system and "Think step by step" not in system
-    system, _, schema = prompts["features_factors_pairs_cot"]
-    assert schema == {"reasoning", "answer"} and "Think step by step" in system and "Reasoning:" not in system
-    _, human, schema = prompts["rpm"]
-    assert schema == {"reasoning", LAMP2.answer_key} and "Reasoning:" in human  # the user's own reasoning paths
+    names = ["ladder_features_factors", "ladder_pairs", "ladder_example_features", "ladder_generic_cot", "rpm"]
+    prompts = await _answer_prompts(tmp_path, names)
+    system, human, schema, calls = prompts["ladder_features_factors"]
+    assert schema == {"answer"} and FACTOR_TABLE in system and "<features>" in human and "Example" not in system
+    assert calls == 2  # the query's features, then the answer
+    system, _, schema, calls = prompts["ladder_pairs"]
+    assert schema == {"answer"} and FACTOR_TABLE in system and "Example 1" in system and "Answer: " in system
+    assert "Features:" not in system and "Reasoning:" not in system and calls == 2
+    system, _, schema, calls = prompts["ladder_example_features"]
+    assert schema == {"answer"} and FACTOR_TABLE in system and "Features:" in system and "Reasoning:" not in system
+    system, human, schema, calls = prompts["ladder_generic_cot"]
+    assert schema == {"reasoning", "answer"} and "Reasoning:" in system and "Think step by step" in system
+    assert FACTOR_TABLE not in system and "Features:" not in system and "<features>" not in human  # no features/factors
+    assert calls == 2 + 1  # one generic explanation per retrieved example, then the answer
+    _, human, schema, calls = prompts["rpm"]  # RPM's own prompt: the exemplars lead its human message
+    assert schema == {"reasoning", LAMP2.answer_key} and "Reasoning:" in human and "Features:" in human
+
+
+async def test_generic_explanations_see_the_input_and_answer_only_and_are_made_once(tmp_path):
+    recorder = Recorder()
+    ctx, model = context(tmp_path, recorder, k=2)
+    method = METHODS["ladder_generic_cot"](ctx)
+    await method.predict(MOVIES, MOVIES.queries[0], None)
+    explained = [call for call in recorder.calls if call[2] == {"reasoning"}]
+    assert len(explained) == 2
+    for system, human, _ in explained:
+        assert "<answer>\nsci-fi\n</answer>" in human and FACTOR_TABLE not in system and "<features>" not in human
+    again = EvalQuery(id="q2", input="Robots in space again.", gold="sci-fi")  # the same two neighbours
+    before = model.call_count
+    await method.predict(MOVIES, again, None)
+    assert model.call_count - before == 1  # explanations are cached per user and item
+
+
+async def test_rpm_without_reasoning_sees_rpm_inputs_but_answers_only(tmp_path):
+    prompts = await _answer_prompts(tmp_path, ["rpm_no_reasoning"])
+    system, human, schema, calls = prompts["rpm_no_reasoning"]
+    assert schema == {"answer"} and calls == 2
+    assert "Reasoning:" in system and "Features:" in system and FACTOR_TABLE in system and "<features>" in human
+    # exemplars first, then the factors (the paper's order)
+    assert system.index("Exemplar 1") < system.index(FACTOR_TABLE)
+
+
+def wedding_features(messages: list[BaseMessage], schema: dict[str, Any]) -> dict[str, Any]:
+    """The demo model, except that the query "A chase in space." gets features about a wedding and love."""
+    reply = demo_responder(messages, schema)
+    if "features" in reply and "A chase in space." in str(messages[-1].content):
+        for feature in reply["features"]:
+            feature.update({key: "wedding love" for key in feature if "name" in key or "context" in key})
+    return reply
+
+
+async def test_the_retrieval_grid_crosses_source_and_key(tmp_path):
+    # The query text is about space and a chase; its features (as extracted) are about a wedding and love:
+    # the query key finds the space/chase items, the feature key the wedding/love items.
+    query = EvalQuery(id="q3", input="A chase in space.", gold="action")
+    user = MOVIES.model_copy(update={"queries": [query]})
+    found = {}
+    for name in ("rag", "raw_by_features", "reasoned_by_query", "rpm"):
+        recorder = Recorder(wedding_features)
+        ctx, _ = context(tmp_path / name, recorder, k=2)
+        await run_method(ctx, name, user=user, query=query)
+        system, human, _ = recorder.answers()[-1]
+        text = system + "\n" + human  # RPM's own prompt puts its exemplars in the human message
+        found[name] = (examples_in(text), "Reasoning:" in text, FACTOR_TABLE in text)
+    assert found["rag"][1:] == (False, False) and found["raw_by_features"][1:] == (False, False)  # raw pairs
+    assert found["reasoned_by_query"][1:] == (True, True) and found["rpm"][1:] == (True, True)  # reasoned examples
+    assert found["reasoned_by_query"][0] == found["rag"][0]  # the same key (query text) finds the same items
+    assert found["raw_by_features"][0] == found["rpm"][0]  # the same key (features) finds the same items
+    assert set(found["rag"][0]) == {SPACE_1, "A car chase ends in a fist fight."}
+    assert set(found["rpm"][0]) == {"A wedding in Tuscany and a love story.", "Two rivals fall in love at a wedding."}
 
 
 async def test_rpm_method_answers_as_the_facade_does(tmp_path):
@@ -177,9 +267,8 @@ async def test_rpm_method_answers_as_the_facade_does(tmp_path):
 
 async def test_profile_methods_share_one_build_and_each_is_charged_for_it(tmp_path):
     ctx, model = context(tmp_path, demo_responder)
-    methods = [METHODS[name](ctx) for name in ("features_factors", "features_factors_pairs", "rpm")]
+    methods = [METHODS[name](ctx) for name in ("ladder_features_factors", "rpm_no_reasoning", "rpm")]
     spends = await asyncio.gather(*(m.prepare_user(MOVIES, None) for m in methods))
-    assert model.call_count == 1 + 1 + len(MOVIES.history) * 2 - 1  # one build: N extractions, 1 clustering, N paths
     assert all(isinstance(s, Spend) and s == spends[0] for s in spends)
     assert spends[0].usage.llm_calls == model.call_count
 
@@ -190,7 +279,7 @@ async def test_a_profile_recorded_by_an_earlier_run_is_reused_without_calls(tmp_
     first = await METHODS["rpm"](ctx).prepare_user(MOVIES, None)
     assert set(built) == {"ada"} and built["ada"].spend == first
     again, again_model = context(tmp_path, demo_responder, known_profiles=dict(built))
-    assert await METHODS["features_factors"](again).prepare_user(MOVIES, None) == first
+    assert await METHODS["ladder_pairs"](again).prepare_user(MOVIES, None) == first
     assert again_model.call_count == 0
     changed = MOVIES.model_copy(update={"history": MOVIES.history[:-1]})  # another history: rebuilt
     third, third_model = context(tmp_path, demo_responder, known_profiles=dict(built))
@@ -228,8 +317,12 @@ async def test_an_invalid_answer_is_kept_marked_wrong(tmp_path):
 
 
 def test_methods_resolve_by_name_and_follow_the_protocol(tmp_path):
-    assert list(resolve_methods(None)) == list(ALL_METHODS)
+    assert list(resolve_methods(None)) == list(PAPER_METHODS) and "bm25" not in PAPER_METHODS
+    assert list(resolve_methods("all")) == list(ALL_METHODS)
     assert list(resolve_methods("bm25, rpm")) == ["bm25", "rpm"]
+    assert list(resolve_methods("table1")) == ["zero_shot", "icl", "rag", "pag", "rpm_no_reasoning", "rpm"]
+    assert list(resolve_methods("table3,table1"))[:4] == ["rag", "raw_by_features", "reasoned_by_query", "rpm"]
+    assert set(resolve_methods("table1,table2,table3")) == set(PAPER_METHODS)
     with pytest.raises(ValueError, match="unknown method 'gpt'"):
         resolve_methods(["gpt"])
     with pytest.raises(ValueError, match="no methods"):

@@ -20,9 +20,10 @@ def test_build_benchmark_runs_at_tiny_sizes(tmp_path, capsys):
     results = json.loads((tmp_path / "build.json").read_text())
     assert results["command"].startswith("python -m benchmarks.build --items 6")
     assert results["critical_path"]["calls"]["extract"] == 6 and results["critical_path"]["ideal_s"] > 0
-    assert results["cpu"]["calls"] == results["cpu"]["items"] * 2 + 1
-    assert results["bulk"]["calls"] == 3 * (2 * 3 + 1) and results["bulk"]["failed_users"] == 0
-    assert [row["calls"] for row in results["tokens"]["rows"]] == [6 + 1 + 6, 2 + 1 + 2]
+    # N extractions + 1 Propose + ceil(4N / 20) Assign calls (4 features per item, batches of 20) + N paths
+    assert results["cpu"]["calls"] == results["cpu"]["items"] * 2 + 1 + 2
+    assert results["bulk"]["calls"] == 3 * (2 * 3 + 1 + 1) and results["bulk"]["failed_users"] == 0
+    assert [row["calls"] for row in results["tokens"]["rows"]] == [6 + 1 + 2 + 6, 2 + 1 + 2 + 2]
     assert results["incremental"]["add_one"]["calls"] == 2
     markdown = (tmp_path / "build.md").read_text()
     assert markdown.startswith("# Build benchmark\n\nCommand: `python -m benchmarks.build")

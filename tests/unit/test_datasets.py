@@ -416,3 +416,21 @@ def test_split_argument_errors():
         split_users(_users(2, 5), n_users=3)
     with pytest.raises(ValueError, match="n_users"):
         split_users(_users(2, 5), n_users=0)
+
+
+# -- whole-file validation (issue 13, defect 7b) -----------------------------------------------------------------
+
+
+def test_an_empty_profile_is_refused_before_any_user_is_returned(lamp2_files):
+    # The fourth record has no profile: the loader names it, instead of a run finding out after three builds.
+    records = [_lamp2_record(str(i)) for i in range(3)] + [{**_lamp2_record("113"), "profile": []}]
+    questions, golds = lamp2_files(records)
+    with pytest.raises(DatasetError, match=r"record 3 \(id '113'\): the profile has no usable item"):
+        load_lamp(questions, golds, LAMP2)
+
+
+def test_a_profile_of_blank_inputs_only_is_refused(lamp2_files):
+    record = {**_lamp2_record(), "profile": [{"id": "1", "description": "  ", "tag": "comedy"}]}
+    questions, golds = lamp2_files([record])
+    with pytest.raises(DatasetError, match="the profile has no usable item"):
+        load_lamp(questions, golds, LAMP2)

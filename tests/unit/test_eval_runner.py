@@ -1,4 +1,4 @@
-"""The evaluation runner end to end on the demo data: metrics plumbing, cost sums, resumability, report files, CLI."""
+"""The evaluation runner end to end with the demo model: scoring, cost sums, runs, resuming, checks, report, CLI."""
 
 from __future__ import annotations
 
@@ -16,9 +16,13 @@ from langchain_core.messages import BaseMessage
 from langchain_core.outputs import ChatResult
 from pydantic import PrivateAttr
 
+from langchain_rpm import cli as rpm_cli
+from langchain_rpm.errors import DatasetError
 from langchain_rpm.evaluation import (
-    ALL_METHODS,
+    PAPER_METHODS,
+    EvalQuery,
     EvalResults,
+    EvalUser,
     Ledger,
     LedgerRecord,
     Prices,
@@ -33,7 +37,16 @@ from langchain_rpm.testing import FakeStructuredChatModel, demo_responder
 TASKS = ["lamp2", "lamp3", "lamp5", "goqa"]
 QUERIES = {"lamp2": 4, "lamp3": 4, "lamp5": 4, "goqa": 8}  # demo data: 4 users x 1 query, GOQA 4 x 2
 METRICS = {"lamp2": {"accuracy", "f1"}, "lamp3": {"mae", "rmse"}, "lamp5": {"rouge1", "rougeL"}, "goqa": {"accuracy"}}
-PROFILE_METHODS = ["features_factors", "features_factors_pairs", "features_factors_pairs_cot", "rpm"]
+PROFILE_METHODS = [
+    "rpm_no_reasoning",
+    "ladder_features_factors",
+    "ladder_pairs",
+    "ladder_example_features",
+    "raw_by_features",
+    "reasoned_by_query",
+    "rpm",
+]
+QUERY_CALLS = {"zero_shot": 1, "icl": 1, "rag": 1, "pag": 2} | dict.fromkeys(PROFILE_METHODS, 2)
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 
@@ -70,7 +83,7 @@ def evaluate(out: Path, llm: FakeStructuredChatModel, **kwargs: Any) -> EvalResu
 
 @pytest.fixture(scope="module")
 def full_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, EvalResults, TallyModel]:
-    """Every method on every demo task, once for the module."""
+    """The paper's methods on every demo task, once for the module."""
     out = tmp_path_factory.mktemp("full") / "run"
     model = tally_model()
     return out, evaluate(out, model), model
@@ -87,10 +100,10 @@ def fresh_copy(full_run: tuple[Path, EvalResults, TallyModel], tmp_path: Path) -
 
 def test_every_method_is_scored_on_every_task(full_run):
     _, results, _ = full_run
-    assert results.methods == list(ALL_METHODS)
+    assert results.methods == list(PAPER_METHODS)
     assert results.tasks == TASKS
     for task in TASKS:
-        for method in ALL_METHODS:
+        for method in PAPER_METHODS:
             result = results.get(task, method)
             assert result is not None, (task, method)
             assert result.queries == QUERIES[task] and result.users == 4
@@ -101,7 +114,8 @@ def test_every_method_is_scored_on_every_task(full_run):
             assert all(low <= v <= high for v in result.metrics.values())
 
 
-def test_answers_in_the_ledger_are_checked_and_metrics_match_them(full_run):
+def test_the_report_scores_the_answers_the_methods_returned(full_run):
+    # The runner scores what each method returned (the ledger's strings), unrepaired; methods normalise.
     out, results, _ = full_run
     from langchain_rpm.evaluation import compute_metrics, demo_dataset
     from langchain_rpm.tasks import get_task
@@ -109,7 +123,7 @@ def test_answers_in_the_ledger_are_checked_and_metrics_match_them(full_run):
     ledger = Ledger(out / "predictions.jsonl")
     for task in TASKS:
         users = demo_dataset(task)
-        for method in ALL_METHODS:
+        for method in PAPER_METHODS:
             records = [ledger.get("prediction", task, method, u.user_id, q.id) for u in users for q in u.queries]
             assert all(r is not None and r.error is None for r in records)
             preds = [r.prediction for r in records]  # type: ignore[union-attr]
@@ -120,12 +134,12 @@ def test_answers_in_the_ledger_are_checked_and_metrics_match_them(full_run):
             assert results.get(task, method).metrics == compute_metrics(task, preds, golds, options)  # type: ignore[union-attr]
 
 
-def test_lexical_retrieval_beats_zero_shot_on_the_demo_with_the_demo_model(full_run):
-    # The demo model answers with the examples it is shown; BM25 finds the user's similar movies.
-    # (Feature and dense retrieval use random fake embeddings here, so they are not compared.)
+def test_examples_from_the_history_beat_zero_shot_on_the_demo_with_the_demo_model(full_run):
+    # The demo model answers with the examples it is shown, so any method that shows the user's past tags
+    # does better than zero-shot on the demo's LaMP-2 users.
     _, results, _ = full_run
     zero = results.get("lamp2", "zero_shot").score  # type: ignore[union-attr]
-    assert results.get("lamp2", "bm25").score > zero  # type: ignore[operator,union-attr]
+    assert results.get("lamp2", "rpm").score > zero  # type: ignore[operator,union-attr]
 
 
 # -- cost -----------------------------------------------------------------------------------------------
@@ -144,12 +158,14 @@ def test_cost_accounting_matches_the_models_own_counts(full_run):
         assert len(profiles) == 4
         build_calls = sum(r.spend.usage.llm_calls for r in profiles)
         assert build_calls > 0
-        for method in ALL_METHODS:
+        for method in PAPER_METHODS:
             cost = results.get(task, method).cost  # type: ignore[union-attr]
             assert cost.builds == 4 and cost.queries == QUERIES[task]
             assert cost.build_usage.llm_calls == (build_calls if method in PROFILE_METHODS else 0)
-            expected_calls = 2 if method in PROFILE_METHODS else 1  # feature extraction + answer, or one answer
-            assert cost.query_usage.llm_calls == expected_calls * QUERIES[task]
+            if method in QUERY_CALLS:  # features + answer, summary + answer, or one answer
+                assert cost.query_usage.llm_calls == QUERY_CALLS[method] * QUERIES[task]
+            else:  # ladder_generic_cot: one explanation per retrieved item (once per item), then the answer
+                assert QUERIES[task] < cost.query_usage.llm_calls <= (1 + 3) * QUERIES[task]
             assert cost.build_dollars == pytest.approx(results.prices.dollars(cost.build_usage))
             assert cost.query_dollars == pytest.approx(results.prices.dollars(cost.query_usage))
             assert cost.dollars_per_query == pytest.approx(cost.query_dollars / cost.queries)
@@ -255,14 +271,14 @@ def test_failed_predictions_are_recorded_and_retried_on_resume(tmp_path):
 
     out = tmp_path / "run"
     results = evaluate(
-        out, TallyModel(responder=flaky, model="demo-deterministic"), tasks=["lamp3"], methods=["zero_shot", "bm25"]
+        out, TallyModel(responder=flaky, model="demo-deterministic"), tasks=["lamp3"], methods=["zero_shot", "rag"]
     )
-    for method in ("zero_shot", "bm25"):
+    for method in ("zero_shot", "rag"):
         result = results.get("lamp3", method)
         assert result is not None and result.errors == 1 and result.queries == 4
     assert "1 failed" in results.to_markdown()
     healthy = tally_model()
-    results = evaluate(out, healthy, tasks=["lamp3"], methods=["zero_shot", "bm25"])
+    results = evaluate(out, healthy, tasks=["lamp3"], methods=["zero_shot", "rag"])
     assert healthy.call_count == 2  # only the two failed predictions
     assert all(r.errors == 0 for r in results.results)
 
@@ -300,18 +316,25 @@ def test_results_files_are_written_and_schema_valid(full_run):
     assert loaded == results
     raw = json.loads((out / "results.json").read_text())
     assert raw["results"][0]["cost"]["dollars_per_query"] >= 0  # derived columns are in the JSON too
+    assert raw["data"]["lamp2"]["source"] == "demo" and raw["protocol"] == "lamp" and raw["k"] == 3
     markdown = (out / "results.md").read_text()
-    header = next(line for line in markdown.splitlines() if line.startswith("| method | lamp2"))
-    for column in ("lamp2 accuracy ↑", "lamp3 mae ↓", "lamp5 rouge1 ↑", "goqa accuracy ↑", "$/user build", "$/query"):
-        assert column in header
-    rows = [line.split(" | ")[0].strip("| ") for line in markdown.splitlines() if line.startswith("| ")]
-    assert set(ALL_METHODS) <= set(rows)
-    assert "0.561" in markdown  # the paper's reference table
+    lines = markdown.splitlines()
+    for task, head in [("lamp2", "accuracy ↑ | paper | f1 ↑ | paper"), ("lamp3", "mae ↓ | paper | rmse ↓ | paper")]:
+        at = lines.index(next(line for line in lines if line.startswith(f"**{task}**")))
+        assert head in lines[at + 2]
+    rpm_lamp2 = next(line for line in lines if line.startswith("| rpm |"))  # the first table is lamp2
+    assert rpm_lamp2.endswith("| 0.561 | " + rpm_lamp2.split(" | ")[3] + " | 0.463 |")  # the paper, side by side
+    cost_rows = [line for line in lines if line.startswith("| rpm | ") and "$" in line]
+    assert cost_rows and "$0.0581" in cost_rows[0] and "$0.0037" in cost_rows[0]
+    rows = [line.split(" | ")[0].strip("| ") for line in lines if line.startswith("| ")]
+    assert set(PAPER_METHODS) <= set(rows)
+    assert "Contriever" in markdown and "bootstrap" in markdown  # the deviations are named
     for name in ("metric_by_method.png", "metric_vs_cost.png"):
         data = (out / name).read_bytes()
         assert data.startswith(PNG_MAGIC) and len(data) > 5000
-    settings = json.loads((out / "run.json").read_text())
-    assert settings["model"] == "demo-deterministic" and settings["seed"] == 0
+    record = json.loads((out / "run.json").read_text())
+    assert record["settings"]["model"] == "demo-deterministic" and record["settings"]["seed"] == 0
+    assert record["tasks"]["lamp3"]["users"] == 4 and len(record["tasks"]["lamp3"]["users_digest"]) == 64
 
 
 # -- data and CLI ---------------------------------------------------------------------------------------
@@ -350,7 +373,7 @@ def test_cli_runs_and_writes_the_report(tmp_path, capsys):
     )
     assert run_eval(args, llm=tally_model(), embeddings=embeddings()) == 0
     printed = capsys.readouterr().out
-    assert "| method | lamp3 mae" in printed and "| rpm |" in printed
+    assert "| method | mae ↓ | paper |" in printed and "| rpm |" in printed
     results = EvalResults.model_validate_json((tmp_path / "cli" / "results.json").read_text())
     assert results.prices.input_per_million == 0.3
     assert all(r.users == 2 for r in results.results)
@@ -391,3 +414,203 @@ def test_the_harness_runs_as_a_module():
         [sys.executable, "-m", "langchain_rpm.evaluation", "--help"], capture_output=True, text=True, check=False
     )
     assert done.returncode == 0 and "--structured-output" in done.stdout
+
+
+# -- issue 13: honest resumes and whole-run validation --------------------------------------------------
+
+
+def _lamp3_files(folder: Path, score: str, *, users: int = 2, empty_last: bool = False) -> tuple[Path, Path]:
+    """LaMP-3 question and gold files: every profile rating and every gold is ``score``."""
+    folder.mkdir(parents=True, exist_ok=True)
+    records, golds = [], []
+    for u in range(users):
+        profile = [
+            {"id": f"{u}-{i}", "text": f"review {i} of user {u} about a kettle", "score": score} for i in range(3)
+        ]
+        if empty_last and u == users - 1:
+            profile = []
+        records.append({"id": f"q{u}", "input": f"review: another kettle review {u}", "profile": profile})
+        golds.append({"id": f"q{u}", "output": score})
+    questions, outputs = folder / "lamp3_questions.json", folder / "lamp3_outputs.json"
+    questions.write_text(json.dumps(records))
+    outputs.write_text(json.dumps({"task": "LaMP_3", "golds": golds}))
+    return questions, outputs
+
+
+def _cli_args(questions: Path, outputs: Path, out: Path, *extra: str) -> argparse.Namespace:
+    argv = ["--tasks", "lamp3", "--methods", "rpm", "--questions", f"lamp3={questions}"]
+    return build_parser().parse_args(
+        [*argv, "--outputs", f"lamp3={outputs}", "--out", str(out), "--no-progress", *extra]
+    )
+
+
+def test_a_rerun_over_changed_data_files_is_refused(tmp_path, capsys):
+    # Issue 13, defect 6: the second run used to reuse the stale profiles and predictions (MAE 4.0 here,
+    # where a fresh run scores 0.0) and recorded "data": "demo" for custom files.
+    questions, outputs = _lamp3_files(tmp_path / "data", "5")
+    out = tmp_path / "out"
+    assert run_eval(_cli_args(questions, outputs, out), llm=tally_model(), embeddings=embeddings()) == 0
+    first = EvalResults.model_validate_json((out / "results.json").read_text())
+    assert first.get("lamp3", "rpm").metrics["mae"] == 0.0  # type: ignore[union-attr]
+    capsys.readouterr()
+
+    _lamp3_files(tmp_path / "data", "1")  # the same paths, other contents
+    model = tally_model()
+    assert run_eval(_cli_args(questions, outputs, out), llm=model, embeddings=embeddings()) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "lamp3_questions.json changed (sha256" in err and "another --out" in err
+    assert model.call_count == 0
+    assert EvalResults.model_validate_json((out / "results.json").read_text()) == first  # nothing touched
+    files = {f.path: f.sha256 for f in first.data["lamp3"].files}  # the run names its files, not "demo"
+    assert files.keys() == {str(questions.resolve()), str(outputs.resolve())}
+    assert all(len(digest) == 64 for digest in files.values())
+
+    fresh = tmp_path / "fresh"
+    assert run_eval(_cli_args(questions, outputs, fresh), llm=tally_model(), embeddings=embeddings()) == 0
+    assert (
+        EvalResults.model_validate_json((fresh / "results.json").read_text()).get("lamp3", "rpm").metrics["mae"] == 0.0
+    )  # type: ignore[union-attr]
+
+
+def test_other_settings_or_users_are_refused_too(full_run, tmp_path):
+    out = fresh_copy(full_run, tmp_path)
+    with pytest.raises(RunMismatchError, match=r"preset: 'default' -> 'paper'"):
+        evaluate(out, tally_model(), preset="paper")
+    with pytest.raises(RunMismatchError, match=r"k: 3 -> 2"):
+        evaluate(out, tally_model(), k=2)
+    users = {"lamp3": load_task_users("lamp3")[:3]}  # the same task, other users
+    with pytest.raises(RunMismatchError, match=r"lamp3 users or queries changed \(4 users -> 3\)"):
+        evaluate(out, tally_model(), tasks=users)
+
+
+def test_a_record_without_history_fails_the_run_before_anything_is_built(tmp_path, capsys):
+    # Issue 13, defect 7b: the empty fourth profile used to surface only after three users were built and stored.
+    questions, outputs = _lamp3_files(tmp_path / "data", "4", users=4, empty_last=True)
+    model = tally_model()
+    out = tmp_path / "out"
+    assert run_eval(_cli_args(questions, outputs, out, "--concurrency", "1"), llm=model, embeddings=embeddings()) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "record 3 (id 'q3')" in err and "profile" in err
+    assert model.call_count == 0 and not (out / "predictions.jsonl").exists() and not (out / "store").exists()
+
+
+def test_every_user_is_validated_before_the_first_call(tmp_path):
+    good = load_task_users("lamp3")
+    broken = good[2].model_copy(update={"history": []})
+    model = tally_model()
+    with pytest.raises(DatasetError, match=r"lamp3 user 'lamp3-u3': the history is empty"):
+        evaluate(tmp_path / "a", model, tasks={"lamp3": [good[0], good[1], broken, good[3]]}, methods=["rpm"])
+    odd_gold = good[0].model_copy(update={"queries": [EvalQuery(id="q", input="Fine.", gold="4 stars")]})
+    with pytest.raises(DatasetError, match=r"gold '4 stars' is not in canonical form '4'"):
+        evaluate(tmp_path / "b", model, tasks={"lamp3": [odd_gold]}, methods=["rpm"])
+    nameless = EvalUser(user_id=" x", task="lamp3", history=good[0].history, queries=good[0].queries)
+    with pytest.raises(DatasetError, match="leading or trailing spaces"):
+        evaluate(tmp_path / "c", model, tasks={"lamp3": [nameless]}, methods=["rpm"])
+    assert model.call_count == 0 and not (tmp_path / "a").exists()
+
+
+# -- runs ------------------------------------------------------------------------------------------------
+
+
+def test_runs_repeat_with_their_own_seed_and_builds_and_report_mean_and_std(tmp_path):
+    out = tmp_path / "run"
+    model = tally_model()
+    results = evaluate(out, model, tasks=["lamp3"], methods=["icl", "rpm"], runs=2, seed=5)
+    ledger = Ledger(out / "predictions.jsonl")
+    profiles = [r for r in ledger.records.values() if r.kind == "profile"]
+    assert sorted({r.run for r in profiles}) == [0, 1] and len(profiles) == 8  # 4 users, built once per run
+    for method in ("icl", "rpm"):
+        row = results.get("lamp3", method)
+        assert row is not None and row.runs == 2 and len(row.per_run) == 2 and row.queries == 4
+        maes = [r["mae"] for r in row.per_run]
+        assert row.metrics["mae"] == pytest.approx(sum(maes) / 2)
+        assert row.metrics_std["mae"] == pytest.approx(abs(maes[0] - maes[1]) / 2**0.5)  # sample std of two
+        assert row.cost.queries == 8
+    assert "± " in results.to_markdown() and "2 run(s) from seed 5" in results.to_markdown()
+    more = tally_model()
+    again = evaluate(out, more, tasks=["lamp3"], methods=["icl", "rpm"], runs=3, seed=5)  # adding a run is fine
+    assert again.get("lamp3", "rpm").runs == 3  # type: ignore[union-attr]
+    assert 0 < more.call_count < model.call_count  # only the third run was paid for
+
+
+# -- the paper protocol through `rpm eval` ----------------------------------------------------------------
+
+
+def _paper_data(root: Path) -> Path:
+    """Time-based LaMP-2 questions (3 users x 42 dated items) and a GOQA file (3 confident countries, 45 questions)."""
+    tags = ["sci-fi", "comedy", "action"]
+    records = []
+    for u in range(3):
+        profile = [
+            {
+                "id": f"{u}-{d}",
+                "description": f"film {d} of fan {u}",
+                "tag": tags[(u + d) % 3],
+                "date": f"2011-{1 + d // 28:02d}-{1 + d % 28:02d}",
+            }
+            for d in range(42)
+        ]
+        records.append({"id": f"fan{u}", "input": "description: the query film", "profile": profile[::-1]})
+    lamp2 = root / "time" / "LaMP_2" / "new" / "dev" / "dev_questions.json"
+    lamp2.parent.mkdir(parents=True)
+    lamp2.write_text(json.dumps(records))
+    goqa = []
+    for i in range(45):
+        shares = {c: [0.9 if j == (i + n) % 3 else 0.05 for j in range(3)] for n, c in enumerate(["Aa", "Bb", "Cc"])}
+        goqa.append(
+            {
+                "question": f"Q{i}?",
+                "options": str(["Yes", "No", "Maybe"]),
+                "selections": f"defaultdict(<class 'list'>, {shares})",
+            }
+        )
+    (root / "goqa.json").write_text(json.dumps(goqa))
+    return root
+
+
+def test_rpm_eval_runs_the_paper_protocol_end_to_end_with_the_demo_model(tmp_path, capsys):
+    data, out = _paper_data(tmp_path / "data"), tmp_path / "out"
+    argv = ["eval", "--protocol", "paper", "--preset", "paper", "--runs", "2", "--users", "2", "--tasks", "lamp2,goqa"]
+    argv += [
+        "--methods",
+        "zero_shot,icl,rpm",
+        "--data",
+        str(data),
+        "--out",
+        str(out),
+        "--model",
+        "demo",
+        "--no-progress",
+    ]
+    assert rpm_cli.main(argv) == 0, capsys.readouterr().err[-2000:]
+    results = EvalResults.model_validate_json((out / "results.json").read_text())
+    assert (results.protocol, results.preset, results.runs, results.k) == ("paper", "paper", 2, 3)
+    for task in ("lamp2", "goqa"):
+        for method in ("zero_shot", "icl", "rpm"):
+            row = results.get(task, method)
+            assert row is not None and row.users == 2 and row.queries == 8 and row.runs == 2 and not row.errors
+            assert set(row.metrics_std) == set(row.metrics)
+        assert len(results.data[task].files) == 1 and len(results.data[task].files[0].sha256) == 64
+    ledger = Ledger(out / "predictions.jsonl")
+    lamp2_queries = {r.query for r in ledger.records.values() if r.kind == "prediction" and r.task == "lamp2"}
+    assert all(int(q.rsplit("-", 1)[1]) >= 38 for q in lamp2_queries)  # the 4 latest items of each user
+    markdown = (out / "results.md").read_text()
+    assert "protocol `paper`" in markdown and "| 0.561 |" in markdown and "| 0.852 |" in markdown
+
+
+def test_k_is_the_papers_3_even_when_a_parent_cli_defaults_otherwise():
+    root = argparse.ArgumentParser(prog="rpm")
+    root.add_argument("--k", type=int, default=4)
+    add_eval_parser(root.add_subparsers(dest="command"))
+    assert root.parse_args(["eval"]).k == 3
+    assert root.parse_args(["eval", "--k", "5"]).k == 5
+
+
+def test_embeddings_are_named_on_the_command_line_and_errors_are_one_line(tmp_path, capsys):
+    args = build_parser().parse_args(["--tasks", "lamp3", "--embeddings", "nope:model", "--out", str(tmp_path)])
+    assert run_eval(args, llm=tally_model()) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "--embeddings nope:model: Provider 'nope' is not supported" in err
+    args = build_parser().parse_args(["--tasks", "lamp3", "--embeddings", "contriever", "--out", str(tmp_path)])
+    assert run_eval(args, llm=tally_model()) == 2
+    assert "expects provider:model" in capsys.readouterr().err

@@ -78,7 +78,7 @@ def test_multiple_choice_schemas_are_built_per_query_and_bound_once_per_option_s
 def test_the_prompt_follows_the_papers_order():
     prompt = ReasoningGenerator(FakeStructuredChatModel(), LAMP3).prompt(REQUEST).to_messages()
     human = str(prompt[-1].content)
-    marks = ["<example>", "Shipping outweighs everything", "Task: ", "1. ", "2. ", "3. ", "- Shipping", "<input>"]
+    marks = ["<example>", "Shipping outweighs everything", "Task: ", "1. ", "2. ", "3. ", "\nShipping | ", "<input>"]
     marks.append("<features>\n- slow shipping")
     positions = [human.index(mark) for mark in marks]
     assert positions == sorted(positions)  # exemplars, task and steps, factors, new input, its features

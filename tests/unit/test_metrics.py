@@ -1,4 +1,4 @@
-"""Metrics against hand-computed values (the arithmetic is in the comments)."""
+"""Metrics by LaMP's official rules, against hand-computed values (the arithmetic is in the comments)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from langchain_rpm.evaluation.metrics import compute_metrics, primary_metric
+from langchain_rpm.evaluation.metrics import compute_metrics, in_answer_space, primary_metric
 from langchain_rpm.tasks import GLOBAL_OPINION_QA, LAMP2, LAMP3, LAMP5, TaskSpec
 
 ABC = TaskSpec.classification("abc", ["a", "b", "c"], instruction="Pick a letter.")
@@ -55,39 +55,44 @@ def test_classification_gold_outside_label_list_raises():
 # -- rating -------------------------------------------------------------------------------------------------
 
 
-def test_rating_unparseable_counts_as_farther_end():
-    # gold 5, pred "4 stars" -> 4           |err| 1
-    # gold 1, pred "great"   -> unparseable; farther of 1/5 from 1 is 5 -> |err| 4
-    # gold 3, pred "lol"     -> unparseable; tie |1-3| = |5-3| -> LaMP picks 5 -> |err| 2
-    # gold 4, pred "4"       -> 4           |err| 0
-    # MAE = (1+4+2+0)/4 = 1.75 ; RMSE = sqrt((1+16+4+0)/4) = sqrt(5.25)
-    result = compute_metrics(LAMP3, ["4 stars", "great", "lol", "4"], ["5", "1", "3", "4"])
-    assert result["mae"] == pytest.approx(1.75)
+def test_rating_follows_lamps_float_rule_on_the_issue_example():
+    # LaMP: float(text.strip()), and only when that fails, the scale end farther from the gold.
+    # "3.5" vs 3 -> 3.5, |err| 0.5      "4 stars" vs 4 -> unparseable; |1-4|=3 > |5-4|=1 -> 1, |err| 3
+    # "6" vs 5   -> 6.0, |err| 1        " 2 " vs 2 -> 2.0, |err| 0
+    # "five" vs 1 -> unparseable; |1-1|=0 > |5-1|=4 is false -> 5, |err| 4
+    # MAE = (0.5 + 3 + 1 + 0 + 4)/5 = 8.5/5 = 1.7 ; RMSE = sqrt((0.25 + 9 + 1 + 0 + 16)/5) = sqrt(5.25)
+    result = compute_metrics(LAMP3, ["3.5", "4 stars", "6", " 2 ", "five"], ["3", "4", "5", "2", "1"])
+    assert result["mae"] == pytest.approx(1.7)
     assert result["rmse"] == pytest.approx(math.sqrt(5.25))
 
 
-def test_rating_off_scale_or_fractional_is_unparseable():
-    # gold 2, pred "7"   -> not on 1..5 -> farther of 1/5 from 2 is 5 -> |err| 3
-    # gold 4, pred "4.5" -> not an integer -> farther of 1/5 from 4 is 1 -> |err| 3
-    # gold 4, pred ""    -> empty -> 1 -> |err| 3
-    # MAE = 9/3 = 3 ; RMSE = sqrt((9+9+9)/3) = 3
-    result = compute_metrics(LAMP3, ["7", "4.5", ""], ["2", "4", "4"])
-    assert result["mae"] == pytest.approx(3.0)
-    assert result["rmse"] == pytest.approx(3.0)
+def test_rating_tie_goes_to_the_top_of_the_scale():
+    # gold 3, pred "lol": |1-3| = |5-3|, LaMP's `>` is false -> 5 -> |err| 2
+    # gold 4, pred "4.0" -> 4.0 -> 0 ; gold 2, pred "1e0" -> 1.0 (float parses it) -> 1
+    result = compute_metrics(LAMP3, ["lol", "4.0", "1e0"], ["3", "4", "2"])
+    assert result["mae"] == pytest.approx((2 + 0 + 1) / 3)
+    assert result["rmse"] == pytest.approx(math.sqrt((4 + 0 + 1) / 3))
 
 
 def test_rating_custom_scale_uses_its_ends():
-    # scale 1..10, gold 3: farther end is 10 -> |err| 7 ; gold 9: farther end is 1 -> |err| 8
-    # MAE = 7.5 ; RMSE = sqrt((49+64)/2) = sqrt(56.5)
-    ten = TaskSpec.rating("ten", (1, 10), instruction="Rate.")
-    result = compute_metrics(ten, ["n/a", "?"], ["3", "9"])
-    assert result["mae"] == pytest.approx(7.5)
-    assert result["rmse"] == pytest.approx(math.sqrt(56.5))
+    ten = TaskSpec.rating("ten", (0, 10), instruction="Rate it.")
+    # gold 2, pred "n/a" -> farther end 10 -> 8 ; gold 9, pred "x" -> farther end 0 -> 9 ; gold 7 pred "7" -> 0
+    result = compute_metrics(ten, ["n/a", "x", "7"], ["2", "9", "7"])
+    assert result["mae"] == pytest.approx((8 + 9 + 0) / 3)
 
 
-def test_rating_gold_not_on_scale_raises():
-    with pytest.raises(ValueError, match="gold 0"):
+def test_rating_gold_that_is_no_number_raises():
+    with pytest.raises(ValueError, match=r"gold 0 \('six'\) is not a number"):
         compute_metrics(LAMP3, ["3"], ["six"])
+
+
+def test_in_answer_space_is_exact():
+    assert in_answer_space(LAMP3, " 4 ") and not in_answer_space(LAMP3, "4.0") and not in_answer_space(LAMP3, "6")
+    assert in_answer_space(LAMP2, "sci-fi") and not in_answer_space(LAMP2, "Sci-Fi")
+    assert in_answer_space(GLOBAL_OPINION_QA, "No", ["Yes", "No"]) and not in_answer_space(
+        GLOBAL_OPINION_QA, "B", ["Yes", "No"]
+    )
+    assert in_answer_space(LAMP5, "A title") and not in_answer_space(LAMP5, "  ")
 
 
 # -- open-ended ---------------------------------------------------------------------------------------------
@@ -123,22 +128,20 @@ def test_rouge_stemming_is_configurable():
 OPTS = ["Yes", "No", "Don't know"]
 
 
-def test_multiple_choice_letters_text_and_invalid():
-    # "A" -> option 1 "Yes" = gold (right); "(B) No" -> "No" = gold (right); "maybe" -> no option (wrong);
-    # "no" -> "No" (case ignored) = gold (right); "D" -> no 4th option (wrong). accuracy = 3/5
-    preds = ["A", "(B) No", "maybe", "no", "D"]
-    golds = ["Yes", "No", "Don't know", "No", "Don't know"]
-    result = compute_metrics(GLOBAL_OPINION_QA, preds, golds, [OPTS] * 5)
-    assert result == {"accuracy": pytest.approx(0.6)}
+def test_multiple_choice_is_exact_match_after_strip():
+    # " Yes " -> "Yes" = gold (right); "A" is a letter, not an option (wrong: normalising is the method's job);
+    # "no" is not exactly "No" (wrong); "Don't know" (right). accuracy = 2/4
+    preds = [" Yes ", "A", "no", "Don't know"]
+    golds = ["Yes", "Yes", "No", "Don't know"]
+    assert compute_metrics(GLOBAL_OPINION_QA, preds, golds, [OPTS] * 4) == {"accuracy": 0.5}
+    assert compute_metrics(GLOBAL_OPINION_QA, preds, golds) == {"accuracy": 0.5}  # options only check the golds
 
 
-def test_multiple_choice_needs_options():
-    with pytest.raises(ValueError, match="one option list per example"):
-        compute_metrics(GLOBAL_OPINION_QA, ["A"], ["Yes"])
-    with pytest.raises(ValueError, match="example 0 has no options"):
-        compute_metrics(GLOBAL_OPINION_QA, ["A"], ["Yes"], [None])
-    with pytest.raises(ValueError, match="is not one of its options"):
-        compute_metrics(GLOBAL_OPINION_QA, ["A"], ["Perhaps"], [OPTS])
+def test_multiple_choice_golds_must_be_options():
+    with pytest.raises(ValueError, match=r"gold 0 \('Perhaps'\) is not one of its options"):
+        compute_metrics(GLOBAL_OPINION_QA, ["Yes"], ["Perhaps"], [OPTS])
+    with pytest.raises(ValueError, match="1 option lists for 2 examples"):
+        compute_metrics(GLOBAL_OPINION_QA, ["Yes", "No"], ["Yes", "No"], [OPTS])
 
 
 # -- entry point ----------------------------------------------------------------------------------------------

@@ -54,8 +54,8 @@ async def test_every_model_call_sees_factors_and_examples(rpm, llm, embeddings, 
     assert len(prompts) == 2 and prompts[0] == prompts[1]  # both calls of the tool loop
     prompt = prompts[0]
     assert prompt.startswith(BASE_PROMPT + "\n\nPersonalization (RPM)")
-    science = next(line for line in prompt.splitlines() if line.startswith("- Science themes"))
-    assert "4 items" in science and "P(sci-fi)=0.50" in science  # factor statistics included
+    science = next(line for line in prompt.splitlines() if line.startswith("Science themes | "))
+    assert "| 4 |" in science and "sci-fi 2/4 (50.0%)" in science  # factor statistics included
     assert prompt.count("<example>") == 2
     assert approx_tokens(prompt) - approx_tokens(BASE_PROMPT) <= 600
     assert llm.call_count == 0  # query-text retrieval: no extra LLM call
@@ -115,8 +115,8 @@ def _hit(i: int, reasoning_words: int = 30) -> RetrievedExample:
 def test_budget_drops_whole_examples_first_then_factors():
 
     factors = [
-        Factor(name="Rare", statistics=FactorStatistics(support=1, coverage=0.1)),
-        Factor(name="Common", statistics=FactorStatistics(support=9, coverage=0.9, propensity={"comedy": 1.0})),
+        Factor(name="Rare", statistics=FactorStatistics(support=1, coverage=1)),
+        Factor(name="Common", statistics=FactorStatistics(support=9, coverage=9, propensity={"comedy": 1.0})),
     ]
     hits = [_hit(i) for i in range(4)]
     full = _block(factors, hits, max_tokens=10_000)

@@ -13,9 +13,10 @@ from langchain_core.messages import BaseMessage, HumanMessage
 from langchain_rpm import LAMP2, RPM, FeatureExtractor, RPMStore
 from langchain_rpm.prompts.render import PACK_RULE
 from langchain_rpm.testing import FakeStructuredChatModel
-from tests.support.rpm_fakes import PACKED_ENTRIES, CountingEmbeddings, rpm_responder
+from tests.support.rpm_fakes import CountingEmbeddings, rpm_responder
 from tests.unit.conftest import MOVIE_HISTORY
 
+PAS_SCHEMAS = {"ProposedFactors", "FactorAssignments", "ResidualAssignments"}
 ITEM = re.compile(r'<item id="(\d+)">\n(.*?)\n</item>', re.S)
 HISTORY = [
     *MOVIE_HISTORY,
@@ -41,7 +42,7 @@ class PackingResponder:
         entry = schema.get("properties", {}).get("items", {}).get("items", {})
         stage = "extract" if '"features"' in str(schema).replace("'", '"') else "reason"
         if "item_id" not in entry.get("properties", {}):
-            kind = "cluster" if "members" in str(schema) else stage
+            kind = "cluster" if schema.get("title") in PAS_SCHEMAS else stage
             self.calls.append((kind, 1))
             self.single[kind] += 1
             if self.fail_single and kind != "cluster" and self.fail_single(str(messages[-1].content)):
@@ -58,8 +59,7 @@ class PackingResponder:
                 if not self.bad_id:
                     continue
                 item_id = 99
-            titled = {"title": PACKED_ENTRIES[schema["title"]], **entry}
-            replies.append({"item_id": item_id, **rpm_responder([messages[0], HumanMessage(body)], titled)})
+            replies.append({"item_id": item_id, **rpm_responder([messages[0], HumanMessage(body)], entry)})
         return {"items": replies}
 
     def kinds(self) -> Counter[str]:
@@ -82,8 +82,8 @@ def test_packing_cuts_calls_to_ceil_n_over_p(tmp_path, pack_size):
     rpm, llm = make(tmp_path, "s", pack_size, responder)
     profile = rpm.build_user("ada", HISTORY)
     packs = math.ceil(len(HISTORY) / pack_size)
-    assert llm.call_count == packs + 1 + packs  # extraction packs + 1 clustering call + reasoning packs
-    assert responder.kinds() == {"extract": packs, "cluster": 1, "reason": packs}
+    assert llm.call_count == packs + 2 + packs  # extraction packs + 1 Propose + 1 Assign call + reasoning packs
+    assert responder.kinds() == {"extract": packs, "cluster": 2, "reason": packs}
     assert max(size for _, size in responder.calls) == min(pack_size, len(HISTORY))
     assert profile.num_items == len(HISTORY) and not profile.failed_items
 
@@ -109,9 +109,9 @@ def test_an_item_missing_from_a_packed_reply_is_retried_alone(tmp_path, bad_id):
     dropped = sum("wedding" in item["input"].lower() for item in HISTORY)  # m3 and m7, in different packs
     assert dropped == 2
     packs = math.ceil(len(HISTORY) / 4)
-    assert llm.call_count == 2 * packs + 1 + 2 * dropped  # each dropped item: one single call per stage
+    assert llm.call_count == 2 * packs + 2 + 2 * dropped  # each dropped item: one single call per stage
     last = len(HISTORY) % 4  # the last pack holds one item: a single-item call by design
-    assert responder.single == {"extract": dropped + last, "reason": dropped + last, "cluster": 1}
+    assert responder.single == {"extract": dropped + last, "reason": dropped + last, "cluster": 2}
     assert profile.num_items == len(HISTORY) and not profile.failed_items
     single, _ = make(tmp_path, "single", 1)
     single.build_user("ada", HISTORY)
@@ -144,7 +144,7 @@ async def test_async_packed_build_equals_sync(tmp_path):
     async_profile = await async_rpm.abuild_user("ada", HISTORY)
     assert sync_profile.factors == async_profile.factors
     assert sync_rpm.store.get_examples("ada") == async_rpm.store.get_examples("ada")
-    assert sync_llm.call_count == async_llm.call_count == 2 * 3 + 1
+    assert sync_llm.call_count == async_llm.call_count == 2 * 3 + 2
 
 
 async def test_incremental_update_packs_new_items(tmp_path):

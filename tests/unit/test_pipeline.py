@@ -8,10 +8,9 @@ import textwrap
 
 import pytest
 
-from langchain_rpm import LAMP2, LAMP3, LAMP5, RPM, FactorAggregator, HistoryItem, RPMStore
+from langchain_rpm import LAMP2, LAMP3, LAMP5, RPM, RPMStore
 from langchain_rpm.personalization import Personalizer
 from langchain_rpm.plans import run
-from langchain_rpm.testing import FakeStructuredChatModel
 from langchain_rpm.types import Feature, ReasoningExample
 from tests.support.rpm_fakes import CountingEmbeddings, rpm_fake_model
 from tests.unit.conftest import MOVIE_HISTORY
@@ -22,8 +21,8 @@ def test_factor_statistics_match_hand_computed_values(rpm):
     stats = {f.name: f.statistics for f in profile.factors}
     # Science themes: m1, m2, m5, m6 (space) -> answers sci-fi, sci-fi, romance, action; N = 6.
     science = stats["Science themes"]
-    assert science.support == 4
-    assert science.coverage == pytest.approx(4 / 6)
+    assert (science.support, science.coverage, science.history_size) == (4, 4, 6)
+    assert science.share == pytest.approx(4 / 6)
     assert science.propensity["sci-fi"] == pytest.approx(2 / 4)
     assert science.propensity["romance"] == pytest.approx(1 / 4)
     assert science.propensity["action"] == pytest.approx(1 / 4)
@@ -39,7 +38,7 @@ def test_factor_statistics_match_hand_computed_values(rpm):
     assert profile.embedding_model == "counting-fake-16"
 
 
-def test_rating_statistics_include_the_mean(store):
+def test_rating_statistics_include_the_factor_and_overall_means(store):
     rpm = RPM(rpm_fake_model(), task=LAMP3, store=store)
     history = [
         {"id": "1", "input": "Arrived late but sturdy.", "response": "3 stars"},
@@ -47,94 +46,50 @@ def test_rating_statistics_include_the_mean(store):
         {"id": "3", "input": "Sturdy and cheap.", "response": "5"},
     ]
     stats = {f.name: f.statistics for f in rpm.build_user("bo", history).factors}
-    # Shipping: items 1, 2 -> ratings 3, 1 -> mean 2.0, P(3) = P(1) = 0.5.
+    # Shipping: items 1, 2 -> ratings 3, 1 -> mean 2.0, P(3) = P(1) = 0.5; the user's overall mean is 3.0.
     assert stats["Shipping"].mean_rating == pytest.approx(2.0)
+    assert stats["Shipping"].overall_mean_rating == pytest.approx(3.0)
     assert stats["Shipping"].propensity == {"1": 0.5, "2": 0.0, "3": 0.5, "4": 0.0, "5": 0.0}
-    # Durability: items 1, 2, 3 -> 3, 1, 5 -> mean 3.0, coverage 3/3.
+    # Durability: items 1, 2, 3 -> 3, 1, 5 -> mean 3.0, all 3 items.
     assert stats["Durability"].mean_rating == pytest.approx(3.0)
-    assert stats["Durability"].coverage == 1.0
+    assert stats["Durability"].coverage == 3
     # Price: item 3 only.
     assert stats["Price"].support == 1 and stats["Price"].propensity["5"] == 1.0
 
 
-def test_open_ended_statistics_aggregate_judgments(store):
-    rpm = RPM(rpm_fake_model(), task=LAMP5, store=store)
+@pytest.mark.parametrize("preset", ["paper", "default"])
+def test_open_ended_statistics_count_judged_features(store, preset):
+    rpm = RPM(rpm_fake_model(), task=LAMP5, store=store, preset=preset)
     history = [
         {"id": "1", "input": "Robots learn to fight.", "response": "Robot Combat: A Learning Approach"},
         {"id": "2", "input": "A love story of robots.", "response": "Robot Romance"},
     ]
     profile = rpm.build_user("cy", history)
+    # Item 1: robots (influenced: "robot" is in the title), fist fight (not); item 2: love story (not), robots (yes).
     science = profile.factor("Science themes")
     assert science is not None and science.statistics is not None
-    assert science.statistics.coverage == 1.0
-    # The fake judge marks a feature influenced (pos) when it shares a word stem with the answer:
-    # "robots" with "Robot ..." in both items; "fist fight" (Action, item 1) with nothing.
-    assert science.statistics.influence == pytest.approx(1.0)
-    assert science.statistics.polarity == pytest.approx(1.0)
-    assert science.statistics.propensity == {}
+    assert (science.statistics.coverage, science.statistics.influence) == (2, 2)
+    assert science.statistics.influenced_features == 2
+    assert science.statistics.polarity == {"pos": 1.0, "neu": 0.0, "neg": 0.0}
     action = profile.factor("Action")
-    assert action is not None and action.statistics is not None
-    assert action.statistics.influence == 0.0 and action.statistics.polarity is None
-
-
-def _every_feature_once(result, features):
-    names = [f.name for feats in features.values() for f in feats]
-    members = [name for factor in result.factors for name in factor.features]
-    assert sorted(members) == sorted(set(members))  # no feature in two factors
-    assert {n.lower() for n in members} == {n.lower() for n in names}  # none left out
-    for feats in result.features.values():
-        assert all(f.factor in {factor.name for factor in result.factors} for f in feats)
-
-
-@pytest.mark.parametrize("chunk_size", [2, 3, 100])
-def test_every_feature_lands_in_exactly_one_factor(chunk_size):
-    items = [HistoryItem(id=str(i), input=f"text {i}", response="comedy") for i in range(7)]
-    features = {
-        str(i): [Feature(name=f"feature {i}-{j}", factor=["Tone", "Plot", "Cast"][(i + j) % 3]) for j in range(2)]
-        for i in range(7)
-    }
-
-    def sloppy(messages, schema):
-        # Puts item 0 in two clusters, leaves the last item out, invents an out-of-range id.
-        lines = [line for line in str(messages[-1].content).splitlines() if ":" in line]
-        ids = list(range(len(lines)))
-        return {"factors": [{"name": "A", "members": [*ids[:-1], 99]}, {"name": "B", "members": [0]}]}
-
-    llm = FakeStructuredChatModel(responder=sloppy)
-    aggregator = FactorAggregator(llm, LAMP2, chunk_size=chunk_size)
-    result = aggregator.invoke({"items": items, "features": features})
-    _every_feature_once(result, features)
-    unique = 14
-    chunks = -(-unique // chunk_size)
-    assert llm.call_count >= chunks  # one call per chunk, plus merge levels when chunked
-    if chunks == 1:
-        assert llm.call_count == 1
-
-
-async def test_chunked_clustering_async_equals_sync():
-    items = [HistoryItem(id=str(i), input=f"robot love chase {i}", response="comedy") for i in range(5)]
-    features = {str(i): [Feature(name=f"f{i}", factor=["Tone", "Plot"][i % 2])] for i in range(5)}
-    from tests.support.rpm_fakes import rpm_responder
-
-    aggregator = FactorAggregator(FakeStructuredChatModel(responder=rpm_responder), LAMP2, chunk_size=2)
-    sync = aggregator.invoke({"items": items, "features": features})
-    asynchronous = await aggregator.ainvoke({"items": items, "features": features})
-    assert sync == asynchronous
-    _every_feature_once(sync, features)
-    assert {f.name for f in sync.factors} == {"Tone", "Plot"}
+    assert action is not None and (action.statistics.coverage, action.statistics.influence) == (1, 0)
+    assert action.statistics.polarity == {"pos": 0.0, "neu": 0.0, "neg": 0.0}
+    assert science.statistics.propensity == {}
+    judged = {f.name: f.influenced for ex in rpm.store.get_examples("cy") for f in ex.features}
+    assert judged == {"robots": True, "fist fight": False, "love story": False}
 
 
 def test_retrieval_ranks_by_features_not_query_text(rpm, store):
     query = "Robots rebel on a space station."
-    # Example "topic" has exactly the query's text but unrelated features; "structure" has other text
-    # but the features the query will be given.
+    # Example "topic" is keyed by the query's own text (one feature naming the whole input); "structure" has
+    # other text but the features the query will be given. Fake embeddings: only identical texts are similar.
     store.add_examples(
         "ada",
         [
             ReasoningExample(
                 item_id="topic",
                 input=query,
-                features=[Feature(name="wedding", factor="Romance")],
+                features=[Feature(name=query, factor="Romance")],
                 reasoning="r",
                 answer="romance",
             ),
@@ -156,13 +111,16 @@ def test_retrieval_ranks_by_features_not_query_text(rpm, store):
     assert [h.example.item_id for h in by_features] == ["structure", "topic"]
     assert by_features[0].score == pytest.approx(1.0, abs=1e-5)
     by_text = run(personalizer.search_plan("ada", [], query, k=2))
-    assert by_text[0].example.item_id == "topic"  # the text-only mode would have picked the topic match
+    assert by_text[0].example.item_id == "topic"  # the text-only mode picks the topic match
+    assert by_text[0].score == pytest.approx(1.0, abs=1e-5)
 
 
 def test_build_and_personalize_call_counts(rpm, llm, embeddings):
     n = len(MOVIE_HISTORY)
-    rpm.build_user("ada", MOVIE_HISTORY)
-    assert llm.call_count == n + 1 + n  # N extractions + 1 clustering call + N reasoning paths
+    profile = rpm.build_user("ada", MOVIE_HISTORY)
+    # N extractions + 1 Propose + 1 Assign call (8 unique features, batches of 20) + N reasoning paths
+    assert llm.call_count == n + 2 + n
+    assert profile.cost.calls_by_stage == {"extract": n, "propose": 1, "assign": 1, "reason": n}
     assert embeddings.document_calls == n
     llm.reset()
     before = embeddings.query_calls

@@ -64,6 +64,18 @@ def test_packed_reasoning_prompt(task, snapshot):
     assert recorded(run)[0] == snapshot
 
 
+def test_paper_preset_reasoning_prompt_has_no_folded_judge(snapshot):
+    """The paper preset judges open-ended items in their own call (FeatureJudge), so reasoning is plain."""
+
+    def run(model: FakeStructuredChatModel) -> None:
+        builder = ReasoningPathBuilder(model, LAMP5, fold_judge=False)
+        builder.invoke(sample_input(builder, LAMP5))
+
+    (call,) = recorded(run)
+    assert call["tool"] == "ReasoningOutput" and "influences" not in call["messages"][0]
+    assert call == snapshot
+
+
 def test_factor_aware_and_packed_extraction_prompts(snapshot):
     factors = [{"name": "Shipping", "description": "How delivery went."}, {"name": "Quality"}]
 

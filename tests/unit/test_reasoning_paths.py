@@ -8,7 +8,7 @@ from langchain_core.messages import BaseMessage
 
 from langchain_rpm import LAMP2, LAMP5, RPM, ReasoningPathBuilder, RPMStore
 from langchain_rpm.testing import FakeStructuredChatModel
-from langchain_rpm.types import Factor, Feature, FeatureJudgment, HistoryItem
+from langchain_rpm.types import Factor, Feature, HistoryItem
 from tests.support.rpm_fakes import CountingEmbeddings, rpm_responder
 
 FEATURES = [Feature(name="keypoints", factor="Method"), Feature(name="sign language", factor="Problem")]
@@ -32,18 +32,19 @@ def test_the_prompt_holds_input_features_factors_then_the_reference_answer():
         .to_messages()[-1]
         .content
     )
-    slots = [human.index(s) for s in ("<input>", "<features>", "- Science", "<answer>\nsci-fi\n</answer>")]
+    slots = [human.index(s) for s in ("<input>", "<features>", "\nScience | ", "<answer>\nsci-fi\n</answer>")]
     assert slots == sorted(slots)  # the paper's order; the answer is the task-normalised gold
 
 
 def test_discrete_tasks_bind_no_judge_field_and_keep_a_reply_with_junk_judgments(tmp_path):
-    """Issue 13 defect 7: an out-of-range `factor_judgments` value no longer discards the reasoning reply."""
+    """Issue 13 defect 7: junk judgments in a discrete task's reasoning reply no longer discard the reply."""
+    titles: list[str] = []
 
     def junk(messages: list[BaseMessage], schema: dict[str, Any]) -> dict[str, Any]:
+        titles.append(schema.get("title", ""))
         reply = rpm_responder(messages, schema)
-        props = set(schema.get("properties", {}))
-        if "reasoning" in props and not props & {"answer", LAMP2.answer_key}:  # the reasoning call
-            reply["factor_judgments"] = [{"factor": "Romance", "influence": 7, "polarity": -3}]
+        if schema.get("title") == "ReasoningOutput":  # the reasoning call
+            reply["influences"] = [{"feature_index": -3, "influenced": "very", "evaluation": 7}]
         return reply
 
     llm = FakeStructuredChatModel(responder=junk)
@@ -51,12 +52,13 @@ def test_discrete_tasks_bind_no_judge_field_and_keep_a_reply_with_junk_judgments
     history = [{"id": "m1", "input": "A wedding turns into a love story.", "response": "romance"}]
     profile = rpm.build_user("ada", history)
     assert profile.num_items == 1 and not profile.failed_items
-    assert llm.call_count == 3  # extraction, clustering, reasoning: no retry was needed
+    assert titles.count("ReasoningOutput") == 1  # one reasoning call: no retry was needed
     reasoning_schema = next(s for s in llm.bound_schemas if s["function"]["name"] == "ReasoningOutput")
     assert set(reasoning_schema["function"]["parameters"]["properties"]) == {"reasoning"}
+    assert all(f.influenced is None for ex in rpm.store.get_examples("ada") for f in ex.features)  # nothing judged
 
 
-def test_the_folded_judge_maps_feature_numbers_to_names_and_drops_bad_verdicts():
+def test_the_folded_judge_marks_the_features_by_number_and_drops_bad_verdicts():
     def judge(messages: list[BaseMessage], schema: dict[str, Any]) -> dict[str, Any]:
         return {
             "reasoning": "Method-first titles: the keypoints carry it.",
@@ -73,9 +75,9 @@ def test_the_folded_judge_maps_feature_numbers_to_names_and_drops_bad_verdicts()
     llm = FakeStructuredChatModel(responder=judge)
     example = ReasoningPathBuilder(llm, LAMP5).invoke(TITLED)
     assert llm.call_count == 1  # the reply was kept, bad verdicts and all
-    assert example.judgments == [
-        FeatureJudgment(feature="keypoints", influenced=True, evaluation="pos"),
-        FeatureJudgment(feature="sign language", influenced=False),
+    assert [(f.name, f.influenced, f.evaluation) for f in example.features] == [
+        ("keypoints", True, "pos"),
+        ("sign language", False, None),
     ]
     schema = llm.bound_schemas[0]["function"]
     assert schema["name"] == "JudgedReasoningOutput" and "influences" in schema["parameters"]["properties"]
@@ -86,4 +88,5 @@ def test_the_folded_judge_maps_feature_numbers_to_names_and_drops_bad_verdicts()
 def test_without_the_folded_judge_an_open_ended_task_binds_the_plain_schema():
     llm = FakeStructuredChatModel(responder=lambda m, s: {"reasoning": "Method-first titles."})
     example = ReasoningPathBuilder(llm, LAMP5, fold_judge=False).invoke(TITLED)
-    assert llm.bound_schemas[0]["function"]["name"] == "ReasoningOutput" and example.judgments == []
+    assert llm.bound_schemas[0]["function"]["name"] == "ReasoningOutput"
+    assert all(f.influenced is None for f in example.features)  # the paper preset judges in its own call

@@ -18,7 +18,7 @@ import pytest
 from langchain_core.embeddings import DeterministicFakeEmbedding
 
 from langchain_rpm.errors import AsyncClientError, EmbeddingMismatchError
-from langchain_rpm.store import RPMStore, default_client, example_id, user_filter
+from langchain_rpm.store import RPMStore, default_client, example_id, features_text, user_filter
 from langchain_rpm.store.records import manifest_id as _manifest_id
 from langchain_rpm.types import Factor, Feature, ReasoningExample, UserProfile
 from tests.support.rpm_fakes import CountingEmbeddings
@@ -171,7 +171,7 @@ class TestStore:
 
     def test_search_by_vector_checks_the_dimension(self, store):
         store.add_examples("ada", [example("1", "robots")])
-        vector = store.embeddings.embed_query("Theme: robots")
+        vector = store.embeddings.embed_query(features_text([Feature(name="robots", factor="Theme")]))
         assert store.search_by_vector("ada", vector, k=1)[0].score == pytest.approx(1.0, abs=1e-5)
         with pytest.raises(ValueError, match="query vector has dimension 3"):
             store.search_by_vector("ada", [1.0, 0.0, 0.0])
@@ -322,7 +322,7 @@ class TestStore:
         query = [Feature(name="feature ada 1", factor="Theme")]
         expected = sync_store.search("ada", query, k=2)
         assert await astore.asearch("ada", query, k=2) == expected
-        vector = astore.embeddings.embed_query("Theme: feature ada 1")
+        vector = astore.embeddings.embed_query(features_text(query))
         assert await astore.asearch_by_vector("ada", vector, k=2) == expected
         assert await astore.aget_examples("ada") == sync_store.get_examples("ada")
         assert (await astore.aget_profile("bob")).user_id == "bob"

@@ -56,7 +56,8 @@ def test_injected_text_cannot_change_the_schema_or_reach_other_users(rpm, llm, s
     prediction = rpm.personalize("ada", INJECTION)
     # Only our schemas were ever bound, whatever the text said.
     names = {schema["function"]["name"] for schema in llm.bound_schemas}
-    ours = {ExtractedFeatures.__name__, "FactorClusters", ReasoningOutput.__name__, GeneratedAnswer.__name__}
+    ours = {ExtractedFeatures.__name__, "FactorAwareFeatures", ReasoningOutput.__name__, GeneratedAnswer.__name__}
+    ours |= {"ProposedFactors", "FactorAssignments", "ResidualAssignments", "FeatureJudgments"}
     assert names <= ours | {ANSWER_SCHEMA_NAME}
     assert prediction.answer in LAMP2.labels
     assert set(prediction.example_ids) <= {"evil", "m1", "m2"}  # ada's items only, never bo's

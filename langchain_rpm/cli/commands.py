@@ -1,0 +1,219 @@
+"""The commands that run the model: ``rpm build``, ``rpm add``, ``rpm ask``, ``rpm demo``.
+
+Each first does every check that needs no model (rows, profiles, tasks, the store, the model
+choice), then prints the line naming the model, starts it (the local server only now), and runs.
+
+Example:
+    >>> from langchain_rpm.tasks import LAMP2
+    >>> invalid_reason(LAMP2, "a great film", None).startswith("task 'lamp2': 'a great film' is not one of")
+    True
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+from typing import Any
+
+from langchain_rpm.cli.building import Job, prepare, run_jobs, summarize, summary_lines
+from langchain_rpm.cli.exits import BAD_INPUT, OK, InvalidAnswer, report
+from langchain_rpm.cli.offline import Output
+from langchain_rpm.cli.render import (
+    BuildProgress,
+    factor_table,
+    plain,
+    plain_console,
+    prediction_table,
+    print_example,
+    print_prediction,
+)
+from langchain_rpm.cli.session import StoreAccess, announcer, model_plan, running_model
+from langchain_rpm.cli.task_choice import requested_task, task_for_profile
+from langchain_rpm.cli.text import quoted
+from langchain_rpm.errors import ConfigurationError, InvalidAnswerError, UnknownUserError
+from langchain_rpm.tasks import TaskKind, TaskSpec, get_task
+from langchain_rpm.types import Prediction, UserProfile
+
+STDERR = plain_console(stderr=True)
+
+
+def _rpm_factory(args: argparse.Namespace, store: Any, choice: Any) -> Any:
+    from langchain_rpm.rpm import RPM
+
+    def make(task: TaskSpec, checkpointer: Any) -> RPM:
+        return RPM(
+            choice.llm,
+            task=task,
+            store=store,
+            method=choice.method,
+            max_concurrency=args.concurrency,
+            k=args.k,
+            checkpointer=checkpointer,
+        )
+
+    return make
+
+
+async def _run_builds(
+    args: argparse.Namespace, access: StoreAccess, choice: Any, jobs: list[Job], *, quiet: bool
+) -> tuple[Any, dict[str, UserProfile | Exception]]:
+    """Build ``jobs`` with progress bars (none when ``quiet``); returns the store and each user's result."""
+    store = access.open(create=True)
+    async with access.checkpointer() as checkpointer:
+        with BuildProgress(STDERR, users=len(jobs), enabled=not quiet) as progress:
+            results = await run_jobs(
+                jobs,
+                _rpm_factory(args, store, choice),
+                checkpointer,
+                users_in_flight=4 * args.concurrency,
+                on_progress=progress.event,
+                on_user_done=progress.user_done,
+            )
+    return store, results
+
+
+def _report_problems(problems: list[tuple[str, str]], as_json: bool) -> None:
+    for kind, line in problems:
+        report(line, BAD_INPUT, as_json=as_json, kind=kind)
+
+
+def build(args: argparse.Namespace, out: Output) -> int:
+    """``rpm build`` / ``rpm add``: everything is checked first; then each user is built or updated."""
+    prepared = prepare(args)
+    plan = model_plan(args)
+    for note in prepared.notes:
+        report(note, as_json=out.json, kind="note")
+    if not prepared.jobs:
+        out.data({"users": 0, "notes": prepared.notes}) if out.json else out.line("nothing to do: every row is stored")
+        return OK
+    access = prepared.access
+    with running_model(plan, announcer(out.json), cache=access.cache(not args.no_cache)) as choice:
+        _store, results = asyncio.run(_run_builds(args, access, choice, prepared.jobs, quiet=out.json))
+    summary = summarize(args.command, prepared.jobs, results)
+    head, problems = summary_lines(args.command, summary)
+    out.data({**summary, "notes": prepared.notes}) if out.json else out.line(head)
+    _report_problems(problems, out.json)
+    return BAD_INPUT if summary["failed_users"] else OK
+
+
+def invalid_reason(task: TaskSpec, raw_answer: str, options: list[str] | None) -> str:
+    """Why ``raw_answer`` does not fit ``task``."""
+    try:
+        task.normalize(raw_answer, options)
+    except InvalidAnswerError as exc:
+        return str(exc)
+    return f"it does not fit task {task.name!r}"
+
+
+def _ask_checks(args: argparse.Namespace) -> tuple[StoreAccess, UserProfile, TaskSpec]:
+    if not args.query.strip():
+        raise ConfigurationError(
+            'the query is empty: give the text to answer, e.g. rpm ask ada "A robot falls in love."'
+        )
+    asked = requested_task(task=args.task, labels=args.labels)
+    access = StoreAccess(args)
+    access.check(writes=not args.no_cache)
+    store = access.open(create=False)
+    profile = store.get_profile(args.user) if store is not None else None
+    if profile is None:
+        raise UnknownUserError(
+            f"no profile for user {quoted(args.user)} in {access.label}: run `rpm build` first (users: `rpm users`)"
+        )
+    task = task_for_profile(profile, asked)
+    if task.kind is TaskKind.MULTIPLE_CHOICE and not args.options:
+        raise ConfigurationError(f"user {quoted(args.user)} has a multiple-choice task: give --options A B ...")
+    if task.kind is not TaskKind.MULTIPLE_CHOICE and args.options:
+        raise ConfigurationError(
+            f"--options is for multiple-choice tasks; user {quoted(args.user)}'s task is {task.name}"
+        )
+    return access, profile, task
+
+
+def ask(args: argparse.Namespace, out: Output) -> int:
+    """``rpm ask USER QUERY``: the answer (exit 3 when it does not fit the task), ``--explain`` shows why."""
+    access, _profile, task = _ask_checks(args)
+    plan = model_plan(args)
+    with running_model(plan, announcer(out.json), cache=access.cache(not args.no_cache)) as choice:
+        store = access.open(create=False)
+
+        async def go() -> Prediction:
+            rpm = _rpm_factory(args, store, choice)(task, None)
+            return await rpm.apersonalize(args.user, args.query, options=args.options)  # type: ignore[no-any-return]
+
+        prediction = asyncio.run(go())
+    if out.json:
+        out.data(prediction.model_dump(mode="json"))
+    else:
+        print_prediction(out.console, prediction, explain=args.explain)
+    if not prediction.valid:
+        reason = invalid_reason(task, prediction.raw_answer, args.options)
+        raise InvalidAnswer(f"the model's answer {prediction.raw_answer!r} does not fit the task: {reason}")
+    return OK
+
+
+async def _demo_run(args: argparse.Namespace, access: StoreAccess, choice: Any, out: Output) -> None:
+    from langchain_rpm.evaluation.datasets import demo_dataset
+
+    task = get_task(args.demo_task)
+    users = demo_dataset(args.demo_task)[: args.users]
+    out.console.rule(f"RPM demo: {len(users)} {args.demo_task} users")
+    jobs = [Job(user.user_id, task, "build", user.history) for user in users]
+    store, results = await _run_builds(args, access, choice, jobs, quiet=False)
+    head, problems = summary_lines("build", summarize("build", jobs, results))
+    out.line(head)
+    _report_problems(problems, as_json=False)
+    rpm = _rpm_factory(args, store, choice)(task, None)
+    first = store.get_profile(users[0].user_id)
+    if first is not None:
+        out.console.print(factor_table(first.factors, task, title=f"Factors of {first.user_id}"))
+        examples = store.get_examples(first.user_id)
+        if examples:
+            out.line("A reasoning path from the history:")
+            print_example(out.console, examples[0])
+    rows = []
+    for user in users:
+        if not isinstance(results.get(user.user_id), UserProfile):
+            continue
+        for query in user.queries:
+            prediction = await rpm.apersonalize(user.user_id, query.input, options=query.options)
+            rows.append((user.user_id, query.input, prediction, query.gold))
+    out.console.print(prediction_table(rows))
+    if rows:
+        out.line("Why the first answer:")
+        out.console.print(plain(rows[0][2].explain(), newlines=True))
+
+
+def demo(args: argparse.Namespace, out: Output) -> int:
+    """``rpm demo``: build demo users (own namespace of the store), then personalize held-out queries."""
+    access = StoreAccess(args, namespace="rpm_demo")
+    access.check(writes=True)
+    plan = model_plan(args)
+    with running_model(plan, announcer(out.json), cache=access.cache(not args.no_cache)) as choice:
+        asyncio.run(_demo_run(args, access, choice, out))
+    return OK
+
+
+def evaluate(args: argparse.Namespace) -> int:
+    """``rpm eval``: the evaluation harness, with the same model choice as every other command."""
+    from contextlib import ExitStack
+
+    from langchain_rpm.cli.model_choice import choose_chat_model
+    from langchain_rpm.evaluation.cli import DEMO_MODEL, build_chat_model, run_eval
+
+    with ExitStack() as stack:
+
+        def model(parsed: argparse.Namespace) -> Any:
+            if parsed.model == DEMO_MODEL:  # the harness's offline dry run
+                return build_chat_model(parsed)
+            choice = choose_chat_model(
+                stack,
+                model=parsed.model,
+                base_url=parsed.base_url,
+                method=parsed.structured_output,
+                local=parsed.local,
+            )
+            parsed.structured_output = choice.method
+            report(choice.description, as_json=False, kind="model")
+            return choice.llm
+
+        return run_eval(args, model_factory=model)

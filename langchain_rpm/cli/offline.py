@@ -1,0 +1,107 @@
+"""The commands that need no model: ``rpm users``, ``rpm inspect``, ``rpm forget``.
+
+Example:
+    >>> import argparse, tempfile
+    >>> args = argparse.Namespace(store=tempfile.mkdtemp(), chroma_host=None, chroma_port=8000, json=True)
+    >>> users(args, Output(json=True))  # prints []
+    []
+    0
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+from langchain_rpm.cli.render import factor_table, plain_console, profile_summary
+from langchain_rpm.cli.session import StoreAccess
+from langchain_rpm.cli.task_choice import describe_task, requested_task, task_for_profile
+from langchain_rpm.cli.text import literal, quoted
+from langchain_rpm.errors import UnknownUserError
+from langchain_rpm.types import UserProfile
+
+
+class Output:
+    """Where a command's results go: JSON or plain text on stdout, always literal."""
+
+    def __init__(self, *, json: bool) -> None:
+        self.json = json
+        self.console = plain_console()
+
+    def data(self, value: Any) -> None:
+        """Print ``value`` as JSON (``--json``); every non-ASCII or control character is escaped."""
+        sys.stdout.write(json.dumps(value, indent=2, default=str) + "\n")
+        sys.stdout.flush()
+
+    def line(self, text: str) -> None:
+        """Print one line of text as it is (the caller made user text literal)."""
+        self.console.print(text, soft_wrap=True)
+
+
+def forget_user(store: Any, user_id: str) -> int:
+    """Delete every stored copy of ``user_id``; returns the number of examples removed.
+
+    The seam for the store's forgetting API: ``langchain_rpm.privacy.forget_user`` (which also clears
+    checkpoints and cached prompts) replaces this body once it exists; until then, the store's own
+    :meth:`~langchain_rpm.store.RPMStore.delete_user`.
+    """
+    removed: int = store.delete_user(user_id)
+    return removed
+
+
+def _profile(access: StoreAccess, store: Any, user_id: str) -> UserProfile:
+    profile = store.get_profile(user_id) if store is not None else None
+    if profile is None:
+        where = access.label if store is not None else f"{access.label}, which holds no store yet"
+        raise UnknownUserError(f"no profile for user {quoted(user_id)} in {where}: list users with `rpm users`")
+    return profile  # type: ignore[no-any-return]
+
+
+def users(args: argparse.Namespace, out: Output) -> int:
+    """``rpm users``: the users who have a profile, one a line (ids printed literally)."""
+    access = StoreAccess(args)
+    access.check(writes=False)
+    store = access.open(create=False)
+    ids = store.list_users() if store is not None else []
+    if out.json:
+        out.data(ids)
+    else:
+        out.line("\n".join(literal(user) for user in ids) or "(no users)")
+    return 0
+
+
+def inspect(args: argparse.Namespace, out: Output) -> int:
+    """``rpm inspect USER``: factors and statistics, under the user's stored task."""
+    user_id = args.user
+    asked = requested_task(task=args.task, labels=args.labels)
+    access = StoreAccess(args)
+    access.check(writes=False)
+    profile = _profile(access, access.open(create=False), user_id)
+    task = task_for_profile(profile, asked)
+    if out.json:
+        out.data(profile.model_dump(mode="json"))
+        return 0
+    out.console.print(profile_summary(profile, describe_task(task)))
+    out.console.print(factor_table(profile.factors, task))
+    if profile.failed_items:
+        out.console.print(f"{len(profile.failed_items)} item(s) failed in the last build (rebuild to retry them):")
+        for failed in profile.failed_items:
+            out.line(f"  {literal(failed.item_id)} ({failed.stage}): {literal(' '.join(failed.error.split()))}")
+    return 0
+
+
+def forget(args: argparse.Namespace, out: Output) -> int:
+    """``rpm forget USER``: delete the user's examples and profile."""
+    user_id = args.user
+    access = StoreAccess(args)
+    access.check(writes=True)
+    store = access.open(create=False)
+    _profile(access, store, user_id)
+    removed = forget_user(store, user_id)
+    if out.json:
+        out.data({"user": user_id, "examples_removed": removed})
+    else:
+        out.line(f"forgot {quoted(user_id)} ({removed} examples)")
+    return 0

@@ -1,0 +1,155 @@
+"""No hang and no traceback: every failure of `rpm` is one line naming the problem and what to do, exit 2."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import pytest
+
+from langchain_rpm import RPM
+from langchain_rpm.errors import ConfigurationError
+from langchain_rpm.testing import demo_chat_model
+from tests.support.cli_run import (
+    ROOT,
+    Result,
+    clean_env,
+    run_main,
+    run_process,
+    start_process,
+    write_rows,
+)
+from tests.support.fault_server import FaultServer
+from tests.support.rpm_fakes import rpm_http_responder
+from tests.unit.conftest import MOVIE_HISTORY
+
+pytestmark = pytest.mark.enable_socket
+
+FAST = ("--structured-output", "function_calling")
+
+
+@pytest.fixture
+def built(tmp_path, capsys, server, rows):
+    """A store with user 'ada' built."""
+    store = tmp_path / "store"
+    assert run_main(capsys, "--store", store, "--base-url", server.base_url, *FAST, "build", rows).status == 0
+    return store
+
+
+def closed_port_url() -> str:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    return f"http://127.0.0.1:{port}/v1"
+
+
+def assert_one_error(result, *needles: str) -> None:
+    assert result.status == 2, result.err
+    assert len(result.errors) == 1, result.err
+    assert "Traceback" not in result.err
+    for needle in needles:
+        assert needle in result.errors[0], result.errors[0]
+
+
+@pytest.mark.parametrize(("flag", "value"), [("--concurrency", "0"), ("--k", "-3"), ("--concurrency", "many")])
+def test_out_of_range_numbers_are_refused_at_once(tmp_path, server, rows, flag, value):
+    """`--concurrency 0` hung forever on main; a subprocess with a timeout keeps this test from hanging too."""
+    env = clean_env(OPENAI_BASE_URL=server.base_url)
+    result = run_process("--store", tmp_path / "s", *FAST, "build", rows, flag, value, env=env, timeout=60)
+    assert_one_error(result, f"argument {flag}: must be an integer >= 1")
+    assert server.stats["chat_requests"] == 0
+
+
+def test_the_api_refuses_zero_concurrency():
+    with pytest.raises(ConfigurationError, match="max_concurrency must be an integer >= 1"):
+        RPM(demo_chat_model(), max_concurrency=0)
+
+
+def test_a_model_that_never_fits_the_schema_is_one_line_and_stores_nothing(capsys, built, tmp_path):
+    new = write_rows(tmp_path / "bo.jsonl", [{"user_id": "bo", **item} for item in MOVIE_HISTORY])
+    with FaultServer(rpm_http_responder, rate_invalid=1.0) as bad:
+        result = run_main(capsys, "--store", built, "--base-url", bad.base_url, *FAST, "--no-cache", "build", new)
+    assert_one_error(result, "user 'bo'", "did not fit the expected schema", "--structured-output")
+    assert run_main(capsys, "--store", built, "--json", "users").json() == ["ada"]
+
+
+def test_a_model_that_cannot_be_reached_is_one_line(capsys, built, tmp_path):
+    url = closed_port_url()
+    asked = run_main(capsys, "--store", built, "--base-url", url, *FAST, "--no-cache", "ask", "ada", "A robot.")
+    assert_one_error(asked, "cannot reach the model", "--base-url")
+    more = write_rows(
+        tmp_path / "more.jsonl", [{"user_id": "ada", "id": "n1", "input": "A kiss.", "response": "romance"}]
+    )
+    added = run_main(capsys, "--store", built, "--base-url", url, *FAST, "--no-cache", "add", more)
+    assert_one_error(added, "user 'ada'", "cannot reach the model")
+    assert run_main(capsys, "--store", built, "--json", "inspect", "ada").json()["version"] == 1
+
+
+def test_a_store_path_that_is_a_file(tmp_path, capsys, server, rows):
+    store = tmp_path / "store"
+    store.write_text("not a folder")
+    for command in (["build", rows], ["users"], ["inspect", "ada"], ["ask", "ada", "q"], ["forget", "ada"]):
+        result = run_main(capsys, "--store", store, "--base-url", server.base_url, *FAST, *command)
+        assert_one_error(result, f"--store {store}: is a file, not a folder")
+    assert store.read_text() == "not a folder" and server.stats["chat_requests"] == 0
+
+
+def run_read_only(store, *argv):
+    """`rpm ARGV` with ``store`` read-only: file permissions, or a read-only bind mount for root (who ignores them)."""
+    if os.geteuid() != 0:
+        paths = [store, *store.rglob("*")]
+        for path in paths:
+            path.chmod(path.stat().st_mode & ~0o222)
+        try:
+            return run_process(*argv)
+        finally:
+            for path in paths:
+                path.chmod(path.stat().st_mode | 0o200)
+    if shutil.which("unshare") is None:
+        pytest.skip("root without unshare: no way to make a read-only folder here")
+    mount = f'mount --bind "{store}" "{store}" && mount -o remount,ro,bind "{store}" "{store}" && exec "$@"'
+    command = ["unshare", "-m", "sh", "-c", mount, "sh", sys.executable, "-m", "langchain_rpm.cli", *map(str, argv)]
+    done = subprocess.run(command, capture_output=True, text=True, env=clean_env(), timeout=120, cwd=ROOT)
+    if done.returncode != 2 and "mount" in done.stderr:
+        pytest.skip(f"cannot mount read-only here: {done.stderr.strip()}")
+    return Result(done.returncode, done.stdout, done.stderr)
+
+
+def test_a_read_only_store(capsys, built, server, rows):
+    for command in (["build", rows], ["users"], ["forget", "ada"]):
+        result = run_read_only(built, "--store", built, "--base-url", server.base_url, *FAST, *command)
+        assert_one_error(result, f"the store {built} is read-only", "--store")
+    assert run_main(capsys, "--store", built, "--json", "users").json() == ["ada"]
+
+
+def test_a_data_path_that_is_a_folder(tmp_path, capsys, server, built):
+    result = run_main(capsys, "--store", built, "--base-url", server.base_url, *FAST, "build", tmp_path)
+    assert_one_error(result, f"{tmp_path}: is a folder, not a file")
+
+
+def test_a_long_input_warns_in_one_line_without_a_source_line(tmp_path, capsys, server):
+    long = write_rows(tmp_path / "long.jsonl", [{"user_id": "ada", "input": "x" * 20_001, "response": "comedy"}])
+    result = run_main(capsys, "--store", tmp_path / "s", "--base-url", server.base_url, *FAST, "build", long)
+    assert result.status == 0, result.err
+    warnings = [line for line in result.err_lines if line.startswith("warning:")]
+    assert warnings == [f"warning: {long}:1: input of 20001 characters cut to 20000"]
+    assert "warnings.warn" not in result.err and ".py:" not in result.err
+
+
+@pytest.mark.parametrize("delay", [0.3, 2.5, 4.5])
+def test_ctrl_c_is_one_line_and_exit_130(tmp_path, rows, delay):
+    with FaultServer(rpm_http_responder, rate_slow=1.0, slow_seconds=2.0) as slow:
+        env = clean_env(OPENAI_BASE_URL=slow.base_url)
+        process = start_process("--store", tmp_path / "s", *FAST, "build", rows, env=env)
+        time.sleep(delay)  # while importing, then during the first and second round of model calls
+        process.send_signal(signal.SIGINT)
+        _out, err = process.communicate(timeout=60)
+    assert process.returncode == 130, err
+    assert err.strip().splitlines()[-1] == "error: interrupted"
+    for noise in ("Traceback", "never awaited", "Event loop is closed", "Exception ignored"):
+        assert noise not in err, err

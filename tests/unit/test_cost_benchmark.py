@@ -1,0 +1,24 @@
+"""The cost benchmark runs end to end at tiny sizes and counts what the presets promise."""
+
+from __future__ import annotations
+
+import json
+
+from benchmarks import cost
+
+
+def test_cost_benchmark_runs_at_tiny_sizes(tmp_path, capsys):
+    cost.main(["--tasks", "lamp5", "--sizes", "3", "--queries", "1", "--out", str(tmp_path)])
+    results = json.loads((tmp_path / "cost.json").read_text())
+    paper, default = results["rows"]
+    assert (paper["preset"], default["preset"]) == ("paper", "default")
+    by = paper["build"]["calls_by_stage"]
+    assert by["extract"] == by["judge"] == by["reason"] == 3
+    assert paper["features"] == 30 and by["assign"] >= 30  # round 1 assigns every feature, one call each
+    assert by["residual"] < 30
+    assert default["build"]["calls_by_stage"]["judge"] == 0 and default["build_calls_vs_paper"] < 1
+    assert paper["query"]["calls"] == default["query"]["calls"] == 2
+    assert paper["build"]["dollars"] > 0 and results["paper_cost"]["dollars_per_build"] == 0.058
+    markdown = (tmp_path / "cost.md").read_text()
+    assert markdown.startswith("# Cost benchmark\n\nCommand: `python -m benchmarks.cost --tasks lamp5")
+    assert "| lamp5 | 3 | paper |" in capsys.readouterr().out

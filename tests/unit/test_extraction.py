@@ -1,0 +1,108 @@
+"""Feature extraction: every feature from the input alone; factor-aware mode limited to the user's factors."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from langchain_core.messages import BaseMessage
+
+from langchain_rpm import LAMP3, LAMP5, FeatureExtractor
+from langchain_rpm.stages import FeatureJudge
+from langchain_rpm.testing import FakeStructuredChatModel
+from langchain_rpm.types import Factor, FactorStatistics, Feature, HistoryItem
+
+FACTORS = [
+    Factor(name="Quality", features=["taste", "texture"], statistics=FactorStatistics(support=2, coverage=2)),
+    Factor(name="Delivery", features=["late arrival"], statistics=FactorStatistics(support=5, coverage=5)),
+]
+
+
+class Replies:
+    """Replies from a queue, recording each call's messages and tool schema."""
+
+    def __init__(self, *replies: dict[str, Any]) -> None:
+        self.replies = list(replies)
+        self.calls: list[tuple[list[BaseMessage], dict[str, Any]]] = []
+
+    def __call__(self, messages: list[BaseMessage], schema: dict[str, Any]) -> dict[str, Any]:
+        self.calls.append((messages, schema))
+        return self.replies.pop(0)
+
+
+def test_history_extraction_sees_the_input_only_and_asks_for_every_feature():
+    replies = Replies({"features": [{"feature_name": "Taste", "context": "the flavor"}, {"feature_name": "taste"}]})
+    extractor = FeatureExtractor(FakeStructuredChatModel(responder=replies), LAMP3)
+    features = extractor.invoke(HistoryItem(id="1", input="Tastes great.", response="5"))
+    assert features == [Feature(name="Taste", context="the flavor")]  # names de-duplicated, no factor yet
+    (system, human), schema = replies.calls[0][0], replies.calls[0][1]
+    assert "explicit" in system.content and "implicit" in system.content and "product review" in system.content
+    assert "<answer>" not in human.content and "Tastes great." in human.content  # the answer is not shown
+    assert schema["title"] == "ExtractedFeatures"
+    assert set(schema["properties"]["features"]["items"]["properties"]) == {"feature_name", "context"}
+
+
+def test_factor_aware_schema_allows_only_the_users_factor_names():
+    replies = Replies(
+        {"features": [{"feature_name": "flavor", "factors": ["Quality", "Invented"]}]},  # not a factor: rejected
+        {"features": [{"feature_name": "flavor", "context": "sweet", "factors": ["Quality", "Delivery"]}]},
+    )
+    model = FakeStructuredChatModel(responder=replies)
+    features = FeatureExtractor(model, LAMP3).invoke({"text": "Sweet, arrived late.", "factors": FACTORS})
+    enum = replies.calls[0][1]["properties"]["features"]["items"]["properties"]["factors"]["items"]["enum"]
+    assert enum == ["Quality", "Delivery"] and replies.calls[0][1]["title"] == "FactorAwareFeatures"
+    assert model.call_count == 2  # the invented factor failed the schema and was retried with the error
+    assert "Invented" in str(replies.calls[1][0][-1].content)
+    assert features == [Feature(name="flavor", context="sweet", factor="Quality", extra_factors=["Delivery"])]
+    assert features[0].factors == ["Quality", "Delivery"]
+    assert "- Quality: taste, texture" in str(replies.calls[0][0][0].content)  # the factors, with members
+
+
+def test_a_feature_that_fits_no_factor_is_soft_assigned_to_the_closest():
+    replies = Replies(
+        {
+            "features": [
+                {"feature_name": "tasty", "context": "tastes of lemon", "factors": []},  # shares "taste"
+                {"feature_name": "colour", "context": "bright red", "factors": []},  # shares nothing: most support
+                {"feature_name": "texture", "context": "crisp", "factors": ["Quality"]},
+            ]
+        }
+    )
+    features = FeatureExtractor(FakeStructuredChatModel(responder=replies), LAMP3).invoke(
+        {"text": "x", "factors": FACTORS}
+    )
+    assert [(f.name, f.factor, f.soft_assigned) for f in features] == [
+        ("tasty", "Quality", True),
+        ("colour", "Delivery", True),
+        ("texture", "Quality", False),
+    ]
+
+
+def test_each_factor_set_binds_its_schema_once():
+    model = FakeStructuredChatModel(responder=lambda m, s: {"features": []})
+    extractor = FeatureExtractor(model, LAMP3)
+    for _ in range(3):
+        extractor.invoke({"text": "x", "factors": FACTORS})
+    extractor.invoke({"text": "x", "factors": FACTORS[:1]})
+    names = [s["function"]["name"] for s in model.bound_schemas]
+    assert names.count("FactorAwareFeatures") == 2 and "PackedFactorAwareFeatures" not in names
+
+
+def test_the_judge_sees_the_answer_and_the_numbered_features():
+    replies = Replies(
+        {
+            "reasoning": "r",
+            "influences": [
+                {"feature_index": 1, "influenced": True, "evaluation": "neg"},
+                {"feature_index": 1, "influenced": False},  # a repeat: the first verdict wins
+                {"feature_index": 7, "influenced": True},  # no such feature: ignored
+            ],
+        }
+    )
+    judge = FeatureJudge(FakeStructuredChatModel(responder=replies), LAMP5)
+    item = HistoryItem(id="1", input="An abstract about robots.", response="Robots Without Rewards")
+    judged = judge.invoke({"item": item, "features": [Feature(name="robots"), Feature(name="rewards", context="RL")]})
+    assert [(f.influenced, f.evaluation) for f in judged] == [(False, None), (True, "neg")]
+    human = str(replies.calls[0][0][-1].content)
+    assert "<answer>\nRobots Without Rewards\n</answer>" in human and "0. robots\n1. rewards: RL" in human
+    assert replies.calls[0][1]["title"] == "FeatureJudgments"
+    assert judge.invoke({"item": item, "features": []}) == [] and len(replies.calls) == 1  # nothing to judge
