@@ -10,13 +10,17 @@ entries the index has not persisted. Holding the folder's write lock, :func:`com
 1. lowers each collection's ``sync_threshold`` to 1, reopens Chroma (so the index reads the setting),
    writes and deletes one sentinel record, which makes Chroma persist the index and prune its own log,
    and restores the threshold;
-2. merges the full-text index (FTS5 ``optimize``, which drops deleted rows);
-3. runs ``chroma vacuum`` (the CLI in the chromadb wheel; SQLite's ``VACUUM`` directly if it cannot run).
+2. zeroes the unused capacity of the HNSW files, which Chroma writes from uninitialised memory (found
+   there: documents and metadata of deleted records, left in the process's heap);
+3. merges the full-text index (FTS5 ``optimize``, which drops deleted rows);
+4. runs ``chroma vacuum`` (the CLI in the chromadb wheel; SQLite's ``VACUUM`` directly if it cannot run).
 
 What it cannot remove: the vectors of deleted records can stay in the HNSW files (``data_level0.bin``),
-marked deleted, until Chroma reuses their slots (vectors, not text); and a Chroma server or Chroma Cloud
-keeps its own log and files, which no client can compact (run ``chroma vacuum --path DIR`` where the
-server's folder is, or ask the provider).
+marked deleted, until Chroma reuses their slots (vectors, not text); a process that held the text in
+memory can write heap bytes into the unused slots again the next time its index is persisted (restart
+long-lived processes after forgetting when that matters); and a Chroma server or Chroma Cloud keeps its
+own log and files, which no client can compact (run ``chroma vacuum --path DIR`` where the server's
+folder is, or ask the provider).
 
 Example:
     >>> import tempfile
@@ -30,8 +34,10 @@ Example:
 from __future__ import annotations
 
 import sqlite3
+import struct
 import subprocess
 import sys
+import warnings
 from typing import TYPE_CHECKING, Any
 
 from langchain_rpm.plans import Call, Plan
@@ -46,7 +52,10 @@ SERVER_NOTE = (
     "not compacted: the Chroma server's (or Chroma Cloud's) own log and files may keep deleted text until the "
     "server compacts them; no client can remove it (on a `chroma run` machine: `chroma vacuum --path DIR`)"
 )
-VECTOR_NOTE = "kept by Chroma: vectors of deleted records may stay in the HNSW index files until slots are reused"
+VECTOR_NOTE = (
+    "kept by Chroma: vectors of deleted records may stay in the HNSW index files until slots are reused; a running "
+    "process may write heap bytes into unused index slots again at its next index save (restart it if that matters)"
+)
 
 
 def compact_plan(store: RPMStore) -> Plan[list[str]]:
@@ -77,8 +86,9 @@ def _compact_folder(folder: EmbeddedFolder, names: dict[str, int]) -> list[str]:
     finally:
         for name, threshold in thresholds.items():
             _set_threshold(folder, name, threshold)
-        folder.reopen()
-    lines = [f"chroma log pruned: {len(targets)} collection(s)"]
+    zeroed = _zero_unused_slots(folder, list(targets))
+    folder.reopen()
+    lines = [f"chroma log pruned: {len(targets)} collection(s)", f"chroma index files: {zeroed}"]
     lines.append(_merge_full_text_index(folder))
     lines.append(_vacuum(folder))
     lines.append(VECTOR_NOTE)
@@ -90,8 +100,39 @@ def _set_threshold(folder: EmbeddedFolder, name: str, threshold: int) -> int:
     collection = folder.client.get_collection(name)
     hnsw: dict[str, Any] = (collection.configuration_json or {}).get("hnsw") or {}
     previous = int(hnsw.get("sync_threshold") or 1000)
-    collection.modify(configuration={"hnsw": {"sync_threshold": threshold}})
+    with warnings.catch_warnings():  # our collections have no embedding function: Chroma calls that "legacy"
+        warnings.simplefilter("ignore", DeprecationWarning)
+        collection.modify(configuration={"hnsw": {"sync_threshold": threshold}})
     return previous
+
+
+def _zero_unused_slots(folder: EmbeddedFolder, names: list[str]) -> str:
+    """Zero the unused capacity of each HNSW file: Chroma writes it from uninitialised memory.
+
+    ``data_level0.bin`` and ``length.bin`` hold ``max_elements`` slots, of which the first
+    ``cur_element_count`` are in use; the rest were never written and carry whatever the process's heap
+    held (measured: documents and metadata of deleted records). The header gives both counts.
+    """
+    with sqlite3.connect(folder.folder / "chroma.sqlite3", timeout=30) as db:
+        marks = ",".join("?" * len(names))
+        query = "SELECT s.id FROM segments s JOIN collections c ON s.collection = c.id WHERE s.scope = 'VECTOR'"
+        segments = [row[0] for row in db.execute(f"{query} AND c.name IN ({marks})", names)]
+    done = 0
+    for segment in segments:
+        index = folder.folder / segment
+        try:
+            header = (index / "header.bin").read_bytes()
+            _, _, capacity, count, size = struct.unpack_from("<iQQQQ", header)
+        except (FileNotFoundError, struct.error):
+            continue  # an index that was never persisted has no files to clean
+        for name, width in (("data_level0.bin", size), ("length.bin", 4)):
+            path = index / name
+            if path.exists() and count <= capacity and path.stat().st_size == capacity * width:
+                with path.open("r+b") as handle:
+                    handle.seek(count * width)
+                    handle.write(bytes((capacity - count) * width))
+        done += 1
+    return f"unused slots of {done} HNSW index(es) zeroed (Chroma writes them from uninitialised memory)"
 
 
 def _merge_full_text_index(folder: EmbeddedFolder) -> str:
