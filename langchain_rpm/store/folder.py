@@ -61,7 +61,10 @@ class EmbeddedFolder:
                 self._reopen(token)
 
     def reopen(self) -> None:
-        """Reopen Chroma now (after a read that found the in-memory index behind the files)."""
+        """Reopen Chroma now; the caller holds :attr:`writer` (no write of this process is then in flight).
+
+        Readers use :func:`~langchain_rpm.store.locks.reopen_plan`, which waits for the writer lock.
+        """
         with self._mutex:
             self._reopen(self._read_token())
 

@@ -279,3 +279,13 @@ def _try_file_lock(lock: FileLock, timeout: float) -> bool:
     except Timeout:
         return False
     return True
+
+
+def reopen_plan(folder: EmbeddedFolder, timeout: float) -> Plan[None]:
+    """Reopen an embedded folder's Chroma for a reader, once no writer of this process is mid-write."""
+    if not (yield _wait_for_lock(folder.writer, timeout)):
+        raise StoreLockTimeout(f"a writer held {folder.folder}'s write lock for more than {timeout:g} s; retry")
+    try:
+        folder.reopen()
+    finally:
+        folder.writer.release()

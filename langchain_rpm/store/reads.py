@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from langchain_rpm.plans import Plan
 from langchain_rpm.store.io import call, is_stale_index_error
+from langchain_rpm.store.locks import reopen_plan
 from langchain_rpm.store.records import (
     decode_manifest,
     hits,
@@ -121,7 +122,7 @@ def search_plan(
         except Exception as exc:  # an embedded index behind another process's write: reopen and read again
             if last or store.folder is None or not is_stale_index_error(exc):
                 raise
-            store.folder.reopen()
+            yield from reopen_plan(store.folder, store.coordinator.timeout)
             continue
         if found is not None:
             return found

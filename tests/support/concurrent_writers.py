@@ -14,7 +14,7 @@ import subprocess
 import sys
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -88,14 +88,14 @@ async def in_tasks(store: RPMStore, user: str, writers: int, count: int) -> list
 
 
 def in_processes(
-    target: list[str], user: str, writers: int, count: int, timeout: float | None = None
+    target: list[str], user: str, writers: int, count: int, timeout: float | None = None, name: str = "process"
 ) -> list[dict[str, Any]]:
-    """``writers`` processes; ``target`` is ``["--store", DIR]`` or ``["--server", HOST, PORT, NAMESPACE]``."""
+    """``writers`` processes (named ``{name}{i}``); ``target``: ``["--store", DIR]`` or ``["--server", HOST, PORT, NS]``."""
     command = [sys.executable, "-m", "tests.support.concurrent_writers", *target, "--user", user]
     limit = [] if timeout is None else ["--lock-timeout", str(timeout)]
     processes = [
         subprocess.Popen(
-            [*command, "--writer", f"process{i}", "--items", str(count), *limit],
+            [*command, "--writer", f"{name}{i}", "--items", str(count), *limit],
             cwd=ROOT,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
@@ -112,8 +112,14 @@ def in_processes(
     return reports
 
 
-def audit(store: RPMStore, user: str, reports: list[dict[str, Any]], base: int = len(BASE)) -> dict[str, Any]:
-    """What the store holds for ``user`` against what the writers reported; 0 lost, 0 duplicated is right."""
+def audit(
+    store: RPMStore, user: str, reports: list[dict[str, Any]], before: Collection[str] | None = None
+) -> dict[str, Any]:
+    """What the store holds for ``user`` against what the writers reported; 0 lost, 0 duplicated is right.
+
+    ``before``: the item ids stored before the writers ran (default: the :data:`BASE` items).
+    """
+    earlier = set(before) if before is not None else {item["id"] for item in BASE}
     written = [item for report in reports for item in report["written"]]
     stored = [example.item_id for example in store.get_examples(user)]
     records = store.examples.get(where={"user_id": user}, include=["metadatas"])["metadatas"]
@@ -124,11 +130,11 @@ def audit(store: RPMStore, user: str, reports: list[dict[str, Any]], base: int =
         "writers": len(reports),
         "written": len(written),
         "refused": sum(1 for report in reports if report["refused"]),
-        "stored": len(stored) - base,
-        "profile_items": (profile.num_items if profile else 0) - base,
-        "searchable": len(searchable) - base,
+        "stored": len(stored) - len(earlier),
+        "profile_items": (profile.num_items if profile else 0) - len(earlier),
+        "searchable": len(searchable) - len(earlier),
         "lost": len(set(written) - set(stored)),
-        "unreported": len(set(stored) - set(written) - {item["id"] for item in BASE}),
+        "unreported": len(set(stored) - set(written) - earlier),
         "duplicated": sum(n - 1 for n in counts.values()) + len(stored) - len(set(stored)),
     }
 
