@@ -63,8 +63,10 @@ def compact_plan(store: RPMStore) -> Plan[list[str]]:
     if store.folder is None:
         return [SERVER_NOTE]
     folder = store.folder
-    kinds = {"examples": store.embedding_dimension or 1, "profiles": 1, "leases": 1}
-    names = {f"{store.namespace}_{kind}": dim for kind, dim in kinds.items()}
+    dim = store.embedding_dimension or 1
+    prefix = f"{store.namespace}_examples_"  # the per-user layout's collections
+    names = {c.name: dim for c in folder.client.list_collections() if c.name.startswith(prefix)}
+    names |= {f"{store.namespace}_examples": dim, f"{store.namespace}_profiles": 1, f"{store.namespace}_leases": 1}
 
     def body(held: Held) -> Plan[list[str]]:
         lines: list[str] = yield Call(_compact_folder, args=(folder, names))

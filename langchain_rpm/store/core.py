@@ -28,9 +28,10 @@ Example:
 from __future__ import annotations
 
 import inspect
-from collections.abc import Sequence
+from collections import OrderedDict
+from collections.abc import Hashable, Sequence
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 from langchain_core.embeddings import Embeddings
 
@@ -38,10 +39,10 @@ from langchain_rpm.errors import AsyncClientError, ConfigurationError
 from langchain_rpm.plans import Call, Plan, arun, run
 from langchain_rpm.store import reads, writes
 from langchain_rpm.store.folder import embedded_folder
+from langchain_rpm.store.handles import open_collection
 from langchain_rpm.store.io import call
 from langchain_rpm.store.leases import coordinator_for
 from langchain_rpm.store.records import (
-    check_embeddings,
     declared_dimension,
     default_client,
     embedding_name,
@@ -49,7 +50,6 @@ from langchain_rpm.store.records import (
 )
 from langchain_rpm.types import Feature, ReasoningExample, RetrievedExample, UserProfile
 
-_PROBE_TEXT = "embedding dimension probe"
 T = TypeVar("T")
 
 
@@ -66,6 +66,9 @@ class RPMStore:
             to Chroma's (approximate, slower) filtered HNSW query.
         lock_timeout: Seconds a write waits for the user's write lock before :class:`StoreLockTimeout`.
         lease_ttl: Seconds a server write lease lasts (a crashed writer's lease expires after it).
+        layout: ``"shared"`` (one examples collection for all users, the default) or ``"per_user"`` (one
+            collection per user, named by a digest of the id: Chroma's advice for multi-tenant servers;
+            see ``benchmarks/results/layouts.md``). Profiles and manifests stay in one collection.
 
     The examples collection records the embedding model's name and dimension; opening it with other
     embeddings raises :class:`EmbeddingMismatchError`. The dimension comes from the embeddings'
@@ -89,6 +92,7 @@ class RPMStore:
         exact_search_limit: int = 5000,
         lock_timeout: float = 120.0,
         lease_ttl: float = 120.0,
+        layout: Literal["shared", "per_user"] = "shared",
     ) -> None:
         if embeddings is None:
             from langchain_rpm.embeddings import default_embeddings
@@ -100,14 +104,16 @@ class RPMStore:
         if min(exact_search_limit, lock_timeout) < 0 or lease_ttl <= 0:
             got = f"{exact_search_limit=}, {lock_timeout=}, {lease_ttl=}"
             raise ConfigurationError(f"need exact_search_limit >= 0, lock_timeout >= 0 and lease_ttl > 0; got {got}")
+        if layout not in ("shared", "per_user"):
+            raise ConfigurationError(f"layout must be 'shared' or 'per_user', got {layout!r}")
         self.exact_search_limit = exact_search_limit
-        self.namespace = namespace
+        self.namespace, self.layout = namespace, layout
         self._client = client if client is not None else default_client(path)
         self.folder = embedded_folder(self._client)
         self.is_async = inspect.iscoroutinefunction(getattr(self._client, "get_or_create_collection", None))
         self.coordinator = coordinator_for(self, lock_timeout, lease_ttl)
-        self._collections: dict[str, Any] = {}
-        self._epoch = self.folder.epoch if self.folder is not None else 0
+        self.handles: OrderedDict[Hashable, Any] = OrderedDict()  # open collections (see store.handles)
+        self.epoch = self.folder.epoch if self.folder is not None else 0
         self._batch: int | None = None
 
     @property
@@ -175,28 +181,13 @@ class RPMStore:
             self.embedding_dimension = len(vectors[0])
         return vectors
 
-    def collection(self, kind: str) -> Plan[Any]:
-        """The ``examples``, ``profiles`` or ``leases`` collection (created on first use), as a plan."""
-        if self.folder is not None:
-            self.folder.refresh()  # another process wrote: this process reopens Chroma before reading
-            if self.folder.epoch != self._epoch:
-                self._collections.clear()
-                self._epoch = self.folder.epoch
-        cached = self._collections.get(kind)
-        if cached is not None:
-            return cached
-        name = f"{self.namespace}_{kind}"
-        metadata: dict[str, Any] = {"kind": kind}
-        if kind == "examples":
-            if self.embedding_dimension is None:
-                yield from self.embed([_PROBE_TEXT], query=True)
-            metadata = {"embedding_model": self.embedding_model, "embedding_dimension": self.embedding_dimension}
-        options = {"embedding_function": None, "configuration": {"hnsw": {"space": "cosine"}}, "metadata": metadata}
-        collection = yield call(self.client, "get_or_create_collection", {"name": name, **options})
-        if kind == "examples":
-            check_embeddings(self, name, collection.metadata or {})
-        self._collections[kind] = collection
-        return collection
+    def collection(self, kind: str, user_id: str | None = None, *, create: bool = True) -> Plan[Any]:
+        """The ``examples``, ``profiles`` or ``leases`` collection, as a plan (created on first use).
+
+        In the ``per_user`` layout ``examples`` is the user's own collection; with ``create=False`` the
+        plan returns ``None`` for a user who has none yet (reads never create collections).
+        """
+        return open_collection(self, kind, user_id, create=create)
 
     def batch_size(self) -> Plan[int]:
         """The client's max batch size, as a plan (asked once)."""
@@ -206,8 +197,14 @@ class RPMStore:
 
     @property
     def examples(self) -> Any:
-        """The examples collection (created on first use, checked against the embedding model)."""
+        """The examples collection (shared layout; per user: :meth:`examples_collection`)."""
+        if self.layout == "per_user":
+            raise ConfigurationError("this store keeps one collection per user: use store.examples_collection(user)")
         return self._run(self.collection("examples"), "examples", method=False)
+
+    def examples_collection(self, user_id: str) -> Any:
+        """The collection holding ``user_id``'s examples (in the shared layout: everyone's), or ``None``."""
+        return self._run(self.collection("examples", user_id, create=False), "examples", method=False)
 
     @property
     def profiles(self) -> Any:

@@ -19,7 +19,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from chromadb.errors import NotFoundError
+
 from langchain_rpm.plans import Plan
+from langchain_rpm.store.handles import forget_handle
 from langchain_rpm.store.io import call, is_stale_index_error
 from langchain_rpm.store.locks import reopen_plan
 from langchain_rpm.store.records import (
@@ -52,21 +55,31 @@ def manifest_plan(store: RPMStore, user_id: str) -> Plan[list[str] | None]:
 
 def user_record_ids(store: RPMStore, user_id: str) -> Plan[list[str]]:
     """Every example record of the user, through the user filter (orphans of failed writes included)."""
-    collection = yield from store.collection("examples")
-    stored = yield call(collection, "get", {"where": user_filter(user_id), "include": []})
+    stored = yield from _read_examples(store, user_id, {"where": user_filter(user_id), "include": []})
     return list(stored.get("ids") or [])
+
+
+def _read_examples(store: RPMStore, user_id: str, request: dict[str, Any]) -> Plan[dict[str, Any]]:
+    """A ``get`` on the collection holding the user's examples; empty when the user has none (or was forgotten)."""
+    collection = yield from store.collection("examples", user_id, create=False)
+    if collection is None:
+        return {}
+    try:
+        return dict((yield call(collection, "get", request)))
+    except NotFoundError:  # per-user layout: another store object deleted the forgotten user's collection
+        forget_handle(store, user_id)
+        return {}
 
 
 def records_plan(store: RPMStore, user_id: str) -> Plan[dict[str, tuple[ReasoningExample, int]]]:
     """The user's current example records: ``{record id: (example, profile_version)}``, one per item."""
     ids = yield from manifest_plan(store, user_id)
-    collection = yield from store.collection("examples")
     request: dict[str, Any] = {"where": user_filter(user_id), "include": ["metadatas"]}
     if ids is not None:
         if not ids:
             return {}
         request["ids"] = ids
-    result = yield call(collection, "get", request)
+    result = yield from _read_examples(store, user_id, request)
     best: dict[str, tuple[str, ReasoningExample, int]] = {}
     for record_id, meta in zip(result.get("ids") or [], result.get("metadatas") or [], strict=True):
         example = ReasoningExample.model_validate_json(meta["example"])
@@ -133,7 +146,9 @@ def _ranked(
     store: RPMStore, user_id: str, flt: dict[str, Any], vector: list[float], k: int, *, strict: bool
 ) -> Plan[list[RetrievedExample] | None]:
     """One search attempt; ``None`` when a concurrent switch removed records it was about to return."""
-    collection = yield from store.collection("examples")
+    collection = yield from store.collection("examples", user_id, create=False)
+    if collection is None:
+        return []
     limit = store.exact_search_limit
     manifest = yield from manifest_plan(store, user_id)
     # By id when the manifest is exact (~0.2 ms), else with the user filter (Chroma scans: ~10 ms at 100k).

@@ -97,6 +97,22 @@ def manifest_id(user_id: str) -> str:
     return "example-ids-" + hashlib.sha256(user_id.encode()).hexdigest()[:32]
 
 
+def collection_name(namespace: str, kind: str, user_id: str | None = None) -> str:
+    """A collection's name; a user's own collection (``per_user`` layout) is named by a digest of the id.
+
+    Never derived by stripping characters: two user ids must never share a collection.
+
+    Example:
+        >>> collection_name("rpm", "profiles")
+        'rpm_profiles'
+        >>> collection_name("rpm", "examples", "ada") != collection_name("rpm", "examples", "Ada")
+        True
+    """
+    if user_id is None:
+        return f"{namespace}_{kind}"
+    return f"{namespace}_{kind}_{hashlib.sha256(user_id.encode()).hexdigest()[:40]}"
+
+
 def encode_manifest(ids: Sequence[str]) -> str:
     """The manifest document: the exact record ids of the user's current examples.
 

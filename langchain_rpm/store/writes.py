@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any
 
 from langchain_rpm.errors import ConcurrentWriteError
 from langchain_rpm.plans import Plan
+from langchain_rpm.store.handles import forget_handle, open_collection
 from langchain_rpm.store.io import call
 from langchain_rpm.store.locks import Held
 from langchain_rpm.store.reads import (
@@ -43,6 +44,7 @@ from langchain_rpm.store.reads import (
     user_record_ids,
 )
 from langchain_rpm.store.records import (
+    collection_name,
     encode_manifest,
     example_records,
     features_text,
@@ -129,7 +131,7 @@ def _write_locked(store: RPMStore, held: Held, request: _Request) -> Plan[WriteR
     commit = uuid.uuid4().hex[:16]
     version = profile.version if profile is not None else request.version
     records = example_records(user_id, request.examples, request.texts, request.vectors, version, commit)
-    examples = yield from store.collection("examples")
+    examples = yield from open_collection(store, "examples", user_id, fresh=store.layout == "per_user")
     for batch in slices(records, (yield from store.batch_size())):
         yield call(examples, "upsert", batch)
     yield from store.coordinator.verify(held)
@@ -139,7 +141,7 @@ def _write_locked(store: RPMStore, held: Held, request: _Request) -> Plan[WriteR
         obsolete = [rid for rid in (yield from user_record_ids(store, user_id)) if rid not in set(current_ids)]
     else:
         obsolete = [rid for rid in current if rid not in kept]
-    yield from _delete_records(store, obsolete)
+    yield from _delete_records(store, examples, obsolete)
     return WriteResult(list(records["ids"]), profile, len(obsolete))
 
 
@@ -160,10 +162,9 @@ def _switch(store: RPMStore, user_id: str, ids: list[str], profile: UserProfile 
     yield call(profiles, "upsert", record)
 
 
-def _delete_records(store: RPMStore, ids: list[str]) -> Plan[None]:
+def _delete_records(store: RPMStore, collection: Any, ids: list[str]) -> Plan[None]:
     if not ids:
         return
-    collection = yield from store.collection("examples")
     for batch in slices({"ids": ids}, (yield from store.batch_size())):
         yield call(collection, "delete", batch)
 
@@ -194,7 +195,14 @@ def delete_user_plan(store: RPMStore, user_id: str) -> Plan[int]:
 
     def body(held: Held) -> Plan[int]:
         ids = yield from user_record_ids(store, user_id)
-        yield from _delete_records(store, ids)
+        if store.layout == "per_user":  # the user's own collection goes, with everything in it
+            if (yield from open_collection(store, "examples", user_id, create=False, fresh=True)) is not None:
+                name = collection_name(store.namespace, "examples", user_id)
+                yield call(store.client, "delete_collection", {"name": name})
+            forget_handle(store, user_id)
+        else:
+            examples = yield from store.collection("examples")
+            yield from _delete_records(store, examples, ids)
         profiles = yield from store.collection("profiles")
         yield call(profiles, "delete", {"ids": [profile_id(user_id), manifest_id(user_id)]})
         return len(ids)

@@ -51,16 +51,21 @@ class TestStoreOnServer(_StoreTests):
         return f"t{uuid.uuid4().hex[:12]}-"
 
     @pytest.fixture(params=["HttpClient", "AsyncHttpClient"])
-    async def astore(self, request, chroma_server, prefix) -> RPMStore:
+    async def astore(self, request, chroma_server, prefix, layout) -> RPMStore:
+        options = {"embeddings": CountingEmbeddings(), "namespace": prefix + "rpm", "layout": layout}
         if request.param == "HttpClient":  # a sync client: the async methods run its calls in threads
-            return RPMStore(
-                client=http_client(chroma_server), embeddings=CountingEmbeddings(), namespace=prefix + "rpm"
-            )
-        store = await RPMStore.afrom_server(
-            chroma_server.host, chroma_server.port, embeddings=CountingEmbeddings(), namespace=prefix + "rpm"
-        )
+            return RPMStore(client=http_client(chroma_server), **options)
+        store = await RPMStore.afrom_server(chroma_server.host, chroma_server.port, **options)
         assert store.is_async
         return store
+
+
+class TestStorePerUserOnServer(TestStoreOnServer):
+    """Every store test on the server with one collection per user (Chroma's multi-tenant advice)."""
+
+    @pytest.fixture
+    def layout(self) -> str:
+        return "per_user"
 
 
 class TestRPMRetrieverStandardOnServer(_RetrieverStandardTests):

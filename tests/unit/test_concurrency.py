@@ -11,7 +11,6 @@ from filelock import FileLock
 
 from langchain_rpm import RPM, RPMStore
 from langchain_rpm.errors import StoreLockTimeout
-from langchain_rpm.store.locks import USER_LOCKS
 from tests.support import concurrent_writers as writers
 from tests.support.rpm_fakes import CountingEmbeddings, rpm_fake_model
 from tests.unit.conftest import MOVIE_HISTORY
@@ -88,11 +87,11 @@ def _base_store(folder, **kwargs) -> RPMStore:
 
 
 def test_four_threads_adding_for_one_user_lose_nothing(tmp_path):
-    _base_store(tmp_path / "store")
+    store = _base_store(tmp_path / "store")
     reports = writers.in_threads(lambda: RPMStore(tmp_path / "store", embeddings=CountingEmbeddings()), "ada", 4, 10)
     figures = writers.audit(RPMStore(tmp_path / "store", embeddings=CountingEmbeddings()), "ada", reports)
     assert figures["written"] == 40 and writers.consistent(figures), figures
-    assert USER_LOCKS.size() == 0  # the per-user lock map keeps no entry once nobody holds or waits
+    assert not store.folder.writer.locked() and not store.folder.file_lock.is_locked  # all given back
 
 
 async def test_six_asyncio_tasks_adding_for_one_user_lose_nothing(tmp_path):

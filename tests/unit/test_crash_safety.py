@@ -125,13 +125,13 @@ def test_a_rebuild_that_fails_mid_write_leaves_the_previous_profile_whole(tmp_pa
     before = _state(store)
     assert before[1] == [(i["id"], i["input"], i["response"]) for i in OLD]
     store._batch = 2  # four new records: two upserts of the examples
-    store._collections[kind] = FailingCollection(getattr(store, kind), fail_at)
+    store.handles[kind] = FailingCollection(getattr(store, kind), fail_at)
     with pytest.raises(InjectedFailure):
         rpm.build_user("ada", NEW)
     after = _state(store)
     assert after[0].model_dump() == before[0].model_dump()  # the previous profile, version and statistics
     assert after[1:] == before[1:]  # ... its examples, all of them searchable, none of the new ones
-    store._collections.pop(kind)
+    store.handles.pop(kind)
     profile = rpm.build_user("ada", NEW)  # the next rebuild switches, then drops the previous version
     assert profile.version == before[0].version + 1
     assert _state(store)[1] == [(i["id"], i["input"], i["response"]) for i in NEW]

@@ -46,11 +46,11 @@ class PaidCalls:
         return rpm_responder(messages, schema)
 
 
-def _setup(folder: Path) -> tuple[RPM, PaidCalls, SqliteSaver]:
+def _setup(folder: Path, layout: str = "shared") -> tuple[RPM, PaidCalls, SqliteSaver]:
     paid = PaidCalls()
     llm = FakeStructuredChatModel(responder=paid, cache=SQLiteCache(folder / "llm_cache.sqlite"))
     saver = SqliteSaver(sqlite3.connect(folder / "checkpoints.sqlite", check_same_thread=False))
-    store = RPMStore(folder, embeddings=CountingEmbeddings())
+    store = RPMStore(folder, embeddings=CountingEmbeddings(), layout=layout)
     return RPM(llm, task="lamp2", store=store, checkpointer=saver), paid, saver
 
 
@@ -70,9 +70,10 @@ def _fill(rpm: RPM) -> None:
     rpm.store.add_examples("ada", [extra])
 
 
-def test_forget_leaves_no_byte_of_the_users_text_and_a_rebuild_pays_again(tmp_path):
+@pytest.mark.parametrize("layout", ["shared", "per_user"])
+def test_forget_leaves_no_byte_of_the_users_text_and_a_rebuild_pays_again(tmp_path, layout):
     folder = tmp_path / "store"
-    rpm, paid, _ = _setup(folder)
+    rpm, paid, _ = _setup(folder, layout)
     _fill(rpm)
     first_build = 2 * len(ADA) + 1
     assert marker_bytes(folder) > 0
@@ -89,18 +90,19 @@ def test_forget_leaves_no_byte_of_the_users_text_and_a_rebuild_pays_again(tmp_pa
     assert paid.count - before == first_build
 
 
-def test_the_cli_route_forgets_by_state_folder(tmp_path):
+@pytest.mark.parametrize("layout", ["shared", "per_user"])
+def test_the_cli_route_forgets_by_state_folder(tmp_path, layout):
     from langchain_rpm.privacy import forget_user
 
     folder = tmp_path / "store"
-    rpm, _, saver = _setup(folder)
+    rpm, _, saver = _setup(folder, layout)
     _fill(rpm)
     saver.conn.close()
-    report = forget_user("ada", RPMStore(folder, embeddings=CountingEmbeddings()), folder=folder)
+    report = forget_user("ada", RPMStore(folder, embeddings=CountingEmbeddings(), layout=layout), folder=folder)
     assert report.checkpoint_threads_removed == 1 and report.cache_entries_removed > 0
     assert marker_bytes(folder) == 0
     assert report.lines()[:2] == ["forgot user 'ada'", "examples removed: 4"]
-    assert RPMStore(folder, embeddings=CountingEmbeddings()).list_users() == ["bob"]
+    assert RPMStore(folder, embeddings=CountingEmbeddings(), layout=layout).list_users() == ["bob"]
 
 
 def test_forget_refuses_a_bad_user_id(tmp_path):
