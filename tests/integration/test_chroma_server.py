@@ -182,3 +182,13 @@ def test_a_client_refused_by_another_clients_lease_reports_it(chroma_server):
     stale = {"owner": "crashed-writer", "expires": time.time() - 1}
     leases.add(ids=[lease_id("ada")], embeddings=[[1.0]], metadatas=[stale])
     assert writers.write(writers.make_rpm(store), "ada", "after-crash", 1)["refused"] is None
+
+
+def test_layouts_benchmark_runs_small(tmp_path):
+    """``python -m benchmarks.layouts`` end to end at a tiny size (two real servers), so it does not rot."""
+    from benchmarks import layouts
+
+    report = layouts.main(["--users", "6", "--per-user", "2", "--queries", "4", "--out", str(tmp_path)])
+    assert [row["layout"] for row in report["layouts"]] == ["shared", "per_user"]
+    assert all(row["ingest_records_per_s"] > 0 and row["disk_mib"] > 0 for row in report["layouts"])
+    assert (tmp_path / "layouts.md").read_text().startswith("# Store layouts on a Chroma server")

@@ -122,7 +122,7 @@ def audit(
     earlier = set(before) if before is not None else {item["id"] for item in BASE}
     written = [item for report in reports for item in report["written"]]
     stored = [example.item_id for example in store.get_examples(user)]
-    collection = store.examples_collection(user)
+    collection = store.examples_collection(user) if getattr(store, "layout", "shared") == "per_user" else store.examples
     records = collection.get(where={"user_id": user}, include=["metadatas"])["metadatas"] if collection else []
     profile = store.get_profile(user)
     searchable = [hit.example.item_id for hit in store.search(user, "robots love chase", k=100_000)]

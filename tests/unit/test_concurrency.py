@@ -3,6 +3,7 @@ queries racing a rebuild see one profile version; a writer refused by the lock s
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
@@ -128,3 +129,20 @@ def test_a_writer_refused_by_the_lock_reports_it_and_stores_nothing(tmp_path):
             RPMStore(folder, embeddings=CountingEmbeddings(), lock_timeout=0.05).save_profile(store.get_profile("ada"))
     finally:
         store.folder.writer.release()
+
+
+def test_threads_tasks_and_processes_writing_for_one_user_at_once_lose_nothing(tmp_path):
+    """The acceptance test: every kind of writer on one embedded folder at the same time."""
+    folder = tmp_path / "store"
+    reader = _base_store(folder)
+
+    def make() -> RPMStore:
+        return RPMStore(folder, embeddings=CountingEmbeddings())
+
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        processes = pool.submit(writers.in_processes, ["--store", str(folder)], "ada", 2, 4)
+        threads = pool.submit(writers.in_threads, make, "ada", 2, 4)
+        tasks = pool.submit(lambda: asyncio.run(writers.in_tasks(make(), "ada", 2, 4)))
+        reports = processes.result() + threads.result() + tasks.result()
+    figures = writers.audit(reader, "ada", reports)
+    assert figures["writers"] == 6 and figures["written"] == 24 and writers.consistent(figures), figures
