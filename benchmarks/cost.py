@@ -31,7 +31,8 @@ from langchain_core.embeddings import DeterministicFakeEmbedding
 from langchain_core.messages import BaseMessage
 
 from langchain_rpm import RPM, RPMStore
-from langchain_rpm.evaluation.cost import PAPER_COST, Prices
+from langchain_rpm.evaluation.cost import Prices
+from langchain_rpm.evaluation.paper import PAPER_COST
 from langchain_rpm.testing import FakeStructuredChatModel, fill_schema
 from langchain_rpm.types import Usage
 
