@@ -75,7 +75,7 @@ def test_forget_leaves_no_byte_of_the_users_text_and_a_rebuild_pays_again(tmp_pa
     folder = tmp_path / "store"
     rpm, paid, _ = _setup(folder, layout)
     _fill(rpm)
-    first_build = 2 * len(ADA) + 1
+    first_build = 2 * len(ADA) + 2  # extract + reason per item, one Propose and one Assign call (default preset)
     assert marker_bytes(folder) > 0
     bob_before = rpm.store.get_examples("bob")
     report = rpm.forget("ada")
