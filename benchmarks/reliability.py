@@ -1,13 +1,16 @@
 """Reliability report: inject each fault class into real builds and record what happened.
 
-Run: ``python -m benchmarks.reliability`` (writes ``benchmarks/results/reliability.{json,md}``).
+Run: ``python -m benchmarks.reliability`` (writes ``benchmarks/results/reliability.{json,md}``);
+``--only faults`` or ``--only trust`` reruns one part and keeps the other part's recorded figures.
 
 Every LLM call goes through the real ``langchain-openai`` client to a local fault-injecting OpenAI server
 (``tests/support/fault_server.py``); the model behind it is the deterministic RPM test responder. For each
 fault class a 200-item build runs with that fault injected at a fixed rate, then the same build is re-run
 with faults off: the report shows how many faults were injected, items stored / failed, duplicates, and
 whether the re-run completed the failed items. A crash scenario kills a build process (SIGKILL) at random
-points and compares the resumed result with an uninterrupted build.
+points and compares the resumed result with an uninterrupted build. The trust part (``benchmarks/trust.py``):
+N writers for one user (threads, asyncio tasks, processes on one embedded folder, clients of a real Chroma
+server), with lost / duplicated / refused counts, and the forget check (bytes of a user's marker left on disk).
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from typing import Any
 from langchain_openai import ChatOpenAI
 from langgraph.checkpoint.memory import InMemorySaver
 
+from benchmarks import trust
 from langchain_rpm import RPM, RPMStore
 from tests.support.crash_worker import history
 from tests.support.fault_server import FaultServer
@@ -178,7 +182,9 @@ def markdown(results: dict[str, Any]) -> str:
             f"{'yes' if r['every_item_once'] else 'NO'}{' (build aborted: ' + r['aborted'] + ')' if r['aborted'] else ''} | {r['duplicates']} | "
             f"{r['rerun_requests']} → {r['rerun_stored']} / {r['rerun_failed']} |"
         )
-    crash = results["crash"]
+    crash = results.get("crash")
+    if crash is None:
+        return "\n".join(lines + (trust.markdown(results) if "concurrency" in results else [])) + "\n"
     lines += [
         "",
         "## Crash safety",
@@ -191,6 +197,8 @@ def markdown(results: dict[str, Any]) -> str:
         "Failure reasons seen (items reported failed, then completed by the re-run): "
         + "; ".join(sorted({reason for r in results["faults"] for reason in r["failure_reasons"]})),
     ]
+    if "concurrency" in results:
+        lines += trust.markdown(results)
     return "\n".join(lines) + "\n"
 
 
@@ -200,23 +208,33 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--crash-items", type=int, default=40)
     parser.add_argument("--kills", type=int, default=5)
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--writers", type=int, default=4, help="writers of each kind in the trust part")
+    parser.add_argument("--writer-items", type=int, default=10, help="items each writer adds")
+    parser.add_argument("--only", choices=["faults", "trust"], help="rerun one part, keep the other's figures")
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
-    results: dict[str, Any] = {
-        "command": "python -m benchmarks.reliability" + (" " + " ".join(argv) if argv else ""),
-        "machine": f"{platform.machine()}, {platform.python_implementation()} {platform.python_version()}",
-        "generated": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-        "crash_items": args.crash_items,
-        "faults": [],
-    }
-    for name, rates in FAULTS.items():
-        row = fault_scenario(name, rates, args.items, args.seed)
-        print(json.dumps(row), flush=True)
-        results["faults"].append(row)
-    results["crash"] = crash_scenario(args.crash_items, args.kills, args.seed)
-    print(json.dumps(results["crash"]), flush=True)
+    command = "python -m benchmarks.reliability" + (" " + " ".join(argv) if argv else "")
+    recorded = args.out / "reliability.json"
+    results: dict[str, Any] = json.loads(recorded.read_text()) if args.only and recorded.exists() else {}
+    machine = f"{platform.machine()}, {platform.python_implementation()} {platform.python_version()}"
+    stamp = {"machine": machine, "generated": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
+    if args.only != "trust":
+        results |= {**stamp, "command": command, "crash_items": args.crash_items, "faults": []}
+        for name, rates in FAULTS.items():
+            row = fault_scenario(name, rates, args.items, args.seed)
+            print(json.dumps(row), flush=True)
+            results["faults"].append(row)
+        results["crash"] = crash_scenario(args.crash_items, args.kills, args.seed)
+        print(json.dumps(results["crash"]), flush=True)
+    if args.only != "faults":
+        results |= {"trust_command": command, "trust_generated": f"{stamp['machine']}; {stamp['generated']}"}
+        results["concurrency"] = trust.concurrency(args.writers, args.writer_items)
+        results["forget"] = trust.forget_check(args.writer_items)
+        print(json.dumps({"concurrency": results["concurrency"], "forget": results["forget"]}), flush=True)
+    results = {"command": command, "faults": [], **stamp, **results}
     args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "reliability.json").write_text(json.dumps(results, indent=2) + "\n")
+    recorded = args.out / "reliability.json"
+    recorded.write_text(json.dumps(results, indent=2) + "\n")
     (args.out / "reliability.md").write_text(markdown(results))
     print(markdown(results))
 

@@ -76,8 +76,13 @@ def _numbered(text: str) -> list[tuple[int, str]]:
     return [(int(n), line) for n, line in re.findall(r"^(\d+)\. (.*)$", text, flags=re.M)]
 
 
-def _title(schema: dict[str, Any]) -> str:
-    """The schema's title; an entry of a packed schema has none, so extraction and reasoning are told by its fields."""
+def schema_title(schema: dict[str, Any]) -> str:
+    """The schema's title; an entry of a packed schema has none, so extraction and reasoning are told by its fields.
+
+    Example:
+        >>> schema_title({"properties": {"item_id": {}, "reasoning": {}, "influences": {}}})
+        'JudgedReasoningOutput'
+    """
     props = schema.get("properties", {})
     if schema.get("title"):
         return str(schema["title"])
@@ -253,7 +258,7 @@ def demo_responder(messages: list[BaseMessage], schema: dict[str, Any]) -> dict[
     system = str(messages[0].content) if messages else ""
     human = "\n".join(str(m.content) for m in messages[1:])
     props = schema.get("properties", {})
-    title = _title(schema)
+    title = schema_title(schema)
     if title == "PersonalizedAnswer":
         return _demo_generation(human, schema)
     if title in ("ReasoningOutput", "JudgedReasoningOutput"):

@@ -70,10 +70,6 @@ class BuildFailedError(RPMError, RuntimeError):
     """No history item could be processed, so no profile was stored."""
 
 
-class ThreadReuseError(RPMError, ValueError):
-    """A checkpointed thread already holds another user's build."""
-
-
 # -- models ------------------------------------------------------------------------------------------------
 class StructuredOutputError(RPMError, RuntimeError):
     """The model kept returning output that does not fit the schema."""
@@ -143,6 +139,5 @@ __all__ = [
     "StoreLockTimeout",
     "StructuredOutputError",
     "TaskMismatchError",
-    "ThreadReuseError",
     "UnknownUserError",
 ]

@@ -67,6 +67,9 @@ def run(plan: Plan[T]) -> T:
             reply, error = request.run(), None
         except Exception as exc:
             reply, error = None, exc
+        except BaseException:  # Ctrl-C, cancellation: the plan's finally blocks run now (locks are released)
+            plan.close()
+            raise
 
 
 async def arun(plan: Plan[T]) -> T:
@@ -82,6 +85,9 @@ async def arun(plan: Plan[T]) -> T:
             reply, error = await request.arun(), None
         except Exception as exc:
             reply, error = None, exc
+        except BaseException:
+            plan.close()
+            raise
 
 
 def value(result: T) -> Plan[T]:

@@ -35,6 +35,7 @@ from langchain_rpm.graphs.build import build_key, create_profile_build_graph
 from langchain_rpm.graphs.inference import create_inference_graph
 from langchain_rpm.graphs.state import BuildState, RPMContext, RPMState
 from langchain_rpm.history import check_user_id, item_digest, validate_history
+from langchain_rpm.privacy import ForgetReport, aforget_user, data_owner, forget_user, owner_tag
 from langchain_rpm.store import RPMStore
 from langchain_rpm.tasks import TaskSpec
 from langchain_rpm.types import HistoryItem, Prediction, UserProfile
@@ -121,7 +122,12 @@ class RPM:
         payload: BuildState = {"user_id": user_id, "mode": mode, "history": [item.model_dump() for item in items]}
         # Graph tasks may exceed the LLM bound (the shared limiter enforces that); LangGraph's sync stream
         # also needs a spare worker for itself, so max_concurrency=1 must not reach the graph as 1.
-        merged = merge_configs({"max_concurrency": 2 * self.max_concurrency + 1}, config)
+        # Checkpoints carry the user's tag, so forget() finds their threads whatever the thread id.
+        base: RunnableConfig = {
+            "max_concurrency": 2 * self.max_concurrency + 1,
+            "metadata": {"rpm_user": owner_tag(user_id)},
+        }
+        merged = merge_configs(base, config)
         merged["configurable"] = {"thread_id": f"rpm-build-{key[:24]}", **merged.get("configurable", {})}
         return payload, merged, key
 
@@ -153,6 +159,12 @@ class RPM:
     def _run_build(
         self, payload: BuildState, config: RunnableConfig, key: str, on_progress: ProgressCallback | None
     ) -> UserProfile:
+        with data_owner(payload["user_id"]):  # cached prompts and replies record whose data they hold
+            return self._stream_build(payload, config, key, on_progress)
+
+    def _stream_build(
+        self, payload: BuildState, config: RunnableConfig, key: str, on_progress: ProgressCallback | None
+    ) -> UserProfile:
         snapshot = self.build_graph.get_state(config) if self.build_graph.checkpointer is not None else None
         done, stream_input = self._resume_plan(snapshot, payload, key)
         if done is not None:
@@ -168,6 +180,12 @@ class RPM:
         return UserProfile.model_validate(state["profile"])
 
     async def _arun_build(
+        self, payload: BuildState, config: RunnableConfig, key: str, on_progress: ProgressCallback | None
+    ) -> UserProfile:
+        with data_owner(payload["user_id"]):
+            return await self._astream_build(payload, config, key, on_progress)
+
+    async def _astream_build(
         self, payload: BuildState, config: RunnableConfig, key: str, on_progress: ProgressCallback | None
     ) -> UserProfile:
         snapshot = await self.build_graph.aget_state(config) if self.build_graph.checkpointer is not None else None
@@ -286,9 +304,10 @@ class RPM:
     ) -> Prediction:
         """Answer ``query`` the way ``user_id`` would; the prediction explains itself (``.explain()``)."""
         tracker = UsageTracker()
-        state = self.inference_graph.invoke(
-            _query_input(query, options), _with_tracker(config, tracker), context=RPMContext(check_user_id(user_id))
-        )
+        with data_owner(user_id):
+            state = self.inference_graph.invoke(
+                _query_input(query, options), _with_tracker(config, tracker), context=RPMContext(check_user_id(user_id))
+            )
         return _prediction(state, tracker)
 
     async def apersonalize(
@@ -296,9 +315,10 @@ class RPM:
     ) -> Prediction:
         """Async :meth:`personalize`."""
         tracker = UsageTracker()
-        state = await self.inference_graph.ainvoke(
-            _query_input(query, options), _with_tracker(config, tracker), context=RPMContext(check_user_id(user_id))
-        )
+        with data_owner(user_id):
+            state = await self.inference_graph.ainvoke(
+                _query_input(query, options), _with_tracker(config, tracker), context=RPMContext(check_user_id(user_id))
+            )
         return _prediction(state, tracker)
 
     # -- users -------------------------------------------------------------------------------------------
@@ -310,9 +330,35 @@ class RPM:
         """All users with a stored profile."""
         return self.store.list_users()
 
-    def forget(self, user_id: str) -> int:
-        """Delete ``user_id``'s examples and profile; returns the number of examples removed."""
-        return self.store.delete_user(user_id)
+    def forget(self, user_id: str) -> ForgetReport:
+        """Delete every copy of ``user_id``'s data: examples, profile, build checkpoints, cached LLM replies.
+
+        Then compacts Chroma's files (embedded store). The report says what was removed and what could
+        not be (see :func:`langchain_rpm.privacy.forget_user`); its ``examples_removed`` is what this
+        method used to return.
+
+        Example:
+            >>> from langchain_rpm.testing import demo_rpm
+            >>> rpm = demo_rpm()
+            >>> rpm.forget("ada").examples_removed, rpm.profile("ada")
+            (3, None)
+        """
+        return forget_user(user_id, self.store, checkpointer=self._saver(), caches=self._caches())
+
+    async def aforget(self, user_id: str) -> ForgetReport:
+        """Async :meth:`forget` (async store clients, ``AsyncSqliteSaver``)."""
+        return await aforget_user(user_id, self.store, checkpointer=self._saver(), caches=self._caches())
+
+    def _saver(self) -> BaseCheckpointSaver[Any] | None:
+        saver = self.build_graph.checkpointer
+        return saver if isinstance(saver, BaseCheckpointSaver) else None
+
+    def _caches(self) -> list[Any]:
+        """The LLM caches this facade's models write to (their own, and LangChain's global one)."""
+        from langchain_core.globals import get_llm_cache
+
+        found = [getattr(model, "cache", None) for model in (self.components.llm, self.components.build_llm)]
+        return [cache for cache in [*found, get_llm_cache()] if cache is not None and not isinstance(cache, bool)]
 
 
 def _consume(mode: str, chunk: Any, state: dict[str, Any], on_progress: ProgressCallback | None) -> dict[str, Any]:

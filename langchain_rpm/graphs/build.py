@@ -108,16 +108,22 @@ class BuildSteps:
         user_id = check_user_id(state.get("user_id") or resolve_user_id(get_runtime().context, config))
         mode = state.get("mode") or "build"
         items = validate_history(self.task, state.get("history") or [])
-        keys = {item.id: item_digest(user_id, item) for item in items}
-        key = build_key(user_id, mode, keys)
-        same = state.get("build_key") == key
-        old_keys = {} if not state.get("build_key") else self._item_keys(state, user_id)
-        kept = {k: v for k, v in (state.get("features") or {}).items() if old_keys.get(k) == keys.get(k)}
+        base = require_profile((yield from self.store.profile_plan(user_id)), user_id) if mode == "update" else None
+        digests = {item.id: item_digest(user_id, item) for item in items}
+        key = build_key(user_id, mode, digests)
+        # Update-mode features are extracted against the stored factors: they belong to one base version.
+        scope = f"{mode}:{base.version}" if base is not None else mode
+        keys = {item_id: f"{scope}:{digest}" for item_id, digest in digests.items()}
+        # ``history``/``user_id`` already hold the new input here: compare with the recorded item keys.
+        old_keys = (state.get("item_keys") or {}) if state.get("build_key") else {}
+        same = state.get("build_key") == key and old_keys == keys
+        kept = {k: v for k, v in (state.get("features") or {}).items() if k in keys and old_keys.get(k) == keys[k]}
         update: dict[str, Any] = {
             "user_id": user_id,
             "mode": mode,
             "history": [item.model_dump() for item in items],
             "build_key": key,
+            "item_keys": keys,
             "features": Overwrite(kept),
             "examples": Overwrite((state.get("examples") or {}) if same else {}),
             "failed": Overwrite((state.get("failed") or {}) if same else {}),
@@ -125,8 +131,7 @@ class BuildSteps:
             # spent on this request and not yet in a stored profile's cost (a finished run committed its own)
             "usage": Overwrite((state.get("usage") or {}) if same and not state.get("profile") else {}),
         }
-        if mode == "update":
-            base = require_profile((yield from self.store.profile_plan(user_id)), user_id)
+        if base is not None:
             stored = yield from self.store.examples_plan(user_id)
             clash = sorted({item.id for item in items} & {ex.item_id for ex in stored})
             if clash:
@@ -143,13 +148,6 @@ class BuildSteps:
         self._progress.start(key, "extract", len(items), len(kept))
         emit("extract", user_id, len(kept), len(items))
         return update
-
-    def _item_keys(self, state: BuildState, user_id: str) -> dict[str, str]:
-        """Content digests of the items the state's results were computed for."""
-        previous = state.get("user_id")
-        if previous != user_id:
-            return {}
-        return {raw["id"]: item_digest(user_id, HistoryItem.model_validate(raw)) for raw in state.get("history") or []}
 
     # -- extraction ----------------------------------------------------------------------------------------
     def route_extract(self, state: BuildState) -> list[Send] | str:

@@ -100,14 +100,18 @@ class BuildState(TypedDict, total=False):
     ``mode`` is ``"build"`` (``history`` is the user's whole history) or ``"update"`` (``history``
     holds only new items, added to the stored profile). ``build_key`` identifies the request (user,
     mode, items and their content): results in ``features``/``examples``/``failed`` belong to it, and
-    a new request on the same thread starts from empty results. ``usage`` sums what the nodes spent on
-    LLM calls (by stage) and not yet committed to the profile's ``cost``.
+    a new request on the same thread starts from empty results. ``item_keys`` holds, per item id, the
+    digest the stored results were computed for (the input overwrites ``history`` and ``user_id``, so
+    the previous request's identity must be kept apart from them).
+    ``usage`` sums what the nodes spent on LLM calls (by stage) and not yet committed to the profile's
+    ``cost``.
     """
 
     user_id: str
     mode: Literal["build", "update"]
     history: list[dict[str, Any]]
     build_key: str
+    item_keys: dict[str, str]
     stored: dict[str, dict[str, Any]]
     base_profile: dict[str, Any] | None
     features: Annotated[dict[str, list[dict[str, Any]]], merge_dicts]

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 from langchain_core.embeddings import Embeddings
 
-from langchain_rpm.errors import ConfigurationError
+from langchain_rpm.errors import ConfigurationError, EmbeddingMismatchError
 from langchain_rpm.types import Feature, ReasoningExample, RetrievedExample
 
 DEFAULT_STORE_PATH = Path(os.environ.get("RPM_STORE_PATH", Path.home() / ".langchain_rpm" / "store"))
@@ -72,14 +72,21 @@ def user_filter(user_id: str, extra: dict[str, Any] | None = None) -> dict[str, 
     return {"$and": [condition, *({key: value} for key, value in extra.items())]}
 
 
-def example_id(user_id: str, item_id: str) -> str:
-    """Stable record id of one user's history item (rebuilding upserts in place).
+def example_id(user_id: str, item_id: str, commit: str = "") -> str:
+    """Record id of one user's history item as written by one ``commit`` (a write's random token).
+
+    Each write stores new records under its own token and switches the user's manifest to them, so the
+    previous version stays whole until the switch (copy-on-write). Without a token: the id older
+    versions used.
 
     Example:
         >>> example_id("u1", "7") == example_id("u1", "7") != example_id("u17", "")
         True
+        >>> example_id("u1", "7", "c1") != example_id("u1", "7", "c2")
+        True
     """
-    return hashlib.sha256(json.dumps([user_id, item_id]).encode()).hexdigest()[:32]
+    parts = [user_id, item_id, commit] if commit else [user_id, item_id]
+    return hashlib.sha256(json.dumps(parts).encode()).hexdigest()[:32]
 
 
 def profile_id(user_id: str) -> str:
@@ -90,6 +97,40 @@ def profile_id(user_id: str) -> str:
 def manifest_id(user_id: str) -> str:
     """Record id of the user's manifest (the list of their example record ids)."""
     return "example-ids-" + hashlib.sha256(user_id.encode()).hexdigest()[:32]
+
+
+def collection_name(namespace: str, kind: str, user_id: str | None = None) -> str:
+    """A collection's name; a user's own collection (``per_user`` layout) is named by a digest of the id.
+
+    Never derived by stripping characters: two user ids must never share a collection.
+
+    Example:
+        >>> collection_name("rpm", "profiles")
+        'rpm_profiles'
+        >>> collection_name("rpm", "examples", "ada") != collection_name("rpm", "examples", "Ada")
+        True
+    """
+    if user_id is None:
+        return f"{namespace}_{kind}"
+    return f"{namespace}_{kind}_{hashlib.sha256(user_id.encode()).hexdigest()[:40]}"
+
+
+def encode_manifest(ids: Sequence[str]) -> str:
+    """The manifest document: the exact record ids of the user's current examples.
+
+    Example:
+        >>> decode_manifest(encode_manifest(["b", "a"]))
+        (['a', 'b'], True)
+    """
+    return json.dumps({"ids": sorted(ids)})
+
+
+def decode_manifest(document: str) -> tuple[list[str], bool]:
+    """``(ids, exact)``: a manifest of this version is exact; an older one (a bare list) may miss ids."""
+    value = json.loads(document)
+    if isinstance(value, dict):
+        return [str(i) for i in value.get("ids") or []], True
+    return [str(i) for i in value], False
 
 
 def embedding_name(embeddings: Embeddings) -> str:
@@ -128,20 +169,26 @@ def default_client(path: str | Path | None = None) -> Any:
 
 # -- pure helpers shared by the sync and async paths ------------------------------------------------------
 def example_records(
-    user_id: str, examples: Sequence[ReasoningExample], texts: list[str], vectors: list[list[float]], version: int
+    user_id: str,
+    examples: Sequence[ReasoningExample],
+    texts: list[str],
+    vectors: list[list[float]],
+    version: int,
+    commit: str = "",
 ) -> dict[str, list[Any]]:
-    """Chroma records (ids, vectors, documents, metadata) of a user's examples."""
+    """Chroma records (ids, vectors, documents, metadata) of a user's examples written by ``commit``."""
     metadatas = [
         {
             "user_id": user_id,
             "item_id": ex.item_id,
             "answer": ex.answer,
             "profile_version": version,
+            "commit": commit,
             "example": ex.model_dump_json(),
         }
         for ex in examples
     ]
-    ids = [example_id(user_id, ex.item_id) for ex in examples]
+    ids = [example_id(user_id, ex.item_id, commit) for ex in examples]
     return {"ids": ids, "embeddings": vectors, "documents": texts, "metadatas": metadatas}
 
 
@@ -181,3 +228,18 @@ def hits(user_id: str, metadatas: Sequence[dict[str, Any] | None], scores: Seque
             continue
         hits.append(RetrievedExample(example=ReasoningExample.model_validate_json(meta["example"]), score=score))
     return hits
+
+
+def check_embeddings(store: Any, name: str, stored: dict[str, Any]) -> None:
+    """Refuse a collection built with other embeddings than ``store``'s (name or dimension)."""
+    model, dim = stored.get("embedding_model"), stored.get("embedding_dimension")
+    if (model is None or model == store.embedding_model) and (dim is None or dim == store.embedding_dimension):
+        return
+    raise EmbeddingMismatchError(
+        f"collection {name!r} was built with embedding model {model!r} (dimension {dim}), but this store was "
+        f"given {store.embedding_model!r} (dimension {store.embedding_dimension}); vectors of different models "
+        "cannot be compared. Pass the embeddings the store was built with, or use another namespace=... for "
+        f"the new model and rebuild the users there (or drop the old collections with "
+        f"client.delete_collection({name!r}) and client.delete_collection('{store.namespace}_profiles'), "
+        "then rebuild)."
+    )

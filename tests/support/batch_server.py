@@ -32,7 +32,8 @@ from typing import Any
 
 from langchain_core.messages import BaseMessage, convert_to_messages
 
-from tests.support.fault_server import FaultServer, _Handler, _response_schema, _selected_tool
+from tests.support.fault_server import FaultServer, _Handler
+from tests.support.openai_wire import response_schema, selected_tool
 
 SchemaResponder = Callable[[list[BaseMessage], dict[str, Any]], dict[str, Any]]
 
@@ -44,11 +45,11 @@ def structured_responder(responder: SchemaResponder) -> Callable[[dict[str, Any]
         messages = convert_to_messages(
             [{"role": m["role"], "content": m.get("content") or ""} for m in request["messages"]]
         )
-        tool = _selected_tool(request)
+        tool = selected_tool(request)
         if tool is not None:
             arguments = responder(messages, tool.get("parameters") or {})
             return {"tool_calls": [{"name": tool["name"], "arguments": arguments}]}
-        schema = _response_schema(request)
+        schema = response_schema(request)
         if schema is not None:
             return {"content": json.dumps(responder(messages, schema))}
         return {"content": "ok"}

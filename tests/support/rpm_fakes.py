@@ -24,6 +24,7 @@ from typing import Any
 from langchain_core.embeddings import DeterministicFakeEmbedding, Embeddings
 from langchain_core.messages import BaseMessage
 
+from langchain_rpm._demo import schema_title
 from langchain_rpm.testing import FakeStructuredChatModel, fill_schema
 
 KEYWORDS: dict[str, tuple[str, str]] = {
@@ -57,17 +58,6 @@ def extract_features(text: str) -> list[dict[str, Any]]:
     lowered = text.lower()
     found = [(lowered.find(k), name) for k, (name, _) in KEYWORDS.items() if k in lowered]
     return [{"feature_name": name, "context": name} for _, name in sorted(found)]
-
-
-def _kind(schema: dict[str, Any]) -> str:
-    """The schema's title; packed entries (no title) by their fields."""
-    props = schema.get("properties", {})
-    if schema.get("title"):
-        return str(schema["title"])
-    if "features" in props:
-        aware = "factors" in props["features"].get("items", {}).get("properties", {})
-        return "FactorAwareFeatures" if aware else "ExtractedFeatures"
-    return "JudgedReasoningOutput" if "influences" in props else "ReasoningOutput"
 
 
 def _numbered(text: str) -> list[tuple[int, str]]:
@@ -133,7 +123,7 @@ def rpm_responder(messages: list[BaseMessage], schema: dict[str, Any]) -> dict[s
     system = str(messages[0].content) if messages else ""
     human = str(messages[1].content) if len(messages) > 1 else ""
     props = schema.get("properties", {})
-    kind = _kind(schema)
+    kind = schema_title(schema)
     if kind in ("ExtractedFeatures", "FactorAwareFeatures"):
         inputs = _fenced(human, "input")
         features = extract_features(inputs[0] if inputs else human)

@@ -1,5 +1,6 @@
 """Crash safety: a build killed at random points and re-run ends with the same stored state as an
-uninterrupted build, without re-paying finished items."""
+uninterrupted build, without re-paying finished items; a rebuild that fails mid-write leaves the previous
+version whole (copy-on-write)."""
 
 from __future__ import annotations
 
@@ -8,9 +9,12 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
-from langchain_rpm import RPMStore
-from tests.support.rpm_fakes import CountingEmbeddings
+import pytest
+
+from langchain_rpm import RPM, RPMStore
+from tests.support.rpm_fakes import CountingEmbeddings, rpm_fake_model
 
 N = 24
 ROOT = Path(__file__).resolve().parents[2]
@@ -74,3 +78,61 @@ def test_killed_builds_resume_to_the_same_state_without_repaying(tmp_path):
     # Finished calls are not paid again (the cache commits each reply); only calls in flight at a kill
     # (at most max_concurrency = 4 each time) can be repeated.
     assert paid <= uninterrupted_calls + 4 * kills
+
+
+# -- copy-on-write rebuilds (issue 13.4) ---------------------------------------------------------------------
+OLD = [
+    {"id": "1", "input": "Robots rebel on a space station.", "response": "sci-fi"},
+    {"id": "2", "input": "Aliens land and a robot helps.", "response": "sci-fi"},
+    {"id": "3", "input": "A wedding turns into a love story.", "response": "romance"},
+    {"id": "4", "input": "A car chase ends in a fist fight.", "response": "action"},
+]
+NEW = [{**item, "input": f"{item['input']} A kiss.", "response": "romance"} for item in OLD]
+
+
+class InjectedFailure(Exception):
+    """The store's connection dies in the middle of a write."""
+
+
+class FailingCollection:
+    """A collection whose ``upsert`` fails on call number ``fail_at`` (the writes before it went through)."""
+
+    def __init__(self, inner: Any, fail_at: int) -> None:
+        self._inner, self.fail_at, self.upserts = inner, fail_at, 0
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+    def upsert(self, **kwargs: Any) -> Any:
+        self.upserts += 1
+        if self.upserts == self.fail_at:
+            raise InjectedFailure("connection lost")
+        return self._inner.upsert(**kwargs)
+
+
+def _state(store: RPMStore) -> tuple[Any, list[tuple[str, str, str]], set[str]]:
+    examples = [(e.item_id, e.input, e.answer) for e in store.get_examples("ada")]
+    found = {h.example.input for h in store.search("ada", "robots wedding chase kiss", k=50)}
+    return store.get_profile("ada"), examples, found
+
+
+# The second batch of new examples fails (half of them written), or the first profiles write (all written).
+@pytest.mark.parametrize(("kind", "fail_at"), [("examples", 2), ("profiles", 1)])
+def test_a_rebuild_that_fails_mid_write_leaves_the_previous_profile_whole(tmp_path, kind, fail_at):
+    store = RPMStore(tmp_path / "store", embeddings=CountingEmbeddings())
+    rpm = RPM(rpm_fake_model(), task="lamp2", store=store)
+    rpm.build_user("ada", OLD)
+    before = _state(store)
+    assert before[1] == [(i["id"], i["input"], i["response"]) for i in OLD]
+    store._batch = 2  # four new records: two upserts of the examples
+    store.handles[kind] = FailingCollection(getattr(store, kind), fail_at)
+    with pytest.raises(InjectedFailure):
+        rpm.build_user("ada", NEW)
+    after = _state(store)
+    assert after[0].model_dump() == before[0].model_dump()  # the previous profile, version and statistics
+    assert after[1:] == before[1:]  # ... its examples, all of them searchable, none of the new ones
+    store.handles.pop(kind)
+    profile = rpm.build_user("ada", NEW)  # the next rebuild switches, then drops the previous version
+    assert profile.version == before[0].version + 1
+    assert _state(store)[1] == [(i["id"], i["input"], i["response"]) for i in NEW]
+    assert len(store.examples.get(where={"user_id": "ada"}, include=[])["ids"]) == len(NEW)

@@ -1,9 +1,11 @@
-"""Isolation: no read path returns another user's data, and deleting a user removes theirs and nothing else."""
+"""Isolation: no read path returns another user's data, and deleting a user removes theirs and nothing else
+(on both store layouts)."""
 
 from __future__ import annotations
 
 import tempfile
 
+import pytest
 from hypothesis import HealthCheck, given, seed, settings
 from hypothesis import strategies as st
 
@@ -40,6 +42,7 @@ def examples_for(user: str, names: list[list[str]]) -> list[ReasoningExample]:
     ]
 
 
+@pytest.mark.parametrize("layout", ["shared", "per_user"])
 @seed(20261125)
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
@@ -48,8 +51,8 @@ def examples_for(user: str, names: list[list[str]]) -> list[ReasoningExample]:
     query=features,
     victim_index=st.integers(min_value=0, max_value=5),
 )
-def test_every_read_is_scoped_to_one_user(users, items, query, victim_index):
-    store = RPMStore(tempfile.mkdtemp(), embeddings=CountingEmbeddings())
+def test_every_read_is_scoped_to_one_user(layout, users, items, query, victim_index):
+    store = RPMStore(tempfile.mkdtemp(), embeddings=CountingEmbeddings(), layout=layout)
     for user in users:
         store.add_examples(user, examples_for(user, items))
         store.save_profile(UserProfile(user_id=user, task="lamp2", factors=[], num_items=len(items), num_features=1))
@@ -63,15 +66,14 @@ def test_every_read_is_scoped_to_one_user(users, items, query, victim_index):
 
     victim = users[victim_index % len(users)]
     others = [u for u in users if u != victim]
-    before = {
-        u: store.examples.get(where={"user_id": u}, include=["embeddings", "documents", "metadatas"]) for u in others
-    }
+    include = ["embeddings", "documents", "metadatas"]
+    before = {u: store.examples_collection(u).get(where={"user_id": u}, include=include) for u in others}
     store.delete_user(victim)
     assert store.get_examples(victim) == [] and store.get_profile(victim) is None
     assert store.search(victim, "anything", k=50) == []
     assert store.list_users() == sorted(others)
     for user in others:
-        after = store.examples.get(where={"user_id": user}, include=["embeddings", "documents", "metadatas"])
+        after = store.examples_collection(user).get(where={"user_id": user}, include=include)
         assert after["ids"] == before[user]["ids"]
         assert after["documents"] == before[user]["documents"]
         assert after["metadatas"] == before[user]["metadatas"]

@@ -19,6 +19,7 @@ from langchain_core.embeddings import DeterministicFakeEmbedding
 
 from langchain_rpm.errors import AsyncClientError, EmbeddingMismatchError
 from langchain_rpm.store import RPMStore, default_client, example_id, features_text, user_filter
+from langchain_rpm.store.records import decode_manifest
 from langchain_rpm.store.records import manifest_id as _manifest_id
 from langchain_rpm.types import Factor, Feature, ReasoningExample, UserProfile
 from tests.support.rpm_fakes import CountingEmbeddings
@@ -96,8 +97,16 @@ class SmallBatchClient:
     def get_max_batch_size(self) -> int:
         return self.size
 
+    def get_collection(self, *args: Any, **kwargs: Any) -> Any:
+        return self._record(self._inner.get_collection(*args, **kwargs))
+
+    def delete_collection(self, *args: Any, **kwargs: Any) -> Any:
+        return self._inner.delete_collection(*args, **kwargs)
+
     def get_or_create_collection(self, *args: Any, **kwargs: Any) -> Any:
-        collection = self._inner.get_or_create_collection(*args, **kwargs)
+        return self._record(self._inner.get_or_create_collection(*args, **kwargs))
+
+    def _record(self, collection: Any) -> Any:
         client = self
 
         class Recording:
@@ -109,7 +118,8 @@ class SmallBatchClient:
                     return method
 
                 def write(**kwargs: Any) -> Any:
-                    client.writes.append((f"{collection.name.rsplit('_', 1)[-1]}.{name}", len(kwargs["ids"])))
+                    kind = "examples" if "_examples" in collection.name else collection.name.rsplit("_", 1)[-1]
+                    client.writes.append((f"{kind}.{name}", len(kwargs["ids"])))
                     return method(**kwargs)
 
                 return write
@@ -130,10 +140,15 @@ class TestStore:
         return ""
 
     @pytest.fixture
-    def make_store(self, client, prefix) -> MakeStore:
+    def layout(self) -> str:
+        """The store layout every test of the class runs on (``TestStorePerUser``: one collection per user)."""
+        return "shared"
+
+    @pytest.fixture
+    def make_store(self, client, prefix, layout) -> MakeStore:
         def make(embeddings: Any = None, namespace: str = "rpm", **kwargs: Any) -> RPMStore:
             emb = embeddings if embeddings is not None else CountingEmbeddings()
-            return RPMStore(client=client, embeddings=emb, namespace=prefix + namespace, **kwargs)
+            return RPMStore(client=client, embeddings=emb, namespace=prefix + namespace, layout=layout, **kwargs)
 
         return make
 
@@ -142,9 +157,10 @@ class TestStore:
         return make_store()
 
     @pytest.fixture
-    def astore(self, client, prefix) -> RPMStore:
+    def astore(self, client, prefix, layout) -> RPMStore:
         """A store whose client is async (every Chroma call awaited)."""
-        return RPMStore(client=AsyncClientProxy(client), embeddings=CountingEmbeddings(), namespace=prefix + "rpm")
+        proxy = AsyncClientProxy(client)
+        return RPMStore(client=proxy, embeddings=CountingEmbeddings(), namespace=prefix + "rpm", layout=layout)
 
     # -- basics ----------------------------------------------------------------------------------------
     def test_search_ranks_the_users_examples_by_feature_similarity(self, store):
@@ -228,20 +244,27 @@ class TestStore:
         store.add_examples("ada", [example("extra", "feature ada extra")])
         store.add_examples("bob", history("bob", 2))
         manifest = _manifest_id("ada")
-        listed = set(json.loads(store.profiles.get(ids=[manifest])["documents"][0]))
-        assert listed == set(store.examples.get(where=user_filter("ada"), include=[])["ids"])
+
+        def listed() -> set[str]:
+            return set(decode_manifest(store.profiles.get(ids=[manifest])["documents"][0])[0])
+
+        assert listed() == set(store.examples_collection("ada").get(where=user_filter("ada"), include=[])["ids"])
         query = [Feature(name="feature ada 2", factor="Theme")]
         expected = store.search("ada", query, k=3)
         assert expected[0].example.item_id == "2"
-        # A manifest may list ids whose write never happened (crash after the manifest was written): harmless.
-        store.profiles.update(ids=[manifest], documents=[json.dumps([*listed, "never-written"])], embeddings=[[1.0]])
+        # An older version's manifest (a bare list, written before the records) may miss or add ids: it is
+        # not trusted, so reads go through the user filter and find every stored example.
+        partial = sorted(listed())[:2]
+        store.profiles.update(ids=[manifest], documents=[json.dumps([*partial, "never-written"])], embeddings=[[1.0]])
         assert store.search("ada", query, k=3) == expected
-        # A store without manifests (written by an older version) is searched through the user filter ...
+        assert len(store.get_examples("ada")) == 5
+        # A store without manifests is searched through the user filter too ...
         store.profiles.delete(ids=[manifest])
         assert store.search("ada", query, k=3) == expected
-        # ... and the next write rebuilds the manifest from the stored records.
+        # ... and the next write rebuilds the manifest from the records' metadata.
         store.add_examples("ada", [example("later", "feature ada later")])
-        assert len(json.loads(store.profiles.get(ids=[manifest])["documents"][0])) == 6
+        assert len(listed()) == 6 == len(store.get_examples("ada"))
+        assert listed() == set(store.examples_collection("ada").get(where=user_filter("ada"), include=[])["ids"])
         assert store.list_users() == []  # manifests are not profiles
 
     def test_user_filter_wraps_several_conditions_in_and(self):
@@ -255,14 +278,21 @@ class TestStore:
             store.add_examples(user, history(user, 2))
             store.save_profile(profile(user))
         victim = users[17]
-        collections = [store.examples, store.profiles]
-        victims = [set(c.get(where=user_filter(victim), include=[])["ids"]) for c in collections]
+
+        def examples() -> dict[str, tuple[bytes, str | None, str]]:  # every user's records, in either layout
+            return {k: v for u in users if (c := store.examples_collection(u)) for k, v in snapshot(c).items()}
+
+        victims = [
+            set(c.get(where=user_filter(victim), include=[])["ids"])
+            for c in (store.examples_collection(victim), store.profiles)
+        ]
         assert [len(ids) for ids in victims] == [2, 2]  # two examples; the profile and the example-id manifest
-        before = [snapshot(c) for c in collections]
+        before = [examples(), snapshot(store.profiles)]
         assert store.delete_user(victim) == 2
-        for collection, old, gone in zip(collections, before, victims, strict=True):
-            assert snapshot(collection) == {key: value for key, value in old.items() if key not in gone}
-        assert len(before[0]) == 100 and len(snapshot(store.examples)) == 98
+        after = [examples(), snapshot(store.profiles)]
+        for old, new, gone in zip(before, after, victims, strict=True):
+            assert new == {key: value for key, value in old.items() if key not in gone}
+        assert len(before[0]) == 100 and len(after[0]) == 98
         assert store.list_users() == [u for u in users if u != victim]
         assert store.get_examples(victim) == [] and store.get_profile(victim) is None
         assert store.delete_user(victim) == 0
@@ -275,8 +305,8 @@ class TestStore:
         for n in range(7):
             store.save_profile(profile(f"u{n}"))
         assert [size for op, size in small.writes if op == "examples.upsert"] == [3, 3, 2]
-        store.replace_user_examples("ada", history("ada", 1))
-        assert [size for op, size in small.writes if op == "examples.delete"] == [3, 3, 1]
+        store.replace_user_examples("ada", history("ada", 1))  # copy-on-write: 1 new record, then 8 old deleted
+        assert [size for op, size in small.writes if op == "examples.delete"] == [3, 3, 2]
         assert all(size <= 3 for _, size in small.writes)
         assert store.list_users() == [f"u{n}" for n in range(7)]  # paged 3 at a time
         assert [e.item_id for e in store.get_examples("ada")] == ["0"]
@@ -302,7 +332,7 @@ class TestStore:
         store.add_examples("ada", history("ada"))
         store.search("ada", "robots")
         assert (embeddings.document_calls, embeddings.query_calls) == (3, 1)
-        assert store.examples.metadata["embedding_dimension"] == 16
+        assert store.examples_collection("ada").metadata["embedding_dimension"] == 16
 
     # -- async -----------------------------------------------------------------------------------------
     async def test_async_methods_match_the_sync_ones(self, astore, make_store):
@@ -335,12 +365,37 @@ class TestStore:
     async def test_sync_methods_on_an_async_client_say_what_to_do(self, astore):
         if not astore.is_async:
             pytest.skip("this backend's astore has a sync client")
-        for call in (lambda: astore.search("ada", "x"), lambda: astore.list_users(), lambda: astore.examples):
+        for call in (
+            lambda: astore.search("ada", "x"),
+            lambda: astore.list_users(),
+            lambda: astore.examples_collection("ada"),
+        ):
             with pytest.raises(
                 AsyncClientError,
                 match=r"is async: use the async methods \(`await store\.a\w+\(\.\.\.\)`\).* sync client",
             ):
                 call()
+
+
+class TestStorePerUser(TestStore):
+    """Every store test on the per-user layout (one examples collection per user, named by a digest)."""
+
+    @pytest.fixture
+    def layout(self) -> str:
+        return "per_user"
+
+    def test_each_user_has_a_collection_named_by_a_digest_and_reads_create_none(self, store, client):
+        store.add_examples("ada", history("ada", 2))
+        assert store.search("nobody", "robots") == [] and store.get_examples("nobody") == []
+        names = {c.name for c in client.list_collections()}
+        assert {n for n in names if n.startswith(store.namespace + "_examples_")} == {
+            store.examples_collection("ada").name
+        }
+        assert "ada" not in store.examples_collection("ada").name
+        with pytest.raises(ValueError, match="examples_collection"):
+            _ = store.examples
+        store.delete_user("ada")
+        assert store.examples_collection("ada") is None  # the user's collection is gone with them
 
 
 def test_async_proxy_is_detected_as_an_async_client(tmp_path):

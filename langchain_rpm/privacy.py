@@ -1,0 +1,284 @@
+"""Forgetting a user: every copy of their data the package made, and a report of what could not be removed.
+
+RPM keeps a user's text in several places: the store's example records, profile and manifest (and,
+until compacted, Chroma's own log, full-text index and free pages), the build checkpoints (each thread's
+state holds the history, features and reasoning), and the LLM cache (prompts and replies).
+:func:`forget_user` deletes all of them and compacts what it can:
+
+- store: every example record of the user (current, superseded or orphaned by a failed write), the
+  profile and the manifest, under the user's write lock; then :meth:`RPMStore.compact
+  <langchain_rpm.store.RPMStore.compact>` (embedded stores);
+- checkpoints: every thread whose checkpoints carry the user's tag (the facade puts
+  ``{"rpm_user": owner_tag(user_id)}`` in the run metadata) or whose state has ``user_id`` equal to the
+  user; SQLite checkpoint files are then vacuumed;
+- LLM caches (:class:`~langchain_rpm.cli.cache.SQLiteCache`, or any cache with the same ``forget``
+  method): entries recorded for the user (:func:`data_owner`) and entries whose prompt contains one of
+  the user's texts; then vacuumed.
+
+Where a copy cannot be removed from here (a Chroma server's or Chroma Cloud's own storage, the vectors
+Chroma leaves in its index files, a checkpointer that is not SQLite), the report says so.
+
+Example:
+    >>> from langchain_rpm.testing import demo_rpm
+    >>> rpm = demo_rpm()
+    >>> report = forget_user("ada", rpm.store)
+    >>> report.examples_removed > 0, rpm.store.get_profile("ada")
+    (True, None)
+"""
+
+from __future__ import annotations
+
+import hashlib
+import sqlite3
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from langchain_rpm.history import check_user_id
+from langchain_rpm.plans import Call, Plan, arun, run
+from langchain_rpm.store.compaction import compact_plan
+from langchain_rpm.store.writes import delete_user_plan
+
+if TYPE_CHECKING:
+    from langchain_rpm.store import RPMStore
+
+CHECKPOINTS_FILE = "checkpoints.sqlite"
+CACHE_FILE = "llm_cache.sqlite"
+_OWNER: ContextVar[str | None] = ContextVar("rpm_data_owner", default=None)
+
+
+def owner_tag(user_id: str) -> str:
+    """The digest caches and checkpoints record for a user (never the id itself).
+
+    Example:
+        >>> owner_tag("ada") == owner_tag("ada") != owner_tag("bob")
+        True
+    """
+    return hashlib.sha256(f"rpm-user:{user_id}".encode()).hexdigest()[:32]
+
+
+@contextmanager
+def data_owner(user_id: str) -> Iterator[None]:
+    """Mark the LLM calls made inside as carrying ``user_id``'s data (caches record it for :func:`forget_user`).
+
+    The facade sets it around every build and query; set it yourself around other calls that send a
+    user's data through a cached model. Context variables follow threads that LangChain and LangGraph
+    start and asyncio tasks.
+
+    Example:
+        >>> with data_owner("ada"):
+        ...     current_owner() == owner_tag("ada")
+        True
+        >>> current_owner() is None
+        True
+    """
+    token = _OWNER.set(owner_tag(check_user_id(user_id)))
+    try:
+        yield
+    finally:
+        _OWNER.reset(token)
+
+
+def current_owner() -> str | None:
+    """The :func:`owner_tag` set by the innermost :func:`data_owner`, or ``None``."""
+    return _OWNER.get()
+
+
+@dataclass(frozen=True)
+class ForgetReport:
+    """What :func:`forget_user` removed, compacted, and could not remove.
+
+    Example:
+        >>> print(ForgetReport("ada", examples_removed=3, profile_removed=True))
+        forgot user 'ada'
+        examples removed: 3
+        profile removed: yes
+        checkpoint threads removed: 0
+        cached LLM replies removed: 0
+    """
+
+    user_id: str
+    examples_removed: int = 0
+    profile_removed: bool = False
+    checkpoint_threads_removed: int = 0
+    cache_entries_removed: int = 0
+    compacted: tuple[str, ...] = field(default_factory=tuple)
+    kept: tuple[str, ...] = field(default_factory=tuple)
+
+    def lines(self) -> list[str]:
+        """One line per fact (what the CLI prints)."""
+        return [
+            f"forgot user {self.user_id!r}",
+            f"examples removed: {self.examples_removed}",
+            f"profile removed: {'yes' if self.profile_removed else 'no (there was none)'}",
+            f"checkpoint threads removed: {self.checkpoint_threads_removed}",
+            f"cached LLM replies removed: {self.cache_entries_removed}",
+            *self.compacted,
+            *self.kept,
+        ]
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict (``--json``)."""
+        return {**asdict(self), "compacted": list(self.compacted), "kept": list(self.kept)}
+
+    def __str__(self) -> str:
+        """The lines, joined."""
+        return "\n".join(self.lines())
+
+
+def forget_plan(
+    user_id: str,
+    store: RPMStore,
+    *,
+    checkpointer: Any = None,
+    caches: Sequence[Any] = (),
+    folder: str | Path | None = None,
+    compact: bool = True,
+) -> Plan[ForgetReport]:
+    """:func:`forget_user` as a plan (run with :func:`~langchain_rpm.plans.run` or ``arun``)."""
+    user_id = check_user_id(user_id)
+    tag = owner_tag(user_id)
+    texts = [example.input for example in (yield from store.examples_plan(user_id))]
+    had_profile = (yield from store.profile_plan(user_id)) is not None
+    removed = yield from delete_user_plan(store, user_id)
+    threads, compacted, kept = 0, list[str](), list[str]()
+    if checkpointer is not None:
+        found, more_texts, note = yield Call(_forget_threads, _aforget_threads, (checkpointer, user_id, tag))
+        threads, texts = threads + found, texts + more_texts
+        (compacted if note.startswith("checkpoints compacted") else kept).append(note)
+    state = Path(folder) if folder is not None else None
+    if state is not None and (state / CHECKPOINTS_FILE).exists():
+        found, more_texts, note = yield Call(_forget_threads_in_file, args=(state / CHECKPOINTS_FILE, user_id, tag))
+        threads, texts = threads + found, texts + more_texts
+        compacted.append(note)
+    entries = 0
+    for cache, opened in _caches(caches, state):
+        try:
+            entries += yield Call(cache.forget, args=(tag, texts))
+        finally:
+            if opened:
+                cache.close()
+        compacted.append(f"LLM cache compacted (SQLite VACUUM): {getattr(cache, 'path', type(cache).__name__)}")
+    if compact:
+        for line in (yield from compact_plan(store)):
+            (kept if line.startswith(("kept", "not compacted")) else compacted).append(line)
+    else:
+        kept.append("not compacted (compact=False): Chroma's files may still hold deleted text")
+    return ForgetReport(user_id, removed, had_profile, threads, entries, tuple(compacted), tuple(kept))
+
+
+def forget_user(
+    user_id: str,
+    store: RPMStore,
+    *,
+    checkpointer: Any = None,
+    caches: Sequence[Any] = (),
+    folder: str | Path | None = None,
+    compact: bool = True,
+) -> ForgetReport:
+    """Delete every copy of ``user_id``'s data the package made and compact what holds it.
+
+    Args:
+        user_id: The user to forget.
+        store: The store holding their examples and profile.
+        checkpointer: A LangGraph checkpointer used for their builds (sync API here; ``aforget_user``
+            for ``AsyncSqliteSaver``).
+        caches: LLM caches to purge (objects with ``forget(owner_tag, texts) -> int``, e.g. ``SQLiteCache``).
+        folder: A state folder as the CLI keeps it (``checkpoints.sqlite``, ``llm_cache.sqlite``).
+        compact: Compact Chroma's files afterwards (embedded stores).
+
+    Example:
+        >>> from langchain_rpm.testing import demo_rpm
+        >>> print(forget_user("ada", demo_rpm().store).lines()[1])
+        examples removed: 3
+    """
+    options = {"checkpointer": checkpointer, "caches": caches, "folder": folder, "compact": compact}
+    return run(forget_plan(user_id, store, **options))
+
+
+async def aforget_user(
+    user_id: str,
+    store: RPMStore,
+    *,
+    checkpointer: Any = None,
+    caches: Sequence[Any] = (),
+    folder: str | Path | None = None,
+    compact: bool = True,
+) -> ForgetReport:
+    """Async :func:`forget_user` (async store clients, ``AsyncSqliteSaver``)."""
+    options = {"checkpointer": checkpointer, "caches": caches, "folder": folder, "compact": compact}
+    return await arun(forget_plan(user_id, store, **options))
+
+
+# -- checkpoints -------------------------------------------------------------------------------------------
+def _threads_of(checkpoints: Iterable[Any], user_id: str, tag: str) -> tuple[set[str], list[str]]:
+    """Thread ids holding the user's data, and the user's texts found in them."""
+    threads: set[str] = set()
+    texts: list[str] = []
+    for checkpoint in checkpoints:
+        values = checkpoint.checkpoint.get("channel_values") or {}
+        if (checkpoint.metadata or {}).get("rpm_user") == tag or values.get("user_id") == user_id:
+            threads.add(checkpoint.config["configurable"]["thread_id"])
+            texts += [str(item.get("input")) for item in values.get("history") or [] if isinstance(item, dict)]
+    return threads, texts
+
+
+def _forget_threads(checkpointer: Any, user_id: str, tag: str) -> tuple[int, list[str], str]:
+    threads, texts = _threads_of(list(checkpointer.list(None)), user_id, tag)
+    for thread in threads:
+        checkpointer.delete_thread(thread)
+    return len(threads), texts, _compact_saver(checkpointer)
+
+
+async def _aforget_threads(checkpointer: Any, user_id: str, tag: str) -> tuple[int, list[str], str]:
+    threads, texts = _threads_of([c async for c in checkpointer.alist(None)], user_id, tag)
+    for thread in threads:
+        await checkpointer.adelete_thread(thread)
+    conn = getattr(checkpointer, "conn", None)
+    if type(checkpointer).__name__ == "AsyncSqliteSaver" and conn is not None:
+        async with checkpointer.lock:
+            await conn.commit()
+            await conn.execute("VACUUM")
+            await conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        return len(threads), texts, "checkpoints compacted (SQLite VACUUM)"
+    return len(threads), texts, _compact_saver(checkpointer)
+
+
+def _compact_saver(checkpointer: Any) -> str:
+    name = type(checkpointer).__name__
+    if name == "SqliteSaver":
+        with checkpointer.lock:
+            checkpointer.conn.commit()
+            checkpointer.conn.execute("VACUUM")
+            checkpointer.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        return "checkpoints compacted (SQLite VACUUM)"
+    if name == "InMemorySaver":
+        return "checkpoints compacted (in memory: nothing on disk)"
+    return f"kept by {name}: deleted threads may stay in its storage until it is compacted (not done from here)"
+
+
+def _forget_threads_in_file(path: Path, user_id: str, tag: str) -> tuple[int, list[str], str]:
+    from langgraph.checkpoint.sqlite import SqliteSaver
+
+    conn = sqlite3.connect(path, check_same_thread=False)
+    try:
+        found, texts, _ = _forget_threads(SqliteSaver(conn), user_id, tag)
+    finally:
+        conn.close()
+    return found, texts, f"checkpoints compacted (SQLite VACUUM): {path}"
+
+
+def _caches(caches: Sequence[Any], folder: Path | None) -> list[tuple[Any, bool]]:
+    """The caches to purge, each with whether it was opened here (and must be closed)."""
+    given = list({id(c): c for c in caches if callable(getattr(c, "forget", None))}.values())
+    found = [(cache, False) for cache in given]
+    if folder is not None and (folder / CACHE_FILE).exists():
+        from langchain_rpm.cli.cache import SQLiteCache
+
+        target = (folder / CACHE_FILE).resolve()
+        if not any(Path(getattr(c, "path", "")).resolve() == target for c in given):
+            found.append((SQLiteCache(target), True))
+    return found

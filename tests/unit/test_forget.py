@@ -1,0 +1,113 @@
+"""Forgetting a user removes every copy the package made: no byte of their text is left under the store folder,
+and rebuilding them pays every LLM call again (issue 13.2)."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from pathlib import Path
+from typing import Any
+
+import pytest
+from langgraph.checkpoint.sqlite import SqliteSaver
+
+from langchain_rpm import RPM, RPMStore
+from langchain_rpm.cli.cache import SQLiteCache
+from langchain_rpm.testing import FakeStructuredChatModel
+from langchain_rpm.types import Feature, ReasoningExample
+from tests.support.rpm_fakes import CountingEmbeddings, rpm_responder
+
+MARKER = "Qz7xMarkerVw3k"
+ADA = [
+    {"id": "1", "input": f"Robots rebel on a space station ({MARKER} one).", "response": "sci-fi"},
+    {"id": "2", "input": f"A wedding turns into a love story ({MARKER} two).", "response": "romance"},
+    {"id": "3", "input": f"A car chase ends in a fist fight ({MARKER} three).", "response": "action"},
+]
+BOB = [
+    {"id": "1", "input": "Aliens land and a robot helps.", "response": "sci-fi"},
+    {"id": "2", "input": "A kiss at the wedding.", "response": "romance"},
+]
+
+
+def marker_bytes(folder: Path) -> int:
+    """Occurrences of the marker in every file under ``folder`` (Chroma's, the caches', the checkpoints')."""
+    return sum(path.read_bytes().count(MARKER.encode()) for path in folder.rglob("*") if path.is_file())
+
+
+class PaidCalls:
+    """``rpm_responder`` counting the calls that reached the model (cache misses)."""
+
+    def __init__(self) -> None:
+        self.count, self._lock = 0, threading.Lock()
+
+    def __call__(self, messages: list[Any], schema: dict[str, Any]) -> dict[str, Any]:
+        with self._lock:
+            self.count += 1
+        return rpm_responder(messages, schema)
+
+
+def _setup(folder: Path, layout: str = "shared") -> tuple[RPM, PaidCalls, SqliteSaver]:
+    paid = PaidCalls()
+    llm = FakeStructuredChatModel(responder=paid, cache=SQLiteCache(folder / "llm_cache.sqlite"))
+    saver = SqliteSaver(sqlite3.connect(folder / "checkpoints.sqlite", check_same_thread=False))
+    store = RPMStore(folder, embeddings=CountingEmbeddings(), layout=layout)
+    return RPM(llm, task="lamp2", store=store, checkpointer=saver), paid, saver
+
+
+def _fill(rpm: RPM) -> None:
+    rpm.build_user("ada", ADA)
+    rpm.build_user("bob", BOB)
+    rpm.personalize("ada", f"Robots kiss in space ({MARKER} query).")
+    rpm.personalize("bob", "Robots kiss in space.")
+    # A feature that quotes the user's text: it is the document Chroma indexes for full-text search.
+    extra = ReasoningExample(
+        item_id="4",
+        input=f"Quoted ({MARKER} four).",
+        features=[Feature(name=f"{MARKER} quote")],
+        reasoning="r",
+        answer="sci-fi",
+    )
+    rpm.store.add_examples("ada", [extra])
+
+
+@pytest.mark.parametrize("layout", ["shared", "per_user"])
+def test_forget_leaves_no_byte_of_the_users_text_and_a_rebuild_pays_again(tmp_path, layout):
+    folder = tmp_path / "store"
+    rpm, paid, _ = _setup(folder, layout)
+    _fill(rpm)
+    first_build = 2 * len(ADA) + 2  # extract + reason per item, one Propose and one Assign call (default preset)
+    assert marker_bytes(folder) > 0
+    bob_before = rpm.store.get_examples("bob")
+    report = rpm.forget("ada")
+    assert marker_bytes(folder) == 0, "the forgotten user's text is still on disk"
+    assert (report.examples_removed, report.profile_removed) == (len(ADA) + 1, True)
+    assert report.checkpoint_threads_removed == 1 and report.cache_entries_removed >= first_build + 1
+    assert any("vectors of deleted records" in line for line in report.kept)  # said, not hidden
+    assert rpm.store.get_examples("bob") == bob_before and rpm.users() == ["bob"]
+    assert rpm.personalize("bob", "Aliens and a robot.").answer == "sci-fi"
+    before = paid.count
+    rpm.build_user("ada", ADA)  # nothing cached or checkpointed is left to reuse
+    assert paid.count - before == first_build
+
+
+@pytest.mark.parametrize("layout", ["shared", "per_user"])
+def test_the_cli_route_forgets_by_state_folder(tmp_path, layout):
+    from langchain_rpm.privacy import forget_user
+
+    folder = tmp_path / "store"
+    rpm, _, saver = _setup(folder, layout)
+    _fill(rpm)
+    saver.conn.close()
+    report = forget_user("ada", RPMStore(folder, embeddings=CountingEmbeddings(), layout=layout), folder=folder)
+    assert report.checkpoint_threads_removed == 1 and report.cache_entries_removed > 0
+    assert marker_bytes(folder) == 0
+    assert report.lines()[:2] == ["forgot user 'ada'", "examples removed: 4"]
+    assert RPMStore(folder, embeddings=CountingEmbeddings(), layout=layout).list_users() == ["bob"]
+
+
+def test_forget_refuses_a_bad_user_id(tmp_path):
+    from langchain_rpm.privacy import forget_user
+
+    store = RPMStore(tmp_path / "store", embeddings=CountingEmbeddings())
+    with pytest.raises(ValueError, match="user id must not be empty"):
+        forget_user("", store)
