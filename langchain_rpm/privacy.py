@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import hashlib
 import sqlite3
+import sys
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -51,6 +52,8 @@ if TYPE_CHECKING:
 CHECKPOINTS_FILE = "checkpoints.sqlite"
 CACHE_FILE = "llm_cache.sqlite"
 BATCH_FILE = "batch.sqlite"
+DEFAULT_BATCH_STATE = Path("~/.langchain_rpm") / BATCH_FILE
+"""The Batch API ledger unless told otherwise (``langchain_rpm.batch.DEFAULT_STATE``)."""
 _OWNER: ContextVar[str | None] = ContextVar("rpm_data_owner", default=None)
 
 
@@ -315,13 +318,9 @@ def _ledgers(given: Sequence[str | Path] | None, folder: Path | None) -> list[Pa
 
 
 def _default_ledgers() -> list[Path]:
-    """The default ledger and every ledger this process opened (none when the batch extra is missing)."""
-    try:
-        from langchain_rpm.batch.build import DEFAULT_STATE
-        from langchain_rpm.batch.ledger import OPENED
-    except ImportError:  # pragma: no cover - langchain-openai missing: no batch build ran here
-        return []
-    return [DEFAULT_STATE, *sorted(OPENED)]
+    """The default ledger and every ledger this process opened (none unless the batch module was used)."""
+    ledgers = sys.modules.get("langchain_rpm.batch.ledger")  # not imported: this process opened no ledger
+    return [DEFAULT_BATCH_STATE.expanduser(), *sorted(getattr(ledgers, "OPENED", ()))]
 
 
 def _forget_in_ledger(path: Path, tag: str, texts: list[str]) -> tuple[int, list[str]]:

@@ -35,6 +35,7 @@ from langchain_rpm.batch.cost import BatchUsage
 from langchain_rpm.batch.jobs import BatchSettings
 from langchain_rpm.batch.model import _NO_RESPONSES_API, BatchChatOpenAI
 from langchain_rpm.errors import ConfigurationError
+from langchain_rpm.privacy import DEFAULT_BATCH_STATE
 from langchain_rpm.types import HistoryItem, UserProfile
 
 if TYPE_CHECKING:
@@ -43,7 +44,7 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 HistoryLike = Sequence[HistoryItem | Mapping[str, Any]]
 
-DEFAULT_STATE = Path("~/.langchain_rpm/batch.sqlite")
+DEFAULT_STATE = DEFAULT_BATCH_STATE
 """Where the batch ledger lives unless told otherwise."""
 
 UNBOUNDED_CALLS = 1_000_000
