@@ -80,7 +80,7 @@ def markdown(report: dict[str, Any]) -> str:
         f"Command: `{report['command']}`  ",
         f"Machine: {report['machine']}; load average at start {report['load_average']}.",
         "",
-        f"{report['users']} users x {report['items']} items, default preset with {report['settings'] or 'no overrides'}, "
+        f"{report['users']} users x {report['items']} items, settings {report['settings'] or 'of the default preset'}, "
         "loopback OpenAI server.",
         "",
         "| online stage | calls |",
@@ -111,11 +111,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--users", type=int, default=20)
     parser.add_argument("--items", type=int, default=10)
     parser.add_argument("--collect-window", type=float, default=0.2)
-    parser.add_argument("--chunk-size", type=int, default=None, help="features clustered per call (default 150)")
+    parser.add_argument("--preset", choices=["default", "paper"], default=None, help="RPM preset (default: default)")
+    parser.add_argument("--pack-size", type=int, default=None, help="items per extraction/reasoning call (default 1)")
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
     load = [round(x, 2) for x in os.getloadavg()]
-    settings = {"chunk_size": args.chunk_size} if args.chunk_size else {}
+    settings = {k: v for k, v in {"preset": args.preset, "pack_size": args.pack_size}.items() if v is not None}
     report = asyncio.run(measure(args.users, args.items, args.collect_window, **settings))
     report["command"] = shlex.join(["python", "-m", "benchmarks.batch", *(argv if argv is not None else sys.argv[1:])])
     report["machine"] = f"{platform.machine()}, {os.cpu_count()} cores, CPython {platform.python_version()}"

@@ -13,7 +13,10 @@ state holds the history, features and reasoning), and the LLM cache (prompts and
   user; SQLite checkpoint files are then vacuumed;
 - LLM caches (:class:`~langchain_rpm.cli.cache.SQLiteCache`, or any cache with the same ``forget``
   method): entries recorded for the user (:func:`data_owner`) and entries whose prompt contains one of
-  the user's texts; then vacuumed.
+  the user's texts; then vacuumed;
+- Batch API ledgers (``docs/batch.md``): the lines the user's builds sent (recorded per owner) and
+  those whose reply quotes the user's texts; then vacuumed. The provider's own batch files hold many
+  users' requests each and cannot be split: the report lists them.
 
 Where a copy cannot be removed from here (a Chroma server's or Chroma Cloud's own storage, the vectors
 Chroma leaves in its index files, a checkpointer that is not SQLite), the report says so.
@@ -30,6 +33,7 @@ from __future__ import annotations
 
 import hashlib
 import sqlite3
+import sys
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -47,6 +51,9 @@ if TYPE_CHECKING:
 
 CHECKPOINTS_FILE = "checkpoints.sqlite"
 CACHE_FILE = "llm_cache.sqlite"
+BATCH_FILE = "batch.sqlite"
+DEFAULT_BATCH_STATE = Path("~/.langchain_rpm") / BATCH_FILE
+"""The Batch API ledger unless told otherwise (``langchain_rpm.batch.DEFAULT_STATE``)."""
 _OWNER: ContextVar[str | None] = ContextVar("rpm_data_owner", default=None)
 
 
@@ -98,6 +105,7 @@ class ForgetReport:
         profile removed: yes
         checkpoint threads removed: 0
         cached LLM replies removed: 0
+        batch ledger replies removed: 0
     """
 
     user_id: str
@@ -105,6 +113,7 @@ class ForgetReport:
     profile_removed: bool = False
     checkpoint_threads_removed: int = 0
     cache_entries_removed: int = 0
+    batch_lines_removed: int = 0
     compacted: tuple[str, ...] = field(default_factory=tuple)
     kept: tuple[str, ...] = field(default_factory=tuple)
 
@@ -116,6 +125,7 @@ class ForgetReport:
             f"profile removed: {'yes' if self.profile_removed else 'no (there was none)'}",
             f"checkpoint threads removed: {self.checkpoint_threads_removed}",
             f"cached LLM replies removed: {self.cache_entries_removed}",
+            f"batch ledger replies removed: {self.batch_lines_removed}",
             *self.compacted,
             *self.kept,
         ]
@@ -137,6 +147,7 @@ def forget_plan(
     caches: Sequence[Any] = (),
     folder: str | Path | None = None,
     compact: bool = True,
+    batch_states: Sequence[str | Path] | None = None,
 ) -> Plan[ForgetReport]:
     """:func:`forget_user` as a plan (run with :func:`~langchain_rpm.plans.run` or ``arun``)."""
     user_id = check_user_id(user_id)
@@ -162,12 +173,18 @@ def forget_plan(
             if opened:
                 cache.close()
         compacted.append(f"LLM cache compacted (SQLite VACUUM): {getattr(cache, 'path', type(cache).__name__)}")
+    lines = 0
+    for ledger in _ledgers(batch_states, state):
+        found, notes = yield Call(_forget_in_ledger, args=(ledger, tag, texts))
+        lines += found
+        compacted.append(notes[0])
+        kept.extend(notes[1:])
     if compact:
         for line in (yield from compact_plan(store)):
             (kept if line.startswith(("kept", "not compacted")) else compacted).append(line)
     else:
         kept.append("not compacted (compact=False): Chroma's files may still hold deleted text")
-    return ForgetReport(user_id, removed, had_profile, threads, entries, tuple(compacted), tuple(kept))
+    return ForgetReport(user_id, removed, had_profile, threads, entries, lines, tuple(compacted), tuple(kept))
 
 
 def forget_user(
@@ -178,6 +195,7 @@ def forget_user(
     caches: Sequence[Any] = (),
     folder: str | Path | None = None,
     compact: bool = True,
+    batch_states: Sequence[str | Path] | None = None,
 ) -> ForgetReport:
     """Delete every copy of ``user_id``'s data the package made and compact what holds it.
 
@@ -187,8 +205,12 @@ def forget_user(
         checkpointer: A LangGraph checkpointer used for their builds (sync API here; ``aforget_user``
             for ``AsyncSqliteSaver``).
         caches: LLM caches to purge (objects with ``forget(owner_tag, texts) -> int``, e.g. ``SQLiteCache``).
-        folder: A state folder as the CLI keeps it (``checkpoints.sqlite``, ``llm_cache.sqlite``).
+        folder: A state folder as the CLI keeps it (``checkpoints.sqlite``, ``llm_cache.sqlite``,
+            ``batch.sqlite``).
         compact: Compact Chroma's files afterwards (embedded stores).
+        batch_states: Batch API ledgers (:class:`~langchain_rpm.batch.BatchLedger` files) the user's
+            builds went through (default: ``~/.langchain_rpm/batch.sqlite`` and every ledger this
+            process opened); their lines and replies are deleted, the provider's files are listed.
 
     Example:
         >>> from langchain_rpm.testing import demo_rpm
@@ -196,6 +218,7 @@ def forget_user(
         examples removed: 3
     """
     options = {"checkpointer": checkpointer, "caches": caches, "folder": folder, "compact": compact}
+    options |= {"batch_states": batch_states}
     return run(forget_plan(user_id, store, **options))
 
 
@@ -207,9 +230,11 @@ async def aforget_user(
     caches: Sequence[Any] = (),
     folder: str | Path | None = None,
     compact: bool = True,
+    batch_states: Sequence[str | Path] | None = None,
 ) -> ForgetReport:
     """Async :func:`forget_user` (async store clients, ``AsyncSqliteSaver``)."""
     options = {"checkpointer": checkpointer, "caches": caches, "folder": folder, "compact": compact}
+    options |= {"batch_states": batch_states}
     return await arun(forget_plan(user_id, store, **options))
 
 
@@ -282,3 +307,37 @@ def _caches(caches: Sequence[Any], folder: Path | None) -> list[tuple[Any, bool]
         if not any(Path(getattr(c, "path", "")).resolve() == target for c in given):
             found.append((SQLiteCache(target), True))
     return found
+
+
+# -- batch ledgers -----------------------------------------------------------------------------------------
+def _ledgers(given: Sequence[str | Path] | None, folder: Path | None) -> list[Path]:
+    """The existing ledger files to purge: those given (or the defaults), and the state folder's ``batch.sqlite``."""
+    paths = [Path(p).expanduser() for p in (_default_ledgers() if given is None else given)]
+    paths += [folder / BATCH_FILE] if folder is not None else []
+    return list({path.resolve(): path for path in paths if path.is_file()}.values())
+
+
+def _default_ledgers() -> list[Path]:
+    """The default ledger and every ledger this process opened (none unless the batch module was used)."""
+    ledgers = sys.modules.get("langchain_rpm.batch.ledger")  # not imported: this process opened no ledger
+    return [DEFAULT_BATCH_STATE.expanduser(), *sorted(getattr(ledgers, "OPENED", ()))]
+
+
+def _forget_in_ledger(path: Path, tag: str, texts: list[str]) -> tuple[int, list[str]]:
+    """Delete the user's lines from one ledger; the notes: what was compacted, then what the provider keeps."""
+    from langchain_rpm.batch.ledger import BatchLedger
+
+    ledger = BatchLedger(path)  # a run using it right now is refused in one line (its lock)
+    try:
+        forgotten = ledger.forget_owner(tag, texts)
+    finally:
+        ledger.close()
+    notes = [f"batch ledger compacted (SQLite VACUUM): {path}"]
+    if forgotten.input_files:
+        files = ", ".join(forgotten.input_files)
+        notes.append(
+            f"kept by the Batch API provider: the input files {files} (and their batches' output files) hold "
+            "this user's requests next to other users'; a batch file cannot be split: delete them with "
+            "`client.files.delete(ID)` once no run needs them"
+        )
+    return forgotten.lines, notes

@@ -139,14 +139,13 @@ class RPM:
     def _resume_plan(
         self, snapshot: StateSnapshot | None, payload: BuildState, key: str
     ) -> tuple[UserProfile | None, BuildState | None]:
-        """``(profile, None)`` when this exact build already finished; else ``(None, input)``.
-
-        ``None`` as input resumes an interrupted run of the same request.
-        """
+        """``(profile, None)`` when this exact build already finished; else ``(None, input)`` (``None``: resume)."""
         if snapshot is None or snapshot.values.get("build_key") != key:
             return None, payload  # never run on this thread, or the thread holds another request
-        if snapshot.next:
-            return None, None
+        if snapshot.next:  # interrupted: resume. A failed step (item tasks catch their items' errors, so an
+            # error there is an interruption) would fail alike on every replay: start over; prepare keeps results
+            failed = any(t.error and t.name not in ("extract_items", "reason_items") for t in snapshot.tasks)
+            return (None, payload) if failed else (None, None)
         profile = snapshot.values.get("profile")
         if not profile or profile.get("failed_items"):
             return None, payload  # finished with failed items: run again (only those are retried)
@@ -255,16 +254,28 @@ class RPM:
         return await self._arun_build(*self._request(user_id, items, config, "update"), on_progress)
 
     def build_users(
-        self, histories: Mapping[str, HistoryLike], *, config: RunnableConfig | None = None
+        self,
+        histories: Mapping[str, HistoryLike],
+        *,
+        config: RunnableConfig | None = None,
+        on_progress: ProgressCallback | None = None,
+        batch_api: bool = False,
+        **batch: Any,
     ) -> dict[str, UserProfile | Exception]:
         """Build many users with threads; LLM calls stay within ``max_concurrency`` across all users.
 
         Returns each user's profile, or the exception that stopped that user (others go on).
+        ``batch_api=True``: through the OpenAI Batch API at half price (``docs/batch.md``), with
+        ``batch_state=`` (the ledger) and the options of :func:`~langchain_rpm.batch.build.batch_builder`.
         """
+        if batch_api or batch:
+            from langchain_rpm.batch.build import batch_builder
+
+            return batch_builder(self, batch_api, on_progress, **batch).build_users(histories, config=config)
 
         def one(user_id: str, history: HistoryLike) -> UserProfile | Exception:
             try:
-                return self.build_user(user_id, history, config=config)
+                return self.build_user(user_id, history, config=config, on_progress=on_progress)
             except Exception as exc:
                 return exc
 
@@ -278,20 +289,22 @@ class RPM:
         *,
         config: RunnableConfig | None = None,
         users_in_flight: int | None = None,
+        on_progress: ProgressCallback | None = None,
+        batch_api: bool = False,
+        **batch: Any,
     ) -> dict[str, UserProfile | Exception]:
-        """Async bulk build: users overlap under the shared LLM bound.
+        """Async :meth:`build_users`; ``users_in_flight`` users at once (default ``4 * max_concurrency``)."""
+        if batch_api or batch:
+            from langchain_rpm.batch.build import batch_builder
 
-        Args:
-            histories: ``{user_id: history}``.
-            config: Run config for every build.
-            users_in_flight: Users built at once (default ``4 * max_concurrency``), bounding memory.
-        """
+            builder = batch_builder(self, batch_api, on_progress, **batch)
+            return await builder.abuild_users(histories, config=config, users_in_flight=users_in_flight)
         gate = asyncio.Semaphore(users_in_flight or 4 * self.max_concurrency)
 
         async def one(user_id: str, history: HistoryLike) -> UserProfile | Exception:
             async with gate:
                 try:
-                    return await self.abuild_user(user_id, history, config=config)
+                    return await self.abuild_user(user_id, history, config=config, on_progress=on_progress)
                 except Exception as exc:
                     return exc
 

@@ -33,8 +33,9 @@ from langchain_openai import ChatOpenAI
 from langchain_rpm.batch.coordinator import BatchCoordinator
 from langchain_rpm.batch.cost import BatchUsage
 from langchain_rpm.batch.jobs import BatchSettings
-from langchain_rpm.batch.model import BatchChatOpenAI
+from langchain_rpm.batch.model import _NO_RESPONSES_API, BatchChatOpenAI
 from langchain_rpm.errors import ConfigurationError
+from langchain_rpm.privacy import DEFAULT_BATCH_STATE
 from langchain_rpm.types import HistoryItem, UserProfile
 
 if TYPE_CHECKING:
@@ -43,7 +44,7 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 HistoryLike = Sequence[HistoryItem | Mapping[str, Any]]
 
-DEFAULT_STATE = Path("~/.langchain_rpm/batch.sqlite")
+DEFAULT_STATE = DEFAULT_BATCH_STATE
 """Where the batch ledger lives unless told otherwise."""
 
 UNBOUNDED_CALLS = 1_000_000
@@ -83,6 +84,8 @@ class BatchBuilder:
                 f"batch_api needs an OpenAI chat model (langchain_openai.ChatOpenAI) to build with, "
                 f"got {type(model).__name__}: pass build_model= or use the online build"
             )
+        if model._use_responses_api({}):
+            raise ConfigurationError(_NO_RESPONSES_API)
         self.rpm = rpm
         self.model = model
         self.state = Path(state).expanduser()
@@ -147,6 +150,38 @@ class BatchBuilder:
     def _emit(self, event: dict[str, Any]) -> None:
         if self.on_progress is not None:
             self.on_progress(event)
+
+
+def batch_builder(
+    rpm: RPM,
+    batch_api: bool,
+    on_progress: Callable[[dict[str, Any]], None] | None = None,
+    *,
+    batch_state: str | Path | None = None,
+    **options: Any,
+) -> BatchBuilder:
+    """The builder behind ``RPM.build_users(..., batch_api=True)`` / ``abuild_users``.
+
+    Args:
+        rpm: The facade.
+        batch_api: Must be true: batch options without it are refused (they would be ignored).
+        on_progress: Receives the builds' and the batches' events.
+        batch_state: The ledger file (default :data:`DEFAULT_STATE`).
+        **options: :class:`BatchBuilder` options (``online_concurrency=``, ``settings=``) and
+            :class:`~langchain_rpm.batch.jobs.BatchSettings` fields (``poll_interval=``, ``timeout=``, ...).
+
+    Example:
+        >>> from langchain_rpm.testing import demo_rpm
+        >>> batch_builder(demo_rpm(user=None), False, poll_interval=5)
+        Traceback (most recent call last):
+        ...
+        langchain_rpm.errors.ConfigurationError: batch options ['poll_interval'] need batch_api=True
+    """
+    if not batch_api:
+        given = sorted([*options, *(["batch_state"] if batch_state is not None else [])])
+        raise ConfigurationError(f"batch options {given} need batch_api=True")
+    state = DEFAULT_STATE if batch_state is None else batch_state
+    return BatchBuilder(rpm, state, on_progress=on_progress, **options)
 
 
 def batched_facade(rpm: RPM, model: BatchChatOpenAI) -> RPM:

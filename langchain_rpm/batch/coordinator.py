@@ -42,6 +42,7 @@ import openai
 from langchain_rpm.batch.cost import BatchUsage, reply_tokens
 from langchain_rpm.batch.jobs import BatchJob, BatchSettings, Outcome
 from langchain_rpm.batch.ledger import BatchLedger
+from langchain_rpm.privacy import current_owner
 from langchain_rpm.types import TokenUsage
 
 log = logging.getLogger(__name__)
@@ -153,10 +154,13 @@ class BatchCoordinator:
     def submit(self, custom_id: str, body: dict[str, Any]) -> Future[Reply]:
         """Queue a chat-completions request body; the future resolves to its reply body or ``None`` (go online)."""
         future: Future[Reply] = Future()
+        owner = current_owner()
         with self._cond:
             if self._stop.is_set():
                 future.cancel()
                 return future
+            if owner is not None:  # whose text the line holds, so forget_user can delete it
+                self.ledger.record_owner(custom_id, owner)
             pending = self._queued.get(custom_id) or self._sent.get(custom_id)
             if pending is not None:
                 pending.futures.append(future)

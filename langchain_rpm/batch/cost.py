@@ -43,6 +43,20 @@ class BatchUsage(BaseModel):
     batch_tokens: TokenUsage = Field(default_factory=TokenUsage, description="Billed at batch prices.")
     online_tokens: TokenUsage = Field(default_factory=TokenUsage, description="Billed at list prices.")
 
+    def __add__(self, other: BatchUsage) -> BatchUsage:
+        """Two runs' counters and tokens together.
+
+        Example:
+            >>> (BatchUsage(batches=1, lines=3) + BatchUsage(batches=2, online=1)).model_dump(include={"batches", "lines", "online"})
+            {'batches': 3, 'lines': 3, 'online': 1}
+        """
+        counts = ("batches", "resumed_batches", "lines", "shared", "replayed", "online")
+        return BatchUsage(
+            **{name: getattr(self, name) + getattr(other, name) for name in counts},
+            batch_tokens=self.batch_tokens + other.batch_tokens,
+            online_tokens=self.online_tokens + other.online_tokens,
+        )
+
     def dollars(self, prices: Prices | None = None) -> float:
         """This run's cost: batch lines at the batch price, online calls at the list price."""
         prices = prices or _list_prices()

@@ -22,6 +22,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -44,7 +45,16 @@ CREATE TABLE IF NOT EXISTS lines (
     error TEXT
 );
 CREATE INDEX IF NOT EXISTS lines_by_file ON lines (input_file_id);
+CREATE TABLE IF NOT EXISTS owners (
+    custom_id TEXT NOT NULL,
+    owner TEXT NOT NULL,
+    PRIMARY KEY (custom_id, owner)
+);
 """
+
+
+OPENED: set[Path] = set()
+"""Every ledger file this process opened (``forget_user`` purges them by default)."""
 
 
 @dataclass(frozen=True)
@@ -56,6 +66,20 @@ class LedgerLine:
     batch_id: str | None
     finished: bool
     error: str | None
+
+
+@dataclass(frozen=True)
+class ForgottenLines:
+    """What :meth:`BatchLedger.forget_owner` deleted: lines, and the provider's input files that held them."""
+
+    lines: int
+    input_files: tuple[str, ...]
+
+
+def _forms(text: str) -> set[str]:
+    """How ``text`` appears in a stored reply (JSON, ASCII-escaped, and once more inside a JSON string)."""
+    once = json.dumps(text)[1:-1]
+    return {text, json.dumps(text, ensure_ascii=False)[1:-1], once, json.dumps(once)[1:-1]}
 
 
 @dataclass(frozen=True)
@@ -78,6 +102,7 @@ class BatchLedger:
         """Open (or create) the ledger and take its lock."""
         self.path = Path(path).expanduser()
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        OPENED.add(self.path.resolve())
         self._file_lock = FileLock(str(self.path) + ".lock", thread_local=False)  # closed from any thread
         try:
             self._file_lock.acquire(timeout=0)
@@ -88,6 +113,7 @@ class BatchLedger:
         self._lock = threading.Lock()
         self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA secure_delete=ON")  # forgotten replies are zeroed, not left in free pages
         self._db.executescript(_SCHEMA)
 
     def close(self) -> None:
@@ -172,6 +198,52 @@ class BatchLedger:
             )
             self._db.executemany(f"UPDATE lines SET error = ? {mine}", [(e, c, found[0]) for c, e in errors.items()])
             self._db.execute("UPDATE batches SET status = ?, finished = 1 WHERE batch_id = ?", (status, batch_id))
+
+    def record_owner(self, custom_id: str, owner: str) -> None:
+        """``custom_id`` carries the data of ``owner`` (a :func:`~langchain_rpm.privacy.owner_tag`)."""
+        with self._lock:
+            self._db.execute("INSERT OR IGNORE INTO owners VALUES (?, ?)", (custom_id, owner))
+
+    def forget_owner(self, owner: str, texts: Sequence[str] = ()) -> ForgottenLines:
+        """Delete the lines ``owner`` asked for and those whose reply quotes one of ``texts``; then compact.
+
+        Shared lines (another user sent the identical request) go too: they hold this user's text.
+        Returns how many lines were deleted and the provider's input files that held them.
+
+        Example:
+            >>> import tempfile, pathlib
+            >>> ledger = BatchLedger(pathlib.Path(tempfile.mkdtemp()) / "batch.sqlite")
+            >>> ledger.record_upload("file-1", ["req-a", "req-b"])
+            >>> ledger.record_owner("req-a", "ada-tag")
+            >>> ledger.forget_owner("ada-tag"), ledger.custom_ids("file-1")
+            (ForgottenLines(lines=1, input_files=('file-1',)), ['req-b'])
+            >>> ledger.close()
+        """
+        needles = {form for text in texts if len(text.strip()) >= 12 for form in _forms(text)}
+        with self._lock:
+            ids = {row[0] for row in self._db.execute("SELECT custom_id FROM owners WHERE owner = ?", (owner,))}
+            if needles:
+                for custom_id, reply, error in self._db.execute("SELECT custom_id, reply, error FROM lines"):
+                    if any(needle in f"{reply or ''}{error or ''}" for needle in needles):
+                        ids.add(custom_id)
+            marks = [(custom_id,) for custom_id in ids]
+            self._db.execute("BEGIN")
+            self._db.execute("CREATE TEMP TABLE IF NOT EXISTS forget_ids (custom_id TEXT PRIMARY KEY)")
+            self._db.execute("DELETE FROM forget_ids")
+            self._db.executemany("INSERT OR IGNORE INTO forget_ids VALUES (?)", marks)
+            files = self._db.execute(
+                "SELECT DISTINCT input_file_id FROM lines WHERE custom_id IN (SELECT custom_id FROM forget_ids) "
+                "ORDER BY input_file_id"
+            ).fetchall()
+            removed = self._db.execute("DELETE FROM lines WHERE custom_id IN (SELECT custom_id FROM forget_ids)")
+            count = removed.rowcount
+            self._db.execute("DELETE FROM owners WHERE custom_id IN (SELECT custom_id FROM forget_ids)")
+            self._db.execute("DELETE FROM owners WHERE owner = ?", (owner,))
+            self._db.execute("DELETE FROM forget_ids")
+            self._db.execute("COMMIT")
+            self._db.execute("VACUUM")
+            self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        return ForgottenLines(count, tuple(row[0] for row in files))
 
     def forget(self, input_file_id: str) -> None:
         """Drop an upload that never became a batch (its requests count as never submitted)."""

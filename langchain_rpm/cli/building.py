@@ -176,6 +176,49 @@ RPMFactory = Callable[[TaskSpec, Any], Any]
 """``(task, checkpointer) -> RPM``: the facade for one task group, sharing the model and the store."""
 
 
+@dataclass
+class BatchRun:
+    """``rpm build --batch-api``: the ledger, the poll interval, and what each run cost (filled by :func:`run_jobs`)."""
+
+    state: Path
+    poll_interval: float
+    usage: list[Any] = field(default_factory=list)
+
+    def summary(self) -> dict[str, Any]:
+        """Batches, lines, online fallbacks and dollars at batch prices (and at list prices), over every run."""
+        from langchain_rpm.batch import BatchUsage
+
+        total = BatchUsage()
+        for usage in self.usage:
+            total = total + usage
+        return {**total.model_dump(), "cost_usd": total.dollars(), "list_cost_usd": total.list_dollars()}
+
+    def line(self) -> str:
+        """One line: what went through batches and what it cost."""
+        s = self.summary()
+        return (
+            f"batch API: {s['batches']} batch(es), {s['lines']} lines, {s['replayed']} replayed from "
+            f"{self.state}, {s['online']} online; cost ${s['cost_usd']:.6f} at batch prices "
+            f"(${s['list_cost_usd']:.6f} at list prices)"
+        )
+
+
+async def _run_batched(
+    rpm: Any, group: list[Job], batch: BatchRun, on_progress: Callable[[dict[str, Any]], None]
+) -> dict[str, UserProfile | Exception]:
+    """One task group through the Batch API: its builds, then its updates, each phase one batch for all users."""
+    from langchain_rpm.batch import BatchBuilder
+
+    results: dict[str, UserProfile | Exception] = {}
+    for mode in ("build", "update"):
+        jobs = {job.user_id: job.items for job in group if job.mode == mode}
+        if jobs:
+            builder = BatchBuilder(rpm, batch.state, poll_interval=batch.poll_interval, on_progress=on_progress)
+            results.update(await builder.abuild_users(jobs, mode=mode))
+            batch.usage.append(builder.usage)
+    return results
+
+
 async def run_jobs(
     jobs: list[Job],
     make_rpm: RPMFactory,
@@ -184,14 +227,23 @@ async def run_jobs(
     users_in_flight: int,
     on_progress: Callable[[dict[str, Any]], None],
     on_user_done: Callable[[], None],
+    batch: BatchRun | None = None,
 ) -> dict[str, UserProfile | Exception]:
-    """Build (or update) every job; users of one task share one RPM (and its call bound), task after task."""
+    """Build (or update) every job; users of one task share one RPM (and its call bound), task after task.
+
+    With ``batch``, each task group goes through the Batch API (:class:`~langchain_rpm.batch.BatchBuilder`).
+    """
     results: dict[str, UserProfile | Exception] = {}
     groups: dict[str, list[Job]] = {}
     for job in jobs:
         groups.setdefault(job.task.model_dump_json(), []).append(job)
     for group in groups.values():
         rpm = make_rpm(group[0].task, checkpointer)
+        if batch is not None:
+            results.update(await _run_batched(rpm, group, batch, on_progress))
+            for _ in group:
+                on_user_done()
+            continue
         gate = asyncio.Semaphore(users_in_flight)
 
         async def one(job: Job, rpm: Any = rpm, gate: asyncio.Semaphore = gate) -> None:

@@ -11,7 +11,8 @@ Cached prompts hold users' histories, so each entry records whose data it carrie
 user a build or query runs for (:func:`langchain_rpm.privacy.data_owner`, set by the :class:`~langchain_rpm.RPM`
 facade), recorded when the reply is stored and whenever another user's run reuses it.
 :meth:`SQLiteCache.forget` deletes a user's entries (and entries whose prompt contains the user's texts)
-and compacts the file, so no byte of them is left on disk.
+and compacts the file, so no byte of them is left on disk. A reply that fails its output schema is
+evicted by the structured call that got it (:mod:`langchain_rpm.cache_watch`), so a retry asks the model again.
 
 Example:
     >>> import tempfile, pathlib
@@ -37,6 +38,7 @@ from langchain_core.load import Serializable, dumps, loads
 from langchain_core.messages import AIMessage, AIMessageChunk
 from langchain_core.outputs import ChatGeneration, Generation
 
+from langchain_rpm.cache_watch import note_use
 from langchain_rpm.privacy import current_owner
 
 
@@ -67,6 +69,7 @@ class SQLiteCache(BaseCache):
             ).fetchall()
             if rows:
                 self._own(prompt, llm_string)
+                note_use(self, prompt, llm_string)
         return [_load(value) for (value,) in rows] or None
 
     def update(self, prompt: str, llm_string: str, return_val: RETURN_VAL_TYPE) -> None:
@@ -79,6 +82,24 @@ class SQLiteCache(BaseCache):
             self._db.executemany("INSERT OR REPLACE INTO llm_cache VALUES (?, ?, ?, ?)", rows)
             self._own(prompt, llm_string)
             self._db.execute("COMMIT")
+        note_use(self, prompt, llm_string)
+
+    def evict(self, prompt: str, llm_string: str) -> int:
+        """Delete one entry (a reply that failed validation must not be served again); returns 1 if it existed.
+
+        Example:
+            >>> import tempfile, pathlib
+            >>> cache = SQLiteCache(pathlib.Path(tempfile.mkdtemp()) / "llm.sqlite")
+            >>> cache.update("prompt", "model", [Generation(text="not JSON")])
+            >>> cache.evict("prompt", "model"), cache.lookup("prompt", "model")
+            (1, None)
+        """
+        with self._lock:
+            self._db.execute("BEGIN")
+            found = self._db.execute("DELETE FROM llm_cache WHERE prompt = ? AND llm = ?", (prompt, llm_string))
+            self._db.execute("DELETE FROM llm_cache_owner WHERE entry = ?", (_entry(prompt, llm_string),))
+            self._db.execute("COMMIT")
+        return int(found.rowcount > 0)
 
     def _own(self, prompt: str, llm_string: str) -> None:
         owner = current_owner()

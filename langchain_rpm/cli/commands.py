@@ -15,7 +15,7 @@ import argparse
 import asyncio
 from typing import Any
 
-from langchain_rpm.cli.building import Job, prepare, run_jobs, summarize, summary_lines
+from langchain_rpm.cli.building import BatchRun, Job, prepare, run_jobs, summarize, summary_lines
 from langchain_rpm.cli.exits import BAD_INPUT, OK, InvalidAnswer, report
 from langchain_rpm.cli.offline import Output
 from langchain_rpm.cli.render import (
@@ -55,7 +55,13 @@ def _rpm_factory(args: argparse.Namespace, store: Any, choice: Any) -> Any:
 
 
 async def _run_builds(
-    args: argparse.Namespace, access: StoreAccess, choice: Any, jobs: list[Job], *, quiet: bool
+    args: argparse.Namespace,
+    access: StoreAccess,
+    choice: Any,
+    jobs: list[Job],
+    *,
+    quiet: bool,
+    batch: BatchRun | None = None,
 ) -> tuple[Any, dict[str, UserProfile | Exception]]:
     """Build ``jobs`` with progress bars (none when ``quiet``); returns the store and each user's result."""
     store = access.open(create=True)
@@ -68,8 +74,23 @@ async def _run_builds(
                 users_in_flight=4 * args.concurrency,
                 on_progress=progress.event,
                 on_user_done=progress.user_done,
+                batch=batch,
             )
     return store, results
+
+
+def _batch_run(args: argparse.Namespace, access: StoreAccess, plan: Any) -> BatchRun | None:
+    """``--batch-api``'s ledger and poll interval; refused (before anything starts) for a model that cannot batch."""
+    if not getattr(args, "batch_api", False):
+        return None
+    if plan.kind != "openai":
+        raise ConfigurationError(
+            f"--batch-api needs an OpenAI model (the Batch API), not {plan.description}: give --model NAME "
+            "with OPENAI_API_KEY (or --base-url of a server with the files and batches endpoints), or drop --batch-api"
+        )
+    from langchain_rpm.privacy import BATCH_FILE  # where forget looks for the ledger too
+
+    return BatchRun(args.batch_state or access.state_folder() / BATCH_FILE, args.batch_poll)
 
 
 def _report_problems(problems: list[tuple[str, str]], as_json: bool) -> None:
@@ -87,11 +108,17 @@ def build(args: argparse.Namespace, out: Output) -> int:
         out.data({"users": 0, "notes": prepared.notes}) if out.json else out.line("nothing to do: every row is stored")
         return OK
     access = prepared.access
+    batch = _batch_run(args, access, plan)
     with running_model(plan, announcer(out.json), cache=access.cache(not args.no_cache)) as choice:
-        _store, results = asyncio.run(_run_builds(args, access, choice, prepared.jobs, quiet=out.json))
+        run = _run_builds(args, access, choice, prepared.jobs, quiet=out.json, batch=batch)
+        _store, results = asyncio.run(run)
     summary = summarize(args.command, prepared.jobs, results)
+    if batch is not None:
+        summary["batch"] = batch.summary()
     head, problems = summary_lines(args.command, summary)
     out.data({**summary, "notes": prepared.notes}) if out.json else out.line(head)
+    if batch is not None and not out.json:
+        out.line(batch.line())
     _report_problems(problems, out.json)
     return BAD_INPUT if summary["failed_users"] else OK
 
@@ -152,24 +179,17 @@ def ask(args: argparse.Namespace, out: Output) -> int:
 
 
 async def _demo_run(args: argparse.Namespace, access: StoreAccess, choice: Any, out: Output) -> None:
+    """Build the demo users, then answer their held-out queries; tables, or one JSON document with ``--json``."""
     from langchain_rpm.evaluation.datasets import demo_dataset
 
     task = get_task(args.demo_task)
     users = demo_dataset(args.demo_task)[: args.users]
-    out.console.rule(f"RPM demo: {len(users)} {args.demo_task} users")
+    if not out.json:
+        out.console.rule(f"RPM demo: {len(users)} {args.demo_task} users")
     jobs = [Job(user.user_id, task, "build", user.history) for user in users]
-    store, results = await _run_builds(args, access, choice, jobs, quiet=False)
-    head, problems = summary_lines("build", summarize("build", jobs, results))
-    out.line(head)
-    _report_problems(problems, as_json=False)
+    store, results = await _run_builds(args, access, choice, jobs, quiet=out.json)
+    summary = summarize("build", jobs, results)
     rpm = _rpm_factory(args, store, choice)(task, None)
-    first = store.get_profile(users[0].user_id)
-    if first is not None:
-        out.console.print(factor_table(first.factors, task, title=f"Factors of {first.user_id}"))
-        examples = store.get_examples(first.user_id)
-        if examples:
-            out.line("A reasoning path from the history:")
-            print_example(out.console, examples[0])
     rows = []
     for user in users:
         if not isinstance(results.get(user.user_id), UserProfile):
@@ -177,10 +197,45 @@ async def _demo_run(args: argparse.Namespace, access: StoreAccess, choice: Any, 
         for query in user.queries:
             prediction = await rpm.apersonalize(user.user_id, query.input, options=query.options)
             rows.append((user.user_id, query.input, prediction, query.gold))
+    first = store.get_profile(users[0].user_id) if users else None
+    examples = store.get_examples(first.user_id) if first is not None else []
+    if out.json:
+        out.data(_demo_document(args.demo_task, summary, first, examples, rows))
+        return
+    head, problems = summary_lines("build", summary)
+    out.line(head)
+    _report_problems(problems, as_json=False)
+    if first is not None:
+        out.console.print(factor_table(first.factors, task, title=f"Factors of {first.user_id}"))
+        if examples:
+            out.line("A reasoning path from the history:")
+            print_example(out.console, examples[0])
     out.console.print(prediction_table(rows))
     if rows:
         out.line("Why the first answer:")
         out.console.print(plain(rows[0][2].explain(), newlines=True))
+
+
+def _demo_document(
+    task: str, summary: dict[str, Any], first: UserProfile | None, examples: list[Any], rows: list[Any]
+) -> dict[str, Any]:
+    """``rpm demo --json``: the build summary, the first user's profile and example, every prediction."""
+    return {
+        "task": task,
+        "build": summary,
+        "profile": first.model_dump(mode="json") if first is not None else None,
+        "example": examples[0].model_dump(mode="json") if examples else None,
+        "predictions": [
+            {
+                "user_id": user,
+                "query": query,
+                "truth": truth,
+                "correct": prediction.answer.strip().lower() == truth.strip().lower(),
+                **prediction.model_dump(mode="json"),
+            }
+            for user, query, prediction, truth in rows
+        ],
+    }
 
 
 def demo(args: argparse.Namespace, out: Output) -> int:

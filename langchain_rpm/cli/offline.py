@@ -40,17 +40,6 @@ class Output:
         self.console.print(text, soft_wrap=True)
 
 
-def forget_user(store: Any, user_id: str) -> int:
-    """Delete every stored copy of ``user_id``; returns the number of examples removed.
-
-    The seam for the store's forgetting API: ``langchain_rpm.privacy.forget_user`` (which also clears
-    checkpoints and cached prompts) replaces this body once it exists; until then, the store's own
-    :meth:`~langchain_rpm.store.RPMStore.delete_user`.
-    """
-    removed: int = store.delete_user(user_id)
-    return removed
-
-
 def _profile(access: StoreAccess, store: Any, user_id: str) -> UserProfile:
     profile = store.get_profile(user_id) if store is not None else None
     if profile is None:
@@ -93,15 +82,22 @@ def inspect(args: argparse.Namespace, out: Output) -> int:
 
 
 def forget(args: argparse.Namespace, out: Output) -> int:
-    """``rpm forget USER``: delete the user's examples and profile."""
+    """``rpm forget USER``: every copy of the user's data (:func:`langchain_rpm.privacy.forget_user`), and the report.
+
+    Examples, profile, build checkpoints, cached LLM replies and batch-ledger lines in the store folder
+    (and the ``--batch-state`` ledger); the report's lines are printed as they are (``--json``: its dict).
+    """
+    from langchain_rpm.privacy import forget_user
+
     user_id = args.user
     access = StoreAccess(args)
     access.check(writes=True)
     store = access.open(create=False)
     _profile(access, store, user_id)
-    removed = forget_user(store, user_id)
+    ledgers = [args.batch_state] if getattr(args, "batch_state", None) else []
+    report = forget_user(user_id, store, folder=access.state_folder(), batch_states=ledgers)
     if out.json:
-        out.data({"user": user_id, "examples_removed": removed})
+        out.data(report.to_dict())
     else:
-        out.line(f"forgot {quoted(user_id)} ({removed} examples)")
+        out.line("\n".join(literal(line) for line in report.lines()))
     return 0

@@ -60,6 +60,22 @@ def positive_int(text: str) -> int:
     return value
 
 
+def positive_float(text: str) -> float:
+    """A number > 0 (``--batch-poll``).
+
+    Example:
+        >>> positive_float("0.5")
+        0.5
+    """
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number > 0, got {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be a number > 0, got {value}")
+    return value
+
+
 def port(text: str) -> int:
     """A TCP port number."""
     value = positive_int(text)
@@ -108,8 +124,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "task: --task/--labels, else each user's stored task, else lamp2 (with --lamp: the gold file's task).\n"
         "A user who already has a profile is rebuilt when the file holds all their stored items; otherwise\n"
         "choose --replace (rebuild from this file alone) or --merge (keep the stored items, add the new rows).\n\n"
+        "--batch-api sends every phase (extraction, each clustering step, reasoning) as one OpenAI batch for all\n"
+        "users, at batch prices; a killed run started again with the same --batch-state resumes its batches.\n\n"
         "examples:\n  rpm build interactions.jsonl --task lamp2\n  rpm build --lamp questions.json outputs.json --task lamp3\n"
-        "  rpm build reviews.jsonl --labels good,bad",
+        "  rpm build reviews.jsonl --labels good,bad\n  rpm build interactions.jsonl --batch-api --batch-poll 60",
     ),
     "ask": (
         "answer a query the way a user would, from their profile (2 LLM calls)",
@@ -128,8 +146,9 @@ COMMANDS: dict[str, tuple[str, str]] = {
     ),
     "users": ("list the users who have a profile (no model needed)", "example:\n  rpm users\n  rpm users --json"),
     "forget": (
-        "delete a user's examples and profile (no model needed)",
-        "example:\n  rpm forget ada",
+        "delete every copy of a user's data: examples, profile, build checkpoints, cached replies (no model needed)",
+        "Also deletes the user's lines from the batch ledger (STORE/batch.sqlite, or --batch-state) and compacts\n"
+        "every file; the report says what could not be removed here.\n\nexample:\n  rpm forget ada",
     ),
     "demo": (
         "build demo users from shipped data, then personalize their held-out queries",
@@ -160,6 +179,17 @@ def _add_commands(commands: Any) -> None:
     how = build.add_mutually_exclusive_group()
     how.add_argument("--replace", action="store_true", help="rebuild existing users from this file alone")
     how.add_argument("--merge", action="store_true", help="keep existing users' stored items and add the new rows")
+    batch = build.add_argument_group("OpenAI Batch API (half price, results within 24 h; docs/batch.md)")
+    batch.add_argument("--batch-api", action="store_true", help="send each build phase as one batch for all users")
+    batch.add_argument(
+        "--batch-poll", type=positive_float, default=30.0, metavar="SECONDS", help="between two polls (default 30)"
+    )
+    batch.add_argument(
+        "--batch-state",
+        type=Path,
+        metavar="PATH",
+        help="the batch ledger (default STORE/batch.sqlite); rerun to resume",
+    )
     ask = _command(commands, "ask")
     ask.add_argument("user", help="the user id")
     ask.add_argument("query", help="the input to answer")
@@ -168,7 +198,9 @@ def _add_commands(commands: Any) -> None:
     _command(commands, "inspect").add_argument("user", help="the user id")
     _command(commands, "add").add_argument("file", type=Path, help="the data file (.jsonl or .json rows)")
     _command(commands, "users")
-    _command(commands, "forget").add_argument("user", help="the user id")
+    forget = _command(commands, "forget")
+    forget.add_argument("user", help="the user id")
+    forget.add_argument("--batch-state", type=Path, metavar="PATH", help="a batch ledger besides STORE/batch.sqlite")
     demo = _command(commands, "demo")
     demo.add_argument("--demo-task", default="lamp2", choices=list(PRESET_TASKS), help="demo data (default lamp2)")
     demo.add_argument("--users", type=positive_int, default=2, metavar="N", help="demo users to build (default 2)")

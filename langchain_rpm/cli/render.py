@@ -29,6 +29,8 @@ from langchain_rpm.tasks import TaskSpec
 from langchain_rpm.types import Factor, FactorStatistics, Prediction, ReasoningExample, UserProfile
 
 STAGE_LABELS = {"extract": "features", "aggregate": "factors", "reason": "reasoning paths", "store": "stored"}
+BATCH_STATUS = {"validating": "submitted"}
+"""How a batch's provider status is shown where it differs (the others as they are: in_progress, completed ...)."""
 
 
 def plain(text: object, style: str = "", *, newlines: bool = False) -> Text:
@@ -116,7 +118,7 @@ class BuildProgress:
 
     def __init__(self, console: Console, *, users: int, enabled: bool = True) -> None:
         self._progress = Progress(
-            TextColumn("{task.description:<16}"),
+            TextColumn("{task.description:<20}"),
             BarColumn(),
             MofNCompleteColumn(),
             TimeElapsedColumn(),
@@ -127,6 +129,7 @@ class BuildProgress:
         self._users = self._progress.add_task("users", total=users)
         self._bars: dict[str, Any] = {}
         self._counts: dict[tuple[str, str], tuple[int, int]] = {}
+        self._batches: dict[str, int] = {}
 
     def __enter__(self) -> BuildProgress:
         self._progress.__enter__()
@@ -136,8 +139,10 @@ class BuildProgress:
         self._progress.__exit__(None, None, None)
 
     def event(self, event: dict[str, Any]) -> None:
-        """Handle one ``{"stage", "user_id", "done", "total"}`` event."""
+        """Handle one ``{"stage", "user_id", "done", "total"}`` event (or a batch's, see :meth:`batch`)."""
         stage = event.get("stage", "")
+        if stage == "batch":
+            self.batch(event)
         if stage not in STAGE_LABELS:
             return
         self._counts[(stage, event["user_id"])] = (int(event["done"]), int(event["total"]))
@@ -146,6 +151,22 @@ class BuildProgress:
         if stage not in self._bars:
             self._bars[stage] = self._progress.add_task(STAGE_LABELS[stage], total=total)
         self._progress.update(self._bars[stage], completed=done, total=total)
+
+    def batch(self, event: dict[str, Any]) -> None:
+        """One bar per batch: its state (submitted, validating, in_progress, completed, expired, failed ...), lines done.
+
+        Batch events come from the coordinator's threads (rich's progress is thread-safe).
+        """
+        key = f"batch:{event.get('batch_id') or len(self._batches)}"  # a refused batch has no id
+        total = int(event.get("total") or event.get("failed") or 0)
+        done = int(event.get("completed") or 0)
+        failed = int(event.get("failed") or 0)
+        status = BATCH_STATUS.get(str(event.get("status")), str(event.get("status")))
+        label = f"batch {self._batches.setdefault(key, len(self._batches) + 1)} {status}"
+        label += f" ({failed} failed)" if failed else ""
+        if key not in self._bars:
+            self._bars[key] = self._progress.add_task(label, total=total or None)
+        self._progress.update(self._bars[key], description=label, completed=done, total=total or None)
 
     def user_done(self) -> None:
         """Advance the users bar."""

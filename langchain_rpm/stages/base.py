@@ -7,8 +7,9 @@ pydantic models (dicts are coerced), so ``input_schema``, ``output_schema`` and 
 like on any LCEL runnable.
 
 :class:`StructuredCaller` asks a chat model for one pydantic schema. A reply that arrives but does
-not fit is retried with the error fed back; a body cut mid-JSON is re-sent; transport faults stay
-with the model client's own retries (``ChatOpenAI(max_retries=...)``).
+not fit is retried with the error fed back (and evicted from an LLM cache that reports its entries,
+:mod:`langchain_rpm.cache_watch`); a body cut mid-JSON is re-sent; transport faults stay with the
+model client's own retries (``ChatOpenAI(max_retries=...)``).
 
 Example:
     >>> from pydantic import BaseModel
@@ -35,6 +36,7 @@ from langchain_core.prompt_values import PromptValue
 from langchain_core.runnables import Runnable, RunnableConfig
 from pydantic import BaseModel, ValidationError
 
+from langchain_rpm.cache_watch import Watched, evict
 from langchain_rpm.errors import InvalidHistoryError, StructuredOutputError
 from langchain_rpm.plans import CallLimiter, Invoke, Plan, arun, run
 from langchain_rpm.prompts import RETRY_ON_INVALID
@@ -93,14 +95,16 @@ class StructuredCaller(Generic[SchemaT]):
         messages, error = first, ""
         traced = stage_config(config, self.stage)
         for _ in range(self.max_retries + 1):
+            call = Watched(Invoke(self.runnable, messages, traced, self.limiter))
             try:
-                reply = yield Invoke(self.runnable, messages, traced, self.limiter)
+                reply = yield call
             except PARSE_ERRORS as exc:
                 parsed, error = None, _short(exc)
             else:
                 parsed, error = self._check(reply)
             if parsed is not None:
                 return parsed
+            evict(call.uses)  # a cached invalid reply would fail every later retry of the build the same way
             messages = [*first, HumanMessage(RETRY_ON_INVALID.format(error=error))]
         raise StructuredOutputError(
             f"{self.schema.__name__}: no valid reply after {self.max_retries + 1} tries: {error}"

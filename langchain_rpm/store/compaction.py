@@ -12,8 +12,10 @@ entries the index has not persisted. Holding the folder's write lock, :func:`com
    and restores the threshold;
 2. zeroes the unused capacity of the HNSW files, which Chroma writes from uninitialised memory (found
    there: documents and metadata of deleted records, left in the process's heap);
-3. merges the full-text index (FTS5 ``optimize``, which drops deleted rows);
-4. runs ``chroma vacuum`` (the CLI in the chromadb wheel; SQLite's ``VACUUM`` directly if it cannot run).
+3. removes the index folders of deleted collections (a client that had one loaded can save it again
+   after the delete, heap bytes included);
+4. merges the full-text index (FTS5 ``optimize``, which drops deleted rows);
+5. runs ``chroma vacuum`` (the CLI in the chromadb wheel; SQLite's ``VACUUM`` directly if it cannot run).
 
 What it cannot remove: the vectors of deleted records can stay in the HNSW files (``data_level0.bin``),
 marked deleted, until Chroma reuses their slots (vectors, not text); a process that held the text in
@@ -33,6 +35,8 @@ Example:
 
 from __future__ import annotations
 
+import re
+import shutil
 import sqlite3
 import struct
 import subprocess
@@ -48,6 +52,7 @@ if TYPE_CHECKING:
     from langchain_rpm.store.core import RPMStore
 
 SENTINEL_ID = "rpm-compaction-sentinel"
+UUID_NAME = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 SERVER_NOTE = (
     "not compacted: the Chroma server's (or Chroma Cloud's) own log and files may keep deleted text until the "
     "server compacts them; no client can remove it (on a `chroma run` machine: `chroma vacuum --path DIR`)"
@@ -91,6 +96,7 @@ def _compact_folder(folder: EmbeddedFolder, names: dict[str, int]) -> list[str]:
     zeroed = _zero_unused_slots(folder, list(targets))
     folder.reopen()
     lines = [f"chroma log pruned: {len(targets)} collection(s)", f"chroma index files: {zeroed}"]
+    lines.append(_remove_orphan_indexes(folder))
     lines.append(_merge_full_text_index(folder))
     lines.append(_vacuum(folder))
     lines.append(VECTOR_NOTE)
@@ -135,6 +141,24 @@ def _zero_unused_slots(folder: EmbeddedFolder, names: list[str]) -> str:
                     handle.write(bytes((capacity - count) * width))
         done += 1
     return f"unused slots of {done} HNSW index(es) zeroed (Chroma writes them from uninitialised memory)"
+
+
+def _remove_orphan_indexes(folder: EmbeddedFolder) -> str:
+    """Delete index folders no live segment owns: a deleted collection's index can be saved again after the delete.
+
+    Measured with the per-user layout: a client that had the collection's index loaded may write it back
+    after ``delete_collection``, heap bytes (the deleted user's documents) included.
+    """
+    with sqlite3.connect(folder.folder / "chroma.sqlite3", timeout=30) as db:
+        live = {row[0] for row in db.execute("SELECT id FROM segments")}
+    orphans = [
+        path
+        for path in folder.folder.iterdir()
+        if path.is_dir() and UUID_NAME.fullmatch(path.name) and path.name not in live and (path / "header.bin").exists()
+    ]
+    for path in orphans:
+        shutil.rmtree(path, ignore_errors=True)
+    return f"index folders of deleted collections removed: {len(orphans)}"
 
 
 def _merge_full_text_index(folder: EmbeddedFolder) -> str:

@@ -26,11 +26,13 @@ import email.policy
 import json
 import threading
 import time
+import traceback
 from collections import Counter, deque
 from collections.abc import Callable
 from typing import Any
 
 from langchain_core.messages import BaseMessage, convert_to_messages
+from langchain_core.utils.json_schema import dereference_refs
 
 from tests.support.fault_server import FaultServer, _Handler
 from tests.support.openai_wire import response_schema, selected_tool
@@ -50,8 +52,8 @@ def structured_responder(responder: SchemaResponder) -> Callable[[dict[str, Any]
             arguments = responder(messages, tool.get("parameters") or {})
             return {"tool_calls": [{"name": tool["name"], "arguments": arguments}]}
         schema = response_schema(request)
-        if schema is not None:
-            return {"content": json.dumps(responder(messages, schema))}
+        if schema is not None:  # a response_format schema keeps its $defs; tools arrive inlined
+            return {"content": json.dumps(responder(messages, dereference_refs(schema)))}
         return {"content": "ok"}
 
     return respond
@@ -292,11 +294,16 @@ class BatchServer(FaultServer):
         for index, line in enumerate(lines):
             if index < answered:
                 invalid = kind == "invalid_lines" and index >= len(lines) - count
-                output.append(self._answer_line(line, index, invalid=invalid))
-                continue
+                try:
+                    output.append(self._answer_line(line, index, invalid=invalid))
+                    continue
+                except Exception:  # as online: a responder that raises is a 500 for that line
+                    self._errors.append(traceback.format_exc())
+                    self._stats["responder_errors"] += 1
             self._unanswered.append(line["body"])
-            if kind == "fail_lines":
-                error = self._error_body("scripted line failure", "server_error", None)
+            if kind == "fail_lines" or index < answered:
+                why = "scripted line failure" if index >= answered else "BatchServer responder raised"
+                error = self._error_body(why, "server_error", None)
                 errors.append(
                     {"custom_id": line["custom_id"], "response": {"status_code": 500, "body": error}, "error": None}
                 )

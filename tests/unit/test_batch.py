@@ -42,6 +42,30 @@ FAST = {"poll_interval": 0.01, "collect_window": 0.1}
 ROOT = Path(__file__).resolve().parents[2]
 
 
+def phases(users: int, items: int) -> list[dict[str, int]]:
+    """The batches of a default-preset lamp2 build of ``users`` x ``items``, in order: lines by output schema.
+
+    1. extraction: one ``ExtractedFeatures`` line per item (``pack_size`` 1);
+    2. Propose (PAS round 1): one ``ProposedFactors`` line per user;
+    3. Assign (PAS round 1): one ``FactorAssignments`` line per user (a user's features here, at most 20,
+       fit one call of ``assign_batch_size`` 20);
+       no second round and no residual pass: the demo replies put every feature in a proposed factor, so
+       round 1 covers them all (above ``coverage_target`` 0.95) and nothing is left over;
+    4. reasoning: one ``ReasoningOutput`` line per item (lamp2 is a label task: no judge phase).
+    """
+    return [
+        {"ExtractedFeatures": users * items},
+        {"ProposedFactors": users},
+        {"FactorAssignments": users},
+        {"ReasoningOutput": users * items},
+    ]
+
+
+def lines_per_build(users: int, items: int) -> int:
+    """Requests of one such build: two per item (extraction, reasoning), two per user (Propose, Assign)."""
+    return sum(n for phase in phases(users, items) for n in phase.values())
+
+
 @pytest.fixture
 def server():
     with BatchServer(structured_responder(demo_responder)) as running:
@@ -80,18 +104,19 @@ async def test_each_phase_goes_out_as_one_batch_for_all_users(server, tmp_path):
     assert all(r.num_items == ITEMS for r in results.values() if not isinstance(r, Exception)), results
 
     stats = server.stats
-    # extraction (one line per item), clustering (one per user), reasoning (one per item): three batches
-    assert [len(b["lines"]) for b in server.batches] == [USERS * ITEMS, USERS, USERS * ITEMS]
-    assert stats["batches_created"] == stats["files_uploaded"] == 3
-    assert stats["chat_requests"] == 0 and stats["batch_lines"] == 2 * USERS * ITEMS + USERS
+    # extraction [24], Propose [6], Assign [6], reasoning [24]: one batch per phase (see phases())
+    assert [b["schemas"] for b in server.batches] == phases(USERS, ITEMS)
+    assert [len(b["lines"]) for b in server.batches] == [USERS * ITEMS, USERS, USERS, USERS * ITEMS]
+    assert stats["batches_created"] == stats["files_uploaded"] == 4
+    assert stats["chat_requests"] == 0 and stats["batch_lines"] == 2 * USERS * ITEMS + 2 * USERS == 60
     usage = batched.usage
-    assert usage is not None and (usage.batches, usage.lines, usage.online, usage.replayed) == (3, 54, 0, 0)
+    assert usage is not None and (usage.batches, usage.lines, usage.online, usage.replayed) == (4, 60, 0, 0)
 
     statuses = {e["batch_id"]: [] for e in events if e["stage"] == "batch"}
     for event in events:
         if event["stage"] == "batch":
             statuses[event["batch_id"]].append((event["status"], event["completed"], event["total"]))
-    assert len(statuses) == 3
+    assert len(statuses) == 4
     for batch, seen in zip(server.batches, statuses.values(), strict=True):
         total = len(batch["lines"])
         assert seen[0] == ("validating", 0, total) and seen[-1] == ("completed", total, total)
@@ -107,7 +132,7 @@ async def test_stored_state_and_tokens_equal_an_online_build_at_half_the_price(s
     batched = builder(server, tmp_path)
     await batched.abuild_users(histories)
     assert snapshot(batched.rpm) == expected
-    assert server.stats["chat_requests"] == 0 and server.stats["batch_lines"] == online_calls == 54
+    assert server.stats["chat_requests"] == 0 and server.stats["batch_lines"] == online_calls == 60
     usage = batched.usage
     assert usage is not None
     assert (usage.batch_tokens.input_tokens, usage.batch_tokens.output_tokens) == (
@@ -124,18 +149,19 @@ async def test_expired_batch_and_failed_lines_go_online_for_exactly_the_missing_
     server.reset_stats()
 
     server.expire_next(done=10)  # extraction: 14 of 24 lines expire
-    server.fail_lines_next(0)  # clustering: all fine
+    server.fail_lines_next(0)  # Propose: all fine
+    server.fail_lines_next(0)  # Assign: all fine
     server.fail_lines_next(5)  # reasoning: 5 lines fail
     batched = builder(server, tmp_path)
     await batched.abuild_users(histories)
 
-    assert [b["status"] for b in server.batches] == ["expired", "completed", "completed"]
+    assert [b["status"] for b in server.batches] == ["expired", "completed", "completed", "completed"]
     online = sorted(json.dumps(r["messages"]) for r in server.requests)
     missing = sorted(json.dumps(body["messages"]) for body in server.unanswered)
     assert len(missing) == 14 + 5 and online == missing  # online calls are exactly the lines that did not come back
     assert snapshot(batched.rpm) == expected
     usage = batched.usage
-    assert usage is not None and (usage.batches, usage.online, usage.online_tokens.llm_calls) == (3, 19, 19)
+    assert usage is not None and (usage.batches, usage.online, usage.online_tokens.llm_calls) == (4, 19, 19)
 
 
 async def test_a_refused_batch_and_a_timed_out_batch_go_online(server, tmp_path):
@@ -151,7 +177,8 @@ async def test_a_refused_batch_and_a_timed_out_batch_go_online(server, tmp_path)
     batched = builder(server, tmp_path / "timeout", timeout=0.05)
     results = await batched.abuild_users(histories)
     assert all(not isinstance(r, Exception) for r in results.values())
-    assert server.stats["batches_cancelled"] == 3 and server.stats["chat_requests"] == 2 * 2 * 3 + 2
+    # every phase (extraction 6, Propose 2, Assign 2, reasoning 6) is cancelled and answered online
+    assert server.stats["batches_cancelled"] == 4 and server.stats["chat_requests"] == lines_per_build(2, 3) == 16
     assert server.stats["batch_lines"] == 0
 
 
@@ -177,18 +204,18 @@ async def test_a_killed_run_resumes_polling_and_replays_instead_of_paying_again(
     second = builder(server, tmp_path)
     await second.abuild_users(histories)
     stats = server.stats
-    assert stats["batches_created"] == 3  # the extraction batch was polled again, not submitted again
-    assert stats["batch_lines"] == 2 * USERS * ITEMS + USERS and stats["chat_requests"] == 0
-    assert second.usage is not None and (second.usage.resumed_batches, second.usage.batches) == (1, 2)
+    assert stats["batches_created"] == 4  # the extraction batch was polled again, not submitted again
+    assert stats["batch_lines"] == lines_per_build(USERS, ITEMS) and stats["chat_requests"] == 0
+    assert second.usage is not None and (second.usage.resumed_batches, second.usage.batches) == (1, 3)
     built = snapshot(second.rpm)
     assert len(built) == USERS
 
     # The same builds again, into a fresh store: every reply comes from the ledger.
     third = BatchBuilder(batched_rpm(server.base_url, tmp_path / "store-3"), tmp_path / "batch.sqlite", **FAST)
     await third.abuild_users(histories)
-    assert server.stats["batches_created"] == 3 and server.stats["batch_lines"] == stats["batch_lines"]
+    assert server.stats["batches_created"] == 4 and server.stats["batch_lines"] == stats["batch_lines"]
     assert server.stats["chat_requests"] == 0
-    assert third.usage is not None and (third.usage.replayed, third.usage.batches) == (54, 0)
+    assert third.usage is not None and (third.usage.replayed, third.usage.batches) == (60, 0)
     assert snapshot(third.rpm) == built
 
 
@@ -275,7 +302,8 @@ def test_a_sigkilled_run_resumes_polling_instead_of_paying_again(server, tmp_pat
     report = json.loads(rerun.stdout.splitlines()[-1])
     assert report["failed"] == {} and report["usage"]["resumed_batches"] == 1
     stats = server.stats
-    assert stats["batches_created"] == 3 and stats["batch_lines"] == 2 * 3 * 3 + 3 and stats["chat_requests"] == 0
+    assert stats["batches_created"] == 4 and stats["batch_lines"] == lines_per_build(3, 3) == 24
+    assert stats["chat_requests"] == 0
 
 
 class SlowToAsk(AsyncCallbackHandler):
@@ -294,20 +322,22 @@ async def test_a_batch_waits_until_every_active_build_asks(server, tmp_path):
     slow = SlowToAsk("reader 0)", 0.6)  # user-00 asks 0.6 s after the others, in every phase
     batched = builder(server, tmp_path / "tracked")
     await batched.abuild_users(histories, config={"callbacks": [slow]})
-    assert [len(b["lines"]) for b in server.batches] == [6, 3, 6]
+    assert [b["schemas"] for b in server.batches] == phases(3, 2)  # [6, 3, 3, 6]: nobody was left behind
 
     server.reset_stats()
     impatient = builder(server, tmp_path / "impatient", collect_timeout=0.3)  # the hard limit still applies
     await impatient.abuild_users(histories, config={"callbacks": [slow]})
-    sizes = [len(b["lines"]) for b in server.batches[3:]]
-    assert sizes[0] == 4 and len(sizes) > 3 and sum(sizes) == 15  # the first batch left without user-00
+    sizes = [len(b["lines"]) for b in server.batches[4:]]
+    # the first batch left without user-00's two items, so its phases went out in batches of their own
+    assert sizes[0] == 4 and len(sizes) > 4 and sum(sizes) == lines_per_build(3, 2) == 18
 
 
 def test_the_batch_benchmark_runs_at_tiny_sizes(tmp_path):
     from benchmarks import batch as benchmark
 
     report = benchmark.main(["--users", "2", "--items", "2", "--collect-window", "0.1", "--out", str(tmp_path)])
-    assert report["online"]["http_calls"] == 2 * (2 * 2 + 1) and len(report["batched"]["batches"]) == 3
+    assert report["online"]["http_calls"] == lines_per_build(2, 2) == 12
+    assert [b["schemas"] for b in report["batched"]["batches"]] == phases(2, 2)
     assert report["batched"]["dollars"] == pytest.approx(report["batched"]["list_dollars"] / 2)
     assert (
         (tmp_path / "batch.md").read_text().startswith("# Batch API benchmark\n\nCommand: `python -m benchmarks.batch")
@@ -322,7 +352,7 @@ async def test_invalid_replies_are_retried_through_the_next_batch(server, tmp_pa
     batched = builder(server, tmp_path)
     await batched.abuild_users(histories)
     stats = server.stats
-    assert stats["chat_requests"] == 0 and stats["batch_lines"] == 54 + 3
+    assert stats["chat_requests"] == 0 and stats["batch_lines"] == lines_per_build(USERS, ITEMS) + 3 == 63
     retries = [b for b in server.batches[1:] if b["schemas"].get("ExtractedFeatures")]
     assert sum(b["schemas"]["ExtractedFeatures"] for b in retries) == 3  # sent again in a later batch
     assert snapshot(batched.rpm) == expected
@@ -348,4 +378,5 @@ async def test_updates_of_stored_profiles_go_through_batches_too(server, tmp_pat
     updated = await builder(server, tmp_path).abuild_users(new, mode="update")
     assert all(not isinstance(r, Exception) and r.num_items == 4 for r in updated.values()), updated
     # the new items only: their extraction against the stored factors, then their reasoning paths
-    assert [len(b["lines"]) for b in server.batches[3:]] == [3, 3] and server.stats["chat_requests"] == 0
+    assert [b["schemas"] for b in server.batches[4:]] == [{"FactorAwareFeatures": 3}, {"ReasoningOutput": 3}]
+    assert server.stats["chat_requests"] == 0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import subprocess
 import sys
@@ -17,6 +18,7 @@ from langgraph.checkpoint.sqlite import SqliteSaver
 from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
 
 from langchain_rpm import RPM, create_profile_build_graph
+from langchain_rpm.errors import BuildFailedError
 from langchain_rpm.testing import FakeStructuredChatModel
 from tests.support.rpm_fakes import rpm_responder
 from tests.unit.conftest import MOVIE_HISTORY
@@ -195,3 +197,28 @@ async def test_facade_async_rerun_resumes_after_a_crash(store, tmp_path):
         profile = await rpm.abuild_user("ada", MOVIE_HISTORY)
     assert profile.num_items == N
     responder.assert_each_item_paid_once()
+
+
+@pytest.mark.parametrize("use_async", [False, True])
+async def test_a_failed_build_starts_over_instead_of_replaying_the_failure(store, tmp_path, use_async):
+    """A build that failed (every extraction failed, so the factor step raised) is not replayed forever.
+
+    On main the thread's pending failed step was resumed on every later call and failed the same way
+    (its state had no features), so the user could never be built on that checkpointer again.
+    """
+    down = {"extraction": True}
+
+    def responder(messages: list[BaseMessage], schema: dict[str, Any]) -> dict[str, Any]:
+        if down["extraction"] and schema.get("title") == "ExtractedFeatures":
+            raise ConnectionError("provider down")
+        return rpm_responder(messages, schema)
+
+    model = FakeStructuredChatModel(responder=responder)
+    async with AsyncSqliteSaver.from_conn_string(str(tmp_path / "cp.sqlite")) as saver:
+        rpm = RPM(model, "lamp2", store=store, checkpointer=saver)
+        build = (lambda: rpm.abuild_user("ada", MOVIE_HISTORY)) if use_async else None
+        with pytest.raises(BuildFailedError, match="no history item could be processed"):
+            await build() if build else await asyncio.to_thread(rpm.build_user, "ada", MOVIE_HISTORY)
+        down["extraction"] = False
+        profile = await build() if build else await asyncio.to_thread(rpm.build_user, "ada", MOVIE_HISTORY)
+    assert profile.num_items == N and not profile.failed_items
