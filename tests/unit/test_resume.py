@@ -177,8 +177,8 @@ def test_facade_rerun_resumes_after_a_crash(store, tmp_path):
     responder = CountingResponder(crash_after=4)
     with SqliteSaver.from_conn_string(str(tmp_path / "cp.sqlite")) as saver:
         rpm = RPM(FakeStructuredChatModel(responder=responder), "lamp2", store=store, checkpointer=saver)
-        with pytest.raises(SimulatedCrash):
-            rpm.build_user("ada", MOVIE_HISTORY)
+        with pytest.raises(SimulatedCrash):  # one task at a time: no other item's paid call is lost with the crash
+            rpm.build_user("ada", MOVIE_HISTORY, config={"max_concurrency": 1})
         responder.crash_after = None
         profile = rpm.build_user("ada", MOVIE_HISTORY)  # same user and history -> same thread: resumed
     assert profile.num_items == N
@@ -222,3 +222,14 @@ async def test_a_failed_build_starts_over_instead_of_replaying_the_failure(store
         down["extraction"] = False
         profile = await build() if build else await asyncio.to_thread(rpm.build_user, "ada", MOVIE_HISTORY)
     assert profile.num_items == N and not profile.failed_items
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("use_async", [False, True])
+async def test_a_build_with_max_concurrency_one_in_its_config_finishes(store, use_async):
+    """``config={"max_concurrency": 1}`` reached LangGraph as 1: its sync stream took the only worker and hung."""
+    rpm = RPM(FakeStructuredChatModel(responder=rpm_responder), "lamp2", store=store)
+    config = {"max_concurrency": 1}
+    build = rpm.abuild_user("ada", MOVIE_HISTORY, config=config) if use_async else None
+    profile = await build if build else await asyncio.to_thread(rpm.build_user, "ada", MOVIE_HISTORY, config=config)
+    assert profile.num_items == N
