@@ -104,15 +104,15 @@ class SizedResponder:
         if title == "FeatureJudgments":
             lines = re.findall(r"^(\d+)\. (.*)$", human, flags=re.M)
             return {"reasoning": _words(human, 40), "influences": [self._verdict(int(n), line) for n, line in lines]}
-        if "reasoning" in schema.get("properties", {}):
+        if title == "PersonalizedAnswer":  # generation: the answer field is named per task (an enum for options)
+            key = next(k for k in schema["properties"] if k != "reasoning")
+            enum = schema["properties"][key].get("enum")
+            return {"reasoning": _words(human, 100), key: enum[0] if enum else _words(human, 9)}
+        if "reasoning" in schema.get("properties", {}):  # reasoning paths (features numbered when judged)
             reply: dict[str, Any] = {"reasoning": _words(human, 130)}
             if "influences" in schema["properties"]:
-                lines = re.findall(r"^- (.*?) \[", human, flags=re.M)
+                lines = re.findall(r"^\d+\. (.*?)(?: \[|$)", human, flags=re.M)
                 reply["influences"] = [self._verdict(i, line) for i, line in enumerate(lines)]
-            if "answer" in schema["properties"]:
-                reply["reasoning"] = _words(human, 100)
-                options = re.findall(r"^[A-Z]\. (.*)$", human, flags=re.M)
-                reply["answer"] = options[0] if options else _words(human, 9)
             return reply
         return dict(fill_schema(schema, human))
 

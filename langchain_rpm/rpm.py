@@ -172,7 +172,8 @@ class RPM:
             stream_input = payload
         state: dict[str, Any] = {}
         modes: list[StreamMode] = ["custom", "values"]
-        if config.get("max_concurrency", 2) < 2:  # the sync stream holds one worker: 1 would leave none for tasks
+        limit = config.get("max_concurrency")
+        if limit is not None and limit < 2:  # the sync stream holds one worker: 1 would leave none for tasks
             config = {**config, "max_concurrency": 2}
         for mode, chunk in self.build_graph.stream(
             stream_input, config, stream_mode=modes, durability=self._durability

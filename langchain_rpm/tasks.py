@@ -16,7 +16,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from enum import StrEnum
-from typing import Literal, NamedTuple
+from typing import Any, Literal, NamedTuple
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -38,6 +38,16 @@ class AnswerCheck(NamedTuple):
     answer: str
     valid: bool
 
+
+DEFAULT_ANSWER_KEYS: dict[TaskKind, str] = {
+    TaskKind.CLASSIFICATION: "label",
+    TaskKind.RATING: "rating",
+    TaskKind.MULTIPLE_CHOICE: "option",
+    TaskKind.OPEN_ENDED: "answer",
+}
+"""The answer key of the generation output when a task names none (presets name theirs: ``tag``, ``title``...)."""
+
+_ANSWER_KEY = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
 
 _OPTION_LETTER = re.compile(r"^\(?([A-Za-z])[\).:]?(?:\s+.*)?$")
 _NUMBER = re.compile(r"[-+]?\d+(?:\.\d+)?")
@@ -61,6 +71,9 @@ class TaskSpec(BaseModel):
             (metrics then score it as LaMP does: wrong / worst case), ``"fallback"`` substitutes
             ``fallback_answer``, ``"raise"`` raises :class:`InvalidAnswerError`.
         fallback_answer: The substitute used when ``on_invalid="fallback"``.
+        input_description: What an input is, e.g. ``"movie description"``.
+        answer_key: The JSON key of the answer in the generation output (``{"reasoning", answer_key}``);
+            default by kind: ``label``, ``rating``, ``option``, ``answer``.
 
     Example:
         >>> spec = TaskSpec.classification("sentiment", ["positive", "negative"],
@@ -79,6 +92,14 @@ class TaskSpec(BaseModel):
     on_invalid: Literal["keep", "fallback", "raise"] = "keep"
     fallback_answer: str | None = None
     input_description: str = Field(default="input", description="What an input is, e.g. 'movie description'.")
+    answer_key: str = Field(default="", description="JSON key of the answer in the generation output.")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _default_answer_key(cls, data: Any) -> Any:
+        if isinstance(data, dict) and not data.get("answer_key") and data.get("kind") in set(TaskKind):
+            data = {**data, "answer_key": DEFAULT_ANSWER_KEYS[TaskKind(data["kind"])]}
+        return data
 
     @model_validator(mode="after")
     def _check_consistent(self) -> TaskSpec:
@@ -88,6 +109,11 @@ class TaskSpec(BaseModel):
             raise ValueError(f"task {self.name!r}: a rating task needs `scale=(min, max)` with min < max")
         if self.on_invalid == "fallback" and self.fallback_answer is None:
             raise ValueError(f"task {self.name!r}: on_invalid='fallback' needs a `fallback_answer`")
+        if not _ANSWER_KEY.match(self.answer_key) or self.answer_key == "reasoning":
+            raise ValueError(
+                f"task {self.name!r}: answer_key {self.answer_key!r} must be a lowercase identifier other than "
+                "'reasoning' (e.g. 'tag')"
+            )
         return self
 
     # -- constructors for custom tasks -------------------------------------------------------------
@@ -127,6 +153,24 @@ class TaskSpec(BaseModel):
         if self.kind is TaskKind.MULTIPLE_CHOICE:
             return list(options or [])
         return []
+
+    def answer_values(self, options: Sequence[str] | None = None) -> list[str] | list[int] | None:
+        """The enum of the answer field in the generation schema: every allowed answer, or ``None`` (free text).
+
+        Ratings are integers, labels and options their exact strings (options: the query's own, so
+        multiple-choice schemas are built per query). ``None`` for open-ended tasks and for a
+        multiple-choice query without options.
+
+        Example:
+            >>> from langchain_rpm.tasks import LAMP3
+            >>> LAMP3.answer_values()
+            [1, 2, 3, 4, 5]
+        """
+        if self.kind is TaskKind.RATING:
+            assert self.scale is not None
+            return list(range(self.scale[0], self.scale[1] + 1))
+        values = list(dict.fromkeys(self.answer_space(options)))
+        return values or None
 
     def answer_format(self, options: Sequence[str] | None = None) -> str:
         """A one-line description of the expected answer, used in prompts."""
@@ -243,22 +287,26 @@ LAMP2 = TaskSpec.classification(
     LAMP2_TAGS,
     instruction="Choose the one tag this user would give the movie described in the input.",
     input_description="movie description",
+    answer_key="tag",
 )
 LAMP3 = TaskSpec.rating(
     "lamp3",
     (1, 5),
     instruction="Predict the star rating (1-5) this user gave with the product review in the input.",
     input_description="product review",
+    answer_key="rating",
 )
 LAMP5 = TaskSpec.open_ended(
     "lamp5",
     instruction="Write the title this user would give the scholarly paper whose abstract is the input.",
     input_description="paper abstract",
+    answer_key="title",
 )
 GLOBAL_OPINION_QA = TaskSpec.multiple_choice(
     "goqa",
     instruction="Choose the option most people in this country would choose for the survey question.",
     input_description="survey question",
+    answer_key="option",
 )
 
 PRESETS: dict[str, TaskSpec] = {t.name: t for t in (LAMP2, LAMP3, LAMP5, GLOBAL_OPINION_QA)}

@@ -128,10 +128,14 @@ class Factor(BaseModel):
 class FeatureJudgment(BaseModel):
     """The judge's verdict on one feature of a history item (open-ended tasks, DESIGN §2 step 3).
 
+    The model reads the short description of ``model_config`` in the judge's schemas, not this docstring.
+
     Example:
         >>> FeatureJudgment(feature_index=0, influenced=True, evaluation="pos").evaluation
         'pos'
     """
+
+    model_config = ConfigDict(json_schema_extra={"description": "The verdict on one listed feature, by its number."})
 
     feature_index: int = Field(ge=0, description="Position of the feature in the listed features (0 = first).")
     influenced: bool = Field(description="Did this feature directly influence the answer?")
@@ -139,7 +143,12 @@ class FeatureJudgment(BaseModel):
 
 
 class ReasoningExample(BaseModel):
-    """A reasoning-enhanced history item: ``(q_i, G_i, reasoning_i, a_i)``."""
+    """A reasoning-enhanced history item: ``(q_i, G_i, reasoning_i, a_i)``.
+
+    For open-ended tasks the judge's verdicts sit on the features (``influenced``, ``evaluation``).
+    ``leak`` is true when the stored reasoning still names the answer after one retry with feedback
+    (:mod:`langchain_rpm.stages.leaks` has the rule).
+    """
 
     item_id: str
     input: str
@@ -147,6 +156,7 @@ class ReasoningExample(BaseModel):
     reasoning: str
     answer: str
     options: list[str] | None = None
+    leak: bool = Field(default=False, description="The reasoning names the answer (after one retry).")
 
 
 class FailedItem(BaseModel):
@@ -259,6 +269,7 @@ class Prediction(BaseModel):
     answer: str
     valid: bool = Field(description="False when the model's answer did not fit the task spec.")
     raw_answer: str
+    retried: bool = Field(default=False, description="The first answer did not fit and the model was asked again.")
     reasoning: str
     features: list[Feature] = Field(default_factory=list)
     factors_used: list[str] = Field(default_factory=list)

@@ -49,17 +49,26 @@ from langchain_rpm.prompts.factors import (
     ResidualAssignments,
     render_candidates,
 )
-from langchain_rpm.prompts.generation import GENERATION, GeneratedAnswer
+from langchain_rpm.prompts.generation import (
+    ANSWER_SCHEMA_NAME,
+    GENERATION,
+    INVALID_ANSWER_FEEDBACK,
+    GeneratedAnswer,
+    answer_schema,
+)
 from langchain_rpm.prompts.judge import FEATURE_JUDGE, FeatureJudgments, render_indexed_features
 from langchain_rpm.prompts.reasoning import (
     JUDGMENT_GUIDANCE,
+    LEAK_FEEDBACK,
     PACKED_REASONING_PATH,
     REASONING_ITEM,
     REASONING_PATH,
+    ItemJudgedReasoning,
     ItemReasoning,
+    JudgedReasoningOutput,
+    PackedJudgedReasoning,
     PackedReasoning,
     ReasoningOutput,
-    judgment_guidance,
 )
 from langchain_rpm.prompts.render import (
     RETRY_ON_INVALID,
@@ -75,9 +84,10 @@ from langchain_rpm.prompts.render import (
 )
 from langchain_rpm.prompts.schemas import OutputSchema
 
-PROMPT_VERSION = "3"
+PROMPT_VERSION = "4"
 
 __all__ = [
+    "ANSWER_SCHEMA_NAME",
     "ASSIGN_FACTOR",
     "ASSIGN_FACTORS",
     "EXTRACTION_ITEM",
@@ -89,7 +99,9 @@ __all__ = [
     "FEW_SHOT",
     "GENERATION",
     "HISTORY_GUIDANCE",
+    "INVALID_ANSWER_FEEDBACK",
     "JUDGMENT_GUIDANCE",
+    "LEAK_FEEDBACK",
     "PACKED_FEATURE_EXTRACTION",
     "PACKED_REASONING_PATH",
     "PROMPT_VERSION",
@@ -108,20 +120,23 @@ __all__ = [
     "FeatureJudgments",
     "GeneratedAnswer",
     "ItemFeatures",
+    "ItemJudgedReasoning",
     "ItemReasoning",
+    "JudgedReasoningOutput",
     "NumberedAssignment",
     "OutputSchema",
     "PackedFeatures",
+    "PackedJudgedReasoning",
     "PackedReasoning",
     "ProposedFactors",
     "ReasoningOutput",
     "ResidualAssignment",
     "ResidualAssignments",
     "answer_block",
+    "answer_schema",
     "factor_aware_schemas",
     "fence",
     "fence_item",
-    "judgment_guidance",
     "render_candidates",
     "render_examples",
     "render_factor_members",

@@ -39,7 +39,7 @@ from pydantic import BaseModel, Field
 
 from langchain_rpm.prompts.render import _DATA_RULE, fence
 
-BASELINE_PROMPT_VERSION = "3"
+BASELINE_PROMPT_VERSION = "4"
 
 
 class DirectAnswer(BaseModel):

@@ -1,32 +1,64 @@
-"""Reasoning paths: the prompts and output schemas of stage 3 (how the user got to their answer).
+"""Reasoning paths: the prompts and output schemas of the personalized-reasoning stage (DESIGN §2.4).
+
+One call per history item sees the input, its features, the user's factors with statistics and the
+user's real answer as a *reference*: the reasoning is grounded in the statistics, then the preferences
+they reveal, then the input's features, and never states the answer. For open-ended tasks the call
+can also judge each feature (the judge folded in, :class:`JudgedReasoningOutput`); its verdicts are
+parsed leniently, so a malformed verdict is dropped and never costs the reasoning.
 
 Example:
-    >>> REASONING_PATH.input_variables[:2]
-    ['factors', 'features']
+    >>> REASONING_PATH.input_variables
+    ['factors', 'features', 'fenced_answer', 'fenced_input', 'instruction', 'judgment_guidance']
+    >>> sorted(JudgedReasoningOutput.model_json_schema()["properties"])
+    ['influences', 'reasoning']
 """
 
 from __future__ import annotations
 
+from typing import Any
+
 from langchain_core.prompts import ChatPromptTemplate
-from pydantic import Field
+from pydantic import Field, ValidationError, field_validator
 
 from langchain_rpm.prompts.render import _DATA_RULE, PACK_RULE
 from langchain_rpm.prompts.schemas import OutputSchema, PackedRef
-from langchain_rpm.tasks import TaskKind, TaskSpec
 from langchain_rpm.types import FeatureJudgment
 
 
 class ReasoningOutput(OutputSchema):
-    """The user's reasoning from the input's features to their known answer."""
+    """How this user arrives at their answer, reasoned from the statistics, preferences and features."""
 
-    reasoning: str = Field(description="3-5 sentences of this user's reasoning, ending at their answer.")
+    reasoning: str = Field(description="The user's reasoning path, one paragraph that never states the answer itself.")
+
+
+class JudgedReasoningOutput(ReasoningOutput):
+    """The reasoning path, plus the judge's verdict on every feature (open-ended tasks)."""
+
     influences: list[FeatureJudgment] = Field(
-        default_factory=list, description="Open-ended tasks only: one judgment per listed feature (0 = first)."
+        default_factory=list, description="One verdict per feature of the input, by number."
     )
+
+    @field_validator("influences", mode="before")
+    @classmethod
+    def _keep_valid_verdicts(cls, value: Any) -> list[Any]:
+        """Drop verdicts that do not fit (an unknown evaluation, a missing index) instead of the reply."""
+        if not isinstance(value, list):
+            return []
+        kept = []
+        for entry in value:
+            try:
+                kept.append(FeatureJudgment.model_validate(entry))
+            except ValidationError:
+                continue
+        return kept
 
 
 class ItemReasoning(ReasoningOutput, PackedRef):
-    """The user's reasoning for one item of a pack."""
+    """The reasoning path of one item of a pack."""
+
+
+class ItemJudgedReasoning(JudgedReasoningOutput, PackedRef):
+    """The reasoning path and feature verdicts of one item of a pack."""
 
 
 class PackedReasoning(OutputSchema):
@@ -35,33 +67,74 @@ class PackedReasoning(OutputSchema):
     items: list[ItemReasoning] = Field(description="One entry per <item>, in order.")
 
 
-_REASONING_HEAD = (
-    "You reconstruct how one specific user reasons.\n"
-    "Task the user performs: {instruction}\n\n"
-    "This user's factors, with statistics from their whole history:\n{factors}\n\n"
+class PackedJudgedReasoning(OutputSchema):
+    """Reasoning paths and feature verdicts of every item of a pack, one entry per item."""
+
+    items: list[ItemJudgedReasoning] = Field(description="One entry per <item>, in order.")
+
+
+_ROLE = (
+    "You reconstruct how one specific person reasons when they do a task.\n"
+    "Task the person performs: {instruction}\n\n"
+    "What you are given about an item of this person's history:\n"
+    "- the input: the item the person responded to, in full;\n"
+    "- its features: explicit or implicit elements of the input that can sway a personal judgment, each "
+    "with its factor;\n"
+    "- the person's factors: general themes of their whole history, each with statistics on how it relates "
+    "to their answers;\n"
+    "- the reference answer: what this person actually answered.\n\n"
 )
-_REASONING_BODY = (
-    "Given an input, its features and the answer this user actually gave, write the reasoning by which "
-    "this user got from the features, in the light of their factors, to exactly that answer. Be concrete: "
-    "name the features and factors that mattered and how. Do not question the answer.\n"
+_INSTRUCTIONS = (
+    "Write the reasoning path by which this person, with their preferences, arrives at their answer, step by "
+    "step:\n"
+    "1. Start from the factor statistics: name the factors present in this input and what their numbers say "
+    "about this person.\n"
+    "2. Then use the preferences and habits those factors reveal.\n"
+    "3. Then use the input's features for what is particular to this input.\n"
+    "Rely only on the input, its features and the factors. The reference answer serves one purpose: to tell "
+    "you which features and factors mattered to this person. Never write the answer itself (the label, the "
+    "rating, the option or the text) and never copy or paraphrase it: the reasoning must stand on its own for "
+    "a reader who does not know the answer, and still lead naturally toward it. One paragraph.\n"
     "{judgment_guidance}\n" + _DATA_RULE
 )
 REASONING_ITEM = "{fenced_input}\n<features>\n{features}\n</features>\n{fenced_answer}"
-"""One item as the reasoning stage sees it (alone, or as the body of one ``<item>`` in a pack)."""
+"""One item as a pack shows it (the factors are shared, in the system message)."""
 
 REASONING_PATH = ChatPromptTemplate.from_messages(
-    [("system", _REASONING_HEAD + _REASONING_BODY), ("human", REASONING_ITEM)]
+    [
+        ("system", _ROLE + _INSTRUCTIONS),
+        (
+            "human",
+            "{fenced_input}\n<features>\n{features}\n</features>\n"
+            "The person's factors, with statistics from their whole history:\n{factors}\n\n"
+            "Reference answer (never state it):\n{fenced_answer}",
+        ),
+    ]
 )
 PACKED_REASONING_PATH = ChatPromptTemplate.from_messages(
-    [("system", _REASONING_HEAD + PACK_RULE + _REASONING_BODY), ("human", "{items}")]
+    [
+        (
+            "system",
+            _ROLE
+            + "The person's factors, with statistics from their whole history:\n{factors}\n\n"
+            + PACK_RULE
+            + "Each item holds its input, its features and its reference answer.\n"
+            + _INSTRUCTIONS,
+        ),
+        ("human", "{items}"),
+    ]
 )
 
 JUDGMENT_GUIDANCE = (
-    "Also fill `influences`, one entry per listed feature (`feature_index` 0 is the first): whether the feature "
-    "directly influenced this user's answer (`influenced`) and how (`evaluation`: pos, neu or neg)."
+    "Also judge every feature, by its number: in `influences`, give one entry per feature with "
+    "`feature_index`, `influenced` (true when the feature directly shaped the person's answer) and, for an "
+    "influence, `evaluation`: pos when the answer supports or emphasises it, neg when it opposes or plays it "
+    "down, neu otherwise."
 )
 
-
-def judgment_guidance(task: TaskSpec) -> str:
-    """Judgment instructions for open-ended tasks, nothing otherwise."""
-    return JUDGMENT_GUIDANCE if task.kind is TaskKind.OPEN_ENDED else ""
+LEAK_FEEDBACK = (
+    "Your reasoning gives the answer away: {problem}. Write the reasoning again without stating, copying or "
+    "paraphrasing the answer; keep it grounded in the factor statistics, the preferences they reveal and the "
+    "input's features. Your previous reasoning, as data:\n{fenced_reasoning}"
+)
+"""The retry message when a reasoning path names the reference answer (:mod:`langchain_rpm.stages.leaks`)."""

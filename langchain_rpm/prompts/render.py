@@ -45,11 +45,28 @@ def fence_item(number: int, body: str) -> str:
     return f'<item id="{number}">\n{body.replace("</item>", "</ item>")}\n</item>'
 
 
-def render_features(features: Sequence[Feature]) -> str:
-    """One line per feature: ``- name [factor]: context``."""
+def render_features(features: Sequence[Feature], *, numbered: bool = False) -> str:
+    """One line per feature, ``- name [factor, ...]: context`` (``0. name ...`` when ``numbered``, from 0).
+
+    Every factor of the feature is listed (:attr:`~langchain_rpm.types.Feature.factors`; a factor-aware
+    feature of a new input may carry several).
+
+    Example:
+        >>> print(render_features([Feature(name="late delivery", context="three weeks late", factor="Shipping"),
+        ...                        Feature(name="sturdy")], numbered=True))
+        0. late delivery [Shipping]: three weeks late
+        1. sturdy
+    """
     if not features:
         return "(none)"
-    return "\n".join(f"- {f.name} [{f.factor or 'unassigned'}]: {f.context}".rstrip(": ") for f in features)
+    lines = []
+    for index, feature in enumerate(features):
+        factors = feature.factors
+        line = (f"{index}. " if numbered else "- ") + feature.name
+        line += f" [{', '.join(factors)}]" if factors else ""
+        line += f": {feature.context}" if feature.context.strip() else ""
+        lines.append(line)
+    return "\n".join(lines)
 
 
 def render_factors(factors: Sequence[Factor], task: TaskSpec, *, top_labels: int = 5) -> str:
@@ -147,17 +164,47 @@ def render_factor_members(factors: Sequence[Factor], *, limit: int = 5) -> str:
 
 
 def render_input(text: str, options: Sequence[str] | None) -> str:
-    """The fenced input, with its options when the task has per-query options."""
-    body = (
-        text if not options else text + "\nOptions:\n" + "\n".join(f"{chr(65 + i)}. {o}" for i, o in enumerate(options))
-    )
-    return fence("input", body)
+    """The fenced input, with its options (lettered ``A.``, ``B.``...) when the task has per-query options.
+
+    Example:
+        >>> print(render_input("Is tea better than coffee?", ["Yes", "No"]))
+        <input>
+        Is tea better than coffee?
+        Options:
+        A. Yes
+        B. No
+        </input>
+    """
+    if not options:
+        return fence("input", text)
+    lettered = "\n".join(f"{_letter(i)}. {option}" for i, option in enumerate(options))
+    return fence("input", f"{text}\nOptions:\n{lettered}")
+
+
+def _letter(index: int) -> str:
+    return chr(65 + index) if index < 26 else str(index + 1)
 
 
 def render_examples(examples: Sequence[RetrievedExample]) -> str:
-    """The retrieved reasoning examples, each fenced."""
+    """The retrieved exemplars, each fenced: input (and options), features, reasoning, answer.
+
+    Example:
+        >>> from langchain_rpm.types import ReasoningExample
+        >>> hit = RetrievedExample(score=0.9, example=ReasoningExample(
+        ...     item_id="1", input="Late again.", features=[Feature(name="late delivery", factor="Shipping")],
+        ...     reasoning="Shipping dominates this user's ratings.", answer="2"))
+        >>> print(render_examples([hit]))
+        Exemplar 1:
+        <example>
+        Input: Late again.
+        Features:
+        - late delivery [Shipping]
+        Reasoning: Shipping dominates this user's ratings.
+        Answer: 2
+        </example>
+    """
     if not examples:
-        return "(no examples)"
+        return "(no exemplars)"
     blocks = []
     for i, hit in enumerate(examples, 1):
         ex = hit.example
@@ -167,7 +214,7 @@ def render_examples(examples: Sequence[RetrievedExample]) -> str:
             + f"Features:\n{render_features(ex.features)}\n"
             + f"Reasoning: {ex.reasoning}\nAnswer: {ex.answer}"
         )
-        blocks.append(f"Example {i}:\n" + fence("example", body))
+        blocks.append(f"Exemplar {i}:\n" + fence("example", body))
     return "\n\n".join(blocks)
 
 

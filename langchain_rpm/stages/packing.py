@@ -3,7 +3,8 @@
 A :class:`PackableStage` answers one input with its single-item prompt (the paper's setting) and a
 *pack* of inputs with one packed prompt whose reply lists one entry per item, keyed by the item's
 position in the pack (``<item id="N">``, numbered by us, never read from the text). Both paths share
-the stage's result handling (:meth:`PackableStage.result`). An item the packed reply leaves out,
+the stage's result handling (:meth:`PackableStage.result`) and its follow-up on each result
+(:meth:`PackableStage.revise`, e.g. the reasoning leak guard). An item the packed reply leaves out,
 or answers under an unknown id, is retried alone with the single-item prompt; only when that call
 fails too is the item reported failed. A packed call that fails outright fails every item of the pack.
 
@@ -33,7 +34,7 @@ from langchain_core.runnables import RunnableConfig
 from pydantic import BaseModel
 
 from langchain_rpm.errors import ConfigurationError
-from langchain_rpm.plans import Plan, arun, gather, run
+from langchain_rpm.plans import Plan, arun, gather, run, value
 from langchain_rpm.stages.base import InputT, OutputT, RPMStage, StructuredCaller
 
 ReplyT = TypeVar("ReplyT", bound=BaseModel)
@@ -44,7 +45,8 @@ class PackableStage(RPMStage[InputT, OutputT], Generic[InputT, OutputT, ReplyT])
 
     Subclasses call :meth:`_set_callers` with the single-item schema and the packed schema (a model
     with an ``items`` list whose entries extend the single-item schema with ``item_id``), and
-    implement :meth:`prompt`, :meth:`pack_prompt` and :meth:`result`.
+    implement :meth:`prompt`, :meth:`pack_prompt` and :meth:`result`; they may override
+    :meth:`revise` to follow a result up with more calls (run on every item, single or packed).
     """
 
     caller: StructuredCaller[ReplyT]
@@ -61,10 +63,14 @@ class PackableStage(RPMStage[InputT, OutputT], Generic[InputT, OutputT, ReplyT])
     def result(self, request: InputT, reply: ReplyT) -> OutputT:
         """Turn the model's reply for one request (single or one entry of a pack) into the output."""
 
+    def revise(self, request: InputT, output: OutputT, config: RunnableConfig) -> Plan[OutputT]:
+        """A follow-up on one result, as a plan (default: the result as it is, no call)."""
+        return value(output)
+
     def plan(self, input: InputT, config: RunnableConfig) -> Plan[OutputT]:
-        """One item, one call."""
+        """One item, one call (plus what :meth:`revise` asks for)."""
         reply = yield from self.caller_for(input).plan(self.prompt(input), config)
-        return self.result(input, reply)
+        return (yield from self.revise(input, self.result(input, reply), config))
 
     def caller_for(self, request: InputT) -> StructuredCaller[Any]:
         """The caller of a single-item request (a stage whose schema depends on the request overrides it)."""
@@ -79,7 +85,7 @@ class PackableStage(RPMStage[InputT, OutputT], Generic[InputT, OutputT, ReplyT])
 
         A single input uses the single-item prompt. Items the packed reply misses are retried alone.
         """
-        requests = [self.coerce(value) for value in inputs]
+        requests = [self.coerce(raw) for raw in inputs]
         found: dict[int, Any] = {}
         if len(requests) > 1:
             try:
@@ -87,6 +93,11 @@ class PackableStage(RPMStage[InputT, OutputT], Generic[InputT, OutputT, ReplyT])
             except Exception as exc:
                 return [exc] * len(requests)
             found = self._unpack(requests, reply)
+            order = sorted(found)
+            revised = yield from gather(
+                [self.revise(requests[i], found[i], config or {}) for i in order], return_exceptions=True
+            )
+            found = dict(zip(order, revised, strict=True))
         missing = [i for i in range(len(requests)) if i not in found]
         alone = yield from gather([self.plan(requests[i], config or {}) for i in missing], return_exceptions=True)
         found.update(zip(missing, alone, strict=True))

@@ -1,4 +1,11 @@
-"""Stage 3: reasoning paths — how *this* user got from an item's features to their known answer."""
+"""Personalized reasoning paths (DESIGN §2.4): how *this* user arrives at an item's known answer.
+
+One call per history item (or per pack, :mod:`~langchain_rpm.stages.packing`) sees the input, its
+features, the user's factors with statistics and the real answer as a reference the reasoning must not
+state. A stored path that still names the answer (:func:`~langchain_rpm.stages.leaks.find_leak`) is
+retried once with that feedback; if the retry leaks too, the example is kept and flagged ``leak=True``.
+For open-ended tasks the call can also judge every feature (the judge folded in, ``fold_judge=True``).
+"""
 
 from __future__ import annotations
 
@@ -6,24 +13,31 @@ from collections.abc import Sequence
 from typing import Any
 
 from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import HumanMessage
 from langchain_core.prompt_values import PromptValue
+from langchain_core.runnables import RunnableConfig
 from pydantic import BaseModel
 
-from langchain_rpm.plans import CallLimiter
+from langchain_rpm.errors import StructuredOutputError
+from langchain_rpm.plans import CallLimiter, Plan
 from langchain_rpm.prompts import (
+    JUDGMENT_GUIDANCE,
+    LEAK_FEEDBACK,
     PACKED_REASONING_PATH,
     REASONING_ITEM,
     REASONING_PATH,
+    JudgedReasoningOutput,
+    PackedJudgedReasoning,
     PackedReasoning,
     ReasoningOutput,
     fence,
-    judgment_guidance,
     render_factors,
     render_features,
     render_input,
     render_pack,
 )
 from langchain_rpm.stages.judge import apply_judgments
+from langchain_rpm.stages.leaks import find_leak
 from langchain_rpm.stages.packing import PackableStage
 from langchain_rpm.tasks import TaskKind, TaskSpec
 from langchain_rpm.types import Factor, Feature, HistoryItem, ReasoningExample
@@ -38,13 +52,20 @@ class ReasoningInput(BaseModel):
 
 
 class ReasoningPathBuilder(PackableStage[ReasoningInput, ReasoningExample, ReasoningOutput]):
-    """Writes the answer-conditioned reasoning path of one history item (or of a pack of items).
+    """Writes the personalized reasoning path of one history item (or of a pack of items).
 
-    For open-ended tasks with ``fold_judge`` (the default preset) the same call also judges each
-    feature's influence on the answer (the statistics' Eq. 3-4), so no separate judge call is needed.
+    Args:
+        llm: Any chat model with structured output.
+        task: The task spec.
+        method: Structured-output method.
+        max_retries: Retries of a reply that fails the schema.
+        limiter: Shared bound on concurrent LLM calls.
+        fold_judge: For open-ended tasks, also judge every feature in the same call (``influenced``,
+            ``evaluation``); the verdicts land on the example's features. Ignored for
+            discrete tasks, whose schema has no judge field at all.
+        leak_retries: Retries of a reasoning path that names the answer (0: only flag it).
 
     Output: a :class:`ReasoningExample` whose answer is the item's response normalised by the task.
-    :meth:`invoke_pack` answers several items (sharing one ``factors`` list) with one call.
 
     Example:
         >>> from langchain_rpm import LAMP3
@@ -53,8 +74,10 @@ class ReasoningPathBuilder(PackableStage[ReasoningInput, ReasoningExample, Reaso
         >>> builder = ReasoningPathBuilder(demo_chat_model(), LAMP3)
         >>> example = builder.invoke({"item": HistoryItem(id="1", input="Sturdy but late.", response="4 stars"),
         ...                           "features": [Feature(name="sturdy build", factor="Quality")], "factors": []})
-        >>> example.answer, example.reasoning
-        ('4', 'I noticed sturdy build, so I answered 4.')
+        >>> example.answer, example.leak
+        ('4', False)
+        >>> example.reasoning
+        'The input shows sturdy build; Quality weighs on this user, so the answer follows from it.'
     """
 
     input_model = ReasoningInput
@@ -69,19 +92,16 @@ class ReasoningPathBuilder(PackableStage[ReasoningInput, ReasoningExample, Reaso
         max_retries: int = 2,
         limiter: CallLimiter | None = None,
         fold_judge: bool = True,
+        leak_retries: int = 1,
     ) -> None:
-        """Configure the reasoning stage (``fold_judge``: open-ended tasks judge the features in this call)."""
+        """Configure the reasoning stage."""
         self.task = task
         self.fold_judge = fold_judge and task.kind is TaskKind.OPEN_ENDED
-        self._set_callers(
-            llm,
-            ReasoningOutput,
-            PackedReasoning,
-            stage="reason",
-            method=method,
-            max_retries=max_retries,
-            limiter=limiter,
+        self.leak_retries = leak_retries
+        schema, packed = (
+            (JudgedReasoningOutput, PackedJudgedReasoning) if self.fold_judge else (ReasoningOutput, PackedReasoning)
         )
+        self._set_callers(llm, schema, packed, stage="reason", method=method, max_retries=max_retries, limiter=limiter)
 
     def prompt(self, request: ReasoningInput | Any) -> PromptValue:
         """The exact prompt sent for ``request``."""
@@ -100,13 +120,13 @@ class ReasoningPathBuilder(PackableStage[ReasoningInput, ReasoningExample, Reaso
         return {
             "instruction": self.task.instruction,
             "factors": render_factors(factors, self.task),
-            "judgment_guidance": judgment_guidance(self.task) if self.fold_judge else "",
+            "judgment_guidance": JUDGMENT_GUIDANCE if self.fold_judge else "",
         }
 
     def _item(self, request: ReasoningInput) -> dict[str, str]:
         return {
             "fenced_input": render_input(request.item.input, request.item.options),
-            "features": render_features(request.features),
+            "features": render_features(request.features, numbered=self.fold_judge),
             "fenced_answer": fence("answer", self._answer(request.item)),
         }
 
@@ -114,8 +134,10 @@ class ReasoningPathBuilder(PackableStage[ReasoningInput, ReasoningExample, Reaso
         return self.task.check(item.response, item.options).answer
 
     def result(self, request: ReasoningInput, reply: ReasoningOutput) -> ReasoningExample:
-        """The stored example of one reply."""
-        features = apply_judgments(request.features, reply.influences) if self.fold_judge else request.features
+        """The stored example of one reply (with the folded judge, its verdicts on the features)."""
+        features = request.features
+        if self.fold_judge and isinstance(reply, JudgedReasoningOutput):
+            features = apply_judgments(request.features, reply.influences)
         return ReasoningExample(
             item_id=request.item.id,
             input=request.item.input,
@@ -124,3 +146,28 @@ class ReasoningPathBuilder(PackableStage[ReasoningInput, ReasoningExample, Reaso
             answer=self._answer(request.item),
             options=request.item.options,
         )
+
+    def leak(self, example: ReasoningExample) -> str | None:
+        """How ``example``'s reasoning gives its answer away, or ``None`` (the rule of :mod:`.leaks`)."""
+        return find_leak(self.task, example.reasoning, example.answer, example.options)
+
+    def revise(
+        self, request: ReasoningInput, output: ReasoningExample, config: RunnableConfig
+    ) -> Plan[ReasoningExample]:
+        """The leak guard: a path that names the answer is asked again with that feedback, then flagged."""
+        problem = self.leak(output)
+        for _ in range(self.leak_retries if problem else 0):
+            feedback = LEAK_FEEDBACK.format(problem=problem, fenced_reasoning=fence("reasoning", output.reasoning))
+            messages = [*self.prompt(request).to_messages(), HumanMessage(feedback)]
+            try:
+                reply = yield from self.caller_for(request).plan(messages, config)
+            except StructuredOutputError:
+                break
+            retried = self.result(request, reply)
+            if self.fold_judge and not getattr(reply, "influences", None):  # keep the first call's verdicts
+                retried = retried.model_copy(update={"features": output.features})
+            output = retried
+            problem = self.leak(output)
+            if problem is None:
+                return output
+        return output.model_copy(update={"leak": True}) if problem else output

@@ -1,16 +1,19 @@
 """End to end with a real LLM: build + personalize through ChatOpenAI against the local llama.cpp server.
 
-The model (SmolLM2-135M) is tiny: the assertions check that every stage runs on real model output and that
-everything stored and returned is schema-valid, not that the answers are good.
+The model (SmolLM2-135M) is tiny: the assertions check that every stage runs on real model output, under
+both presets, that everything stored and returned is schema-valid, and that answers with a finite answer
+set are valid by construction (llama.cpp constrains decoding with the tool schema, whose answer field is an
+enum), not that the answers are good. The invalid-answer rate is printed (``pytest -s`` shows it).
 """
 
 from __future__ import annotations
 
 import pytest
 
-from langchain_rpm import LAMP3, RPM, Prediction, RPMStore, UserProfile
+from langchain_rpm import GLOBAL_OPINION_QA, LAMP2, LAMP3, RPM, RPMStore
 from langchain_rpm.cli.local_llm import local_chat_model
 from langchain_rpm.embeddings import default_embeddings
+from langchain_rpm.testing import demo_chat_model
 
 pytestmark = [pytest.mark.integration, pytest.mark.enable_socket]
 
@@ -19,45 +22,93 @@ HISTORY = [
     {"id": "2", "input": "Cheap plastic, broke in a day.", "response": "1"},
     {"id": "3", "input": "Fast delivery and solid build quality.", "response": "5"},
 ]
+QUERY = "Great product, but shipping took a month."
 
 
-async def test_build_and_personalize_with_the_local_llm(local_llm_server, tmp_path):
-    store = RPMStore(tmp_path / "store", embeddings=default_embeddings())
-    rpm = RPM(local_chat_model(local_llm_server), task=LAMP3, store=store, method="function_calling", k=2)
-    profile = await rpm.abuild_user("ada", HISTORY)
-    assert isinstance(profile, UserProfile)
-    assert profile.num_items + len(profile.failed_items) == len(HISTORY)
-    assert profile.num_items >= 1, profile.failed_items
+def _check_build(rpm: RPM, user: str, history: list[dict[str, str]], preset: str) -> None:
+    profile = rpm.profile(user)
+    assert profile is not None and profile.preset == preset
     assert profile.model == "smollm2-135m-instruct"
-    stored = store.get_examples("ada")
-    assert len(stored) == profile.num_items
-    assert all(example.answer in LAMP3.answer_space() and example.reasoning for example in stored)
+    assert profile.num_items + len(profile.failed_items) == len(history)
+    assert profile.num_items >= 1, profile.failed_items
+    stored = rpm.store.get_examples(user)
+    assert {e.item_id for e in stored} == {item["id"] for item in history} - {f.item_id for f in profile.failed_items}
+    by_id = {item["id"]: item for item in history}
+    for example in stored:
+        assert example.answer == by_id[example.item_id]["response"]  # the gold, normalised, never the model's
+        assert example.reasoning.strip() and example.features
+    leaks = sum(example.leak for example in stored)
+    print(f"[{preset}] stored {len(stored)} reasoning paths, {leaks} flagged as naming their answer")
 
+
+def _check_prediction(prediction, task, stored_ids: set[str], options=None) -> None:
+    print(f"prediction {prediction.answer!r} valid={prediction.valid} retried={prediction.retried}")
+    assert prediction.valid, f"an enum answer came back invalid: {prediction.raw_answer!r}"
+    assert prediction.answer in task.answer_space(options) and prediction.raw_answer.strip() == prediction.answer
+    assert prediction.reasoning.strip()
+    assert prediction.usage.llm_calls >= 2 and prediction.usage.input_tokens > 0
+    assert prediction.example_ids and set(prediction.example_ids) <= stored_ids
+
+
+async def test_paper_preset_builds_and_answers_async(local_llm_server, tmp_path):
+    history = HISTORY[:2]  # the paper's factor construction makes one assignment call per feature
+    store = RPMStore(tmp_path / "store", embeddings=default_embeddings())
+    rpm = RPM(local_chat_model(local_llm_server), task=LAMP3, store=store, method="function_calling", preset="paper")
+    await rpm.abuild_user("ada", history)
+    _check_build(rpm, "ada", history, "paper")
+    prediction = await rpm.apersonalize("ada", QUERY)
+    _check_prediction(prediction, LAMP3, {e.item_id for e in store.get_examples("ada")})
+    assert len(prediction.example_ids) == min(3, len(history))  # K = 3
+
+
+def test_default_preset_builds_and_answers_sync_from_a_reopened_store(local_llm_server, tmp_path):
+    llm = local_chat_model(local_llm_server)
+    rpm = RPM(
+        llm, task=LAMP3, store=RPMStore(tmp_path / "s", embeddings=default_embeddings()), method="function_calling"
+    )
+    rpm.build_user("bo", HISTORY)
+    _check_build(rpm, "bo", HISTORY, "default")
     # The profile survives reopening the persistent store (a new client on the same folder).
     reopened = RPM(
-        local_chat_model(local_llm_server),
-        task=LAMP3,
-        store=RPMStore(tmp_path / "store", embeddings=default_embeddings()),
-        method="function_calling",
-        k=2,
+        llm, task=LAMP3, store=RPMStore(tmp_path / "s", embeddings=default_embeddings()), method="function_calling"
     )
-    prediction = await reopened.apersonalize("ada", "Great product, but shipping took a month.")
-    assert isinstance(prediction, Prediction)
-    assert prediction.usage.llm_calls >= 2
-    assert prediction.usage.input_tokens > 0
-    assert prediction.answer if prediction.valid else prediction.raw_answer is not None
-    assert set(prediction.example_ids) <= {e.item_id for e in stored}
-    print("local LLM prediction:", prediction.answer, "valid:", prediction.valid)
+    prediction = reopened.personalize("bo", QUERY)
+    _check_prediction(prediction, LAMP3, {e.item_id for e in rpm.store.get_examples("bo")})
 
 
-def test_sync_personalize_with_the_local_llm(local_llm_server, tmp_path):
-    rpm = RPM(
-        local_chat_model(local_llm_server),
-        task=LAMP3,
-        store=RPMStore(tmp_path / "s", embeddings=default_embeddings()),
-        method="function_calling",
-    )
-    profile = rpm.build_user("bo", HISTORY[:2])
-    assert profile.num_items + len(profile.failed_items) == 2
-    prediction = rpm.personalize("bo", "Broke after a week.")
-    assert isinstance(prediction.reasoning, str)
+@pytest.mark.parametrize(
+    ("task", "history", "query", "options"),
+    [
+        (
+            LAMP2,
+            [
+                {"id": "m1", "input": "Robots rebel on a space station.", "response": "sci-fi"},
+                {"id": "m2", "input": "A wedding turns into a love story.", "response": "romance"},
+            ],
+            "An android crew takes over a starship.",
+            None,
+        ),
+        (
+            GLOBAL_OPINION_QA,
+            [
+                {
+                    "id": "q1",
+                    "input": "Should the state provide for everyone?",
+                    "response": "Agree",
+                    "options": ["Agree", "Disagree"],
+                }
+            ],
+            "How often do you attend religious services?",
+            ["Weekly", "Monthly", "Rarely", "Never"],
+        ),
+    ],
+    ids=["labels", "per-query-options"],
+)
+def test_label_and_option_answers_are_valid_by_construction(local_llm_server, tmp_path, task, history, query, options):
+    """Built with the demo model (no local-LLM calls), answered by SmolLM2 under the enum schema."""
+    store = RPMStore(tmp_path / "s", embeddings=default_embeddings())
+    llm = local_chat_model(local_llm_server)
+    rpm = RPM(llm, task=task, store=store, method="function_calling", build_model=demo_chat_model())
+    rpm.build_user("cy", history)
+    prediction = rpm.personalize("cy", query, options=options)
+    _check_prediction(prediction, task, {item["id"] for item in history}, options)

@@ -8,9 +8,10 @@ reproducible and safe under concurrency:
 - Propose: every keyword category (so one round covers everything); Assign: the candidate named
   like the feature's category (else none); residual: that candidate, else the first one;
 - judge: a feature influenced the answer when its first word appears in it (always "pos");
-- reasoning: names the features and the known answer (folded judgments like the judge's);
-- generation: answers with the most common answer among the fenced examples (else the first
-  allowed answer in the answer format line).
+- reasoning (``ReasoningOutput``, ``JudgedReasoningOutput``): names the features and factors, never
+  the reference answer (folded judgments like the judge's);
+- generation (``PersonalizedAnswer``): the most common answer among the fenced exemplars (else the
+  first value of the answer's enum).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from typing import Any
 from langchain_core.embeddings import DeterministicFakeEmbedding, Embeddings
 from langchain_core.messages import BaseMessage
 
+from langchain_rpm._demo import schema_title
 from langchain_rpm.testing import FakeStructuredChatModel, fill_schema
 
 KEYWORDS: dict[str, tuple[str, str]] = {
@@ -58,17 +60,6 @@ def extract_features(text: str) -> list[dict[str, Any]]:
     return [{"feature_name": name, "context": name} for _, name in sorted(found)]
 
 
-def _kind(schema: dict[str, Any]) -> str:
-    """The schema's title; packed entries (no title) by their fields."""
-    props = schema.get("properties", {})
-    if schema.get("title"):
-        return str(schema["title"])
-    if "features" in props:
-        aware = "factors" in props["features"].get("items", {}).get("properties", {})
-        return "FactorAwareFeatures" if aware else "ExtractedFeatures"
-    return "ReasoningOutput"
-
-
 def _numbered(text: str) -> list[tuple[int, str]]:
     return [(int(n), line) for n, line in re.findall(r"^(\d+)\. (.*)$", text, flags=re.M)]
 
@@ -93,12 +84,46 @@ def _influences(answer: str, names: list[str]) -> list[dict[str, Any]]:
     ]
 
 
+def _phrase(text: str) -> str:
+    return " " + " ".join(re.findall(r"[a-z0-9]+", text.lower())) + " "
+
+
+def reasoning_reply(human: str, judged: bool) -> dict[str, Any]:
+    """A reasoning path naming the item's features and factors (never the answer), with verdicts if ``judged``."""
+    answer = (_fenced(human, "answer") or [""])[0]
+    rows = re.findall(r"^(?:- |\d+\. )(.*?)(?: \[(.*?)\])?(?:: .*)?$", (_fenced(human, "features") or [""])[0], re.M)
+    gold = _phrase(answer)
+    names = [name for name, _ in rows if gold not in _phrase(name)]  # a careful model never names the answer
+    factors = sorted({factor for _, factor in rows if factor and gold not in _phrase(factor)})
+    reply: dict[str, Any] = {
+        "reasoning": f"Given {', '.join(names) or 'nothing special'} and the factors {', '.join(factors) or 'none'}, "
+        "the answer follows."
+    }
+    if judged:
+        reply["influences"] = _influences(answer, [name for name, _ in rows])
+    return reply
+
+
+def generation_reply(human: str, schema: dict[str, Any]) -> dict[str, Any]:
+    """The most common answer of the fenced exemplars, else the first allowed answer."""
+    key = next(k for k in schema["properties"] if k != "reasoning")
+    enum = schema["properties"][key].get("enum")
+    answers = [a.strip() for body in _fenced(human, "example") for a in re.findall(r"^Answer: (.*)$", body, re.M)]
+    answers = [a for a in answers if not enum or a in [str(v) for v in enum]]
+    if answers:
+        answer: Any = Counter(answers).most_common(1)[0][0]
+    else:
+        answer = str(enum[0]) if enum else " ".join((_fenced(human, "input") or ["Untitled"])[-1].split()[:3])
+    value = int(answer) if enum and isinstance(enum[0], int) else answer
+    return {"reasoning": f"Like before, I lean to {answer}.", key: value}
+
+
 def rpm_responder(messages: list[BaseMessage], schema: dict[str, Any]) -> dict[str, Any]:
     """Replies per output schema (dispatched on its title), derived from the prompt text only."""
     system = str(messages[0].content) if messages else ""
     human = str(messages[1].content) if len(messages) > 1 else ""
     props = schema.get("properties", {})
-    kind = _kind(schema)
+    kind = schema_title(schema)
     if kind in ("ExtractedFeatures", "FactorAwareFeatures"):
         inputs = _fenced(human, "input")
         features = extract_features(inputs[0] if inputs else human)
@@ -120,23 +145,23 @@ def rpm_responder(messages: list[BaseMessage], schema: dict[str, Any]) -> dict[s
     if kind == "FeatureJudgments":
         names = [line.split(":")[0] for line in re.findall(r"^\d+\. (.*)$", _fenced(human, "features")[0], re.M)]
         return {"reasoning": "judged", "influences": _influences(" ".join(_fenced(human, "answer")), names)}
-    if "reasoning" in props and "answer" in props:
-        answers = re.findall(r"^Answer: (.*)$", system, flags=re.M)
-        if answers:
-            answer = Counter(answers).most_common(1)[0][0]
-        else:
-            fmt = re.search(r"^Answer format: .*?from: (.*)$", system, flags=re.M)
-            answer = re.split(r", | \| ", fmt.group(1))[0] if fmt else "5"
-        return {"reasoning": f"Like before, I lean to {answer}.", "answer": answer}
-    if "reasoning" in props:
-        answer = _fenced(human, "answer")
-        feats = re.findall(r"^- (.*?) \[", human, flags=re.M)
-        influences = _influences(answer[0] if answer else "", feats) if "`influences`" in system else []
-        return {
-            "reasoning": f"I noticed {', '.join(feats) or 'nothing special'}, so I answered {answer[0] if answer else '?'}.",
-            "influences": influences,
-        }
+    if kind == "PersonalizedAnswer":
+        return generation_reply("\n".join(str(m.content) for m in messages[1:]), schema)
+    if kind in ("ReasoningOutput", "JudgedReasoningOutput"):
+        return reasoning_reply(human, judged=kind == "JudgedReasoningOutput")
     return fill_schema(schema, human)
+
+
+class Scripted:
+    """A responder that replies with ``replies`` in turn (the last one repeats) and records every prompt."""
+
+    def __init__(self, *replies: dict[str, Any]) -> None:
+        self.replies = list(replies)
+        self.prompts: list[list[BaseMessage]] = []
+
+    def __call__(self, messages: list[BaseMessage], schema: dict[str, Any]) -> dict[str, Any]:
+        self.prompts.append(messages)
+        return dict(self.replies[min(len(self.prompts), len(self.replies)) - 1])
 
 
 def rpm_fake_model(**kwargs: Any) -> FakeStructuredChatModel:

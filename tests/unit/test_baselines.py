@@ -46,7 +46,7 @@ class Recorder:
         return self.inner(messages, schema)
 
     def answers(self) -> list[tuple[str, str, set[str]]]:
-        return [call for call in self.calls if "answer" in call[2]]
+        return [call for call in self.calls if {"answer", LAMP2.answer_key} & call[2]]
 
 
 class KeywordEmbeddings(Embeddings):
@@ -192,8 +192,8 @@ async def test_the_ablation_ladder_adds_one_ingredient_at_a_time(tmp_path):
     assert schema == {"reasoning", "answer"} and "Reasoning:" in system and "Think step by step" in system
     assert FACTOR_TABLE not in system and "Features:" not in system and "<features>" not in human  # no features/factors
     assert calls == 2 + 1  # one generic explanation per retrieved example, then the answer
-    system, _, schema, calls = prompts["rpm"]
-    assert schema == {"reasoning", "answer"} and "Reasoning:" in system and "Features:" in system
+    _, human, schema, calls = prompts["rpm"]  # RPM's own prompt: the exemplars lead its human message
+    assert schema == {"reasoning", LAMP2.answer_key} and "Reasoning:" in human and "Features:" in human
 
 
 async def test_generic_explanations_see_the_input_and_answer_only_and_are_made_once(tmp_path):
@@ -217,7 +217,7 @@ async def test_rpm_without_reasoning_sees_rpm_inputs_but_answers_only(tmp_path):
     assert schema == {"answer"} and calls == 2
     assert "Reasoning:" in system and "Features:" in system and FACTOR_TABLE in system and "<features>" in human
     # exemplars first, then the factors (the paper's order)
-    assert system.index("Example 1") < system.index(FACTOR_TABLE)
+    assert system.index("Exemplar 1") < system.index(FACTOR_TABLE)
 
 
 def wedding_features(messages: list[BaseMessage], schema: dict[str, Any]) -> dict[str, Any]:
@@ -239,8 +239,9 @@ async def test_the_retrieval_grid_crosses_source_and_key(tmp_path):
         recorder = Recorder(wedding_features)
         ctx, _ = context(tmp_path / name, recorder, k=2)
         await run_method(ctx, name, user=user, query=query)
-        system = recorder.answers()[-1][0]
-        found[name] = (examples_in(system), "Reasoning:" in system, FACTOR_TABLE in system)
+        system, human, _ = recorder.answers()[-1]
+        text = system + "\n" + human  # RPM's own prompt puts its exemplars in the human message
+        found[name] = (examples_in(text), "Reasoning:" in text, FACTOR_TABLE in text)
     assert found["rag"][1:] == (False, False) and found["raw_by_features"][1:] == (False, False)  # raw pairs
     assert found["reasoned_by_query"][1:] == (True, True) and found["rpm"][1:] == (True, True)  # reasoned examples
     assert found["reasoned_by_query"][0] == found["rag"][0]  # the same key (query text) finds the same items

@@ -11,6 +11,7 @@ import pytest
 from langchain_core.messages import BaseMessage, HumanMessage
 
 from langchain_rpm import LAMP2, RPM, FeatureExtractor, RPMStore
+from langchain_rpm.prompts.render import PACK_RULE
 from langchain_rpm.testing import FakeStructuredChatModel
 from tests.support.rpm_fakes import CountingEmbeddings, rpm_responder
 from tests.unit.conftest import MOVIE_HISTORY
@@ -172,7 +173,7 @@ def test_packed_prompt_fences_items_by_position_and_neutralises_forged_tags(llm)
     human = str(prompt[-1].content)
     assert [number for number, _ in ITEM.findall(human)] == ["1", "2"]  # the forged tag stays inside item 1
     assert human.count("\n</item>") == 2 and "</ item>" in human
-    assert "Below are 2 items" in str(prompt[0].content)
+    assert PACK_RULE.format(count=2) in str(prompt[0].content)  # the system message explains the numbering
     assert str(prompt[0].content).endswith(str(extractor.prompt(extractor.coerce("x")).to_messages()[0].content)[-80:])
 
 

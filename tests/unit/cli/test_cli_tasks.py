@@ -138,8 +138,8 @@ def test_failed_items_reasons_are_shown_without_json(tmp_path, rpm):
 def _answer_not_a_label(request: dict[str, Any]) -> dict[str, Any]:
     reply = rpm_http_responder(request)
     for call in reply.get("tool_calls", []):
-        if "answer" in call["arguments"]:
-            call["arguments"]["answer"] = "not a tag at all"
+        if LAMP2.answer_key in call["arguments"]:  # the generation call (its answer field is named per task)
+            call["arguments"][LAMP2.answer_key] = "not a tag at all"
     return reply
 
 
