@@ -276,6 +276,7 @@ class Prediction(BaseModel):
     example_ids: list[str] = Field(default_factory=list)
     examples: list[RetrievedExample] = Field(default_factory=list)
     usage: Usage = Field(default_factory=Usage)
+    model: str = Field(default="", description="The model that answered (the profile's ``model`` built the memory).")
 
     def explain(self) -> str:
         """A readable account of why this answer was given.

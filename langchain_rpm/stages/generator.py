@@ -20,6 +20,7 @@ from langchain_core.runnables import RunnableConfig
 from pydantic import BaseModel, Field
 
 from langchain_rpm.errors import InvalidAnswerError, StructuredOutputError
+from langchain_rpm.models import model_name
 from langchain_rpm.plans import CallLimiter, Plan
 from langchain_rpm.prompts import (
     GENERATION,
@@ -172,4 +173,5 @@ class ReasoningGenerator(RPMStage[GenerationInput, Prediction]):
             factors_used=list(dict.fromkeys(known[name] for name in named if name in known)),
             example_ids=[hit.example.item_id for hit in request.examples],
             examples=request.examples,
+            model=model_name(self.llm),
         )
