@@ -31,6 +31,7 @@ from langgraph.types import StateSnapshot, StreamMode
 
 from langchain_rpm.components import RPMComponents
 from langchain_rpm.errors import ConfigurationError
+from langchain_rpm.gcscope import build_gc
 from langchain_rpm.graphs.build import build_key, create_profile_build_graph
 from langchain_rpm.graphs.inference import create_inference_graph
 from langchain_rpm.graphs.state import BuildState, RPMContext, RPMState
@@ -98,7 +99,11 @@ class RPM:
             **settings,
         )
         self.max_concurrency = max_concurrency
-        self.build_graph = create_profile_build_graph(self.components).compile(checkpointer=checkpointer)
+        # Without a checkpointer nothing resumes, so items go in windows of one LLM bound (fewer graph tasks).
+        window = 1 if checkpointer is not None else max_concurrency
+        self.build_graph = create_profile_build_graph(self.components, packs_per_task=window).compile(
+            checkpointer=checkpointer
+        )
         self.inference_graph = create_inference_graph(self.components).compile()
 
     @property
@@ -158,7 +163,8 @@ class RPM:
     def _run_build(
         self, payload: BuildState, config: RunnableConfig, key: str, on_progress: ProgressCallback | None
     ) -> UserProfile:
-        with data_owner(payload["user_id"]):  # cached prompts and replies record whose data they hold
+        # cached prompts and replies record whose data they hold; fewer GC passes while builds run
+        with data_owner(payload["user_id"]), build_gc():
             return self._stream_build(payload, config, key, on_progress)
 
     def _stream_build(
@@ -184,7 +190,7 @@ class RPM:
     async def _arun_build(
         self, payload: BuildState, config: RunnableConfig, key: str, on_progress: ProgressCallback | None
     ) -> UserProfile:
-        with data_owner(payload["user_id"]):
+        with data_owner(payload["user_id"]), build_gc():
             return await self._astream_build(payload, config, key, on_progress)
 
     async def _astream_build(
