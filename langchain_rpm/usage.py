@@ -134,6 +134,11 @@ class UsageSink:
             self.usage = self.usage.plus(stage, spent)
 
 
+def with_usage_sink(config: RunnableConfig | None, sink: UsageSink) -> RunnableConfig:
+    """``config`` whose RPM structured calls report to ``sink``."""
+    return merge_configs(config, {"configurable": {USAGE_SINK: sink}})
+
+
 def usage_sink(config: RunnableConfig | None) -> UsageSink | None:
     """The :class:`UsageSink` of a run config, if it has one."""
     sink = ((config or {}).get("configurable") or {}).get(USAGE_SINK)
@@ -164,7 +169,7 @@ def tracked_plan(step: NodeStep) -> NodeStep:
 
     def plan(state: Any, config: RunnableConfig) -> Plan[dict[str, Any]]:
         sink = UsageSink()
-        update = yield from step(state, merge_configs(config, {"configurable": {USAGE_SINK: sink}}))
+        update = yield from step(state, with_usage_sink(config, sink))
         return {**update, "usage": sink.usage.model_dump()}
 
     return plan
