@@ -60,3 +60,11 @@ def test_query_benchmark_runs_at_tiny_sizes(tmp_path):
     assert results["cpu"]["sync"]["calls_per_query"] == 2 and results["cpu"]["async"]["calls_per_query"] == 2
     assert results["first_query"]["after warm_up()"]["warm_up_s"] > 0
     assert "`apersonalize` wall p50" in (tmp_path / "query.md").read_text()
+
+
+def test_ingest_benchmark_runs_at_tiny_sizes(tmp_path):
+    from benchmarks import ingest
+
+    results = ingest.main(["--users", "3", "--per-user", "2", "--grown", "10", "--out", str(tmp_path)])
+    assert results["records_per_s"] > 0 and results["raw_add_records_per_s"] > 0
+    assert "raw `collection.add`" in (tmp_path / "ingest.md").read_text()
