@@ -124,7 +124,8 @@ class StructuredCaller(Generic[SchemaT]):
     def _parse(self, message: Any) -> Any:
         if isinstance(self.parser, BaseOutputParser):
             return self.parser.parse_result([ChatGeneration(message=message)])
-        return message if self.parser is None else self.parser.invoke(message)
+        # CPU-only steps after the model: not traced as runs of their own (the model call is)
+        return message if self.parser is None else self.parser.invoke(message, {"callbacks": []})
 
     def _check(self, reply: Any) -> tuple[SchemaT | None, str]:
         if isinstance(reply, self.schema):
@@ -138,13 +139,14 @@ class StructuredCaller(Generic[SchemaT]):
 
 
 def _split(structured: Runnable[Any, Any], schema: type[BaseModel]) -> tuple[Runnable[Any, Any], Any]:
-    """``model | parser`` as its two halves, with the tracing copy of the schema converted once, not per call.
+    """``model | parser...`` as the model and the rest, with the tracing copy of the schema converted once.
 
-    A provider whose ``with_structured_output`` is not a two-step sequence is called whole.
+    A provider whose ``with_structured_output`` is not a sequence is called whole.
     """
-    if not isinstance(structured, RunnableSequence) or len(structured.steps) != 2:
+    if not isinstance(structured, RunnableSequence):
         return structured, None
-    model, parser = structured.steps
+    model, *rest = structured.steps  # ChatOpenAI: model | refusal check | parser
+    parser = rest[0] if len(rest) == 1 else RunnableSequence(*rest)
     described = model.kwargs.get(_LS_FORMAT) if isinstance(model, RunnableBinding) else None
     if isinstance(described, dict) and described.get("schema") is schema:
         model = model.bind(**{_LS_FORMAT: {**described, "schema": convert_to_json_schema(schema)}})

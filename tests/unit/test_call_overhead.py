@@ -6,6 +6,7 @@ import gc
 import json
 import threading
 
+import pytest
 from langchain_core.caches import InMemoryCache
 from pydantic import BaseModel
 
@@ -69,3 +70,26 @@ def test_build_gc_restores_thresholds_when_the_last_of_several_builds_ends():
     release.set()
     worker.join()
     assert gc.get_threshold() == before and gc.get_freeze_count() == 0
+
+
+@pytest.mark.enable_socket
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("method", ["function_calling", "json_schema"])  # the fake answers json_mode with {}
+async def test_chat_openai_replies_are_parsed_and_their_tokens_counted(method):
+    """ChatOpenAI's structured output is ``model | refusal check | parser``: parsed here, usage from the reply."""
+    from langchain_openai import ChatOpenAI
+
+    from langchain_rpm.plans import arun
+    from langchain_rpm.usage import UsageSink, with_usage_sink
+    from tests.support.fault_server import FaultServer
+
+    with FaultServer(seed=0) as server:
+        llm = ChatOpenAI(base_url=server.base_url, api_key="test", model="fake", max_retries=0)
+        caller = StructuredCaller(llm, Answer, stage="generate", method=method)
+        sink, tracker = UsageSink(), UsageTracker()
+        config = with_usage_sink({"callbacks": [tracker]}, sink)
+        reply = await arun(caller.plan([("human", "Answer in JSON: what is it?")], config))
+        assert isinstance(reply, Answer)
+        assert run(caller.plan([("human", "Again, in JSON.")], config)) is not None
+    assert sink.usage.llm_calls == 2 and sink.usage.input_tokens > 0
+    assert sink.usage.model_dump() == tracker.usage.model_dump()
