@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.fakes import Recorder, history, make_rpm, packing_responder, warm_up
-from benchmarks.overhead import cpu_per_call
+from benchmarks.overhead import cpu_per_call, target_note
 from langchain_rpm.usage import UsageTracker
 
 __all__ = ["Recorder", "history", "make_rpm", "packing_responder", "warm_up"]
@@ -222,7 +222,7 @@ def markdown(results: dict[str, Any], command: str) -> str:
             f"{cp['wall_s']:.2f} s",
             f"ideal {cp['ideal_s']:.2f} s",
             f"**{cp['vs_ideal']:.2f}x** ideal",
-            _target(cp["vs_ideal"] <= 1.3, "<= 1.3x"),
+            target_note(cp["vs_ideal"] <= 1.3, "<= 1.3x"),
         ),
         (
             "same build, sync API (`build_user`, threads)",
@@ -243,7 +243,7 @@ def markdown(results: dict[str, Any], command: str) -> str:
             f"{cpu['outside_model_ms_per_call']:.2f} ms",
             f"one bare `StructuredCaller` call: {cpu['structured_caller_ms']:.2f} ms",
             f"**{cpu['outside_model_ms_per_call'] / cpu['structured_caller_ms']:.2f}x** bare call",
-            _target(cpu["outside_model_ms_per_call"] <= 2, "<= 2 ms"),
+            target_note(cpu["outside_model_ms_per_call"] <= 2, "<= 2 ms"),
         ),
         (
             "CPU of one bare structured call, by binding",
@@ -264,7 +264,7 @@ def markdown(results: dict[str, Any], command: str) -> str:
             f"{bk['peak_rss_mib']:.0f} MiB",
             f"{bk['rss_before_mib']:.0f} MiB before the build",
             "",
-            _target(bk["peak_rss_mib"] <= 1536, "<= 1.5 GB"),
+            target_note(bk["peak_rss_mib"] <= 1536, "<= 1.5 GB"),
         ),
     ]
     for row in results["tokens"]["rows"]:
@@ -305,10 +305,6 @@ def markdown(results: dict[str, Any], command: str) -> str:
         "counts 4 characters per token.",
     ]
     return "\n".join([f"# Build benchmark\n\nCommand: `{command}`\n", *table, "", *(f"- {n}" for n in notes), ""])
-
-
-def _target(met: bool, target: str) -> str:
-    return f"{target}: {'met' if met else '**not met**'}"
 
 
 def _cpus() -> int:

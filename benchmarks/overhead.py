@@ -64,9 +64,7 @@ async def cpu_per_call(n: int, profile_top: int = 0) -> dict[str, Any]:
         **floors,
     }
     if profiler:
-        buffer = io.StringIO()
-        pstats.Stats(profiler, stream=buffer).sort_stats("cumulative").print_stats(profile_top)
-        out["profile"] = buffer.getvalue()
+        out["profile"] = profile_text(profiler, "cumulative", profile_top)
     return out
 
 
@@ -118,10 +116,20 @@ async def scaling_row(n: int, mode: str, profile_top: int = 0) -> dict[str, Any]
         "outside_model_ms_per_call": round(1000 * (cpu - recorder.cpu) / calls, 3),
     }
     if profiler:
-        buffer = io.StringIO()
-        pstats.Stats(profiler, stream=buffer).sort_stats("tottime").print_stats(profile_top)
-        row["profile"] = buffer.getvalue()
+        row["profile"] = profile_text(profiler, "tottime", profile_top)
     return row
+
+
+def profile_text(profiler: cProfile.Profile, sort: str, top: int) -> str:
+    """The ``top`` rows of a profile sorted by ``sort``, as text."""
+    buffer = io.StringIO()
+    pstats.Stats(profiler, stream=buffer).sort_stats(sort).print_stats(top)
+    return buffer.getvalue()
+
+
+def target_note(met: bool, target: str) -> str:
+    """``"<target>: met"`` or ``"<target>: **not met**"``."""
+    return f"{target}: {'met' if met else '**not met**'}"
 
 
 async def scaling(sizes: list[int], profile_top: int) -> dict[str, Any]:

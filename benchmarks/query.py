@@ -34,7 +34,7 @@ from typing import Any
 from langchain_core.embeddings import Embeddings
 
 from benchmarks.fakes import history, make_rpm
-from benchmarks.overhead import machine
+from benchmarks.overhead import machine, target_note
 from langchain_rpm.embeddings import MiniLMEmbeddings, default_embeddings
 
 RESULTS = Path(__file__).parent / "results"
@@ -202,7 +202,7 @@ def markdown(results: dict[str, Any], command: str) -> str:
             f"{p['async_p50_s'] * 1000:.1f} ms",
             f"`personalize` {p['sync_p50_s'] * 1000:.1f} ms",
             f"**{p['async_vs_sync']:.2f}x**",
-            _met(p["async_vs_sync"] <= 1.0, "<= 1.0x"),
+            target_note(p["async_vs_sync"] <= 1.0, "<= 1.0x"),
         ),
         (
             "`personalize` wall p50",
@@ -221,7 +221,7 @@ def markdown(results: dict[str, Any], command: str) -> str:
                 f"total {r['cpu_ms_per_query']:.2f} ms (model {r['model_ms']:.2f}, embedding {r['embedding_ms']:.2f}); "
                 f"of ours, the store's Chroma reads alone: {c['store_reads_ms']:.2f} ms",
                 f"**{r['ours_ms'] / r['cpu_ms_per_query']:.2f}x** of total",
-                _met(r["ours_ms"] <= 2, "<= 2 ms"),
+                target_note(r["ours_ms"] <= 2, "<= 2 ms"),
             )
         )
     (_, ours_r), (ort, ort_r) = list(t.items())
@@ -231,7 +231,7 @@ def markdown(results: dict[str, Any], command: str) -> str:
             f"{ours_r['cpu_per_wall']:.2f} ({ours_r['wall_ms']:.1f} ms)",
             f"{ort}: {ort_r['cpu_per_wall']:.2f} ({ort_r['wall_ms']:.1f} ms)",
             f"**{ours_r['wall_ms'] / ort_r['wall_ms']:.2f}x** wall",
-            _met(ours_r["cpu_per_wall"] <= 1.1, "<= 1.1"),
+            target_note(ours_r["cpu_per_wall"] <= 1.1, "<= 1.1"),
         )
     )
     cold, warm = f["cold"], f["after warm_up()"]
@@ -263,10 +263,6 @@ def markdown(results: dict[str, Any], command: str) -> str:
         "embedded Chroma, one user of 30 examples. CPU is `time.process_time()` (all threads).",
     ]
     return "\n".join([f"# Query benchmark\n\nCommand: `{command}`\n", *table, "", *(f"- {n}" for n in notes), ""])
-
-
-def _met(ok: bool, target: str) -> str:
-    return f"{target}: {'met' if ok else '**not met**'}"
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
