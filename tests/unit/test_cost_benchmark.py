@@ -31,6 +31,6 @@ def test_cost_curve_runs_at_tiny_sizes(tmp_path):
     rows = {(r["config"], r["items"]): r for r in results["rows"]}
     assert set(rows) == {(c, n) for c in cost_curve.CONFIGS for n in (3, 6)}
     for row in rows.values():
-        assert row["dollars_batch"] == round(row["dollars_online"] * 0.5, 6) and row["query_calls"] == 2
+        assert abs(row["dollars_batch"] - row["dollars_online"] * 0.5) < 2e-6 and row["query_calls"] == 2
     assert rows[("default + packing (8)", 6)]["calls"] < rows[("default", 6)]["calls"] < rows[("paper", 6)]["calls"]
     assert "| configuration | N |" in (tmp_path / "cost_curve.md").read_text()
