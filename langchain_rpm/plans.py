@@ -190,6 +190,39 @@ class Gather(Request):
         return outcomes
 
 
+@dataclass(frozen=True)
+class Offload(Request):
+    """Run a plan whose I/O is all blocking: inline (sync), or in one worker thread (async).
+
+    An embedded Chroma store or a local embedding model has no async API; awaiting such a plan
+    request by request would hand each call to a worker thread. Offloaded, the whole plan costs one
+    hand-off.
+    """
+
+    plan: Plan[Any]
+
+    def run(self) -> Any:
+        """Run the plan on this thread."""
+        return run(self.plan)
+
+    async def arun(self) -> Any:
+        """Run the plan in one worker thread (context variables propagate)."""
+        return await asyncio.to_thread(run, self.plan)
+
+
+def offloaded(plan: Plan[T]) -> Plan[T]:
+    """A plan that runs ``plan`` as one :class:`Offload` request.
+
+    Example:
+        >>> def tick():
+        ...     return (yield Call(lambda: 1))
+        >>> asyncio.run(arun(offloaded(tick())))
+        1
+    """
+    result: T = yield Offload(plan)
+    return result
+
+
 def _attempt(driver: Callable[[Plan[Any]], Any], plan: Plan[Any]) -> Any:
     try:
         return driver(plan)

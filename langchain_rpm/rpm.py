@@ -31,15 +31,17 @@ from langgraph.types import StateSnapshot, StreamMode
 
 from langchain_rpm.components import RPMComponents
 from langchain_rpm.errors import ConfigurationError
+from langchain_rpm.gcscope import build_gc
 from langchain_rpm.graphs.build import build_key, create_profile_build_graph
 from langchain_rpm.graphs.inference import create_inference_graph
 from langchain_rpm.graphs.state import BuildState, RPMContext, RPMState
 from langchain_rpm.history import check_user_id, item_digest, validate_history
+from langchain_rpm.personalization import Personalizer
 from langchain_rpm.privacy import ForgetReport, aforget_user, data_owner, forget_user, owner_tag
 from langchain_rpm.store import RPMStore
 from langchain_rpm.tasks import TaskSpec
 from langchain_rpm.types import HistoryItem, Prediction, UserProfile
-from langchain_rpm.usage import UsageTracker
+from langchain_rpm.usage import UsageSink, with_usage_sink
 
 HistoryLike = Sequence[HistoryItem | Mapping[str, Any]]
 ProgressCallback = Callable[[dict[str, Any]], None]
@@ -98,7 +100,8 @@ class RPM:
             **settings,
         )
         self.max_concurrency = max_concurrency
-        self.build_graph = create_profile_build_graph(self.components).compile(checkpointer=checkpointer)
+        window = 1 if checkpointer is not None else max_concurrency  # nothing to resume: fewer, larger tasks
+        self.build_graph = create_profile_build_graph(self.components, packs_per_task=window).compile(checkpointer)
         self.inference_graph = create_inference_graph(self.components).compile()
 
     @property
@@ -158,7 +161,7 @@ class RPM:
     def _run_build(
         self, payload: BuildState, config: RunnableConfig, key: str, on_progress: ProgressCallback | None
     ) -> UserProfile:
-        with data_owner(payload["user_id"]):  # cached prompts and replies record whose data they hold
+        with data_owner(payload["user_id"]), build_gc():  # replies record whose data they hold; fewer GC passes
             return self._stream_build(payload, config, key, on_progress)
 
     def _stream_build(
@@ -184,7 +187,7 @@ class RPM:
     async def _arun_build(
         self, payload: BuildState, config: RunnableConfig, key: str, on_progress: ProgressCallback | None
     ) -> UserProfile:
-        with data_owner(payload["user_id"]):
+        with data_owner(payload["user_id"]), build_gc():
             return await self._astream_build(payload, config, key, on_progress)
 
     async def _astream_build(
@@ -319,23 +322,37 @@ class RPM:
         self, user_id: str, query: str, *, options: Sequence[str] | None = None, config: RunnableConfig | None = None
     ) -> Prediction:
         """Answer ``query`` the way ``user_id`` would; the prediction explains itself (``.explain()``)."""
-        tracker = UsageTracker()
+        sink = UsageSink()
         with data_owner(user_id):
             state = self.inference_graph.invoke(
-                _query_input(query, options), _with_tracker(config, tracker), context=RPMContext(check_user_id(user_id))
+                _query_input(query, options), with_usage_sink(config, sink), context=RPMContext(check_user_id(user_id))
             )
-        return _prediction(state, tracker)
+        return _prediction(state, sink)
 
     async def apersonalize(
         self, user_id: str, query: str, *, options: Sequence[str] | None = None, config: RunnableConfig | None = None
     ) -> Prediction:
         """Async :meth:`personalize`."""
-        tracker = UsageTracker()
+        sink = UsageSink()
         with data_owner(user_id):
             state = await self.inference_graph.ainvoke(
-                _query_input(query, options), _with_tracker(config, tracker), context=RPMContext(check_user_id(user_id))
+                _query_input(query, options), with_usage_sink(config, sink), context=RPMContext(check_user_id(user_id))
             )
-        return _prediction(state, tracker)
+        return _prediction(state, sink)
+
+    def warm_up(self) -> float:
+        """Load the embedding model and open the store now, not in the first query; seconds spent.
+
+        Example:
+            >>> from langchain_rpm.testing import demo_rpm
+            >>> demo_rpm().warm_up() >= 0
+            True
+        """
+        return Personalizer(self.components).warm_up()
+
+    async def awarm_up(self) -> float:
+        """Async :meth:`warm_up`."""
+        return await Personalizer(self.components).awarm_up()
 
     # -- users -------------------------------------------------------------------------------------------
     def profile(self, user_id: str) -> UserProfile | None:
@@ -392,10 +409,6 @@ def _query_input(query: str, options: Sequence[str] | None) -> RPMState:
     return {"rpm_query": query, "rpm_options": list(options) if options else None}
 
 
-def _with_tracker(config: RunnableConfig | None, tracker: UsageTracker) -> RunnableConfig:
-    return merge_configs(config, {"callbacks": [tracker]})
-
-
-def _prediction(state: dict[str, Any], tracker: UsageTracker) -> Prediction:
+def _prediction(state: dict[str, Any], sink: UsageSink) -> Prediction:
     prediction = Prediction.model_validate(state["rpm_prediction"])
-    return prediction.model_copy(update={"usage": tracker.usage})
+    return prediction.model_copy(update={"usage": sink.usage})

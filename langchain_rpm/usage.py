@@ -40,8 +40,15 @@ def stage_config(config: RunnableConfig | None, stage: str) -> RunnableConfig:
 class UsageTracker(BaseCallbackHandler):
     """Callback handler that counts LLM calls and tokens by stage; thread-safe.
 
-    ``usage`` is a :class:`~langchain_rpm.types.Usage` (totals plus ``by_stage``).
+    ``usage`` is a :class:`~langchain_rpm.types.Usage` (totals plus ``by_stage``). It runs inline
+    (also under async callback managers, which would otherwise hand each event to a worker thread)
+    and ignores chain, retriever and agent events.
     """
+
+    run_inline = True
+    ignore_chain = True
+    ignore_retriever = True
+    ignore_agent = True
 
     def __init__(self) -> None:
         """Start from zero."""
@@ -90,12 +97,60 @@ class UsageTracker(BaseCallbackHandler):
             self._stages.pop(run_id, None)
 
 
+USAGE_SINK = "rpm_usage_sink"
+"""``configurable`` key of the :class:`UsageSink` that RPM's structured calls report their replies to."""
+
+
+class UsageSink:
+    """Sums the usage metadata of the replies RPM's structured calls receive; thread-safe.
+
+    The build graph's nodes count their spend this way instead of through a callback handler, whose
+    run managers cost more CPU than the rest of a call (:func:`tracked_plan`). An LLM-cache hit
+    spends nothing.
+
+    Example:
+        >>> from langchain_core.messages import AIMessage
+        >>> sink = UsageSink()
+        >>> reply = AIMessage("", usage_metadata={"input_tokens": 5, "output_tokens": 2, "total_tokens": 7})
+        >>> sink.add("extract", reply)
+        >>> sink.usage.calls_by_stage, sink.usage.input_tokens
+        ({'extract': 1}, 5)
+    """
+
+    def __init__(self) -> None:
+        """Start from zero."""
+        self._lock = threading.Lock()
+        self.usage = Usage()
+
+    def add(self, stage: str, message: Any) -> None:
+        """Count one reply under ``stage``."""
+        meta = getattr(message, "usage_metadata", None) or {}
+        if meta.get("total_cost", None) == 0:
+            return
+        spent = TokenUsage(
+            llm_calls=1, input_tokens=int(meta.get("input_tokens", 0)), output_tokens=int(meta.get("output_tokens", 0))
+        )
+        with self._lock:
+            self.usage = self.usage.plus(stage, spent)
+
+
+def with_usage_sink(config: RunnableConfig | None, sink: UsageSink) -> RunnableConfig:
+    """``config`` whose RPM structured calls report to ``sink``."""
+    return merge_configs(config, {"configurable": {USAGE_SINK: sink}})
+
+
+def usage_sink(config: RunnableConfig | None) -> UsageSink | None:
+    """The :class:`UsageSink` of a run config, if it has one."""
+    sink = ((config or {}).get("configurable") or {}).get(USAGE_SINK)
+    return sink if isinstance(sink, UsageSink) else None
+
+
 NodeStep = Callable[[Any, RunnableConfig], Plan[dict[str, Any]]]
 """A graph step: ``(state, config) -> plan of a partial state update``."""
 
 
 def tracked_plan(step: NodeStep) -> NodeStep:
-    """``step`` with a :class:`UsageTracker` on its model calls; what they spent is added under ``usage``.
+    """``step`` with a :class:`UsageSink` for its model calls; what they spent is added under ``usage``.
 
     The build graph's nodes run this way, so its ``usage`` state key (an additive reducer) sums the
     spend of every node and task by stage.
@@ -104,7 +159,8 @@ def tracked_plan(step: NodeStep) -> NodeStep:
         >>> from langchain_rpm.plans import Invoke, run
         >>> from langchain_rpm.testing import FakeStructuredChatModel
         >>> def step(state, config):
-        ...     yield Invoke(FakeStructuredChatModel(), "hi", stage_config(config, "extract"))
+        ...     reply = yield Invoke(FakeStructuredChatModel(), "hi", config)
+        ...     usage_sink(config).add("extract", reply)
         ...     return {"done": True}
         >>> update = run(tracked_plan(step)({}, {}))
         >>> update["done"], update["usage"]["by_stage"]["extract"]["llm_calls"]
@@ -112,8 +168,8 @@ def tracked_plan(step: NodeStep) -> NodeStep:
     """
 
     def plan(state: Any, config: RunnableConfig) -> Plan[dict[str, Any]]:
-        tracker = UsageTracker()
-        update = yield from step(state, merge_configs(config, {"callbacks": [tracker]}))
-        return {**update, "usage": tracker.usage.model_dump()}
+        sink = UsageSink()
+        update = yield from step(state, with_usage_sink(config, sink))
+        return {**update, "usage": sink.usage.model_dump()}
 
     return plan

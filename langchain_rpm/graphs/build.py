@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-from datetime import UTC, datetime
 from typing import Any
 
 from langchain_core.runnables import RunnableConfig
@@ -41,10 +40,11 @@ from langgraph.runtime import get_runtime
 from langgraph.types import Overwrite, Send
 
 from langchain_rpm.components import RPMComponents
-from langchain_rpm.errors import BuildFailedError, InvalidHistoryError
+from langchain_rpm.errors import BuildFailedError, ConfigurationError, InvalidHistoryError
+from langchain_rpm.graphs.commit import finalize_plan
 from langchain_rpm.graphs.inference import plan_node
 from langchain_rpm.graphs.progress import BuildProgress, emit
-from langchain_rpm.graphs.state import BuildState, RPMContext, add_usage, resolve_user_id
+from langchain_rpm.graphs.state import BuildState, RPMContext, resolve_user_id
 from langchain_rpm.history import check_user_id, item_digest, validate_history
 from langchain_rpm.personalization import require_profile
 from langchain_rpm.plans import Plan, gather
@@ -60,7 +60,6 @@ from langchain_rpm.types import (
     Feature,
     HistoryItem,
     ReasoningExample,
-    Usage,
     UserProfile,
 )
 from langchain_rpm.usage import tracked_plan
@@ -93,14 +92,19 @@ class BuildSteps:
 
     Args:
         components: The configured stages and store.
+        packs_per_task: Packs of items per ``extract_items`` / ``reason_items`` graph task; a window's packs
+            run concurrently inside the task.
     """
 
-    def __init__(self, components: RPMComponents) -> None:
+    def __init__(self, components: RPMComponents, packs_per_task: int = 1) -> None:
         """Build with ``components``."""
         self.components = components
         self.task = components.task
         self.store = components.store
         self._progress = BuildProgress()
+        if not isinstance(packs_per_task, int) or packs_per_task < 1:
+            raise ConfigurationError(f"packs_per_task must be an integer >= 1, got {packs_per_task!r}")
+        self.window = packs_per_task
 
     # -- prepare -------------------------------------------------------------------------------------------
     def prepare(self, state: BuildState, config: RunnableConfig) -> Plan[dict[str, Any]]:
@@ -151,49 +155,64 @@ class BuildSteps:
 
     # -- extraction ----------------------------------------------------------------------------------------
     def route_extract(self, state: BuildState) -> list[Send] | str:
-        """One ``extract_items`` task per pack of items without features yet."""
+        """One ``extract_items`` task per window of packs of items without features yet."""
         have = state.get("features") or {}
         factors = state.get("factors") if state.get("mode") == "update" else None
         pending = [item for item in state["history"] if item["id"] not in have]
         sends = [
             Send(
                 "extract_items",
-                {"user_id": state["user_id"], "key": state["build_key"], "items": pack, "factors": factors},
+                {"user_id": state["user_id"], "key": state["build_key"], "packs": window, "factors": factors},
             )
-            for pack in packs(pending, self.components.settings.pack_size)
+            for window in self._windows(pending)
         ]
         return sends or "aggregate"
 
+    def _windows(self, items: list[dict[str, Any]]) -> list[list[list[dict[str, Any]]]]:
+        """``items`` in packs of ``pack_size``, the packs in windows of ``window`` (one graph task each)."""
+        all_packs = packs(items, self.components.settings.pack_size)
+        return [all_packs[i : i + self.window] for i in range(0, len(all_packs), self.window)]
+
     def extract_items(self, payload: dict[str, Any], config: RunnableConfig) -> Plan[dict[str, Any]]:
-        """Features of one pack of items (factor-aware against the stored factors in update mode)."""
-        items = [HistoryItem.model_validate(item) for item in payload["items"]]
+        """Features of one window of packs, the packs concurrently (factor-aware in update mode)."""
+        factors = [Factor.model_validate(f) for f in payload["factors"]] if payload.get("factors") is not None else None
+        window = payload["packs"]
+        outcomes = yield from gather([self._extract_pack(pack, factors, config) for pack in window])
+        results = [result for outcome in outcomes for result, _ in outcome]
+        failed_at = [stage for outcome in outcomes for _, stage in outcome]
+        return self._collected(payload, [item for pack in window for item in pack], results, "features", failed_at)
+
+    def _extract_pack(
+        self, pack: list[dict[str, Any]], factors: list[Factor] | None, config: RunnableConfig
+    ) -> Plan[list[tuple[Any, str]]]:
+        """``(features or exception, stage it failed at)`` per item of one pack; the judge runs after extraction."""
+        items = [HistoryItem.model_validate(item) for item in pack]
         requests: list[Any] = items
-        if payload.get("factors") is not None:
-            factors = [Factor.model_validate(f) for f in payload["factors"]]
+        if factors is not None:
             requests = [ExtractionInput(text=i.input, options=i.options, factors=factors) for i in items]
         results = yield from self.components.extractor.pack_plan(requests, config)
-        if not self.components.separate_judge:
-            return self._collected(payload, results, "extract", "features")
-        jobs = [i for i, result in enumerate(results) if not isinstance(result, Exception)]
-        plans = [self.components.judge.plan(JudgeInput(item=items[i], features=results[i]), config) for i in jobs]
         failed_at = ["extract"] * len(results)  # an item whose judge call fails is recorded at stage "judge"
-        for i, verdict in zip(jobs, (yield from gather(plans, return_exceptions=True)), strict=True):
-            results[i], failed_at[i] = verdict, "judge"
-        return self._collected(payload, results, "extract", "features", failed_at)
+        if self.components.separate_judge:
+            jobs = [i for i, result in enumerate(results) if not isinstance(result, Exception)]
+            plans = [self.components.judge.plan(JudgeInput(item=items[i], features=results[i]), config) for i in jobs]
+            for i, verdict in zip(jobs, (yield from gather(plans, return_exceptions=True)), strict=True):
+                results[i], failed_at[i] = verdict, "judge"
+        return list(zip(results, failed_at, strict=True))
 
     def _collected(
-        self, payload: dict[str, Any], results: list[Any], stage: str, key: str, failed_at: list[str] | None = None
+        self, payload: dict[str, Any], items: list[dict[str, Any]], results: list[Any], key: str, failed_at: list[str]
     ) -> dict[str, Any]:
-        """A pack's results as a state update: outputs under ``key`` (as dicts), failures under ``failed``."""
+        """A window's results as a state update: outputs under ``key`` (as dicts), failures under ``failed``."""
         outputs: dict[str, Any] = {}
         failed: dict[str, Any] = {}
-        for index, (item, result) in enumerate(zip(payload["items"], results, strict=True)):
+        for item, result, stage in zip(items, results, failed_at, strict=True):
             if isinstance(result, Exception):
-                failed |= _failure(item["id"], failed_at[index] if failed_at else stage, result)
+                failed |= _failure(item["id"], stage, result)
             else:
                 outputs[item["id"]] = (
                     [f.model_dump() for f in result] if isinstance(result, list) else result.model_dump()
                 )
+        stage = "extract" if key == "features" else "reason"
         for _ in outputs:  # one event per item, so progress moves item by item even in packs
             done, total = self._progress.advance(payload["key"], stage, 1)
             emit(stage, payload["user_id"], done, total)
@@ -274,7 +293,7 @@ class BuildSteps:
 
     # -- reasoning paths -----------------------------------------------------------------------------------
     def route_reason(self, state: BuildState) -> list[Send] | str:
-        """One ``reason_items`` task per pack of items with features and no reasoning path yet."""
+        """One ``reason_items`` task per window of packs of items with features and no reasoning path yet."""
         have = state.get("examples") or {}
         features = state.get("features") or {}
         pending = [item for item in state["history"] if item["id"] in features and item["id"] not in have]
@@ -284,85 +303,55 @@ class BuildSteps:
                 {
                     "user_id": state["user_id"],
                     "key": state["build_key"],
-                    "items": pack,
-                    "features": {item["id"]: features[item["id"]] for item in pack},
+                    "packs": window,
+                    "features": {item["id"]: features[item["id"]] for pack in window for item in pack},
                     "factors": state["factors"],
                 },
             )
-            for pack in packs(pending, self.components.settings.pack_size)
+            for window in self._windows(pending)
         ]
         return sends or "finalize"
 
     def reason_items(self, payload: dict[str, Any], config: RunnableConfig) -> Plan[dict[str, Any]]:
-        """Reasoning paths of one pack of items."""
+        """Reasoning paths of one window of packs, the packs concurrently."""
         factors = [Factor.model_validate(f) for f in payload["factors"]]
-        requests = [
-            ReasoningInput(
-                item=HistoryItem.model_validate(item),
-                features=[Feature.model_validate(f) for f in payload["features"][item["id"]]],
-                factors=factors,
+        window = payload["packs"]
+        plans = [
+            self.components.reasoner.pack_plan(
+                [
+                    ReasoningInput(
+                        item=HistoryItem.model_validate(item),
+                        features=[Feature.model_validate(f) for f in payload["features"][item["id"]]],
+                        factors=factors,
+                    )
+                    for item in pack
+                ],
+                config,
             )
-            for item in payload["items"]
+            for pack in window
         ]
-        results = yield from self.components.reasoner.pack_plan(requests, config)
-        return self._collected(payload, results, "reason", "examples")
+        results = [result for outcome in (yield from gather(plans)) for result in outcome]
+        items = [item for pack in window for item in pack]
+        return self._collected(payload, items, results, "examples", ["reason"] * len(items))
 
     # -- finalize ------------------------------------------------------------------------------------------
     def finalize(self, state: BuildState, config: RunnableConfig) -> Plan[dict[str, Any]]:
         """Write the new examples and a profile whose statistics describe exactly what is then stored."""
         self._progress.finish(state["build_key"])
-        new = [ReasoningExample.model_validate(e) for e in (state.get("examples") or {}).values()]
-        replace = state.get("mode") != "update" or bool(state.get("reclustered"))
-        if replace:  # a build (or a re-clustered update) stores the whole history anew
-            stored = [ReasoningExample.model_validate(e) for e in (state.get("stored") or {}).values()]
-            new = stored + new
-        emit("store", state["user_id"], 0, len(new))
-
-        def make_profile(examples: list[ReasoningExample], previous: UserProfile | None) -> UserProfile:
-            return self._profile(state, examples, previous)
-
-        profile = yield from self.store.commit_plan(state["user_id"], new, replace=replace, make_profile=make_profile)
-        emit("store", profile.user_id, len(new), len(new))
-        return {"profile": profile.model_dump(mode="json")}
-
-    def _profile(
-        self, state: BuildState, examples: list[ReasoningExample], previous: UserProfile | None
-    ) -> UserProfile:
-        """The profile over ``examples`` (everything stored once the write is done), with exact statistics."""
-        factors = refresh_factors(self.task, [Factor.model_validate(f) for f in state.get("factors") or []], examples)
-        done = set(state.get("examples") or {})
-        failed = [FailedItem.model_validate(v) for k, v in (state.get("failed") or {}).items() if k not in done]
-        unfit = 0
-        if state.get("mode") == "update" and not state.get("reclustered") and previous is not None:
-            new = [ReasoningExample.model_validate(e) for e in (state.get("examples") or {}).values()]
-            unfit = previous.unfit_features + sum(1 for e in new for f in e.features if f.soft_assigned)
-        cost = add_usage(previous.cost.model_dump() if previous else None, state.get("usage"))  # all builds, updates
-        return UserProfile(
-            user_id=state["user_id"],
-            task=self.task.name,
-            task_spec=self.task,
-            preset=self.components.settings.preset,
-            factors=factors,
-            num_items=len(examples),
-            num_features=sum(len(e.features) for e in examples),
-            model=self.components.build_model_name,
-            embedding_model=self.store.embedding_model,
-            prompt_version=PROMPT_VERSION,
-            version=(previous.version + 1) if previous else 1,
-            created_at=previous.created_at if previous else datetime.now(UTC),
-            failed_items=failed,
-            unfit_features=unfit,
-            cost=Usage.model_validate(cost),
-        )
+        return (yield from finalize_plan(self.components, state))
 
 
 def create_profile_build_graph(
-    components: RPMComponents | None = None, **options: Any
+    components: RPMComponents | None = None, *, packs_per_task: int = 1, **options: Any
 ) -> StateGraph[BuildState, RPMContext, BuildState, BuildState]:
     """Return the *uncompiled* profile-build graph; compile it with your own checkpointer.
 
     Args:
         components: Configured stages; if omitted, built from ``options``.
+        packs_per_task: Packs of items per graph task. ``1`` (the default) saves each pack's result as
+            it finishes, so a checkpointed build resumes losing at most the packs in flight; more packs
+            per task (e.g. ``max_concurrency``) cut LangGraph's per-task CPU, which grows with the number
+            of tasks in a superstep, but a crash then loses every unfinished window's finished packs.
         **options: Arguments of :meth:`RPMComponents.create` (``llm=``, ``task=``, ``store=``, ``preset=``, ...).
 
     Input: ``{"user_id": ..., "history": [HistoryItem-like dicts]}`` builds from scratch; add
@@ -379,7 +368,7 @@ def create_profile_build_graph(
         >>> out["profile"]["num_items"], graph.get_state(config).next
         (1, ())
     """
-    steps = BuildSteps(components or RPMComponents.create(**options))
+    steps = BuildSteps(components or RPMComponents.create(**options), packs_per_task)
     builder = StateGraph(BuildState, context_schema=RPMContext)
     builder.add_node("prepare", plan_node("prepare", steps.prepare))
     builder.add_node("extract_items", plan_node("extract_items", tracked_plan(steps.extract_items)))

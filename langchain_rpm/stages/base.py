@@ -32,15 +32,18 @@ from typing import Any, ClassVar, Generic, TypeVar, cast
 from langchain_core.exceptions import OutputParserException
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import BaseMessage, HumanMessage, convert_to_messages
+from langchain_core.output_parsers import BaseOutputParser
+from langchain_core.outputs import ChatGeneration
 from langchain_core.prompt_values import PromptValue
-from langchain_core.runnables import Runnable, RunnableConfig
+from langchain_core.runnables import Runnable, RunnableBinding, RunnableConfig, RunnableSequence
+from langchain_core.utils.function_calling import convert_to_json_schema
 from pydantic import BaseModel, ValidationError
 
 from langchain_rpm.cache_watch import Watched, evict
 from langchain_rpm.errors import InvalidHistoryError, StructuredOutputError
 from langchain_rpm.plans import CallLimiter, Invoke, Plan, arun, run
 from langchain_rpm.prompts import RETRY_ON_INVALID
-from langchain_rpm.usage import stage_config
+from langchain_rpm.usage import stage_config, usage_sink
 
 InputT = TypeVar("InputT", bound=BaseModel)
 OutputT = TypeVar("OutputT")
@@ -83,21 +86,29 @@ class StructuredCaller(Generic[SchemaT]):
         self.method = method
         self.max_retries = max_retries
         self.limiter = limiter
-        # A reply whose body is cut mid-JSON surfaces as JSONDecodeError, which the OpenAI client does not
-        # retry; LangChain's retry helper re-sends it (transport errors stay with the client's own retry).
-        self.runnable: Runnable[Any, Any] = llm.with_structured_output(schema, **kwargs).with_retry(
-            retry_if_exception_type=(json.JSONDecodeError,), stop_after_attempt=max_retries + 1
-        )
+        self.model, self.parser = _split(llm.with_structured_output(schema, **kwargs), schema)
 
     def plan(self, prompt: PromptValue | Sequence[Any], config: RunnableConfig | None = None) -> Plan[SchemaT]:
-        """Call the model (through the limiter) and return a validated ``schema`` instance."""
+        """Call the model (through the limiter) and return a validated ``schema`` instance.
+
+        Only the model call is a traced run; its reply is parsed here (no thread hop, no second run).
+        A body cut mid-JSON (``JSONDecodeError``, which the OpenAI client does not retry) is re-sent
+        as it was; transport errors stay with the client's own retries.
+        """
         first = _messages(prompt)
         messages, error = first, ""
         traced = stage_config(config, self.stage)
+        sink = usage_sink(config)
         for _ in range(self.max_retries + 1):
-            call = Watched(Invoke(self.runnable, messages, traced, self.limiter))
+            call = Watched(Invoke(self.model, messages, traced, self.limiter))
             try:
-                reply = yield call
+                message = yield call
+                if sink is not None:
+                    sink.add(self.stage, message)
+                reply = self._parse(message)
+            except json.JSONDecodeError as exc:
+                error = _short(exc)
+                continue
             except PARSE_ERRORS as exc:
                 parsed, error = None, _short(exc)
             else:
@@ -110,6 +121,12 @@ class StructuredCaller(Generic[SchemaT]):
             f"{self.schema.__name__}: no valid reply after {self.max_retries + 1} tries: {error}"
         )
 
+    def _parse(self, message: Any) -> Any:
+        if isinstance(self.parser, BaseOutputParser):
+            return self.parser.parse_result([ChatGeneration(message=message)])
+        # CPU-only steps after the model: not traced as runs of their own (the model call is)
+        return message if self.parser is None else self.parser.invoke(message, {"callbacks": []})
+
     def _check(self, reply: Any) -> tuple[SchemaT | None, str]:
         if isinstance(reply, self.schema):
             return reply, ""
@@ -119,6 +136,24 @@ class StructuredCaller(Generic[SchemaT]):
             except ValidationError as exc:
                 return None, _short(exc)
         return None, "the reply did not call the tool with the required arguments"
+
+
+def _split(structured: Runnable[Any, Any], schema: type[BaseModel]) -> tuple[Runnable[Any, Any], Any]:
+    """``model | parser...`` as the model and the rest, with the tracing copy of the schema converted once.
+
+    A provider whose ``with_structured_output`` is not a sequence is called whole.
+    """
+    if not isinstance(structured, RunnableSequence):
+        return structured, None
+    model, *rest = structured.steps  # ChatOpenAI: model | refusal check | parser
+    parser = rest[0] if len(rest) == 1 else RunnableSequence(*rest)
+    described = model.kwargs.get(_LS_FORMAT) if isinstance(model, RunnableBinding) else None
+    if isinstance(described, dict) and described.get("schema") is schema:
+        model = model.bind(**{_LS_FORMAT: {**described, "schema": convert_to_json_schema(schema)}})
+    return model, parser
+
+
+_LS_FORMAT = "ls_structured_output_format"
 
 
 def _messages(prompt: PromptValue | Sequence[Any]) -> list[BaseMessage]:

@@ -36,7 +36,7 @@ from typing import Any, Literal, TypeVar
 from langchain_core.embeddings import Embeddings
 
 from langchain_rpm.errors import AsyncClientError, ConfigurationError
-from langchain_rpm.plans import Call, Plan, arun, run
+from langchain_rpm.plans import Call, Plan, arun, offloaded, run
 from langchain_rpm.store import reads, writes
 from langchain_rpm.store.folder import embedded_folder
 from langchain_rpm.store.handles import open_collection
@@ -169,6 +169,9 @@ class RPMStore:
     async def _arun(self, plan: Plan[T]) -> T:
         return await arun(plan)
 
+    def _read(self, plan: Plan[T]) -> Plan[T]:  # a sync client's read: one worker-thread hand-off when awaited
+        return plan if self.is_async else offloaded(plan)
+
     # -- building blocks of the plans ----------------------------------------------------------------------
     def embed(self, texts: list[str], *, query: bool = False) -> Plan[list[list[float]]]:
         """Embed ``texts`` (a query: the first text only) as a plan; learns the dimension on first use."""
@@ -215,8 +218,8 @@ class RPMStore:
     def search_plan(
         self, user_id: str, query: str | list[float], k: int, where: dict[str, Any] | None = None
     ) -> Plan[list[RetrievedExample]]:
-        """:meth:`search` as a plan (``query``: a text or a vector)."""
-        return reads.search_plan(self, user_id, query, k, where)
+        """:meth:`search` as a plan (``query``: a text or a vector); one worker-thread hand-off on a sync client."""
+        return self._read(reads.search_plan(self, user_id, query, k, where))
 
     def examples_plan(self, user_id: str) -> Plan[list[ReasoningExample]]:
         """All current examples of ``user_id``, ordered by item id, as a plan."""
@@ -224,7 +227,7 @@ class RPMStore:
 
     def profile_plan(self, user_id: str) -> Plan[UserProfile | None]:
         """The stored profile of ``user_id`` (or ``None``), as a plan."""
-        return reads.profile_plan(self, user_id)
+        return self._read(reads.profile_plan(self, user_id))
 
     def commit_plan(
         self,

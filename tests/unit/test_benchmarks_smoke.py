@@ -37,3 +37,34 @@ def test_packing_responder_answers_each_item_alone():
     packed = extractor.invoke_pack(texts)
     assert model.call_count == 1
     assert packed == [extractor.invoke(text) for text in texts]
+
+
+def test_overhead_benchmark_runs_at_tiny_sizes(tmp_path):
+    from benchmarks import overhead
+
+    results = overhead.main(["--sizes", "4,8", "--profile", "3", "--out", str(tmp_path)])
+    assert [(row["items"], row["mode"]) for row in results["rows"]] == [
+        (4, "async"),
+        (4, "sync"),
+        (8, "async"),
+        (8, "sync"),
+    ]
+    assert all(row["calls"] > row["items"] for row in results["rows"]) and results["floors"]["bind_tools_ms"] > 0
+    assert "| N | mode |" in (tmp_path / "overhead.md").read_text() and results["profile"]
+
+
+def test_query_benchmark_runs_at_tiny_sizes(tmp_path):
+    from benchmarks import query
+
+    results = query.main(["--queries", "2", "--delay", "0.001", "--out", str(tmp_path)])
+    assert results["cpu"]["sync"]["calls_per_query"] == 2 and results["cpu"]["async"]["calls_per_query"] == 2
+    assert results["first_query"]["after warm_up()"]["warm_up_s"] > 0
+    assert "`apersonalize` wall p50" in (tmp_path / "query.md").read_text()
+
+
+def test_ingest_benchmark_runs_at_tiny_sizes(tmp_path):
+    from benchmarks import ingest
+
+    results = ingest.main(["--users", "3", "--per-user", "2", "--grown", "10", "--out", str(tmp_path)])
+    assert results["records_per_s"] > 0 and results["raw_add_records_per_s"] > 0
+    assert "raw `collection.add`" in (tmp_path / "ingest.md").read_text()

@@ -22,3 +22,15 @@ def test_cost_benchmark_runs_at_tiny_sizes(tmp_path, capsys):
     markdown = (tmp_path / "cost.md").read_text()
     assert markdown.startswith("# Cost benchmark\n\nCommand: `python -m benchmarks.cost --tasks lamp5")
     assert "| lamp5 | 3 | paper |" in capsys.readouterr().out
+
+
+def test_cost_curve_runs_at_tiny_sizes(tmp_path):
+    from benchmarks import cost_curve
+
+    results = cost_curve.main(["--sizes", "3,6", "--queries", "1", "--out", str(tmp_path)])
+    rows = {(r["config"], r["items"]): r for r in results["rows"]}
+    assert set(rows) == {(c, n) for c in cost_curve.CONFIGS for n in (3, 6)}
+    for row in rows.values():
+        assert abs(row["dollars_batch"] - row["dollars_online"] * 0.5) < 2e-6 and row["query_calls"] == 2
+    assert rows[("default + packing (8)", 6)]["calls"] < rows[("default", 6)]["calls"] < rows[("paper", 6)]["calls"]
+    assert "| configuration | N |" in (tmp_path / "cost_curve.md").read_text()

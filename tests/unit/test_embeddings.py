@@ -133,8 +133,9 @@ async def test_async_equals_sync(emb: MiniLMEmbeddings) -> None:
     np.testing.assert_allclose(concurrent, sync_docs, atol=1e-5)
 
 
-def test_session_created_once_under_concurrency(monkeypatch: pytest.MonkeyPatch) -> None:
-    emb = MiniLMEmbeddings()
+def test_session_created_once_per_process_under_concurrency(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(emb_module, "_sessions", {})  # as in a fresh process
+    instances = [MiniLMEmbeddings(), MiniLMEmbeddings()]  # two instances, one model: one session
     calls = 0
     original = MiniLMEmbeddings._build_session
 
@@ -147,11 +148,11 @@ def test_session_created_once_under_concurrency(monkeypatch: pytest.MonkeyPatch)
     results: list[list[float]] = []
     barrier = threading.Barrier(4)
 
-    def work() -> None:
+    def work(emb: MiniLMEmbeddings) -> None:
         barrier.wait()
         results.append(emb.embed_query("same text"))
 
-    threads = [threading.Thread(target=work) for _ in range(4)]
+    threads = [threading.Thread(target=work, args=(instances[i % 2],)) for i in range(4)]
     for t in threads:
         t.start()
     for t in threads:

@@ -1,0 +1,289 @@
+"""Query benchmark: ``personalize`` vs ``apersonalize``, our CPU per query, embedding threads, the first query.
+
+Run: ``python -m benchmarks.query`` (writes ``benchmarks/results/query.{json,md}``; ``--help`` for sizes).
+
+A user is built with the fake model (``benchmarks/fakes.py``) and the real local MiniLM embeddings; each
+query then makes its two LLM calls (factor-aware extraction, generation) and embeds its features once.
+Every figure is a ratio against a baseline measured in the same run:
+
+- ``path``: wall p50 at a fixed model delay, async vs sync, and vs the ideal (two delays + one embedding);
+- ``cpu``: CPU per query (``process_time``, every thread) minus the fake model's and the embedding's own
+  CPU: what RPM, LangGraph and LangChain spend around them, vs the 2 ms target;
+- ``threads``: CPU seconds per wall second of query embeddings, with our default (one onnxruntime thread, no
+  spin-waiting) and with onnxruntime's own thread choice, on this (shared, busy) machine;
+- ``first_query``: in fresh processes, the first query's wall time and RSS growth without and with
+  ``RPM.warm_up()``, vs a warm query.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import shlex
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from concurrent.futures import ProcessPoolExecutor
+from multiprocessing import get_context
+from pathlib import Path
+from typing import Any
+
+from langchain_core.embeddings import Embeddings
+
+from benchmarks.fakes import history, make_rpm
+from benchmarks.overhead import machine, target_note
+from langchain_rpm.embeddings import MiniLMEmbeddings, default_embeddings
+
+RESULTS = Path(__file__).parent / "results"
+QUERIES = ["A heist in space with robots.", "A wedding that ends in a chase.", "Aliens and a love story."]
+
+
+class TimedEmbeddings(Embeddings):
+    """Wraps an ``Embeddings`` and sums the CPU (this thread's) and wall time of its calls."""
+
+    def __init__(self, inner: Embeddings) -> None:
+        self.inner, self.cpu, self.wall, self.model_name = inner, 0.0, 0.0, getattr(inner, "model_name", "timed")
+        self._lock = threading.Lock()
+
+    def _timed(self, fn: Any, *args: Any) -> Any:
+        cpu, wall = time.thread_time(), time.perf_counter()
+        result = fn(*args)
+        with self._lock:
+            self.cpu += time.thread_time() - cpu
+            self.wall += time.perf_counter() - wall
+        return result
+
+    def embed_documents(self, texts: list[str]) -> list[list[float]]:
+        return self._timed(self.inner.embed_documents, texts)  # type: ignore[no-any-return]
+
+    def embed_query(self, text: str) -> list[float]:
+        return self._timed(self.inner.embed_query, text)  # type: ignore[no-any-return]
+
+
+def _setup(folder: str, delay: float, embeddings: Embeddings) -> Any:
+    rpm, model, recorder = make_rpm(folder, delay=0.0, concurrency=8, embeddings=embeddings)
+    rpm.build_user("ada", history(30))
+    model.delay = delay
+    return rpm, model, recorder
+
+
+def path(delay: float, queries: int) -> dict[str, Any]:
+    """Wall p50 of ``personalize`` and ``apersonalize`` at ``delay`` seconds per LLM call."""
+    with tempfile.TemporaryDirectory() as folder:
+        timed = TimedEmbeddings(default_embeddings())
+        rpm, _, _ = _setup(folder, delay, timed)
+        rpm.personalize("ada", QUERIES[0])
+        sync, embed = [], []
+        for i in range(queries):
+            before, start = timed.wall, time.perf_counter()
+            rpm.personalize("ada", QUERIES[i % 3])
+            sync.append(time.perf_counter() - start)
+            embed.append(timed.wall - before)
+
+        async def async_runs() -> list[float]:
+            await rpm.apersonalize("ada", QUERIES[0])
+            out = []
+            for i in range(queries):
+                start = time.perf_counter()
+                await rpm.apersonalize("ada", QUERIES[i % 3])
+                out.append(time.perf_counter() - start)
+            return out
+
+        asynchronous = asyncio.run(async_runs())
+    ideal = 2 * delay + statistics.median(embed)
+    p50s, p50a = statistics.median(sync), statistics.median(asynchronous)
+    return {
+        "delay_s": delay,
+        "queries": queries,
+        "sync_p50_s": round(p50s, 4),
+        "async_p50_s": round(p50a, 4),
+        "embed_p50_s": round(statistics.median(embed), 4),
+        "ideal_s": round(ideal, 4),
+        "async_vs_sync": round(p50a / p50s, 3),
+        "sync_vs_ideal": round(p50s / ideal, 3),
+        "async_vs_ideal": round(p50a / ideal, 3),
+    }
+
+
+def cpu(queries: int) -> dict[str, Any]:
+    """Our CPU per query at delay 0 (model and embedding CPU subtracted), sync and async."""
+    with tempfile.TemporaryDirectory() as folder:
+        timed = TimedEmbeddings(default_embeddings())
+        rpm, model, recorder = _setup(folder, 0.0, timed)
+        rpm.personalize("ada", QUERIES[0])
+        out: dict[str, Any] = {"queries": queries}
+
+        def measure(name: str, run: Any) -> None:
+            model.reset()
+            recorder.cpu, timed.cpu = 0.0, 0.0
+            start = time.process_time()
+            run()
+            spent = time.process_time() - start
+            out[name] = {
+                "cpu_ms_per_query": round(1000 * spent / queries, 3),
+                "model_ms": round(1000 * recorder.cpu / queries, 3),
+                "embedding_ms": round(1000 * timed.cpu / queries, 3),
+                "ours_ms": round(1000 * (spent - recorder.cpu - timed.cpu) / queries, 3),
+                "calls_per_query": model.call_count / queries,
+            }
+
+        measure("sync", lambda: [rpm.personalize("ada", QUERIES[i % 3]) for i in range(queries)])
+
+        async def many() -> None:
+            for i in range(queries):
+                await rpm.apersonalize("ada", QUERIES[i % 3])
+
+        measure("async", lambda: asyncio.run(many()))
+        vector = timed.embed_query(QUERIES[0])
+        start = time.process_time()
+        for _ in range(queries):  # the store's own reads of a query: profile, manifest, vectors, top-k records
+            rpm.store.get_profile("ada")
+            rpm.store.search_by_vector("ada", vector, k=3)
+        out["store_reads_ms"] = round(1000 * (time.process_time() - start) / queries, 3)
+    return out
+
+
+def threads(queries: int) -> dict[str, Any]:
+    """CPU per wall second of query embeddings: our default vs onnxruntime's own thread choice."""
+    out = {}
+    for name, count in (("default (1 thread, no spinning)", 1), ("onnxruntime's choice (0)", 0)):
+        embeddings = MiniLMEmbeddings(intra_op_num_threads=count)
+        embeddings.warm_up()
+        start, wall = time.process_time(), time.perf_counter()
+        for i in range(queries):
+            embeddings.embed_query(QUERIES[i % 3])
+        spent, wall = time.process_time() - start, time.perf_counter() - wall
+        out[name] = {"wall_ms": round(1000 * wall / queries, 2), "cpu_per_wall": round(spent / wall, 3)}
+    return out
+
+
+def _first_query(folder: str, warm: bool) -> dict[str, float]:
+    """In a fresh process: a new RPM on ``folder``, optional ``warm_up()``, then the first and a second query."""
+    rpm, _, _ = make_rpm(folder, delay=0.0, concurrency=8, embeddings=default_embeddings())  # not loaded yet
+    rss = _rss_mib()
+    warm_s = rpm.warm_up() if warm else 0.0
+    first_start = time.perf_counter()
+    rpm.personalize("ada", QUERIES[0])
+    first = time.perf_counter() - first_start
+    start = time.perf_counter()
+    rpm.personalize("ada", QUERIES[1])
+    second = time.perf_counter() - start
+    grown = round(_rss_mib() - rss, 1)
+    return {"warm_up_s": round(warm_s, 3), "first_s": round(first, 4), "second_s": round(second, 4), "rss_mib": grown}
+
+
+def _rss_mib() -> float:
+    """This process's resident memory now (``VmRSS``), in MiB."""
+    line = next(x for x in Path("/proc/self/status").read_text().splitlines() if x.startswith("VmRSS:"))
+    return int(line.split()[1]) / 1024
+
+
+def first_query() -> dict[str, Any]:
+    """The first query's cost in fresh processes (the model not loaded yet), without and with ``warm_up()``."""
+    out = {}
+    with tempfile.TemporaryDirectory() as folder:
+        store_folder = str(Path(folder) / "store")
+        _setup(store_folder, 0.0, default_embeddings())
+        for warm in (False, True):
+            with ProcessPoolExecutor(max_workers=1, mp_context=get_context("spawn")) as pool:
+                out["after warm_up()" if warm else "cold"] = pool.submit(_first_query, store_folder, warm).result()
+    return out
+
+
+def markdown(results: dict[str, Any], command: str) -> str:
+    """The table of figures with their baselines."""
+    p, c, t, f = results["path"], results["cpu"], results["threads"], results["first_query"]
+    rows = [
+        (
+            "`apersonalize` wall p50",
+            f"{p['async_p50_s'] * 1000:.1f} ms",
+            f"`personalize` {p['sync_p50_s'] * 1000:.1f} ms",
+            f"**{p['async_vs_sync']:.2f}x**",
+            target_note(p["async_vs_sync"] <= 1.0, "<= 1.0x"),
+        ),
+        (
+            "`personalize` wall p50",
+            f"{p['sync_p50_s'] * 1000:.1f} ms",
+            f"ideal {p['ideal_s'] * 1000:.1f} ms (2 x {p['delay_s'] * 1000:.0f} ms + embedding)",
+            f"**{p['sync_vs_ideal']:.2f}x**",
+            "",
+        ),
+    ]
+    for mode in ("sync", "async"):
+        r = c[mode]
+        rows.append(
+            (
+                f"our CPU per query ({mode})",
+                f"{r['ours_ms']:.2f} ms",
+                f"total {r['cpu_ms_per_query']:.2f} ms (model {r['model_ms']:.2f}, embedding {r['embedding_ms']:.2f}); "
+                f"of ours, the store's Chroma reads alone: {c['store_reads_ms']:.2f} ms",
+                f"**{r['ours_ms'] / r['cpu_ms_per_query']:.2f}x** of total",
+                target_note(r["ours_ms"] <= 2, "<= 2 ms"),
+            )
+        )
+    (_, ours_r), (ort, ort_r) = list(t.items())
+    rows.append(
+        (
+            "query embedding CPU per wall second",
+            f"{ours_r['cpu_per_wall']:.2f} ({ours_r['wall_ms']:.1f} ms)",
+            f"{ort}: {ort_r['cpu_per_wall']:.2f} ({ort_r['wall_ms']:.1f} ms)",
+            f"**{ours_r['wall_ms'] / ort_r['wall_ms']:.2f}x** wall",
+            target_note(ours_r["cpu_per_wall"] <= 1.1, "<= 1.1"),
+        )
+    )
+    cold, warm = f["cold"], f["after warm_up()"]
+    rows.append(
+        (
+            "first query, fresh process",
+            f"{cold['first_s'] * 1000:.0f} ms (+{cold['rss_mib']:.0f} MiB RSS)",
+            f"second query {cold['second_s'] * 1000:.0f} ms",
+            f"**{cold['first_s'] / cold['second_s']:.1f}x**",
+            "",
+        )
+    )
+    rows.append(
+        (
+            "first query after `warm_up()`",
+            f"{warm['first_s'] * 1000:.0f} ms (warm-up {warm['warm_up_s']:.2f} s)",
+            f"second query {warm['second_s'] * 1000:.0f} ms",
+            f"**{warm['first_s'] / warm['second_s']:.1f}x**",
+            "",
+        )
+    )
+    table = ["| figure | measured | baseline (same run) | ratio | target |", "|---|---|---|---|---|"]
+    table += ["| " + " | ".join(row) + " |" for row in rows]
+    m = results["machine"]
+    notes = [
+        f"Machine: {m['cpus']} CPU cores ({m['cpu_model']}), shared; load average {m['load_average_at_start']} at "
+        f"start. Python {m['python']}.",
+        "Model: FakeStructuredChatModel (demo responder); embeddings: the local MiniLM int8 ONNX model; store: "
+        "embedded Chroma, one user of 30 examples. CPU is `time.process_time()` (all threads).",
+    ]
+    return "\n".join([f"# Query benchmark\n\nCommand: `{command}`\n", *table, "", *(f"- {n}" for n in notes), ""])
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--delay", type=float, default=0.1, help="seconds per LLM call in the wall figures")
+    parser.add_argument("--queries", type=int, default=30, help="queries per figure")
+    parser.add_argument("--out", type=Path, default=RESULTS)
+    args = parser.parse_args(argv)
+    command = ("python -m benchmarks.query " + shlex.join(sys.argv[1:] if argv is None else argv)).strip()
+    results: dict[str, Any] = {"command": command, "machine": machine()}
+    results["path"] = path(args.delay, args.queries)
+    results["cpu"] = cpu(args.queries)
+    results["threads"] = threads(args.queries)
+    results["first_query"] = first_query()
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "query.json").write_text(json.dumps(results, indent=2) + "\n")
+    text = markdown(results, command)
+    (args.out / "query.md").write_text(text)
+    print(text)
+    return results
+
+
+if __name__ == "__main__":
+    main()
