@@ -21,7 +21,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Literal, cast
+from typing import Any, Literal
 
 from langchain_core.language_models import BaseChatModel
 from langchain_core.runnables import RunnableConfig
@@ -30,11 +30,11 @@ from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.types import StateSnapshot, StreamMode
 
 from langchain_rpm.components import RPMComponents
-from langchain_rpm.errors import ConfigurationError
 from langchain_rpm.gcscope import build_gc
 from langchain_rpm.graphs.build import build_key, create_profile_build_graph
-from langchain_rpm.graphs.inference import create_inference_graph
-from langchain_rpm.graphs.state import BuildState, RPMContext, RPMState
+from langchain_rpm.graphs.inference import create_inference_graph, prediction_from_state, query_input
+from langchain_rpm.graphs.progress import consume_chunk
+from langchain_rpm.graphs.state import BuildState, RPMContext
 from langchain_rpm.history import check_user_id, item_digest, validate_history
 from langchain_rpm.personalization import Personalizer
 from langchain_rpm.privacy import ForgetReport, aforget_user, data_owner, forget_user, owner_tag
@@ -181,7 +181,7 @@ class RPM:
         for mode, chunk in self.build_graph.stream(
             stream_input, config, stream_mode=modes, durability=self._durability
         ):
-            state = _consume(mode, chunk, state, on_progress)
+            state = consume_chunk(mode, chunk, state, on_progress)
         return UserProfile.model_validate(state["profile"])
 
     async def _arun_build(
@@ -203,7 +203,7 @@ class RPM:
         modes: list[StreamMode] = ["custom", "values"]
         stream = self.build_graph.astream(stream_input, config, stream_mode=modes, durability=self._durability)
         async for mode, chunk in stream:
-            state = _consume(mode, chunk, state, on_progress)
+            state = consume_chunk(mode, chunk, state, on_progress)
         return UserProfile.model_validate(state["profile"])
 
     def build_user(
@@ -325,9 +325,9 @@ class RPM:
         sink = UsageSink()
         with data_owner(user_id):
             state = self.inference_graph.invoke(
-                _query_input(query, options), with_usage_sink(config, sink), context=RPMContext(check_user_id(user_id))
+                query_input(query, options), with_usage_sink(config, sink), context=RPMContext(check_user_id(user_id))
             )
-        return _prediction(state, sink)
+        return prediction_from_state(state, sink)
 
     async def apersonalize(
         self, user_id: str, query: str, *, options: Sequence[str] | None = None, config: RunnableConfig | None = None
@@ -336,9 +336,9 @@ class RPM:
         sink = UsageSink()
         with data_owner(user_id):
             state = await self.inference_graph.ainvoke(
-                _query_input(query, options), with_usage_sink(config, sink), context=RPMContext(check_user_id(user_id))
+                query_input(query, options), with_usage_sink(config, sink), context=RPMContext(check_user_id(user_id))
             )
-        return _prediction(state, sink)
+        return prediction_from_state(state, sink)
 
     def warm_up(self) -> float:
         """Load the embedding model and open the store now, not in the first query; seconds spent.
@@ -392,23 +392,3 @@ class RPM:
 
         found = [getattr(model, "cache", None) for model in (self.components.llm, self.components.build_llm)]
         return [cache for cache in [*found, get_llm_cache()] if cache is not None and not isinstance(cache, bool)]
-
-
-def _consume(mode: str, chunk: Any, state: dict[str, Any], on_progress: ProgressCallback | None) -> dict[str, Any]:
-    """One streamed chunk: a new state (``values``) or a progress event (``custom``)."""
-    if mode == "values":
-        return cast(dict[str, Any], chunk)
-    if on_progress is not None:
-        on_progress(cast(dict[str, Any], chunk))
-    return state
-
-
-def _query_input(query: str, options: Sequence[str] | None) -> RPMState:
-    if not isinstance(query, str) or not query.strip():
-        raise ConfigurationError("query must be a non-empty string")
-    return {"rpm_query": query, "rpm_options": list(options) if options else None}
-
-
-def _prediction(state: dict[str, Any], sink: UsageSink) -> Prediction:
-    prediction = Prediction.model_validate(state["rpm_prediction"])
-    return prediction.model_copy(update={"usage": sink.usage})

@@ -17,7 +17,7 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from langchain_core.messages import BaseMessage
@@ -31,7 +31,8 @@ from langchain_rpm.errors import ConfigurationError
 from langchain_rpm.graphs.state import RPMContext, RPMState, progress_event, resolve_user_id
 from langchain_rpm.personalization import Personalizer
 from langchain_rpm.plans import Plan, arun, run
-from langchain_rpm.types import Factor, Feature, RetrievedExample
+from langchain_rpm.types import Factor, Feature, Prediction, RetrievedExample
+from langchain_rpm.usage import UsageSink
 
 NodePlan = Callable[[Any, RunnableConfig], Plan[dict[str, Any]]]
 
@@ -156,3 +157,16 @@ def create_inference_graph(
     builder.add_edge("rpm_retrieve", "rpm_generate")
     builder.add_edge("rpm_generate", END)
     return builder
+
+
+def query_input(query: str, options: Sequence[str] | None) -> RPMState:
+    """The inference graph's input for ``query`` (and the query's own answer options, if any)."""
+    if not isinstance(query, str) or not query.strip():
+        raise ConfigurationError("query must be a non-empty string")
+    return {"rpm_query": query, "rpm_options": list(options) if options else None}
+
+
+def prediction_from_state(state: dict[str, Any], sink: UsageSink) -> Prediction:
+    """The graph's final prediction, with the usage the run's sink counted."""
+    prediction = Prediction.model_validate(state["rpm_prediction"])
+    return prediction.model_copy(update={"usage": sink.usage})

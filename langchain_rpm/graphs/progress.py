@@ -7,7 +7,8 @@ Events go to LangGraph's custom stream (``stream_mode="custom"``) as
 from __future__ import annotations
 
 import threading
-from typing import Any
+from collections.abc import Callable
+from typing import Any, cast
 
 from langgraph.config import get_stream_writer
 
@@ -45,3 +46,14 @@ class BuildProgress:
         with self._lock:
             for entry in [k for k in self._counts if k[0] == key]:
                 del self._counts[entry]
+
+
+def consume_chunk(
+    mode: str, chunk: Any, state: dict[str, Any], on_progress: Callable[[dict[str, Any]], None] | None
+) -> dict[str, Any]:
+    """One streamed chunk of a build: a new state (``values``) or a progress event (``custom``)."""
+    if mode == "values":
+        return cast(dict[str, Any], chunk)
+    if on_progress is not None:
+        on_progress(cast(dict[str, Any], chunk))
+    return state
