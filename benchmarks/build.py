@@ -23,8 +23,6 @@ import argparse
 import asyncio
 import json
 import math
-import os
-import platform
 import resource
 import shlex
 import sys
@@ -37,7 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.fakes import Recorder, history, make_rpm, packing_responder, warm_up
-from benchmarks.overhead import cpu_per_call, target_note
+from benchmarks.overhead import cpu_per_call, machine, target_note
 from langchain_rpm.usage import UsageTracker
 
 __all__ = ["Recorder", "history", "make_rpm", "packing_responder", "warm_up"]
@@ -199,10 +197,8 @@ async def incremental(n: int, delay: float, concurrency: int) -> dict[str, Any]:
 def run(args: argparse.Namespace) -> dict[str, Any]:
     """Every figure, at the sizes in ``args``."""
     pack_sizes = tuple(int(p) for p in args.pack_sizes.split(","))
-    machine = {"cpus": _cpus(), "python": platform.python_version(), "platform": platform.machine()}
-    machine["load_average_at_start"] = [round(x, 2) for x in os.getloadavg()]
     return {
-        "machine": machine,
+        "machine": machine(),
         "critical_path": asyncio.run(critical_path(args.items, args.delay, args.concurrency, args.naive_items)),
         "cpu": asyncio.run(cpu_per_call(args.items, profile_top=args.profile)),
         "bulk": bulk(args.users, args.user_items, args.bulk_delay, args.concurrency, isolate=not args.no_isolate),
@@ -290,7 +286,7 @@ def markdown(results: dict[str, Any], command: str) -> str:
     table += ["| " + " | ".join(cells) + " |" for cells in rows]
     load = ", ".join(str(x) for x in m["load_average_at_start"])
     notes = [
-        f"Machine: {m['cpus']} CPU cores (shared; load average {load} at start), {m['platform']}, Python "
+        f"Machine: {m['cpus']} CPU cores (shared; load average {load} at start), {m['cpu_model']}, Python "
         f"{m['python']}. Model: FakeStructuredChatModel "
         "(fixed delay per call) with the pack-aware demo responder; embeddings: DeterministicFakeEmbedding "
         "(dim 384, instant), so the numbers measure orchestration, not a model or MiniLM. Builds use the async API "
@@ -305,10 +301,6 @@ def markdown(results: dict[str, Any], command: str) -> str:
         "counts 4 characters per token.",
     ]
     return "\n".join([f"# Build benchmark\n\nCommand: `{command}`\n", *table, "", *(f"- {n}" for n in notes), ""])
-
-
-def _cpus() -> int:
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
 
 def main(argv: list[str] | None = None) -> None:
