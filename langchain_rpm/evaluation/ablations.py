@@ -15,9 +15,11 @@ name                         what the model sees (K examples, ``ctx.k``)
 ===========================  =======================================================================
 
 Table 3 crosses the example *source* (raw pairs H_u, or the reasoning-enhanced examples S_u) with
-the retrieval *key* (the query text q', or the features G_q'): ``rag`` (H_u, q'), ``raw_by_features``
-(H_u, G_q'), ``reasoned_by_query`` (S_u, q': RPM's prompt, examples by the raw query) and ``rpm``
-(S_u, G_q'). ``rpm_no_reasoning`` (Table 1) is RPM's inputs with an answer-only output.
+the retrieval *key* (at random, BM25 on the query text, dense on the query text q', dense on the
+features G_q'): over H_u ``icl``, ``bm25``, ``rag`` (in :mod:`~langchain_rpm.evaluation.baselines`) and
+``raw_by_features``; over S_u, always in RPM's generation prompt, ``reasoned_random``,
+``reasoned_bm25``, ``reasoned_by_query`` and ``rpm``. ``rpm_no_reasoning`` (Table 1) is RPM's inputs
+with an answer-only output.
 
 Every profile method shares one RPM build per user (:class:`~langchain_rpm.evaluation.method.SharedProfiles`)
 and extracts the query's features itself (one call). The generic explanations r^CoT are made only for
@@ -46,7 +48,7 @@ import asyncio
 from langchain_core.runnables import RunnableConfig
 from pydantic import BaseModel
 
-from langchain_rpm.evaluation.baselines import PromptMethod, pair_shots
+from langchain_rpm.evaluation.baselines import PromptMethod, pair_shots, random_positions
 from langchain_rpm.evaluation.cost import Spend
 from langchain_rpm.evaluation.method import MethodContext
 from langchain_rpm.evaluation.users import EvalQuery, EvalUser
@@ -76,7 +78,9 @@ __all__ = [
     "RPMMethod",
     "RPMNoReasoning",
     "RawByFeatures",
+    "ReasonedBM25",
     "ReasonedByQuery",
+    "ReasonedRandom",
 ]
 
 
@@ -186,14 +190,23 @@ class ReasonedByQuery(ProfileMethod):
         super().__init__(ctx)
         self._examples: dict[str, dict[str, ReasoningExample]] = {}
 
-    async def by_query(self, user: EvalUser, query: EvalQuery) -> list[RetrievedExample]:
-        """The stored examples of the K history items nearest to the query text."""
+    async def stored(self, user: EvalUser) -> dict[str, ReasoningExample]:
+        """The user's reasoning-enhanced examples S_u by history item id (an item the build left out has none)."""
         if user.user_id not in self._examples:
             stored = await self.ctx.store.aget_examples(user.user_id)
             self._examples[user.user_id] = {example.item_id: example for example in stored}
-        examples = self._examples[user.user_id]
-        ranked = await self.ctx.dense.ranked(user, query.input, len(user.history))
-        found = [(examples.get(user.history[i].id), score) for i, score in ranked]
+        return self._examples[user.user_id]
+
+    async def ranked(
+        self, user: EvalUser, query: EvalQuery, examples: dict[str, ReasoningExample]
+    ) -> list[tuple[int, float]]:
+        """``(history position, score)``, best first: here the cosine of the items' inputs against the query."""
+        return await self.ctx.dense.ranked(user, query.input, len(user.history))
+
+    async def by_query(self, user: EvalUser, query: EvalQuery) -> list[RetrievedExample]:
+        """The stored examples of the first K positions :meth:`ranked` gives that have one."""
+        examples = await self.stored(user)
+        found = [(examples.get(user.history[i].id), score) for i, score in await self.ranked(user, query, examples)]
         return [RetrievedExample(example=ex, score=score) for ex, score in found if ex is not None][: self.ctx.k]
 
     async def predict(self, user: EvalUser, query: EvalQuery, config: RunnableConfig | None = None) -> str:
@@ -212,6 +225,31 @@ class ReasonedByQuery(ProfileMethod):
         )
         prediction = await arun(generator.plan(request, config or {}))
         return prediction.answer
+
+
+class ReasonedRandom(ReasonedByQuery):
+    """Table 3, S_u x Random: RPM's generation with K reasoning-enhanced examples drawn at random (seeded as ICL)."""
+
+    name = "reasoned_random"
+
+    async def ranked(
+        self, user: EvalUser, query: EvalQuery, examples: dict[str, ReasoningExample]
+    ) -> list[tuple[int, float]]:
+        """K random positions among the items that have an example (score 0: no similarity was measured)."""
+        among = [i for i, item in enumerate(user.history) if item.id in examples]
+        return [(i, 0.0) for i in random_positions(self.ctx, user, query, among)]
+
+
+class ReasonedBM25(ReasonedByQuery):
+    """Table 3, S_u x BM25: RPM's generation with the examples whose inputs best match the query by BM25."""
+
+    name = "reasoned_bm25"
+
+    async def ranked(
+        self, user: EvalUser, query: EvalQuery, examples: dict[str, ReasoningExample]
+    ) -> list[tuple[int, float]]:
+        """Every history position with its BM25 score against the query, best first."""
+        return self.ctx.lexical.ranked(user, query.input)
 
 
 class LadderGenericCoT(PromptMethod):

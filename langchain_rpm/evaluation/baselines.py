@@ -1,4 +1,4 @@
-"""The baselines of the paper's Table 1 that need no RPM profile: zero-shot, ICL, RAG, PAG (and BM25).
+"""The baselines of the paper's Table 1 that need no RPM profile: zero-shot, ICL, RAG, PAG, each "+CoT", and BM25.
 
 =============  ===================================================================================
 name           what the model sees for a query (K = ``ctx.k``, 3 as in the paper)
@@ -11,6 +11,9 @@ name           what the model sees for a query (K = ``ctx.k``, 3 as in the paper
 ``pag``        + a profile of the user the model writes from the top-10 pairs nearest to the query
                (one summary call **per query**: the paper's top-10 are retrieved for the query, and
                its cost table charges PAG nothing per user), and the top-K of those pairs
+``*_cot``      ``zero_shot_cot``, ``icl_cot``, ``rag_cot``, ``pag_cot``: the same inputs, but the model
+               reasons step by step before answering (a structured reply: ``reasoning``, then
+               ``answer``; Table 1's "+CoT" rows)
 =============  ===================================================================================
 
 Every method answers through :class:`~langchain_rpm.stages.base.StructuredCaller` and returns the
@@ -33,7 +36,6 @@ Example:
 from __future__ import annotations
 
 import random
-import re
 from typing import Any
 
 from langchain_core.prompts import ChatPromptTemplate
@@ -41,22 +43,40 @@ from langchain_core.runnables import RunnableConfig
 from pydantic import BaseModel
 
 from langchain_rpm.evaluation.cost import Spend
-from langchain_rpm.evaluation.method import MethodContext, top_k
+from langchain_rpm.evaluation.method import MethodContext
 from langchain_rpm.evaluation.users import EvalQuery, EvalUser
 from langchain_rpm.plans import arun
 from langchain_rpm.prompts import render_input
 from langchain_rpm.prompts.baselines import (
     FEW_SHOT,
+    FEW_SHOT_COT,
     PAG_ANSWER,
+    PAG_ANSWER_COT,
     PAG_SUMMARY,
     ZERO_SHOT,
+    ZERO_SHOT_COT,
     DirectAnswer,
     ProfileSummary,
+    ReasonedAnswer,
     Shot,
     render_shots,
 )
 
-__all__ = ["BM25", "ICL", "PAG", "PAG_PROFILE_ITEMS", "RAG", "PromptMethod", "ZeroShot", "pair_shots"]
+__all__ = [
+    "BM25",
+    "ICL",
+    "PAG",
+    "PAG_PROFILE_ITEMS",
+    "RAG",
+    "ICLCoT",
+    "PAGCoT",
+    "PromptMethod",
+    "RAGCoT",
+    "ZeroShot",
+    "ZeroShotCoT",
+    "pair_shots",
+    "random_positions",
+]
 
 PAG_PROFILE_ITEMS = 10
 """History pairs PAG summarises into the user's profile (the paper's top-10)."""
@@ -70,16 +90,31 @@ def pair_shots(user: EvalUser, positions: list[int]) -> list[Shot]:
     ]
 
 
+def random_positions(ctx: MethodContext, user: EvalUser, query: EvalQuery, among: list[int]) -> list[int]:
+    """K of the history positions ``among``, drawn at random, seeded by ``(run seed, user, query)``.
+
+    The same draw for every method, so ICL's pairs and S_u x Random's examples are the same items when
+    every item has an example.
+    """
+    rng = random.Random(f"{ctx.seed}:{user.user_id}:{query.id}")
+    return rng.sample(among, min(ctx.k, len(among)))
+
+
 class PromptMethod:
-    """Shared plumbing: fill a prompt, call the model for a structured reply, check the answer."""
+    """Shared plumbing: fill a prompt, call the model for a structured reply, check the answer.
+
+    ``reasoned`` methods ask for ``{"reasoning", "answer"}`` (reasoning first) instead of the answer alone.
+    """
 
     name = ""
+    reasoned = False
 
     def __init__(self, ctx: MethodContext) -> None:
         """Answer with ``ctx``'s model, task and options."""
         self.ctx = ctx
         self.task = ctx.task
-        self._direct = ctx.caller(DirectAnswer, "generate")
+        schema = ReasonedAnswer if self.reasoned else DirectAnswer
+        self._answerer = ctx.caller(schema, "generate")
 
     async def prepare_user(self, user: EvalUser, config: RunnableConfig | None = None) -> Spend | None:
         """Nothing to prepare by default."""
@@ -104,8 +139,8 @@ class PromptMethod:
     async def answer(
         self, template: ChatPromptTemplate, query: EvalQuery, config: RunnableConfig | None, values: dict[str, str]
     ) -> str:
-        """One answer-only call; the answer normalised by the task."""
-        reply = await self.reply(self._direct, self.fill(template, query, values), config)
+        """One answer call (with reasoning first when ``reasoned``); the answer normalised by the task."""
+        reply = await self.reply(self._answerer, self.fill(template, query, values), config)
         return self.task.check(getattr(reply, "answer", ""), query.options).answer
 
 
@@ -113,26 +148,27 @@ class ZeroShot(PromptMethod):
     """The task and the input, nothing about the user."""
 
     name = "zero_shot"
+    prompt = ZERO_SHOT
 
     async def predict(self, user: EvalUser, query: EvalQuery, config: RunnableConfig | None = None) -> str:
         """Answer from the input alone."""
-        return await self.answer(ZERO_SHOT, query, config, {})
+        return await self.answer(self.prompt, query, config, {})
 
 
 class ICL(PromptMethod):
     """K random history pairs, seeded by ``(run seed, user, query)``."""
 
     name = "icl"
+    prompt = FEW_SHOT
 
     async def select(self, user: EvalUser, query: EvalQuery) -> list[int]:
         """Positions of the pairs shown."""
-        rng = random.Random(f"{self.ctx.seed}:{user.user_id}:{query.id}")
-        return rng.sample(range(len(user.history)), min(self.ctx.k, len(user.history)))
+        return random_positions(self.ctx, user, query, list(range(len(user.history))))
 
     async def predict(self, user: EvalUser, query: EvalQuery, config: RunnableConfig | None = None) -> str:
         """Answer with the selected pairs in the prompt."""
         shots = pair_shots(user, await self.select(user, query))
-        return await self.answer(FEW_SHOT, query, config, {"pairs": render_shots(shots)})
+        return await self.answer(self.prompt, query, config, {"pairs": render_shots(shots)})
 
 
 class RAG(ICL):
@@ -145,39 +181,21 @@ class RAG(ICL):
         return await self.ctx.dense.search(user, query.input, self.ctx.k)
 
 
-def _tokens(text: str) -> list[str]:
-    return re.findall(r"\w+", text.lower())
-
-
 class BM25(ICL):
     """The K pairs whose inputs score highest by BM25 (``rank_bm25.BM25Okapi``) against the query."""
 
     name = "bm25"
 
-    def __init__(self, ctx: MethodContext) -> None:
-        """Index each user's history on first use."""
-        super().__init__(ctx)
-        self._indexes: dict[str, Any] = {}
-
     async def select(self, user: EvalUser, query: EvalQuery) -> list[int]:
         """The best BM25 matches."""
-        if user.user_id not in self._indexes:
-            try:
-                from rank_bm25 import BM25Okapi
-            except ImportError as exc:  # pragma: no cover - depends on the environment
-                raise ImportError("the bm25 method needs `rank-bm25`: pip install 'langchain-rpm[eval]'") from exc
-            corpus = [_tokens(item.input) for item in user.history]
-            self._indexes[user.user_id] = BM25Okapi(corpus) if any(corpus) else None
-        index = self._indexes[user.user_id]
-        if index is None:
-            return list(range(min(self.ctx.k, len(user.history))))
-        return top_k(list(index.get_scores(_tokens(query.input))), self.ctx.k)
+        return self.ctx.lexical.search(user, query.input, self.ctx.k)
 
 
 class PAG(PromptMethod):
     """Profile-augmented generation: a profile summarised from the top-10 pairs, plus the top-K pairs."""
 
     name = "pag"
+    prompt = PAG_ANSWER
 
     def __init__(self, ctx: MethodContext) -> None:
         """Also bind the summary call."""
@@ -195,4 +213,36 @@ class PAG(PromptMethod):
             "profile": getattr(profile, "summary", ""),
             "pairs": render_shots(pair_shots(user, nearest[: self.ctx.k])),
         }
-        return await self.answer(PAG_ANSWER, query, config, values)
+        return await self.answer(self.prompt, query, config, values)
+
+
+class ZeroShotCoT(ZeroShot):
+    """Zero-shot + CoT: the task and the input; the model reasons step by step, then answers."""
+
+    name = "zero_shot_cot"
+    prompt = ZERO_SHOT_COT
+    reasoned = True
+
+
+class ICLCoT(ICL):
+    """ICL + CoT: K random pairs; reasoning, then the answer."""
+
+    name = "icl_cot"
+    prompt = FEW_SHOT_COT
+    reasoned = True
+
+
+class RAGCoT(RAG):
+    """RAG + CoT: the K nearest pairs; reasoning, then the answer."""
+
+    name = "rag_cot"
+    prompt = FEW_SHOT_COT
+    reasoned = True
+
+
+class PAGCoT(PAG):
+    """PAG + CoT: the profile summary and the top-K pairs; reasoning, then the answer."""
+
+    name = "pag_cot"
+    prompt = PAG_ANSWER_COT
+    reasoned = True

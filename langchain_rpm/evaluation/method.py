@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import re
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -45,7 +46,16 @@ from langchain_rpm.tasks import TaskSpec
 from langchain_rpm.types import UserProfile
 from langchain_rpm.usage import UsageTracker
 
-__all__ = ["DenseIndex", "Method", "MethodContext", "MethodFactory", "ProfileBuild", "SharedProfiles", "top_k"]
+__all__ = [
+    "DenseIndex",
+    "LexicalIndex",
+    "Method",
+    "MethodContext",
+    "MethodFactory",
+    "ProfileBuild",
+    "SharedProfiles",
+    "top_k",
+]
 
 
 @runtime_checkable
@@ -118,6 +128,45 @@ class DenseIndex:
         return [position for position, _ in await self.ranked(user, text, k)]
 
 
+def _tokens(text: str) -> list[str]:
+    return re.findall(r"\w+", text.lower())
+
+
+class LexicalIndex:
+    """BM25 (``rank_bm25.BM25Okapi``) over each user's history *inputs*, against the query text (Table 3's BM25 key).
+
+    Example:
+        >>> from langchain_rpm.types import HistoryItem
+        >>> user = EvalUser(user_id="u", task="lamp3", history=[
+        ...     HistoryItem(id="a", input="The kettle broke.", response="1"),
+        ...     HistoryItem(id="b", input="Lovely soft towels.", response="5"),
+        ...     HistoryItem(id="c", input="A loud fan.", response="2")])
+        >>> LexicalIndex().search(user, "soft towels again", 2)
+        [1, 0]
+    """
+
+    def __init__(self) -> None:
+        """Each user's history is indexed once, on first use."""
+        self._indexes: dict[str, Any] = {}
+
+    def ranked(self, user: EvalUser, text: str) -> list[tuple[int, float]]:
+        """``(position in user.history, BM25 score)`` of every item, best match to ``text`` first (ties: history order)."""
+        if user.user_id not in self._indexes:
+            try:
+                from rank_bm25 import BM25Okapi
+            except ImportError as exc:  # pragma: no cover - depends on the environment
+                raise ImportError("BM25 retrieval needs `rank-bm25`: pip install 'langchain-rpm[eval]'") from exc
+            corpus = [_tokens(item.input) for item in user.history]
+            self._indexes[user.user_id] = BM25Okapi(corpus) if any(corpus) else None
+        index = self._indexes[user.user_id]
+        scores = [0.0] * len(user.history) if index is None else [float(x) for x in index.get_scores(_tokens(text))]
+        return [(i, scores[i]) for i in top_k(scores, len(scores))]
+
+    def search(self, user: EvalUser, text: str, k: int) -> list[int]:
+        """Positions in ``user.history`` of the ``k`` best BM25 matches to ``text``."""
+        return [position for position, _ in self.ranked(user, text)[:k]]
+
+
 @dataclass
 class MethodContext:
     """What methods are built from: the model, task, store and options of one task in one run.
@@ -140,6 +189,7 @@ class MethodContext:
     on_profile_built: Callable[[str, ProfileBuild], None] | None = None
     _profiles: SharedProfiles | None = field(default=None, init=False, repr=False)
     _index: DenseIndex | None = field(default=None, init=False, repr=False)
+    _lexical: LexicalIndex | None = field(default=None, init=False, repr=False)
 
     @property
     def profiles(self) -> SharedProfiles:
@@ -167,6 +217,13 @@ class MethodContext:
         if self._index is None:
             self._index = DenseIndex(self.store)
         return self._index
+
+    @property
+    def lexical(self) -> LexicalIndex:
+        """The shared BM25 index of the users' history inputs."""
+        if self._lexical is None:
+            self._lexical = LexicalIndex()
+        return self._lexical
 
     def caller(self, schema: type[BaseModel], stage: str = "other") -> StructuredCaller[Any]:
         """A structured caller for ``schema`` with the run's structured-output method and retries."""

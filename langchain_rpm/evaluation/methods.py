@@ -3,19 +3,21 @@
 ========================  ================================================================
 group                     methods (the rows of the paper's table)
 ========================  ================================================================
-``table1``                zero_shot, icl, rag, pag, rpm_no_reasoning, rpm
+``table1``                zero_shot, icl, rag, pag, and each "+CoT": zero_shot_cot,
+                          icl_cot, rag_cot, pag_cot; rpm_no_reasoning, rpm
 ``table2``                zero_shot, ladder_features_factors, ladder_pairs,
                           ladder_example_features, ladder_generic_cot, rpm
-``table3``                rag, raw_by_features, reasoned_by_query, rpm
+``table3``                source H_u: icl (random), bm25, rag (q'), raw_by_features (G_q');
+                          source S_u: reasoned_random, reasoned_bm25, reasoned_by_query, rpm
 ``paper`` (the default)   all of the above, each once
-``all``                   ``paper`` plus ``bm25``
+``all``                   the same as ``paper`` (every built-in method)
 ========================  ================================================================
 
 HYDRA and Fermi (Table 1) train or optimise per user and are not implemented.
 
 Example:
-    >>> list(resolve_methods("table3"))
-    ['rag', 'raw_by_features', 'reasoned_by_query', 'rpm']
+    >>> list(resolve_methods("table3"))[4:]
+    ['reasoned_random', 'reasoned_bm25', 'reasoned_by_query', 'rpm']
     >>> list(resolve_methods("zero_shot, rpm"))
     ['zero_shot', 'rpm']
 """
@@ -30,11 +32,13 @@ from langchain_rpm.evaluation.ablations import (
     LadderGenericCoT,
     LadderPairs,
     RawByFeatures,
+    ReasonedBM25,
     ReasonedByQuery,
+    ReasonedRandom,
     RPMMethod,
     RPMNoReasoning,
 )
-from langchain_rpm.evaluation.baselines import BM25, ICL, PAG, RAG, ZeroShot
+from langchain_rpm.evaluation.baselines import BM25, ICL, PAG, RAG, ICLCoT, PAGCoT, RAGCoT, ZeroShot, ZeroShotCoT
 from langchain_rpm.evaluation.method import MethodFactory
 
 __all__ = ["ALL_METHODS", "METHODS", "METHOD_GROUPS", "PAPER_METHODS", "resolve_methods"]
@@ -44,20 +48,37 @@ METHODS: dict[str, MethodFactory] = {
     "icl": ICL,
     "rag": RAG,
     "pag": PAG,
+    "zero_shot_cot": ZeroShotCoT,
+    "icl_cot": ICLCoT,
+    "rag_cot": RAGCoT,
+    "pag_cot": PAGCoT,
     "rpm_no_reasoning": RPMNoReasoning,
     "ladder_features_factors": LadderFeaturesFactors,
     "ladder_pairs": LadderPairs,
     "ladder_example_features": LadderExampleFeatures,
     "ladder_generic_cot": LadderGenericCoT,
+    "bm25": BM25,
     "raw_by_features": RawByFeatures,
+    "reasoned_random": ReasonedRandom,
+    "reasoned_bm25": ReasonedBM25,
     "reasoned_by_query": ReasonedByQuery,
     "rpm": RPMMethod,
-    "bm25": BM25,
 }
 """Every built-in method by name, in the order reports list them."""
 
 METHOD_GROUPS: dict[str, tuple[str, ...]] = {
-    "table1": ("zero_shot", "icl", "rag", "pag", "rpm_no_reasoning", "rpm"),
+    "table1": (
+        "zero_shot",
+        "icl",
+        "rag",
+        "pag",
+        "zero_shot_cot",
+        "icl_cot",
+        "rag_cot",
+        "pag_cot",
+        "rpm_no_reasoning",
+        "rpm",
+    ),
     "table2": (
         "zero_shot",
         "ladder_features_factors",
@@ -66,9 +87,18 @@ METHOD_GROUPS: dict[str, tuple[str, ...]] = {
         "ladder_generic_cot",
         "rpm",
     ),
-    "table3": ("rag", "raw_by_features", "reasoned_by_query", "rpm"),
+    "table3": (
+        "icl",
+        "bm25",
+        "rag",
+        "raw_by_features",
+        "reasoned_random",
+        "reasoned_bm25",
+        "reasoned_by_query",
+        "rpm",
+    ),
 }
-PAPER_METHODS: tuple[str, ...] = tuple(name for name in METHODS if name != "bm25")
+PAPER_METHODS: tuple[str, ...] = tuple(METHODS)
 """The methods of the paper's Tables 1-3 (the default)."""
 METHOD_GROUPS["paper"] = PAPER_METHODS
 METHOD_GROUPS["all"] = tuple(METHODS)

@@ -7,8 +7,11 @@ prompt                         used by
 =============================  ===================================================================
 :data:`ZERO_SHOT`              ``zero_shot``: the task and the input
 :data:`FEW_SHOT`               ``icl``, ``rag``, ``bm25``, ``raw_by_features``: + (input, answer) pairs
-:data:`PAG_SUMMARY`            ``pag``: a profile of the user written from their top-10 retrieved pairs
+:data:`PAG_SUMMARY`            ``pag``, ``pag_cot``: a profile of the user written from their top-10 pairs
 :data:`PAG_ANSWER`             ``pag``: + that profile and the top-3 pairs
+:data:`ZERO_SHOT_COT`          ``zero_shot_cot``: as ``ZERO_SHOT``, reasoning step by step, then the answer
+:data:`FEW_SHOT_COT`           ``icl_cot``, ``rag_cot``: as ``FEW_SHOT``, reasoning, then the answer
+:data:`PAG_ANSWER_COT`         ``pag_cot``: as ``PAG_ANSWER``, reasoning, then the answer
 :data:`FEATURES_FACTORS`       ladder: + the input's features and the user's factors with statistics
 :data:`FEATURES_FACTORS_PAIRS` ladder: + retrieved (input, answer) pairs, or (input, features, answer)
 :data:`GENERIC_REASONING`      ladder: a task-generic explanation of a past answer, r^CoT = M(p, q; a)
@@ -49,7 +52,7 @@ class DirectAnswer(BaseModel):
 
 
 class ReasonedAnswer(BaseModel):
-    """Reasoning first, then the answer (the generic chain-of-thought ablation)."""
+    """Reasoning first, then the answer (the "+CoT" baselines and the generic chain-of-thought ablation)."""
 
     reasoning: str = Field(description="Step-by-step reasoning about the new input, 2-5 sentences.")
     answer: str = Field(description="The final answer only, in the required format.")
@@ -103,6 +106,9 @@ def render_pairs(pairs: Sequence[tuple[str, Sequence[str] | None, str]]) -> str:
 _HEAD = "Task: {instruction}\nAnswer format: {answer_format}\n\n"
 _AS_USER = "You answer exactly as one specific user would.\n"
 _ANSWER_ONLY = "Give only the answer, in the required format.\n"
+_STEP_BY_STEP = (
+    "Think step by step: first write your reasoning about the new input, then give the answer in the required format.\n"
+)
 _WITH_FEATURES = "{fenced_input}\n<features>\n{features}\n</features>"
 
 
@@ -110,11 +116,16 @@ def _prompt(system: str, human: str = "{fenced_input}") -> ChatPromptTemplate:
     return ChatPromptTemplate.from_messages([("system", system + _DATA_RULE), ("human", human)])
 
 
-ZERO_SHOT = _prompt("You answer a task for a user.\n" + _HEAD + _ANSWER_ONLY)
+def _answer_and_cot(system: str) -> tuple[ChatPromptTemplate, ChatPromptTemplate]:
+    """The answer-only prompt and its "+CoT" twin: the same ``system`` text, then the closing instruction."""
+    return _prompt(system + _ANSWER_ONLY), _prompt(system + _STEP_BY_STEP)
 
-FEW_SHOT = _prompt(
+
+ZERO_SHOT, ZERO_SHOT_COT = _answer_and_cot("You answer a task for a user.\n" + _HEAD)
+
+FEW_SHOT, FEW_SHOT_COT = _answer_and_cot(
     _AS_USER + _HEAD + "Some of this user's past inputs, with the answers they gave:\n{pairs}\n\n"
-    "Answer the new input the way this user would, consistent with their past answers. " + _ANSWER_ONLY
+    "Answer the new input the way this user would, consistent with their past answers. "
 )
 
 PAG_SUMMARY = _prompt(
@@ -125,10 +136,10 @@ PAG_SUMMARY = _prompt(
     "Write the profile of this user.",
 )
 
-PAG_ANSWER = _prompt(
+PAG_ANSWER, PAG_ANSWER_COT = _answer_and_cot(
     _AS_USER + _HEAD + "A profile of this user, written from their history:\n<profile>\n{profile}\n</profile>\n\n"
     "Some of this user's past inputs, with the answers they gave:\n{pairs}\n\n"
-    "Answer the new input the way the user this profile describes would. " + _ANSWER_ONLY
+    "Answer the new input the way the user this profile describes would. "
 )
 
 FEATURES_FACTORS = _prompt(

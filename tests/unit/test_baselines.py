@@ -250,6 +250,63 @@ async def test_the_retrieval_grid_crosses_source_and_key(tmp_path):
     assert set(found["rpm"][0]) == {"A wedding in Tuscany and a love story.", "Two rivals fall in love at a wedding."}
 
 
+COT_TWINS = {"zero_shot_cot": "zero_shot", "icl_cot": "icl", "rag_cot": "rag", "pag_cot": "pag"}
+
+
+@pytest.mark.parametrize("name", list(COT_TWINS))
+async def test_cot_baselines_reason_then_answer_on_their_twins_inputs(tmp_path, name):
+    """Each "+CoT" baseline makes its twin's calls, sees its twin's examples, and asks for reasoning before the answer."""
+    seen = {}
+    for method in (name, COT_TWINS[name]):
+        recorder = Recorder()
+        ctx, model = context(tmp_path / method, recorder, k=2)
+        answer = await run_method(ctx, method)
+        seen[method] = (answer, model.call_count, recorder.answers()[-1])
+    answer, calls, (system, human, schema) = seen[name]
+    _, twin_calls, (twin_system, twin_human, twin_schema) = seen[COT_TWINS[name]]
+    assert answer in LAMP2.labels and calls == twin_calls == (2 if name == "pag_cot" else 1)
+    assert schema == {"reasoning", "answer"} and twin_schema == {"answer"}
+    assert "Think step by step" in system and "Give only the answer" not in system
+    assert examples_in(system) == examples_in(twin_system) and human == twin_human
+    assert len(examples_in(system)) == (0 if name == "zero_shot_cot" else 2)
+
+
+def reasoned_examples(text: str) -> list[str]:
+    """The inputs of the exemplars in RPM's generation prompt, in order."""
+    return [line.removeprefix("Input: ") for line in text.splitlines() if line.startswith("Input: ")]
+
+
+async def _reasoned_prompt(tmp_path, name: str, query: EvalQuery, **kwargs: Any) -> tuple[str, int]:
+    recorder = Recorder()
+    ctx, model = context(tmp_path / name, recorder, k=2, **kwargs)
+    method = METHODS[name](ctx)
+    await method.prepare_user(MOVIES, None)
+    before = model.call_count
+    assert await method.predict(MOVIES, query, None) in LAMP2.labels
+    system, human, schema = recorder.answers()[-1]
+    assert schema == {"reasoning", LAMP2.answer_key} and "Reasoning:" in human and FACTOR_TABLE in system + human
+    return human, model.call_count - before
+
+
+async def test_reasoned_random_draws_icls_items_with_their_reasoning(tmp_path):
+    """S_u x Random: with every item reasoned, the same seeded draw as ICL, shown in RPM's prompt; other seeds differ."""
+    draws = []
+    for seed in (0, 1, 2, 3):
+        human, calls = await _reasoned_prompt(tmp_path / str(seed), "reasoned_random", MOVIES.queries[0], seed=seed)
+        recorder = Recorder()
+        ctx, _ = context(tmp_path / f"icl{seed}", recorder, k=2, seed=seed)
+        await run_method(ctx, "icl")
+        assert set(reasoned_examples(human)) == set(examples_in(recorder.calls[0][0])) and calls == 2
+        draws.append(frozenset(reasoned_examples(human)))
+    assert len(set(draws)) > 1
+
+
+async def test_reasoned_bm25_shows_the_lexically_closest_reasoned_examples(tmp_path):
+    query = EvalQuery(id="q2", input="Another fist fight after a car chase.", gold="action")
+    human, calls = await _reasoned_prompt(tmp_path, "reasoned_bm25", query)
+    assert reasoned_examples(human)[0] == "A car chase ends in a fist fight." and calls == 2
+
+
 async def test_rpm_method_answers_as_the_facade_does(tmp_path):
     ctx, _ = context(tmp_path / "a", demo_responder)
     answer = await run_method(ctx, "rpm")
@@ -317,11 +374,18 @@ async def test_an_invalid_answer_is_kept_marked_wrong(tmp_path):
 
 
 def test_methods_resolve_by_name_and_follow_the_protocol(tmp_path):
-    assert list(resolve_methods(None)) == list(PAPER_METHODS) and "bm25" not in PAPER_METHODS
+    assert list(resolve_methods(None)) == list(PAPER_METHODS) == list(ALL_METHODS)
     assert list(resolve_methods("all")) == list(ALL_METHODS)
     assert list(resolve_methods("bm25, rpm")) == ["bm25", "rpm"]
-    assert list(resolve_methods("table1")) == ["zero_shot", "icl", "rag", "pag", "rpm_no_reasoning", "rpm"]
-    assert list(resolve_methods("table3,table1"))[:4] == ["rag", "raw_by_features", "reasoned_by_query", "rpm"]
+    assert list(resolve_methods("table1")) == [
+        *("zero_shot", "icl", "rag", "pag"),
+        *("zero_shot_cot", "icl_cot", "rag_cot", "pag_cot"),
+        *("rpm_no_reasoning", "rpm"),
+    ]
+    assert list(resolve_methods("table3,table1"))[:8] == [
+        *("icl", "bm25", "rag", "raw_by_features"),  # H_u x random, BM25, q', G_q'
+        *("reasoned_random", "reasoned_bm25", "reasoned_by_query", "rpm"),  # S_u x the same keys
+    ]
     assert set(resolve_methods("table1,table2,table3")) == set(PAPER_METHODS)
     with pytest.raises(ValueError, match="unknown method 'gpt'"):
         resolve_methods(["gpt"])

@@ -43,10 +43,16 @@ PROFILE_METHODS = [
     "ladder_pairs",
     "ladder_example_features",
     "raw_by_features",
+    "reasoned_random",
+    "reasoned_bm25",
     "reasoned_by_query",
     "rpm",
 ]
-QUERY_CALLS = {"zero_shot": 1, "icl": 1, "rag": 1, "pag": 2} | dict.fromkeys(PROFILE_METHODS, 2)
+QUERY_CALLS = (
+    {"zero_shot": 1, "icl": 1, "rag": 1, "bm25": 1, "pag": 2}
+    | {"zero_shot_cot": 1, "icl_cot": 1, "rag_cot": 1, "pag_cot": 2}
+    | dict.fromkeys(PROFILE_METHODS, 2)
+)
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 
