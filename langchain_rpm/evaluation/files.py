@@ -29,7 +29,17 @@ from pydantic import BaseModel, ConfigDict
 
 from langchain_rpm.errors import DatasetError
 
-__all__ = ["DataFile", "data_file", "field", "list_of_records", "read_json", "record_id", "records", "where"]
+__all__ = [
+    "DataFile",
+    "data_file",
+    "field",
+    "list_of_records",
+    "read_json",
+    "read_text",
+    "record_id",
+    "records",
+    "where",
+]
 
 
 class DataFile(BaseModel):
@@ -54,19 +64,25 @@ def data_file(path: str | os.PathLike[str]) -> DataFile:
     return DataFile(path=str(file), bytes=size, sha256=digest.hexdigest())
 
 
-def read_json(path: str | os.PathLike[str]) -> Any:
-    """Parse a UTF-8 JSON file (a BOM is accepted), turning every failure into an error naming the file."""
+def read_text(path: str | os.PathLike[str]) -> str:
+    """The text of a UTF-8 file (a BOM is accepted); an unreadable or non-UTF-8 file is an error naming it."""
     file = Path(path)
     try:
         raw = file.read_bytes()
     except OSError as exc:
         raise DatasetError(f"{file}: cannot read the file ({exc.strerror or exc})") from None
     try:
-        text = raw.decode("utf-8-sig")
+        return raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise DatasetError(
             f"{file}: not UTF-8 text (invalid byte at offset {exc.start}); re-save it as UTF-8"
         ) from None
+
+
+def read_json(path: str | os.PathLike[str]) -> Any:
+    """Parse a UTF-8 JSON file (a BOM is accepted), turning every failure into an error naming the file."""
+    file = Path(path)
+    text = read_text(file)
     try:
         return json.loads(text)
     except json.JSONDecodeError as exc:
@@ -109,9 +125,9 @@ def records(
         yield place, raw
 
 
-def record_id(record: dict[str, Any], place: str) -> str:
-    """The record's ``id`` as text, refused when empty."""
-    value = str(field(record, "id", place, kinds=(str, int))).strip()
+def record_id(record: dict[str, Any], place: str, name: str = "id") -> str:
+    """The record's ``id`` (or another identifier field, ``name``) as text, refused when empty."""
+    value = str(field(record, name, place, kinds=(str, int))).strip()
     if not value:
-        raise DatasetError(f"{place}: field 'id' is empty")
+        raise DatasetError(f"{place}: field {name!r} is empty")
     return value

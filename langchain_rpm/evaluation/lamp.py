@@ -8,7 +8,11 @@ A LaMP ``*_questions.json`` is a JSON list with one record per user::
 and ``*_outputs.json`` is ``{"task": "LaMP_2", "golds": [{"id": "110", "output": "sci-fi"}]}``. Profile
 items hold the user's earlier (input, response) pairs: LaMP-2 ``description`` -> ``tag``, LaMP-3
 ``text`` -> ``score``, LaMP-5 ``abstract`` -> ``title``. The time-based split's profile items also
-carry a ``date`` (``"2011-03-25"``, or a year such as ``2008``), which the paper protocol sorts by.
+carry a ``date`` (``"2011-03-25"``, or a year such as ``2008``), which the paper protocol sorts by; a
+record may carry the ``user_id`` it belongs to. Any other key of a record or an item is ignored.
+
+:class:`~langchain_rpm.types.HistoryItem` has no place for a date, so the loader keeps it beside the
+item: :attr:`DatedItem.date` (parsed, for ordering) and :attr:`DatedItem.date_text` (as the file wrote it).
 
 :func:`read_lamp_questions` validates *every* record before returning any (a record whose profile is
 empty is refused here, not discovered after other users were built); :func:`load_lamp` turns the
@@ -69,20 +73,27 @@ _DATE = re.compile(r"\d+(?:[-/:T .]\d+)*")
 
 @dataclass(frozen=True)
 class DatedItem:
-    """A profile item, its date (``None`` when the file has none) and its position in the profile."""
+    """A profile item, its date (``None`` when the file has none), its position in the profile, the date's text."""
 
     item: HistoryItem
     date: tuple[int, ...] | None
     position: int
+    date_text: str | None = None
 
 
 @dataclass(frozen=True)
 class LampRecord:
-    """One question record: the user (the record id), the query input and the validated profile."""
+    """One question record: its id, the query input, the validated profile, and the ``user_id`` when the file has one."""
 
     id: str
     query: str
     profile: list[DatedItem]
+    user_id: str | None = None
+
+    @property
+    def user(self) -> str:
+        """Whose record this is: its ``user_id``, else the record id (one record per user, as in LaMP)."""
+        return self.user_id or self.id
 
 
 def strip_lamp_prompt(text: str, task: TaskSpec | str) -> str:
@@ -167,7 +178,9 @@ def read_lamp_questions(
                 f"{place}: the profile has no usable item (empty, or every input blank); every user needs a "
                 "history to build from: remove the record or fix its profile"
             )
-        found.append(LampRecord(qid, strip_lamp_prompt(text, spec) if strip_prompt else text.strip(), profile))
+        query = strip_lamp_prompt(text, spec) if strip_prompt else text.strip()
+        user_id = record_id(raw, place, "user_id") if "user_id" in raw else None
+        found.append(LampRecord(qid, query, profile, user_id))
     return found
 
 
@@ -198,7 +211,8 @@ def _profile_items(
             n += 1
             unique = f"{pid}#{n}"
         used.add(unique)
-        yield DatedItem(HistoryItem(id=unique, input=text.strip(), response=answer), date, position)
+        item = HistoryItem(id=unique, input=text.strip(), response=answer)
+        yield DatedItem(item, date, position, None if date is None else str(raw["date"]).strip())
 
 
 def read_lamp_golds(path: str | os.PathLike[str], spec: TaskSpec) -> dict[str, str]:

@@ -15,7 +15,9 @@ What the paper leaves open, and how it is read here: a user qualifies when its p
 history + test items (blank inputs skipped); the window is the user's **latest** history + test items
 (sorted by date, ties kept in file order); users are drawn by a seeded permutation of the qualifying
 records (file order kept), so ``n_users=5`` is a subset of the 50 the full protocol picks with the
-same seed; the record's own question (the LaMP query of the time split) is not used.
+same seed; the record's own question (the LaMP query of the time split) is not used. A record's user
+is its ``user_id`` when the file gives one, else the record id; when several records share a user,
+the one with the most profile items is used (its profile holds the others' earlier items).
 
 Example:
     >>> from langchain_rpm.evaluation.lamp import DatedItem, LampRecord
@@ -111,19 +113,28 @@ def paper_lamp_users(
     chosen_split = split or PAPER_SPLITS.get(spec.name)
     if chosen_split is None:
         raise ValueError(f"task {spec.name!r} has no paper split; pass split=Split(...)")
-    qualifying = [r for r in records if len(r.profile) >= chosen_split.window]
+    qualifying = [r for r in _one_record_per_user(records) if len(r.profile) >= chosen_split.window]
     what = f"profiles have at least {chosen_split.window} items"
-    picked = _pick([r.id for r in qualifying], n_users or chosen_split.users, seed, what)
+    picked = _pick([r.user for r in qualifying], n_users or chosen_split.users, seed, what)
     users = []
     for record in qualifying:
-        if record.id not in picked:
+        if record.user not in picked:
             continue
         dated = sorted(record.profile, key=lambda d: (d.date or (), d.position))[-chosen_split.window :]
         items = [d.item for d in dated]
         history, test = items[: chosen_split.history], items[chosen_split.history :]
         queries = [EvalQuery(id=item.id, input=item.input, gold=item.response) for item in test]
-        users.append(EvalUser(user_id=record.id, task=spec.name, history=history, queries=queries))
+        users.append(EvalUser(user_id=record.user, task=spec.name, history=history, queries=queries))
     return users
+
+
+def _one_record_per_user(records: Sequence[LampRecord]) -> list[LampRecord]:
+    """Each user's record with the most profile items (the first on a tie), in order of first appearance."""
+    best: dict[str, LampRecord] = {}
+    for record in records:
+        if record.user not in best or len(record.profile) > len(best[record.user].profile):
+            best[record.user] = record
+    return list(best.values())
 
 
 def goqa_countries(

@@ -6,7 +6,8 @@ Two protocols (``docs/evaluation.md`` has the folder layouts):
   query is the record's input, scored against ``{split}_outputs.json``; GlobalOpinionQA holds out
   ``goqa_test`` seeded questions per country. ``--users`` samples users (seeded).
 - ``"paper"``: the splits RPM's paper reports (:mod:`~langchain_rpm.evaluation.protocol`), built
-  from the *time-based* LaMP validation questions and the GlobalOpinionQA file.
+  from the *time-based* LaMP validation questions and the GlobalOpinionQA file (the original
+  ``global_opinions.csv`` as downloaded, or a JSON export: :data:`GOQA_FILES`).
 
 :func:`load_task` returns a :class:`TaskData`: the users, and every file read with its SHA-256
 digest, which the run record keeps so a later run over changed files is refused.
@@ -33,11 +34,13 @@ from langchain_rpm.evaluation.protocol import PAPER_SPLITS, paper_goqa_users, pa
 from langchain_rpm.evaluation.users import EvalUser
 from langchain_rpm.tasks import get_task
 
-__all__ = ["PROTOCOLS", "Protocol", "TaskData", "lamp_files", "load_task", "load_task_users"]
+__all__ = ["GOQA_FILES", "PROTOCOLS", "Protocol", "TaskData", "lamp_files", "load_task", "load_task_users"]
 
 Protocol = Literal["lamp", "paper"]
 PROTOCOLS: tuple[Protocol, ...] = ("lamp", "paper")
 LAMP_TASKS = ("lamp2", "lamp3", "lamp5")
+GOQA_FILES = ("global_opinions.csv", "goqa.json")
+"""GlobalOpinionQA's file names in a data folder, first found wins: the original CSV, then a JSON export."""
 
 
 @dataclass
@@ -102,7 +105,7 @@ def load_task(
         data: ``"demo"`` (the shipped demo data; ``"lamp"`` protocol only) or a data folder.
         protocol: ``"lamp"`` or ``"paper"`` (see the module docstring).
         split: The LaMP split whose files to read (``dev``: the validation split).
-        questions: A task's questions file (GlobalOpinionQA: its JSON file), instead of the folder's.
+        questions: A task's questions file (GlobalOpinionQA: its CSV or JSON file), instead of the folder's.
         outputs: A LaMP task's gold file (``"lamp"`` protocol only).
         n_users: Users to sample (seeded); ``None``: the protocol's count (``"lamp"``: all).
         goqa_test: ``"lamp"`` protocol: held-out questions per country.
@@ -125,9 +128,11 @@ def load_task(
         return TaskData(name, split_users(demo_dataset(name), n_users=n_users, seed=seed), source="demo")
     root = Path(data)
     if name == "goqa":
-        path = q_path if q_path is not None else root / "goqa.json"
+        found = [root / file for file in GOQA_FILES if (root / file).exists()]
+        path = q_path if q_path is not None else (found or [root / GOQA_FILES[0]])[0]
         if not path.exists():
-            raise FileNotFoundError(f"GlobalOpinionQA file not found: {path} (pass --questions goqa=PATH)")
+            looked = path if q_path is not None else " or ".join(str(root / file) for file in GOQA_FILES)
+            raise FileNotFoundError(f"GlobalOpinionQA file not found: {looked} (pass --questions goqa=PATH)")
         if protocol == "paper":
             users = paper_goqa_users(read_goqa(path), n_users=n_users, seed=seed)
         else:
