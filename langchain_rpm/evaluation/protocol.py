@@ -148,8 +148,7 @@ def goqa_countries(
     for question in questions:
         for country in question.selections:
             top = question.top(country)
-            item = question.item(country)
-            if top is not None and item is not None and top[1] > threshold:
+            if top is not None and top[1] > threshold and (item := question.item(country)) is not None:
                 kept.setdefault(country, []).append(item)
     return {country: items for country, items in sorted(kept.items()) if len(items) >= minimum}
 
