@@ -15,9 +15,11 @@ Example:
 
 from __future__ import annotations
 
+import logging
 from typing import TYPE_CHECKING, Any
 
 from langchain_core.runnables import RunnableConfig
+from langgraph.errors import GraphBubbleUp
 from pydantic import BaseModel, Field
 
 from langchain_rpm.drift import measure_drift
@@ -30,6 +32,8 @@ from langchain_rpm.types import ReasoningExample, UserProfile
 
 if TYPE_CHECKING:
     from langchain_rpm.components import RPMComponents
+
+logger = logging.getLogger("langchain_rpm")
 
 
 class RefreshReport(BaseModel):
@@ -109,15 +113,32 @@ class RefreshAPI:
 
     def _after_update(self, profile: UserProfile, config: RunnableConfig | None = None) -> UserProfile:
         """The drift response of an update: the incremental round when the monitor scheduled one."""
-        if not (profile.drift and profile.drift[-1].action == "scheduled"):
-            return profile
-        return run(incremental_plan(self.components, profile.user_id, config))
+        return run(self._response_plan(profile, config))
 
     async def _aafter_update(self, profile: UserProfile, config: RunnableConfig | None = None) -> UserProfile:
         """Async :meth:`_after_update`."""
+        return await arun(self._response_plan(profile, config))
+
+    def _response_plan(self, profile: UserProfile, config: RunnableConfig | None) -> Plan[UserProfile]:
+        """The round, if scheduled (else ``profile`` as it is).
+
+        The update is already stored: a round that fails (a concurrent writer, a model that does not
+        answer) is logged and leaves the record ``scheduled`` for :meth:`refresh`.
+        """
         if not (profile.drift and profile.drift[-1].action == "scheduled"):
             return profile
-        return await arun(incremental_plan(self.components, profile.user_id, config))
+        try:
+            return (yield from incremental_plan(self.components, profile.user_id, config))
+        except Exception as exc:
+            if isinstance(exc, GraphBubbleUp):
+                raise
+            logger.warning(
+                "user %r: drift round not run (%s: %s); run RPM.refresh",
+                profile.user_id,
+                type(exc).__name__,
+                str(exc)[:200],
+            )
+            return profile
 
 
 def _history(examples: list[ReasoningExample]) -> list[dict[str, Any]]:

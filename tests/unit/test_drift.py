@@ -142,3 +142,29 @@ def test_drift_off_records_nothing(tmp_path):
     rpm.build_user("u", items[:SWITCH])
     profile = rpm.add_interactions("u", items[SWITCH:])
     assert profile.drift == [] and profile.recent is None
+
+
+def test_a_failed_round_keeps_the_update_and_leaves_it_scheduled_for_refresh(tmp_path, caplog):
+    from langchain_rpm.testing import FakeStructuredChatModel
+    from tests.support.rpm_fakes import rpm_responder
+
+    broken = {"propose": True}
+
+    def responder(messages, schema):
+        if broken["propose"] and schema.get("title") == "ProposedFactors":
+            raise RuntimeError("the model is down")
+        return rpm_responder(messages, schema)
+
+    store = RPMStore(tmp_path / "s", embeddings=CountingEmbeddings())
+    rpm = RPM(FakeStructuredChatModel(responder=responder), "lamp3", store=store, drift="on", max_retries=0)
+    items = drift_user(0, n_items=40, switch_at=SWITCH, kind="topic")
+    broken["propose"] = False
+    rpm.build_user("u", items[:SWITCH])
+    broken["propose"] = True
+    profile = rpm.add_interactions("u", items[SWITCH:40])
+    assert profile.num_items == 40 and profile.drift[-1].action == "scheduled"
+    assert "drift round not run (RuntimeError: the model is down); run RPM.refresh" in caplog.text
+    broken["propose"] = False
+    done = rpm.refresh("u")
+    assert done.plan.action == "incremental" and done.profile.drift[-1].action == "incremental"
+    assert [r.action for r in done.profile.drift] == ["incremental"]  # the scheduled record was completed
