@@ -5,7 +5,7 @@
   ``response`` (text; a number is accepted and written as text, ``4.0`` -> ``"4"``), optionally
   ``options`` (a list of strings, for multiple choice) and an ``id`` (text or number; when missing,
   a stable one derived from the input, response and options) and a ``time`` (ISO 8601 or epoch
-  seconds; LaMP's ``date`` key is read as it), which orders the history: items come out oldest first,
+  seconds; LaMP's ``date`` key is read as it, where a number is a year), which orders the history: items come out oldest first,
   an item without a time after the item before it (:func:`~langchain_rpm.recency.chronological`);
 - ids are unique within a user's history; two identical rows are reported as such;
 - for labels, ratings and options the response must fit the task and is stored in canonical form
@@ -136,7 +136,7 @@ def _time(raw: Mapping[str, Any]) -> Any:
     if value is None:
         return None
     try:
-        return parse_time(value)
+        return parse_time(value, lamp_date=field == "date")
     except ValueError as exc:
         raise InvalidHistoryError(f"field {field!r}: {exc}") from None
 

@@ -18,6 +18,7 @@ Example:
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Protocol, TypeVar
@@ -34,19 +35,29 @@ class Timed(Protocol):
 T = TypeVar("T", bound=Timed)
 
 
-def parse_time(value: object) -> datetime:
+def parse_time(value: object, *, lamp_date: bool = False) -> datetime:
     """A timestamp from ISO 8601 text (a date alone is midnight; no zone means UTC) or epoch seconds.
 
-    Raises ``ValueError`` with a one-line reason; callers add which item it was.
+    ``lamp_date``: the value is a LaMP ``date``, which may also be a year (``2008`` or ``"2008"``) or a
+    year and month (``"2008-05"``); a number there is a year, not epoch seconds. Raises ``ValueError``
+    with a one-line reason; callers add which item it was.
 
     Example:
         >>> parse_time("2024-03-01T12:30:00+02:00").isoformat()
         '2024-03-01T10:30:00+00:00'
+        >>> parse_time(2008, lamp_date=True).isoformat(), parse_time("2011-03", lamp_date=True).isoformat()
+        ('2008-01-01T00:00:00+00:00', '2011-03-01T00:00:00+00:00')
         >>> parse_time("20 March").isoformat()
         Traceback (most recent call last):
         ...
         ValueError: '20 March' is not an ISO 8601 time (e.g. 2024-03-01 or 2024-03-01T12:30:00Z) nor epoch seconds
     """
+    partial = re.fullmatch(r"(\d{4})(?:-(\d{1,2}))?", str(value).strip()) if lamp_date else None
+    if partial and not isinstance(value, bool | float):
+        try:
+            return datetime(int(partial[1]), int(partial[2] or 1), 1, tzinfo=UTC)
+        except ValueError:
+            raise ValueError(f"{value!r} is not a date such as 2011-03-25, 2011-03 or a year") from None
     if isinstance(value, datetime):
         moment = value
     elif isinstance(value, int | float) and not isinstance(value, bool):

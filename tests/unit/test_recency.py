@@ -39,6 +39,20 @@ def test_items_are_ordered_by_time_and_untimed_ones_keep_their_place():
     assert [item.id for item in untimed] == ["c", "a", "u", "b"]
 
 
+def test_lamp_dates_may_be_years_or_months_and_time_numbers_are_epoch_seconds():
+    rows = [
+        {"id": "y", "input": "x", "response": "1", "date": 2008},
+        {"id": "m", "input": "y", "response": "2", "date": "2007-05"},
+        {"id": "e", "input": "z", "response": "3", "time": 2008},  # epoch seconds: 1970-01-01T00:33:28
+    ]
+    items = {item.id: item.time for item in validate_history(LAMP3, rows)}
+    assert items == {
+        "y": datetime(2008, 1, 1, tzinfo=UTC),
+        "m": datetime(2007, 5, 1, tzinfo=UTC),
+        "e": datetime(1970, 1, 1, 0, 33, 28, tzinfo=UTC),
+    }
+
+
 def test_an_unparsable_time_is_one_line_naming_the_item():
     with pytest.raises(InvalidHistoryError) as caught:
         validate_history(LAMP3, [{"id": "r7", "input": "x", "response": "2", "time": "last Tuesday"}])
