@@ -168,3 +168,13 @@ def test_a_failed_round_keeps_the_update_and_leaves_it_scheduled_for_refresh(tmp
     done = rpm.refresh("u")
     assert done.plan.action == "incremental" and done.profile.drift[-1].action == "incremental"
     assert [r.action for r in done.profile.drift] == ["incremental"]  # the scheduled record was completed
+
+
+async def test_async_update_and_refresh_take_the_same_paths(tmp_path):
+    rpm, llm = _rpm(tmp_path, "async", drift="on")
+    items = drift_user(0, n_items=40, switch_at=SWITCH, kind="topic")
+    await rpm.abuild_user("u", items[:SWITCH])
+    profile = await rpm.aadd_interactions("u", items[SWITCH:40])
+    assert profile.drift[-1].action == "incremental" and profile.factor("Romance") is not None
+    llm.reset()
+    assert (await rpm.arefresh("u", dry_run=True)).plan.action == "none" and llm.call_count == 0
