@@ -4,7 +4,9 @@
 - an item has an ``input`` (non-empty text, cut to ``MAX_INPUT_CHARS`` with a logged warning), a
   ``response`` (text; a number is accepted and written as text, ``4.0`` -> ``"4"``), optionally
   ``options`` (a list of strings, for multiple choice) and an ``id`` (text or number; when missing,
-  a stable one derived from the input, response and options);
+  a stable one derived from the input, response and options) and a ``time`` (ISO 8601 or epoch
+  seconds; LaMP's ``date`` key is read as it, where a number is a year), which orders the history: items come out oldest first,
+  an item without a time after the item before it (:func:`~langchain_rpm.recency.chronological`);
 - ids are unique within a user's history; two identical rows are reported as such;
 - for labels, ratings and options the response must fit the task and is stored in canonical form
   (``"4 stars"`` -> ``"4"``, ``"Sci Fi"`` -> ``"sci-fi"``).
@@ -27,6 +29,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from langchain_rpm.errors import InvalidAnswerError, InvalidHistoryError
+from langchain_rpm.recency import chronological, parse_time
 from langchain_rpm.tasks import TaskSpec
 from langchain_rpm.types import HistoryItem
 
@@ -68,7 +71,8 @@ def derived_item_id(input: str, response: str, options: Sequence[str] | None = N
 
 def item_digest(user_id: str, item: HistoryItem) -> str:
     """A digest of everything an item's results depend on (user, id, input, response, options)."""
-    payload = json.dumps([user_id, item.id, item.input, item.response, item.options])
+    parts: list[Any] = [user_id, item.id, item.input, item.response, item.options]
+    payload = json.dumps(parts + ([item.time.isoformat()] if item.time is not None else []))
     return hashlib.sha256(payload.encode()).hexdigest()[:24]
 
 
@@ -96,7 +100,7 @@ def coerce_item(
     Example:
         >>> from langchain_rpm.tasks import LAMP3
         >>> coerce_item({"id": 7, "input": "Late.", "response": 2}, LAMP3)
-        HistoryItem(id='7', input='Late.', response='2', options=None)
+        HistoryItem(id='7', input='Late.', response='2', options=None, time=None)
     """
     if isinstance(raw, HistoryItem):
         raw = raw.model_dump()
@@ -122,7 +126,19 @@ def coerce_item(
             raise InvalidHistoryError(f"field 'response': {exc}") from None
     raw_id = raw.get("id")
     item_id = derived_item_id(text, response, options) if raw_id is None else _text(raw_id, "id", numbers=True)
-    return HistoryItem(id=item_id.strip(), input=text, response=response, options=options)
+    return HistoryItem(id=item_id.strip(), input=text, response=response, options=options, time=_time(raw))
+
+
+def _time(raw: Mapping[str, Any]) -> Any:
+    """The item's ``time`` (or LaMP's ``date``), parsed; ``None`` when it has neither."""
+    field = "time" if raw.get("time") is not None else "date"
+    value = raw.get(field)
+    if value is None:
+        return None
+    try:
+        return parse_time(value, lamp_date=field == "date")
+    except ValueError as exc:
+        raise InvalidHistoryError(f"field {field!r}: {exc}") from None
 
 
 class HistoryChecker:
@@ -190,4 +206,4 @@ def validate_history(
     for position, raw in enumerate(history):
         raw_id = raw.get("id") if isinstance(raw, Mapping) else getattr(raw, "id", None)
         checker.add(raw, f"history item {position}" + (f" (id {str(raw_id)!r})" if raw_id is not None else ""))
-    return checker.items
+    return chronological(checker.items)

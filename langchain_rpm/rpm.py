@@ -29,6 +29,7 @@ from langchain_core.runnables.config import merge_configs
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.types import StateSnapshot, StreamMode
 
+from langchain_rpm._refresh_api import RefreshAPI
 from langchain_rpm.components import RPMComponents
 from langchain_rpm.gcscope import build_gc
 from langchain_rpm.graphs.build import build_key, create_profile_build_graph
@@ -48,7 +49,7 @@ ProgressCallback = Callable[[dict[str, Any]], None]
 """Receives each progress event: ``{"stage", "user_id", "done", "total"}``."""
 
 
-class RPM:
+class RPM(RefreshAPI):
     """Build user profiles and personalize queries in two calls, sync or async.
 
     Args:
@@ -244,9 +245,10 @@ class RPM:
 
         New items get factor-aware features against the stored factors and a reasoning path each;
         statistics are recomputed exactly without LLM calls. Factors are re-clustered from all
-        features only when the share of features that fit no factor passes ``recluster_threshold``.
+        features only when the share of features that fit no factor passes ``recluster_threshold``
+        (``drift="on"``: the drift monitor's incremental round instead, ``docs/drift.md``).
         """
-        return self._run_build(*self._request(user_id, items, config, "update"), on_progress)
+        return self._after_update(self._run_build(*self._request(user_id, items, config, "update"), on_progress))
 
     async def aadd_interactions(
         self,
@@ -257,7 +259,9 @@ class RPM:
         on_progress: ProgressCallback | None = None,
     ) -> UserProfile:
         """Async :meth:`add_interactions`."""
-        return await self._arun_build(*self._request(user_id, items, config, "update"), on_progress)
+        return await self._aafter_update(
+            await self._arun_build(*self._request(user_id, items, config, "update"), on_progress)
+        )
 
     def build_users(
         self,

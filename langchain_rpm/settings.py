@@ -23,6 +23,7 @@ from langchain_rpm.errors import ConfigurationError
 
 PresetName = Literal["default", "paper"]
 JudgeMode = Literal["separate", "in_reasoning"]
+DriftMode = Literal["off", "on", "report"]
 
 
 class RPMSettings(BaseModel):
@@ -61,7 +62,21 @@ class RPMSettings(BaseModel):
         description="Open-ended tasks: 'separate' judge call per item (the paper) or folded into the reasoning call.",
     )
     recluster_threshold: float = Field(
-        default=0.3, ge=0, le=1, description="Share of unfit features after which an update re-clusters."
+        default=0.3,
+        ge=0,
+        le=1,
+        description="Share of unfit features after which an update re-clusters (drift 'on': of the recent window's).",
+    )
+    # Time and drift (docs/drift.md): beyond the paper, which weighs every item alike and never rebuilds.
+    recency_half_life: float | None = Field(
+        default=None, gt=0, description="Half-life in items of the recency weight on Eq. 1-4 (None: all weigh 1)."
+    )
+    drift: DriftMode = Field(
+        default="report", description="Drift monitor: 'off', 'report' (measure and record) or 'on' (also act)."
+    )
+    drift_window: int = Field(default=12, ge=2, description="Newest items the drift monitor compares with the rest.")
+    drift_alpha: float = Field(
+        default=0.01, gt=0, lt=1, description="Family-wise level of the per-factor answer-change test (Holm)."
     )
     max_retries: int = Field(default=2, ge=0, description="Retries of a reply that fails its output schema.")
 
@@ -79,10 +94,10 @@ class RPMSettings(BaseModel):
 
 
 PRESETS: dict[str, dict[str, Any]] = {
-    "paper": {"preset": "paper", "assign_batch_size": 1, "residual_batch_size": 1, "judge": "separate"},
+    "paper": {"preset": "paper", "assign_batch_size": 1, "residual_batch_size": 1, "judge": "separate", "drift": "off"},
     "default": {"preset": "default"},
 }
 """What each preset sets (everything else keeps the field default, which is the default preset's value).
 
 ``"paper"`` differs from ``"default"`` only in the cost deviations: one Assign call and one residual
-call per feature, and a separate judge call per history item for open-ended tasks."""
+call per feature, a separate judge call per history item for open-ended tasks, and no drift monitor."""

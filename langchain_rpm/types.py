@@ -16,6 +16,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from langchain_rpm.drift_types import DriftRecord, RecentWindow
 from langchain_rpm.tasks import TaskSpec
 
 OTHER_FACTOR = "Other"
@@ -35,6 +36,7 @@ class HistoryItem(BaseModel):
     input: str
     response: str
     options: list[str] | None = Field(default=None, description="Per-query options (multiple choice).")
+    time: datetime | None = Field(default=None, description="When it happened (UTC); orders the history.")
 
     @field_validator("id", "input")
     @classmethod
@@ -104,6 +106,10 @@ class FactorStatistics(BaseModel):
     influence: int | None = Field(default=None, description="Eq. 3: items where a feature of F was influential.")
     influenced_features: int | None = Field(default=None, description="Influential features of F, all items.")
     polarity: dict[str, float] | None = Field(default=None, description="Eq. 4: pos/neu/neg shares of those.")
+    weighted_coverage: float | None = Field(
+        default=None, description="With recency_half_life: Eq. 2 as a sum of recency weights (the shares are weighted)."
+    )
+    weighted_influence: float | None = Field(default=None, description="With recency_half_life: Eq. 3 weighted.")
 
     @property
     def share(self) -> float:
@@ -157,6 +163,7 @@ class ReasoningExample(BaseModel):
     answer: str
     options: list[str] | None = None
     leak: bool = Field(default=False, description="The reasoning names the answer (after one retry).")
+    time: datetime | None = Field(default=None, description="The history item's time, if it had one.")
 
 
 class FailedItem(BaseModel):
@@ -247,6 +254,8 @@ class UserProfile(BaseModel):
         default_factory=Usage,
         description="LLM calls and tokens spent on this profile, by stage, summed over every build and update.",
     )
+    recent: RecentWindow | None = Field(default=None, description="Statistics over the newest items (drift on).")
+    drift: list[DriftRecord] = Field(default_factory=list, description="The drift monitor's decisions, oldest first.")
 
     def factor(self, name: str) -> Factor | None:
         """Return the factor called ``name`` (case-insensitive), if any."""

@@ -30,7 +30,8 @@ from langchain_rpm.types import HistoryItem
 ROW_FORMAT = (
     'one JSON object a line (.jsonl) or a JSON list (.json): {"user_id": "ada", "input": "...", '
     '"response": "...", "id": "1" (optional, default: derived from input and response), '
-    '"options": ["...", "..."] (multiple-choice tasks only)}'
+    '"options": ["...", "..."] (multiple-choice tasks only), "time": "2024-03-01T12:00:00Z" or epoch seconds '
+    '(optional, also read from "date"; orders the history)}'
 )
 """The row format, as the command line's help states it."""
 

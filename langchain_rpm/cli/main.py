@@ -71,6 +71,12 @@ def _require_extras() -> str | None:
     return None
 
 
+def _refresh(args: Any, out: Any) -> int:
+    from langchain_rpm.cli.drift_view import refresh
+
+    return refresh(args, out)
+
+
 def _dispatch(args: Any, as_json: bool) -> int:
     from langchain_rpm.cli import commands, offline
 
@@ -83,6 +89,7 @@ def _dispatch(args: Any, as_json: bool) -> int:
         "add": commands.build,
         "ask": commands.ask,
         "demo": commands.demo,
+        "refresh": _refresh,
     }
     if args.command == "eval":
         return commands.evaluate(args)

@@ -74,6 +74,9 @@ def inspect(args: argparse.Namespace, out: Output) -> int:
         return 0
     out.console.print(profile_summary(profile, describe_task(task)))
     out.console.print(factor_table(profile.factors, task))
+    from langchain_rpm.cli.drift_view import print_drift
+
+    print_drift(out, profile)
     if profile.failed_items:
         out.console.print(f"{len(profile.failed_items)} item(s) failed in the last build (rebuild to retry them):")
         for failed in profile.failed_items:

@@ -145,6 +145,11 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "content) are skipped; a stored id with other content is refused.\n\nexample:\n  rpm add new.jsonl",
     ),
     "users": ("list the users who have a profile (no model needed)", "example:\n  rpm users\n  rpm users --json"),
+    "refresh": (
+        "re-derive a stale profile (drifted, older prompts, another model), paying only for what changed",
+        "--dry-run prints the plan and its most LLM calls (and tokens) without spending anything (docs/drift.md).\n\n"
+        "examples:\n  rpm refresh ada --dry-run\n  rpm refresh ada",
+    ),
     "forget": (
         "delete every copy of a user's data: examples, profile, build checkpoints, cached replies (no model needed)",
         "Also deletes the user's lines from the batch ledger (STORE/batch.sqlite, or --batch-state) and compacts\n"
@@ -198,6 +203,9 @@ def _add_commands(commands: Any) -> None:
     _command(commands, "inspect").add_argument("user", help="the user id")
     _command(commands, "add").add_argument("file", type=Path, help="the data file (.jsonl or .json rows)")
     _command(commands, "users")
+    refresh = _command(commands, "refresh")
+    refresh.add_argument("user", help="the user id")
+    refresh.add_argument("--dry-run", action="store_true", help="print the plan and its cost, spend nothing")
     forget = _command(commands, "forget")
     forget.add_argument("user", help="the user id")
     forget.add_argument("--batch-state", type=Path, metavar="PATH", help="a batch ledger besides STORE/batch.sqlite")

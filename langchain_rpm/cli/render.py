@@ -68,7 +68,13 @@ def factor_table(factors: Sequence[Factor], task: TaskSpec, *, title: str = "Fac
         features = "; ".join(factor.features[:4]) + (" …" if len(factor.features) > 4 else "")
         table.add_row(
             plain(factor.name),
-            str(stats.support) if stats else "-",
+            (
+                f"{stats.support} (weighted {stats.weighted_coverage:.1f})"
+                if stats.weighted_coverage is not None
+                else str(stats.support)
+            )
+            if stats
+            else "-",
             f"{stats.share:.0%}" if stats else "-",
             plain(_tendency(stats)),
             plain(features),

@@ -84,6 +84,7 @@ def _as_item(example: dict[str, Any]) -> dict[str, Any]:
         "input": example["input"],
         "response": example["answer"],
         "options": example.get("options"),
+        "time": example.get("time"),
     }
 
 
@@ -234,7 +235,8 @@ class BuildSteps:
             new = [f for feats in features.values() for f in feats]
             unfit = base.unfit_features + sum(1 for f in new if f.get("soft_assigned") or f["factor"] not in known)
             threshold = self.components.settings.recluster_threshold
-            if unfit <= threshold * max(1, base.num_features + len(new)):
+            # drift "on": the drift monitor answers unfit features with an incremental round (langchain_rpm.refresh)
+            if unfit <= threshold * max(1, base.num_features + len(new)) or self.components.settings.drift == "on":
                 return self._assigned(state)
             stored = state.get("stored") or {}
             items = [_as_item(ex) for ex in stored.values()] + items
@@ -274,11 +276,14 @@ class BuildSteps:
                 reasoning="",
                 answer=self.task.check(item["response"], item.get("options")).answer,
                 options=item.get("options"),
+                time=item.get("time"),
             )
             for item in state["history"]
             if item["id"] in features
         ]
-        factors = refresh_factors(self.task, factors, examples + pending)
+        factors = refresh_factors(
+            self.task, factors, examples + pending, half_life=self.components.settings.recency_half_life
+        )
         return self._aggregated(state, [f.model_dump() for f in factors], features, reclustered=False)
 
     def _aggregated(

@@ -19,6 +19,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from langchain_rpm.drift import observe
 from langchain_rpm.errors import ConcurrentWriteError
 from langchain_rpm.graphs.progress import emit
 from langchain_rpm.graphs.state import BuildState, add_usage
@@ -101,12 +102,13 @@ def profile_over(
         new = [ReasoningExample.model_validate(e) for e in (state.get("examples") or {}).values()]
         unfit = previous.unfit_features + sum(1 for e in new for f in e.features if f.soft_assigned)
     cost = add_usage(previous.cost.model_dump() if previous else None, state.get("usage"))  # all builds, updates
-    return UserProfile(
+    settings = components.settings
+    profile = UserProfile(
         user_id=state["user_id"],
         task=task.name,
         task_spec=task,
         preset=components.settings.preset,
-        factors=refresh_factors(task, factors, examples),
+        factors=refresh_factors(task, factors, examples, half_life=settings.recency_half_life),
         num_items=len(examples),
         num_features=sum(len(e.features) for e in examples),
         model=components.build_model_name,
@@ -118,3 +120,6 @@ def profile_over(
         unfit_features=unfit,
         cost=Usage.model_validate(cost),
     )
+    new_ids = set(state.get("examples") or {}) if state.get("mode") == "update" else None
+    reclustered = bool(state.get("reclustered"))
+    return observe(settings, task, profile, examples, previous, new_ids=new_ids, reclustered=reclustered)

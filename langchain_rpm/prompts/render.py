@@ -112,6 +112,8 @@ def _statistics_cells(stats: FactorStatistics | None, task: TaskSpec, extra: int
     """The cells after the factor's name: its count, then the task's statistics columns."""
     if stats is None:
         return ["-"] * (extra + 1)
+    if stats.weighted_coverage is not None:
+        return _weighted_cells(stats, task, extra, top_labels)
     cells = [str(stats.coverage)]
     if task.kind is TaskKind.OPEN_ENDED:
         if extra and stats.influence is not None:
@@ -124,6 +126,30 @@ def _statistics_cells(stats: FactorStatistics | None, task: TaskSpec, extra: int
         cells.append(_mean_cell(stats))
     cells.append(_propensity_cell(stats, top_labels))
     return cells
+
+
+def _weighted_cells(stats: FactorStatistics, task: TaskSpec, extra: int, top_labels: int) -> list[str]:
+    """Recency-weighted statistics: the weighted figure beside the plain count, and weighted shares.
+
+    Example:
+        >>> from langchain_rpm.tasks import LAMP2
+        >>> stats = FactorStatistics(support=3, coverage=3, history_size=4, weighted_coverage=1.75,
+        ...                          propensity={"comedy": 0.857, "drama": 0.143})
+        >>> _weighted_cells(stats, LAMP2, 1, 5)
+        ['3 (weighted 1.75)', 'comedy 85.7%; drama 14.3%']
+    """
+    cells = [f"{stats.coverage} (weighted {stats.weighted_coverage:.2f})"]
+    if task.kind is TaskKind.OPEN_ENDED:
+        if extra and stats.influence is not None:
+            cells.append(f"{stats.influence}/{stats.coverage} (weighted {stats.weighted_influence or 0:.2f})")
+            cells += [f"{100 * (stats.polarity or {}).get(label, 0.0):.1f}%" for label in ("pos", "neu", "neg")]
+        return cells + ["-"] * (extra + 1 - len(cells))
+    if task.kind is TaskKind.RATING:
+        cells.append(_mean_cell(stats))
+    ranked = sorted(((label, p) for label, p in stats.propensity.items() if p > 0), key=lambda kv: -kv[1])
+    shown = [f"{label} {100 * p:.1f}%" for label, p in ranked[:top_labels]]
+    shown += [f"{len(ranked) - top_labels} more"] if len(ranked) > top_labels else []
+    return [*cells, "; ".join(shown) or "-"]
 
 
 def _fraction(count: int, total: int) -> str:

@@ -44,6 +44,7 @@ from langchain_rpm.prompts import (
     ResidualAssignments,
     render_candidates,
 )
+from langchain_rpm.recency import chronological, recency_weights
 from langchain_rpm.settings import RPMSettings
 from langchain_rpm.stages.base import RPMStage, StructuredCaller
 from langchain_rpm.stages.statistics import factor_statistics
@@ -327,7 +328,9 @@ class FactorAggregator(RPMStage[AggregationInput, AggregationResult]):
             ]
             for item_id, feats in input.features.items()
         }
-        stats = factor_statistics(self.task, input.items, features, kept)
+        half_life = self.settings.recency_half_life  # recency weights (langchain_rpm.recency), None: the paper
+        weights = recency_weights([i.id for i in chronological(input.items)], half_life) if half_life else None
+        stats = factor_statistics(self.task, input.items, features, kept, weights)
         factors = [
             Factor(name=name, features=_members(pool, factor_of, name), statistics=stats[name])
             for name in sorted(kept, key=lambda n: -stats[n].support)

@@ -145,6 +145,7 @@ class ReasoningPathBuilder(PackableStage[ReasoningInput, ReasoningExample, Reaso
             reasoning=reply.reasoning.strip(),
             answer=self._answer(request.item),
             options=request.item.options,
+            time=request.item.time,
         )
 
     def leak(self, example: ReasoningExample) -> str | None:

@@ -9,6 +9,10 @@ An item *has* factor F when any of its features is assigned to F. With N history
   ``polarity[e]`` = the share of evaluation ``e`` among every influenced feature of F over all items
   (Eq. 4, feature level). Until some feature is judged, ``influence`` and ``polarity`` stay ``None``.
 
+With recency weights (``recency_half_life``, :mod:`langchain_rpm.recency`) each item counts by its
+weight instead of 1 in every share and mean; the counts stay counts, and ``weighted_coverage`` /
+``weighted_influence`` give the weighted sums beside them.
+
 Example:
     >>> from langchain_rpm.tasks import LAMP3
     >>> from langchain_rpm.types import Feature, HistoryItem
@@ -21,9 +25,10 @@ Example:
 
 from __future__ import annotations
 
-from collections import Counter
+from collections import defaultdict
 from collections.abc import Mapping, Sequence
 
+from langchain_rpm.recency import chronological, recency_weights
 from langchain_rpm.tasks import TaskKind, TaskSpec
 from langchain_rpm.types import Factor, FactorStatistics, Feature, HistoryItem, ReasoningExample
 
@@ -36,46 +41,63 @@ def factor_statistics(
     items: Sequence[HistoryItem],
     features: Mapping[str, Sequence[Feature]],
     factor_names: Sequence[str],
+    weights: Mapping[str, float] | None = None,
 ) -> dict[str, FactorStatistics]:
-    """Statistics of every factor in ``factor_names`` over ``items``; ``features[item.id]`` are the item's features."""
+    """Statistics of every factor in ``factor_names`` over ``items``; ``features[item.id]`` are the item's features.
+
+    ``weights``: each item's recency weight (missing ids weigh 1); ``None`` gives the paper's unweighted figures.
+    """
     answers = {item.id: task.check(item.response, item.options).answer for item in items}
+    weight = {item.id: (weights or {}).get(item.id, 1.0) for item in items}
     labels = _label_space(task, items)
-    overall = _mean([answers[item.id] for item in items]) if task.kind is TaskKind.RATING else None
+    overall = _mean([(answers[i.id], weight[i.id]) for i in items]) if task.kind is TaskKind.RATING else None
     judged = any(f.influenced is not None for item in items for f in features.get(item.id, ()))
     stats: dict[str, FactorStatistics] = {}
     for name in factor_names:
         having = {item.id: [f for f in features.get(item.id, ()) if name in f.factors] for item in items}
         having = {item_id: feats for item_id, feats in having.items() if feats}
         entry = FactorStatistics(support=len(having), coverage=len(having), history_size=len(items))
+        if weights is not None:
+            entry.weighted_coverage = sum(weight[item_id] for item_id in having)
         if task.is_discrete:
-            entry = _discrete(entry, task, [answers[item_id] for item_id in having], labels, overall)
+            entry = _discrete(entry, task, [(answers[i], weight[i]) for i in having], labels, overall)
         elif judged:
-            entry = _open_ended(entry, having)
+            entry = _open_ended(entry, having, weight, weighted=weights is not None)
         stats[name] = entry
     return stats
 
 
 def _discrete(
-    entry: FactorStatistics, task: TaskSpec, answers: list[str], labels: list[str], overall: float | None
+    entry: FactorStatistics, task: TaskSpec, answers: list[tuple[str, float]], labels: list[str], overall: float | None
 ) -> FactorStatistics:
-    """Eq. 1 (and, for ratings, the factor's mean next to the user's overall mean)."""
-    counts = Counter(answers)
+    """Eq. 1 (and, for ratings, the factor's mean next to the user's overall mean); answers with their weights."""
+    counts: dict[str, float] = defaultdict(float)
+    for answer, weight in answers:
+        counts[answer] += weight
+    total = sum(weight for _, weight in answers)
     update: dict[str, object] = {
-        "propensity": {label: counts.get(label, 0) / len(answers) for label in labels} if answers else {}
+        "propensity": {label: counts.get(label, 0) / total for label in labels} if answers else {}
     }
     if task.kind is TaskKind.RATING:
         update |= {"mean_rating": _mean(answers), "overall_mean_rating": overall}
     return entry.model_copy(update=update)
 
 
-def _open_ended(entry: FactorStatistics, having: Mapping[str, Sequence[Feature]]) -> FactorStatistics:
+def _open_ended(
+    entry: FactorStatistics, having: Mapping[str, Sequence[Feature]], weight: Mapping[str, float], *, weighted: bool
+) -> FactorStatistics:
     """Eq. 3 (items with an influenced feature of F) and Eq. 4 (pos/neu/neg shares of those features)."""
-    influenced = [f for feats in having.values() for f in feats if f.influenced]
-    items = sum(1 for feats in having.values() if any(f.influenced for f in feats))
-    counts: Counter[str] = Counter(f.evaluation or "neu" for f in influenced)
-    total = len(influenced)
+    influenced = [(f, weight[item_id]) for item_id, feats in having.items() for f in feats if f.influenced]
+    hit = [item_id for item_id, feats in having.items() if any(f.influenced for f in feats)]
+    counts: dict[str, float] = defaultdict(float)
+    for feature, w in influenced:
+        counts[feature.evaluation or "neu"] += w
+    total = sum(w for _, w in influenced)
     polarity = {label: (counts.get(label, 0) / total if total else 0.0) for label in EVALUATIONS}
-    return entry.model_copy(update={"influence": items, "influenced_features": total, "polarity": polarity})
+    update: dict[str, object] = {"influence": len(hit), "influenced_features": len(influenced), "polarity": polarity}
+    if weighted:
+        update["weighted_influence"] = sum(weight[item_id] for item_id in hit)
+    return entry.model_copy(update=update)
 
 
 def _label_space(task: TaskSpec, items: Sequence[HistoryItem]) -> list[str]:
@@ -88,25 +110,37 @@ def _label_space(task: TaskSpec, items: Sequence[HistoryItem]) -> list[str]:
     return task.answer_space()
 
 
-def _mean(answers: Sequence[str]) -> float | None:
+def _mean(answers: Sequence[tuple[str, float]]) -> float | None:
+    """The weighted mean of the numeric answers (``(answer, weight)`` pairs), ``None`` if there are none."""
     values = []
-    for answer in answers:
+    for answer, weight in answers:
         try:
-            values.append(float(answer))
+            values.append((float(answer), weight))
         except ValueError:
             continue
-    return sum(values) / len(values) if values else None
+    total = sum(weight for _, weight in values)
+    return sum(value * weight for value, weight in values) / total if values and total else None
 
 
-def refresh_factors(task: TaskSpec, factors: Sequence[Factor], examples: Sequence[ReasoningExample]) -> list[Factor]:
+def refresh_factors(
+    task: TaskSpec,
+    factors: Sequence[Factor],
+    examples: Sequence[ReasoningExample],
+    *,
+    half_life: float | None = None,
+) -> list[Factor]:
     """Every factor's statistics and member feature names, recomputed from the stored examples (no LLM calls).
 
     Used after a build (over the items that made it into the profile) and after incremental
-    updates, so statistics are always exact for what is stored.
+    updates, so statistics are always exact for what is stored. ``half_life``: recency weights
+    (:func:`~langchain_rpm.recency.recency_weights`) over the examples in time order.
     """
     items = [HistoryItem(id=ex.item_id, input=ex.input, response=ex.answer, options=ex.options) for ex in examples]
     features = {ex.item_id: ex.features for ex in examples}
-    stats = factor_statistics(task, items, features, [f.name for f in factors])
+    weights = None
+    if half_life is not None:
+        weights = recency_weights([ex.item_id for ex in chronological(examples)], half_life)
+    stats = factor_statistics(task, items, features, [f.name for f in factors], weights)
     refreshed = []
     for factor in factors:
         members = [f.name for ex in examples for f in ex.features if factor.name in f.factors]
