@@ -30,7 +30,6 @@ from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.types import StateSnapshot, StreamMode
 
 from langchain_rpm.components import RPMComponents
-from langchain_rpm.gcscope import build_gc
 from langchain_rpm.graphs.build import build_key, create_profile_build_graph
 from langchain_rpm.graphs.inference import create_inference_graph, prediction_from_state, query_input
 from langchain_rpm.graphs.progress import consume_chunk
@@ -161,7 +160,7 @@ class RPM:
     def _run_build(
         self, payload: BuildState, config: RunnableConfig, key: str, on_progress: ProgressCallback | None
     ) -> UserProfile:
-        with data_owner(payload["user_id"]), build_gc():  # replies record whose data they hold; fewer GC passes
+        with data_owner(payload["user_id"]):  # replies record whose data they hold
             return self._stream_build(payload, config, key, on_progress)
 
     def _stream_build(
@@ -187,7 +186,7 @@ class RPM:
     async def _arun_build(
         self, payload: BuildState, config: RunnableConfig, key: str, on_progress: ProgressCallback | None
     ) -> UserProfile:
-        with data_owner(payload["user_id"]), build_gc():
+        with data_owner(payload["user_id"]):
             return await self._astream_build(payload, config, key, on_progress)
 
     async def _astream_build(
@@ -383,6 +382,9 @@ class RPM:
         return await aforget_user(user_id, self.store, checkpointer=self._saver(), caches=self._caches())
 
     def _saver(self) -> BaseCheckpointSaver[Any] | None:
+        """The build checkpointer, for forget (which also purges batch ledgers: importing them registers them)."""
+        import langchain_rpm.batch.ledger  # noqa: F401
+
         saver = self.build_graph.checkpointer
         return saver if isinstance(saver, BaseCheckpointSaver) else None
 
