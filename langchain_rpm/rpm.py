@@ -40,7 +40,7 @@ from langchain_rpm.privacy import ForgetReport, aforget_user, data_owner, forget
 from langchain_rpm.store import RPMStore
 from langchain_rpm.tasks import TaskSpec
 from langchain_rpm.types import HistoryItem, Prediction, UserProfile
-from langchain_rpm.usage import UsageSink, with_usage_sink
+from langchain_rpm.usage import UsageTracker, with_tracker
 
 HistoryLike = Sequence[HistoryItem | Mapping[str, Any]]
 ProgressCallback = Callable[[dict[str, Any]], None]
@@ -321,23 +321,23 @@ class RPM:
         self, user_id: str, query: str, *, options: Sequence[str] | None = None, config: RunnableConfig | None = None
     ) -> Prediction:
         """Answer ``query`` the way ``user_id`` would; the prediction explains itself (``.explain()``)."""
-        sink = UsageSink()
+        tracker = UsageTracker()
         with data_owner(user_id):
             state = self.inference_graph.invoke(
-                query_input(query, options), with_usage_sink(config, sink), context=RPMContext(check_user_id(user_id))
+                query_input(query, options), with_tracker(config, tracker), context=RPMContext(check_user_id(user_id))
             )
-        return prediction_from_state(state, sink)
+        return prediction_from_state(state, tracker.usage)
 
     async def apersonalize(
         self, user_id: str, query: str, *, options: Sequence[str] | None = None, config: RunnableConfig | None = None
     ) -> Prediction:
         """Async :meth:`personalize`."""
-        sink = UsageSink()
+        tracker = UsageTracker()
         with data_owner(user_id):
             state = await self.inference_graph.ainvoke(
-                query_input(query, options), with_usage_sink(config, sink), context=RPMContext(check_user_id(user_id))
+                query_input(query, options), with_tracker(config, tracker), context=RPMContext(check_user_id(user_id))
             )
-        return prediction_from_state(state, sink)
+        return prediction_from_state(state, tracker.usage)
 
     def warm_up(self) -> float:
         """Load the embedding model and open the store now, not in the first query; seconds spent.
