@@ -31,11 +31,12 @@ from langgraph.types import StateSnapshot, StreamMode
 
 from langchain_rpm.components import RPMComponents
 from langchain_rpm.graphs.build import build_key, create_profile_build_graph
-from langchain_rpm.graphs.inference import create_inference_graph, prediction_from_state, query_input
+from langchain_rpm.graphs.inference import create_inference_graph, query_input
 from langchain_rpm.graphs.progress import consume_chunk
-from langchain_rpm.graphs.state import BuildState, RPMContext
+from langchain_rpm.graphs.state import BuildState
 from langchain_rpm.history import check_user_id, item_digest, validate_history
 from langchain_rpm.personalization import Personalizer
+from langchain_rpm.plans import arun, run
 from langchain_rpm.privacy import ForgetReport, aforget_user, data_owner, forget_user, owner_tag
 from langchain_rpm.store import RPMStore
 from langchain_rpm.tasks import TaskSpec
@@ -320,24 +321,24 @@ class RPM:
     def personalize(
         self, user_id: str, query: str, *, options: Sequence[str] | None = None, config: RunnableConfig | None = None
     ) -> Prediction:
-        """Answer ``query`` the way ``user_id`` would; the prediction explains itself (``.explain()``)."""
-        tracker = UsageTracker()
+        """Answer ``query`` as ``user_id`` would (``.explain()``); direct: no graph (``inference_graph`` streams)."""
+        tracker, inputs = UsageTracker(), query_input(query, options)
         with data_owner(user_id):
-            state = self.inference_graph.invoke(
-                query_input(query, options), with_tracker(config, tracker), context=RPMContext(check_user_id(user_id))
+            plan = Personalizer(self.components).predict_plan(
+                check_user_id(user_id), inputs["rpm_query"], inputs["rpm_options"], with_tracker(config, tracker)
             )
-        return prediction_from_state(state, tracker.usage)
+            return run(plan).model_copy(update={"usage": tracker.usage})
 
     async def apersonalize(
         self, user_id: str, query: str, *, options: Sequence[str] | None = None, config: RunnableConfig | None = None
     ) -> Prediction:
         """Async :meth:`personalize`."""
-        tracker = UsageTracker()
+        tracker, inputs = UsageTracker(), query_input(query, options)
         with data_owner(user_id):
-            state = await self.inference_graph.ainvoke(
-                query_input(query, options), with_tracker(config, tracker), context=RPMContext(check_user_id(user_id))
+            plan = Personalizer(self.components).predict_plan(
+                check_user_id(user_id), inputs["rpm_query"], inputs["rpm_options"], with_tracker(config, tracker)
             )
-        return prediction_from_state(state, tracker.usage)
+            return (await arun(plan)).model_copy(update={"usage": tracker.usage})
 
     def warm_up(self) -> float:
         """Load the embedding model and open the store now, not in the first query; seconds spent.
@@ -382,8 +383,7 @@ class RPM:
         return await aforget_user(user_id, self.store, checkpointer=self._saver(), caches=self._caches())
 
     def _saver(self) -> BaseCheckpointSaver[Any] | None:
-        """The build checkpointer, for forget (which also purges batch ledgers: importing them registers them)."""
-        import langchain_rpm.batch.ledger  # noqa: F401
+        import langchain_rpm.batch.ledger  # noqa: F401  (for forget: registers the purge of batch ledgers)
 
         saver = self.build_graph.checkpointer
         return saver if isinstance(saver, BaseCheckpointSaver) else None
