@@ -51,3 +51,23 @@ def test_chromadb_internals_of_the_store(tmp_path):
         assert segments and db.execute("SELECT count(*) FROM embeddings_queue").fetchone() is not None
     finally:
         db.close()
+
+
+def test_with_structured_output_is_the_model_then_its_parser():
+    """``StructuredCaller`` calls the model half and parses inline (``include_raw=True`` costs 7-8x the CPU:
+    ``benchmarks/results/structured_output.md``); that needs this shape, else it calls the runnable whole."""
+    from langchain_core.runnables import RunnableBinding, RunnableSequence
+    from langchain_openai import ChatOpenAI
+    from pydantic import BaseModel
+
+    from langchain_rpm.stages.base import StructuredCaller
+    from langchain_rpm.testing import FakeStructuredChatModel
+
+    class Answer(BaseModel):
+        answer: str
+
+    for method in ("json_schema", "function_calling", "json_mode"):
+        structured = ChatOpenAI(model="gpt-4o-mini", api_key="unused").with_structured_output(Answer, method=method)
+        assert isinstance(structured, RunnableSequence) and isinstance(structured.steps[0], RunnableBinding)
+        assert StructuredCaller(ChatOpenAI(model="gpt-4o-mini", api_key="unused"), Answer, method=method).parser
+    assert StructuredCaller(FakeStructuredChatModel(), Answer).parser is not None
