@@ -30,11 +30,11 @@ from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.types import StateSnapshot, StreamMode
 
 from langchain_rpm.components import RPMComponents
-from langchain_rpm.graphs.build import build_key, create_profile_build_graph
+from langchain_rpm.graphs.build import create_profile_build_graph
 from langchain_rpm.graphs.inference import create_inference_graph, query_input
 from langchain_rpm.graphs.progress import consume_chunk
-from langchain_rpm.graphs.state import BuildState
-from langchain_rpm.history import check_user_id, item_digest, validate_history
+from langchain_rpm.graphs.state import REQUEST_KEY, BuildRequest, BuildState
+from langchain_rpm.history import check_user_id
 from langchain_rpm.personalization import Personalizer
 from langchain_rpm.plans import arun, run
 from langchain_rpm.privacy import ForgetReport, aforget_user, data_owner, forget_user, owner_tag
@@ -119,10 +119,9 @@ class RPM:
         self, user_id: str, history: HistoryLike, config: RunnableConfig | None, mode: Literal["build", "update"]
     ) -> tuple[BuildState, RunnableConfig, str]:
         """Validate everything, then the graph input, its run config and the request's build key."""
-        user_id = check_user_id(user_id)
-        items = validate_history(self.task, history)
-        key = build_key(user_id, mode, {item.id: item_digest(user_id, item) for item in items})
-        payload: BuildState = {"user_id": user_id, "mode": mode, "history": [item.model_dump() for item in items]}
+        request = BuildRequest.validate(self.task, user_id, mode, history)
+        user_id, key, items = request.user_id, request.key, [item.model_dump() for item in request.items]
+        payload: BuildState = {"user_id": user_id, "mode": mode, "history": items}
         # Graph tasks may exceed the LLM bound (the shared limiter enforces that); LangGraph's sync stream
         # also needs a spare worker for itself, so max_concurrency=1 must not reach the graph as 1.
         # Checkpoints carry the user's tag, so forget() finds their threads whatever the thread id.
@@ -131,7 +130,8 @@ class RPM:
             "metadata": {"rpm_user": owner_tag(user_id)},
         }
         merged = merge_configs(base, config)
-        merged["configurable"] = {"thread_id": f"rpm-build-{key[:24]}", **merged.get("configurable", {})}
+        thread = {"thread_id": f"rpm-build-{key[:24]}"}
+        merged["configurable"] = {**thread, **merged.get("configurable", {}), REQUEST_KEY: request}
         return payload, merged, key
 
     @property
