@@ -42,7 +42,14 @@ def build_key(user_id: str, mode: str, keys: dict[str, str]) -> str:
 
 @dataclass(frozen=True)
 class BuildRequest:
-    """A build request validated once: its user, mode, items, their digests and its key."""
+    """A build request validated once: its user, mode, items, their digests and its key.
+
+    Example:
+        >>> from langchain_rpm.tasks import LAMP3
+        >>> request = BuildRequest.validate(LAMP3, "ada", "build", [{"input": "Late.", "response": 2}])
+        >>> [item.response for item in request.items], len(request.key)
+        (['2'], 32)
+    """
 
     user_id: str
     mode: str
