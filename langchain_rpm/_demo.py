@@ -13,6 +13,7 @@ Example:
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections import Counter
 from typing import Any, cast
@@ -272,6 +273,38 @@ def demo_responder(messages: list[BaseMessage], schema: dict[str, Any]) -> dict[
         if "reasoning" in props:
             reply["reasoning"] = f"Weighing the input against what I know, I answer {answer}."
         return reply
-    from langchain_rpm.testing import fill_schema  # testing imports this module
-
     return cast(dict[str, Any], fill_schema(schema, human))
+
+
+def fill_schema(schema: dict[str, Any], seed_text: str, *, root: dict[str, Any] | None = None) -> Any:
+    """Deterministic placeholder value for a JSON schema, with words drawn from ``seed_text``.
+
+    Example:
+        >>> fill_schema({"type": "object", "properties": {"n": {"type": "integer"}}, "required": ["n"]}, "x")
+        {'n': 0}
+    """
+    root = root or schema
+    if "$ref" in schema:
+        name = schema["$ref"].split("/")[-1]
+        return fill_schema(root.get("$defs", {}).get(name, {}), seed_text, root=root)
+    if "anyOf" in schema:
+        options = [s for s in schema["anyOf"] if s.get("type") != "null"] or schema["anyOf"]
+        return fill_schema(options[0], seed_text, root=root)
+    if "enum" in schema:
+        return schema["enum"][0]
+    kind = schema.get("type", "object")
+    if kind == "object":
+        props = schema.get("properties", {})
+        return {key: fill_schema(sub, f"{seed_text} {key}", root=root) for key, sub in props.items()}
+    if kind == "array":
+        return [fill_schema(schema.get("items", {}), f"{seed_text} {i}", root=root) for i in range(2)]
+    if kind == "integer":
+        return max(0, int(schema.get("minimum", 0)))
+    if kind == "number":
+        low, high = schema.get("minimum", 0.0), schema.get("maximum", 1.0)
+        return (low + high) / 2
+    if kind == "boolean":
+        return True
+    words = re.findall(r"[A-Za-z]{3,}", seed_text) or ["text"]
+    digest = int(hashlib.sha256(seed_text.encode()).hexdigest(), 16)
+    return " ".join(words[(digest >> (8 * i)) % len(words)] for i in range(3))

@@ -17,7 +17,7 @@ Example:
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from langchain_core.language_models import BaseChatModel
 
@@ -34,9 +34,6 @@ from langchain_rpm.stages import (
 )
 from langchain_rpm.store import RPMStore
 from langchain_rpm.tasks import TaskKind, TaskSpec, get_task
-
-if TYPE_CHECKING:
-    from langchain_rpm.rpm import RPM
 
 
 @dataclass
@@ -125,7 +122,16 @@ class RPMComponents:
         )
 
 
-def as_components(rpm_or_components: RPM | RPMComponents) -> RPMComponents:
+class HasComponents(Protocol):
+    """Anything that carries its components, like the ``RPM`` facade (named here without importing it)."""
+
+    @property
+    def components(self) -> RPMComponents:
+        """The configuration it runs with."""
+        ...
+
+
+def as_components(rpm_or_components: HasComponents | RPMComponents) -> RPMComponents:
     """The :class:`RPMComponents` of an ``RPM`` facade, or the components themselves."""
     if isinstance(rpm_or_components, RPMComponents):
         return rpm_or_components

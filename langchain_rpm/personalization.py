@@ -27,7 +27,7 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from langchain_core.runnables import RunnableConfig
 
@@ -35,8 +35,9 @@ from langchain_rpm.errors import ConfigurationError, UnknownUserError
 from langchain_rpm.plans import Plan, arun, run
 from langchain_rpm.prompts import render_examples, render_factors
 from langchain_rpm.store import features_text
+from langchain_rpm.store.reads import QueryContext
 from langchain_rpm.tasks import TaskSpec
-from langchain_rpm.types import Factor, Feature, RetrievedExample, UserProfile
+from langchain_rpm.types import Factor, Feature, Prediction, RetrievedExample, UserProfile
 
 if TYPE_CHECKING:
     from langchain_rpm.components import RPMComponents
@@ -180,6 +181,19 @@ class Personalizer:
         found = yield from self.components.store.search_plan(user_id, target, self.k if k is None else k)
         return found
 
+    def nearest_plan(
+        self, context: QueryContext, user_id: str, features: Sequence[Feature], query: str, k: int
+    ) -> Plan[list[RetrievedExample]]:
+        """:meth:`search_plan` over the examples a :class:`QueryContext` already holds (a search without them)."""
+        if k <= 0:
+            return []
+        target = features_text(features) if features else query
+        vector = (yield from self.components.store.embed([target], query=True))[0]
+        if context.records is None:
+            found = yield from self.components.store.search_plan(user_id, vector, k)
+            return found
+        return context.nearest(user_id, vector, k)
+
     def plan(
         self,
         user_id: str,
@@ -191,17 +205,29 @@ class Personalizer:
         required: bool = True,
         config: RunnableConfig | None = None,
     ) -> Plan[Personalization]:
-        """Profile, features (``retrieval="features"``), then the nearest examples."""
+        """Profile and examples (one store read), features (``retrieval="features"``), then the nearest examples."""
         check_retrieval(retrieval, k)
-        profile = yield from self.profile_plan(user_id, required=required)
+        context = yield from self.components.store.query_context_plan(user_id)
+        profile = require_profile(context.profile, user_id) if required else context.profile
         found = Personalization(user_id=user_id, query=query, profile=profile)
         top_k = self.k if k is None else k
         if profile is None or top_k == 0:
             return found
         if retrieval == "features":
             found.features = yield from self.features_plan(profile, query, options, config)
-        found.examples = yield from self.search_plan(user_id, found.features, query, top_k)
+        found.examples = yield from self.nearest_plan(context, user_id, found.features, query, top_k)
         return found
+
+    def predict_plan(
+        self, user_id: str, query: str, options: Sequence[str] | None = None, config: RunnableConfig | None = None
+    ) -> Plan[Prediction]:
+        """The direct query path: :meth:`plan`, then the generator's answer (no graph; same answer as the graph's)."""
+        found = yield from self.plan(user_id, query, options=options, config=config)
+        generator = self.components.generator
+        request: dict[str, Any] = {"user_id": user_id, "query": query, "options": list(options) if options else None}
+        request |= {"features": found.features, "factors": found.factors, "examples": found.examples}
+        prediction = yield from generator.plan(generator.coerce(request), config or {})
+        return prediction
 
     def warm_up(self) -> float:
         """Blocking :meth:`warm_up_plan`."""

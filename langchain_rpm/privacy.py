@@ -18,6 +18,11 @@ state holds the history, features and reasoning), and the LLM cache (prompts and
   those whose reply quotes the user's texts; then vacuumed. The provider's own batch files hold many
   users' requests each and cannot be split: the report lists them.
 
+This module knows none of those file formats: the CLI's cache and the batch ledger register how to
+purge their files (:func:`register_state_file`) when they are imported, and the facade and the CLI
+pass their caches, ledgers and checkpointer. A state file whose kind nobody registered is listed in
+the report as kept.
+
 Where a copy cannot be removed from here (a Chroma server's or Chroma Cloud's own storage, the vectors
 Chroma leaves in its index files, a checkpointer that is not SQLite), the report says so.
 
@@ -33,13 +38,12 @@ from __future__ import annotations
 
 import hashlib
 import sqlite3
-import sys
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from langchain_rpm.history import check_user_id
 from langchain_rpm.plans import Call, Plan, arun, run
@@ -55,6 +59,44 @@ BATCH_FILE = "batch.sqlite"
 DEFAULT_BATCH_STATE = Path("~/.langchain_rpm") / BATCH_FILE
 """The Batch API ledger unless told otherwise (``langchain_rpm.batch.DEFAULT_STATE``)."""
 _OWNER: ContextVar[str | None] = ContextVar("rpm_data_owner", default=None)
+
+StateKind = Literal["cache", "batch"]
+Purge = Callable[[Path, str, list[str]], tuple[int, list[str]]]
+"""Deletes an owner's entries from one file: ``(path, owner_tag, texts) -> (entries removed, report lines)``;
+the report lines say what was compacted first, then anything kept elsewhere (starting with ``kept``)."""
+
+
+@dataclass(frozen=True)
+class StateFile:
+    """How to purge one kind of state file: its name in a state folder, its purge, its default paths."""
+
+    file_name: str
+    purge: Purge
+    defaults: Callable[[], list[Path]] | None = None
+
+
+_STATE_FILES: dict[StateKind, StateFile] = {}
+
+
+def register_state_file(
+    kind: StateKind, file_name: str, purge: Purge, defaults: Callable[[], list[Path]] | None = None
+) -> None:
+    """Let :func:`forget_user` purge files of ``kind`` (``"cache"``: LLM caches, ``"batch"``: batch ledgers).
+
+    The module that owns the file format calls it when imported (``langchain_rpm.cli.cache``,
+    ``langchain_rpm.batch.ledger``), so this module imports neither.
+
+    Example:
+        >>> import langchain_rpm.cli.cache  # the CLI's LLM cache registers itself on import
+        >>> registered_state_file("cache").file_name
+        'llm_cache.sqlite'
+    """
+    _STATE_FILES[kind] = StateFile(file_name, purge, defaults)
+
+
+def registered_state_file(kind: StateKind) -> StateFile | None:
+    """The registered handler of ``kind``, or ``None`` while its module is not imported."""
+    return _STATE_FILES.get(kind)
 
 
 def owner_tag(user_id: str) -> str:
@@ -166,17 +208,16 @@ def forget_plan(
         threads, texts = threads + found, texts + more_texts
         compacted.append(note)
     entries = 0
-    for cache, opened in _caches(caches, state):
-        try:
-            entries += yield Call(cache.forget, args=(tag, texts))
-        finally:
-            if opened:
-                cache.close()
+    for cache in _given_caches(caches):
+        entries += yield Call(cache.forget, args=(tag, texts))
         compacted.append(f"LLM cache compacted (SQLite VACUUM): {getattr(cache, 'path', type(cache).__name__)}")
     lines = 0
-    for ledger in _ledgers(batch_states, state):
-        found, notes = yield Call(_forget_in_ledger, args=(ledger, tag, texts))
-        lines += found
+    for kind, path, handler in _state_files(caches, batch_states, state):
+        if handler is None:
+            kept.append(f"kept: {path} (no {kind} handler registered: import the module that wrote it)")
+            continue
+        found, notes = yield Call(handler.purge, args=(path, tag, texts))
+        entries, lines = (entries + found, lines) if kind == "cache" else (entries, lines + found)
         compacted.append(notes[0])
         kept.extend(notes[1:])
     if compact:
@@ -296,48 +337,26 @@ def _forget_threads_in_file(path: Path, user_id: str, tag: str) -> tuple[int, li
     return found, texts, f"checkpoints compacted (SQLite VACUUM): {path}"
 
 
-def _caches(caches: Sequence[Any], folder: Path | None) -> list[tuple[Any, bool]]:
-    """The caches to purge, each with whether it was opened here (and must be closed)."""
-    given = list({id(c): c for c in caches if callable(getattr(c, "forget", None))}.values())
-    found = [(cache, False) for cache in given]
-    if folder is not None and (folder / CACHE_FILE).exists():
-        from langchain_rpm.cli.cache import SQLiteCache
-
-        target = (folder / CACHE_FILE).resolve()
-        if not any(Path(getattr(c, "path", "")).resolve() == target for c in given):
-            found.append((SQLiteCache(target), True))
-    return found
+def _given_caches(caches: Sequence[Any]) -> list[Any]:
+    """The caches passed in that can forget, each once."""
+    return list({id(c): c for c in caches if callable(getattr(c, "forget", None))}.values())
 
 
-# -- batch ledgers -----------------------------------------------------------------------------------------
-def _ledgers(given: Sequence[str | Path] | None, folder: Path | None) -> list[Path]:
-    """The existing ledger files to purge: those given (or the defaults), and the state folder's ``batch.sqlite``."""
-    paths = [Path(p).expanduser() for p in (_default_ledgers() if given is None else given)]
-    paths += [folder / BATCH_FILE] if folder is not None else []
-    return list({path.resolve(): path for path in paths if path.is_file()}.values())
+def _state_files(
+    caches: Sequence[Any], batch_states: Sequence[str | Path] | None, folder: Path | None
+) -> list[tuple[StateKind, Path, StateFile | None]]:
+    """The existing state files to purge, each with its kind and registered handler (``None``: nobody registered).
 
-
-def _default_ledgers() -> list[Path]:
-    """The default ledger and every ledger this process opened (none unless the batch module was used)."""
-    ledgers = sys.modules.get("langchain_rpm.batch.ledger")  # not imported: this process opened no ledger
-    return [DEFAULT_BATCH_STATE.expanduser(), *sorted(getattr(ledgers, "OPENED", ()))]
-
-
-def _forget_in_ledger(path: Path, tag: str, texts: list[str]) -> tuple[int, list[str]]:
-    """Delete the user's lines from one ledger; the notes: what was compacted, then what the provider keeps."""
-    from langchain_rpm.batch.ledger import BatchLedger
-
-    ledger = BatchLedger(path)  # a run using it right now is refused in one line (its lock)
-    try:
-        forgotten = ledger.forget_owner(tag, texts)
-    finally:
-        ledger.close()
-    notes = [f"batch ledger compacted (SQLite VACUUM): {path}"]
-    if forgotten.input_files:
-        files = ", ".join(forgotten.input_files)
-        notes.append(
-            f"kept by the Batch API provider: the input files {files} (and their batches' output files) hold "
-            "this user's requests next to other users'; a batch file cannot be split: delete them with "
-            "`client.files.delete(ID)` once no run needs them"
-        )
-    return forgotten.lines, notes
+    Caches: the state folder's ``llm_cache.sqlite`` unless given as an object. Ledgers: those given
+    (or the registered defaults), and the state folder's ``batch.sqlite``.
+    """
+    given = {Path(getattr(c, "path", "")).resolve() for c in _given_caches(caches) if getattr(c, "path", None)}
+    found: list[tuple[StateKind, Path, StateFile | None]] = []
+    if folder is not None and (folder / CACHE_FILE).is_file() and (folder / CACHE_FILE).resolve() not in given:
+        found.append(("cache", (folder / CACHE_FILE).resolve(), registered_state_file("cache")))
+    ledger = registered_state_file("batch")
+    if batch_states is None:
+        batch_states = ledger.defaults() if ledger is not None and ledger.defaults else [DEFAULT_BATCH_STATE]
+    paths = [Path(p).expanduser() for p in batch_states] + ([folder / BATCH_FILE] if folder is not None else [])
+    ledgers = {path.resolve(): path for path in paths if path.is_file()}
+    return found + [("batch", path, ledger) for path in ledgers.values()]

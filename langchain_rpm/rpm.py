@@ -31,18 +31,18 @@ from langgraph.types import StateSnapshot, StreamMode
 
 from langchain_rpm._refresh_api import RefreshAPI
 from langchain_rpm.components import RPMComponents
-from langchain_rpm.gcscope import build_gc
-from langchain_rpm.graphs.build import build_key, create_profile_build_graph
-from langchain_rpm.graphs.inference import create_inference_graph, prediction_from_state, query_input
+from langchain_rpm.graphs.build import create_profile_build_graph
+from langchain_rpm.graphs.inference import create_inference_graph, query_input
 from langchain_rpm.graphs.progress import consume_chunk
-from langchain_rpm.graphs.state import BuildState, RPMContext
-from langchain_rpm.history import check_user_id, item_digest, validate_history
+from langchain_rpm.graphs.state import REQUEST_KEY, BuildRequest, BuildState
+from langchain_rpm.history import check_user_id
 from langchain_rpm.personalization import Personalizer
+from langchain_rpm.plans import arun, run
 from langchain_rpm.privacy import ForgetReport, aforget_user, data_owner, forget_user, owner_tag
 from langchain_rpm.store import RPMStore
 from langchain_rpm.tasks import TaskSpec
 from langchain_rpm.types import HistoryItem, Prediction, UserProfile
-from langchain_rpm.usage import UsageSink, with_usage_sink
+from langchain_rpm.usage import UsageTracker, with_tracker
 
 HistoryLike = Sequence[HistoryItem | Mapping[str, Any]]
 ProgressCallback = Callable[[dict[str, Any]], None]
@@ -120,10 +120,9 @@ class RPM(RefreshAPI):
         self, user_id: str, history: HistoryLike, config: RunnableConfig | None, mode: Literal["build", "update"]
     ) -> tuple[BuildState, RunnableConfig, str]:
         """Validate everything, then the graph input, its run config and the request's build key."""
-        user_id = check_user_id(user_id)
-        items = validate_history(self.task, history)
-        key = build_key(user_id, mode, {item.id: item_digest(user_id, item) for item in items})
-        payload: BuildState = {"user_id": user_id, "mode": mode, "history": [item.model_dump() for item in items]}
+        request = BuildRequest.validate(self.task, user_id, mode, history)
+        user_id, key, items = request.user_id, request.key, [item.model_dump() for item in request.items]
+        payload: BuildState = {"user_id": user_id, "mode": mode, "history": items}
         # Graph tasks may exceed the LLM bound (the shared limiter enforces that); LangGraph's sync stream
         # also needs a spare worker for itself, so max_concurrency=1 must not reach the graph as 1.
         # Checkpoints carry the user's tag, so forget() finds their threads whatever the thread id.
@@ -132,7 +131,8 @@ class RPM(RefreshAPI):
             "metadata": {"rpm_user": owner_tag(user_id)},
         }
         merged = merge_configs(base, config)
-        merged["configurable"] = {"thread_id": f"rpm-build-{key[:24]}", **merged.get("configurable", {})}
+        thread = {"thread_id": f"rpm-build-{key[:24]}"}
+        merged["configurable"] = {**thread, **merged.get("configurable", {}), REQUEST_KEY: request}
         return payload, merged, key
 
     @property
@@ -162,7 +162,7 @@ class RPM(RefreshAPI):
     def _run_build(
         self, payload: BuildState, config: RunnableConfig, key: str, on_progress: ProgressCallback | None
     ) -> UserProfile:
-        with data_owner(payload["user_id"]), build_gc():  # replies record whose data they hold; fewer GC passes
+        with data_owner(payload["user_id"]):  # replies record whose data they hold
             return self._stream_build(payload, config, key, on_progress)
 
     def _stream_build(
@@ -188,7 +188,7 @@ class RPM(RefreshAPI):
     async def _arun_build(
         self, payload: BuildState, config: RunnableConfig, key: str, on_progress: ProgressCallback | None
     ) -> UserProfile:
-        with data_owner(payload["user_id"]), build_gc():
+        with data_owner(payload["user_id"]):
             return await self._astream_build(payload, config, key, on_progress)
 
     async def _astream_build(
@@ -325,24 +325,24 @@ class RPM(RefreshAPI):
     def personalize(
         self, user_id: str, query: str, *, options: Sequence[str] | None = None, config: RunnableConfig | None = None
     ) -> Prediction:
-        """Answer ``query`` the way ``user_id`` would; the prediction explains itself (``.explain()``)."""
-        sink = UsageSink()
+        """Answer ``query`` as ``user_id`` would (``.explain()``); direct: no graph (``inference_graph`` streams)."""
+        tracker, inputs = UsageTracker(), query_input(query, options)
         with data_owner(user_id):
-            state = self.inference_graph.invoke(
-                query_input(query, options), with_usage_sink(config, sink), context=RPMContext(check_user_id(user_id))
+            plan = Personalizer(self.components).predict_plan(
+                check_user_id(user_id), inputs["rpm_query"], inputs["rpm_options"], with_tracker(config, tracker)
             )
-        return prediction_from_state(state, sink)
+            return run(plan).model_copy(update={"usage": tracker.usage})
 
     async def apersonalize(
         self, user_id: str, query: str, *, options: Sequence[str] | None = None, config: RunnableConfig | None = None
     ) -> Prediction:
         """Async :meth:`personalize`."""
-        sink = UsageSink()
+        tracker, inputs = UsageTracker(), query_input(query, options)
         with data_owner(user_id):
-            state = await self.inference_graph.ainvoke(
-                query_input(query, options), with_usage_sink(config, sink), context=RPMContext(check_user_id(user_id))
+            plan = Personalizer(self.components).predict_plan(
+                check_user_id(user_id), inputs["rpm_query"], inputs["rpm_options"], with_tracker(config, tracker)
             )
-        return prediction_from_state(state, sink)
+            return (await arun(plan)).model_copy(update={"usage": tracker.usage})
 
     def warm_up(self) -> float:
         """Load the embedding model and open the store now, not in the first query; seconds spent.
@@ -387,6 +387,8 @@ class RPM(RefreshAPI):
         return await aforget_user(user_id, self.store, checkpointer=self._saver(), caches=self._caches())
 
     def _saver(self) -> BaseCheckpointSaver[Any] | None:
+        import langchain_rpm.batch.ledger  # noqa: F401  (for forget: registers the purge of batch ledgers)
+
         saver = self.build_graph.checkpointer
         return saver if isinstance(saver, BaseCheckpointSaver) else None
 

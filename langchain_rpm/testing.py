@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import re
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -39,43 +38,10 @@ from langchain_core.utils.function_calling import convert_to_openai_tool
 from pydantic import PrivateAttr
 
 from langchain_rpm._demo import demo_responder as demo_responder  # re-exported: every test double lives here
+from langchain_rpm._demo import fill_schema as fill_schema
 
 Responder = Callable[[list[BaseMessage], dict[str, Any]], dict[str, Any]]
 """``(messages, tool_json_schema) -> tool-call arguments``; the schema's ``title`` is the tool's name."""
-
-
-def fill_schema(schema: dict[str, Any], seed_text: str, *, root: dict[str, Any] | None = None) -> Any:
-    """Deterministic placeholder value for a JSON schema, with words drawn from ``seed_text``.
-
-    Example:
-        >>> fill_schema({"type": "object", "properties": {"n": {"type": "integer"}}, "required": ["n"]}, "x")
-        {'n': 0}
-    """
-    root = root or schema
-    if "$ref" in schema:
-        name = schema["$ref"].split("/")[-1]
-        return fill_schema(root.get("$defs", {}).get(name, {}), seed_text, root=root)
-    if "anyOf" in schema:
-        options = [s for s in schema["anyOf"] if s.get("type") != "null"] or schema["anyOf"]
-        return fill_schema(options[0], seed_text, root=root)
-    if "enum" in schema:
-        return schema["enum"][0]
-    kind = schema.get("type", "object")
-    if kind == "object":
-        props = schema.get("properties", {})
-        return {key: fill_schema(sub, f"{seed_text} {key}", root=root) for key, sub in props.items()}
-    if kind == "array":
-        return [fill_schema(schema.get("items", {}), f"{seed_text} {i}", root=root) for i in range(2)]
-    if kind == "integer":
-        return max(0, int(schema.get("minimum", 0)))
-    if kind == "number":
-        low, high = schema.get("minimum", 0.0), schema.get("maximum", 1.0)
-        return (low + high) / 2
-    if kind == "boolean":
-        return True
-    words = re.findall(r"[A-Za-z]{3,}", seed_text) or ["text"]
-    digest = int(hashlib.sha256(seed_text.encode()).hexdigest(), 16)
-    return " ".join(words[(digest >> (8 * i)) % len(words)] for i in range(3))
 
 
 def default_responder(messages: list[BaseMessage], schema: dict[str, Any]) -> dict[str, Any]:

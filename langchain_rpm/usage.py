@@ -1,8 +1,9 @@
-"""Counting what RPM spends: LLM calls and tokens, in total and by stage, through LangChain callbacks.
+"""Counting what RPM spends: LLM calls and tokens, in total, by model and by stage, through LangChain callbacks.
 
 Every RPM model call carries its stage in the run metadata (``{"rpm_stage": "extract"}``, set by
-:func:`stage_config`); :class:`UsageTracker` is a callback handler that sums the models' usage
-metadata per stage. Pass it in ``config={"callbacks": [tracker]}``; it sees every chat-model call
+:func:`stage_config`); :class:`UsageTracker` is langchain-core's ``UsageMetadataCallbackHandler``
+(usage by model) that also sums the models' usage metadata per stage. It is the one counter: the
+build graph's nodes (:func:`tracked_plan`) and the facade's queries count with it too. Pass it in ``config={"callbacks": [tracker]}``; it sees every chat-model call
 below that point, RPM's or not (calls without a stage count under ``"other"``).
 
 Example:
@@ -15,12 +16,11 @@ Example:
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 from uuid import UUID
 
-from langchain_core.callbacks import BaseCallbackHandler
+from langchain_core.callbacks import UsageMetadataCallbackHandler
 from langchain_core.outputs import LLMResult
 from langchain_core.runnables import RunnableConfig
 from langchain_core.runnables.config import merge_configs
@@ -33,16 +33,26 @@ STAGE_KEY = "rpm_stage"
 
 
 def stage_config(config: RunnableConfig | None, stage: str) -> RunnableConfig:
-    """``config`` with the stage recorded in its metadata (inherited by the model call)."""
-    return merge_configs(config, {"metadata": {STAGE_KEY: stage}})
+    """``config`` with the stage recorded in its metadata (inherited by the model call).
+
+    A shallow copy with new metadata: ``merge_configs`` would also copy the callback manager, which
+    costs more CPU than the rest of a call's bookkeeping (every model call passes here).
+
+    Example:
+        >>> stage_config({"metadata": {"run": 1}, "tags": ["t"]}, "extract")
+        {'metadata': {'run': 1, 'rpm_stage': 'extract'}, 'tags': ['t']}
+    """
+    base = config or {}
+    return cast(RunnableConfig, {**base, "metadata": {**(base.get("metadata") or {}), STAGE_KEY: stage}})
 
 
-class UsageTracker(BaseCallbackHandler):
-    """Callback handler that counts LLM calls and tokens by stage; thread-safe.
+class UsageTracker(UsageMetadataCallbackHandler):
+    """LangChain's usage handler, counting by RPM stage too: calls and tokens; thread-safe.
 
-    ``usage`` is a :class:`~langchain_rpm.types.Usage` (totals plus ``by_stage``). It runs inline
-    (also under async callback managers, which would otherwise hand each event to a worker thread)
-    and ignores chain, retriever and agent events.
+    ``usage_metadata`` is langchain-core's count per model name; ``usage`` is a
+    :class:`~langchain_rpm.types.Usage` (totals plus ``by_stage``). It runs inline (also under async
+    callback managers, which would otherwise hand each event to a worker thread) and ignores chain,
+    retriever and agent events. An LLM-cache hit spends nothing and is not counted.
     """
 
     run_inline = True
@@ -52,7 +62,7 @@ class UsageTracker(BaseCallbackHandler):
 
     def __init__(self) -> None:
         """Start from zero."""
-        self._lock = threading.Lock()
+        super().__init__()
         self._stages: dict[UUID, str] = {}
         self.usage = Usage()
 
@@ -74,8 +84,8 @@ class UsageTracker(BaseCallbackHandler):
         with self._lock:
             self._stages[run_id] = str((kwargs.get("metadata") or {}).get(STAGE_KEY) or "other")
 
-    def on_llm_end(self, response: LLMResult, *, run_id: UUID, **kwargs: Any) -> None:
-        """Add the finished call's tokens under its stage (an LLM-cache hit spends nothing)."""
+    def on_llm_end(self, response: LLMResult, **kwargs: Any) -> None:
+        """Add the finished call's tokens under its model (langchain-core's count) and its stage."""
         input_tokens = output_tokens = 0
         cached = bool(response.generations)
         for generations in response.generations:
@@ -86,10 +96,13 @@ class UsageTracker(BaseCallbackHandler):
                 output_tokens += int(meta.get("output_tokens", 0))
                 cached = cached and meta.get("total_cost", None) == 0  # LangChain zeroes the cost of cache hits
         with self._lock:
-            stage = self._stages.pop(run_id, "other")
-            if not cached:
-                spent = TokenUsage(llm_calls=1, input_tokens=input_tokens, output_tokens=output_tokens)
-                self.usage = self.usage.plus(stage, spent)
+            stage = self._stages.pop(kwargs.get("run_id"), "other")  # type: ignore[arg-type]
+        if cached:
+            return
+        super().on_llm_end(response, **kwargs)
+        spent = TokenUsage(llm_calls=1, input_tokens=input_tokens, output_tokens=output_tokens)
+        with self._lock:
+            self.usage = self.usage.plus(stage, spent)
 
     def on_llm_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:
         """A failed call spends nothing we can count; forget its stage."""
@@ -97,52 +110,9 @@ class UsageTracker(BaseCallbackHandler):
             self._stages.pop(run_id, None)
 
 
-USAGE_SINK = "rpm_usage_sink"
-"""``configurable`` key of the :class:`UsageSink` that RPM's structured calls report their replies to."""
-
-
-class UsageSink:
-    """Sums the usage metadata of the replies RPM's structured calls receive; thread-safe.
-
-    The build graph's nodes count their spend this way instead of through a callback handler, whose
-    run managers cost more CPU than the rest of a call (:func:`tracked_plan`). An LLM-cache hit
-    spends nothing.
-
-    Example:
-        >>> from langchain_core.messages import AIMessage
-        >>> sink = UsageSink()
-        >>> reply = AIMessage("", usage_metadata={"input_tokens": 5, "output_tokens": 2, "total_tokens": 7})
-        >>> sink.add("extract", reply)
-        >>> sink.usage.calls_by_stage, sink.usage.input_tokens
-        ({'extract': 1}, 5)
-    """
-
-    def __init__(self) -> None:
-        """Start from zero."""
-        self._lock = threading.Lock()
-        self.usage = Usage()
-
-    def add(self, stage: str, message: Any) -> None:
-        """Count one reply under ``stage``."""
-        meta = getattr(message, "usage_metadata", None) or {}
-        if meta.get("total_cost", None) == 0:
-            return
-        spent = TokenUsage(
-            llm_calls=1, input_tokens=int(meta.get("input_tokens", 0)), output_tokens=int(meta.get("output_tokens", 0))
-        )
-        with self._lock:
-            self.usage = self.usage.plus(stage, spent)
-
-
-def with_usage_sink(config: RunnableConfig | None, sink: UsageSink) -> RunnableConfig:
-    """``config`` whose RPM structured calls report to ``sink``."""
-    return merge_configs(config, {"configurable": {USAGE_SINK: sink}})
-
-
-def usage_sink(config: RunnableConfig | None) -> UsageSink | None:
-    """The :class:`UsageSink` of a run config, if it has one."""
-    sink = ((config or {}).get("configurable") or {}).get(USAGE_SINK)
-    return sink if isinstance(sink, UsageSink) else None
+def with_tracker(config: RunnableConfig | None, tracker: UsageTracker) -> RunnableConfig:
+    """``config`` whose model calls ``tracker`` also counts."""
+    return merge_configs(config, {"callbacks": [tracker]})
 
 
 NodeStep = Callable[[Any, RunnableConfig], Plan[dict[str, Any]]]
@@ -150,7 +120,7 @@ NodeStep = Callable[[Any, RunnableConfig], Plan[dict[str, Any]]]
 
 
 def tracked_plan(step: NodeStep) -> NodeStep:
-    """``step`` with a :class:`UsageSink` for its model calls; what they spent is added under ``usage``.
+    """``step`` with a :class:`UsageTracker` on its model calls; what they spent is added under ``usage``.
 
     The build graph's nodes run this way, so its ``usage`` state key (an additive reducer) sums the
     spend of every node and task by stage.
@@ -159,8 +129,7 @@ def tracked_plan(step: NodeStep) -> NodeStep:
         >>> from langchain_rpm.plans import Invoke, run
         >>> from langchain_rpm.testing import FakeStructuredChatModel
         >>> def step(state, config):
-        ...     reply = yield Invoke(FakeStructuredChatModel(), "hi", config)
-        ...     usage_sink(config).add("extract", reply)
+        ...     reply = yield Invoke(FakeStructuredChatModel(), "hi", stage_config(config, "extract"))
         ...     return {"done": True}
         >>> update = run(tracked_plan(step)({}, {}))
         >>> update["done"], update["usage"]["by_stage"]["extract"]["llm_calls"]
@@ -168,8 +137,8 @@ def tracked_plan(step: NodeStep) -> NodeStep:
     """
 
     def plan(state: Any, config: RunnableConfig) -> Plan[dict[str, Any]]:
-        sink = UsageSink()
-        update = yield from step(state, with_usage_sink(config, sink))
-        return {**update, "usage": sink.usage.model_dump()}
+        tracker = UsageTracker()
+        update = yield from step(state, with_tracker(config, tracker))
+        return {**update, "usage": tracker.usage.model_dump()}
 
     return plan

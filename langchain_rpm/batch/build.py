@@ -25,7 +25,7 @@ import asyncio
 from collections.abc import Callable, Coroutine, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, TypeVar, cast
+from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeVar, cast
 
 from langchain_core.runnables import RunnableConfig
 from langchain_openai import ChatOpenAI
@@ -39,10 +39,42 @@ from langchain_rpm.privacy import DEFAULT_BATCH_STATE
 from langchain_rpm.types import HistoryItem, UserProfile
 
 if TYPE_CHECKING:
-    from langchain_rpm.rpm import RPM
+    from langchain_rpm.components import RPMComponents
 
 T = TypeVar("T")
 HistoryLike = Sequence[HistoryItem | Mapping[str, Any]]
+
+
+class Facade(Protocol):
+    """What the batch builder needs of the ``RPM`` facade (this layer sits below it and does not import it)."""
+
+    components: RPMComponents
+    build_graph: Any
+
+    async def abuild_user(
+        self,
+        user_id: str,
+        history: HistoryLike,
+        /,
+        *,
+        config: RunnableConfig | None = None,
+        on_progress: Callable[[dict[str, Any]], None] | None = None,
+    ) -> UserProfile:
+        """Build one user's profile."""
+        ...
+
+    async def aadd_interactions(
+        self,
+        user_id: str,
+        items: HistoryLike,
+        /,
+        *,
+        config: RunnableConfig | None = None,
+        on_progress: Callable[[dict[str, Any]], None] | None = None,
+    ) -> UserProfile:
+        """Add items to a stored profile."""
+        ...
+
 
 DEFAULT_STATE = DEFAULT_BATCH_STATE
 """Where the batch ledger lives unless told otherwise."""
@@ -67,7 +99,7 @@ class BatchBuilder:
 
     def __init__(
         self,
-        rpm: RPM,
+        rpm: Facade,
         state: str | Path = DEFAULT_STATE,
         *,
         settings: BatchSettings | None = None,
@@ -153,7 +185,7 @@ class BatchBuilder:
 
 
 def batch_builder(
-    rpm: RPM,
+    rpm: Facade,
     batch_api: bool,
     on_progress: Callable[[dict[str, Any]], None] | None = None,
     *,
@@ -184,14 +216,13 @@ def batch_builder(
     return BatchBuilder(rpm, state, on_progress=on_progress, **options)
 
 
-def batched_facade(rpm: RPM, model: BatchChatOpenAI) -> RPM:
+def batched_facade(rpm: Facade, model: BatchChatOpenAI) -> Facade:
     """A copy of ``rpm`` that builds with ``model`` and does not bound the calls waiting on batches."""
-    from langchain_rpm.rpm import RPM
-
     parts = rpm.components
     caller = getattr(parts.extractor, "caller", None)
     checkpointer = rpm.build_graph.checkpointer
-    return RPM(
+    facade: Any = type(rpm)  # the facade's own class: this module does not import it
+    copy = facade(
         parts.llm,
         parts.task,
         store=parts.store,
@@ -202,6 +233,7 @@ def batched_facade(rpm: RPM, model: BatchChatOpenAI) -> RPM:
         method=getattr(caller, "method", None),
         **parts.settings.model_dump(exclude={"preset"}),
     )
+    return cast(Facade, copy)
 
 
 def run_blocking(coroutine: Coroutine[Any, Any, T]) -> T:

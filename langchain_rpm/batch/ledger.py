@@ -30,6 +30,7 @@ from typing import Any
 from filelock import FileLock, Timeout
 
 from langchain_rpm.errors import ConfigurationError
+from langchain_rpm.privacy import BATCH_FILE, DEFAULT_BATCH_STATE, register_state_file
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS batches (
@@ -251,3 +252,32 @@ class BatchLedger:
             self._db.execute("BEGIN")
             self._db.execute("DELETE FROM lines WHERE input_file_id = ?", (input_file_id,))
             self._db.execute("DELETE FROM batches WHERE input_file_id = ?", (input_file_id,))
+
+
+def purge_ledger(path: Path, owner: str, texts: list[str]) -> tuple[int, list[str]]:
+    """Delete ``owner``'s lines from the ledger at ``path``; the notes: what was compacted, then what the provider keeps.
+
+    How :func:`~langchain_rpm.privacy.forget_user` reaches a ledger (registered when this module is imported).
+    """
+    ledger = BatchLedger(path)  # a run using it right now is refused in one line (its lock)
+    try:
+        forgotten = ledger.forget_owner(owner, texts)
+    finally:
+        ledger.close()
+    notes = [f"batch ledger compacted (SQLite VACUUM): {path}"]
+    if forgotten.input_files:
+        files = ", ".join(forgotten.input_files)
+        notes.append(
+            f"kept by the Batch API provider: the input files {files} (and their batches' output files) hold "
+            "this user's requests next to other users'; a batch file cannot be split: delete them with "
+            "`client.files.delete(ID)` once no run needs them"
+        )
+    return forgotten.lines, notes
+
+
+def _default_ledgers() -> list[Path]:
+    """The default ledger and every ledger this process opened."""
+    return [DEFAULT_BATCH_STATE.expanduser(), *sorted(OPENED)]
+
+
+register_state_file("batch", BATCH_FILE, purge_ledger, _default_ledgers)

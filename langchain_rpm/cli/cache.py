@@ -39,7 +39,7 @@ from langchain_core.messages import AIMessage, AIMessageChunk
 from langchain_core.outputs import ChatGeneration, Generation
 
 from langchain_rpm.cache_watch import note_use
-from langchain_rpm.privacy import current_owner
+from langchain_rpm.privacy import CACHE_FILE, current_owner, register_state_file
 
 
 class SQLiteCache(BaseCache):
@@ -176,3 +176,16 @@ _ALLOWED: list[type[Serializable]] = [Generation, ChatGeneration, AIMessage, AIM
 
 def _load(value: str) -> Any:
     return loads(value, allowed_objects=_ALLOWED)
+
+
+def purge_cache_file(path: Path, owner: str, texts: list[str]) -> tuple[int, list[str]]:
+    """Forget ``owner`` in the cache file at ``path`` (how :func:`~langchain_rpm.privacy.forget_user` reaches it)."""
+    cache = SQLiteCache(path)
+    try:
+        removed = cache.forget(owner, texts)
+    finally:
+        cache.close()
+    return removed, [f"LLM cache compacted (SQLite VACUUM): {path}"]
+
+
+register_state_file("cache", CACHE_FILE, purge_cache_file)

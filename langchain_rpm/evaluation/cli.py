@@ -18,7 +18,6 @@ The paper's protocol on the official files, 3 runs (see ``docs/evaluation.md``):
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -172,24 +171,22 @@ def build_embeddings(spec: str) -> Embeddings:
 
 
 def build_chat_model(args: argparse.Namespace) -> BaseChatModel:
-    """The chat model ``--model`` / ``--base-url`` ask for (``ChatOpenAI`` unless ``provider:model`` or ``demo``)."""
+    """The chat model ``--model`` / ``--base-url`` ask for, through the package's one resolver.
+
+    With ``--base-url`` the name is a model on that OpenAI-compatible server, colons included
+    (``llama3:8b``); without it, :func:`~langchain_rpm.models.resolve_chat_model` reads
+    ``provider:model`` names too.
+    """
+    from langchain_rpm.models import resolve_chat_model
+
     name = args.model or "gpt-4o-mini"
     if name == DEMO_MODEL:
         from langchain_rpm.testing import demo_chat_model
 
         return demo_chat_model()
-    if ":" in name and not args.base_url:
-        from langchain_rpm.models import resolve_chat_model
-
-        return resolve_chat_model(name)
-    from langchain_openai import ChatOpenAI
-
-    kwargs: dict[str, Any] = {"model": name, "temperature": 0}
-    if args.base_url:
-        kwargs["base_url"] = args.base_url
-        if not os.environ.get("OPENAI_API_KEY"):
-            kwargs["api_key"] = "not-needed"  # local servers ignore the key, the client insists on one
-    return ChatOpenAI(**kwargs)
+    if args.base_url and not name.startswith("openai:"):
+        name = f"openai:{name}"
+    return resolve_chat_model(name, base_url=args.base_url or None)
 
 
 def _per_task(values: Sequence[str], flag: str) -> dict[str, str]:

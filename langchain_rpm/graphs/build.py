@@ -29,8 +29,6 @@ Example:
 
 from __future__ import annotations
 
-import hashlib
-import json
 from typing import Any
 
 from langchain_core.runnables import RunnableConfig
@@ -44,11 +42,9 @@ from langchain_rpm.errors import BuildFailedError, ConfigurationError, InvalidHi
 from langchain_rpm.graphs.commit import finalize_plan
 from langchain_rpm.graphs.inference import plan_node
 from langchain_rpm.graphs.progress import BuildProgress, emit
-from langchain_rpm.graphs.state import BuildState, RPMContext, resolve_user_id
-from langchain_rpm.history import check_user_id, item_digest, validate_history
+from langchain_rpm.graphs.state import REQUEST_KEY, BuildRequest, BuildState, RPMContext, resolve_user_id
 from langchain_rpm.personalization import require_profile
 from langchain_rpm.plans import Plan, gather
-from langchain_rpm.prompts import PROMPT_VERSION
 from langchain_rpm.stages import ExtractionInput, JudgeInput, ReasoningInput
 from langchain_rpm.stages.clustering import closest_factor
 from langchain_rpm.stages.packing import packs
@@ -69,12 +65,6 @@ def _failure(item_id: str, stage: str, exc: Exception) -> dict[str, Any]:
     if isinstance(exc, GraphBubbleUp):
         raise exc
     return {item_id: FailedItem(item_id=item_id, stage=stage, error=f"{type(exc).__name__}: {exc}"[:500]).model_dump()}
-
-
-def build_key(user_id: str, mode: str, keys: dict[str, str]) -> str:
-    """The identity of a build request: its user, mode and every item's content digest."""
-    payload = json.dumps([user_id, mode, sorted(keys.items()), PROMPT_VERSION])
-    return hashlib.sha256(payload.encode()).hexdigest()[:32]
 
 
 def _as_item(example: dict[str, Any]) -> dict[str, Any]:
@@ -110,12 +100,15 @@ class BuildSteps:
     # -- prepare -------------------------------------------------------------------------------------------
     def prepare(self, state: BuildState, config: RunnableConfig) -> Plan[dict[str, Any]]:
         """Validate the request, keep only results that belong to it, and load the stored profile (update)."""
-        user_id = check_user_id(state.get("user_id") or resolve_user_id(get_runtime().context, config))
+        user_id = state.get("user_id") or resolve_user_id(get_runtime().context, config)
         mode = state.get("mode") or "build"
-        items = validate_history(self.task, state.get("history") or [])
+        given = (config.get("configurable") or {}).get(REQUEST_KEY)  # validated by the facade: not again
+        if isinstance(given, BuildRequest) and (given.user_id, given.mode) == (user_id, mode):
+            request = given
+        else:
+            request = BuildRequest.validate(self.task, user_id, mode, state.get("history") or [])
+        user_id, items, digests, key = request.user_id, request.items, request.digests, request.key
         base = require_profile((yield from self.store.profile_plan(user_id)), user_id) if mode == "update" else None
-        digests = {item.id: item_digest(user_id, item) for item in items}
-        key = build_key(user_id, mode, digests)
         # Update-mode features are extracted against the stored factors: they belong to one base version.
         scope = f"{mode}:{base.version}" if base is not None else mode
         keys = {item_id: f"{scope}:{digest}" for item_id, digest in digests.items()}

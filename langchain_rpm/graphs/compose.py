@@ -38,19 +38,16 @@ Example:
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import Any, NamedTuple
 
 from langgraph.graph import StateGraph
 from typing_extensions import TypedDict
 
-from langchain_rpm.components import RPMComponents, as_components
+from langchain_rpm.components import HasComponents, RPMComponents, as_components
 from langchain_rpm.errors import ConfigurationError
 from langchain_rpm.graphs.inference import InferenceSteps
 from langchain_rpm.graphs.state import check_host_state, declared_state_keys
 from langchain_rpm.types import Prediction
-
-if TYPE_CHECKING:
-    from langchain_rpm.rpm import RPM
 
 NODE_READS: dict[str, tuple[str, ...]] = {
     "extract": ("rpm_query", "rpm_options", "messages"),
@@ -80,7 +77,7 @@ class RPMNodeNames(NamedTuple):
 
 def add_rpm_nodes(
     builder: StateGraph[Any, Any, Any, Any],
-    rpm: RPM | RPMComponents,
+    rpm: HasComponents | RPMComponents,
     *,
     prefix: str = "rpm",
     after: str | None = None,

@@ -31,8 +31,7 @@ from langchain_rpm.errors import ConfigurationError
 from langchain_rpm.graphs.state import RPMContext, RPMState, progress_event, resolve_user_id
 from langchain_rpm.personalization import Personalizer
 from langchain_rpm.plans import Plan, arun, run
-from langchain_rpm.types import Factor, Feature, Prediction, RetrievedExample
-from langchain_rpm.usage import UsageSink
+from langchain_rpm.types import Factor, Feature, Prediction, RetrievedExample, Usage
 
 NodePlan = Callable[[Any, RunnableConfig], Plan[dict[str, Any]]]
 
@@ -166,7 +165,7 @@ def query_input(query: str, options: Sequence[str] | None) -> RPMState:
     return {"rpm_query": query, "rpm_options": list(options) if options else None}
 
 
-def prediction_from_state(state: dict[str, Any], sink: UsageSink) -> Prediction:
-    """The graph's final prediction, with the usage the run's sink counted."""
+def prediction_from_state(state: dict[str, Any], usage: Usage) -> Prediction:
+    """The graph's final prediction, with the usage the run counted."""
     prediction = Prediction.model_validate(state["rpm_prediction"])
-    return prediction.model_copy(update={"usage": sink.usage})
+    return prediction.model_copy(update={"usage": usage})

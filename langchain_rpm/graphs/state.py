@@ -13,6 +13,8 @@ Example:
 
 from __future__ import annotations
 
+import hashlib
+import json
 import typing
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -23,7 +25,45 @@ from langgraph.graph import StateGraph
 from typing_extensions import TypedDict
 
 from langchain_rpm.errors import ConfigurationError, MissingStateKeysError, MissingUserIdError
-from langchain_rpm.types import Usage
+from langchain_rpm.history import check_user_id, item_digest, validate_history
+from langchain_rpm.prompts import PROMPT_VERSION
+from langchain_rpm.tasks import TaskSpec
+from langchain_rpm.types import HistoryItem, Usage
+
+REQUEST_KEY = "rpm_build_request"
+"""``configurable`` key of the :class:`BuildRequest` the facade validated (the build's first step reuses it)."""
+
+
+def build_key(user_id: str, mode: str, keys: dict[str, str]) -> str:
+    """The identity of a build request: its user, mode and every item's content digest."""
+    payload = json.dumps([user_id, mode, sorted(keys.items()), PROMPT_VERSION])
+    return hashlib.sha256(payload.encode()).hexdigest()[:32]
+
+
+@dataclass(frozen=True)
+class BuildRequest:
+    """A build request validated once: its user, mode, items, their digests and its key.
+
+    Example:
+        >>> from langchain_rpm.tasks import LAMP3
+        >>> request = BuildRequest.validate(LAMP3, "ada", "build", [{"input": "Late.", "response": 2}])
+        >>> [item.response for item in request.items], len(request.key)
+        (['2'], 32)
+    """
+
+    user_id: str
+    mode: str
+    items: list[HistoryItem]
+    digests: dict[str, str]
+    key: str
+
+    @classmethod
+    def validate(cls, task: TaskSpec, user_id: str, mode: str, history: Any) -> BuildRequest:
+        """Check the user id and the history; compute the digests and the key (the only place that does)."""
+        user_id = check_user_id(user_id)
+        items = validate_history(task, history)
+        digests = {item.id: item_digest(user_id, item) for item in items}
+        return cls(user_id, mode, items, digests, build_key(user_id, mode, digests))
 
 
 @dataclass

@@ -43,7 +43,7 @@ from langchain_rpm.cache_watch import Watched, evict
 from langchain_rpm.errors import InvalidHistoryError, StructuredOutputError
 from langchain_rpm.plans import CallLimiter, Invoke, Plan, arun, run
 from langchain_rpm.prompts import RETRY_ON_INVALID
-from langchain_rpm.usage import stage_config, usage_sink
+from langchain_rpm.usage import stage_config
 
 InputT = TypeVar("InputT", bound=BaseModel)
 OutputT = TypeVar("OutputT")
@@ -92,19 +92,19 @@ class StructuredCaller(Generic[SchemaT]):
         """Call the model (through the limiter) and return a validated ``schema`` instance.
 
         Only the model call is a traced run; its reply is parsed here (no thread hop, no second run).
+        ``with_structured_output(include_raw=True)`` would hand back reply and parse error without
+        splitting, but its two ``RunnableParallel`` steps start a thread pool per call: measured 8-12x
+        our CPU per call and 2.5x the async wall at 100 ms per call (``benchmarks/structured_output.py``).
         A body cut mid-JSON (``JSONDecodeError``, which the OpenAI client does not retry) is re-sent
         as it was; transport errors stay with the client's own retries.
         """
         first = _messages(prompt)
         messages, error = first, ""
         traced = stage_config(config, self.stage)
-        sink = usage_sink(config)
         for _ in range(self.max_retries + 1):
             call = Watched(Invoke(self.model, messages, traced, self.limiter))
             try:
                 message = yield call
-                if sink is not None:
-                    sink.add(self.stage, message)
                 reply = self._parse(message)
             except json.JSONDecodeError as exc:
                 error = _short(exc)

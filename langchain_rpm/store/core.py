@@ -42,12 +42,7 @@ from langchain_rpm.store.folder import embedded_folder
 from langchain_rpm.store.handles import open_collection
 from langchain_rpm.store.io import call
 from langchain_rpm.store.leases import coordinator_for
-from langchain_rpm.store.records import (
-    declared_dimension,
-    default_client,
-    embedding_name,
-    query_text,
-)
+from langchain_rpm.store.records import declared_dimension, default_client, embedding_name, query_text
 from langchain_rpm.types import Feature, ReasoningExample, RetrievedExample, UserProfile
 
 T = TypeVar("T")
@@ -228,6 +223,10 @@ class RPMStore:
     def profile_plan(self, user_id: str) -> Plan[UserProfile | None]:
         """The stored profile of ``user_id`` (or ``None``), as a plan."""
         return self._read(reads.profile_plan(self, user_id))
+
+    def query_context_plan(self, user_id: str) -> Plan[reads.QueryContext]:
+        """The profile and what a search needs (:class:`~langchain_rpm.store.reads.QueryContext`): one read."""
+        return self._read(reads.query_context_plan(self, user_id))
 
     def commit_plan(
         self,

@@ -17,6 +17,7 @@ Example:
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from chromadb.errors import NotFoundError
@@ -182,3 +183,66 @@ def _ranked(
         return None  # the user's examples were switched between the two reads: read the new manifest
     kept = [(by_id[ids[row]], score) for row, score in ranked if ids[row] in by_id]
     return hits(user_id, [meta for meta, _ in kept], [score for _, score in kept])
+
+
+@dataclass(frozen=True)
+class QueryContext:
+    """What one query needs of the store, read at once: the profile and the user's current examples.
+
+    ``records`` holds ``(embedding, metadata)`` of every current example, so a search over them needs no
+    further read; ``None`` when the user has more than the store ranks exactly (search as usual then).
+    """
+
+    profile: UserProfile | None
+    records: tuple[list[Any], list[dict[str, Any]]] | None
+
+    def nearest(self, user_id: str, vector: list[float], k: int) -> list[RetrievedExample]:
+        """The ``k`` examples nearest (cosine) to ``vector``, best first, like :func:`search_plan`."""
+        if self.records is None or k <= 0:
+            return []
+        embeddings, metadatas = self.records
+        ranked = rank(embeddings, vector, k) if metadatas else []
+        return hits(user_id, [metadatas[row] for row, _ in ranked], [score for _, score in ranked])
+
+
+def query_context_plan(store: RPMStore, user_id: str) -> Plan[QueryContext]:
+    """The profile, the manifest and the current examples' vectors and records: two Chroma ``get`` calls.
+
+    Profile and manifest come in one ``get`` of the profiles collection, the examples (embeddings and
+    metadata by the manifest's ids) in one ``get`` of theirs. A switch by a concurrent writer between the
+    two reads shows as missing records and is read again; so is an embedded index behind another
+    process's write (as in :func:`search_plan`).
+    """
+    for attempt in range(_ATTEMPTS):
+        try:
+            found = yield from _query_context(store, user_id)
+        except Exception as exc:
+            if attempt == _ATTEMPTS - 1 or store.folder is None or not is_stale_index_error(exc):
+                raise
+            yield from reopen_plan(store.folder, store.coordinator.timeout)
+            continue
+        if found is not None:
+            return found
+    profile = yield from profile_plan(store, user_id)  # switched under every attempt: search as usual
+    return QueryContext(profile, None)
+
+
+def _query_context(store: RPMStore, user_id: str) -> Plan[QueryContext | None]:
+    """One attempt of :func:`query_context_plan`; ``None`` when a concurrent switch got in the way."""
+    flt = user_filter(user_id)
+    wanted = [profile_id(user_id), manifest_id(user_id)]
+    profiles = yield from store.collection("profiles")
+    got = yield call(profiles, "get", {"ids": wanted, "where": flt, "include": ["documents"]})
+    documents = dict(zip(got.get("ids") or [], got.get("documents") or [], strict=True))
+    if wanted[0] not in documents:
+        return QueryContext(None, None)
+    profile = UserProfile.model_validate_json(documents[wanted[0]])
+    ids, exact = decode_manifest(documents[wanted[1]]) if wanted[1] in documents else ([], False)
+    if not exact or len(ids) > store.exact_search_limit:
+        return QueryContext(profile, None)  # an older manifest, or a very large user: search as usual
+    request = {"ids": ids, "where": flt, "include": ["embeddings", "metadatas"]}
+    found = (yield from _read_examples(store, user_id, request)) if ids else {}
+    if len(found.get("ids") or []) != len(ids):
+        return None
+    embeddings = found.get("embeddings")
+    return QueryContext(profile, ([] if embeddings is None else list(embeddings), list(found.get("metadatas") or [])))

@@ -1,0 +1,103 @@
+"""The direct query path answers as the inference graph does, and the store's round trips are counted, not timed.
+
+Round trips are Chroma calls: every method of the Chroma collection and client classes is wrapped with a
+counter, so a change that adds a read to a query or a user's write fails here whatever the machine's speed.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterator
+
+import pytest
+from chromadb.api.models.Collection import Collection
+from chromadb.api.rust import RustBindingsAPI
+
+from langchain_rpm.graphs.inference import prediction_from_state, query_input
+from langchain_rpm.graphs.state import RPMContext
+from langchain_rpm.testing import DEMO_HISTORY, demo_rpm
+from langchain_rpm.types import HistoryItem, Usage
+
+QUERY = "The strap broke on the second day."
+COLLECTION_CALLS = ("get", "query", "add", "upsert", "update", "delete", "count", "peek", "modify")
+CLIENT_CALLS = ("get_collection", "get_or_create_collection", "create_collection", "delete_collection")
+
+
+@pytest.fixture
+def chroma_calls(monkeypatch: pytest.MonkeyPatch) -> Iterator[Counter[str]]:
+    """Counts every Chroma collection and client call made while the test runs."""
+    counts: Counter[str] = Counter()
+
+    def counting(owner: type, name: str) -> None:
+        original = getattr(owner, name)
+
+        def wrapper(self: object, *args: object, **kwargs: object) -> object:
+            counts[name] += 1
+            return original(self, *args, **kwargs)
+
+        monkeypatch.setattr(owner, name, wrapper)
+
+    for name in COLLECTION_CALLS:
+        counting(Collection, name)
+    for name in CLIENT_CALLS:
+        if hasattr(RustBindingsAPI, name):
+            counting(RustBindingsAPI, name)
+    yield counts
+
+
+def _graph_prediction(rpm, user: str, query: str):
+    state = rpm.inference_graph.invoke(query_input(query, None), context=RPMContext(user))
+    return prediction_from_state(state, Usage())
+
+
+def test_the_direct_path_gives_the_graphs_answer():
+    rpm = demo_rpm()
+    direct, graph = rpm.personalize("ada", QUERY), _graph_prediction(rpm, "ada", QUERY)
+    assert direct.model_dump(exclude={"usage"}) == graph.model_dump(exclude={"usage"})
+    assert direct.examples and direct.usage.llm_calls == 2
+
+
+async def test_the_async_direct_path_gives_the_graphs_answer():
+    rpm = demo_rpm()
+    direct = await rpm.apersonalize("ada", QUERY)
+    state = await rpm.inference_graph.ainvoke(query_input(QUERY, None), context=RPMContext("ada"))
+    assert direct.model_dump(exclude={"usage"}) == prediction_from_state(state, Usage()).model_dump(exclude={"usage"})
+
+
+def test_a_query_reads_the_store_twice(chroma_calls):
+    rpm = demo_rpm()
+    rpm.personalize("ada", QUERY)  # first query: opens the collections
+    chroma_calls.clear()
+    rpm.personalize("ada", QUERY)
+    assert chroma_calls == Counter(get=2)  # profile + manifest, then the examples' vectors and records
+
+
+def test_a_retrieval_reads_the_store_twice(chroma_calls):
+    from langchain_rpm.personalization import Personalizer
+
+    rpm = demo_rpm()
+    personalizer = Personalizer(rpm.components)
+    personalizer.invoke("ada", QUERY)
+    chroma_calls.clear()
+    found = personalizer.invoke("ada", QUERY)
+    assert found.examples and chroma_calls == Counter(get=2)
+
+
+def test_one_users_write_makes_a_fixed_number_of_store_calls(chroma_calls):
+    """A build's commit and an added interaction, as counts of Chroma calls: the same with more users stored."""
+    rpm = demo_rpm(user=None)
+    rpm.build_user("warm", DEMO_HISTORY)  # opens the collections
+
+    def build_calls(user: str) -> int:
+        chroma_calls.clear()
+        rpm.build_user(user, DEMO_HISTORY)
+        return sum(chroma_calls.values())
+
+    first = build_calls("ada")
+    chroma_calls.clear()
+    rpm.add_interactions("ada", [HistoryItem(id="new-1", input="Arrived late and scratched.", response="2")])
+    update = sum(chroma_calls.values())
+    for other in ("bob", "cy", "dee"):
+        rpm.build_user(other, DEMO_HISTORY)
+    assert first <= 7 and update <= 9, chroma_calls  # gets and two upserts each (measured: 7 and 9)
+    assert build_calls("eve") == first  # three more users stored: not one call more
