@@ -47,7 +47,7 @@ from langchain_rpm.stages.clustering import closest_factor
 from langchain_rpm.stages.packing import packs
 from langchain_rpm.stages.statistics import refresh_factors
 from langchain_rpm.types import OTHER_FACTOR, Factor, Feature, HistoryItem, ReasoningExample, UserProfile
-from langchain_rpm.usage import UsageSink, with_usage_sink
+from langchain_rpm.usage import UsageTracker, with_tracker
 
 if TYPE_CHECKING:
     from langchain_rpm.components import RPMComponents
@@ -138,8 +138,8 @@ def incremental_plan(
 
         profile = require_profile(profile, user_id)
     examples = yield from store.examples_plan(user_id)
-    sink = UsageSink()
-    tracked = with_usage_sink(config, sink)
+    sink = UsageTracker()
+    tracked = with_tracker(config, sink)
     chosen = targets(examples, profile.factors, settings.drift_window)
     aggregator = components.aggregator
     request = aggregator.coerce(
@@ -209,7 +209,7 @@ def _commit(
     profile: UserProfile,
     examples: list[ReasoningExample],
     factors: list[Factor],
-    sink: UsageSink,
+    sink: UsageTracker,
     record: DriftRecord,
 ) -> Plan[UserProfile]:
     """Store the re-derived set and its profile, against the version read (a concurrent write raises)."""

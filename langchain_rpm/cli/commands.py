@@ -17,7 +17,7 @@ from typing import Any
 
 from langchain_rpm.cli.building import BatchRun, Job, prepare, run_jobs, summarize, summary_lines
 from langchain_rpm.cli.exits import BAD_INPUT, OK, InvalidAnswer, report
-from langchain_rpm.cli.offline import Output
+from langchain_rpm.cli.output import Output
 from langchain_rpm.cli.render import (
     BuildProgress,
     factor_table,

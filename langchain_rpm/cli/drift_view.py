@@ -17,7 +17,7 @@ from typing import Any
 from rich.table import Table
 
 from langchain_rpm.cli.exits import OK
-from langchain_rpm.cli.offline import Output, _profile
+from langchain_rpm.cli.output import Output, stored_profile
 from langchain_rpm.cli.render import plain
 from langchain_rpm.cli.session import StoreAccess, announcer, model_plan, running_model
 from langchain_rpm.cli.task_choice import requested_task, task_for_profile
@@ -83,7 +83,7 @@ def refresh(args: argparse.Namespace, out: Output) -> int:
 
     access = StoreAccess(args)
     access.check(writes=not args.dry_run)
-    profile = _profile(access, access.open(create=False), args.user)
+    profile = stored_profile(access, access.open(create=False), args.user)
     task = task_for_profile(profile, requested_task(task=args.task, labels=args.labels))
     with running_model(model_plan(args), announcer(out.json), cache=access.cache(not args.no_cache)) as choice:
         store = access.open(create=False)

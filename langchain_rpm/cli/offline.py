@@ -11,41 +11,12 @@ Example:
 from __future__ import annotations
 
 import argparse
-import json
-import sys
-from typing import Any
 
-from langchain_rpm.cli.render import factor_table, plain_console, profile_summary
+from langchain_rpm.cli.output import Output, stored_profile
+from langchain_rpm.cli.render import factor_table, profile_summary
 from langchain_rpm.cli.session import StoreAccess
 from langchain_rpm.cli.task_choice import describe_task, requested_task, task_for_profile
-from langchain_rpm.cli.text import literal, quoted
-from langchain_rpm.errors import UnknownUserError
-from langchain_rpm.types import UserProfile
-
-
-class Output:
-    """Where a command's results go: JSON or plain text on stdout, always literal."""
-
-    def __init__(self, *, json: bool) -> None:
-        self.json = json
-        self.console = plain_console()
-
-    def data(self, value: Any) -> None:
-        """Print ``value`` as JSON (``--json``); every non-ASCII or control character is escaped."""
-        sys.stdout.write(json.dumps(value, indent=2, default=str) + "\n")
-        sys.stdout.flush()
-
-    def line(self, text: str) -> None:
-        """Print one line of text as it is (the caller made user text literal)."""
-        self.console.print(text, soft_wrap=True)
-
-
-def _profile(access: StoreAccess, store: Any, user_id: str) -> UserProfile:
-    profile = store.get_profile(user_id) if store is not None else None
-    if profile is None:
-        where = access.label if store is not None else f"{access.label}, which holds no store yet"
-        raise UnknownUserError(f"no profile for user {quoted(user_id)} in {where}: list users with `rpm users`")
-    return profile  # type: ignore[no-any-return]
+from langchain_rpm.cli.text import literal
 
 
 def users(args: argparse.Namespace, out: Output) -> int:
@@ -67,7 +38,7 @@ def inspect(args: argparse.Namespace, out: Output) -> int:
     asked = requested_task(task=args.task, labels=args.labels)
     access = StoreAccess(args)
     access.check(writes=False)
-    profile = _profile(access, access.open(create=False), user_id)
+    profile = stored_profile(access, access.open(create=False), user_id)
     task = task_for_profile(profile, asked)
     if out.json:
         out.data(profile.model_dump(mode="json"))
@@ -96,7 +67,7 @@ def forget(args: argparse.Namespace, out: Output) -> int:
     access = StoreAccess(args)
     access.check(writes=True)
     store = access.open(create=False)
-    _profile(access, store, user_id)
+    stored_profile(access, store, user_id)
     ledgers = [args.batch_state] if getattr(args, "batch_state", None) else []
     report = forget_user(user_id, store, folder=access.state_folder(), batch_states=ledgers)
     if out.json:
