@@ -9,6 +9,11 @@ with a tool call whose arguments are a pure function of the messages (safe under
 deterministic rules (:func:`demo_responder`): the README, notebooks, doctests and the evaluation's
 dry run use it offline. Numbers it produces measure the plumbing, never a model's quality.
 
+As an *agent's own* model (tools bound without a forced ``tool_choice``, as ``create_agent`` and
+LangGraph's ``ToolNode`` loops do) it behaves like a chat model in a tool loop: on a new user message it
+calls the first bound tool once, with the message text as its text arguments; after the tool's result it
+answers in text, quoting that result, and the turn ends (:func:`agent_turn`).
+
 Example:
     >>> from pydantic import BaseModel
     >>> class Answer(BaseModel):
@@ -32,7 +37,7 @@ from typing import Any, cast
 
 from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackManagerForLLMRun
 from langchain_core.language_models import BaseChatModel, LanguageModelInput
-from langchain_core.messages import AIMessage, BaseMessage
+from langchain_core.messages import AIMessage, BaseMessage, ToolMessage
 from langchain_core.outputs import ChatGeneration, ChatResult
 from langchain_core.runnables import Runnable
 from langchain_core.utils.function_calling import convert_to_openai_tool
@@ -76,6 +81,48 @@ def fill_schema(schema: dict[str, Any], seed_text: str, *, root: dict[str, Any] 
     words = re.findall(r"[A-Za-z]{3,}", seed_text) or ["text"]
     digest = int(hashlib.sha256(seed_text.encode()).hexdigest(), 16)
     return " ".join(words[(digest >> (8 * i)) % len(words)] for i in range(3))
+
+
+def _tool_arguments(function: dict[str, Any], text: str) -> dict[str, Any]:
+    """A tool's required arguments: text ones get ``text``, the others a placeholder from the schema."""
+    parameters = function.get("parameters", {})
+    properties = parameters.get("properties", {})
+    required = parameters.get("required", list(properties))
+    return {
+        key: text if properties[key].get("type") == "string" else fill_schema(properties[key], text, root=parameters)
+        for key in required
+        if key in properties
+    }
+
+
+def agent_turn(messages: Sequence[BaseMessage], tools: Sequence[dict[str, Any]]) -> AIMessage:
+    """An agent model's reply: one call of the first tool per user turn, then a text answer that ends the turn.
+
+    Example:
+        >>> from langchain_core.messages import HumanMessage, ToolMessage
+        >>> tool = {"type": "function", "function": {"name": "lookup", "parameters": {
+        ...     "type": "object", "properties": {"query": {"type": "string"}}, "required": ["query"]}}}
+        >>> call = agent_turn([HumanMessage("Hi")], [tool])
+        >>> call.tool_calls[0]["name"], call.tool_calls[0]["args"]
+        ('lookup', {'query': 'Hi'})
+        >>> result = ToolMessage("It is 4.", tool_call_id=call.tool_calls[0]["id"], name="lookup")
+        >>> agent_turn([HumanMessage("Hi"), call, result], [tool]).content
+        'Answer to "Hi" (from lookup: It is 4.)'
+    """
+    start = max((i for i, m in enumerate(messages) if m.type == "human"), default=-1)
+    question = messages[start].text if start >= 0 else ""
+    turn = list(messages[start + 1 :])
+    called = any(isinstance(m, AIMessage) and m.tool_calls for m in turn)
+    if tools and question and not called:
+        function = tools[0]["function"]
+        args = _tool_arguments(function, question)
+        call_id = "call_" + hashlib.sha256(repr((function["name"], args, len(messages))).encode()).hexdigest()[:12]
+        return AIMessage(content="", tool_calls=[{"name": function["name"], "args": args, "id": call_id}])
+    results = [m for m in turn if isinstance(m, ToolMessage)]
+    if not results:
+        return AIMessage(content=f'Answer to "{question}"')
+    first_line = (results[-1].text.splitlines() or [""])[0]
+    return AIMessage(content=f'Answer to "{question}" (from {results[-1].name or "a tool"}: {first_line})')
 
 
 def default_responder(messages: list[BaseMessage], schema: dict[str, Any]) -> dict[str, Any]:
@@ -127,11 +174,14 @@ class FakeStructuredChatModel(BaseChatModel):
             self._bound_schemas.extend(formatted)
         return self.bind(tools=formatted, tool_choice=tool_choice, **kwargs)
 
-    def _reply(self, messages: list[BaseMessage], tools: list[dict[str, Any]] | None) -> ChatResult:
+    def _reply(self, messages: list[BaseMessage], tools: list[dict[str, Any]] | None, choice: Any) -> ChatResult:
         with self._lock:
             self._calls += 1
         prompt_chars = sum(len(str(m.content)) for m in messages)
-        if tools:
+        if tools and choice is None:  # tools offered, none forced: an agent's own model in its tool loop
+            message = agent_turn(messages, tools)
+            completion_chars = len(message.text) + len(repr(message.tool_calls))
+        elif tools:
             function = tools[0]["function"]  # the responder sees the schema titled with the tool's name
             args = self.responder(messages, {"title": function["name"], **function.get("parameters", {})})
             call_id = "call_" + hashlib.sha256(repr((function["name"], args)).encode()).hexdigest()[:12]
@@ -157,7 +207,7 @@ class FakeStructuredChatModel(BaseChatModel):
     ) -> ChatResult:
         if self.delay:
             time.sleep(self.delay)
-        return self._reply(messages, kwargs.get("tools"))
+        return self._reply(messages, kwargs.get("tools"), kwargs.get("tool_choice"))
 
     async def _agenerate(
         self,
@@ -168,7 +218,7 @@ class FakeStructuredChatModel(BaseChatModel):
     ) -> ChatResult:
         if self.delay:
             await asyncio.sleep(self.delay)
-        return self._reply(messages, kwargs.get("tools"))
+        return self._reply(messages, kwargs.get("tools"), kwargs.get("tool_choice"))
 
 
 # -- the offline demo model (its rules: langchain_rpm/_demo.py) ----------------------------------
