@@ -33,6 +33,7 @@ from pydantic import Field, model_validator
 
 from langchain_rpm.components import RPMComponents, as_components
 from langchain_rpm.errors import MissingUserIdError
+from langchain_rpm.graphs.internal import internal_config
 from langchain_rpm.graphs.state import resolve_user_id
 from langchain_rpm.personalization import Personalizer, Retrieval, check_retrieval
 from langchain_rpm.plans import Plan, arun, run
@@ -86,6 +87,11 @@ def _graph_context() -> Any:
         return getattr(get_runtime(), "context", None)
     except (ImportError, RuntimeError, KeyError):
         return None
+
+
+def _internal(run_manager: CallbackManagerForRetrieverRun | AsyncCallbackManagerForRetrieverRun) -> RunnableConfig:
+    """The retriever's child config: its model call traced under it, kept out of a host's ``messages`` stream."""
+    return internal_config({"callbacks": run_manager.get_child()})
 
 
 class RPMRetriever(BaseRetriever):
@@ -180,7 +186,7 @@ class RPMRetriever(BaseRetriever):
         k: int | None = None,
         retrieval: Retrieval | None = None,
     ) -> list[Document]:
-        return run(self._documents(query, {"callbacks": run_manager.get_child()}, user_id, k, retrieval))
+        return run(self._documents(query, _internal(run_manager), user_id, k, retrieval))
 
     async def _aget_relevant_documents(
         self,
@@ -191,4 +197,4 @@ class RPMRetriever(BaseRetriever):
         k: int | None = None,
         retrieval: Retrieval | None = None,
     ) -> list[Document]:
-        return await arun(self._documents(query, {"callbacks": run_manager.get_child()}, user_id, k, retrieval))
+        return await arun(self._documents(query, _internal(run_manager), user_id, k, retrieval))

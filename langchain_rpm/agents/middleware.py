@@ -34,11 +34,11 @@ from typing import TYPE_CHECKING, Any
 
 from langchain.agents.middleware import AgentMiddleware, ModelRequest, ModelResponse
 from langchain_core.messages import AnyMessage, SystemMessage
-from langchain_core.runnables import RunnableConfig
 from langgraph.config import get_config
 
 from langchain_rpm.components import as_components
 from langchain_rpm.errors import ConfigurationError
+from langchain_rpm.graphs.internal import internal_config
 from langchain_rpm.graphs.state import resolve_user_id
 from langchain_rpm.personalization import DEFAULT_HEADER, Personalization, Personalizer, Retrieval, check_retrieval
 from langchain_rpm.plans import Plan, arun, run
@@ -46,8 +46,6 @@ from langchain_rpm.plans import Plan, arun, run
 if TYPE_CHECKING:
     from langchain_rpm.components import RPMComponents
     from langchain_rpm.rpm import RPM
-
-_HIDDEN: RunnableConfig = {"tags": ["rpm", "nostream"]}  # plumbing calls stay out of the agent's "messages" stream
 
 
 def last_user_text(messages: Sequence[AnyMessage]) -> str:
@@ -143,7 +141,12 @@ class RPMMiddleware(AgentMiddleware):
         found = Personalization(user_id=user_id, query=query, profile=profile)
         if query:
             found = yield from self.personalizer.plan(
-                user_id, query, k=self.k, retrieval=self.retrieval, required=self.require_profile, config=_HIDDEN
+                user_id,
+                query,
+                k=self.k,
+                retrieval=self.retrieval,
+                required=self.require_profile,
+                config=internal_config(),
             )
         block = found.render(self.components.task, max_tokens=self.max_tokens, header=self.header)
         return self._remember(key, block)

@@ -37,6 +37,7 @@ from pydantic import BaseModel, Field
 from langchain_rpm.components import as_components
 from langchain_rpm.errors import ConfigurationError, MissingUserIdError, UnknownUserError
 from langchain_rpm.graphs.compose import format_prediction
+from langchain_rpm.graphs.internal import internal_config
 from langchain_rpm.graphs.state import resolve_user_id
 from langchain_rpm.personalization import Personalizer, Retrieval, check_retrieval
 from langchain_rpm.plans import Plan, arun, run
@@ -91,6 +92,11 @@ def _run_user(runtime: ToolRuntime | None, config: RunnableConfig | None) -> str
             "the RPM tool needs the user: run it in a LangGraph ToolNode or create_agent with "
             "context=RPMContext(user_id=...), or call it with config={'configurable': {'user_id': ...}}"
         ) from None
+
+
+def _hidden(runtime: ToolRuntime | None, config: RunnableConfig | None) -> RunnableConfig:
+    """The run's config, with RPM's model calls kept out of the host's ``messages`` stream."""
+    return internal_config(runtime.config if runtime is not None else config)
 
 
 def create_rpm_tool(
@@ -148,7 +154,7 @@ def create_rpm_tool(
         runtime: ToolRuntime = None,  # type: ignore[assignment]  # injected in a ToolNode; None when called directly
         config: RunnableConfig = None,  # type: ignore[assignment]  # injected by LangChain
     ) -> tuple[str, Any]:
-        return run(plan(query, options, _run_user(runtime, config), runtime.config if runtime else config or {}))
+        return run(plan(query, options, _run_user(runtime, config), _hidden(runtime, config)))
 
     async def acall(
         query: str,
@@ -156,7 +162,7 @@ def create_rpm_tool(
         runtime: ToolRuntime = None,  # type: ignore[assignment]  # injected in a ToolNode; None when called directly
         config: RunnableConfig = None,  # type: ignore[assignment]  # injected by LangChain
     ) -> tuple[str, Any]:
-        return await arun(plan(query, options, _run_user(runtime, config), runtime.config if runtime else config or {}))
+        return await arun(plan(query, options, _run_user(runtime, config), _hidden(runtime, config)))
 
     return StructuredTool.from_function(
         func=call,

@@ -28,6 +28,7 @@ from langgraph.runtime import get_runtime
 
 from langchain_rpm.components import RPMComponents
 from langchain_rpm.errors import ConfigurationError
+from langchain_rpm.graphs.internal import internal_config
 from langchain_rpm.graphs.state import RPMContext, RPMState, progress_event, resolve_user_id
 from langchain_rpm.personalization import Personalizer
 from langchain_rpm.plans import Plan, arun, run
@@ -49,13 +50,13 @@ def query_from_state(state: dict[str, Any]) -> str:
 
 
 def plan_node(name: str, step: NodePlan) -> RunnableLambda[Any, dict[str, Any]]:
-    """A graph node (sync and async) that runs ``step(state, config)``'s plan."""
+    """A graph node (sync and async) that runs ``step(state, config)``'s plan, its model calls tagged internal."""
 
     def node(state: dict[str, Any], config: RunnableConfig) -> dict[str, Any]:
-        return run(step(state, config))
+        return run(step(state, internal_config(config)))
 
     async def anode(state: dict[str, Any], config: RunnableConfig) -> dict[str, Any]:
-        return await arun(step(state, config))
+        return await arun(step(state, internal_config(config)))
 
     return RunnableLambda(node, afunc=anode, name=name)
 
