@@ -102,7 +102,7 @@ class RPM:
         self.max_concurrency = max_concurrency
         window = 1 if checkpointer is not None else max_concurrency  # nothing to resume: fewer, larger tasks
         self.build_graph = create_profile_build_graph(self.components, packs_per_task=window).compile(checkpointer)
-        self.inference_graph = create_inference_graph(self.components).compile()
+        self.inference_graph = create_inference_graph(self.components, on_unknown_user="raise").compile()
 
     @property
     def store(self) -> RPMStore:
