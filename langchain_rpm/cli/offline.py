@@ -64,7 +64,7 @@ def users(args: argparse.Namespace, out: Output) -> int:
 def inspect(args: argparse.Namespace, out: Output) -> int:
     """``rpm inspect USER``: factors and statistics, under the user's stored task."""
     user_id = args.user
-    asked = requested_task(task=args.task, labels=args.labels)
+    asked = requested_task(task=args.task, labels=args.labels, task_file=getattr(args, "task_file", None))
     access = StoreAccess(args)
     access.check(writes=False)
     profile = _profile(access, access.open(create=False), user_id)
