@@ -29,6 +29,7 @@ from langchain_core.runnables.config import merge_configs
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.types import StateSnapshot, StreamMode
 
+from langchain_rpm._corrections_api import CorrectionsMixin
 from langchain_rpm.components import RPMComponents
 from langchain_rpm.gcscope import build_gc
 from langchain_rpm.graphs.build import build_key, create_profile_build_graph
@@ -48,7 +49,7 @@ ProgressCallback = Callable[[dict[str, Any]], None]
 """Receives each progress event: ``{"stage", "user_id", "done", "total"}``."""
 
 
-class RPM:
+class RPM(CorrectionsMixin):
     """Build user profiles and personalize queries in two calls, sync or async.
 
     Args:

@@ -95,7 +95,13 @@ def forget(args: argparse.Namespace, out: Output) -> int:
     store = access.open(create=False)
     _profile(access, store, user_id)
     ledgers = [args.batch_state] if getattr(args, "batch_state", None) else []
-    report = forget_user(user_id, store, folder=access.state_folder(), batch_states=ledgers)
+    if getattr(args, "item", None):  # single items: langchain_rpm.corrections
+        from langchain_rpm.corrections import remove_plan
+        from langchain_rpm.plans import run
+
+        report: Any = run(remove_plan(store, user_id, args.item, folder=access.state_folder()))
+    else:
+        report = forget_user(user_id, store, folder=access.state_folder(), batch_states=ledgers)
     if out.json:
         out.data(report.to_dict())
     else:

@@ -152,7 +152,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "forget": (
         "delete every copy of a user's data: examples, profile, build checkpoints, cached replies (no model needed)",
         "Also deletes the user's lines from the batch ledger (STORE/batch.sqlite, or --batch-state) and compacts\n"
-        "every file; the report says what could not be removed here.\n\nexample:\n  rpm forget ada",
+        "every file; the report says what could not be removed here. With --item, only those items go (statistics\n"
+        "updated, their text removed the same way).\n\nexample:\n  rpm forget ada\n  rpm forget ada --item 12 --item 31",
     ),
     "demo": (
         "build demo users from shipped data, then personalize their held-out queries",
@@ -204,6 +205,9 @@ def _add_commands(commands: Any) -> None:
     _command(commands, "users")
     forget = _command(commands, "forget")
     forget.add_argument("user", help="the user id")
+    forget.add_argument(
+        "--item", action="append", metavar="ID", help="remove only this history item (repeatable); no model call"
+    )
     forget.add_argument("--batch-state", type=Path, metavar="PATH", help="a batch ledger besides STORE/batch.sqlite")
     demo = _command(commands, "demo")
     demo.add_argument("--demo-task", default="lamp2", choices=list(PRESET_TASKS), help="demo data (default lamp2)")
