@@ -125,6 +125,18 @@ def agent_turn(messages: Sequence[BaseMessage], tools: Sequence[dict[str, Any]])
     return AIMessage(content=f'Answer to "{question}" (from {results[-1].name or "a tool"}: {first_line})')
 
 
+def _with_usage(message: AIMessage, messages: list[BaseMessage], completion_chars: int) -> ChatResult:
+    """``message`` with token usage estimated as characters / 4, as a chat result."""
+    prompt_tokens = max(1, sum(len(str(m.content)) for m in messages) // 4)
+    output_tokens = max(1, completion_chars // 4)
+    message.usage_metadata = {
+        "input_tokens": prompt_tokens,
+        "output_tokens": output_tokens,
+        "total_tokens": prompt_tokens + output_tokens,
+    }
+    return ChatResult(generations=[ChatGeneration(message=message)])
+
+
 def default_responder(messages: list[BaseMessage], schema: dict[str, Any]) -> dict[str, Any]:
     """Fill the tool's schema with words from the last message."""
     return cast(dict[str, Any], fill_schema(schema, str(messages[-1].content) if messages else ""))
@@ -174,14 +186,19 @@ class FakeStructuredChatModel(BaseChatModel):
             self._bound_schemas.extend(formatted)
         return self.bind(tools=formatted, tool_choice=tool_choice, **kwargs)
 
-    def _reply(self, messages: list[BaseMessage], tools: list[dict[str, Any]] | None, choice: Any) -> ChatResult:
+    def _dispatch(self, messages: list[BaseMessage], kwargs: dict[str, Any]) -> ChatResult:
+        tools = kwargs.get("tools")
+        if tools and kwargs.get("tool_choice") is None:  # tools offered, none forced: an agent's own model
+            with self._lock:
+                self._calls += 1
+            message = agent_turn(messages, tools)
+            return _with_usage(message, messages, len(message.text) + len(repr(message.tool_calls)))
+        return self._reply(messages, tools)
+
+    def _reply(self, messages: list[BaseMessage], tools: list[dict[str, Any]] | None) -> ChatResult:
         with self._lock:
             self._calls += 1
-        prompt_chars = sum(len(str(m.content)) for m in messages)
-        if tools and choice is None:  # tools offered, none forced: an agent's own model in its tool loop
-            message = agent_turn(messages, tools)
-            completion_chars = len(message.text) + len(repr(message.tool_calls))
-        elif tools:
+        if tools:
             function = tools[0]["function"]  # the responder sees the schema titled with the tool's name
             args = self.responder(messages, {"title": function["name"], **function.get("parameters", {})})
             call_id = "call_" + hashlib.sha256(repr((function["name"], args)).encode()).hexdigest()[:12]
@@ -191,12 +208,7 @@ class FakeStructuredChatModel(BaseChatModel):
             text = str(self.responder(messages, {"type": "object", "properties": {"text": {"type": "string"}}})["text"])
             message = AIMessage(content=text)
             completion_chars = len(text)
-        message.usage_metadata = {
-            "input_tokens": max(1, prompt_chars // 4),
-            "output_tokens": max(1, completion_chars // 4),
-            "total_tokens": max(1, prompt_chars // 4) + max(1, completion_chars // 4),
-        }
-        return ChatResult(generations=[ChatGeneration(message=message)])
+        return _with_usage(message, messages, completion_chars)
 
     def _generate(
         self,
@@ -207,7 +219,7 @@ class FakeStructuredChatModel(BaseChatModel):
     ) -> ChatResult:
         if self.delay:
             time.sleep(self.delay)
-        return self._reply(messages, kwargs.get("tools"), kwargs.get("tool_choice"))
+        return self._dispatch(messages, kwargs)
 
     async def _agenerate(
         self,
@@ -218,7 +230,7 @@ class FakeStructuredChatModel(BaseChatModel):
     ) -> ChatResult:
         if self.delay:
             await asyncio.sleep(self.delay)
-        return self._reply(messages, kwargs.get("tools"), kwargs.get("tool_choice"))
+        return self._dispatch(messages, kwargs)
 
 
 # -- the offline demo model (its rules: langchain_rpm/_demo.py) ----------------------------------
