@@ -14,6 +14,14 @@ of defaults:
 Every step is a :mod:`plan <langchain_rpm.plans>`, so each entry point is written once for sync and
 async.
 
+**Cold start, one rule everywhere.** A user without a stored profile gets an *empty personalization*
+(no factors, no examples, no LLM call) from the retriever (no documents), the agent tool (a "no
+personalization yet" text the agent can read), the middleware (the prompt unchanged) and the inference
+graph's nodes (empty ``rpm_*`` keys, ``rpm_prediction`` ``None``), so a new user's first turn just runs
+unpersonalized. Each of them takes ``on_unknown_user="raise"`` (strict mode) to raise
+:class:`~langchain_rpm.errors.UnknownUserError` instead. ``RPM.personalize`` is always strict: it
+promises an answer in the user's way.
+
 Example:
     >>> from langchain_rpm.testing import demo_rpm
     >>> rpm = demo_rpm()  # the offline demo model, a temporary store, user "ada" built
@@ -44,6 +52,9 @@ if TYPE_CHECKING:
 
 Retrieval = Literal["features", "query"]
 RETRIEVALS: tuple[Retrieval, ...] = ("features", "query")
+OnUnknownUser = Literal["empty", "raise"]
+"""What an entry point does for a user without a profile: an empty personalization, or raise."""
+ON_UNKNOWN_USER: tuple[OnUnknownUser, ...] = ("empty", "raise")
 
 DEFAULT_HEADER = (
     "Personalization (RPM): what is known about how this user reasons. Use it to tailor your answer to them. "
@@ -57,6 +68,18 @@ def check_retrieval(retrieval: str, k: int | None) -> None:
         raise ConfigurationError(f"retrieval must be 'features' or 'query', got {retrieval!r}")
     if k is not None and (not isinstance(k, int) or isinstance(k, bool) or k < 0):
         raise ConfigurationError(f"k must be an integer >= 0, got {k!r}")
+
+
+def check_on_unknown_user(on_unknown_user: str) -> bool:
+    """Refuse an unknown cold-start rule; ``True`` when a missing profile must raise (strict mode).
+
+    Example:
+        >>> check_on_unknown_user("empty")
+        False
+    """
+    if on_unknown_user not in ON_UNKNOWN_USER:
+        raise ConfigurationError(f"on_unknown_user must be 'empty' or 'raise', got {on_unknown_user!r}")
+    return on_unknown_user == "raise"
 
 
 def require_profile(profile: UserProfile | None, user_id: str) -> UserProfile:

@@ -197,7 +197,48 @@ def forget_plan(
     texts = [example.input for example in (yield from store.examples_plan(user_id))]
     had_profile = (yield from store.profile_plan(user_id)) is not None
     removed = yield from delete_user_plan(store, user_id)
-    threads, compacted, kept = 0, list[str](), list[str]()
+    copies = yield from purge_plan(
+        user_id, texts, owner=tag, checkpointer=checkpointer, caches=caches, folder=folder, batch_states=batch_states
+    )
+    threads, entries, lines = copies.threads, copies.entries, copies.lines
+    compacted, kept = list(copies.compacted), list(copies.kept)
+    if compact:
+        for line in (yield from compact_plan(store)):
+            (kept if line.startswith(("kept", "not compacted")) else compacted).append(line)
+    else:
+        kept.append("not compacted (compact=False): Chroma's files may still hold deleted text")
+    return ForgetReport(user_id, removed, had_profile, threads, entries, lines, tuple(compacted), tuple(kept))
+
+
+@dataclass(frozen=True)
+class Purged:
+    """What :func:`purge_plan` removed outside the store, and its report lines."""
+
+    threads: int
+    entries: int
+    lines: int
+    compacted: tuple[str, ...]
+    kept: tuple[str, ...]
+
+
+def purge_plan(
+    user_id: str,
+    texts: Sequence[str],
+    *,
+    owner: str,
+    checkpointer: Any = None,
+    caches: Sequence[Any] = (),
+    folder: str | Path | None = None,
+    batch_states: Sequence[str | Path] | None = None,
+) -> Plan[Purged]:
+    """Delete the copies outside the store: the user's build threads, then cache and ledger entries.
+
+    Cache and ledger entries go when they carry ``owner`` (an :func:`owner_tag`; pass a tag no entry
+    has to match by text only) or quote one of ``texts`` (with the texts the deleted threads held).
+    :func:`forget_plan` and single-item removal (``langchain_rpm.corrections``) both purge through it.
+    """
+    threads, compacted, kept, texts = 0, list[str](), list[str](), list(texts)
+    tag = owner_tag(user_id)
     if checkpointer is not None:
         found, more_texts, note = yield Call(_forget_threads, _aforget_threads, (checkpointer, user_id, tag))
         threads, texts = threads + found, texts + more_texts
@@ -209,23 +250,18 @@ def forget_plan(
         compacted.append(note)
     entries = 0
     for cache in _given_caches(caches):
-        entries += yield Call(cache.forget, args=(tag, texts))
+        entries += yield Call(cache.forget, args=(owner, texts))
         compacted.append(f"LLM cache compacted (SQLite VACUUM): {getattr(cache, 'path', type(cache).__name__)}")
     lines = 0
     for kind, path, handler in _state_files(caches, batch_states, state):
         if handler is None:
             kept.append(f"kept: {path} (no {kind} handler registered: import the module that wrote it)")
             continue
-        found, notes = yield Call(handler.purge, args=(path, tag, texts))
+        found, notes = yield Call(handler.purge, args=(path, owner, texts))
         entries, lines = (entries + found, lines) if kind == "cache" else (entries, lines + found)
         compacted.append(notes[0])
         kept.extend(notes[1:])
-    if compact:
-        for line in (yield from compact_plan(store)):
-            (kept if line.startswith(("kept", "not compacted")) else compacted).append(line)
-    else:
-        kept.append("not compacted (compact=False): Chroma's files may still hold deleted text")
-    return ForgetReport(user_id, removed, had_profile, threads, entries, lines, tuple(compacted), tuple(kept))
+    return Purged(threads, entries, lines, tuple(compacted), tuple(kept))
 
 
 def forget_user(

@@ -23,7 +23,7 @@ Example:
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 from langchain_core.callbacks import AsyncCallbackManagerForRetrieverRun, CallbackManagerForRetrieverRun
 from langchain_core.documents import Document
@@ -33,8 +33,15 @@ from pydantic import Field, model_validator
 
 from langchain_rpm.components import RPMComponents, as_components
 from langchain_rpm.errors import MissingUserIdError
+from langchain_rpm.graphs.internal import internal_config
 from langchain_rpm.graphs.state import resolve_user_id
-from langchain_rpm.personalization import Personalizer, Retrieval, check_retrieval
+from langchain_rpm.personalization import (
+    OnUnknownUser,
+    Personalizer,
+    Retrieval,
+    check_on_unknown_user,
+    check_retrieval,
+)
 from langchain_rpm.plans import Plan, arun, run
 from langchain_rpm.store import example_id
 from langchain_rpm.types import RetrievedExample
@@ -88,6 +95,11 @@ def _graph_context() -> Any:
         return None
 
 
+def _internal(run_manager: CallbackManagerForRetrieverRun | AsyncCallbackManagerForRetrieverRun) -> RunnableConfig:
+    """The retriever's child config: its model call traced under it, kept out of a host's ``messages`` stream."""
+    return internal_config({"callbacks": run_manager.get_child()})
+
+
 class RPMRetriever(BaseRetriever):
     r"""Retrieves a user's reasoning examples for a query (RPM steps 6-7) as ``Document``\ s.
 
@@ -96,8 +108,9 @@ class RPMRetriever(BaseRetriever):
         user_id: Default user; overridden per call (see the module docs).
         k: Documents returned (default: the components' ``k``); ``invoke(query, k=2)`` overrides it.
         retrieval: ``"features"`` (default) or ``"query"`` (no LLM call, weaker).
-        on_unknown_user: A user without a profile raises
-            :class:`~langchain_rpm.errors.UnknownUserError` (``"raise"``) or gets no documents (``"empty"``).
+        on_unknown_user: A user without a profile gets no documents (``"empty"``, the default) or
+            raises :class:`~langchain_rpm.errors.UnknownUserError` (``"raise"``); see the cold-start rule
+            in :mod:`langchain_rpm.personalization`.
 
     Each ``Document`` has ``page_content`` from :func:`render_example` and metadata ``answer``,
     ``reasoning``, ``features`` (dicts), ``factors`` (names), ``item_id``, ``score`` (cosine) and ``user_id``.
@@ -114,11 +127,12 @@ class RPMRetriever(BaseRetriever):
     user_id: str | None = None
     k: int | None = Field(default=None, ge=0)
     retrieval: Retrieval = "features"
-    on_unknown_user: Literal["raise", "empty"] = "raise"
+    on_unknown_user: OnUnknownUser = "empty"
 
     @model_validator(mode="after")
     def _checked(self) -> RPMRetriever:
         check_retrieval(self.retrieval, self.k)
+        check_on_unknown_user(self.on_unknown_user)
         return self
 
     @classmethod
@@ -180,7 +194,7 @@ class RPMRetriever(BaseRetriever):
         k: int | None = None,
         retrieval: Retrieval | None = None,
     ) -> list[Document]:
-        return run(self._documents(query, {"callbacks": run_manager.get_child()}, user_id, k, retrieval))
+        return run(self._documents(query, _internal(run_manager), user_id, k, retrieval))
 
     async def _aget_relevant_documents(
         self,
@@ -191,4 +205,4 @@ class RPMRetriever(BaseRetriever):
         k: int | None = None,
         retrieval: Retrieval | None = None,
     ) -> list[Document]:
-        return await arun(self._documents(query, {"callbacks": run_manager.get_child()}, user_id, k, retrieval))
+        return await arun(self._documents(query, _internal(run_manager), user_id, k, retrieval))

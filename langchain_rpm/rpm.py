@@ -18,9 +18,7 @@ Example:
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Literal
 
 from langchain_core.language_models import BaseChatModel
@@ -29,6 +27,8 @@ from langchain_core.runnables.config import merge_configs
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.types import StateSnapshot, StreamMode
 
+from langchain_rpm._bulk_api import BulkBuildMixin
+from langchain_rpm._corrections_api import CorrectionsMixin
 from langchain_rpm._refresh_api import RefreshAPI
 from langchain_rpm.components import RPMComponents
 from langchain_rpm.graphs.build import create_profile_build_graph
@@ -49,7 +49,7 @@ ProgressCallback = Callable[[dict[str, Any]], None]
 """Receives each progress event: ``{"stage", "user_id", "done", "total"}``."""
 
 
-class RPM(RefreshAPI):
+class RPM(BulkBuildMixin, RefreshAPI, CorrectionsMixin):
     """Build user profiles and personalize queries in two calls, sync or async.
 
     Args:
@@ -103,7 +103,7 @@ class RPM(RefreshAPI):
         self.max_concurrency = max_concurrency
         window = 1 if checkpointer is not None else max_concurrency  # nothing to resume: fewer, larger tasks
         self.build_graph = create_profile_build_graph(self.components, packs_per_task=window).compile(checkpointer)
-        self.inference_graph = create_inference_graph(self.components).compile()
+        self.inference_graph = create_inference_graph(self.components, on_unknown_user="raise").compile()
 
     @property
     def store(self) -> RPMStore:
@@ -262,64 +262,6 @@ class RPM(RefreshAPI):
         return await self._aafter_update(
             await self._arun_build(*self._request(user_id, items, config, "update"), on_progress)
         )
-
-    def build_users(
-        self,
-        histories: Mapping[str, HistoryLike],
-        *,
-        config: RunnableConfig | None = None,
-        on_progress: ProgressCallback | None = None,
-        batch_api: bool = False,
-        **batch: Any,
-    ) -> dict[str, UserProfile | Exception]:
-        """Build many users with threads; LLM calls stay within ``max_concurrency`` across all users.
-
-        Returns each user's profile, or the exception that stopped that user (others go on).
-        ``batch_api=True``: through the OpenAI Batch API at half price (``docs/batch.md``), with
-        ``batch_state=`` (the ledger) and the options of :func:`~langchain_rpm.batch.build.batch_builder`.
-        """
-        if batch_api or batch:
-            from langchain_rpm.batch.build import batch_builder
-
-            return batch_builder(self, batch_api, on_progress, **batch).build_users(histories, config=config)
-
-        def one(user_id: str, history: HistoryLike) -> UserProfile | Exception:
-            try:
-                return self.build_user(user_id, history, config=config, on_progress=on_progress)
-            except Exception as exc:
-                return exc
-
-        with ThreadPoolExecutor(max_workers=self.max_concurrency) as pool:
-            futures = {uid: pool.submit(one, uid, items) for uid, items in histories.items()}
-        return {uid: future.result() for uid, future in futures.items()}
-
-    async def abuild_users(
-        self,
-        histories: Mapping[str, HistoryLike],
-        *,
-        config: RunnableConfig | None = None,
-        users_in_flight: int | None = None,
-        on_progress: ProgressCallback | None = None,
-        batch_api: bool = False,
-        **batch: Any,
-    ) -> dict[str, UserProfile | Exception]:
-        """Async :meth:`build_users`; ``users_in_flight`` users at once (default ``4 * max_concurrency``)."""
-        if batch_api or batch:
-            from langchain_rpm.batch.build import batch_builder
-
-            builder = batch_builder(self, batch_api, on_progress, **batch)
-            return await builder.abuild_users(histories, config=config, users_in_flight=users_in_flight)
-        gate = asyncio.Semaphore(users_in_flight or 4 * self.max_concurrency)
-
-        async def one(user_id: str, history: HistoryLike) -> UserProfile | Exception:
-            async with gate:
-                try:
-                    return await self.abuild_user(user_id, history, config=config, on_progress=on_progress)
-                except Exception as exc:
-                    return exc
-
-        results = await asyncio.gather(*(one(uid, history) for uid, history in histories.items()))
-        return dict(zip(histories, results, strict=True))
 
     # -- personalize -------------------------------------------------------------------------------------
     def personalize(

@@ -9,6 +9,11 @@ with a tool call whose arguments are a pure function of the messages (safe under
 deterministic rules (:func:`demo_responder`): the README, notebooks, doctests and the evaluation's
 dry run use it offline. Numbers it produces measure the plumbing, never a model's quality.
 
+As an *agent's own* model (tools bound without a forced ``tool_choice``, as ``create_agent`` and
+LangGraph's ``ToolNode`` loops do) it behaves like a chat model in a tool loop: on a new user message it
+calls the first bound tool once, with the message text as its text arguments; after the tool's result it
+answers in text, quoting that result, and the turn ends (:func:`agent_turn`).
+
 Example:
     >>> from pydantic import BaseModel
     >>> class Answer(BaseModel):
@@ -31,7 +36,7 @@ from typing import Any, cast
 
 from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackManagerForLLMRun
 from langchain_core.language_models import BaseChatModel, LanguageModelInput
-from langchain_core.messages import AIMessage, BaseMessage
+from langchain_core.messages import AIMessage, BaseMessage, ToolMessage
 from langchain_core.outputs import ChatGeneration, ChatResult
 from langchain_core.runnables import Runnable
 from langchain_core.utils.function_calling import convert_to_openai_tool
@@ -42,6 +47,60 @@ from langchain_rpm._demo import fill_schema as fill_schema
 
 Responder = Callable[[list[BaseMessage], dict[str, Any]], dict[str, Any]]
 """``(messages, tool_json_schema) -> tool-call arguments``; the schema's ``title`` is the tool's name."""
+
+
+def _tool_arguments(function: dict[str, Any], text: str) -> dict[str, Any]:
+    """A tool's required arguments: text ones get ``text``, the others a placeholder from the schema."""
+    parameters = function.get("parameters", {})
+    properties = parameters.get("properties", {})
+    required = parameters.get("required", list(properties))
+    return {
+        key: text if properties[key].get("type") == "string" else fill_schema(properties[key], text, root=parameters)
+        for key in required
+        if key in properties
+    }
+
+
+def agent_turn(messages: Sequence[BaseMessage], tools: Sequence[dict[str, Any]]) -> AIMessage:
+    """An agent model's reply: one call of the first tool per user turn, then a text answer that ends the turn.
+
+    Example:
+        >>> from langchain_core.messages import HumanMessage, ToolMessage
+        >>> tool = {"type": "function", "function": {"name": "lookup", "parameters": {
+        ...     "type": "object", "properties": {"query": {"type": "string"}}, "required": ["query"]}}}
+        >>> call = agent_turn([HumanMessage("Hi")], [tool])
+        >>> call.tool_calls[0]["name"], call.tool_calls[0]["args"]
+        ('lookup', {'query': 'Hi'})
+        >>> result = ToolMessage("It is 4.", tool_call_id=call.tool_calls[0]["id"], name="lookup")
+        >>> agent_turn([HumanMessage("Hi"), call, result], [tool]).content
+        'Answer to "Hi" (from lookup: It is 4.)'
+    """
+    start = max((i for i, m in enumerate(messages) if m.type == "human"), default=-1)
+    question = messages[start].text if start >= 0 else ""
+    turn = list(messages[start + 1 :])
+    called = any(isinstance(m, AIMessage) and m.tool_calls for m in turn)
+    if tools and question and not called:
+        function = tools[0]["function"]
+        args = _tool_arguments(function, question)
+        call_id = "call_" + hashlib.sha256(repr((function["name"], args, len(messages))).encode()).hexdigest()[:12]
+        return AIMessage(content="", tool_calls=[{"name": function["name"], "args": args, "id": call_id}])
+    results = [m for m in turn if isinstance(m, ToolMessage)]
+    if not results:
+        return AIMessage(content=f'Answer to "{question}"')
+    first_line = (results[-1].text.splitlines() or [""])[0]
+    return AIMessage(content=f'Answer to "{question}" (from {results[-1].name or "a tool"}: {first_line})')
+
+
+def _with_usage(message: AIMessage, messages: list[BaseMessage], completion_chars: int) -> ChatResult:
+    """``message`` with token usage estimated as characters / 4, as a chat result."""
+    prompt_tokens = max(1, sum(len(str(m.content)) for m in messages) // 4)
+    output_tokens = max(1, completion_chars // 4)
+    message.usage_metadata = {
+        "input_tokens": prompt_tokens,
+        "output_tokens": output_tokens,
+        "total_tokens": prompt_tokens + output_tokens,
+    }
+    return ChatResult(generations=[ChatGeneration(message=message)])
 
 
 def default_responder(messages: list[BaseMessage], schema: dict[str, Any]) -> dict[str, Any]:
@@ -93,10 +152,18 @@ class FakeStructuredChatModel(BaseChatModel):
             self._bound_schemas.extend(formatted)
         return self.bind(tools=formatted, tool_choice=tool_choice, **kwargs)
 
+    def _dispatch(self, messages: list[BaseMessage], kwargs: dict[str, Any]) -> ChatResult:
+        tools = kwargs.get("tools")
+        if tools and kwargs.get("tool_choice") is None:  # tools offered, none forced: an agent's own model
+            with self._lock:
+                self._calls += 1
+            message = agent_turn(messages, tools)
+            return _with_usage(message, messages, len(message.text) + len(repr(message.tool_calls)))
+        return self._reply(messages, tools)
+
     def _reply(self, messages: list[BaseMessage], tools: list[dict[str, Any]] | None) -> ChatResult:
         with self._lock:
             self._calls += 1
-        prompt_chars = sum(len(str(m.content)) for m in messages)
         if tools:
             function = tools[0]["function"]  # the responder sees the schema titled with the tool's name
             args = self.responder(messages, {"title": function["name"], **function.get("parameters", {})})
@@ -107,12 +174,7 @@ class FakeStructuredChatModel(BaseChatModel):
             text = str(self.responder(messages, {"type": "object", "properties": {"text": {"type": "string"}}})["text"])
             message = AIMessage(content=text)
             completion_chars = len(text)
-        message.usage_metadata = {
-            "input_tokens": max(1, prompt_chars // 4),
-            "output_tokens": max(1, completion_chars // 4),
-            "total_tokens": max(1, prompt_chars // 4) + max(1, completion_chars // 4),
-        }
-        return ChatResult(generations=[ChatGeneration(message=message)])
+        return _with_usage(message, messages, completion_chars)
 
     def _generate(
         self,
@@ -123,7 +185,7 @@ class FakeStructuredChatModel(BaseChatModel):
     ) -> ChatResult:
         if self.delay:
             time.sleep(self.delay)
-        return self._reply(messages, kwargs.get("tools"))
+        return self._dispatch(messages, kwargs)
 
     async def _agenerate(
         self,
@@ -134,7 +196,7 @@ class FakeStructuredChatModel(BaseChatModel):
     ) -> ChatResult:
         if self.delay:
             await asyncio.sleep(self.delay)
-        return self._reply(messages, kwargs.get("tools"))
+        return self._dispatch(messages, kwargs)
 
 
 # -- the offline demo model (its rules: langchain_rpm/_demo.py) ----------------------------------

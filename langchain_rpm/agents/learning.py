@@ -39,6 +39,7 @@ from langchain_core.runnables import RunnableConfig, RunnableLambda
 from langgraph.runtime import get_runtime
 
 from langchain_rpm.errors import ConfigurationError
+from langchain_rpm.graphs.internal import internal_config
 from langchain_rpm.graphs.state import resolve_user_id
 from langchain_rpm.history import check_user_id, validate_history
 from langchain_rpm.types import HistoryItem, ReasoningExample, UserProfile
@@ -222,7 +223,7 @@ def rpm_learn_node(
             if executor is not None:
                 executor.submit(user(config), items)
             else:
-                learn(rpm, user(config), items)
+                learn(rpm, user(config), items, config=internal_config())
         return {}
 
     async def anode(state: dict[str, Any], config: RunnableConfig) -> dict[str, Any]:
@@ -230,7 +231,7 @@ def rpm_learn_node(
             if executor is not None:
                 executor.submit(user(config), items)
             else:
-                await alearn(rpm, user(config), items)
+                await alearn(rpm, user(config), items, config=internal_config())
         return {}
 
     return RunnableLambda(node, afunc=anode, name="rpm_learn")

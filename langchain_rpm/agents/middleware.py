@@ -14,7 +14,8 @@ is cached per (user, profile version, message), so the tool loop of one turn pay
 The user id comes from ``runtime.context`` (``context_schema=RPMContext`` or any context with a
 ``user_id``), else ``config["configurable"]["user_id"]``; none raises
 :class:`~langchain_rpm.errors.MissingUserIdError`. A user without a profile gets no personalization (the
-agent runs unchanged) unless ``require_profile=True``.
+agent runs unchanged) unless ``on_unknown_user="raise"`` (the cold-start rule of
+:mod:`langchain_rpm.personalization`).
 
 Example:
     >>> from langchain_rpm.testing import demo_rpm
@@ -34,20 +35,26 @@ from typing import TYPE_CHECKING, Any
 
 from langchain.agents.middleware import AgentMiddleware, ModelRequest, ModelResponse
 from langchain_core.messages import AnyMessage, SystemMessage
-from langchain_core.runnables import RunnableConfig
 from langgraph.config import get_config
 
 from langchain_rpm.components import as_components
 from langchain_rpm.errors import ConfigurationError
+from langchain_rpm.graphs.internal import internal_config
 from langchain_rpm.graphs.state import resolve_user_id
-from langchain_rpm.personalization import DEFAULT_HEADER, Personalization, Personalizer, Retrieval, check_retrieval
+from langchain_rpm.personalization import (
+    DEFAULT_HEADER,
+    OnUnknownUser,
+    Personalization,
+    Personalizer,
+    Retrieval,
+    check_on_unknown_user,
+    check_retrieval,
+)
 from langchain_rpm.plans import Plan, arun, run
 
 if TYPE_CHECKING:
     from langchain_rpm.components import RPMComponents
     from langchain_rpm.rpm import RPM
-
-_HIDDEN: RunnableConfig = {"tags": ["rpm", "nostream"]}  # plumbing calls stay out of the agent's "messages" stream
 
 
 def last_user_text(messages: Sequence[AnyMessage]) -> str:
@@ -75,8 +82,8 @@ class RPMMiddleware(AgentMiddleware):
         max_tokens: Budget of the added block (approximate tokens, ``len(text) / 4``).
         retrieval: ``"features"`` (default: extract the message's features first, one LLM call,
             cached per message) or ``"query"`` (embed the message text, no LLM call).
-        require_profile: Raise :class:`~langchain_rpm.errors.UnknownUserError` for a user without a
-            profile instead of running the agent unpersonalized.
+        on_unknown_user: ``"empty"`` (a user without a profile: the prompt is left unchanged) or
+            ``"raise"`` (:class:`~langchain_rpm.errors.UnknownUserError`).
         header: First line of the block.
         cache_size: Blocks kept per (user, profile version, message).
 
@@ -91,7 +98,7 @@ class RPMMiddleware(AgentMiddleware):
         k: int | None = None,
         max_tokens: int = 800,
         retrieval: Retrieval = "features",
-        require_profile: bool = False,
+        on_unknown_user: OnUnknownUser = "empty",
         header: str = DEFAULT_HEADER,
         cache_size: int = 256,
     ) -> None:
@@ -105,7 +112,7 @@ class RPMMiddleware(AgentMiddleware):
         self.k = k
         self.max_tokens = max_tokens
         self.retrieval = retrieval
-        self.require_profile = require_profile
+        self.require_profile = check_on_unknown_user(on_unknown_user)
         self.header = header
         self._cache: OrderedDict[tuple[str, int, str], str] = OrderedDict()
         self._cache_size = cache_size
@@ -143,7 +150,12 @@ class RPMMiddleware(AgentMiddleware):
         found = Personalization(user_id=user_id, query=query, profile=profile)
         if query:
             found = yield from self.personalizer.plan(
-                user_id, query, k=self.k, retrieval=self.retrieval, required=self.require_profile, config=_HIDDEN
+                user_id,
+                query,
+                k=self.k,
+                retrieval=self.retrieval,
+                required=self.require_profile,
+                config=internal_config(),
             )
         block = found.render(self.components.task, max_tokens=self.max_tokens, header=self.header)
         return self._remember(key, block)

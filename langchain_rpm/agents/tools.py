@@ -12,8 +12,10 @@ could change: it comes from LangGraph's injected ``ToolRuntime`` (``runtime.cont
 - ``"examples"``: only this user's most relevant reasoning examples (``retrieval="features"``: 1 LLM
   call; ``"query"``: none).
 
-A user without a profile gets a tool error message the agent can read (not an exception); a run
-without a user id raises :class:`~langchain_rpm.errors.MissingUserIdError` saying how to pass one.
+A user without a profile gets :data:`NO_PROFILE`, a text the agent can read, and a ``None`` artifact
+(``on_unknown_user="raise"``: :class:`~langchain_rpm.errors.UnknownUserError`; the cold-start rule of
+:mod:`langchain_rpm.personalization`); a run without a user id raises
+:class:`~langchain_rpm.errors.MissingUserIdError` saying how to pass one.
 
 Example:
     >>> from langchain_rpm.testing import demo_rpm
@@ -30,15 +32,22 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, Literal
 
 from langchain_core.runnables import RunnableConfig
-from langchain_core.tools import BaseTool, StructuredTool, ToolException
+from langchain_core.tools import BaseTool, StructuredTool
 from langgraph.prebuilt import ToolRuntime
 from pydantic import BaseModel, Field
 
 from langchain_rpm.components import as_components
-from langchain_rpm.errors import ConfigurationError, MissingUserIdError, UnknownUserError
+from langchain_rpm.errors import ConfigurationError, MissingUserIdError
 from langchain_rpm.graphs.compose import format_prediction
+from langchain_rpm.graphs.internal import internal_config
 from langchain_rpm.graphs.state import resolve_user_id
-from langchain_rpm.personalization import Personalizer, Retrieval, check_retrieval
+from langchain_rpm.personalization import (
+    OnUnknownUser,
+    Personalizer,
+    Retrieval,
+    check_on_unknown_user,
+    check_retrieval,
+)
 from langchain_rpm.plans import Plan, arun, run
 from langchain_rpm.prompts import render_examples
 from langchain_rpm.types import RetrievedExample
@@ -60,6 +69,10 @@ _DESCRIPTIONS: dict[str, str] = {
         "past items, with their reasoning and answers."
     ),
 }
+
+
+NO_PROFILE = "No personalization for this user yet (they have no RPM profile): answer without it."
+"""What the tool returns for a user without a profile (the default cold-start rule)."""
 
 
 class RPMToolInput(BaseModel):
@@ -93,6 +106,11 @@ def _run_user(runtime: ToolRuntime | None, config: RunnableConfig | None) -> str
         ) from None
 
 
+def _hidden(runtime: ToolRuntime | None, config: RunnableConfig | None) -> RunnableConfig:
+    """The run's config, with RPM's model calls kept out of the host's ``messages`` stream."""
+    return internal_config(runtime.config if runtime is not None else config)
+
+
 def create_rpm_tool(
     rpm: RPM | RPMComponents,
     *,
@@ -101,6 +119,7 @@ def create_rpm_tool(
     description: str | None = None,
     retrieval: Retrieval = "features",
     k: int | None = None,
+    on_unknown_user: OnUnknownUser = "empty",
 ) -> BaseTool:
     """A tool that personalizes for the run's user.
 
@@ -111,6 +130,8 @@ def create_rpm_tool(
         description: What the agent's model is told about the tool.
         retrieval: ``"features"`` (the paper's method, 1 LLM call) or ``"query"`` (no LLM call).
         k: Examples retrieved (default: the components' ``k``).
+        on_unknown_user: ``"empty"`` (a user without a profile gets :data:`NO_PROFILE`) or ``"raise"``
+            (:class:`~langchain_rpm.errors.UnknownUserError`).
 
     Returns:
         A ``StructuredTool`` with ``response_format="content_and_artifact"``: the model sees text, the
@@ -119,16 +140,16 @@ def create_rpm_tool(
     if mode not in _DESCRIPTIONS:
         raise ConfigurationError(f"mode must be 'answer' or 'examples', got {mode!r}")
     check_retrieval(retrieval, k)
+    strict = check_on_unknown_user(on_unknown_user)
     parts = as_components(rpm)
     personalizer = Personalizer(parts)
 
     def plan(query: str, options: list[str] | None, user_id: str, config: RunnableConfig) -> Plan[tuple[str, Any]]:
-        try:
-            found = yield from personalizer.plan(
-                user_id, query, options=options, k=k, retrieval=retrieval, config=config
-            )
-        except UnknownUserError as exc:
-            raise ToolException(f"No personalization available: {exc}") from exc
+        found = yield from personalizer.plan(
+            user_id, query, options=options, k=k, retrieval=retrieval, required=strict, config=config
+        )
+        if found.profile is None:
+            return NO_PROFILE, None
         if mode == "examples":
             return format_examples(found.examples), [hit.model_dump(mode="json") for hit in found.examples]
         request = {
@@ -148,7 +169,7 @@ def create_rpm_tool(
         runtime: ToolRuntime = None,  # type: ignore[assignment]  # injected in a ToolNode; None when called directly
         config: RunnableConfig = None,  # type: ignore[assignment]  # injected by LangChain
     ) -> tuple[str, Any]:
-        return run(plan(query, options, _run_user(runtime, config), runtime.config if runtime else config or {}))
+        return run(plan(query, options, _run_user(runtime, config), _hidden(runtime, config)))
 
     async def acall(
         query: str,
@@ -156,7 +177,7 @@ def create_rpm_tool(
         runtime: ToolRuntime = None,  # type: ignore[assignment]  # injected in a ToolNode; None when called directly
         config: RunnableConfig = None,  # type: ignore[assignment]  # injected by LangChain
     ) -> tuple[str, Any]:
-        return await arun(plan(query, options, _run_user(runtime, config), runtime.config if runtime else config or {}))
+        return await arun(plan(query, options, _run_user(runtime, config), _hidden(runtime, config)))
 
     return StructuredTool.from_function(
         func=call,

@@ -84,7 +84,7 @@ def _lamp_histories(args: argparse.Namespace, asked: TaskSpec | None) -> tuple[T
 def prepare(args: argparse.Namespace) -> Prepared:
     """Read and check the rows, compare them with the store, and plan each user's job (no model)."""
     _input_source(args)
-    asked = requested_task(task=args.task, labels=args.labels)
+    asked = requested_task(task=args.task, labels=args.labels, task_file=getattr(args, "task_file", None))
     access = StoreAccess(args)
     access.check(writes=True)
     store = access.open(create=False)

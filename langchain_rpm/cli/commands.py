@@ -137,7 +137,7 @@ def _ask_checks(args: argparse.Namespace) -> tuple[StoreAccess, UserProfile, Tas
         raise ConfigurationError(
             'the query is empty: give the text to answer, e.g. rpm ask ada "A robot falls in love."'
         )
-    asked = requested_task(task=args.task, labels=args.labels)
+    asked = requested_task(task=args.task, labels=args.labels, task_file=getattr(args, "task_file", None))
     access = StoreAccess(args)
     access.check(writes=not args.no_cache)
     store = access.open(create=False)

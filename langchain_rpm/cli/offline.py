@@ -11,6 +11,7 @@ Example:
 from __future__ import annotations
 
 import argparse
+from typing import Any
 
 from langchain_rpm.cli.output import Output, stored_profile
 from langchain_rpm.cli.render import factor_table, profile_summary
@@ -35,7 +36,7 @@ def users(args: argparse.Namespace, out: Output) -> int:
 def inspect(args: argparse.Namespace, out: Output) -> int:
     """``rpm inspect USER``: factors and statistics, under the user's stored task."""
     user_id = args.user
-    asked = requested_task(task=args.task, labels=args.labels)
+    asked = requested_task(task=args.task, labels=args.labels, task_file=getattr(args, "task_file", None))
     access = StoreAccess(args)
     access.check(writes=False)
     profile = stored_profile(access, access.open(create=False), user_id)
@@ -69,7 +70,13 @@ def forget(args: argparse.Namespace, out: Output) -> int:
     store = access.open(create=False)
     stored_profile(access, store, user_id)
     ledgers = [args.batch_state] if getattr(args, "batch_state", None) else []
-    report = forget_user(user_id, store, folder=access.state_folder(), batch_states=ledgers)
+    if getattr(args, "item", None):  # single items: langchain_rpm.corrections
+        from langchain_rpm.corrections import remove_plan
+        from langchain_rpm.plans import run
+
+        report: Any = run(remove_plan(store, user_id, args.item, folder=access.state_folder()))
+    else:
+        report = forget_user(user_id, store, folder=access.state_folder(), batch_states=ledgers)
     if out.json:
         out.data(report.to_dict())
     else:

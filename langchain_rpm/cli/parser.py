@@ -84,18 +84,22 @@ def port(text: str) -> int:
     return value
 
 
+DEFAULT_K = 3
+"""Examples per query when ``--k`` is not given: ``RPMSettings().k``, the paper's K (a test pins them equal)."""
+
 SHARED: list[tuple[tuple[str, ...], dict[str, Any], Any]] = [
     (("--store",), {"type": Path, "metavar": "DIR", "help": "store folder (default $RPM_STORE_PATH or ~/.langchain_rpm/store)"}, None),
     (("--chroma-host",), {"metavar": "HOST", "help": "use a Chroma server (`chroma run`) instead of the embedded store"}, None),
     (("--chroma-port",), {"type": port, "metavar": "PORT", "help": "Chroma server port (default 8000)"}, 8000),
     (("--task",), {"metavar": "TASK", "help": f"{' | '.join(PRESET_TASKS)} (default: the user's stored task, else lamp2); with --labels, the custom task's name"}, None),
     (("--labels",), {"metavar": "A,B,...", "help": "comma-separated labels: a custom classification task"}, None),
+    (("--task-file",), {"type": Path, "metavar": "FILE", "help": "a custom task: YAML or JSON with kind, labels/scale, instruction (docs/tasks.md)"}, None),
     (("--model",), {"metavar": "NAME", "help": "chat model: 'provider:model' (init_chat_model) or an OpenAI(-compatible) model name (default $RPM_MODEL, else gpt-4o-mini)"}, None),
     (("--base-url",), {"metavar": "URL", "help": "OpenAI-compatible endpoint: vLLM, Ollama, llama.cpp (default $OPENAI_BASE_URL)"}, None),
     (("--local",), {"action": "store_true", "help": "use the bundled local model (SmolLM2-135M via llama.cpp)"}, False),
     (("--structured-output",), {"choices": ["json_schema", "function_calling", "json_mode"], "help": "structured-output method (default: the provider's; function_calling for --local)"}, None),
     (("--concurrency",), {"type": positive_int, "metavar": "N", "help": "most LLM calls in flight (default 8)"}, 8),
-    (("--k",), {"type": positive_int, "metavar": "N", "help": "examples retrieved per query (default 4)"}, 4),
+    (("--k",), {"type": positive_int, "metavar": "N", "help": f"examples retrieved per query (default {DEFAULT_K}, the paper's K)"}, DEFAULT_K),
     (("--json",), {"action": "store_true", "help": "print JSON on stdout (errors as JSON on stderr)"}, False),
     (("--no-cache",), {"action": "store_true", "help": "do not cache LLM replies in the store folder"}, False),
 ]  # fmt: skip
@@ -127,7 +131,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "--batch-api sends every phase (extraction, each clustering step, reasoning) as one OpenAI batch for all\n"
         "users, at batch prices; a killed run started again with the same --batch-state resumes its batches.\n\n"
         "examples:\n  rpm build interactions.jsonl --task lamp2\n  rpm build --lamp questions.json outputs.json --task lamp3\n"
-        "  rpm build reviews.jsonl --labels good,bad\n  rpm build interactions.jsonl --batch-api --batch-poll 60",
+        "  rpm build reviews.jsonl --labels good,bad\n  rpm build answers.jsonl --task-file task.yaml\n  rpm build interactions.jsonl --batch-api --batch-poll 60",
     ),
     "ask": (
         "answer a query the way a user would, from their profile (2 LLM calls)",
@@ -153,7 +157,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "forget": (
         "delete every copy of a user's data: examples, profile, build checkpoints, cached replies (no model needed)",
         "Also deletes the user's lines from the batch ledger (STORE/batch.sqlite, or --batch-state) and compacts\n"
-        "every file; the report says what could not be removed here.\n\nexample:\n  rpm forget ada",
+        "every file; the report says what could not be removed here. With --item, only those items go (statistics\n"
+        "updated, their text removed the same way).\n\nexample:\n  rpm forget ada\n  rpm forget ada --item 12 --item 31",
     ),
     "demo": (
         "build demo users from shipped data, then personalize their held-out queries",
@@ -208,6 +213,9 @@ def _add_commands(commands: Any) -> None:
     refresh.add_argument("--dry-run", action="store_true", help="print the plan and its cost, spend nothing")
     forget = _command(commands, "forget")
     forget.add_argument("user", help="the user id")
+    forget.add_argument(
+        "--item", action="append", metavar="ID", help="remove only this history item (repeatable); no model call"
+    )
     forget.add_argument("--batch-state", type=Path, metavar="PATH", help="a batch ledger besides STORE/batch.sqlite")
     demo = _command(commands, "demo")
     demo.add_argument("--demo-task", default="lamp2", choices=list(PRESET_TASKS), help="demo data (default lamp2)")

@@ -1,8 +1,9 @@
 """Which task a command works with: the one the user's profile was built for, unless a build says otherwise.
 
 A profile stores its full :class:`~langchain_rpm.tasks.TaskSpec` (``profile.task_spec``), so
-``rpm ask``, ``rpm inspect`` and ``rpm add`` use the user's own task, a custom ``--labels`` task
-included. A ``--task`` or ``--labels`` that contradicts it is refused
+``rpm ask``, ``rpm inspect`` and ``rpm add`` use the user's own task, a custom ``--labels`` or
+``--task-file`` task included (``--task-file task.yaml|task.json``: :func:`task_from_file`, the fields of
+``TaskSpec``; ``docs/tasks.md``). A ``--task`` or ``--labels`` that contradicts it is refused
 (:class:`~langchain_rpm.errors.TaskMismatchError`); only ``rpm build --replace`` may change a
 user's task.
 
@@ -18,6 +19,9 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
 
 from langchain_rpm.cli.text import quoted
 from langchain_rpm.errors import ConfigurationError, DatasetError, TaskMismatchError
@@ -29,8 +33,92 @@ CUSTOM_TASK = "custom"
 CUSTOM_INSTRUCTION = "Choose the label this user would give the input."
 
 
-def requested_task(*, task: str | None, labels: str | None) -> TaskSpec | None:
-    """The task ``--task`` / ``--labels`` ask for, or ``None`` when neither is given."""
+TASK_KINDS: dict[str, TaskKind] = {
+    "label": TaskKind.CLASSIFICATION,
+    "labels": TaskKind.CLASSIFICATION,
+    "rating": TaskKind.RATING,
+    "option": TaskKind.MULTIPLE_CHOICE,
+    "options": TaskKind.MULTIPLE_CHOICE,
+    "text": TaskKind.OPEN_ENDED,
+    **{kind.value: kind for kind in TaskKind},
+}
+"""A task file's ``kind``: the short names of ``rpm``'s docs, or ``TaskKind``'s own values."""
+
+
+def _yaml_loader() -> Any:
+    """PyYAML's safe loader, with YAML 1.2 booleans: ``labels: [yes, no]`` stays two strings."""
+    import re
+
+    import yaml
+
+    class Loader(yaml.SafeLoader):  # type: ignore[misc]  # PyYAML ships no type stubs here
+        pass
+
+    bool_tag = "tag:yaml.org,2002:bool"
+    Loader.yaml_implicit_resolvers = {
+        first: [(tag, regexp) for tag, regexp in resolvers if tag != bool_tag]
+        for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+    }
+    Loader.add_implicit_resolver(bool_tag, re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF"))
+    return Loader
+
+
+def _read_task_file(path: Path) -> Any:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigurationError(f"{path}: cannot read the task file ({exc.__class__.__name__}: {exc})") from None
+    if path.suffix.lower() in (".yaml", ".yml"):
+        import yaml  # PyYAML comes with langchain-core
+
+        try:
+            return yaml.load(text, Loader=_yaml_loader())  # a SafeLoader subclass
+        except yaml.YAMLError as exc:
+            raise ConfigurationError(f"{path}: not valid YAML ({str(exc).splitlines()[0]})") from None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ConfigurationError(f"{path}:{exc.lineno}: not valid JSON ({exc.msg}); or name it .yaml") from None
+
+
+def task_from_file(path: Path) -> TaskSpec:
+    """A custom task from a YAML (``.yaml``/``.yml``) or JSON file of :class:`TaskSpec` fields.
+
+    ``kind`` is ``label``, ``rating``, ``option`` or ``text``; ``instruction`` is required; then
+    ``labels`` (label), ``scale: [min, max]`` (rating), and optionally ``name`` (default ``custom``),
+    ``input_description``, ``answer_key``, ``on_invalid``, ``fallback_answer``.
+
+    Example:
+        >>> import tempfile
+        >>> path = Path(tempfile.mkdtemp()) / "task.json"
+        >>> _ = path.write_text('{"kind": "label", "labels": ["yes", "no"], "instruction": "Would they buy it?"}')
+        >>> spec = task_from_file(path)
+        >>> spec.name, spec.kind.value, spec.labels
+        ('custom', 'classification', ('yes', 'no'))
+    """
+    data = _read_task_file(path)
+    if not isinstance(data, dict):
+        raise ConfigurationError(f"{path}: a task file holds one mapping of TaskSpec fields (kind, instruction, ...)")
+    kind = str(data.get("kind", "")).strip().lower()
+    if kind not in TASK_KINDS:
+        raise ConfigurationError(f"{path}: `kind` must be one of label, rating, option, text; got {data.get('kind')!r}")
+    fields = {**data, "kind": TASK_KINDS[kind], "name": str(data.get("name") or CUSTOM_TASK)}
+    if fields["name"].lower() in PRESETS:
+        raise ConfigurationError(f"{path}: name {fields['name']!r} is a preset's; give the custom task its own name")
+    try:
+        return TaskSpec.model_validate(fields)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        where = ".".join(str(part) for part in error["loc"]) or "task"
+        raise ConfigurationError(f"{path}: {where}: {error['msg']}") from None
+
+
+def requested_task(*, task: str | None, labels: str | None, task_file: Path | None = None) -> TaskSpec | None:
+    """The task ``--task`` / ``--labels`` / ``--task-file`` ask for, or ``None`` when none is given."""
+    if task_file is not None:
+        if task is not None or labels is not None:
+            raise ConfigurationError("--task-file describes the whole task: drop --task and --labels")
+        return task_from_file(task_file)
     if labels is not None:
         names = [label.strip() for label in labels.split(",") if label.strip()]
         if len(names) < 2 or len(set(names)) != len(names):

@@ -47,6 +47,7 @@ from langchain_rpm.components import HasComponents, RPMComponents, as_components
 from langchain_rpm.errors import ConfigurationError
 from langchain_rpm.graphs.inference import InferenceSteps
 from langchain_rpm.graphs.state import check_host_state, declared_state_keys
+from langchain_rpm.personalization import OnUnknownUser
 from langchain_rpm.types import Prediction
 
 NODE_READS: dict[str, tuple[str, ...]] = {
@@ -82,6 +83,7 @@ def add_rpm_nodes(
     prefix: str = "rpm",
     after: str | None = None,
     before: str | None = None,
+    on_unknown_user: OnUnknownUser = "empty",
 ) -> RPMNodeNames:
     """Add ``{prefix}_extract -> {prefix}_retrieve -> {prefix}_generate`` to your ``StateGraph`` builder.
 
@@ -91,6 +93,9 @@ def add_rpm_nodes(
         prefix: Node-name prefix (the state keys stay ``rpm_*``).
         after: A node (or ``START``) to add an edge from, into the first RPM node.
         before: A node (or ``END``) to add an edge to, from the last RPM node.
+        on_unknown_user: ``"empty"`` (a user without a profile: empty ``rpm_*`` keys and no
+            ``rpm_prediction``, your graph runs unpersonalized) or ``"raise"``
+            (:class:`~langchain_rpm.errors.UnknownUserError`).
 
     Returns:
         The node names, so you can wire edges yourself (``names.first``, ``names.last``).
@@ -111,7 +116,7 @@ def add_rpm_nodes(
     taken = [name for name in names if name in builder.nodes]
     if taken:
         raise ConfigurationError(f"the graph already has node(s) {taken}: pass another `prefix=`")
-    nodes = InferenceSteps(as_components(rpm)).nodes()
+    nodes = InferenceSteps(as_components(rpm), on_unknown_user=on_unknown_user).nodes()
     for stage, name in zip(("extract", "retrieve", "generate"), names, strict=True):
         reads = {key: Any for key in NODE_READS[stage] if key in declared}
         schema = TypedDict(f"{name}_input", reads, total=False)  # type: ignore[misc]

@@ -28,8 +28,9 @@ from langgraph.runtime import get_runtime
 
 from langchain_rpm.components import RPMComponents
 from langchain_rpm.errors import ConfigurationError
+from langchain_rpm.graphs.internal import internal_config
 from langchain_rpm.graphs.state import RPMContext, RPMState, progress_event, resolve_user_id
-from langchain_rpm.personalization import Personalizer
+from langchain_rpm.personalization import OnUnknownUser, Personalizer, check_on_unknown_user
 from langchain_rpm.plans import Plan, arun, run
 from langchain_rpm.types import Factor, Feature, Prediction, RetrievedExample, Usage
 
@@ -48,24 +49,29 @@ def query_from_state(state: dict[str, Any]) -> str:
 
 
 def plan_node(name: str, step: NodePlan) -> RunnableLambda[Any, dict[str, Any]]:
-    """A graph node (sync and async) that runs ``step(state, config)``'s plan."""
+    """A graph node (sync and async) that runs ``step(state, config)``'s plan, its model calls tagged internal."""
 
     def node(state: dict[str, Any], config: RunnableConfig) -> dict[str, Any]:
-        return run(step(state, config))
+        return run(step(state, internal_config(config)))
 
     async def anode(state: dict[str, Any], config: RunnableConfig) -> dict[str, Any]:
-        return await arun(step(state, config))
+        return await arun(step(state, internal_config(config)))
 
     return RunnableLambda(node, afunc=anode, name=name)
 
 
 class InferenceSteps:
-    """The three inference steps over one set of components, as node plans."""
+    """The three inference steps over one set of components, as node plans.
 
-    def __init__(self, components: RPMComponents) -> None:
-        """Personalize with ``components``."""
+    A user without a profile gets empty ``rpm_*`` keys and ``rpm_prediction`` ``None`` (no LLM call),
+    or, with ``on_unknown_user="raise"``, :class:`~langchain_rpm.errors.UnknownUserError`.
+    """
+
+    def __init__(self, components: RPMComponents, *, on_unknown_user: OnUnknownUser = "empty") -> None:
+        """Personalize with ``components``; ``on_unknown_user`` is the cold-start rule."""
         self.components = components
         self.personalizer = Personalizer(components)
+        self.strict = check_on_unknown_user(on_unknown_user)
 
     @staticmethod
     def _user(config: RunnableConfig) -> str:
@@ -78,8 +84,10 @@ class InferenceSteps:
     def extract(self, state: dict[str, Any], config: RunnableConfig) -> Plan[dict[str, Any]]:
         """``rpm_extract``: the query's factor-aware features and the user's factors."""
         user_id = self._user(config)
-        profile = yield from self.personalizer.profile_plan(user_id)
-        assert profile is not None
+        profile = yield from self.personalizer.profile_plan(user_id, required=self.strict)
+        if profile is None:  # cold start: an empty personalization
+            self._emit("query_features", user_id)
+            return {"rpm_features": [], "rpm_factors": []}
         query = query_from_state(state)
         features = yield from self.personalizer.features_plan(profile, query, state.get("rpm_options"), config)
         self._emit("query_features", user_id)
@@ -99,6 +107,12 @@ class InferenceSteps:
     def generate(self, state: dict[str, Any], config: RunnableConfig) -> Plan[dict[str, Any]]:
         """``rpm_generate``: the user's reasoning and answer."""
         user_id = self._user(config)
+        if (
+            not state.get("rpm_factors")
+            and (yield from self.personalizer.profile_plan(user_id, required=False)) is None
+        ):
+            self._emit("generate", user_id)
+            return {"rpm_prediction": None}
         generator = self.components.generator
         request = generator.coerce(
             {
@@ -124,12 +138,14 @@ class InferenceSteps:
 
 
 def create_inference_graph(
-    components: RPMComponents | None = None, **options: Any
+    components: RPMComponents | None = None, *, on_unknown_user: OnUnknownUser = "empty", **options: Any
 ) -> StateGraph[RPMState, RPMContext, RPMState, RPMState]:
     """Return the *uncompiled* inference graph (``rpm_extract -> rpm_retrieve -> rpm_generate``).
 
     Args:
         components: Configured stages; if omitted, built from ``options``.
+        on_unknown_user: ``"empty"`` (a user without a profile: empty ``rpm_*`` keys, ``rpm_prediction``
+            ``None``) or ``"raise"`` (:class:`~langchain_rpm.errors.UnknownUserError`).
         **options: Arguments of :meth:`RPMComponents.create` (``llm=``, ``task=``, ``store=``, ...).
 
     Input: ``{"rpm_query": ..., "rpm_options": [...] or None}`` with the user id in the run context
@@ -148,7 +164,7 @@ def create_inference_graph(
     """
     parts = components or RPMComponents.create(**options)
     builder = StateGraph(RPMState, context_schema=RPMContext)
-    nodes = InferenceSteps(parts).nodes()
+    nodes = InferenceSteps(parts, on_unknown_user=on_unknown_user).nodes()
     for name, node in zip(("rpm_extract", "rpm_retrieve", "rpm_generate"), nodes.values(), strict=True):
         builder.add_node(name, node)
     builder.add_edge(START, "rpm_extract")

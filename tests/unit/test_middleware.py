@@ -83,7 +83,7 @@ def test_unknown_user_runs_unpersonalized_or_fails_when_required(rpm):
     assert model.system_prompts == [BASE_PROMPT]
     assert out["messages"][-1].type == "ai"
     with pytest.raises(UnknownUserError, match="no profile for user 'ghost'"):
-        _agent(rpm, ToolLoopModel(), require_profile=True).invoke(
+        _agent(rpm, ToolLoopModel(), on_unknown_user="raise").invoke(
             {"messages": [HumanMessage(QUESTION)]}, {"configurable": {"thread_id": "t"}}, context=RPMContext("ghost")
         )
 

@@ -148,12 +148,12 @@ def test_user_comes_from_kwarg_then_run_config_then_constructor(rpm):
         RPMRetriever.from_rpm(rpm).invoke(QUERY)
 
 
-def test_unknown_users_raise_or_get_nothing(rpm):
+def test_unknown_users_get_nothing_or_raise_in_strict_mode(rpm):
     with pytest.raises(UnknownUserError, match="no profile for user 'carol'"):
-        RPMRetriever.from_rpm(rpm, user_id="carol").invoke(QUERY)
-    assert RPMRetriever.from_rpm(rpm, user_id="carol", on_unknown_user="empty").invoke(QUERY) == []
+        RPMRetriever.from_rpm(rpm, user_id="carol", on_unknown_user="raise").invoke(QUERY)
+    assert RPMRetriever.from_rpm(rpm, user_id="carol").invoke(QUERY) == []
     with pytest.raises(UnknownUserError):  # the same rule whichever retrieval
-        RPMRetriever.from_rpm(rpm, user_id="carol", retrieval="query").invoke(QUERY)
+        RPMRetriever.from_rpm(rpm, user_id="carol", retrieval="query", on_unknown_user="raise").invoke(QUERY)
 
 
 def test_bad_options_are_refused_with_what_is_allowed(rpm):

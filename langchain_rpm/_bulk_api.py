@@ -1,0 +1,94 @@
+"""The facade's part for many users at once: ``build_users`` / ``abuild_users``.
+
+:class:`BulkBuildMixin` is one of :class:`~langchain_rpm.RPM`'s bases. Users are built concurrently
+(threads, or asyncio tasks) while every LLM call stays within the facade's one ``max_concurrency``
+bound; ``batch_api=True`` sends each build phase of all users through the OpenAI Batch API instead.
+
+Example:
+    >>> from langchain_rpm.testing import demo_rpm
+    >>> rpm = demo_rpm(user=None)
+    >>> built = rpm.build_users({"ada": [{"input": "Broke at once.", "response": "1"}],
+    ...                          "bo": [{"input": "Works well.", "response": "5"}]})
+    >>> sorted((user, profile.num_items) for user, profile in built.items())
+    [('ada', 1), ('bo', 1)]
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from langchain_core.runnables import RunnableConfig
+
+from langchain_rpm.types import HistoryItem, UserProfile
+
+HistoryLike = Sequence[HistoryItem | Mapping[str, Any]]
+ProgressCallback = Callable[[dict[str, Any]], None]
+
+
+class BulkBuildMixin:
+    """``build_users`` / ``abuild_users`` of the :class:`~langchain_rpm.RPM` facade."""
+
+    max_concurrency: int
+    build_user: Callable[..., UserProfile]
+    abuild_user: Callable[..., Any]
+
+    def build_users(
+        self,
+        histories: Mapping[str, HistoryLike],
+        *,
+        config: RunnableConfig | None = None,
+        on_progress: ProgressCallback | None = None,
+        batch_api: bool = False,
+        **batch: Any,
+    ) -> dict[str, UserProfile | Exception]:
+        """Build many users with threads; LLM calls stay within ``max_concurrency`` across all users.
+
+        Returns each user's profile, or the exception that stopped that user (others go on).
+        ``batch_api=True``: through the OpenAI Batch API at half price (``docs/batch.md``), with
+        ``batch_state=`` (the ledger) and the options of :func:`~langchain_rpm.batch.build.batch_builder`.
+        """
+        if batch_api or batch:
+            from langchain_rpm.batch.build import batch_builder
+
+            return batch_builder(self, batch_api, on_progress, **batch).build_users(histories, config=config)
+
+        def one(user_id: str, history: HistoryLike) -> UserProfile | Exception:
+            try:
+                return self.build_user(user_id, history, config=config, on_progress=on_progress)
+            except Exception as exc:
+                return exc
+
+        with ThreadPoolExecutor(max_workers=self.max_concurrency) as pool:
+            futures = {uid: pool.submit(one, uid, items) for uid, items in histories.items()}
+        return {uid: future.result() for uid, future in futures.items()}
+
+    async def abuild_users(
+        self,
+        histories: Mapping[str, HistoryLike],
+        *,
+        config: RunnableConfig | None = None,
+        users_in_flight: int | None = None,
+        on_progress: ProgressCallback | None = None,
+        batch_api: bool = False,
+        **batch: Any,
+    ) -> dict[str, UserProfile | Exception]:
+        """Async :meth:`build_users`; ``users_in_flight`` users at once (default ``4 * max_concurrency``)."""
+        if batch_api or batch:
+            from langchain_rpm.batch.build import batch_builder
+
+            builder = batch_builder(self, batch_api, on_progress, **batch)
+            return await builder.abuild_users(histories, config=config, users_in_flight=users_in_flight)
+        gate = asyncio.Semaphore(users_in_flight or 4 * self.max_concurrency)
+
+        async def one(user_id: str, history: HistoryLike) -> UserProfile | Exception:
+            async with gate:
+                try:
+                    return await self.abuild_user(user_id, history, config=config, on_progress=on_progress)
+                except Exception as exc:
+                    return exc
+
+        results = await asyncio.gather(*(one(uid, history) for uid, history in histories.items()))
+        return dict(zip(histories, results, strict=True))
