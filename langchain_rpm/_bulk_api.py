@@ -16,13 +16,16 @@ Example:
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from langchain_core.runnables import RunnableConfig
 
 from langchain_rpm.types import HistoryItem, UserProfile
+
+if TYPE_CHECKING:
+    from langchain_rpm.batch.build import Facade
 
 HistoryLike = Sequence[HistoryItem | Mapping[str, Any]]
 ProgressCallback = Callable[[dict[str, Any]], None]
@@ -33,7 +36,7 @@ class BulkBuildMixin:
 
     max_concurrency: int
     build_user: Callable[..., UserProfile]
-    abuild_user: Callable[..., Any]
+    abuild_user: Callable[..., Awaitable[UserProfile]]
 
     def build_users(
         self,
@@ -53,7 +56,9 @@ class BulkBuildMixin:
         if batch_api or batch:
             from langchain_rpm.batch.build import batch_builder
 
-            return batch_builder(self, batch_api, on_progress, **batch).build_users(histories, config=config)
+            return batch_builder(cast("Facade", self), batch_api, on_progress, **batch).build_users(
+                histories, config=config
+            )
 
         def one(user_id: str, history: HistoryLike) -> UserProfile | Exception:
             try:
@@ -79,7 +84,7 @@ class BulkBuildMixin:
         if batch_api or batch:
             from langchain_rpm.batch.build import batch_builder
 
-            builder = batch_builder(self, batch_api, on_progress, **batch)
+            builder = batch_builder(cast("Facade", self), batch_api, on_progress, **batch)
             return await builder.abuild_users(histories, config=config, users_in_flight=users_in_flight)
         gate = asyncio.Semaphore(users_in_flight or 4 * self.max_concurrency)
 

@@ -79,9 +79,10 @@ def _refresh(args: Any, out: Any) -> int:
 
 def _dispatch(args: Any, as_json: bool) -> int:
     from langchain_rpm.cli import commands, offline
+    from langchain_rpm.cli.output import Output
 
-    out = offline.Output(json=as_json)
-    handlers: dict[str, Callable[[Any, offline.Output], int]] = {
+    out = Output(json=as_json)
+    handlers: dict[str, Callable[[Any, Output], int]] = {
         "users": offline.users,
         "inspect": offline.inspect,
         "forget": offline.forget,
