@@ -151,7 +151,7 @@ class Personalizer:
         start = time.perf_counter()
         store = self.components.store
         yield from store.embed(["warm up"], query=True)
-        yield from store.collection("profiles")
+        yield from store.open_plan()
         return time.perf_counter() - start
 
     def profile_plan(self, user_id: str, *, required: bool = True) -> Plan[UserProfile | None]:
