@@ -1,4 +1,4 @@
-"""The Chroma side of :class:`~langchain_rpm.store.RPMStore`: server constructors, collections, client (private).
+"""Constructors and the Chroma side of :class:`~langchain_rpm.store.RPMStore` (private).
 
 These work when the store's backend is Chroma (the default); on a LangGraph store they say so in one line.
 
@@ -15,7 +15,9 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Hashable
-from typing import Any, Self, TypeVar
+from typing import Any, Literal, Self, TypeVar
+
+from langchain_core.embeddings import Embeddings
 
 from langchain_rpm.errors import ConfigurationError
 from langchain_rpm.plans import Plan
@@ -36,12 +38,15 @@ class ChromaView:
     @property
     def chroma(self) -> ChromaBackend:
         """The Chroma backend (``ConfigurationError`` on a store kept in a LangGraph ``BaseStore``)."""
-        if not isinstance(self.backend, ChromaBackend):
+        backend = self.backend
+        if backend.kind == "graph":  # the graph's store: outside graph runs, its embedded fallback
+            backend = backend.fallback()  # type: ignore[attr-defined]
+        if not isinstance(backend, ChromaBackend):
             raise ConfigurationError(
                 f"this store keeps its records in a LangGraph BaseStore ({self.backend.kind} backend), not in "
                 "Chroma: Chroma collections and clients do not exist here; use the store's methods instead"
             )
-        return self.backend
+        return backend
 
     @classmethod
     def from_server(cls, host: str = "localhost", port: int = 8000, *, ssl: bool = False, **kwargs: Any) -> Self:
@@ -82,7 +87,10 @@ class ChromaView:
     @property
     def folder(self) -> Any:
         """The embedded folder's shared state (``None`` for a server or a LangGraph store)."""
-        return self.backend.folder if isinstance(self.backend, ChromaBackend) else None
+        try:
+            return self.chroma.folder
+        except ConfigurationError:
+            return None
 
     @property
     def namespace(self) -> str:
@@ -145,3 +153,82 @@ class ChromaView:
     def profiles(self) -> Any:
         """The profiles collection."""
         return self._collection("profiles", None, "profiles")
+
+
+def _default_embeddings() -> Embeddings:
+    from langchain_rpm.embeddings import default_embeddings
+
+    return default_embeddings()
+
+
+class LangGraphConstructors:
+    """Stores kept in a LangGraph ``BaseStore``: given, opened from a Postgres URL, or the running graph's."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:  # pragma: no cover - RPMStore defines it
+        raise NotImplementedError
+
+    @classmethod
+    def from_langgraph(
+        cls,
+        store: Any,
+        *,
+        embeddings: Embeddings | None = None,
+        namespace: str = "rpm",
+        lock_timeout: float = 120.0,
+        search: Literal["exact", "index"] = "exact",
+    ) -> Self:
+        """A store keeping its records in a LangGraph ``BaseStore`` (``InMemoryStore``, ``PostgresStore``, ...).
+
+        ``search="index"`` ranks with the store's own semantic search (its ``index`` must be configured,
+        with these same embeddings); the default ranks exactly over the user's stored vectors. See
+        :mod:`~langchain_rpm.store._langgraph` and ``docs/store.md``.
+
+        Example:
+            >>> from langchain_core.embeddings import DeterministicFakeEmbedding
+            >>> from langgraph.store.memory import InMemoryStore
+            >>> from langchain_rpm.store import RPMStore
+            >>> store = RPMStore.from_langgraph(InMemoryStore(), embeddings=DeterministicFakeEmbedding(size=8))
+            >>> store.backend.kind, store.list_users()
+            ('langgraph', [])
+        """
+        from langchain_rpm.store._langgraph import LangGraphBackend
+
+        if embeddings is None:
+            from langchain_rpm.embeddings import default_embeddings
+
+            embeddings = default_embeddings()
+        backend = LangGraphBackend(store, embeddings, namespace=namespace, lock_timeout=lock_timeout, search=search)
+        return cls(backend=backend)
+
+    @classmethod
+    def from_graph(cls, *, embeddings: Embeddings | None = None, namespace: str = "rpm") -> Self:
+        """The running graph's own store (``runtime.store``) inside graph runs, else the embedded default.
+
+        The default store of :class:`~langchain_rpm.RPM` and the graph factories: compile a graph with
+        ``store=InMemoryStore()`` (or deploy it on a LangGraph server) and its nodes keep their records there.
+
+        Example:
+            >>> from langchain_rpm.store import RPMStore
+            >>> RPMStore.from_graph().backend.kind
+            'graph'
+        """
+        from langchain_rpm.store._graph_store import GraphStoreBackend
+
+        def fallback() -> Any:
+            return ChromaBackend(embeddings=embeddings or _default_embeddings(), namespace=namespace)
+
+        return cls(backend=GraphStoreBackend(embeddings, fallback, namespace))
+
+    @classmethod
+    def from_postgres(cls, url: str, **kwargs: Any) -> Self:
+        """A store on LangGraph's ``PostgresStore`` at ``url`` (``postgresql://...``; tables set up on first use).
+
+        Needs ``langgraph-checkpoint-postgres`` (the ``postgres`` extra). ``kwargs`` go to
+        :meth:`from_langgraph`.
+
+        Example:
+            >>> store = RPMStore.from_postgres("postgresql://localhost/rpm")  # doctest: +SKIP
+        """
+        from langchain_rpm.store._postgres import open_postgres_store
+
+        return cls.from_langgraph(open_postgres_store(url), **kwargs)

@@ -43,14 +43,14 @@ from langchain_rpm.plans import Plan, arun, offloaded, run
 from langchain_rpm.store import writes
 from langchain_rpm.store._backend import Backend
 from langchain_rpm.store._chroma import ChromaBackend
-from langchain_rpm.store._views import ChromaView
+from langchain_rpm.store._views import ChromaView, LangGraphConstructors
 from langchain_rpm.store.records import query_text
 from langchain_rpm.types import Feature, ReasoningExample, RetrievedExample, UserProfile
 
 T = TypeVar("T")
 
 
-class RPMStore(ChromaView):
+class RPMStore(ChromaView, LangGraphConstructors):
     """Stores reasoning examples and profiles per user in Chroma (or a LangGraph ``BaseStore``).
 
     Args:
@@ -110,52 +110,6 @@ class RPMStore(ChromaView):
             lock_timeout=lock_timeout,
             lease_ttl=lease_ttl,
         )
-
-    @classmethod
-    def from_langgraph(
-        cls,
-        store: Any,
-        *,
-        embeddings: Embeddings | None = None,
-        namespace: str = "rpm",
-        lock_timeout: float = 120.0,
-        search: Literal["exact", "index"] = "exact",
-    ) -> RPMStore:
-        """A store keeping its records in a LangGraph ``BaseStore`` (``InMemoryStore``, ``PostgresStore``, ...).
-
-        ``search="index"`` ranks with the store's own semantic search (its ``index`` must be configured,
-        with these same embeddings); the default ranks exactly over the user's stored vectors. See
-        :mod:`~langchain_rpm.store._langgraph` and ``docs/store.md``.
-
-        Example:
-            >>> from langchain_core.embeddings import DeterministicFakeEmbedding
-            >>> from langgraph.store.memory import InMemoryStore
-            >>> store = RPMStore.from_langgraph(InMemoryStore(), embeddings=DeterministicFakeEmbedding(size=8))
-            >>> store.backend.kind, store.list_users()
-            ('langgraph', [])
-        """
-        from langchain_rpm.store._langgraph import LangGraphBackend
-
-        if embeddings is None:
-            from langchain_rpm.embeddings import default_embeddings
-
-            embeddings = default_embeddings()
-        backend = LangGraphBackend(store, embeddings, namespace=namespace, lock_timeout=lock_timeout, search=search)
-        return cls(backend=backend)
-
-    @classmethod
-    def from_postgres(cls, url: str, **kwargs: Any) -> RPMStore:
-        """A store on LangGraph's ``PostgresStore`` at ``url`` (``postgresql://...``; tables set up on first use).
-
-        Needs ``langgraph-checkpoint-postgres`` (the ``postgres`` extra). ``kwargs`` go to
-        :meth:`from_langgraph`.
-
-        Example:
-            >>> store = RPMStore.from_postgres("postgresql://localhost/rpm")  # doctest: +SKIP
-        """
-        from langchain_rpm.store._postgres import open_postgres_store
-
-        return cls.from_langgraph(open_postgres_store(url), **kwargs)
 
     # -- driver --------------------------------------------------------------------------------------
     def _run(self, plan: Plan[T], name: str, *, method: bool = True) -> T:
