@@ -43,6 +43,7 @@ class Staged:
     vectors: list[list[float]]
     version: int
     commit: str
+    exact: bool = False  # keep the vectors bit for bit (an import: see records.example_records)
 
 
 @dataclass(frozen=True)
@@ -109,6 +110,10 @@ class Backend(Protocol):
 
     def current_plan(self, user_id: str) -> Plan[Current]:
         """Records, exactness and profile in as few reads as the backend allows (under the write lock)."""
+        ...
+
+    def vectors_plan(self, user_id: str, ids: list[str]) -> Plan[list[list[float]]]:
+        """The stored vectors of the records ``ids``, in order."""
         ...
 
     def stage_plan(self, user_id: str, staged: Staged) -> Plan[None]:

@@ -41,6 +41,8 @@ from langchain_rpm.store.records import (
     manifest_id,
     profile_id,
     slices,
+    stored_vector,
+    user_filter,
 )
 from langchain_rpm.types import RetrievedExample, UserProfile
 
@@ -127,10 +129,25 @@ class ChromaBackend(Embedder):
         """Every record of the user, through the user filter."""
         return reads.user_record_ids(self, user_id)
 
+    def vectors_plan(self, user_id: str, ids: list[str]) -> Plan[list[list[float]]]:
+        """The stored vectors of ``ids``, in order."""
+        if not ids:
+            return []
+        collection = yield from self.collection("examples", user_id, create=False)
+        request = {"ids": ids, "where": user_filter(user_id), "include": ["embeddings", "metadatas"]}
+        got = yield call(collection, "get", request)
+        embeddings = got.get("embeddings") if got.get("embeddings") is not None else []
+        rows = zip(got.get("ids") or [], got.get("metadatas") or [], embeddings, strict=True)
+        by_id = {record_id: stored_vector(meta, embedding) for record_id, meta, embedding in rows}
+        return [by_id[record_id] for record_id in ids]
+
     # -- writes ----------------------------------------------------------------------------------------
     def stage_plan(self, user_id: str, staged: Staged) -> Plan[None]:
         """Upsert the new records in max-size batches."""
-        records = example_records(user_id, staged.examples, staged.texts, staged.vectors, staged.version, staged.commit)
+        exact = staged.exact
+        records = example_records(
+            user_id, staged.examples, staged.texts, staged.vectors, staged.version, staged.commit, exact_vectors=exact
+        )
         examples = yield from open_collection(self, "examples", user_id, fresh=self.layout == "per_user")
         for batch in slices(records, (yield from self.batch_size())):
             yield call(examples, "upsert", batch)

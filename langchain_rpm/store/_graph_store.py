@@ -125,6 +125,10 @@ class GraphStoreBackend:
         """The current backend's state of a user."""
         return self.current().current_plan(user_id)  # type: ignore[no-any-return]
 
+    def vectors_plan(self, user_id: str, ids: list[str]) -> Plan[list[list[float]]]:
+        """Vectors on the current backend."""
+        return self.current().vectors_plan(user_id, ids)  # type: ignore[no-any-return]
+
     def stage_plan(self, user_id: str, staged: Staged) -> Plan[None]:
         """Stage on the current backend."""
         return self.current().stage_plan(user_id, staged)  # type: ignore[no-any-return]

@@ -207,6 +207,11 @@ class LangGraphBackend(Embedder):
                     hits.append(RetrievedExample(example=example, score=float(item.score or 0.0)))
         return hits[:k] if len(hits) >= min(k, len(current)) else None
 
+    def vectors_plan(self, user_id: str, ids: list[str]) -> Plan[list[list[float]]]:
+        """The stored vectors of ``ids``, in order."""
+        values = yield from self._values(user_id, ids)
+        return [list(value["vector"]) if value else [] for value in values]
+
     # -- writes ----------------------------------------------------------------------------------------
     def stage_plan(self, user_id: str, staged: Staged) -> Plan[None]:
         """Put the new records (one batch per page)."""

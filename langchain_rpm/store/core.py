@@ -40,7 +40,7 @@ from langchain_core.embeddings import Embeddings
 
 from langchain_rpm.errors import AsyncClientError
 from langchain_rpm.plans import Plan, arun, offloaded, run
-from langchain_rpm.store import writes
+from langchain_rpm.store import portable, writes
 from langchain_rpm.store._backend import Backend
 from langchain_rpm.store._chroma import ChromaBackend
 from langchain_rpm.store._views import ChromaView, LangGraphConstructors
@@ -301,6 +301,30 @@ class RPMStore(ChromaView, LangGraphConstructors):
     async def aget_profile(self, user_id: str) -> UserProfile | None:
         """Async :meth:`get_profile`."""
         return await self._arun(self.profile_plan(user_id))
+
+    # -- portable profiles (see :mod:`~langchain_rpm.store.portable`) ----------------------------------------
+    def export_user(self, user_id: str) -> dict[str, Any]:
+        """One user (profile, examples with their vectors, provenance) as a versioned JSON-ready document.
+
+        Example:
+            >>> from langchain_rpm.testing import demo_rpm
+            >>> document = demo_rpm().store.export_user("ada")
+            >>> document["format"], document["version"], len(document["examples"])
+            ('langchain-rpm/user', 1, 3)
+        """
+        return self._run(portable.export_plan(self, user_id), "export_user")
+
+    async def aexport_user(self, user_id: str) -> dict[str, Any]:
+        """Async :meth:`export_user`."""
+        return await self._arun(portable.export_plan(self, user_id))
+
+    def import_user(self, document: dict[str, Any], *, replace: bool = False) -> UserProfile:
+        """Store an exported user as it is (no LLM or embedding call); refused if stored, unless ``replace``."""
+        return self._run(portable.import_plan(self, document, replace=replace), "import_user")
+
+    async def aimport_user(self, document: dict[str, Any], *, replace: bool = False) -> UserProfile:
+        """Async :meth:`import_user`."""
+        return await self._arun(portable.import_plan(self, document, replace=replace))
 
     # -- users -----------------------------------------------------------------------------------------
     def list_users(self) -> list[str]:

@@ -59,6 +59,7 @@ class _Request:
     make_profile: MakeProfile | None
     version: int
     expected_version: int | None
+    exact: bool
 
 
 def write_plan(
@@ -70,6 +71,7 @@ def write_plan(
     make_profile: MakeProfile | None = None,
     version: int = 1,
     expected_version: int | None = None,
+    vectors: list[list[float]] | None = None,
 ) -> Plan[WriteResult]:
     """Store ``examples`` for ``user_id`` copy-on-write, under the user's write lock.
 
@@ -84,12 +86,15 @@ def write_plan(
         version: ``profile_version`` of the records when there is no ``make_profile``.
         expected_version: Refuse (:class:`ConcurrentWriteError`) unless the stored profile has this
             version (``None``: no check), for writes computed from a profile read earlier.
+        vectors: The examples' vectors, already computed with the store's embeddings (an import).
     """
     backend = backend_of(store)
     user_filter(user_id)
     texts = [features_text(ex.features) or ex.input for ex in examples]
-    vectors = (yield from backend.embed(texts)) if examples else []
-    request = _Request(user_id, examples, texts, vectors, replace, make_profile, version, expected_version)
+    exact = vectors is not None
+    if vectors is None:
+        vectors = (yield from backend.embed(texts)) if examples else []
+    request = _Request(user_id, examples, texts, vectors, replace, make_profile, version, expected_version, exact)
     return (yield from backend.coordinator.locked(user_id, lambda held: _write_locked(backend, held, request)))
 
 
@@ -110,7 +115,7 @@ def _write_locked(backend: Backend, held: Held, request: _Request) -> Plan[Write
     commit = uuid.uuid4().hex[:16]
     version = profile.version if profile is not None else request.version
     ids = [example_id(user_id, ex.item_id, commit) for ex in request.examples]
-    staged = Staged(ids, request.examples, request.texts, request.vectors, version, commit)
+    staged = Staged(ids, request.examples, request.texts, request.vectors, version, commit, request.exact)
     yield from backend.stage_plan(user_id, staged)
     yield from backend.coordinator.verify(held)
     current_ids = [*kept, *ids]
