@@ -106,8 +106,9 @@ def _chroma_records_with(store: RPMStore, marker: str) -> list[str]:  # a server
 def _postgres_residue(url: str, data: Path, marker: str) -> list[str]:
     import psycopg
 
-    with psycopg.connect(url) as conn:
+    with psycopg.connect(url, autocommit=True) as conn:
         rows = conn.execute("SELECT prefix, key FROM store WHERE value::text LIKE %s", (f"%{marker}%",)).fetchall()
+        conn.execute("CHECKPOINT")  # the pages on disk, as a copy of the data folder would have them
     return [str(row) for row in rows] + _files_with(data, marker, skip=("pg_wal",))
 
 
@@ -147,7 +148,8 @@ def test_forget_leaves_nothing_of_the_user_in_the_backend(backend):
         "ada", [{"id": f"m{i}", "input": f"{marker} robots rebel #{i}", "response": "sci-fi"} for i in range(3)]
     )
     rpm.build_user("bob", writers.BASE)
-    assert backend.residue(marker)  # the marker is there before: the check can fail
+    before = backend.residue(marker)
+    assert before and (backend.name != "postgres" or any("/base/" in hit for hit in before))  # the check can fail
     report = rpm.forget("ada")
     assert report.examples_removed == 3 and store.get_profile("ada") is None and store.search("ada", marker) == []
     assert backend.residue(marker) == []
