@@ -8,7 +8,7 @@ from langchain_core.embeddings import DeterministicFakeEmbedding
 from langgraph.graph import START, MessagesState, StateGraph
 from langgraph.store.memory import InMemoryStore
 
-from langchain_rpm import RPM, RPMContext, RPMState, RPMStore, add_rpm_nodes, create_profile_build_graph
+from langchain_rpm import RPM, RPMContext, RPMRetriever, RPMState, RPMStore, add_rpm_nodes, create_profile_build_graph
 from langchain_rpm.errors import ConfigurationError, EmbeddingMismatchError
 from langchain_rpm.store import as_rpm_store
 from langchain_rpm.testing import demo_chat_model
@@ -43,6 +43,8 @@ def test_a_base_store_is_accepted_wherever_a_store_is():
     rpm = RPM(demo_chat_model(), "lamp2", store=as_rpm_store(RPMStore.from_langgraph(memory, embeddings=EMBEDDINGS)))
     rpm.build_user("bo", MOVIE_HISTORY[:2])
     assert rpm.personalize("bo", "Robots on a space station.").answer
+    docs = RPMRetriever.from_rpm(rpm, user_id="bo", k=2).invoke("Robots on a space station.")
+    assert {doc.metadata["item_id"] for doc in docs} == {item["id"] for item in MOVIE_HISTORY[:2]}
     assert RPM(demo_chat_model(), "lamp2", store=memory).store.backend.kind == "langgraph"
     with pytest.raises(TypeError, match="RPMStore or a LangGraph BaseStore"):
         as_rpm_store("postgres://nowhere")
