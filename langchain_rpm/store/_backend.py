@@ -124,6 +124,18 @@ class Backend(Protocol):
         """Make ``ids`` (and ``profile``, unless ``None``) the user's current version in one atomic write."""
         ...
 
+    def stage_many_plan(self, items: list[tuple[str, Staged]]) -> Plan[None]:
+        """Stage several users' records in as few max-size writes as the backend allows (group commit)."""
+        ...
+
+    def switch_many_plan(self, items: list[tuple[str, list[str], UserProfile | None]]) -> Plan[None]:
+        """Switch several users; each user's ids and profile stay in one write (per-user atomicity)."""
+        ...
+
+    def delete_many_plan(self, items: list[tuple[str, list[str]]]) -> Plan[None]:
+        """Delete several users' records in max-size writes."""
+        ...
+
     def record_ids_plan(self, user_id: str) -> Plan[list[str]]:
         """Every example record id of the user: current, superseded and orphaned."""
         ...

@@ -144,29 +144,43 @@ class ChromaBackend(Embedder):
     # -- writes ----------------------------------------------------------------------------------------
     def stage_plan(self, user_id: str, staged: Staged) -> Plan[None]:
         """Upsert the new records in max-size batches."""
-        exact = staged.exact
-        records = example_records(
-            user_id, staged.examples, staged.texts, staged.vectors, staged.version, staged.commit, exact_vectors=exact
-        )
-        examples = yield from open_collection(self, "examples", user_id, fresh=self.layout == "per_user")
+        return self.stage_many_plan([(user_id, staged)])
+
+    def stage_many_plan(self, items: list[tuple[str, Staged]]) -> Plan[None]:
+        """Upsert every user's new records; in the shared layout, across users in max-size batches."""
+        if self.layout == "per_user" and len(items) > 1:
+            for one in items:
+                yield from self.stage_many_plan([one])
+            return
+        parts = [
+            example_records(user, s.examples, s.texts, s.vectors, s.version, s.commit, exact_vectors=s.exact)
+            for user, s in items
+        ]
+        records = {key: [v for part in parts for v in part[key]] for key in parts[0]} if parts else {"ids": []}
+        if not records["ids"]:
+            return
+        examples = yield from open_collection(self, "examples", items[0][0], fresh=self.layout == "per_user")
         for batch in slices(records, (yield from self.batch_size())):
             yield call(examples, "upsert", batch)
 
     def switch_plan(self, user_id: str, ids: list[str], profile: UserProfile | None) -> Plan[None]:
         """Manifest and profile in one upsert of the profiles collection."""
-        record: dict[str, list[Any]] = {
-            "ids": [manifest_id(user_id)],
-            "embeddings": [PROFILE_VECTOR],
-            "documents": [encode_manifest(ids)],
-            "metadatas": [{"user_id": user_id, "kind": reads.MANIFEST_KIND}],
-        }
-        if profile is not None:
-            record["ids"].append(profile_id(user_id))
-            record["embeddings"].append(PROFILE_VECTOR)
-            record["documents"].append(profile.model_dump_json())
-            record["metadatas"].append({"user_id": user_id, "version": profile.version})
+        return self.switch_many_plan([(user_id, ids, profile)])
+
+    def switch_many_plan(self, items: list[tuple[str, list[str], UserProfile | None]]) -> Plan[None]:
+        """Manifests and profiles in max-size upserts; a user's manifest and profile always share one."""
+        size = max(2, (yield from self.batch_size()))
         profiles = yield from self.collection("profiles")
-        yield call(profiles, "upsert", record)
+        batch: dict[str, list[Any]] = {"ids": [], "embeddings": [], "documents": [], "metadatas": []}
+        for user_id, ids, profile in items:
+            record = _switch_record(user_id, ids, profile)
+            if len(batch["ids"]) + len(record["ids"]) > size:
+                yield call(profiles, "upsert", batch)
+                batch = {key: [] for key in batch}
+            for key, values in record.items():
+                batch[key] += values
+        if batch["ids"]:
+            yield call(profiles, "upsert", batch)
 
     def delete_records_plan(self, user_id: str, ids: list[str]) -> Plan[None]:
         """Delete records in max-size batches."""
@@ -175,6 +189,16 @@ class ChromaBackend(Embedder):
         collection = yield from self.collection("examples", user_id)
         for batch in slices({"ids": ids}, (yield from self.batch_size())):
             yield call(collection, "delete", batch)
+
+    def delete_many_plan(self, items: list[tuple[str, list[str]]]) -> Plan[None]:
+        """Delete every user's obsolete records; in the shared layout, across users in max-size batches."""
+        if self.layout == "per_user":
+            for user_id, ids in items:
+                yield from self.delete_records_plan(user_id, ids)
+            return
+        ids = [rid for _, user_ids in items for rid in user_ids]
+        if ids:
+            yield from self.delete_records_plan(items[0][0], ids)
 
     def put_profile_plan(self, profile: UserProfile) -> Plan[None]:
         """Upsert the profile record."""
@@ -204,3 +228,19 @@ class ChromaBackend(Embedder):
     def compact_plan(self) -> Plan[list[str]]:
         """Compact an embedded folder (see :mod:`~langchain_rpm.store.compaction`)."""
         return chroma_compact_plan(self)
+
+
+def _switch_record(user_id: str, ids: list[str], profile: UserProfile | None) -> dict[str, list[Any]]:
+    """The profiles-collection records that make ``ids`` (and ``profile``) the user's current version."""
+    record: dict[str, list[Any]] = {
+        "ids": [manifest_id(user_id)],
+        "embeddings": [PROFILE_VECTOR],
+        "documents": [encode_manifest(ids)],
+        "metadatas": [{"user_id": user_id, "kind": reads.MANIFEST_KIND}],
+    }
+    if profile is not None:
+        record["ids"].append(profile_id(user_id))
+        record["embeddings"].append(PROFILE_VECTOR)
+        record["documents"].append(profile.model_dump_json())
+        record["metadatas"].append({"user_id": user_id, "version": profile.version})
+    return record

@@ -133,6 +133,18 @@ class GraphStoreBackend:
         """Stage on the current backend."""
         return self.current().stage_plan(user_id, staged)  # type: ignore[no-any-return]
 
+    def stage_many_plan(self, items: list[tuple[str, Staged]]) -> Plan[None]:
+        """Group-stage on the current backend."""
+        return self.current().stage_many_plan(items)  # type: ignore[no-any-return]
+
+    def switch_many_plan(self, items: list[tuple[str, list[str], UserProfile | None]]) -> Plan[None]:
+        """Group-switch on the current backend."""
+        return self.current().switch_many_plan(items)  # type: ignore[no-any-return]
+
+    def delete_many_plan(self, items: list[tuple[str, list[str]]]) -> Plan[None]:
+        """Group-delete on the current backend."""
+        return self.current().delete_many_plan(items)  # type: ignore[no-any-return]
+
     def switch_plan(self, user_id: str, ids: list[str], profile: UserProfile | None) -> Plan[None]:
         """Switch on the current backend."""
         return self.current().switch_plan(user_id, ids, profile)  # type: ignore[no-any-return]

@@ -213,16 +213,43 @@ class LangGraphBackend(Embedder):
         return [list(value["vector"]) if value else [] for value in values]
 
     # -- writes ----------------------------------------------------------------------------------------
-    def stage_plan(self, user_id: str, staged: Staged) -> Plan[None]:
-        """Put the new records (one batch per page)."""
+    def _stage_ops(self, user_id: str, staged: Staged) -> list[PutOp]:
         namespace = self._examples_ns(user_id)
         index: Literal[False] | list[str] = ["text"] if self.search == "index" else False
-        ops = [
-            PutOp(namespace, record_id, _record(user_id, ex, text, vector, staged), index=index)
-            for record_id, ex, text, vector in zip(
-                staged.ids, staged.examples, staged.texts, staged.vectors, strict=True
-            )
+        rows = zip(staged.ids, staged.examples, staged.texts, staged.vectors, strict=True)
+        return [
+            PutOp(namespace, rid, _record(user_id, ex, text, vector, staged), index=index)
+            for rid, ex, text, vector in rows
         ]
+
+    def stage_plan(self, user_id: str, staged: Staged) -> Plan[None]:
+        """Put the new records (one batch per page)."""
+        return self.stage_many_plan([(user_id, staged)])
+
+    def stage_many_plan(self, items: list[tuple[str, Staged]]) -> Plan[None]:
+        """Every user's new records, in batches of ``PAGE`` puts."""
+        ops = [op for user_id, staged in items for op in self._stage_ops(user_id, staged)]
+        for start in range(0, len(ops), PAGE):
+            yield from self._batch(ops[start : start + PAGE])
+
+    def switch_many_plan(self, items: list[tuple[str, list[str], UserProfile | None]]) -> Plan[None]:
+        """Every user's head in one batch (a head is one item: each user switches atomically)."""
+        keep = [user_id for user_id, _, profile in items if profile is None]
+        heads = yield from self._batch([GetOp((self.namespace, "heads"), user_key(user_id)) for user_id in keep])
+        kept = {
+            user_id: (item.value or {}).get("profile") if item else None
+            for user_id, item in zip(keep, heads, strict=True)
+        }
+        ops = [
+            self._head_op(user_id, ids, profile.model_dump_json() if profile is not None else kept[user_id])
+            for user_id, ids, profile in items
+        ]
+        for start in range(0, len(ops), PAGE):
+            yield from self._batch(ops[start : start + PAGE])
+
+    def delete_many_plan(self, items: list[tuple[str, list[str]]]) -> Plan[None]:
+        """Every user's obsolete records, in batches of ``PAGE`` deletes."""
+        ops = [PutOp(self._examples_ns(user_id), rid, None) for user_id, ids in items for rid in ids]
         for start in range(0, len(ops), PAGE):
             yield from self._batch(ops[start : start + PAGE])
 
@@ -232,7 +259,7 @@ class LangGraphBackend(Embedder):
         text = profile.model_dump_json() if profile is not None else (head or {}).get("profile")
         yield from self._put_head(user_id, ids, text)
 
-    def _put_head(self, user_id: str, ids: list[str], profile: str | None) -> Plan[None]:
+    def _head_op(self, user_id: str, ids: list[str], profile: str | None) -> PutOp:
         value = {
             "format": FORMAT,
             "user_id": user_id,
@@ -241,7 +268,10 @@ class LangGraphBackend(Embedder):
             "embedding_model": self.embedding_model,
             "embedding_dimension": self.embedding_dimension,
         }
-        yield from self._batch([PutOp((self.namespace, "heads"), user_key(user_id), value, index=False)])
+        return PutOp((self.namespace, "heads"), user_key(user_id), value, index=False)
+
+    def _put_head(self, user_id: str, ids: list[str], profile: str | None) -> Plan[None]:
+        yield from self._batch([self._head_op(user_id, ids, profile)])
 
     def delete_records_plan(self, user_id: str, ids: list[str]) -> Plan[None]:
         """Delete records (one batch per page)."""

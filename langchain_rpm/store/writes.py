@@ -30,14 +30,22 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from langchain_rpm.errors import ConcurrentWriteError
+from langchain_rpm.errors import ConcurrentWriteError, ConfigurationError
 from langchain_rpm.plans import Plan
 from langchain_rpm.store._backend import Backend, HasBackend, MakeProfile, Staged, backend_of
 from langchain_rpm.store.locks import Held
 from langchain_rpm.store.records import example_id, features_text, user_filter
 from langchain_rpm.types import ReasoningExample, UserProfile
 
-__all__ = ["MakeProfile", "WriteResult", "delete_user_plan", "save_profile_plan", "write_plan"]
+__all__ = [
+    "MakeProfile",
+    "UserWrite",
+    "WriteResult",
+    "delete_user_plan",
+    "save_profile_plan",
+    "write_many_plan",
+    "write_plan",
+]
 
 
 @dataclass(frozen=True)
@@ -98,7 +106,16 @@ def write_plan(
     return (yield from backend.coordinator.locked(user_id, lambda held: _write_locked(backend, held, request)))
 
 
-def _write_locked(backend: Backend, held: Held, request: _Request) -> Plan[WriteResult]:
+@dataclass(frozen=True)
+class _Prepared:
+    staged: Staged
+    current_ids: list[str]
+    obsolete: list[str] | None  # None: every record of the user not current (found by a scan)
+    profile: UserProfile | None
+
+
+def _prepare(backend: Backend, request: _Request) -> Plan[_Prepared]:
+    """Read what is stored now (once), check the expected version, compute the profile and the new records."""
     user_id = request.user_id
     now = yield from backend.current_plan(user_id)  # without an exact manifest: repaired from the records
     previous = now.profile
@@ -116,17 +133,81 @@ def _write_locked(backend: Backend, held: Held, request: _Request) -> Plan[Write
     version = profile.version if profile is not None else request.version
     ids = [example_id(user_id, ex.item_id, commit) for ex in request.examples]
     staged = Staged(ids, request.examples, request.texts, request.vectors, version, commit, request.exact)
-    yield from backend.stage_plan(user_id, staged)
+    scan = request.replace or not now.exact
+    obsolete = None if scan else [rid for rid in current if rid not in kept]
+    return _Prepared(staged, [*kept, *ids], obsolete, profile)
+
+
+def _obsolete(backend: Backend, user_id: str, prepared: _Prepared) -> Plan[list[str]]:
+    if prepared.obsolete is not None:
+        return prepared.obsolete
+    keep = set(prepared.current_ids)
+    return [rid for rid in (yield from backend.record_ids_plan(user_id)) if rid not in keep]
+
+
+def _write_locked(backend: Backend, held: Held, request: _Request) -> Plan[WriteResult]:
+    user_id = request.user_id
+    prepared = yield from _prepare(backend, request)
+    yield from backend.stage_plan(user_id, prepared.staged)
     yield from backend.coordinator.verify(held)
-    current_ids = [*kept, *ids]
-    yield from backend.switch_plan(user_id, current_ids, profile)
-    if request.replace or not now.exact:
-        keep = set(current_ids)
-        obsolete = [rid for rid in (yield from backend.record_ids_plan(user_id)) if rid not in keep]
-    else:
-        obsolete = [rid for rid in current if rid not in kept]
+    yield from backend.switch_plan(user_id, prepared.current_ids, prepared.profile)
+    obsolete = yield from _obsolete(backend, user_id, prepared)
     yield from backend.delete_records_plan(user_id, obsolete)
-    return WriteResult(ids, profile, len(obsolete))
+    return WriteResult(prepared.staged.ids, prepared.profile, len(obsolete))
+
+
+@dataclass(frozen=True)
+class UserWrite:
+    """One user's part of a group commit (:func:`write_many_plan`)."""
+
+    user_id: str
+    examples: Sequence[ReasoningExample]
+    make_profile: MakeProfile | None = None
+    replace: bool = True
+    version: int = 1
+
+
+def write_many_plan(store: Backend | HasBackend, writes: Sequence[UserWrite]) -> Plan[list[WriteResult]]:
+    """Group commit: several users' writes in max-size upserts, each user still copy-on-write and atomic.
+
+    One embedding call for every text; the users' locks (taken in sorted order); each user's stored state
+    read once; every new record staged across users in max-size batches; then every user switched (a
+    user's manifest and profile always in the same upsert, so each user moves to their new version at once
+    or not at all); then the superseded records deleted across users. A failure before the switches leaves
+    every user's previous version whole (the staged records are orphans the next rebuild removes).
+    """
+    backend = backend_of(store)
+    users = [write.user_id for write in writes]
+    if len(set(users)) != len(users):
+        raise ConfigurationError("write_many_plan: each user may appear once per group commit")
+    for user_id in users:
+        user_filter(user_id)
+    texts = [[features_text(ex.features) or ex.input for ex in write.examples] for write in writes]
+    flat = [text for group in texts for text in group]
+    vectors = iter((yield from backend.embed(flat)) if flat else [])
+    requests = [
+        _Request(
+            w.user_id, w.examples, t, [next(vectors) for _ in t], w.replace, w.make_profile, w.version, None, False
+        )
+        for w, t in zip(writes, texts, strict=True)
+    ]
+
+    def body(held: list[Held]) -> Plan[list[WriteResult]]:
+        prepared = []
+        for request in requests:
+            prepared.append((yield from _prepare(backend, request)))
+        yield from backend.stage_many_plan([(r.user_id, p.staged) for r, p in zip(requests, prepared, strict=True)])
+        for one in held:
+            yield from backend.coordinator.verify(one)
+        switches = [(r.user_id, p.current_ids, p.profile) for r, p in zip(requests, prepared, strict=True)]
+        yield from backend.switch_many_plan(switches)
+        obsolete = []
+        for request, part in zip(requests, prepared, strict=True):
+            obsolete.append((yield from _obsolete(backend, request.user_id, part)))
+        yield from backend.delete_many_plan([(r.user_id, o) for r, o in zip(requests, obsolete, strict=True)])
+        return [WriteResult(p.staged.ids, p.profile, len(o)) for p, o in zip(prepared, obsolete, strict=True)]
+
+    return (yield from backend.coordinator.locked_many(users, body))
 
 
 def save_profile_plan(store: Backend | HasBackend, profile: UserProfile) -> Plan[None]:

@@ -213,3 +213,36 @@ def test_an_interrupted_build_resumes_without_paying_finished_items_again(backen
     out = graph.invoke(None, CONFIG)
     assert out["profile"]["num_items"] == N and len(store.get_examples("ada")) == N
     responder.assert_each_item_paid_once()
+
+
+def _profile_of(user: str) -> Any:
+    from langchain_rpm.types import UserProfile
+
+    return lambda every, previous: UserProfile(
+        user_id=user, task="lamp2", factors=[], num_items=len(every), num_features=0
+    )
+
+
+def test_a_group_commit_switches_each_user_whole_or_not_at_all(backend, monkeypatch):
+    from langchain_rpm.store.writes import UserWrite, write_many_plan
+
+    store = backend.open()
+    users = [f"g{i}" for i in range(4)]
+    for user in users:
+        store.add_examples(user, examples(user, 2, marker="old"))
+    group = [UserWrite(user, examples(user, 3, marker="new"), make_profile=_profile_of(user)) for user in users]
+
+    def broken_switches(*args: Any) -> Any:
+        raise RuntimeError("crash before the switches")
+        yield  # pragma: no cover
+
+    monkeypatch.setattr(store.backend, "switch_many_plan", broken_switches)
+    with pytest.raises(RuntimeError, match="before the switches"):
+        run(write_many_plan(store, group))
+    assert all([ex.reasoning for ex in store.get_examples(user)] == ["old because"] * 2 for user in users)
+    monkeypatch.undo()
+    results = run(write_many_plan(store, group))
+    for user, result in zip(users, results, strict=True):
+        assert [ex.reasoning for ex in store.get_examples(user)] == ["new because"] * 3
+        assert store.get_profile(user).num_items == 3 and result.profile.num_items == 3
+        assert sorted(run(store.backend.record_ids_plan(user))) == sorted(result.ids)  # orphans and old gone
