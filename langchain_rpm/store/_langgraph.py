@@ -133,8 +133,8 @@ class LangGraphBackend(Embedder):
                 return found
 
     # -- reads -----------------------------------------------------------------------------------------
-    def current_plan(self, user_id: str) -> Plan[Current]:
-        """Records and profile from one head read (the head is always exact)."""
+    def _current_values(self, user_id: str) -> Plan[tuple[dict[str, Any] | None, list[str], list[Any]]]:
+        """The head and the values of its records, read again if a concurrent switch removed some."""
         for _ in range(_ATTEMPTS):
             head = yield from self._head(user_id)
             self._check(head)
@@ -142,6 +142,11 @@ class LangGraphBackend(Embedder):
             values = yield from self._values(user_id, ids)
             if all(value is not None for value in values):
                 break
+        return head, ids, values
+
+    def current_plan(self, user_id: str) -> Plan[Current]:
+        """Records and profile from one head read (the head is always exact)."""
+        head, ids, values = yield from self._current_values(user_id)
         records: Records = {}
         for record_id, value in zip(ids, values, strict=True):
             if value is not None:
@@ -180,13 +185,10 @@ class LangGraphBackend(Embedder):
             if found is not None:
                 return found
         vector = (yield from self.embed([query], query=True))[0] if isinstance(query, str) else query
-        current = yield from self.current_plan(user_id)
-        pairs = [(rid, ex) for rid, (ex, version) in current.records.items() if _matches(where, ex, version)]
-        if not pairs:
-            return []
-        values = yield from self._values(user_id, [rid for rid, _ in pairs])
-        vectors = [value["vector"] if value else [0.0] * len(vector) for value in values]
-        return [RetrievedExample(example=pairs[row][1], score=score) for row, score in rank(vectors, vector, k)]
+        _, _, values = yield from self._current_values(user_id)
+        rows = [value for value in values if value is not None and _matches(where, value)]
+        ranked = rank([row["vector"] for row in rows], vector, k) if rows else []
+        return [_hit(rows[row], score) for row, score in ranked]
 
     def _index_search(
         self, user_id: str, text: str, k: int, where: dict[str, Any] | None
@@ -201,10 +203,8 @@ class LangGraphBackend(Embedder):
         hits = []
         for item in (yield from self._batch([op]))[0]:
             value = item.value
-            if item.key in current and value.get("user_id") == user_id:
-                example = ReasoningExample.model_validate_json(value["example"])
-                if _matches(where, example, value["version"]):
-                    hits.append(RetrievedExample(example=example, score=float(item.score or 0.0)))
+            if item.key in current and value.get("user_id") == user_id and _matches(where, value):
+                hits.append(_hit(value, float(item.score or 0.0)))
         return hits[:k] if len(hits) >= min(k, len(current)) else None
 
     def vectors_plan(self, user_id: str, ids: list[str]) -> Plan[list[list[float]]]:
@@ -310,28 +310,27 @@ def _record(user_id: str, example: ReasoningExample, text: str, vector: list[flo
     }
 
 
-_FIELDS: dict[str, Callable[[ReasoningExample, int], Any]] = {
-    "item_id": lambda ex, v: ex.item_id,
-    "answer": lambda ex, v: ex.answer,
-    "profile_version": lambda ex, v: v,
-}
+_FIELDS = {"item_id": "item_id", "answer": "answer", "profile_version": "version"}  # where key -> value key
 
 
-def _matches(where: dict[str, Any] | None, example: ReasoningExample, version: int) -> bool:
-    """Chroma-style metadata conditions (``answer``, ``item_id``, ``profile_version``) on one example."""
+def _hit(value: dict[str, Any], score: float) -> RetrievedExample:
+    return RetrievedExample(example=ReasoningExample.model_validate_json(value["example"]), score=score)
+
+
+def _matches(where: dict[str, Any] | None, value: dict[str, Any]) -> bool:
+    """Chroma-style metadata conditions (``answer``, ``item_id``, ``profile_version``) on one stored record."""
     if not where:
         return True
     for key, condition in where.items():
         if key in ("$and", "$or"):
-            results = (_matches(part, example, version) for part in condition)
+            results = (_matches(part, value) for part in condition)
             if not (all(results) if key == "$and" else any(results)):
                 return False
             continue
         if key not in _FIELDS:
             raise ConfigurationError(f"where may name item_id, answer or profile_version, not {key!r}")
-        value = _FIELDS[key](example, version)
         op, expected = next(iter(condition.items())) if isinstance(condition, dict) else ("$eq", condition)
-        if not _compare(op, value, expected):
+        if not _compare(op, value.get(_FIELDS[key]), expected):
             return False
     return True
 

@@ -68,3 +68,16 @@ def test_a_namespace_that_langgraph_would_refuse_is_refused_at_once():
         RPMStore.from_langgraph(InMemoryStore(), embeddings=EMBEDDINGS, namespace="a.b")
     with pytest.raises(ConfigurationError, match="index"):
         RPMStore.from_langgraph(InMemoryStore(), embeddings=EMBEDDINGS, search="index")
+
+
+def test_where_narrows_a_langgraph_search_like_chromas():
+    store = RPMStore.from_langgraph(InMemoryStore(), embeddings=EMBEDDINGS)
+    rpm = RPM(demo_chat_model(), "lamp2", store=store)
+    rpm.build_user("ada", MOVIE_HISTORY)
+    answers = {item["id"]: item["response"] for item in MOVIE_HISTORY}
+    some = next(iter(answers.values()))
+    hits = store.search("ada", "robots", k=10, where={"answer": some})
+    assert hits and all(hit.example.answer == some for hit in hits)
+    assert len(hits) == sum(1 for answer in answers.values() if answer == some)
+    either = store.search("ada", "robots", k=10, where={"$or": [{"answer": some}, {"item_id": {"$in": ["m2"]}}]})
+    assert {hit.example.item_id for hit in either} >= {hit.example.item_id for hit in hits}
