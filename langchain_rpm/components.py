@@ -6,7 +6,7 @@ The facade, the graphs, the retriever, the tool and the middleware all take one
 Example:
     >>> import tempfile
     >>> from langchain_core.embeddings import DeterministicFakeEmbedding
-    >>> from langchain_rpm.store import RPMStore
+    >>> from langchain_rpm.store import RPMStore, as_rpm_store
     >>> from langchain_rpm.testing import demo_chat_model
     >>> parts = RPMComponents.create(demo_chat_model(), "lamp3", preset="paper",
     ...     store=RPMStore(tempfile.mkdtemp(), embeddings=DeterministicFakeEmbedding(size=8)))
@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from langchain_core.language_models import BaseChatModel
+from langgraph.store.base import BaseStore
 
 from langchain_rpm.errors import ConfigurationError
 from langchain_rpm.models import model_name, resolve_chat_model
@@ -32,7 +33,7 @@ from langchain_rpm.stages import (
     ReasoningGenerator,
     ReasoningPathBuilder,
 )
-from langchain_rpm.store import RPMStore
+from langchain_rpm.store import RPMStore, as_rpm_store
 from langchain_rpm.tasks import TaskKind, TaskSpec, get_task
 
 
@@ -80,7 +81,7 @@ class RPMComponents:
         llm: BaseChatModel | str | None = None,
         task: TaskSpec | str = "lamp2",
         *,
-        store: RPMStore | None = None,
+        store: RPMStore | BaseStore | None = None,
         preset: str = "default",
         build_model: BaseChatModel | str | None = None,
         method: str | None = None,
@@ -93,7 +94,8 @@ class RPMComponents:
             llm: A chat model or a model name (see :func:`~langchain_rpm.models.resolve_chat_model`;
                 default ``gpt-4o-mini``).
             task: A :class:`TaskSpec` or a preset name (``lamp2``, ``lamp3``, ``lamp5``, ``goqa``).
-            store: The example store (default: the embedded store with local embeddings).
+            store: An :class:`RPMStore` or a LangGraph ``BaseStore`` (default: the graph's store in graph runs,
+                else the embedded store; :meth:`RPMStore.from_graph`).
             preset: ``"default"`` or ``"paper"`` (see :mod:`langchain_rpm.settings`).
             build_model: Another model for profile builds (default: ``llm``).
             method: Structured-output method (``function_calling`` for local llama.cpp servers).
@@ -110,7 +112,7 @@ class RPMComponents:
             llm=chat,
             build_llm=builder,
             task=spec,
-            store=store if store is not None else RPMStore(),
+            store=as_rpm_store(store),
             settings=chosen,
             limiter=limiter,
             extractor=FeatureExtractor(builder, spec, show_answer=chosen.show_answer, **common),

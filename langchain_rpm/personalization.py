@@ -42,8 +42,7 @@ from langchain_core.runnables import RunnableConfig
 from langchain_rpm.errors import ConfigurationError, UnknownUserError
 from langchain_rpm.plans import Plan, arun, run
 from langchain_rpm.prompts import render_examples, render_factors
-from langchain_rpm.store import features_text
-from langchain_rpm.store.reads import QueryContext
+from langchain_rpm.store import QueryContext, features_text
 from langchain_rpm.tasks import TaskSpec
 from langchain_rpm.types import Factor, Feature, Prediction, RetrievedExample, UserProfile
 
@@ -175,7 +174,7 @@ class Personalizer:
         start = time.perf_counter()
         store = self.components.store
         yield from store.embed(["warm up"], query=True)
-        yield from store.collection("profiles")
+        yield from store.open_plan()
         return time.perf_counter() - start
 
     def profile_plan(self, user_id: str, *, required: bool = True) -> Plan[UserProfile | None]:
@@ -212,7 +211,7 @@ class Personalizer:
             return []
         target = features_text(features) if features else query
         vector = (yield from self.components.store.embed([target], query=True))[0]
-        if context.records is None:
+        if context.vectors is None:
             found = yield from self.components.store.search_plan(user_id, vector, k)
             return found
         return context.nearest(user_id, vector, k)

@@ -25,6 +25,7 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.runnables import RunnableConfig
 from langchain_core.runnables.config import merge_configs
 from langgraph.checkpoint.base import BaseCheckpointSaver
+from langgraph.store.base import BaseStore
 from langgraph.types import StateSnapshot, StreamMode
 
 from langchain_rpm._bulk_api import BulkBuildMixin
@@ -81,7 +82,7 @@ class RPM(BulkBuildMixin, RefreshAPI, CorrectionsMixin):
         llm: BaseChatModel | str | None = None,
         task: TaskSpec | str = "lamp2",
         *,
-        store: RPMStore | None = None,
+        store: RPMStore | BaseStore | None = None,
         preset: str = "default",
         build_model: BaseChatModel | str | None = None,
         checkpointer: BaseCheckpointSaver[Any] | None = None,

@@ -3,6 +3,9 @@
 Deployment wiring, not library code: ``langgraph.json`` at the repository root points at the two
 factories below (``./examples/langgraph_server/graphs.py:inference``); the server calls a
 factory with the run's config and gets a compiled graph (it adds its own checkpointer and store).
+By default the graphs keep users' examples and profiles in that store (``runtime.store``: the server's
+Postgres), so the deployment's only database is the server's; exact cosine search over each user's
+stored vectors needs no ``store.index`` block in ``langgraph.json``.
 Importing this module is cheap: the model, embeddings and store are created on first use, once per
 configuration, and shared by later calls.
 
@@ -11,8 +14,9 @@ Environment:
     ``gpt-4o-mini``, honouring ``OPENAI_API_KEY`` / ``OPENAI_BASE_URL``; ``provider:model`` names go
     through ``init_chat_model``). ``RPM_METHOD``: structured-output method (``function_calling`` for
     llama.cpp servers). ``RPM_TASK``: task preset (default ``lamp2``). ``RPM_PRESET``: ``default`` or
-    ``paper``. ``RPM_K``: examples per query (default: the preset's, 3). ``RPM_STORE_PATH``: folder of the embedded Chroma store (default ``~/.langchain_rpm/store``);
-    or ``RPM_CHROMA_HOST`` (+ ``RPM_CHROMA_PORT``, default 8000) for a Chroma server.
+    ``paper``. ``RPM_K``: examples per query (default: the preset's, 3). Where examples live: the
+    server's store by default; ``RPM_STORE_PATH``: an embedded Chroma folder instead; or
+    ``RPM_CHROMA_HOST`` (+ ``RPM_CHROMA_PORT``, default 8000) for a Chroma server.
 
 Runs pass the user as context (``{"user_id": ...}``) or in ``config["configurable"]["user_id"]``.
 :func:`use_components` swaps in your own components (tests, a custom embedding model).
@@ -82,7 +86,10 @@ def _components_for(
 ) -> RPMComponents:
     from langchain_rpm.store import RPMStore
 
-    store = RPMStore.from_server(chroma_host, chroma_port) if chroma_host else RPMStore(store_path)
+    if chroma_host:
+        store = RPMStore.from_server(chroma_host, chroma_port)
+    else:
+        store = RPMStore(store_path) if store_path else RPMStore.from_graph()  # the server's own store
     overrides = {} if k is None else {"k": k}
     return RPMComponents.create(model, task, store=store, method=method, preset=preset, **overrides)
 

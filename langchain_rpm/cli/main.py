@@ -86,6 +86,8 @@ def _dispatch(args: Any, as_json: bool) -> int:
         "users": offline.users,
         "inspect": offline.inspect,
         "forget": offline.forget,
+        "export": offline.export,
+        "import": offline.import_,
         "build": commands.build,
         "add": commands.build,
         "ask": commands.ask,

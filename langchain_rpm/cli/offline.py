@@ -1,4 +1,4 @@
-"""The commands that need no model: ``rpm users``, ``rpm inspect``, ``rpm forget``.
+"""The commands that need no model: ``rpm users``, ``rpm inspect``, ``rpm forget``, ``rpm export``, ``rpm import``.
 
 Example:
     >>> import argparse, tempfile
@@ -11,13 +11,14 @@ Example:
 from __future__ import annotations
 
 import argparse
+import sys
 from typing import Any
 
 from langchain_rpm.cli.output import Output, stored_profile
 from langchain_rpm.cli.render import factor_table, profile_summary
 from langchain_rpm.cli.session import StoreAccess
 from langchain_rpm.cli.task_choice import describe_task, requested_task, task_for_profile
-from langchain_rpm.cli.text import literal
+from langchain_rpm.cli.text import literal, quoted
 
 
 def users(args: argparse.Namespace, out: Output) -> int:
@@ -81,4 +82,42 @@ def forget(args: argparse.Namespace, out: Output) -> int:
         out.data(report.to_dict())
     else:
         out.line("\n".join(literal(line) for line in report.lines()))
+    return 0
+
+
+def export(args: argparse.Namespace, out: Output) -> int:
+    """``rpm export USER [-o FILE]``: the user as one versioned JSON document (stdout, or FILE)."""
+    from langchain_rpm.store.portable import dumps
+
+    access = StoreAccess(args)
+    access.check(writes=False)
+    store = access.open(create=False)
+    stored_profile(access, store, args.user)
+    text = dumps(store.export_user(args.user))
+    if args.output is None:
+        sys.stdout.write(text)
+        return 0
+    args.output.write_text(text, encoding="utf-8")
+    message = f"exported user {quoted(args.user)} to {args.output}"
+    out.data({"user_id": args.user, "file": str(args.output)}) if out.json else out.line(literal(message))
+    return 0
+
+
+def import_(args: argparse.Namespace, out: Output) -> int:
+    """``rpm import FILE [--replace]``: store an exported user (checked first; no LLM call)."""
+    from langchain_rpm.errors import InputFileError
+    from langchain_rpm.store.portable import loads, parse
+
+    try:
+        document = loads(args.file.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise InputFileError(
+            f"{args.file}: cannot read it ({exc.strerror}); give a file written by `rpm export`"
+        ) from None
+    parse(document)  # a malformed file is refused before the store is opened
+    access = StoreAccess(args)
+    access.check(writes=True)
+    profile = access.open(create=True).import_user(document, replace=args.replace)
+    message = f"imported user {quoted(profile.user_id)}: {profile.num_items} items, {len(profile.factors)} factors"
+    out.data({"user_id": profile.user_id, "items": profile.num_items}) if out.json else out.line(literal(message))
     return 0

@@ -76,6 +76,19 @@ def positive_float(text: str) -> float:
     return value
 
 
+def store_location(text: str) -> Path | str:
+    """A store folder, or a Postgres URL kept as it is (``postgres://`` / ``postgresql://``).
+
+    Example:
+        >>> store_location("postgresql://db.example/rpm"), store_location("~/rpm")
+        ('postgresql://db.example/rpm', PosixPath('~/rpm'))
+    """
+    return text if text.startswith(POSTGRES_SCHEMES) else Path(text)
+
+
+POSTGRES_SCHEMES = ("postgres://", "postgresql://")
+
+
 def port(text: str) -> int:
     """A TCP port number."""
     value = positive_int(text)
@@ -88,7 +101,7 @@ DEFAULT_K = 3
 """Examples per query when ``--k`` is not given: ``RPMSettings().k``, the paper's K (a test pins them equal)."""
 
 SHARED: list[tuple[tuple[str, ...], dict[str, Any], Any]] = [
-    (("--store",), {"type": Path, "metavar": "DIR", "help": "store folder (default $RPM_STORE_PATH or ~/.langchain_rpm/store)"}, None),
+    (("--store",), {"type": store_location, "metavar": "DIR|URL", "help": "store folder (default $RPM_STORE_PATH or ~/.langchain_rpm/store), or postgresql://... (LangGraph's PostgresStore)"}, None),
     (("--chroma-host",), {"metavar": "HOST", "help": "use a Chroma server (`chroma run`) instead of the embedded store"}, None),
     (("--chroma-port",), {"type": port, "metavar": "PORT", "help": "Chroma server port (default 8000)"}, 8000),
     (("--task",), {"metavar": "TASK", "help": f"{' | '.join(PRESET_TASKS)} (default: the user's stored task, else lamp2); with --labels, the custom task's name"}, None),
@@ -160,6 +173,16 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "every file; the report says what could not be removed here. With --item, only those items go (statistics\n"
         "updated, their text removed the same way).\n\nexample:\n  rpm forget ada\n  rpm forget ada --item 12 --item 31",
     ),
+    "export": (
+        "write one user (profile, factors, examples with their vectors, provenance) as one JSON document",
+        "Moving a user to another store with `rpm import` costs no LLM call.\n\nexample:\n"
+        "  rpm export ada -o ada.json\n  rpm export ada --store postgresql://localhost/rpm > ada.json",
+    ),
+    "import": (
+        "store a user written by `rpm export` (no LLM call); a user already stored needs --replace",
+        "A malformed file or another format version is one line and stores nothing.\n\nexample:\n"
+        "  rpm import ada.json --store postgresql://localhost/rpm",
+    ),
     "demo": (
         "build demo users from shipped data, then personalize their held-out queries",
         "The demo users live in their own namespace of the store (`rpm users` does not list them).\n\n"
@@ -211,6 +234,12 @@ def _add_commands(commands: Any) -> None:
     refresh = _command(commands, "refresh")
     refresh.add_argument("user", help="the user id")
     refresh.add_argument("--dry-run", action="store_true", help="print the plan and its cost, spend nothing")
+    export = _command(commands, "export")
+    export.add_argument("user", help="the user id")
+    export.add_argument("-o", "--output", type=Path, metavar="FILE", help="write the document here (default: stdout)")
+    imported = _command(commands, "import")
+    imported.add_argument("file", type=Path, help="a file written by `rpm export`")
+    imported.add_argument("--replace", action="store_true", help="overwrite the user if the store already has them")
     forget = _command(commands, "forget")
     forget.add_argument("user", help="the user id")
     forget.add_argument(

@@ -43,7 +43,7 @@ def _nearest_existing(path: Path) -> Path:
 
 
 class StoreAccess:
-    """The store a command uses: an embedded folder (checked first) or a Chroma server.
+    """The store a command uses: an embedded folder (checked first), a Chroma server or a Postgres URL.
 
     Args:
         args: Parsed ``--store``, ``--chroma-host`` and ``--chroma-port``.
@@ -51,7 +51,8 @@ class StoreAccess:
     """
 
     def __init__(self, args: argparse.Namespace, *, namespace: str = "rpm") -> None:
-        self.explicit = args.store is not None
+        self.url: str | None = args.store if isinstance(args.store, str) and "://" in args.store else None
+        self.explicit = args.store is not None and self.url is None
         self.folder = Path(args.store).expanduser() if self.explicit else default_store_folder()
         self.host: str | None = args.chroma_host
         self.port: int = args.chroma_port
@@ -60,6 +61,8 @@ class StoreAccess:
     @property
     def label(self) -> str:
         """How messages name the store."""
+        if self.url:
+            return f"the Postgres store at {self.url.split('@')[-1]}"
         if self.host:
             return f"the Chroma server at {self.host}:{self.port}"
         return f"the store {self.folder}" + ("" if self.explicit else f" (${STORE_ENV} or the default)")
@@ -72,6 +75,8 @@ class StoreAccess:
                 Chroma writes to its folder even to read it.
         """
         folder = self.folder
+        if self.url:
+            return
         if folder.exists() and not folder.is_dir():
             raise StoreError(f"--store {folder}: is a file, not a folder; give a folder (it is created when missing)")
         if self.host or (not writes and not self.exists()):
@@ -86,7 +91,7 @@ class StoreAccess:
 
     def exists(self) -> bool:
         """Whether there is a store to read (a server always counts)."""
-        return bool(self.host) or (self.folder / "chroma.sqlite3").exists()
+        return bool(self.host or self.url) or (self.folder / "chroma.sqlite3").exists()
 
     def open(self, *, create: bool) -> Any:
         """The :class:`~langchain_rpm.store.RPMStore`, or ``None`` when there is none and ``create`` is false."""
@@ -95,6 +100,8 @@ class StoreAccess:
         if not create and not self.exists():
             return None
         try:
+            if self.url:
+                return RPMStore.from_postgres(self.url, namespace=self.namespace)
             if self.host:
                 return RPMStore.from_server(self.host, self.port, namespace=self.namespace)
             return RPMStore(self.folder, namespace=self.namespace)

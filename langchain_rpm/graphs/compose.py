@@ -9,8 +9,8 @@ and raises :class:`MissingStateKeysError` naming the missing ones.
 The query is ``rpm_query`` when set, else the last human message in ``messages``. The user id comes
 from the run context (``context=RPMContext(user_id=...)`` or any context object/dict with a
 ``user_id``), else ``config["configurable"]["user_id"]``. The example store is the one in the RPM
-components you pass; a LangGraph ``BaseStore`` given to ``compile(store=...)`` (``runtime.store``) is
-not used for examples, which need vector search over the Chroma-backed :class:`RPMStore`.
+components you pass; components made without one use the LangGraph ``BaseStore`` the graph is
+compiled with (``compile(store=...)``, ``runtime.store``; exact cosine search needs no vector index).
 
 Example:
     >>> from langgraph.graph import END, START, MessagesState, StateGraph

@@ -42,14 +42,12 @@ import struct
 import subprocess
 import sys
 import warnings
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from langchain_rpm.plans import Call, Plan
+from langchain_rpm.store._backend import Backend, ChromaParts, HasBackend, backend_of
 from langchain_rpm.store.folder import EmbeddedFolder
 from langchain_rpm.store.locks import Held
-
-if TYPE_CHECKING:
-    from langchain_rpm.store.core import RPMStore
 
 SENTINEL_ID = "rpm-compaction-sentinel"
 UUID_NAME = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
@@ -63,7 +61,12 @@ VECTOR_NOTE = (
 )
 
 
-def compact_plan(store: RPMStore) -> Plan[list[str]]:
+def compact_plan(store: Backend | HasBackend) -> Plan[list[str]]:
+    """Compact the store's files where its backend can (embedded Chroma, Postgres); one line per fact."""
+    return (yield from backend_of(store).compact_plan())
+
+
+def chroma_compact_plan(store: ChromaParts) -> Plan[list[str]]:
     """Compact the store's Chroma files (embedded), holding the write lock; one line per fact."""
     if store.folder is None:
         return [SERVER_NOTE]

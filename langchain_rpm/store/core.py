@@ -1,6 +1,6 @@
-"""The Chroma-backed example store: reasoning-enhanced examples and user profiles.
+"""The example store: reasoning-enhanced examples and user profiles, on Chroma or a LangGraph ``BaseStore``.
 
-Embedded by default (a ``PersistentClient`` on a local folder). Pass ``client=`` to use any other
+Embedded Chroma by default (a ``PersistentClient`` on a local folder). Pass ``client=`` to use any other
 ``chromadb`` client: a server (``HttpClient``, or :meth:`RPMStore.from_server`), Chroma Cloud, or an
 ``AsyncHttpClient`` (:meth:`RPMStore.afrom_server`) for real async I/O. Examples are embedded by the
 concatenated text of their features, always with explicit embeddings (Chroma's own downloading
@@ -12,6 +12,11 @@ Search is exact and reads by id: each user's *manifest* lists exactly the ids of
 asyncio tasks, processes on one embedded folder and clients of one server (:mod:`~langchain_rpm.store.writes`,
 :mod:`~langchain_rpm.store.locks`); a waiting writer gives up after ``lock_timeout`` with
 :class:`~langchain_rpm.errors.StoreLockTimeout`.
+
+:meth:`RPMStore.from_langgraph` keeps the same records in any LangGraph ``BaseStore`` instead
+(``InMemoryStore``, ``PostgresStore``, the store a LangGraph server injects; :meth:`RPMStore.from_postgres`
+opens one from a URL), with the same guarantees (``docs/store.md``). The store's parts talk to a private
+backend (:mod:`~langchain_rpm.store._backend`); this class is the public face over it.
 
 Every operation is written once, as a generator that yields the I/O it needs (a Chroma call or an
 embedding) and receives the result. A sync driver and an async driver run the same generator, so the
@@ -27,29 +32,26 @@ Example:
 
 from __future__ import annotations
 
-import inspect
-from collections import OrderedDict
-from collections.abc import Hashable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
 from langchain_core.embeddings import Embeddings
 
-from langchain_rpm.errors import AsyncClientError, ConfigurationError
-from langchain_rpm.plans import Call, Plan, arun, offloaded, run
-from langchain_rpm.store import reads, writes
-from langchain_rpm.store.folder import embedded_folder
-from langchain_rpm.store.handles import open_collection
-from langchain_rpm.store.io import call
-from langchain_rpm.store.leases import coordinator_for
-from langchain_rpm.store.records import declared_dimension, default_client, embedding_name, query_text
+from langchain_rpm.errors import AsyncClientError
+from langchain_rpm.plans import Plan, arun, offloaded, run
+from langchain_rpm.store import portable, writes
+from langchain_rpm.store._backend import Backend, QueryContext
+from langchain_rpm.store._chroma import ChromaBackend
+from langchain_rpm.store._views import ChromaView, LangGraphConstructors
+from langchain_rpm.store.records import query_text
 from langchain_rpm.types import Feature, ReasoningExample, RetrievedExample, UserProfile
 
 T = TypeVar("T")
 
 
-class RPMStore:
-    """Stores reasoning examples and profiles per user in Chroma.
+class RPMStore(ChromaView, LangGraphConstructors):
+    """Stores reasoning examples and profiles per user in Chroma (or a LangGraph ``BaseStore``).
 
     Args:
         path: Folder of the embedded store (default ``~/.langchain_rpm/store`` or ``RPM_STORE_PATH``).
@@ -64,6 +66,7 @@ class RPMStore:
         layout: ``"shared"`` (one examples collection for all users, the default) or ``"per_user"`` (one
             collection per user, named by a digest of the id: Chroma's advice for multi-tenant servers;
             see ``benchmarks/results/layouts.md``). Profiles and manifests stay in one collection.
+        backend: Where the records live, instead of Chroma (use :meth:`from_langgraph`).
 
     The examples collection records the embedding model's name and dimension; opening it with other
     embeddings raises :class:`EmbeddingMismatchError`. The dimension comes from the embeddings'
@@ -88,66 +91,25 @@ class RPMStore:
         lock_timeout: float = 120.0,
         lease_ttl: float = 120.0,
         layout: Literal["shared", "per_user"] = "shared",
+        backend: Backend | None = None,
     ) -> None:
+        if backend is not None:
+            self.backend: Backend = backend
+            return
         if embeddings is None:
             from langchain_rpm.embeddings import default_embeddings
 
             embeddings = default_embeddings()
-        self.embeddings = embeddings
-        self.embedding_model = embedding_name(embeddings)
-        self.embedding_dimension = declared_dimension(embeddings)
-        if min(exact_search_limit, lock_timeout) < 0 or lease_ttl <= 0:
-            got = f"{exact_search_limit=}, {lock_timeout=}, {lease_ttl=}"
-            raise ConfigurationError(f"need exact_search_limit >= 0, lock_timeout >= 0 and lease_ttl > 0; got {got}")
-        if layout not in ("shared", "per_user"):
-            raise ConfigurationError(f"layout must be 'shared' or 'per_user', got {layout!r}")
-        self.exact_search_limit = exact_search_limit
-        self.namespace, self.layout = namespace, layout
-        self._client = client if client is not None else default_client(path)
-        self.folder = embedded_folder(self._client)
-        self.is_async = inspect.iscoroutinefunction(getattr(self._client, "get_or_create_collection", None))
-        self.coordinator = coordinator_for(self, lock_timeout, lease_ttl)
-        self.handles: OrderedDict[Hashable, Any] = OrderedDict()  # open collections (see store.handles)
-        self.epoch = self.folder.epoch if self.folder is not None else 0
-        self._batch: int | None = None
-
-    @property
-    def client(self) -> Any:
-        """The Chroma client in use (for an embedded folder: reopened when another process wrote)."""
-        return self.folder.client if self.folder is not None else self._client
-
-    @classmethod
-    def from_server(cls, host: str = "localhost", port: int = 8000, *, ssl: bool = False, **kwargs: Any) -> RPMStore:
-        """A store on a Chroma server (``chroma run``) through a sync ``chromadb.HttpClient``.
-
-        ``kwargs`` go to the constructor (``embeddings``, ``namespace``, ...).
-
-        Example:
-            >>> store = RPMStore.from_server("127.0.0.1", 8000)  # doctest: +SKIP
-        """
-        import chromadb
-        from chromadb.config import Settings
-
-        client = chromadb.HttpClient(host=host, port=port, ssl=ssl, settings=Settings(anonymized_telemetry=False))
-        return cls(client=client, **kwargs)
-
-    @classmethod
-    async def afrom_server(
-        cls, host: str = "localhost", port: int = 8000, *, ssl: bool = False, **kwargs: Any
-    ) -> RPMStore:
-        """A store on a Chroma server through ``chromadb.AsyncHttpClient`` (use the ``a*`` methods).
-
-        Example:
-            >>> store = await RPMStore.afrom_server("127.0.0.1", 8000)  # doctest: +SKIP
-            >>> await store.alist_users()  # doctest: +SKIP
-            []
-        """
-        import chromadb
-        from chromadb.config import Settings
-
-        settings = Settings(anonymized_telemetry=False)
-        client = await chromadb.AsyncHttpClient(host=host, port=port, ssl=ssl, settings=settings)
-        return cls(client=client, **kwargs)
+        self.backend = ChromaBackend(
+            path,
+            client=client,
+            embeddings=embeddings,
+            namespace=namespace,
+            layout=layout,
+            exact_search_limit=exact_search_limit,
+            lock_timeout=lock_timeout,
+            lease_ttl=lease_ttl,
+        )
 
     # -- driver --------------------------------------------------------------------------------------
     def _run(self, plan: Plan[T], name: str, *, method: bool = True) -> T:
@@ -155,7 +117,7 @@ class RPMStore:
             plan.close()
             what, hint = (f"{name}()", f"a{name}") if method else (name, "asearch")
             raise AsyncClientError(
-                f"RPMStore.{what} is sync, but this store's Chroma client ({type(self._client).__name__}) is "
+                f"RPMStore.{what} is sync, but this store's Chroma client ({type(self.client).__name__}) is "
                 f"async: use the async methods (`await store.{hint}(...)`) instead, or create the store with a "
                 "sync client (chromadb.HttpClient / RPMStore.from_server, or a PersistentClient)."
             )
@@ -167,66 +129,60 @@ class RPMStore:
     def _read(self, plan: Plan[T]) -> Plan[T]:  # a sync client's read: one worker-thread hand-off when awaited
         return plan if self.is_async else offloaded(plan)
 
-    # -- building blocks of the plans ----------------------------------------------------------------------
+    # -- what every backend has ----------------------------------------------------------------------
+    @property
+    def embeddings(self) -> Embeddings:
+        """The embeddings feature texts are embedded with."""
+        return self.backend.embeddings
+
+    @property
+    def embedding_model(self) -> str:
+        """The embedding model's name (recorded with the data; another one is refused)."""
+        return self.backend.embedding_model
+
+    @property
+    def embedding_dimension(self) -> int | None:
+        """The embeddings' dimension (``None`` until declared or first computed)."""
+        return self.backend.embedding_dimension
+
+    @property
+    def coordinator(self) -> Any:
+        """How writes of one user are serialised (:mod:`~langchain_rpm.store.locks`)."""
+        return self.backend.coordinator
+
+    @property
+    def is_async(self) -> bool:
+        """Whether only the ``a*`` methods work (an async Chroma client)."""
+        return self.backend.is_async
+
     def embed(self, texts: list[str], *, query: bool = False) -> Plan[list[list[float]]]:
         """Embed ``texts`` (a query: the first text only) as a plan; learns the dimension on first use."""
-        if query:
-            vector = yield Call(self.embeddings.embed_query, self.embeddings.aembed_query, (texts[0],))
-            vectors: list[list[float]] = [vector]
-        else:
-            vectors = yield Call(self.embeddings.embed_documents, self.embeddings.aembed_documents, (list(texts),))
-        if self.embedding_dimension is None and vectors:
-            self.embedding_dimension = len(vectors[0])
-        return vectors
-
-    def collection(self, kind: str, user_id: str | None = None, *, create: bool = True) -> Plan[Any]:
-        """The ``examples``, ``profiles`` or ``leases`` collection, as a plan (created on first use).
-
-        In the ``per_user`` layout ``examples`` is the user's own collection; with ``create=False`` the
-        plan returns ``None`` for a user who has none yet (reads never create collections).
-        """
-        return open_collection(self, kind, user_id, create=create)
-
-    def batch_size(self) -> Plan[int]:
-        """The client's max batch size, as a plan (asked once)."""
-        if self._batch is None:
-            self._batch = max(1, int((yield call(self.client, "get_max_batch_size"))))
-        return self._batch
-
-    @property
-    def examples(self) -> Any:
-        """The examples collection (shared layout; per user: :meth:`examples_collection`)."""
-        if self.layout == "per_user":
-            raise ConfigurationError("this store keeps one collection per user: use store.examples_collection(user)")
-        return self._run(self.collection("examples"), "examples", method=False)
-
-    def examples_collection(self, user_id: str) -> Any:
-        """The collection holding ``user_id``'s examples (in the shared layout: everyone's), or ``None``."""
-        return self._run(self.collection("examples", user_id, create=False), "examples", method=False)
-
-    @property
-    def profiles(self) -> Any:
-        """The profiles collection."""
-        return self._run(self.collection("profiles"), "profiles", method=False)
+        return self.backend.embed(texts, query=query)
 
     # -- plans (for graphs that run them with their own driver) -------------------------------------------
     def search_plan(
         self, user_id: str, query: str | list[float], k: int, where: dict[str, Any] | None = None
     ) -> Plan[list[RetrievedExample]]:
         """:meth:`search` as a plan (``query``: a text or a vector); one worker-thread hand-off on a sync client."""
-        return self._read(reads.search_plan(self, user_id, query, k, where))
+        return self._read(self.backend.search_plan(user_id, query, k, where))
 
     def examples_plan(self, user_id: str) -> Plan[list[ReasoningExample]]:
         """All current examples of ``user_id``, ordered by item id, as a plan."""
-        return reads.examples_plan(self, user_id)
+        records = yield from self.backend.records_plan(user_id)
+        return sorted((example for example, _ in records.values()), key=lambda ex: ex.item_id)
+
+    def open_plan(self) -> Plan[None]:
+        """Open what a first read needs (Chroma: the profiles collection), as a plan."""
+        if self.backend.kind == "chroma":
+            yield from self.collection("profiles")
 
     def profile_plan(self, user_id: str) -> Plan[UserProfile | None]:
         """The stored profile of ``user_id`` (or ``None``), as a plan."""
-        return self._read(reads.profile_plan(self, user_id))
+        return self._read(self.backend.profile_plan(user_id))
 
-    def query_context_plan(self, user_id: str) -> Plan[reads.QueryContext]:
-        """The profile and what a search needs (:class:`~langchain_rpm.store.reads.QueryContext`): one read."""
-        return self._read(reads.query_context_plan(self, user_id))
+    def query_context_plan(self, user_id: str) -> Plan[QueryContext]:
+        """The profile and what a search needs (:class:`~langchain_rpm.store._backend.QueryContext`): one read."""
+        return self._read(self.backend.query_context_plan(user_id))
 
     def commit_plan(
         self,
@@ -350,14 +306,38 @@ class RPMStore:
         """Async :meth:`get_profile`."""
         return await self._arun(self.profile_plan(user_id))
 
+    # -- portable profiles (see :mod:`~langchain_rpm.store.portable`) ----------------------------------------
+    def export_user(self, user_id: str) -> dict[str, Any]:
+        """One user (profile, examples with their vectors, provenance) as a versioned JSON-ready document.
+
+        Example:
+            >>> from langchain_rpm.testing import demo_rpm
+            >>> document = demo_rpm().store.export_user("ada")
+            >>> document["format"], document["version"], len(document["examples"])
+            ('langchain-rpm/user', 1, 3)
+        """
+        return self._run(portable.export_plan(self, user_id), "export_user")
+
+    async def aexport_user(self, user_id: str) -> dict[str, Any]:
+        """Async :meth:`export_user`."""
+        return await self._arun(portable.export_plan(self, user_id))
+
+    def import_user(self, document: dict[str, Any], *, replace: bool = False) -> UserProfile:
+        """Store an exported user as it is (no LLM or embedding call); refused if stored, unless ``replace``."""
+        return self._run(portable.import_plan(self, document, replace=replace), "import_user")
+
+    async def aimport_user(self, document: dict[str, Any], *, replace: bool = False) -> UserProfile:
+        """Async :meth:`import_user`."""
+        return await self._arun(portable.import_plan(self, document, replace=replace))
+
     # -- users -----------------------------------------------------------------------------------------
     def list_users(self) -> list[str]:
         """Ids of all users with a stored profile, sorted."""
-        return self._run(reads.list_users_plan(self), "list_users")
+        return self._run(self.backend.list_users_plan(), "list_users")
 
     async def alist_users(self) -> list[str]:
         """Async :meth:`list_users`."""
-        return await self._arun(reads.list_users_plan(self))
+        return await self._arun(self.backend.list_users_plan())
 
     def delete_user(self, user_id: str) -> int:
         """Delete one user's example records, profile and manifest; returns the number of records removed.
@@ -387,12 +367,8 @@ class RPMStore:
             >>> any("VACUUM" in line for line in store.compact())
             True
         """
-        from langchain_rpm.store.compaction import compact_plan
-
-        return self._run(compact_plan(self), "compact")
+        return self._run(self.backend.compact_plan(), "compact")
 
     async def acompact(self) -> list[str]:
         """Async :meth:`compact`."""
-        from langchain_rpm.store.compaction import compact_plan
-
-        return await self._arun(compact_plan(self))
+        return await self._arun(self.backend.compact_plan())

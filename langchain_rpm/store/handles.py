@@ -5,7 +5,7 @@ Example:
     >>> from langchain_core.embeddings import DeterministicFakeEmbedding
     >>> from langchain_rpm.plans import run
     >>> from langchain_rpm.store import RPMStore
-    >>> store = RPMStore(tempfile.mkdtemp(), embeddings=DeterministicFakeEmbedding(size=8), layout="per_user")
+    >>> store = RPMStore(tempfile.mkdtemp(), embeddings=DeterministicFakeEmbedding(size=8), layout="per_user").backend
     >>> run(open_collection(store, "examples", "ada", create=False)) is None  # reads never create one
     True
     >>> run(open_collection(store, "examples", "ada")).name.startswith("rpm_examples_")
@@ -15,24 +15,22 @@ Example:
 from __future__ import annotations
 
 from collections.abc import Hashable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from chromadb.errors import NotFoundError
 
 from langchain_rpm.errors import ConfigurationError
 from langchain_rpm.plans import Plan
+from langchain_rpm.store._backend import ChromaParts
 from langchain_rpm.store.io import call
 from langchain_rpm.store.records import check_embeddings, collection_name
-
-if TYPE_CHECKING:
-    from langchain_rpm.store.core import RPMStore
 
 PROBE_TEXT = "embedding dimension probe"
 HANDLES = 1024  # open collections kept per store (per-user layout: the most recently used users)
 
 
 def open_collection(
-    store: RPMStore, kind: str, user_id: str | None, *, create: bool = True, fresh: bool = False
+    store: ChromaParts, kind: str, user_id: str | None, *, create: bool = True, fresh: bool = False
 ) -> Plan[Any]:
     """The collection of ``kind`` (a user's own examples collection in the ``per_user`` layout), or ``None``.
 
@@ -74,6 +72,6 @@ def open_collection(
     return collection
 
 
-def forget_handle(store: RPMStore, user_id: str) -> None:
+def forget_handle(store: ChromaParts, user_id: str) -> None:
     """Drop the cached handle of a user's own collection (it was deleted)."""
     store.handles.pop(("examples", user_id), None)

@@ -186,6 +186,10 @@ class Coordinator(ABC):
         return None
         yield  # pragma: no cover - a plan without I/O
 
+    def locked_many(self, user_ids: list[str], body: Callable[[list[Held]], Plan[T]]) -> Plan[T]:
+        """Run ``body(held)`` holding the write locks of every user (taken in sorted order: no deadlock)."""
+        return locked_each(self, sorted(set(user_ids)), body)
+
     def locked(self, user_id: str, body: Callable[[Held], Plan[T]]) -> Plan[T]:
         """Run ``body(held)`` while holding the user's write lock; release it however ``body`` ends."""
         held = yield from self.acquire(user_id)
@@ -199,6 +203,18 @@ class Coordinator(ABC):
             raise
         yield from self.release(held)
         return result
+
+
+def locked_each(
+    coordinator: Coordinator, users: list[str], body: Callable[[list[Held]], Plan[T]], held: list[Held] | None = None
+) -> Plan[T]:
+    """Hold every user's lock, taken one by one in ``users``' (sorted) order, while ``body`` runs."""
+    held = held if held is not None else []
+    if len(held) == len(users):
+        return (yield from body(held))
+    return (
+        yield from coordinator.locked(users[len(held)], lambda one: locked_each(coordinator, users, body, [*held, one]))
+    )
 
 
 class LocalCoordinator(Coordinator):
@@ -250,6 +266,10 @@ class EmbeddedCoordinator(Coordinator):
             self.folder.writer.release()
             raise
         return Held(user_id)
+
+    def locked_many(self, user_ids: list[str], body: Callable[[list[Held]], Plan[T]]) -> Plan[T]:
+        """One writer per folder: the folder's lock covers every user at once."""
+        return self.locked("(several users)", lambda held: body([held]))
 
     def _timeout(self, user_id: str, who: str) -> StoreLockTimeout:
         return StoreLockTimeout(

@@ -10,19 +10,19 @@ Example:
     >>> from langchain_core.embeddings import DeterministicFakeEmbedding
     >>> from langchain_rpm.plans import run
     >>> from langchain_rpm.store import RPMStore
-    >>> store = RPMStore(tempfile.mkdtemp(), embeddings=DeterministicFakeEmbedding(size=8))
+    >>> store = RPMStore(tempfile.mkdtemp(), embeddings=DeterministicFakeEmbedding(size=8)).backend
     >>> run(examples_plan(store, "ada"))
     []
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from chromadb.errors import NotFoundError
 
 from langchain_rpm.plans import Plan
+from langchain_rpm.store._backend import ChromaParts, Current, QueryContext, Records
 from langchain_rpm.store.handles import forget_handle
 from langchain_rpm.store.io import call, is_stale_index_error
 from langchain_rpm.store.locks import reopen_plan
@@ -36,14 +36,11 @@ from langchain_rpm.store.records import (
 )
 from langchain_rpm.types import ReasoningExample, RetrievedExample, UserProfile
 
-if TYPE_CHECKING:
-    from langchain_rpm.store.core import RPMStore
-
 MANIFEST_KIND = "example_ids"  # metadata ``kind`` of the per-user list of example record ids
 _ATTEMPTS = 3  # reads retried when a concurrent switch or another process's write got in the way
 
 
-def manifest_plan(store: RPMStore, user_id: str) -> Plan[list[str] | None]:
+def manifest_plan(store: ChromaParts, user_id: str) -> Plan[list[str] | None]:
     """The exact record ids of the user's examples, or ``None`` (no manifest, or one that may miss ids)."""
     profiles = yield from store.collection("profiles")
     request = {"ids": [manifest_id(user_id)], "where": user_filter(user_id), "include": ["documents"]}
@@ -54,13 +51,13 @@ def manifest_plan(store: RPMStore, user_id: str) -> Plan[list[str] | None]:
     return ids if exact else None
 
 
-def user_record_ids(store: RPMStore, user_id: str) -> Plan[list[str]]:
+def user_record_ids(store: ChromaParts, user_id: str) -> Plan[list[str]]:
     """Every example record of the user, through the user filter (orphans of failed writes included)."""
     stored = yield from _read_examples(store, user_id, {"where": user_filter(user_id), "include": []})
     return list(stored.get("ids") or [])
 
 
-def _read_examples(store: RPMStore, user_id: str, request: dict[str, Any]) -> Plan[dict[str, Any]]:
+def _read_examples(store: ChromaParts, user_id: str, request: dict[str, Any]) -> Plan[dict[str, Any]]:
     """A ``get`` on the collection holding the user's examples; empty when the user has none (or was forgotten)."""
     collection = yield from store.collection("examples", user_id, create=False)
     if collection is None:
@@ -72,13 +69,23 @@ def _read_examples(store: RPMStore, user_id: str, request: dict[str, Any]) -> Pl
         return {}
 
 
-def records_plan(store: RPMStore, user_id: str) -> Plan[dict[str, tuple[ReasoningExample, int]]]:
+def records_plan(store: ChromaParts, user_id: str) -> Plan[Records]:
     """The user's current example records: ``{record id: (example, profile_version)}``, one per item."""
+    return (yield from _records(store, user_id))[0]
+
+
+def current_plan(store: ChromaParts, user_id: str) -> Plan[Current]:
+    """Records (the manifest read once), whether the manifest was exact, and the profile."""
+    records, exact = yield from _records(store, user_id)
+    return Current(records, exact, (yield from profile_plan(store, user_id)))
+
+
+def _records(store: ChromaParts, user_id: str) -> Plan[tuple[Records, bool]]:
     ids = yield from manifest_plan(store, user_id)
     request: dict[str, Any] = {"where": user_filter(user_id), "include": ["metadatas"]}
     if ids is not None:
         if not ids:
-            return {}
+            return {}, True
         request["ids"] = ids
     result = yield from _read_examples(store, user_id, request)
     best: dict[str, tuple[str, ReasoningExample, int]] = {}
@@ -88,16 +95,16 @@ def records_plan(store: RPMStore, user_id: str) -> Plan[dict[str, tuple[Reasonin
         seen = best.get(example.item_id)
         if seen is None or version > seen[2]:  # without a manifest: the newest record of an item wins
             best[example.item_id] = (record_id, example, version)
-    return {record_id: (example, version) for record_id, example, version in best.values()}
+    return {record_id: (example, version) for record_id, example, version in best.values()}, ids is not None
 
 
-def examples_plan(store: RPMStore, user_id: str) -> Plan[list[ReasoningExample]]:
+def examples_plan(store: ChromaParts, user_id: str) -> Plan[list[ReasoningExample]]:
     """All current examples of ``user_id``, ordered by item id."""
     records = yield from records_plan(store, user_id)
     return sorted((example for example, _ in records.values()), key=lambda ex: ex.item_id)
 
 
-def profile_plan(store: RPMStore, user_id: str) -> Plan[UserProfile | None]:
+def profile_plan(store: ChromaParts, user_id: str) -> Plan[UserProfile | None]:
     """The stored profile of ``user_id``, or ``None``."""
     flt = user_filter(user_id)
     collection = yield from store.collection("profiles")
@@ -106,7 +113,7 @@ def profile_plan(store: RPMStore, user_id: str) -> Plan[UserProfile | None]:
     return UserProfile.model_validate_json(documents[0]) if documents else None
 
 
-def list_users_plan(store: RPMStore) -> Plan[list[str]]:
+def list_users_plan(store: ChromaParts) -> Plan[list[str]]:
     """Ids of every user with a stored profile, sorted (paged under the max batch size)."""
     collection = yield from store.collection("profiles")
     size = yield from store.batch_size()
@@ -122,7 +129,7 @@ def list_users_plan(store: RPMStore) -> Plan[list[str]]:
 
 
 def search_plan(
-    store: RPMStore, user_id: str, query: str | list[float], k: int, where: dict[str, Any] | None = None
+    store: ChromaParts, user_id: str, query: str | list[float], k: int, where: dict[str, Any] | None = None
 ) -> Plan[list[RetrievedExample]]:
     """The user's ``k`` examples nearest (cosine) to ``query`` (a text, embedded here, or a vector)."""
     flt = user_filter(user_id, where)
@@ -144,7 +151,7 @@ def search_plan(
 
 
 def _ranked(
-    store: RPMStore, user_id: str, flt: dict[str, Any], vector: list[float], k: int, *, strict: bool
+    store: ChromaParts, user_id: str, flt: dict[str, Any], vector: list[float], k: int, *, strict: bool
 ) -> Plan[list[RetrievedExample] | None]:
     """One search attempt; ``None`` when a concurrent switch removed records it was about to return."""
     collection = yield from store.collection("examples", user_id, create=False)
@@ -185,27 +192,7 @@ def _ranked(
     return hits(user_id, [meta for meta, _ in kept], [score for _, score in kept])
 
 
-@dataclass(frozen=True)
-class QueryContext:
-    """What one query needs of the store, read at once: the profile and the user's current examples.
-
-    ``records`` holds ``(embedding, metadata)`` of every current example, so a search over them needs no
-    further read; ``None`` when the user has more than the store ranks exactly (search as usual then).
-    """
-
-    profile: UserProfile | None
-    records: tuple[list[Any], list[dict[str, Any]]] | None
-
-    def nearest(self, user_id: str, vector: list[float], k: int) -> list[RetrievedExample]:
-        """The ``k`` examples nearest (cosine) to ``vector``, best first, like :func:`search_plan`."""
-        if self.records is None or k <= 0:
-            return []
-        embeddings, metadatas = self.records
-        ranked = rank(embeddings, vector, k) if metadatas else []
-        return hits(user_id, [metadatas[row] for row, _ in ranked], [score for _, score in ranked])
-
-
-def query_context_plan(store: RPMStore, user_id: str) -> Plan[QueryContext]:
+def query_context_plan(store: ChromaParts, user_id: str) -> Plan[QueryContext]:
     """The profile, the manifest and the current examples' vectors and records: two Chroma ``get`` calls.
 
     Profile and manifest come in one ``get`` of the profiles collection, the examples (embeddings and
@@ -224,10 +211,10 @@ def query_context_plan(store: RPMStore, user_id: str) -> Plan[QueryContext]:
         if found is not None:
             return found
     profile = yield from profile_plan(store, user_id)  # switched under every attempt: search as usual
-    return QueryContext(profile, None)
+    return QueryContext(profile)
 
 
-def _query_context(store: RPMStore, user_id: str) -> Plan[QueryContext | None]:
+def _query_context(store: ChromaParts, user_id: str) -> Plan[QueryContext | None]:
     """One attempt of :func:`query_context_plan`; ``None`` when a concurrent switch got in the way."""
     flt = user_filter(user_id)
     wanted = [profile_id(user_id), manifest_id(user_id)]
@@ -235,14 +222,15 @@ def _query_context(store: RPMStore, user_id: str) -> Plan[QueryContext | None]:
     got = yield call(profiles, "get", {"ids": wanted, "where": flt, "include": ["documents"]})
     documents = dict(zip(got.get("ids") or [], got.get("documents") or [], strict=True))
     if wanted[0] not in documents:
-        return QueryContext(None, None)
+        return QueryContext(None)
     profile = UserProfile.model_validate_json(documents[wanted[0]])
     ids, exact = decode_manifest(documents[wanted[1]]) if wanted[1] in documents else ([], False)
     if not exact or len(ids) > store.exact_search_limit:
-        return QueryContext(profile, None)  # an older manifest, or a very large user: search as usual
+        return QueryContext(profile)  # an older manifest, or a very large user: search as usual
     request = {"ids": ids, "where": flt, "include": ["embeddings", "metadatas"]}
     found = (yield from _read_examples(store, user_id, request)) if ids else {}
     if len(found.get("ids") or []) != len(ids):
         return None
-    embeddings = found.get("embeddings")
-    return QueryContext(profile, ([] if embeddings is None else list(embeddings), list(found.get("metadatas") or [])))
+    embeddings, metadatas = found.get("embeddings"), list(found.get("metadatas") or [])
+    vectors = [] if embeddings is None else list(embeddings)
+    return QueryContext(profile, vectors, lambda row, score: hits(user_id, [metadatas[row]], [score]))

@@ -7,6 +7,7 @@ Example:
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import os
@@ -175,8 +176,15 @@ def example_records(
     vectors: list[list[float]],
     version: int,
     commit: str = "",
+    *,
+    exact_vectors: bool = False,
 ) -> dict[str, list[Any]]:
-    """Chroma records (ids, vectors, documents, metadata) of a user's examples written by ``commit``."""
+    """Chroma records (ids, vectors, documents, metadata) of a user's examples written by ``commit``.
+
+    ``exact_vectors`` keeps each vector's float64 bytes in the metadata too (``vector``): Chroma returns
+    stored vectors within about 1e-7 of what it was given, so an imported user would not export the
+    same bytes again without it.
+    """
     metadatas = [
         {
             "user_id": user_id,
@@ -188,6 +196,9 @@ def example_records(
         }
         for ex in examples
     ]
+    if exact_vectors:
+        for meta, vector in zip(metadatas, vectors, strict=True):
+            meta["vector"] = base64.b64encode(np.asarray(vector, dtype="<f8").tobytes()).decode()
     ids = [example_id(user_id, ex.item_id, commit) for ex in examples]
     return {"ids": ids, "embeddings": vectors, "documents": texts, "metadatas": metadatas}
 
@@ -243,3 +254,10 @@ def check_embeddings(store: Any, name: str, stored: dict[str, Any]) -> None:
         f"client.delete_collection({name!r}) and client.delete_collection('{store.namespace}_profiles'), "
         "then rebuild)."
     )
+
+
+def stored_vector(meta: dict[str, Any] | None, embedding: Any) -> list[float]:
+    """A record's vector: the exact one its metadata keeps (an import), else Chroma's stored embedding."""
+    if meta and isinstance(meta.get("vector"), str):
+        return [float(x) for x in np.frombuffer(base64.b64decode(meta["vector"]), dtype="<f8")]
+    return [float(x) for x in embedding]

@@ -90,7 +90,7 @@ async def in_tasks(store: RPMStore, user: str, writers: int, count: int) -> list
 def in_processes(
     target: list[str], user: str, writers: int, count: int, timeout: float | None = None, name: str = "process"
 ) -> list[dict[str, Any]]:
-    """``writers`` processes (named ``{name}{i}``); ``target``: ``["--store", DIR]`` or ``["--server", HOST, PORT, NS]``."""
+    """``writers`` processes (named ``{name}{i}``); ``target``: ``["--store", DIR]``, ``["--server", HOST, PORT, NS]`` or ``["--postgres", URL, NS]``."""
     command = [sys.executable, "-m", "tests.support.concurrent_writers", *target, "--user", user]
     limit = [] if timeout is None else ["--lock-timeout", str(timeout)]
     processes = [
@@ -122,8 +122,7 @@ def audit(
     earlier = set(before) if before is not None else {item["id"] for item in BASE}
     written = [item for report in reports for item in report["written"]]
     stored = [example.item_id for example in store.get_examples(user)]
-    collection = store.examples_collection(user) if getattr(store, "layout", "shared") == "per_user" else store.examples
-    records = collection.get(where={"user_id": user}, include=["metadatas"])["metadatas"] if collection else []
+    records = _records(store, user)
     profile = store.get_profile(user)
     searchable = [hit.example.item_id for hit in store.search(user, "robots love chase", k=100_000)]
     counts = Counter(meta["item_id"] for meta in records)
@@ -140,6 +139,19 @@ def audit(
     }
 
 
+def _records(store: RPMStore, user: str) -> list[dict[str, Any]]:
+    """Every example record of ``user`` the backend holds (current, superseded, orphaned)."""
+    if store.backend.kind == "langgraph":
+        from langchain_rpm.store._langgraph import user_key
+
+        backend: Any = store.backend
+        return [
+            item.value for item in backend.store.search((backend.namespace, "examples", user_key(user)), limit=10**6)
+        ]
+    collection = store.examples_collection(user) if getattr(store, "layout", "shared") == "per_user" else store.examples
+    return collection.get(where={"user_id": user}, include=["metadatas"])["metadatas"] if collection else []
+
+
 def consistent(figures: dict[str, Any]) -> bool:
     """Stored = profile items = searchable = written, nothing lost, duplicated or unaccounted for."""
     same = figures["stored"] == figures["profile_items"] == figures["searchable"] == figures["written"]
@@ -150,6 +162,7 @@ def _main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--store", type=Path)
     parser.add_argument("--server", nargs=3, metavar=("HOST", "PORT", "NAMESPACE"))
+    parser.add_argument("--postgres", nargs=2, metavar=("URL", "NAMESPACE"))
     parser.add_argument("--user", required=True)
     parser.add_argument("--writer", required=True)
     parser.add_argument("--items", type=int, required=True)
@@ -161,6 +174,9 @@ def _main() -> None:
     if args.server:
         host, port, namespace = args.server
         store = RPMStore.from_server(host, int(port), namespace=namespace, **options)
+    elif args.postgres:
+        url, namespace = args.postgres
+        store = RPMStore.from_postgres(url, namespace=namespace, **options)
     else:
         store = RPMStore(args.store, **options)
     started = time.perf_counter()

@@ -21,7 +21,6 @@ import langchain_rpm
 PACKAGE = Path(langchain_rpm.__file__).parent
 ARCHITECTURE = PACKAGE.parent / "docs" / "architecture.md"
 PENDING = {  # cycles of type-hint imports owned by other branches of this round
-    "langchain_rpm.store": "the store's parts name RPMStore (issue 21 item 4, store part: the i20-store branch)",
     "langchain_rpm.evaluation": "plots.py names report.py's types, report.py imports plots (the evaluation's lane)",
 }
 
