@@ -41,10 +41,16 @@ class RPMSettings(BaseModel):
     pack_size: int = Field(default=1, ge=1, description="History items per extraction and reasoning call.")
     # Propose-Assign-Select (DESIGN §2 step 2; the GoalEx defaults the paper keeps).
     num_candidates: int = Field(default=16, ge=1, description="L: factors proposed per round.")
-    max_factors: int = Field(default=8, ge=1, description="P_max: most factors kept per user, over all rounds.")
+    max_factors: int = Field(default=8, ge=1, description="P_max: most factors Select keeps in one round.")
+    max_total_factors: int | None = Field(
+        default=None, ge=1, description="Most factors kept over all rounds (None: P_max x R_max, the paper)."
+    )
     max_rounds: int = Field(default=3, ge=1, description="R_max: most Propose-Assign-Select rounds.")
     sample_fraction: float = Field(
-        default=0.3, gt=0, le=1, description="Share of the uncovered features shown to Propose each round."
+        default=0.3,
+        gt=0,
+        le=1,
+        description="Propose's sample size as a share of the whole feature pool (drawn from the uncovered).",
     )
     coverage_target: float = Field(
         default=0.95, gt=0, le=1, description="Stop the rounds once this share of the features is covered."

@@ -3,18 +3,19 @@
 The pool is every feature of the history (exact duplicates, same name and context ignoring case,
 count once: they would get the same prompt and the same answer). Each round:
 
-1. *Propose*: a seeded random sample (``sample_fraction`` of the still-uncovered features) goes to the
-   LLM with the factors kept so far; it proposes ``num_candidates`` (L) one-word factors. Names are
+1. *Propose*: a seeded random sample, ``sample_fraction`` of the *whole* pool in size, drawn from the
+   still-uncovered features (App. C), goes to the LLM with the factors kept so far; it proposes ``num_candidates`` (L) one-word factors. Names are
    cleaned: generic labels, duplicates and factors already kept are dropped.
 2. *Assign*: every uncovered feature is assigned to at most one candidate, or none (one call per
    feature, the paper; or ``assign_batch_size`` features per call).
 3. *Select*: greedy maximum coverage keeps candidates (largest gain first, ties to the earlier one)
-   until nothing new is covered or ``max_factors`` (P_max) factors are kept in all.
+   until nothing new is covered or ``max_factors`` (P_max) factors are kept *in this round*.
 
 Rounds repeat (at most ``max_rounds``, R_max) while fewer than ``coverage_target`` of the features are
-covered and there is room for another factor. Then the *residual pass* puts every leftover feature in
-its nearest kept factor (an LLM prompt, one call per feature or ``residual_batch_size`` per call), so
-every history feature ends with exactly one factor. If no factor was kept at all, everything goes to
+covered (so up to P_max x R_max factors; ``max_total_factors`` caps the sum, a non-paper option).
+Then the *residual pass* puts every leftover feature in its nearest kept factor (an LLM prompt, one
+call per feature or ``residual_batch_size`` per call), so every history feature ends with exactly one
+factor. If no factor was kept at all, everything goes to
 :data:`~langchain_rpm.types.OTHER_FACTOR`.
 """
 
@@ -145,7 +146,8 @@ class FactorAggregator(RPMStage[AggregationInput, AggregationResult]):
     Args:
         llm: Any chat model with structured output.
         task: The task spec (frames the prompts; decides which statistics apply).
-        settings: The PAS numbers and batching (``num_candidates``, ``max_factors``, ``max_rounds``,
+        settings: The PAS numbers and batching (``num_candidates``, ``max_factors`` per round,
+            ``max_total_factors``, ``max_rounds``,
             ``sample_fraction``, ``coverage_target``, ``seed``, ``assign_batch_size``,
             ``residual_batch_size``); default: the default preset.
         method: Structured-output method.
@@ -204,14 +206,13 @@ class FactorAggregator(RPMStage[AggregationInput, AggregationResult]):
         for number in range(self.settings.max_rounds):
             uncovered = [i for i in range(len(pool)) if i not in factor_of]
             covered_enough = len(factor_of) >= self.settings.coverage_target * len(pool)
-            if not uncovered or covered_enough or len(kept) >= self.settings.max_factors:
+            room = self._room(len(kept))
+            if not uncovered or covered_enough or room < 1:
                 break
-            sample = self._sample(uncovered, number)
+            sample = self._sample(uncovered, len(pool), number)
             candidates = yield from self._propose([pool[i] for i in sample], kept, config)
             assigned = (yield from self._assign(pool, uncovered, candidates, config)) if candidates else {}
-            chosen = [
-                candidates[c] for c in select_factors(assigned, len(candidates), self.settings.max_factors - len(kept))
-            ]
+            chosen = [candidates[c] for c in select_factors(assigned, len(candidates), room)]
             factor_of.update({i: candidates[c] for i, c in assigned.items() if candidates[c] in chosen})
             kept += chosen
             rounds.append(PASRound(candidates=candidates, kept=chosen, coverage=len(factor_of) / len(pool)))
@@ -223,9 +224,17 @@ class FactorAggregator(RPMStage[AggregationInput, AggregationResult]):
             factor_of.update((yield from self._residual(pool, leftover, kept, factor_of, config)))
         return self._finish(input, pool, factor_of, kept, rounds, residual=len(leftover))
 
-    def _sample(self, uncovered: list[int], number: int) -> list[int]:
-        """The seeded Propose sample of round ``number`` (sorted, so the prompt does not depend on draw order)."""
-        size = min(len(uncovered), max(1, math.ceil(self.settings.sample_fraction * len(uncovered))))
+    def _room(self, kept: int) -> int:
+        """How many factors this round's Select may keep: P_max, less when ``max_total_factors`` is near."""
+        total = self.settings.max_total_factors
+        return self.settings.max_factors if total is None else min(self.settings.max_factors, total - kept)
+
+    def _sample(self, uncovered: list[int], pool_size: int, number: int) -> list[int]:
+        """Round ``number``'s seeded Propose sample: ``sample_fraction`` of the whole pool, from the uncovered.
+
+        Sorted, so the prompt does not depend on draw order.
+        """
+        size = min(len(uncovered), max(1, math.ceil(self.settings.sample_fraction * pool_size)))
         return sorted(random.Random(f"{self.settings.seed}:{number}").sample(uncovered, size))
 
     def _propose(self, sample: list[Feature], kept: list[str], config: RunnableConfig) -> Plan[list[str]]:
