@@ -120,7 +120,9 @@ class RPMComponents:
             query_extractor=FeatureExtractor(chat, spec, stage="query_extract", **common),
             aggregator=FactorAggregator(builder, spec, settings=chosen, **common),
             judge=FeatureJudge(builder, spec, **common),
-            reasoner=ReasoningPathBuilder(builder, spec, fold_judge=chosen.judge == "in_reasoning", **common),
+            reasoner=ReasoningPathBuilder(
+                builder, spec, fold_judge=chosen.judge == "in_reasoning", leak_retries=chosen.leak_retries, **common
+            ),
             generator=ReasoningGenerator(chat, spec, **common),
         )
 

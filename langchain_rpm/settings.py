@@ -70,6 +70,9 @@ class RPMSettings(BaseModel):
         default=0.3, ge=0, le=1, description="Share of unfit features after which an update re-clusters."
     )
     max_retries: int = Field(default=2, ge=0, description="Retries of a reply that fails its output schema.")
+    leak_retries: int = Field(
+        default=1, ge=0, description="Retries of a reasoning path that concludes its answer (0: flag only, the paper)."
+    )
 
     @classmethod
     def for_preset(cls, name: str = "default", **overrides: Any) -> RPMSettings:
@@ -85,10 +88,17 @@ class RPMSettings(BaseModel):
 
 
 PRESETS: dict[str, dict[str, Any]] = {
-    "paper": {"preset": "paper", "assign_batch_size": 1, "residual_batch_size": 1, "judge": "separate"},
+    "paper": {
+        "preset": "paper",
+        "assign_batch_size": 1,
+        "residual_batch_size": 1,
+        "judge": "separate",
+        "leak_retries": 0,
+    },
     "default": {"preset": "default"},
 }
 """What each preset sets (everything else keeps the field default, which is the default preset's value).
 
 ``"paper"`` differs from ``"default"`` only in the cost deviations: one Assign call and one residual
-call per feature, and a separate judge call per history item for open-ended tasks."""
+call per feature, a separate judge call per history item for open-ended tasks, and no leak retry (the
+paper has no automatic guard: a reasoning path that concludes its answer is only flagged)."""

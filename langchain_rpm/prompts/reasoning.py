@@ -8,7 +8,7 @@ parsed leniently, so a malformed verdict is dropped and never costs the reasonin
 
 Example:
     >>> REASONING_PATH.input_variables
-    ['factors', 'features', 'fenced_answer', 'fenced_input', 'instruction', 'judgment_guidance']
+    ['answer_rule', 'factors', 'features', 'fenced_answer', 'fenced_input', 'instruction', 'judgment_guidance', 'statistics_step']
     >>> sorted(JudgedReasoningOutput.model_json_schema()["properties"])
     ['influences', 'reasoning']
 """
@@ -87,16 +87,33 @@ _ROLE = (
 _INSTRUCTIONS = (
     "Write the reasoning path by which this person, with their preferences, arrives at their answer, step by "
     "step:\n"
-    "1. Start from the factor statistics: name the factors present in this input and what their numbers say "
-    "about this person.\n"
+    "{statistics_step}\n"
     "2. Then use the preferences and habits those factors reveal.\n"
     "3. Then use the input's features for what is particular to this input.\n"
     "Rely only on the input, its features and the factors. The reference answer serves one purpose: to tell "
-    "you which features and factors mattered to this person. Never write the answer itself (the label, the "
-    "rating, the option or the text) and never copy or paraphrase it: the reasoning must stand on its own for "
-    "a reader who does not know the answer, and still lead naturally toward it. One paragraph.\n"
+    "you which features and factors mattered to this person. {answer_rule} The reasoning must make sense to a "
+    "reader who does not know the answer, and still lead naturally toward it. One paragraph.\n"
     "{judgment_guidance}\n" + _DATA_RULE
 )
+STATISTICS_STEPS = {
+    "full": "1. Start from the factor statistics: name the factors present in this input and what their numbers "
+    "show about this person.",
+    "counts": "1. Start from the factors present in this input. Their table gives only how many history items "
+    "show each factor: use it to say which themes recur in this person's history, not how the person reacts "
+    "to them (the counts cannot tell).",
+}
+"""Step 1 of the instructions: ``full`` statistics, or ``counts`` only (open-ended, features not judged yet)."""
+
+ANSWER_RULES = {
+    "discrete": "You may cite what the statistics show, answer names and counts included (e.g. '3 of the 4 "
+    "items with this factor got the same answer'), but do not conclude: never present the reference answer as "
+    "the result ('so the answer is ...', 'they would choose ...').",
+    "rating": "You may cite the statistics, means included, but never state this item's rating as a rating "
+    "('4 stars', 'would rate it a 4').",
+    "text": "Never write, copy or paraphrase the reference text itself.",
+}
+"""What the reasoning may and may not say about the answer, by answer kind (labels/options, ratings, text)."""
+
 REASONING_ITEM = "{fenced_input}\n<features>\n{features}\n</features>\n{fenced_answer}"
 """One item as a pack shows it (the factors are shared, in the system message)."""
 
@@ -107,7 +124,7 @@ REASONING_PATH = ChatPromptTemplate.from_messages(
             "human",
             "{fenced_input}\n<features>\n{features}\n</features>\n"
             "The person's factors, with statistics from their whole history:\n{factors}\n\n"
-            "Reference answer (never state it):\n{fenced_answer}",
+            "Reference answer (it guides you; do not state it as the conclusion):\n{fenced_answer}",
         ),
     ]
 )
@@ -133,8 +150,8 @@ JUDGMENT_GUIDANCE = (
 )
 
 LEAK_FEEDBACK = (
-    "Your reasoning gives the answer away: {problem}. Write the reasoning again without stating, copying or "
-    "paraphrasing the answer; keep it grounded in the factor statistics, the preferences they reveal and the "
-    "input's features. Your previous reasoning, as data:\n{fenced_reasoning}"
+    "Your reasoning gives the answer away: {problem}. Write it again so that it leads toward the answer without "
+    "stating it; you may still cite the statistics and the features that decided this item. Your previous "
+    "reasoning, as data:\n{fenced_reasoning}"
 )
 """The retry message when a reasoning path names the reference answer (:mod:`langchain_rpm.stages.leaks`)."""

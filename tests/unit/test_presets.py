@@ -109,7 +109,9 @@ def test_both_presets_judge_the_same_and_retrieve_k_3(tmp_path):
 def test_presets_differ_only_in_the_named_cost_deviations():
     paper, default = RPMSettings.for_preset("paper"), RPMSettings.for_preset("default")
     differing = {k for k, v in paper.model_dump().items() if default.model_dump()[k] != v}
-    assert differing == {"preset", "assign_batch_size", "residual_batch_size", "judge"} == set(PRESETS["paper"])
+    named = {"preset", "assign_batch_size", "residual_batch_size", "judge", "leak_retries"}
+    assert differing == named == set(PRESETS["paper"])
+    assert (paper.leak_retries, default.leak_retries, paper.max_total_factors) == (0, 1, None)
     assert (paper.num_candidates, paper.max_factors, paper.max_rounds) == (16, 8, 3)
     assert (paper.sample_fraction, paper.coverage_target, paper.k) == (0.3, 0.95, 3)
     assert (paper.assign_batch_size, paper.residual_batch_size, paper.judge) == (1, 1, "separate")
