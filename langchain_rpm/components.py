@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 from langchain_core.language_models import BaseChatModel
 
 from langchain_rpm.errors import ConfigurationError
-from langchain_rpm.models import model_name, resolve_chat_model
+from langchain_rpm.models import at_temperature_zero, model_name, resolve_chat_model
 from langchain_rpm.plans import CallLimiter
 from langchain_rpm.settings import RPMSettings
 from langchain_rpm.stages import (
@@ -106,6 +106,10 @@ class RPMComponents:
         chosen = RPMSettings.for_preset(preset, **settings)
         chat = resolve_chat_model(llm)
         builder = chat if build_model is None else resolve_chat_model(build_model)
+        if chosen.preset == "paper":  # temperature 0 for every call, model objects included
+            same = builder is chat
+            chat = at_temperature_zero(chat)
+            builder = chat if same else at_temperature_zero(builder)
         spec = get_task(task)
         limiter = CallLimiter(max_concurrency)
         common: dict[str, Any] = {"method": method, "max_retries": chosen.max_retries, "limiter": limiter}

@@ -149,3 +149,22 @@ def test_an_item_whose_judge_call_fails_is_recorded_at_the_judge_stage(tmp_path)
     _, profile, _ = build(tmp_path, "paper", LAMP5, TITLES, responder)
     assert [(f.item_id, f.stage) for f in profile.failed_items] == [("p3", "judge")]
     assert profile.num_items == len(TITLES) - 1
+
+
+def test_the_paper_preset_sets_temperature_zero_on_model_objects_too(tmp_path, caplog):
+    from langchain_openai import ChatOpenAI
+
+    from langchain_rpm.components import RPMComponents
+
+    store = RPMStore(tmp_path, embeddings=CountingEmbeddings())
+    warm = ChatOpenAI(model="gpt-4o-mini", api_key="sk-test", temperature=0.7)
+    builder = ChatOpenAI(model="gpt-4o-mini", api_key="sk-test", temperature=1.0)
+    paper = RPMComponents.create(warm, "lamp2", preset="paper", store=store, build_model=builder)
+    assert (paper.llm.temperature, paper.build_llm.temperature, warm.temperature) == (0.0, 0.0, 0.7)
+    default = RPMComponents.create(warm, "lamp2", store=store)
+    assert default.llm is warm  # the default preset leaves the caller's model alone
+    with caplog.at_level("WARNING", logger="langchain_rpm.models"):
+        RPMComponents.create(FakeStructuredChatModel(), "lamp2", preset="paper", store=store)
+    assert [r.getMessage() for r in caplog.records] == [
+        "preset='paper': FakeStructuredChatModel has no temperature setting; its sampling is left as is"
+    ]
