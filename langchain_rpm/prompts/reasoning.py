@@ -21,7 +21,7 @@ from langchain_core.prompts import ChatPromptTemplate
 from pydantic import Field, ValidationError, field_validator
 
 from langchain_rpm.prompts.render import _DATA_RULE, PACK_RULE
-from langchain_rpm.prompts.schemas import OutputSchema, PackedRef
+from langchain_rpm.prompts.schemas import OutputSchema, PackedRef, check_prose
 from langchain_rpm.types import FeatureJudgment
 
 
@@ -29,6 +29,12 @@ class ReasoningOutput(OutputSchema):
     """How this user arrives at their answer, reasoned from the statistics, preferences and features."""
 
     reasoning: str = Field(description="The user's reasoning path, one paragraph that never states the answer itself.")
+
+    @field_validator("reasoning")
+    @classmethod
+    def _prose(cls, value: str) -> str:
+        """Empty, punctuation-only or JSON-fragment reasoning is an invalid reply (retried, then the item fails)."""
+        return check_prose(value)
 
 
 class JudgedReasoningOutput(ReasoningOutput):

@@ -45,6 +45,7 @@ from langchain_rpm.prompts import (
     ResidualAssignments,
     render_candidates,
 )
+from langchain_rpm.prompts.schemas import is_word_name
 from langchain_rpm.settings import RPMSettings
 from langchain_rpm.stages.base import RPMStage, StructuredCaller
 from langchain_rpm.stages.statistics import factor_statistics
@@ -345,17 +346,17 @@ class FactorAggregator(RPMStage[AggregationInput, AggregationResult]):
 
 
 def clean_candidates(raw: Sequence[str], kept: Sequence[str], limit: int) -> list[str]:
-    """Propose's names, whitespace collapsed, without generic labels, duplicates or factors already kept.
+    """Propose's names, whitespace collapsed, without non-words, generic labels, duplicates or factors already kept.
 
     Example:
-        >>> clean_candidates([" Price ", "price", "General", "Quality", "Misc 2", "Shipping"], ["Quality"], 16)
+        >>> clean_candidates([" Price ", "price", "General", "Quality", "Misc 2", "][", "Shipping"], ["Quality"], 16)
         ['Price', 'Shipping']
     """
     seen = {name.lower() for name in kept}
     names: list[str] = []
     for name in raw:
         name = " ".join(name.strip(" .,;:-*\"'").split())
-        if name and not GENERIC_LABEL.match(name) and name.lower() not in seen:
+        if is_word_name(name) and not GENERIC_LABEL.match(name) and name.lower() not in seen:
             seen.add(name.lower())
             names.append(name)
     return names[:limit]

@@ -35,6 +35,7 @@ from langchain_rpm.prompts import (
     render_input,
     render_pack,
 )
+from langchain_rpm.prompts.schemas import is_word_name
 from langchain_rpm.stages.base import StructuredCaller
 from langchain_rpm.stages.clustering import closest_factor
 from langchain_rpm.stages.packing import PackableStage
@@ -188,7 +189,7 @@ class FeatureExtractor(PackableStage[ExtractionInput, list[Feature], Any]):
         features = []
         for extracted in reply.features:
             name = " ".join(extracted.feature_name.split())
-            if not name or name.lower() in seen:
+            if not is_word_name(name) or name.lower() in seen:
                 continue
             seen.add(name.lower())
             feature = Feature(name=name, context=" ".join(extracted.context.split()))

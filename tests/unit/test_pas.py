@@ -196,10 +196,10 @@ class TenGroups:
         system, human = str(messages[0].content), str(messages[-1].content)
         if schema["title"] == "ProposedFactors":
             kept = re.search(r"already kept: (.*?)\.$", system, flags=re.M).group(1).split(", ")
-            self.samples.append(len(re.findall(r"^G\d+ ", human, flags=re.M)))
-            return {"factors": [f"G{g}" for g in range(1, 11) if f"G{g}" not in kept]}
+            self.samples.append(len(re.findall(r"^Grp\d+ ", human, flags=re.M)))
+            return {"factors": [f"Grp{g}" for g in range(1, 11) if f"Grp{g}" not in kept]}
         head, _, body = human.partition("<features>")
-        numbers = {name: int(n) for n, name in re.findall(r"^(\d+)\. (G\d+)", head, flags=re.M)}
+        numbers = {name: int(n) for n, name in re.findall(r"^(\d+)\. (Grp\d+)", head, flags=re.M)}
         none = 0 if schema["title"] == "FactorAssignment" else 1  # the residual pass always places a feature
         return {"assignments": numbers.get(body.split()[0], none)}
 
@@ -208,7 +208,7 @@ def ten_groups(**settings: Any) -> tuple[Any, UsageTracker, TenGroups]:
     responder = TenGroups()
     model = FakeStructuredChatModel(responder=responder)
     aggregator = FactorAggregator(model, LAMP3, settings=RPMSettings.for_preset("paper", **settings))
-    features = {str(g): [Feature(name=f"G{g} {x}", context=f"part {x}") for x in "ab"] for g in range(1, 11)}
+    features = {str(g): [Feature(name=f"Grp{g} {x}", context=f"part {x}") for x in "ab"] for g in range(1, 11)}
     items = [HistoryItem(id=str(g), input=f"review {g}", response="4") for g in range(1, 11)]
     tracker = UsageTracker()
     result = aggregator.invoke({"items": items, "features": features}, {"callbacks": [tracker]})
@@ -216,10 +216,10 @@ def ten_groups(**settings: Any) -> tuple[Any, UsageTracker, TenGroups]:
 
 
 def test_round_two_runs_when_round_one_keeps_p_max_factors_below_the_coverage_target():
-    # App. C: P_max = 8 factors per round. Round 1 keeps G1..G8 (16 of 20 features, 80 % < 95 %), so round 2
-    # proposes again on the 4 uncovered features and keeps G9 and G10; nothing is left for the residual pass.
+    # App. C: P_max = 8 factors per round. Round 1 keeps Grp1..Grp8 (16 of 20 features, 80 % < 95 %), so round 2
+    # proposes again on the 4 uncovered features and keeps Grp9 and Grp10; nothing is left for the residual pass.
     result, tracker, responder = ten_groups()
-    assert [r.kept for r in result.rounds] == [[f"G{g}" for g in range(1, 9)], ["G9", "G10"]]
+    assert [r.kept for r in result.rounds] == [[f"Grp{g}" for g in range(1, 9)], ["Grp9", "Grp10"]]
     assert [r.coverage for r in result.rounds] == [0.8, 1.0]
     assert result.residual == 0 and len(result.factors) == 10
     # The sample is 30 % of the whole pool (6 of 20), drawn from the uncovered: all 4 of them in round 2.
@@ -229,6 +229,6 @@ def test_round_two_runs_when_round_one_keeps_p_max_factors_below_the_coverage_ta
 
 def test_a_global_factor_cap_stops_after_round_one_and_leaves_the_rest_to_the_residual_pass():
     result, tracker, _ = ten_groups(max_total_factors=8)
-    assert [r.kept for r in result.rounds] == [[f"G{g}" for g in range(1, 9)]]
+    assert [r.kept for r in result.rounds] == [[f"Grp{g}" for g in range(1, 9)]]
     assert result.residual == 4 and len(result.factors) == 8
     assert tracker.usage.calls_by_stage == {"propose": 1, "assign": 20, "residual": 4}
