@@ -24,6 +24,7 @@ from langchain_rpm.prompts.baselines import (
     render_pairs,
 )
 from langchain_rpm.prompts.extraction import (
+    COPIED_EXAMPLE_FEEDBACK,
     EXTRACTION_ITEM,
     FACTOR_AWARE_GUIDANCE,
     FEATURE_EXTRACTION,
@@ -93,6 +94,7 @@ __all__ = [
     "ANSWER_SCHEMA_NAME",
     "ASSIGN_FACTOR",
     "ASSIGN_FACTORS",
+    "COPIED_EXAMPLE_FEEDBACK",
     "EXTRACTION_ITEM",
     "FACTOR_AWARE_GUIDANCE",
     "FEATURES_FACTORS",
