@@ -15,10 +15,12 @@ Example:
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 from langchain_core.prompts import ChatPromptTemplate
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from langchain_rpm.prompts.render import _DATA_RULE
 from langchain_rpm.prompts.schemas import OutputSchema
@@ -37,10 +39,26 @@ class FactorAssignment(OutputSchema):
 
 
 class NumberedAssignment(OutputSchema):
-    """One feature of a batch and its factor."""
+    """One feature of a batch, by its identifier and echoed name, and its factor's identifier."""
 
-    feature: int = Field(description="The feature's number.")
-    factor: int = Field(ge=0, description="The number of its factor (0 = none fits, where allowed).")
+    feature: str = Field(description="The feature's identifier as listed, e.g. 'F3'.")
+    feature_name: str = Field(default="", description="The feature's name, copied as listed (before the colon).")
+    factor: str = Field(description="Its factor's identifier as listed, e.g. 'C2' ('C0' = none fits, where allowed).")
+
+    @field_validator("feature", "factor", mode="before")
+    @classmethod
+    def _as_text(cls, value: Any) -> Any:
+        return str(value) if isinstance(value, int) else value
+
+    def number(self, field: str) -> int | None:
+        """The number inside ``feature`` or ``factor`` (``'F3'`` -> 3), or ``None``.
+
+        Example:
+            >>> NumberedAssignment(feature="F3", factor="c12").number("factor")
+            12
+        """
+        found = re.fullmatch(r"\s*[A-Za-z]?\s*(\d+)\s*\.?\s*", getattr(self, field))
+        return int(found.group(1)) if found else None
 
 
 class FactorAssignments(OutputSchema):
@@ -107,8 +125,10 @@ ASSIGN_FACTORS = ChatPromptTemplate.from_messages(
     [
         (
             "system",
-            _ASSIGN_HEAD + "The features are numbered. Give one entry per feature in `assignments`: its number in "
-            "`feature` and the number of its candidate in `factor`, or 0 when no candidate fits.\n" + _DATA_RULE,
+            _ASSIGN_HEAD + "The features are listed as F1, F2, ... and the candidates as C1, C2, .... Give one entry "
+            "per feature in `assignments`, none left out: its identifier in `feature` (e.g. 'F3'), its name as listed "
+            "in `feature_name`, and its candidate's identifier in `factor` (e.g. 'C2'), or 'C0' when no candidate "
+            "fits.\n" + _DATA_RULE,
         ),
         ("human", "Candidate factors:\n{candidates}\n\n<features>\n{features}\n</features>"),
     ]
@@ -129,8 +149,9 @@ RESIDUAL_FACTORS = ChatPromptTemplate.from_messages(
     [
         (
             "system",
-            _RESIDUAL_HEAD + "The features are numbered. Give one entry per feature in `assignments`: its number in "
-            "`feature` and the number of its factor in `factor`.\n" + _DATA_RULE,
+            _RESIDUAL_HEAD + "The features are listed as F1, F2, ... and the factors as C1, C2, .... Give one entry "
+            "per feature in `assignments`, none left out: its identifier in `feature` (e.g. 'F3'), its name as listed "
+            "in `feature_name`, and its factor's identifier in `factor` (e.g. 'C2').\n" + _DATA_RULE,
         ),
         ("human", "Factors:\n{factors}\n\n<features>\n{features}\n</features>"),
     ]
@@ -138,17 +159,22 @@ RESIDUAL_FACTORS = ChatPromptTemplate.from_messages(
 
 
 def render_candidates(
-    names: Sequence[str], members: Mapping[str, Sequence[str]] | None = None, *, limit: int = 5
+    names: Sequence[str], members: Mapping[str, Sequence[str]] | None = None, *, limit: int = 5, prefix: str = ""
 ) -> str:
     """The factors, numbered from 1 (0 means "none"); with ``members``, some of each factor's features.
+
+    ``prefix`` makes the numbers identifiers (``C1``, ``C2``...), as batched prompts list them.
 
     Example:
         >>> render_candidates(["Price"], {"Price": ["low price", "discount"]})
         '1. Price: low price, discount'
+        >>> print(render_candidates(["Price", "Speed"], prefix="C"))
+        C1. Price
+        C2. Speed
     """
     lines = []
     for number, name in enumerate(names, 1):
         shown = list((members or {}).get(name, []))
         listed = ", ".join(shown[:limit]) + (", ..." if len(shown) > limit else "")
-        lines.append(f"{number}. {name}: {listed}" if listed else f"{number}. {name}")
+        lines.append(f"{prefix}{number}. {name}: {listed}" if listed else f"{prefix}{number}. {name}")
     return "\n".join(lines)

@@ -48,6 +48,7 @@ from langchain_rpm.prompts import (
 from langchain_rpm.prompts.schemas import is_word_name
 from langchain_rpm.settings import RPMSettings
 from langchain_rpm.stages.base import RPMStage, StructuredCaller
+from langchain_rpm.stages.batches import feature_line, normalized, numbered_features, read_batch
 from langchain_rpm.stages.statistics import factor_statistics
 from langchain_rpm.tasks import TaskSpec
 from langchain_rpm.types import OTHER_FACTOR, Factor, Feature, HistoryItem
@@ -82,11 +83,6 @@ class AggregationResult(BaseModel):
     features: dict[str, list[Feature]]
     rounds: list[PASRound] = Field(default_factory=list)
     residual: int = Field(default=0, description="Features the residual pass force-assigned.")
-
-
-def feature_line(feature: Feature) -> str:
-    """A feature as Propose, Assign and the residual pass see it: ``name: context``."""
-    return f"{feature.name}: {feature.context}" if feature.context else feature.name
 
 
 def closest_factor(feature: Feature, factors: Sequence[Factor]) -> str:
@@ -253,12 +249,7 @@ class FactorAggregator(RPMStage[AggregationInput, AggregationResult]):
     ) -> Plan[dict[int, int]]:
         """Feature -> candidate index for the uncovered features that fit one (the others are left out)."""
         numbers = yield from self._pass(
-            self.assigner,
-            pool,
-            uncovered,
-            self.settings.assign_batch_size,
-            config,
-            candidates=render_candidates(candidates),
+            self.assigner, pool, uncovered, self.settings.assign_batch_size, config, ("candidates", candidates, None)
         )
         return {i: n - 1 for i, n in numbers.items() if 1 <= n <= len(candidates)}
 
@@ -272,9 +263,9 @@ class FactorAggregator(RPMStage[AggregationInput, AggregationResult]):
     ) -> Plan[dict[int, str]]:
         """Every leftover feature -> its nearest kept factor (the LLM's pick; a bad number -> :func:`closest_factor`)."""
         factors = [Factor(name=n, features=_members(pool, factor_of, n)) for n in kept]
-        listed = render_candidates(kept, {f.name: f.features for f in factors})
+        members = {f.name: f.features for f in factors}
         numbers = yield from self._pass(
-            self.residual, pool, leftover, self.settings.residual_batch_size, config, factors=listed
+            self.residual, pool, leftover, self.settings.residual_batch_size, config, ("factors", kept, members)
         )
         return {
             i: kept[numbers[i] - 1] if 1 <= numbers.get(i, 0) <= len(kept) else closest_factor(pool[i], factors)
@@ -288,36 +279,47 @@ class FactorAggregator(RPMStage[AggregationInput, AggregationResult]):
         indices: list[int],
         size: int,
         config: RunnableConfig,
-        **listed: str,
+        listing: tuple[str, list[str], Mapping[str, Sequence[str]] | None],
     ) -> Plan[dict[int, int]]:
         """One Assign or residual pass over ``indices``: one feature per call (``size`` 1) or ``size`` per call.
 
-        The calls run concurrently; the result maps a feature to the number its reply gave. A failed
-        call gives none; only when every call fails is the first error raised (the model is not answering).
+        ``listing`` is the prompt variable, the names and the members of the candidates (or kept factors).
+        Batched prompts list features as ``F1``... and candidates as ``C1``...; a feature a batched reply
+        leaves out is asked again once, in a batch of the missing. The calls run concurrently; the result
+        maps a feature to the number its reply gave. A failed call gives none; only when every call
+        fails is the first error raised (the model is not answering).
         """
-        residual = caller is self.residual
-        if size == 1:
-            single = RESIDUAL_FACTOR if residual else ASSIGN_FACTOR
-            batches = [[i] for i in indices]
-            prompts = [single.format_prompt(**self._frame(), **listed, feature=feature_line(pool[i])) for i in indices]
-        else:
-            batched = RESIDUAL_FACTORS if residual else ASSIGN_FACTORS
-            batches = [indices[s : s + size] for s in range(0, len(indices), size)]
-            prompts = [batched.format_prompt(**self._frame(), **listed, features=_numbered(pool, b)) for b in batches]
+        key, names, members = listing
+        template = (RESIDUAL_FACTOR if caller is self.residual else ASSIGN_FACTOR) if size == 1 else None
+        listed = {key: render_candidates(names, members, prefix="" if template else "C")}
+        if template is not None:
+            prompts = [
+                template.format_prompt(**self._frame(), **listed, feature=feature_line(pool[i])) for i in indices
+            ]
+            replies = yield from self._gather(caller, prompts, config)
+            return {i: r.assignments for i, r in zip(indices, replies, strict=True) if not isinstance(r, Exception)}
+        batched = RESIDUAL_FACTORS if caller is self.residual else ASSIGN_FACTORS
+        numbers: dict[int, int] = {}
+        for _ in range(2):  # the first pass, then the features its replies left out
+            missing = [i for i in indices if i not in numbers]
+            batches = [missing[s : s + size] for s in range(0, len(missing), size)]
+            prompts = [
+                batched.format_prompt(**self._frame(), **listed, features=numbered_features(pool, b)) for b in batches
+            ]
+            replies = yield from self._gather(caller, prompts, config)
+            for batch, reply in zip(batches, replies, strict=True):
+                if not isinstance(reply, Exception):
+                    numbers.update(read_batch(pool, batch, reply.assignments))
+            if len(numbers) == len(indices):
+                break
+        return numbers
+
+    @staticmethod
+    def _gather(caller: StructuredCaller[Any], prompts: list[Any], config: RunnableConfig) -> Plan[list[Any]]:
         replies = yield from gather([caller.plan(p, config) for p in prompts], return_exceptions=True)
         if replies and all(isinstance(r, Exception) for r in replies):
             raise replies[0]
-        numbers: dict[int, int] = {}
-        for batch, reply in zip(batches, replies, strict=True):
-            if isinstance(reply, Exception):
-                continue
-            if isinstance(reply.assignments, int):
-                numbers[batch[0]] = reply.assignments
-                continue
-            for entry in reply.assignments:
-                if 1 <= entry.feature <= len(batch):
-                    numbers.setdefault(batch[entry.feature - 1], entry.factor)
-        return numbers
+        return replies
 
     def _finish(
         self,
@@ -363,7 +365,7 @@ def clean_candidates(raw: Sequence[str], kept: Sequence[str], limit: int) -> lis
 
 
 def _key(feature: Feature) -> tuple[str, str]:
-    return " ".join(feature.name.lower().split()), " ".join(feature.context.lower().split())
+    return normalized(feature.name), normalized(feature.context)
 
 
 def _unique(features: Mapping[str, Sequence[Feature]]) -> list[Feature]:
@@ -377,7 +379,3 @@ def _unique(features: Mapping[str, Sequence[Feature]]) -> list[Feature]:
 
 def _members(pool: list[Feature], factor_of: Mapping[int, str], name: str) -> list[str]:
     return list(dict.fromkeys(pool[i].name for i in sorted(factor_of) if factor_of[i] == name))
-
-
-def _numbered(pool: list[Feature], batch: list[int]) -> str:
-    return "\n".join(f"{number}. {feature_line(pool[i])}" for number, i in enumerate(batch, 1))

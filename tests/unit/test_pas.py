@@ -65,15 +65,20 @@ class Scripted:
                 self.samples.append(re.findall(r"^(\w+): ", human, flags=re.M))
             return {"factors": PROPOSALS[kept]}
         head, _, body = human.partition("<features>")
-        numbers = {line.split(":")[0]: int(n) for n, line in re.findall(r"^(\d+)\. (.*)$", head, flags=re.M)}
+        numbers = {line.split(":")[0]: int(n) for n, line in re.findall(r"^C?(\d+)\. (.*)$", head, flags=re.M)}
         table = RESIDUAL if title.startswith("Residual") else ASSIGN
         if title in ("FactorAssignment", "ResidualAssignment"):
             name = body.strip().split(":")[0]
             if name in self.fail_assign:
                 raise RuntimeError(f"no answer for {name}")
             return {"assignments": numbers.get(table.get(name, ""), 0)}
-        lines = re.findall(r"^(\d+)\. (\w+):", body, flags=re.M)
-        return {"assignments": [{"feature": int(n), "factor": numbers.get(table.get(f, ""), 0)} for n, f in lines]}
+        lines = re.findall(r"^F(\d+)\. (\w+):", body, flags=re.M)
+        return {
+            "assignments": [
+                {"feature": f"F{n}", "feature_name": f, "factor": f"C{numbers.get(table.get(f, ''), 0)}"}
+                for n, f in lines
+            ]
+        }
 
 
 def aggregate(preset: str = "paper", responder: Any = None, **settings: Any) -> tuple[Any, UsageTracker, Any]:
@@ -232,3 +237,33 @@ def test_a_global_factor_cap_stops_after_round_one_and_leaves_the_rest_to_the_re
     assert [r.kept for r in result.rounds] == [[f"Grp{g}" for g in range(1, 9)]]
     assert result.residual == 4 and len(result.factors) == 8
     assert tracker.usage.calls_by_stage == {"propose": 1, "assign": 20, "residual": 4}
+
+
+def test_batched_prompts_use_identifiers_and_features_a_reply_leaves_out_are_asked_again():
+    prompts: list[str] = []
+
+    def reply(messages: list[BaseMessage], schema: dict[str, Any]) -> dict[str, Any]:
+        human = str(messages[-1].content)
+        if schema["title"] == "ProposedFactors":
+            return {"factors": ["Quality", "Value"]}
+        prompts.append(human)
+        listed = re.findall(r"^F(\d+)\. (\w+):", human.partition("<features>")[2], flags=re.M)
+        if len(prompts) == 1:  # the first reply skips Price and swaps identifiers, the names echoed tell them apart
+            return {
+                "assignments": [
+                    {"feature": "F1", "feature_name": "Taste", "factor": "C1"},
+                    {"feature": "F2", "feature_name": "Discount", "factor": "C2"},
+                ]
+            }
+        return {"assignments": [{"feature": f"F{n}", "feature_name": f, "factor": "C2"} for n, f in listed]}
+
+    model = FakeStructuredChatModel(responder=reply)
+    aggregator = FactorAggregator(model, LAMP3, settings=RPMSettings.for_preset("default", coverage_target=0.5))
+    features = {"1": [Feature(name="Discount", context="on sale"), Feature(name="Taste", context="sweet")]}
+    features["2"] = [Feature(name="Price", context="what it cost")]
+    items = [HistoryItem(id="1", input="a", response="5"), HistoryItem(id="2", input="b", response="3")]
+    result = aggregator.invoke({"items": items, "features": features})
+    assert "C1. Quality\nC2. Value" in prompts[0] and "F1. Discount: on sale" in prompts[0]
+    assert re.findall(r"^F\d+\. .*$", prompts[1].partition("<features>")[2], flags=re.M) == ["F1. Price: what it cost"]
+    assert factor_of(result) == {"Discount": "Value", "Taste": "Quality", "Price": "Value"}
+    assert result.residual == 0
