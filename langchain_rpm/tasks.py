@@ -80,7 +80,8 @@ class TaskSpec(BaseModel):
         feature_example: The worked ``(feature_name, context)`` example the extraction prompt shows
             (default: one per answer kind, :data:`FEATURE_EXAMPLES`).
         group: Whose answers these are, when one profile speaks for a group (a country in GOQA); prompts
-            then name the group instead of "this person". Empty: the user is one person.
+            then speak of "this country" instead of "this person". Empty: the user is one person.
+        group_name: The group's name ("Japan"), which every prompt then uses (see :meth:`for_group`).
 
     Example:
         >>> spec = TaskSpec.classification("sentiment", ["positive", "negative"],
@@ -105,6 +106,7 @@ class TaskSpec(BaseModel):
         default=None, description="The extraction prompt's worked (feature_name, context) example."
     )
     group: str = Field(default="", description="The group a profile speaks for (e.g. 'country'); '' = a person.")
+    group_name: str = Field(default="", description="The group's name (e.g. 'Japan'), named in every prompt.")
 
     @model_validator(mode="before")
     @classmethod
@@ -155,6 +157,21 @@ class TaskSpec(BaseModel):
         """The task as extraction context (``domain``, or the instruction quoted)."""
         return self.domain or f"the task reads: {self.instruction!r}"
 
+    def for_group(self, name: str) -> TaskSpec:
+        """This task for the group called ``name`` (a country of GOQA): every prompt names it.
+
+        Example:
+            >>> from langchain_rpm.tasks import GLOBAL_OPINION_QA
+            >>> GLOBAL_OPINION_QA.for_group("Japan").subject, GLOBAL_OPINION_QA.subject
+            ('Japan', 'this country')
+        """
+        return self.model_copy(update={"group_name": name.strip()})
+
+    @property
+    def subject(self) -> str:
+        """Whose answers the prompts model: the group's name, ``"this country"``, or ``"this person"``."""
+        return self.group_name or (f"this {self.group}" if self.group else "this person")
+
     @property
     def respondent(self) -> str:
         """Who answers, for prompts: ``"a person"``, or ``"a country"`` for a group task.
@@ -164,7 +181,7 @@ class TaskSpec(BaseModel):
             >>> GLOBAL_OPINION_QA.respondent, LAMP3.respondent
             ('a country', 'a person')
         """
-        return f"a {self.group}" if self.group else "a person"
+        return self.group_name or (f"a {self.group}" if self.group else "a person")
 
     @property
     def worked_example(self) -> tuple[str, str]:

@@ -7,7 +7,7 @@ feature per call as in the paper (``{"assignments": <number>}``), or several per
 
 Example:
     >>> PROPOSE_FACTORS.input_variables
-    ['features', 'input_description', 'instruction', 'kept_factors', 'num_candidates']
+    ['domain', 'features', 'input_description', 'kept_factors', 'num_candidates', 'subject']
     >>> print(render_candidates(["Quality", "Price"]))
     1. Quality
     2. Price
@@ -79,15 +79,15 @@ class ResidualAssignments(OutputSchema):
     assignments: list[NumberedAssignment] = Field(description="One entry per numbered feature.")
 
 
-_FRAME = "Task domain: {instruction} Each input is a {input_description}.\n\n"
+_FRAME = "Task domain: a task in which {domain}. Each input is a {input_description}.\n\n"
 
 PROPOSE_FACTORS = ChatPromptTemplate.from_messages(
     [
         (
             "system",
-            "You organise the features that shape one person's answers into factors.\n" + _FRAME + "The features "
-            "below (each `name: context`) were extracted from this person's history. Propose exactly "
-            "{num_candidates} factors that group such features and that explain the answers this person gives.\n"
+            "You organise the features that shape the answers of {subject} into factors.\n" + _FRAME + "The "
+            "features below (each `name: context`) were extracted from the history of {subject}. Propose exactly "
+            "{num_candidates} factors that group such features and that explain the answers {subject} gives.\n"
             "Guidelines:\n"
             "- each factor is a single word, clear and descriptive;\n"
             "- the factors are distinct, do not overlap, and are orthogonal to one another;\n"
@@ -104,8 +104,8 @@ PROPOSE_FACTORS = ChatPromptTemplate.from_messages(
 )
 
 _ASSIGN_HEAD = (
-    "You match features to the factor that captures them.\n" + _FRAME + "The features were extracted from this "
-    "person's history, explicit and implicit aspects that shape their answers; the candidate factors were proposed "
+    "You match features to the factor that captures them.\n" + _FRAME + "The features were extracted from the "
+    "history of {subject}, explicit and implicit aspects that shape their answers; the candidate factors were proposed "
     "by grouping such features, so most features fit one of them: look for the best match even when it is not "
     "obvious. For a feature, find its main evaluative aspect and the judgment criterion behind it, then pick the "
     "single candidate that captures that criterion best.\n"
@@ -135,7 +135,7 @@ ASSIGN_FACTORS = ChatPromptTemplate.from_messages(
 )
 
 _RESIDUAL_HEAD = (
-    "You place features in a person's existing factors.\n" + _FRAME + "Each factor below is shown with some of "
+    "You place features in the existing factors of {subject}.\n" + _FRAME + "Each factor below is shown with some of "
     "its features. The features to place fit none of the factors closely, yet every feature must belong to one: "
     "pick the factor each is semantically closest to.\n"
 )

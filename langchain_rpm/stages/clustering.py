@@ -192,7 +192,8 @@ class FactorAggregator(RPMStage[AggregationInput, AggregationResult]):
         )
 
     def _frame(self) -> dict[str, str]:
-        return {"instruction": self.task.instruction, "input_description": self.task.input_description}
+        task = self.task
+        return {"domain": task.domain_text, "input_description": task.input_description, "subject": task.subject}
 
     def plan(self, input: AggregationInput, config: RunnableConfig) -> Plan[AggregationResult]:
         """Rounds of Propose-Assign-Select, then the residual pass, then the statistics."""

@@ -124,7 +124,8 @@ class ReasoningPathBuilder(PackableStage[ReasoningInput, ReasoningExample, Reaso
         counts_only = self.task.kind is TaskKind.OPEN_ENDED and not judged
         return {
             "instruction": self.task.instruction,
-            "statistics_step": STATISTICS_STEPS["counts" if counts_only else "full"],
+            "subject": self.task.subject,
+            "statistics_step": STATISTICS_STEPS["counts" if counts_only else "full"].format(subject=self.task.subject),
             "answer_rule": ANSWER_RULES[_rule_kind(self.task)],
             "factors": render_factors(factors, self.task),
             "judgment_guidance": JUDGMENT_GUIDANCE if self.fold_judge else "",
