@@ -15,6 +15,7 @@ Example:
 from __future__ import annotations
 
 import sys
+import threading
 from collections.abc import Sequence
 from typing import Any
 
@@ -115,22 +116,27 @@ _HISTORIES: dict[str, tuple[str, list[dict[str, Any]], dict[str, Any]]] = {
 class _Recorder:
     """The demo responder, keeping the first prompt of every tool (output schema) in call order.
 
-    Assign answers "none fits" for the first feature it sees, so the residual pass runs and shows its prompt.
+    Assign answers "none fits" for the feature ``unfit``, so the residual pass runs and shows its prompt.
+    Assign and residual calls run concurrently: of those, the prompt kept is the smallest in text order.
     """
 
     def __init__(self) -> None:
         self.first: dict[str, list[BaseMessage]] = {}
         self.unfit = ""
+        self._lock = threading.Lock()
 
     def __call__(self, messages: list[BaseMessage], schema: dict[str, Any]) -> dict[str, Any]:
         from langchain_rpm.testing import demo_responder
 
         title = str(schema.get("title", ""))
-        self.first.setdefault(title, list(messages))
+        with self._lock:
+            kept = self.first.setdefault(title, list(messages))
+            concurrent = title.startswith(("FactorAssignment", "ResidualAssignment"))
+            if concurrent and str(messages[-1].content) < str(kept[-1].content):
+                self.first[title] = list(messages)
         reply = demo_responder(messages, schema)
         if title.startswith("FactorAssignment"):
             features = str(messages[-1].content).partition("<features>")[2]
-            self.unfit = self.unfit or features.strip().splitlines()[0].split(". ", 1)[-1]
             if title == "FactorAssignment" and self.unfit in features:
                 reply = {"assignments": 0}
             elif title == "FactorAssignments":
@@ -157,6 +163,7 @@ def record_prompts(task: TaskSpec, preset: str) -> dict[str, list[BaseMessage]]:
     items = [HistoryItem(id=str(i), **row) for i, row in enumerate(rows, 1)]
     extractor = FeatureExtractor(model, task)
     features = {item.id: extractor.invoke(item) for item in items}
+    recorder.unfit = min(f"{f.name}: {f.context}" for feats in features.values() for f in feats)
     built = FactorAggregator(model, task, settings=settings).invoke({"items": items, "features": features})
     judged = built.features
     if task.kind is TaskKind.OPEN_ENDED and settings.judge == "separate":
