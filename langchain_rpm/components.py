@@ -52,6 +52,8 @@ class RPMComponents:
     @property
     def separate_judge(self) -> bool:
         """Whether builds make one judge call per history item (open-ended tasks, ``judge="separate"``)."""
+        if self.task.kind is TaskKind.MULTIPLE_CHOICE:  # label-free statistics (App. E.5): never folded
+            return self.settings.option_statistics == "judge"
         return self.task.kind is TaskKind.OPEN_ENDED and self.settings.judge == "separate"
 
     llm: BaseChatModel

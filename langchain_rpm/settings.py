@@ -62,6 +62,11 @@ class RPMSettings(BaseModel):
     residual_batch_size: int = Field(
         default=20, ge=1, description="Features per residual-pass call (the paper: 1, one call per feature)."
     )
+    option_statistics: Literal["options", "judge"] = Field(
+        default="options",
+        description="Multiple choice: propensity over option positions, or the judge's label-free statistics "
+        "(App. E.5; one judge call per item).",
+    )
     judge: JudgeMode = Field(
         default="in_reasoning",
         description="Open-ended tasks: 'separate' judge call per item (the paper) or folded into the reasoning call.",
@@ -94,6 +99,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         "residual_batch_size": 1,
         "judge": "separate",
         "leak_retries": 0,
+        "option_statistics": "judge",
     },
     "default": {"preset": "default"},
 }

@@ -164,11 +164,12 @@ def record_prompts(task: TaskSpec, preset: str) -> dict[str, list[BaseMessage]]:
     extractor = FeatureExtractor(model, task)
     features = {item.id: extractor.invoke(item) for item in items}
     recorder.unfit = min(f"{f.name}: {f.context}" for feats in features.values() for f in feats)
+    label_free = task.kind is TaskKind.MULTIPLE_CHOICE and settings.option_statistics == "judge"
+    if label_free or (task.kind is TaskKind.OPEN_ENDED and settings.judge == "separate"):
+        judge = FeatureJudge(model, task)
+        features = {item.id: judge.invoke({"item": item, "features": features[item.id]}) for item in items}
     built = FactorAggregator(model, task, settings=settings).invoke({"items": items, "features": features})
     judged = built.features
-    if task.kind is TaskKind.OPEN_ENDED and settings.judge == "separate":
-        judge = FeatureJudge(model, task)
-        judged = {item.id: judge.invoke({"item": item, "features": built.features[item.id]}) for item in items}
     reasoner = ReasoningPathBuilder(
         model, task, fold_judge=settings.judge == "in_reasoning", leak_retries=settings.leak_retries
     )

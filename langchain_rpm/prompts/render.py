@@ -95,7 +95,8 @@ def render_factors(factors: Sequence[Factor], task: TaskSpec, *, top_labels: int
     size = max((s.history_size for s in stats), default=0)
     columns = ["factor", f"count (of {size} items)" if size else "count"]
     judged = any(s.influence is not None for s in stats)
-    if task.kind is TaskKind.OPEN_ENDED and judged:
+    label_free = task.kind is TaskKind.OPEN_ENDED or (task.kind is TaskKind.MULTIPLE_CHOICE and judged)
+    if label_free and judged:
         columns += ["directly influenced", "positive", "neutral", "negative"]
     elif task.kind is TaskKind.RATING:
         columns += ["mean rating", "answers"]
@@ -113,7 +114,7 @@ def _statistics_cells(stats: FactorStatistics | None, task: TaskSpec, extra: int
     if stats is None:
         return ["-"] * (extra + 1)
     cells = [str(stats.coverage)]
-    if task.kind is TaskKind.OPEN_ENDED:
+    if task.kind is TaskKind.OPEN_ENDED or stats.influence is not None:
         if extra and stats.influence is not None:
             total = stats.influenced_features or 0
             cells.append(_fraction(stats.influence, stats.coverage))

@@ -4,7 +4,9 @@ An item *has* factor F when any of its features is assigned to F. With N history
 
 - every task: ``support = coverage = #{i: i has F}`` (Eq. 2, a count);
 - discrete tasks (labels, ratings, options), Eq. 1: ``propensity[y] = #{i has F, a_i = y} / support``;
-  ratings also get the factor's mean answer and the user's overall mean;
+  ratings also get the factor's mean answer and the user's overall mean; a multiple-choice answer counts
+  by its position (``option A``...), since options differ from question to question; once the judge
+  has run on multiple-choice items (the paper preset, App. E.5), they get the label-free statistics below;
 - open-ended tasks: ``influence = #{i has F and some feature of F in i was judged influenced}`` (Eq. 3),
   ``polarity[e]`` = the share of evaluation ``e`` among every influenced feature of F over all items
   (Eq. 4, feature level). Until some feature is judged, ``influence`` and ``polarity`` stay ``None``.
@@ -38,16 +40,17 @@ def factor_statistics(
     factor_names: Sequence[str],
 ) -> dict[str, FactorStatistics]:
     """Statistics of every factor in ``factor_names`` over ``items``; ``features[item.id]`` are the item's features."""
-    answers = {item.id: task.check(item.response, item.options).answer for item in items}
+    answers = {item.id: answer_key(task, item) for item in items}
     labels = _label_space(task, items)
     overall = _mean([answers[item.id] for item in items]) if task.kind is TaskKind.RATING else None
     judged = any(f.influenced is not None for item in items for f in features.get(item.id, ()))
+    label_free = task.kind is TaskKind.OPEN_ENDED or (task.kind is TaskKind.MULTIPLE_CHOICE and judged)
     stats: dict[str, FactorStatistics] = {}
     for name in factor_names:
         having = {item.id: [f for f in features.get(item.id, ()) if name in f.factors] for item in items}
         having = {item_id: feats for item_id, feats in having.items() if feats}
         entry = FactorStatistics(support=len(having), coverage=len(having), history_size=len(items))
-        if task.is_discrete:
+        if not label_free:
             entry = _discrete(entry, task, [answers[item_id] for item_id in having], labels, overall)
         elif judged:
             entry = _open_ended(entry, having)
@@ -78,13 +81,31 @@ def _open_ended(entry: FactorStatistics, having: Mapping[str, Sequence[Feature]]
     return entry.model_copy(update={"influence": items, "influenced_features": total, "polarity": polarity})
 
 
+def answer_key(task: TaskSpec, item: HistoryItem) -> str:
+    """The answer as the statistics count it: the label or rating; for multiple choice, the option's position.
+
+    Options differ from question to question, so ``"Agree"`` and ``"Very important"`` never share a row:
+    a multiple-choice answer counts as ``option A``, ``option B``... (surveys list options in scale order).
+
+    Example:
+        >>> from langchain_rpm.tasks import GLOBAL_OPINION_QA
+        >>> answer_key(GLOBAL_OPINION_QA, HistoryItem(id="1", input="q", response="No", options=["Yes", "No"]))
+        'option B'
+    """
+    answer = task.check(item.response, item.options).answer
+    if task.kind is TaskKind.MULTIPLE_CHOICE and item.options and answer in item.options:
+        return f"option {_letter(item.options.index(answer))}"
+    return answer
+
+
+def _letter(index: int) -> str:
+    return chr(65 + index) if index < 26 else str(index + 1)
+
+
 def _label_space(task: TaskSpec, items: Sequence[HistoryItem]) -> list[str]:
     if task.kind is TaskKind.MULTIPLE_CHOICE:
-        seen: dict[str, None] = {}
-        for item in items:
-            for option in item.options or []:
-                seen.setdefault(option, None)
-        return list(seen)
+        most = max((len(item.options or []) for item in items), default=0)
+        return [f"option {_letter(i)}" for i in range(most)]
     return task.answer_space()
 
 

@@ -109,7 +109,7 @@ def test_both_presets_judge_the_same_and_retrieve_k_3(tmp_path):
 def test_presets_differ_only_in_the_named_cost_deviations():
     paper, default = RPMSettings.for_preset("paper"), RPMSettings.for_preset("default")
     differing = {k for k, v in paper.model_dump().items() if default.model_dump()[k] != v}
-    named = {"preset", "assign_batch_size", "residual_batch_size", "judge", "leak_retries"}
+    named = {"preset", "assign_batch_size", "residual_batch_size", "judge", "leak_retries", "option_statistics"}
     assert differing == named == set(PRESETS["paper"])
     assert (paper.leak_retries, default.leak_retries, paper.max_total_factors) == (0, 1, None)
     assert (paper.num_candidates, paper.max_factors, paper.max_rounds) == (16, 8, 3)
@@ -168,3 +168,25 @@ def test_the_paper_preset_sets_temperature_zero_on_model_objects_too(tmp_path, c
     assert [r.getMessage() for r in caplog.records] == [
         "preset='paper': FakeStructuredChatModel has no temperature setting; its sampling is left as is"
     ]
+
+
+@pytest.mark.parametrize(("preset", "judge_calls"), [("paper", 3), ("default", 0)])
+def test_goqa_under_the_paper_preset_uses_the_judges_label_free_statistics(tmp_path, preset, judge_calls):
+    from langchain_rpm import GLOBAL_OPINION_QA
+    from langchain_rpm.usage import UsageTracker
+
+    options = ["Agree", "Disagree"]
+    history = [
+        {"id": f"q{i}", "input": text, "response": "Agree", "options": options}
+        for i, text in enumerate(["Robots at work?", "A wedding law?", "Space programs?"])
+    ]
+    store = RPMStore(tmp_path, embeddings=CountingEmbeddings())
+    rpm = RPM(FakeStructuredChatModel(responder=rpm_responder), task=GLOBAL_OPINION_QA, store=store, preset=preset)
+    tracker = UsageTracker()
+    profile = rpm.build_user("Japan", history, config={"callbacks": [tracker]})
+    assert tracker.usage.calls_by_stage.get("judge", 0) == judge_calls
+    stats = [f.statistics for f in profile.factors]
+    if preset == "paper":
+        assert all(s.influence is not None and not s.propensity for s in stats)
+    else:
+        assert all(s.influence is None and set(s.propensity) <= {"option A", "option B"} for s in stats)

@@ -23,7 +23,8 @@ def test_the_catalogue_shows_every_stage_of_both_presets_with_single_feature_ass
     text = render_catalog()
     for heading in ("### paper: FactorAssignment", "### paper: ResidualAssignment", "### default: FactorAssignments"):
         assert text.count(heading) == 4  # one per task
-    assert text.count("### paper: FeatureJudgments") == 1 and "### default: JudgedReasoningOutput" in text
+    # the judge runs under paper for LaMP-5 and, for its label-free statistics (App. E.5), for GOQA
+    assert text.count("### paper: FeatureJudgments") == 2 and "### default: JudgedReasoningOutput" in text
 
 
 def test_goqa_prompts_name_the_country_and_never_speak_of_a_person():

@@ -128,3 +128,25 @@ def test_long_answer_lists_show_the_most_frequent_first():
     )
     row = render_factors([Factor(name="F", statistics=stats["F"])], LAMP2, top_labels=2).splitlines()[1]
     assert row == "F | 10 | b 3/10 (30.0%); a 2/10 (20.0%); 5 more"
+
+
+def test_multiple_choice_answers_count_by_option_position_never_mixing_questions():
+    from langchain_rpm.tasks import GLOBAL_OPINION_QA
+
+    items = [
+        HistoryItem(id="1", input="Reduce income gaps?", response="Agree", options=["Agree", "Disagree"]),
+        HistoryItem(id="2", input="Religion?", response="Very important", options=["Very important", "Not important"]),
+        HistoryItem(id="3", input="Economy?", response="Bad", options=["Good", "Bad", "Neither"]),
+    ]
+    features = {i.id: [Feature(name="topic", factor="Society")] for i in items}
+    stats = factor_statistics(GLOBAL_OPINION_QA, items, features, ["Society"])["Society"]
+    assert stats.propensity == {"option A": 2 / 3, "option B": 1 / 3, "option C": 0.0}
+
+
+def test_judged_multiple_choice_items_get_the_label_free_statistics_of_app_e5():
+    from langchain_rpm.tasks import GLOBAL_OPINION_QA
+
+    items = [HistoryItem(id="1", input="Religion?", response="Yes", options=["Yes", "No"])]
+    features = {"1": [Feature(name="faith", factor="Belief", influenced=True, evaluation="pos")]}
+    stats = factor_statistics(GLOBAL_OPINION_QA, items, features, ["Belief"])["Belief"]
+    assert (stats.influence, stats.polarity, stats.propensity) == (1, {"pos": 1.0, "neu": 0.0, "neg": 0.0}, {})
