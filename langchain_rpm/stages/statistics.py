@@ -55,7 +55,34 @@ def factor_statistics(
         elif judged:
             entry = _open_ended(entry, having)
         stats[name] = entry
-    return stats
+    baseline = _baseline(task, [answers[item.id] for item in items], labels)
+    return {name: entry.model_copy(update=baseline) for name, entry in stats.items()}
+
+
+def _baseline(task: TaskSpec, answers: list[str], labels: list[str]) -> dict[str, object]:
+    """What every factor's row is read against: the user's answer distribution, or the form of their texts."""
+    if task.kind is TaskKind.OPEN_ENDED:
+        return {"answer_style": answer_style(answers)}
+    counts = Counter(answers)
+    return {"overall_propensity": {label: counts.get(label, 0) / len(answers) for label in labels} if answers else {}}
+
+
+def answer_style(texts: Sequence[str]) -> str:
+    """One line on the typical length and form of open-ended answers (a title's words, colon, capitals).
+
+    Example:
+        >>> answer_style(["Sign Language Translation: A Keypoint Approach", "Curriculum Order Matters", "fast graphs"])
+        'median 3 words (2-6); 1 of 3 with a colon; 2 of 3 in title case'
+    """
+    if not texts:
+        return ""
+    lengths = sorted(len(text.split()) for text in texts)
+    colon = sum(":" in text for text in texts)
+    titled = sum(all(w[0].isupper() for w in text.split() if len(w) > 3 and w[0].isalpha()) for text in texts)
+    return (
+        f"median {lengths[len(lengths) // 2]} words ({lengths[0]}-{lengths[-1]}); {colon} of {len(texts)} with a "
+        f"colon; {titled} of {len(texts)} in title case"
+    )
 
 
 def _discrete(

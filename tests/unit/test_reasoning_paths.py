@@ -115,3 +115,16 @@ def test_junk_reasoning_is_an_invalid_reply_and_the_item_is_left_out_with_the_re
     assert [e.item_id for e in rpm.store.get_examples("ada")] == ["m1"]  # never stored, never shown
     (failed,) = profile.failed_items
     assert failed.item_id == "m2" and failed.stage == "reason" and "not prose" in failed.error
+
+
+def test_lamp5_reasoning_asks_only_what_the_counts_support_when_the_judge_is_folded():
+    from langchain_rpm import LAMP5
+    from langchain_rpm.prompts.catalog import record_prompts
+
+    default = "\n".join(str(m.content) for m in record_prompts(LAMP5, "default")["JudgedReasoningOutput"])
+    paper = "\n".join(str(m.content) for m in record_prompts(LAMP5, "paper")["ReasoningOutput"])
+    # default: the folded judge has not run yet, the table holds counts only
+    assert "directly influenced" not in default and "gives only how many history items" in default
+    assert "what their numbers show" not in default
+    # paper: the separate judge ran first, the table has influence and polarity to reason from
+    assert "directly influenced" in paper and "what their numbers show" in paper
