@@ -31,7 +31,8 @@ def test_goqa_prompts_name_the_country_and_never_speak_of_a_person():
     task = GLOBAL_OPINION_QA.for_group("Japan")
     prompts = record_prompts(task, "paper")
     by_stage = {tool: "\n".join(str(m.content) for m in messages) for tool, messages in prompts.items()}
-    for tool in ("ExtractedFeatures", "ProposedFactors", "FactorAssignment", "ResidualAssignment", "ReasoningOutput"):
+    stages = ("ExtractedFeatures", "ProposedFactors", "FactorAssignment", "ResidualAssignment", "ReasoningOutput")
+    for tool in (*stages, "PersonalizedAnswer"):
         assert "Japan" in by_stage[tool], tool
         assert not re.search(r"\bperson\b", by_stage[tool]), tool
 
