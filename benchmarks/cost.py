@@ -134,7 +134,7 @@ class SizedResponder:
     @staticmethod
     def _assign(human: str, title: str) -> dict[str, Any]:
         head, _, body = human.partition("<features>")
-        numbers = {line.split(":")[0]: int(n) for n, line in re.findall(r"^(\d+)\. (.*)$", head, flags=re.M)}
+        numbers = {line.split(":")[0]: int(n) for n, line in re.findall(r"^C?(\d+)\. (.*)$", head, flags=re.M)}
         residual = title.startswith("Residual")
 
         def pick(line: str) -> int:
@@ -143,8 +143,8 @@ class SizedResponder:
 
         if title in ("FactorAssignment", "ResidualAssignment"):
             return {"assignments": pick(body.replace("</features>", "").strip())}
-        lines = re.findall(r"^(\d+)\. (.*)$", body, flags=re.M)
-        return {"assignments": [{"feature": int(n), "factor": pick(line)} for n, line in lines]}
+        lines = re.findall(r"^F(\d+)\. (.*)$", body, flags=re.M)
+        return {"assignments": [{"feature": f"F{n}", "factor": f"C{pick(line)}"} for n, line in lines]}
 
     @staticmethod
     def _verdict(index: int, line: str) -> dict[str, Any]:

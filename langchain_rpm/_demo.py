@@ -74,7 +74,7 @@ def _stem_set(text: str) -> set[str]:
 
 
 def _numbered(text: str) -> list[tuple[int, str]]:
-    return [(int(n), line) for n, line in re.findall(r"^(\d+)\. (.*)$", text, flags=re.M)]
+    return [(int(n), line) for n, line in re.findall(r"^[A-Z]?(\d+)\. (.*)$", text, flags=re.M)]
 
 
 def schema_title(schema: dict[str, Any]) -> str:
@@ -132,7 +132,12 @@ def _demo_offline(title: str, system: str, human: str, schema: dict[str, Any]) -
         lines = _numbered(body) if title.endswith("s") else [(1, body.strip().removesuffix("</features>").strip())]
         if not title.endswith("s"):
             return {"assignments": pick(lines[0][1])}
-        return {"assignments": [{"feature": n, "factor": pick(line)} for n, line in lines]}
+        return {
+            "assignments": [
+                {"feature": f"F{n}", "feature_name": line.split(":")[0], "factor": f"C{pick(line)}"}
+                for n, line in lines
+            ]
+        }
     if title == "FeatureJudgments":
         answer = _stem_set(" ".join(_fenced(human, "answer")))
         verdicts = [

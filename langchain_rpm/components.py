@@ -23,7 +23,7 @@ from langchain_core.language_models import BaseChatModel
 from langgraph.store.base import BaseStore
 
 from langchain_rpm.errors import ConfigurationError
-from langchain_rpm.models import model_name, resolve_chat_model
+from langchain_rpm.models import at_temperature_zero, model_name, resolve_chat_model
 from langchain_rpm.plans import CallLimiter
 from langchain_rpm.settings import RPMSettings
 from langchain_rpm.stages import (
@@ -50,6 +50,8 @@ class RPMComponents:
     @property
     def separate_judge(self) -> bool:
         """Whether builds make one judge call per history item (open-ended tasks, ``judge="separate"``)."""
+        if self.task.kind is TaskKind.MULTIPLE_CHOICE:  # label-free statistics (App. E.5): never folded
+            return self.settings.option_statistics == "judge"
         return self.task.kind is TaskKind.OPEN_ENDED and self.settings.judge == "separate"
 
     llm: BaseChatModel
@@ -105,6 +107,10 @@ class RPMComponents:
         chosen = RPMSettings.for_preset(preset, **settings)
         chat = resolve_chat_model(llm)
         builder = chat if build_model is None else resolve_chat_model(build_model)
+        if chosen.preset == "paper":  # temperature 0 for every call, model objects included
+            same = builder is chat
+            chat = at_temperature_zero(chat)
+            builder = chat if same else at_temperature_zero(builder)
         spec = get_task(task)
         limiter = CallLimiter(max_concurrency)
         common: dict[str, Any] = {"method": method, "max_retries": chosen.max_retries, "limiter": limiter}
@@ -119,7 +125,9 @@ class RPMComponents:
             query_extractor=FeatureExtractor(chat, spec, stage="query_extract", **common),
             aggregator=FactorAggregator(builder, spec, settings=chosen, **common),
             judge=FeatureJudge(builder, spec, **common),
-            reasoner=ReasoningPathBuilder(builder, spec, fold_judge=chosen.judge == "in_reasoning", **common),
+            reasoner=ReasoningPathBuilder(
+                builder, spec, fold_judge=chosen.judge == "in_reasoning", leak_retries=chosen.leak_retries, **common
+            ),
             generator=ReasoningGenerator(chat, spec, **common),
         )
 

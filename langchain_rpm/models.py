@@ -25,6 +25,7 @@ Example:
 
 from __future__ import annotations
 
+import logging
 import os
 from typing import Any
 
@@ -120,3 +121,24 @@ def model_name(model: BaseChatModel) -> str:
         if isinstance(found, str) and found:
             return found
     return type(model).__name__
+
+
+def at_temperature_zero(model: BaseChatModel) -> BaseChatModel:
+    """``model`` with temperature 0 (a copy), as every call in the paper; one warning when it has no such field.
+
+    Used by ``preset="paper"`` on model objects too (models built by name already get 0).
+
+    Example:
+        >>> from langchain_openai import ChatOpenAI
+        >>> at_temperature_zero(ChatOpenAI(model="gpt-4o-mini", api_key="sk-test", temperature=0.7)).temperature
+        0.0
+    """
+    if "temperature" not in type(model).model_fields:
+        _log.warning("preset='paper': %s has no temperature setting; its sampling is left as is", type(model).__name__)
+        return model
+    if getattr(model, "temperature", None) == 0:
+        return model
+    return model.model_copy(update={"temperature": 0.0})
+
+
+_log = logging.getLogger(__name__)

@@ -42,10 +42,16 @@ class RPMSettings(BaseModel):
     pack_size: int = Field(default=1, ge=1, description="History items per extraction and reasoning call.")
     # Propose-Assign-Select (DESIGN §2 step 2; the GoalEx defaults the paper keeps).
     num_candidates: int = Field(default=16, ge=1, description="L: factors proposed per round.")
-    max_factors: int = Field(default=8, ge=1, description="P_max: most factors kept per user, over all rounds.")
+    max_factors: int = Field(default=8, ge=1, description="P_max: most factors Select keeps in one round.")
+    max_total_factors: int | None = Field(
+        default=None, ge=1, description="Most factors kept over all rounds (None: P_max x R_max, the paper)."
+    )
     max_rounds: int = Field(default=3, ge=1, description="R_max: most Propose-Assign-Select rounds.")
     sample_fraction: float = Field(
-        default=0.3, gt=0, le=1, description="Share of the uncovered features shown to Propose each round."
+        default=0.3,
+        gt=0,
+        le=1,
+        description="Propose's sample size as a share of the whole feature pool (drawn from the uncovered).",
     )
     coverage_target: float = Field(
         default=0.95, gt=0, le=1, description="Stop the rounds once this share of the features is covered."
@@ -56,6 +62,11 @@ class RPMSettings(BaseModel):
     )
     residual_batch_size: int = Field(
         default=20, ge=1, description="Features per residual-pass call (the paper: 1, one call per feature)."
+    )
+    option_statistics: Literal["options", "judge"] = Field(
+        default="options",
+        description="Multiple choice: propensity over option positions, or the judge's label-free statistics "
+        "(App. E.5; one judge call per item).",
     )
     judge: JudgeMode = Field(
         default="in_reasoning",
@@ -79,6 +90,9 @@ class RPMSettings(BaseModel):
         default=0.01, gt=0, lt=1, description="Family-wise level of the per-factor answer-change test (Holm)."
     )
     max_retries: int = Field(default=2, ge=0, description="Retries of a reply that fails its output schema.")
+    leak_retries: int = Field(
+        default=1, ge=0, description="Retries of a reasoning path that concludes its answer (0: flag only, the paper)."
+    )
 
     @classmethod
     def for_preset(cls, name: str = "default", **overrides: Any) -> RPMSettings:
@@ -94,10 +108,20 @@ class RPMSettings(BaseModel):
 
 
 PRESETS: dict[str, dict[str, Any]] = {
-    "paper": {"preset": "paper", "assign_batch_size": 1, "residual_batch_size": 1, "judge": "separate", "drift": "off"},
+    "paper": {
+        "preset": "paper",
+        "assign_batch_size": 1,
+        "residual_batch_size": 1,
+        "judge": "separate",
+        "leak_retries": 0,
+        "option_statistics": "judge",
+        "drift": "off",
+    },
     "default": {"preset": "default"},
 }
 """What each preset sets (everything else keeps the field default, which is the default preset's value).
 
 ``"paper"`` differs from ``"default"`` only in the cost deviations: one Assign call and one residual
-call per feature, a separate judge call per history item for open-ended tasks, and no drift monitor."""
+call per feature, a separate judge call per history item for open-ended tasks, no leak retry (the
+paper has no automatic guard: a reasoning path that concludes its answer is only flagged), and no drift
+monitor."""

@@ -74,6 +74,14 @@ class TaskSpec(BaseModel):
         input_description: What an input is, e.g. ``"movie description"``.
         answer_key: The JSON key of the answer in the generation output (``{"reasoning", answer_key}``);
             default by kind: ``label``, ``rating``, ``option``, ``answer``.
+        domain: The task as context for feature extraction, a clause that completes "a task in which ..."
+            (default: the instruction, quoted). Describes, never orders, so the extractor lists features
+            instead of answering.
+        feature_example: The worked ``(feature_name, context)`` example the extraction prompt shows
+            (default: one per answer kind, :data:`FEATURE_EXAMPLES`).
+        group: Whose answers these are, when one profile speaks for a group (a country in GOQA); prompts
+            then speak of "this country" instead of "this person". Empty: the user is one person.
+        group_name: The group's name ("Japan"), which every prompt then uses (see :meth:`for_group`).
 
     Example:
         >>> spec = TaskSpec.classification("sentiment", ["positive", "negative"],
@@ -93,6 +101,12 @@ class TaskSpec(BaseModel):
     fallback_answer: str | None = None
     input_description: str = Field(default="input", description="What an input is, e.g. 'movie description'.")
     answer_key: str = Field(default="", description="JSON key of the answer in the generation output.")
+    domain: str = Field(default="", description="The task as context for extraction: 'a task in which ...'.")
+    feature_example: tuple[str, str] | None = Field(
+        default=None, description="The extraction prompt's worked (feature_name, context) example."
+    )
+    group: str = Field(default="", description="The group a profile speaks for (e.g. 'country'); '' = a person.")
+    group_name: str = Field(default="", description="The group's name (e.g. 'Japan'), named in every prompt.")
 
     @model_validator(mode="before")
     @classmethod
@@ -138,6 +152,48 @@ class TaskSpec(BaseModel):
         return cls(name=name, kind=TaskKind.OPEN_ENDED, instruction=instruction, **kw)  # type: ignore[arg-type]
 
     # -- properties ----------------------------------------------------------------------------------
+    @property
+    def domain_text(self) -> str:
+        """The task as extraction context (``domain``, or the instruction quoted)."""
+        return self.domain or f"the task reads: {self.instruction!r}"
+
+    def for_group(self, name: str) -> TaskSpec:
+        """This task for the group called ``name`` (a country of GOQA): every prompt names it.
+
+        Example:
+            >>> from langchain_rpm.tasks import GLOBAL_OPINION_QA
+            >>> GLOBAL_OPINION_QA.for_group("Japan").subject, GLOBAL_OPINION_QA.subject
+            ('Japan', 'this country')
+        """
+        return self.model_copy(update={"group_name": name.strip()})
+
+    @property
+    def subject(self) -> str:
+        """Whose answers the prompts model: the group's name, ``"this country"``, or ``"this person"``."""
+        return self.group_name or (f"this {self.group}" if self.group else "this person")
+
+    @property
+    def respondent(self) -> str:
+        """Who answers, for prompts: ``"a person"``, or ``"a country"`` for a group task.
+
+        Example:
+            >>> from langchain_rpm.tasks import GLOBAL_OPINION_QA, LAMP3
+            >>> GLOBAL_OPINION_QA.respondent, LAMP3.respondent
+            ('a country', 'a person')
+        """
+        return self.group_name or (f"a {self.group}" if self.group else "a person")
+
+    @property
+    def worked_example(self) -> tuple[str, str]:
+        """The ``(feature_name, context)`` example of the extraction prompt: the task's, or its kind's.
+
+        Example:
+            >>> from langchain_rpm.tasks import LAMP2
+            >>> LAMP2.worked_example
+            ('Atmosphere', 'a bleak, rain-soaked city under constant surveillance')
+        """
+        return self.feature_example or FEATURE_EXAMPLES[self.kind]
+
     @property
     def is_discrete(self) -> bool:
         """True when answers come from a finite set (propensity statistics apply)."""
@@ -264,6 +320,14 @@ class TaskSpec(BaseModel):
         raise InvalidAnswerError(f"task {self.name!r}: {text[:80]!r} is not one of {labels}")
 
 
+FEATURE_EXAMPLES: dict[TaskKind, tuple[str, str]] = {
+    TaskKind.CLASSIFICATION: ("Central theme", "the question of who controls the story's world"),
+    TaskKind.RATING: ("Durability", "the handle cracked after a week of use"),
+    TaskKind.MULTIPLE_CHOICE: ("Role of religion", "whether faith should guide public decisions"),
+    TaskKind.OPEN_ENDED: ("Core method", "a transformer that reads body keypoints"),
+}
+"""The extraction prompt's worked example per answer kind, when a task names none."""
+
 LAMP2_TAGS = (
     "sci-fi",
     "based on a book",
@@ -288,6 +352,8 @@ LAMP2 = TaskSpec.classification(
     instruction="Choose the one tag this user would give the movie described in the input.",
     input_description="movie description",
     answer_key="tag",
+    domain="a user gives each movie one tag from a fixed list of genres and themes",
+    feature_example=("Atmosphere", "a bleak, rain-soaked city under constant surveillance"),
 )
 LAMP3 = TaskSpec.rating(
     "lamp3",
@@ -295,18 +361,25 @@ LAMP3 = TaskSpec.rating(
     instruction="Predict the star rating (1-5) this user gave with the product review in the input.",
     input_description="product review",
     answer_key="rating",
+    domain="a user writes a product review and gives it a star rating from 1 to 5",
+    feature_example=("Durability", "the handle cracked after a week of use"),
 )
 LAMP5 = TaskSpec.open_ended(
     "lamp5",
     instruction="Write the title this user would give the scholarly paper whose abstract is the input.",
     input_description="paper abstract",
     answer_key="title",
+    domain="an author writes the title of their own scholarly paper, given its abstract",
+    feature_example=("Core method", "a transformer that reads body keypoints"),
 )
 GLOBAL_OPINION_QA = TaskSpec.multiple_choice(
     "goqa",
     instruction="Choose the option most people in this country would choose for the survey question.",
     input_description="survey question",
     answer_key="option",
+    domain="a country's population answers opinion survey questions; the answer is the option most people there choose",
+    feature_example=("Role of religion", "whether faith should guide public decisions"),
+    group="country",
 )
 
 PRESETS: dict[str, TaskSpec] = {t.name: t for t in (LAMP2, LAMP3, LAMP5, GLOBAL_OPINION_QA)}

@@ -103,6 +103,10 @@ class FactorStatistics(BaseModel):
     propensity: dict[str, float] = Field(default_factory=dict, description="Eq. 1: P(y | F) for every answer y.")
     mean_rating: float | None = Field(default=None, description="Ratings: mean answer of the items with F.")
     overall_mean_rating: float | None = Field(default=None, description="Ratings: the user's mean over all items.")
+    overall_propensity: dict[str, float] = Field(
+        default_factory=dict, description="Discrete tasks: the user's answer distribution over all items (baseline)."
+    )
+    answer_style: str = Field(default="", description="Open-ended tasks: the typical length and form of answers.")
     influence: int | None = Field(default=None, description="Eq. 3: items where a feature of F was influential.")
     influenced_features: int | None = Field(default=None, description="Influential features of F, all items.")
     polarity: dict[str, float] | None = Field(default=None, description="Eq. 4: pos/neu/neg shares of those.")

@@ -24,6 +24,7 @@ from langchain_rpm.prompts.baselines import (
     render_pairs,
 )
 from langchain_rpm.prompts.extraction import (
+    COPIED_EXAMPLE_FEEDBACK,
     EXTRACTION_ITEM,
     FACTOR_AWARE_GUIDANCE,
     FEATURE_EXTRACTION,
@@ -58,11 +59,13 @@ from langchain_rpm.prompts.generation import (
 )
 from langchain_rpm.prompts.judge import FEATURE_JUDGE, FeatureJudgments, render_indexed_features
 from langchain_rpm.prompts.reasoning import (
+    ANSWER_RULES,
     JUDGMENT_GUIDANCE,
     LEAK_FEEDBACK,
     PACKED_REASONING_PATH,
     REASONING_ITEM,
     REASONING_PATH,
+    STATISTICS_STEPS,
     ItemJudgedReasoning,
     ItemReasoning,
     JudgedReasoningOutput,
@@ -84,12 +87,14 @@ from langchain_rpm.prompts.render import (
 )
 from langchain_rpm.prompts.schemas import OutputSchema
 
-PROMPT_VERSION = "4"
+PROMPT_VERSION = "5"
 
 __all__ = [
+    "ANSWER_RULES",
     "ANSWER_SCHEMA_NAME",
     "ASSIGN_FACTOR",
     "ASSIGN_FACTORS",
+    "COPIED_EXAMPLE_FEEDBACK",
     "EXTRACTION_ITEM",
     "FACTOR_AWARE_GUIDANCE",
     "FEATURES_FACTORS",
@@ -111,6 +116,7 @@ __all__ = [
     "RESIDUAL_FACTOR",
     "RESIDUAL_FACTORS",
     "RETRY_ON_INVALID",
+    "STATISTICS_STEPS",
     "ZERO_SHOT",
     "DirectAnswer",
     "ExtractedFeature",

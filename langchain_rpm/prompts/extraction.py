@@ -8,7 +8,7 @@ names the factors it belongs to; the schema's ``factors`` field is an enum of ex
 
 Example:
     >>> FEATURE_EXTRACTION.input_variables
-    ['answer_block', 'answer_format', 'factor_guidance', 'fenced_input', 'input_description', 'instruction']
+    ['answer_block', 'domain', 'example_context', 'example_name', 'factor_guidance', 'fenced_input', 'input_description', 'respondent']
     >>> single, packed = factor_aware_schemas(("Quality", "Price"))
     >>> single.model_json_schema()["$defs"]["FactorAwareFeature"]["properties"]["factors"]["items"]["enum"]
     ['Quality', 'Price']
@@ -31,14 +31,12 @@ from langchain_rpm.prompts.schemas import OutputSchema, PackedRef
 def _name_field() -> Any:
     return Field(
         validation_alias=AliasChoices("feature_name", "name"),
-        description="Concise semantic label of the feature, e.g. 'Taste'.",
+        description="Concise semantic label of the feature: a word or a short phrase.",
     )
 
 
 def _context_field() -> Any:
-    return Field(
-        default="", description="Short phrase grounding the feature in this input, e.g. 'the flavor of the product'."
-    )
+    return Field(description="Short phrase grounding the feature in this particular input (required).")
 
 
 class ExtractedFeature(OutputSchema):
@@ -66,15 +64,24 @@ class PackedFeatures(OutputSchema):
 
 _EXTRACTION_HEAD = (
     "You analyse inputs for a personalization system.\n"
-    "Task domain: {instruction} Each input is a {input_description}; the answer is {answer_format}.\n\n"
+    "Context: the inputs come from a task in which {domain}. Each input is a {input_description}. You do not "
+    "answer the task; you describe the input.\n\n"
 )
 _EXTRACTION_BODY = (
-    "Identify every feature of the {input_description} that could shape the answer a person gives: explicit "
+    "Identify every feature of the {input_description} that could shape the answer {respondent} gives: explicit "
     "features stated in the text and implicit ones a careful reader would infer from it. List all relevant "
-    "features, however many there are. For each give `feature_name`, a concise semantic label (a word or a short "
-    "phrase, e.g. 'Taste'), and `context`, a short phrase that grounds the feature in this particular input "
-    "(e.g. 'the flavor of the product').\n{factor_guidance}" + _DATA_RULE
+    "features, however many there are. Each feature needs both fields: `feature_name`, a concise semantic label "
+    "(a word or a short phrase), and `context`, a short phrase that grounds the feature in this particular input. "
+    "For illustration only, another {input_description} could yield `feature_name` '{example_name}' with "
+    "`context` '{example_context}'; do not reuse that example: name the features of the input you are given, "
+    "in its own terms.\n{factor_guidance}" + _DATA_RULE
 )
+COPIED_EXAMPLE_FEEDBACK = (
+    "Some features you listed copy the illustration of the instructions ({copied}) instead of describing this "
+    "input. List the features of the input itself again, each with `feature_name` and `context`."
+)
+"""The retry message when extracted features copy the prompt's worked example."""
+
 EXTRACTION_ITEM = "{fenced_input}{answer_block}"
 """One item as the extractor sees it (the human message alone, or the body of one ``<item>`` in a pack)."""
 

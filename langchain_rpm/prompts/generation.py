@@ -103,25 +103,24 @@ GENERATION = ChatPromptTemplate.from_messages(
     [
         (
             "system",
-            "You predict how one specific person answers a task, by reasoning the way this person reasons.\n"
-            + _DATA_RULE,
+            "You predict how {subject} answers a task, by reasoning the way {subject} reasons.\n" + _DATA_RULE,
         ),
         (
             "human",
-            "Exemplars: this person's past inputs most similar to the new one, each with its features, the "
-            "reasoning behind the person's answer, and that answer.\n{examples}\n\n"
+            "Exemplars: past inputs of {subject} most similar to the new one, each with its features, the "
+            "reasoning behind the answer, and that answer.\n{examples}\n\n"
             "Task: {instruction}\n"
             "Answer format: {answer_format}\n\n"
             "Work in three steps.\n"
-            "1. Factors: from the statistics below, find the factors that drive this person's answers most and "
-            "the pattern each shows; take the person's history as the baseline.\n"
-            "2. Exemplars: see how particular features shaped the person's earlier answers and which reasoning "
+            "1. Factors: from the statistics below, find the factors that drive the answers of {subject} most and "
+            "the pattern each shows; take the baseline row (all items) as the starting point.\n"
+            "2. Exemplars: see how particular features shaped earlier answers and which reasoning "
             "led to them; judge how that reasoning carries over to the new input.\n"
             "3. Prediction: start from the baseline, apply the reasoning that worked in the exemplars, and give "
-            "the answer this person would give, faithful to the new input.\n"
+            "the answer {subject} would give, faithful to the new input.\n"
             "Reply with `reasoning` (the three steps, briefly) and `{answer_key}` (the answer only, in the "
             "answer format).\n\n"
-            "This person's factors, with statistics from their history:\n{factors}\n\n"
+            "The factors of {subject}, with statistics from the history:\n{factors}\n\n"
             "New input:\n{fenced_input}\n"
             "Features of the new input:\n<features>\n{features}\n</features>",
         ),

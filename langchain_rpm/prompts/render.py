@@ -95,17 +95,37 @@ def render_factors(factors: Sequence[Factor], task: TaskSpec, *, top_labels: int
     size = max((s.history_size for s in stats), default=0)
     columns = ["factor", f"count (of {size} items)" if size else "count"]
     judged = any(s.influence is not None for s in stats)
-    if task.kind is TaskKind.OPEN_ENDED and judged:
+    label_free = task.kind is TaskKind.OPEN_ENDED or (task.kind is TaskKind.MULTIPLE_CHOICE and judged)
+    if label_free and judged:
         columns += ["directly influenced", "positive", "neutral", "negative"]
     elif task.kind is TaskKind.RATING:
         columns += ["mean rating", "answers"]
     elif task.is_discrete:
         columns += ["answers"]
-    rows = [" | ".join(columns)]
+    rows = [" | ".join(columns), *_baseline_row(stats, task, len(columns))]
     for factor in factors:
         cells = [factor.name, *_statistics_cells(factor.statistics, task, len(columns) - 2, top_labels)]
         rows.append(" | ".join(cells))
+    style = next((s.answer_style for s in stats if s.answer_style), "")
+    if style:
+        rows.append(f"Answers over all {size} items (the baseline): {style}")
     return "\n".join(rows)
+
+
+def _baseline_row(stats: Sequence[FactorStatistics], task: TaskSpec, width: int) -> list[str]:
+    """The first row, ``all items (baseline)``: the user's overall answers (discrete tasks) to read the factors against."""
+    first = stats[0] if stats else None
+    if first is None or not task.is_discrete or not first.overall_propensity:
+        return []
+    size = first.history_size
+    plain = {"weighted_coverage": None, "weighted_influence": None}  # the baseline counts every item once
+    overall = first.model_copy(
+        update={"support": size, "coverage": size, "propensity": first.overall_propensity, **plain}
+    )
+    if task.kind is TaskKind.RATING:
+        overall = overall.model_copy(update={"mean_rating": first.overall_mean_rating, "overall_mean_rating": None})
+    cells = _statistics_cells(overall, task, width - 2, top_labels=len(first.overall_propensity))
+    return [" | ".join(["all items (baseline)", *cells])]
 
 
 def _statistics_cells(stats: FactorStatistics | None, task: TaskSpec, extra: int, top_labels: int) -> list[str]:
@@ -115,7 +135,7 @@ def _statistics_cells(stats: FactorStatistics | None, task: TaskSpec, extra: int
     if stats.weighted_coverage is not None:
         return _weighted_cells(stats, task, extra, top_labels)
     cells = [str(stats.coverage)]
-    if task.kind is TaskKind.OPEN_ENDED:
+    if task.kind is TaskKind.OPEN_ENDED or stats.influence is not None:
         if extra and stats.influence is not None:
             total = stats.influenced_features or 0
             cells.append(_fraction(stats.influence, stats.coverage))

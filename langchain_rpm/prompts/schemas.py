@@ -10,6 +10,7 @@ Example:
 from __future__ import annotations
 
 import json
+import re
 from typing import Any, cast
 
 from pydantic import BaseModel, Field
@@ -42,3 +43,40 @@ class PackedRef(OutputSchema):
     """The reference of one entry of a packed reply to its item (`<item id="N">`)."""
 
     item_id: int = Field(description='The number in the item\'s <item id="N"> tag.')
+
+
+def check_prose(text: str, *, min_words: int = 3) -> str:
+    """``text`` stripped, or ``ValueError`` when it is not prose: empty, punctuation, a fragment of JSON.
+
+    Prose has at least ``min_words`` words of two or more letters, and letters make at least half of its
+    non-space characters. Used by output schemas whose text is stored and shown (reasoning paths).
+
+    Example:
+        >>> check_prose("  Setting recurs in 3 of 4 items for this user. ")
+        'Setting recurs in 3 of 4 items for this user.'
+        >>> for junk in ("{ {", "][", '{"reasoning": "x"}', ""):
+        ...     try:
+        ...         check_prose(junk)
+        ...     except ValueError as exc:
+        ...         print(exc)
+        not prose: '{ {' (a reasoning needs at least 3 words of text)
+        not prose: '][' (a reasoning needs at least 3 words of text)
+        not prose: '{"reasoning": "x"}' (a reasoning needs at least 3 words of text)
+        not prose: '' (a reasoning needs at least 3 words of text)
+    """
+    text = text.strip()
+    visible = re.sub(r"\s+", "", text)
+    letters = sum(ch.isalpha() for ch in visible)
+    if len(re.findall(r"[^\W\d_]{2,}", text)) < min_words or letters < len(visible) / 2:
+        raise ValueError(f"not prose: {text[:60]!r} (a reasoning needs at least {min_words} words of text)")
+    return text
+
+
+def is_word_name(name: str) -> bool:
+    """Whether ``name`` reads as a name (a factor's, a feature's): starts with a letter, has 2+ letters, no JSON marks.
+
+    Example:
+        >>> [is_word_name(n) for n in ("Taste", "sci-fi setting", "][", "{ {", "3", "'x'")]
+        [True, True, False, False, False, False]
+    """
+    return bool(re.fullmatch(r"[^\W\d_][\w\s'&/.,()-]*", name)) and sum(ch.isalpha() for ch in name) >= 2

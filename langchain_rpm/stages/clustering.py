@@ -3,18 +3,19 @@
 The pool is every feature of the history (exact duplicates, same name and context ignoring case,
 count once: they would get the same prompt and the same answer). Each round:
 
-1. *Propose*: a seeded random sample (``sample_fraction`` of the still-uncovered features) goes to the
-   LLM with the factors kept so far; it proposes ``num_candidates`` (L) one-word factors. Names are
+1. *Propose*: a seeded random sample, ``sample_fraction`` of the *whole* pool in size, drawn from the
+   still-uncovered features (App. C), goes to the LLM with the factors kept so far; it proposes ``num_candidates`` (L) one-word factors. Names are
    cleaned: generic labels, duplicates and factors already kept are dropped.
 2. *Assign*: every uncovered feature is assigned to at most one candidate, or none (one call per
    feature, the paper; or ``assign_batch_size`` features per call).
 3. *Select*: greedy maximum coverage keeps candidates (largest gain first, ties to the earlier one)
-   until nothing new is covered or ``max_factors`` (P_max) factors are kept in all.
+   until nothing new is covered or ``max_factors`` (P_max) factors are kept *in this round*.
 
 Rounds repeat (at most ``max_rounds``, R_max) while fewer than ``coverage_target`` of the features are
-covered and there is room for another factor. Then the *residual pass* puts every leftover feature in
-its nearest kept factor (an LLM prompt, one call per feature or ``residual_batch_size`` per call), so
-every history feature ends with exactly one factor. If no factor was kept at all, everything goes to
+covered (so up to P_max x R_max factors; ``max_total_factors`` caps the sum, a non-paper option).
+Then the *residual pass* puts every leftover feature in its nearest kept factor (an LLM prompt, one
+call per feature or ``residual_batch_size`` per call), so every history feature ends with exactly one
+factor. If no factor was kept at all, everything goes to
 :data:`~langchain_rpm.types.OTHER_FACTOR`.
 """
 
@@ -44,9 +45,11 @@ from langchain_rpm.prompts import (
     ResidualAssignments,
     render_candidates,
 )
+from langchain_rpm.prompts.schemas import is_word_name
 from langchain_rpm.recency import chronological, recency_weights
 from langchain_rpm.settings import RPMSettings
 from langchain_rpm.stages.base import RPMStage, StructuredCaller
+from langchain_rpm.stages.batches import feature_line, normalized, numbered_features, read_batch
 from langchain_rpm.stages.statistics import factor_statistics
 from langchain_rpm.tasks import TaskSpec
 from langchain_rpm.types import OTHER_FACTOR, Factor, Feature, HistoryItem
@@ -81,11 +84,6 @@ class AggregationResult(BaseModel):
     features: dict[str, list[Feature]]
     rounds: list[PASRound] = Field(default_factory=list)
     residual: int = Field(default=0, description="Features the residual pass force-assigned.")
-
-
-def feature_line(feature: Feature) -> str:
-    """A feature as Propose, Assign and the residual pass see it: ``name: context``."""
-    return f"{feature.name}: {feature.context}" if feature.context else feature.name
 
 
 def closest_factor(feature: Feature, factors: Sequence[Factor]) -> str:
@@ -146,7 +144,8 @@ class FactorAggregator(RPMStage[AggregationInput, AggregationResult]):
     Args:
         llm: Any chat model with structured output.
         task: The task spec (frames the prompts; decides which statistics apply).
-        settings: The PAS numbers and batching (``num_candidates``, ``max_factors``, ``max_rounds``,
+        settings: The PAS numbers and batching (``num_candidates``, ``max_factors`` per round,
+            ``max_total_factors``, ``max_rounds``,
             ``sample_fraction``, ``coverage_target``, ``seed``, ``assign_batch_size``,
             ``residual_batch_size``); default: the default preset.
         method: Structured-output method.
@@ -194,7 +193,8 @@ class FactorAggregator(RPMStage[AggregationInput, AggregationResult]):
         )
 
     def _frame(self) -> dict[str, str]:
-        return {"instruction": self.task.instruction, "input_description": self.task.input_description}
+        task = self.task
+        return {"domain": task.domain_text, "input_description": task.input_description, "subject": task.subject}
 
     def plan(self, input: AggregationInput, config: RunnableConfig) -> Plan[AggregationResult]:
         """Rounds of Propose-Assign-Select, then the residual pass, then the statistics."""
@@ -205,14 +205,13 @@ class FactorAggregator(RPMStage[AggregationInput, AggregationResult]):
         for number in range(self.settings.max_rounds):
             uncovered = [i for i in range(len(pool)) if i not in factor_of]
             covered_enough = len(factor_of) >= self.settings.coverage_target * len(pool)
-            if not uncovered or covered_enough or len(kept) >= self.settings.max_factors:
+            room = self._room(len(kept))
+            if not uncovered or covered_enough or room < 1:
                 break
-            sample = self._sample(uncovered, number)
+            sample = self._sample(uncovered, len(pool), number)
             candidates = yield from self._propose([pool[i] for i in sample], kept, config)
             assigned = (yield from self._assign(pool, uncovered, candidates, config)) if candidates else {}
-            chosen = [
-                candidates[c] for c in select_factors(assigned, len(candidates), self.settings.max_factors - len(kept))
-            ]
+            chosen = [candidates[c] for c in select_factors(assigned, len(candidates), room)]
             factor_of.update({i: candidates[c] for i, c in assigned.items() if candidates[c] in chosen})
             kept += chosen
             rounds.append(PASRound(candidates=candidates, kept=chosen, coverage=len(factor_of) / len(pool)))
@@ -224,9 +223,17 @@ class FactorAggregator(RPMStage[AggregationInput, AggregationResult]):
             factor_of.update((yield from self._residual(pool, leftover, kept, factor_of, config)))
         return self._finish(input, pool, factor_of, kept, rounds, residual=len(leftover))
 
-    def _sample(self, uncovered: list[int], number: int) -> list[int]:
-        """The seeded Propose sample of round ``number`` (sorted, so the prompt does not depend on draw order)."""
-        size = min(len(uncovered), max(1, math.ceil(self.settings.sample_fraction * len(uncovered))))
+    def _room(self, kept: int) -> int:
+        """How many factors this round's Select may keep: P_max, less when ``max_total_factors`` is near."""
+        total = self.settings.max_total_factors
+        return self.settings.max_factors if total is None else min(self.settings.max_factors, total - kept)
+
+    def _sample(self, uncovered: list[int], pool_size: int, number: int) -> list[int]:
+        """Round ``number``'s seeded Propose sample: ``sample_fraction`` of the whole pool, from the uncovered.
+
+        Sorted, so the prompt does not depend on draw order.
+        """
+        size = min(len(uncovered), max(1, math.ceil(self.settings.sample_fraction * pool_size)))
         return sorted(random.Random(f"{self.settings.seed}:{number}").sample(uncovered, size))
 
     def _propose(self, sample: list[Feature], kept: list[str], config: RunnableConfig) -> Plan[list[str]]:
@@ -244,12 +251,7 @@ class FactorAggregator(RPMStage[AggregationInput, AggregationResult]):
     ) -> Plan[dict[int, int]]:
         """Feature -> candidate index for the uncovered features that fit one (the others are left out)."""
         numbers = yield from self._pass(
-            self.assigner,
-            pool,
-            uncovered,
-            self.settings.assign_batch_size,
-            config,
-            candidates=render_candidates(candidates),
+            self.assigner, pool, uncovered, self.settings.assign_batch_size, config, ("candidates", candidates, None)
         )
         return {i: n - 1 for i, n in numbers.items() if 1 <= n <= len(candidates)}
 
@@ -263,9 +265,9 @@ class FactorAggregator(RPMStage[AggregationInput, AggregationResult]):
     ) -> Plan[dict[int, str]]:
         """Every leftover feature -> its nearest kept factor (the LLM's pick; a bad number -> :func:`closest_factor`)."""
         factors = [Factor(name=n, features=_members(pool, factor_of, n)) for n in kept]
-        listed = render_candidates(kept, {f.name: f.features for f in factors})
+        members = {f.name: f.features for f in factors}
         numbers = yield from self._pass(
-            self.residual, pool, leftover, self.settings.residual_batch_size, config, factors=listed
+            self.residual, pool, leftover, self.settings.residual_batch_size, config, ("factors", kept, members)
         )
         return {
             i: kept[numbers[i] - 1] if 1 <= numbers.get(i, 0) <= len(kept) else closest_factor(pool[i], factors)
@@ -279,36 +281,47 @@ class FactorAggregator(RPMStage[AggregationInput, AggregationResult]):
         indices: list[int],
         size: int,
         config: RunnableConfig,
-        **listed: str,
+        listing: tuple[str, list[str], Mapping[str, Sequence[str]] | None],
     ) -> Plan[dict[int, int]]:
         """One Assign or residual pass over ``indices``: one feature per call (``size`` 1) or ``size`` per call.
 
-        The calls run concurrently; the result maps a feature to the number its reply gave. A failed
-        call gives none; only when every call fails is the first error raised (the model is not answering).
+        ``listing`` is the prompt variable, the names and the members of the candidates (or kept factors).
+        Batched prompts list features as ``F1``... and candidates as ``C1``...; a feature a batched reply
+        leaves out is asked again once, in a batch of the missing. The calls run concurrently; the result
+        maps a feature to the number its reply gave. A failed call gives none; only when every call
+        fails is the first error raised (the model is not answering).
         """
-        residual = caller is self.residual
-        if size == 1:
-            single = RESIDUAL_FACTOR if residual else ASSIGN_FACTOR
-            batches = [[i] for i in indices]
-            prompts = [single.format_prompt(**self._frame(), **listed, feature=feature_line(pool[i])) for i in indices]
-        else:
-            batched = RESIDUAL_FACTORS if residual else ASSIGN_FACTORS
-            batches = [indices[s : s + size] for s in range(0, len(indices), size)]
-            prompts = [batched.format_prompt(**self._frame(), **listed, features=_numbered(pool, b)) for b in batches]
+        key, names, members = listing
+        template = (RESIDUAL_FACTOR if caller is self.residual else ASSIGN_FACTOR) if size == 1 else None
+        listed = {key: render_candidates(names, members, prefix="" if template else "C")}
+        if template is not None:
+            prompts = [
+                template.format_prompt(**self._frame(), **listed, feature=feature_line(pool[i])) for i in indices
+            ]
+            replies = yield from self._gather(caller, prompts, config)
+            return {i: r.assignments for i, r in zip(indices, replies, strict=True) if not isinstance(r, Exception)}
+        batched = RESIDUAL_FACTORS if caller is self.residual else ASSIGN_FACTORS
+        numbers: dict[int, int] = {}
+        for _ in range(2):  # the first pass, then the features its replies left out
+            missing = [i for i in indices if i not in numbers]
+            batches = [missing[s : s + size] for s in range(0, len(missing), size)]
+            prompts = [
+                batched.format_prompt(**self._frame(), **listed, features=numbered_features(pool, b)) for b in batches
+            ]
+            replies = yield from self._gather(caller, prompts, config)
+            for batch, reply in zip(batches, replies, strict=True):
+                if not isinstance(reply, Exception):
+                    numbers.update(read_batch(pool, batch, reply.assignments))
+            if len(numbers) == len(indices):
+                break
+        return numbers
+
+    @staticmethod
+    def _gather(caller: StructuredCaller[Any], prompts: list[Any], config: RunnableConfig) -> Plan[list[Any]]:
         replies = yield from gather([caller.plan(p, config) for p in prompts], return_exceptions=True)
         if replies and all(isinstance(r, Exception) for r in replies):
             raise replies[0]
-        numbers: dict[int, int] = {}
-        for batch, reply in zip(batches, replies, strict=True):
-            if isinstance(reply, Exception):
-                continue
-            if isinstance(reply.assignments, int):
-                numbers[batch[0]] = reply.assignments
-                continue
-            for entry in reply.assignments:
-                if 1 <= entry.feature <= len(batch):
-                    numbers.setdefault(batch[entry.feature - 1], entry.factor)
-        return numbers
+        return replies
 
     def _finish(
         self,
@@ -339,24 +352,24 @@ class FactorAggregator(RPMStage[AggregationInput, AggregationResult]):
 
 
 def clean_candidates(raw: Sequence[str], kept: Sequence[str], limit: int) -> list[str]:
-    """Propose's names, whitespace collapsed, without generic labels, duplicates or factors already kept.
+    """Propose's names, whitespace collapsed, without non-words, generic labels, duplicates or factors already kept.
 
     Example:
-        >>> clean_candidates([" Price ", "price", "General", "Quality", "Misc 2", "Shipping"], ["Quality"], 16)
+        >>> clean_candidates([" Price ", "price", "General", "Quality", "Misc 2", "][", "Shipping"], ["Quality"], 16)
         ['Price', 'Shipping']
     """
     seen = {name.lower() for name in kept}
     names: list[str] = []
     for name in raw:
         name = " ".join(name.strip(" .,;:-*\"'").split())
-        if name and not GENERIC_LABEL.match(name) and name.lower() not in seen:
+        if is_word_name(name) and not GENERIC_LABEL.match(name) and name.lower() not in seen:
             seen.add(name.lower())
             names.append(name)
     return names[:limit]
 
 
 def _key(feature: Feature) -> tuple[str, str]:
-    return " ".join(feature.name.lower().split()), " ".join(feature.context.lower().split())
+    return normalized(feature.name), normalized(feature.context)
 
 
 def _unique(features: Mapping[str, Sequence[Feature]]) -> list[Feature]:
@@ -370,7 +383,3 @@ def _unique(features: Mapping[str, Sequence[Feature]]) -> list[Feature]:
 
 def _members(pool: list[Feature], factor_of: Mapping[int, str], name: str) -> list[str]:
     return list(dict.fromkeys(pool[i].name for i in sorted(factor_of) if factor_of[i] == name))
-
-
-def _numbered(pool: list[Feature], batch: list[int]) -> str:
-    return "\n".join(f"{number}. {feature_line(pool[i])}" for number, i in enumerate(batch, 1))

@@ -11,17 +11,22 @@ marked ``soft_assigned``; updates count those to decide when to re-cluster.
 
 from __future__ import annotations
 
+import re
 import threading
 from collections import OrderedDict
 from collections.abc import Sequence
 from typing import Any
 
 from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import HumanMessage
 from langchain_core.prompt_values import PromptValue
+from langchain_core.runnables import RunnableConfig
 from pydantic import BaseModel
 
-from langchain_rpm.plans import CallLimiter
+from langchain_rpm.errors import StructuredOutputError
+from langchain_rpm.plans import CallLimiter, Plan
 from langchain_rpm.prompts import (
+    COPIED_EXAMPLE_FEEDBACK,
     EXTRACTION_ITEM,
     FACTOR_AWARE_GUIDANCE,
     FEATURE_EXTRACTION,
@@ -35,6 +40,7 @@ from langchain_rpm.prompts import (
     render_input,
     render_pack,
 )
+from langchain_rpm.prompts.schemas import is_word_name
 from langchain_rpm.stages.base import StructuredCaller
 from langchain_rpm.stages.clustering import closest_factor
 from langchain_rpm.stages.packing import PackableStage
@@ -169,9 +175,12 @@ class FeatureExtractor(PackableStage[ExtractionInput, list[Feature], Any]):
         guidance = HISTORY_GUIDANCE
         if factors:
             guidance = FACTOR_AWARE_GUIDANCE.format(factors=render_factor_members(factors))
+        example_name, example_context = self.task.worked_example
         return {
-            "instruction": self.task.instruction,
-            "answer_format": self.task.answer_format(options),
+            "domain": self.task.domain_text,
+            "respondent": self.task.respondent,
+            "example_name": example_name,
+            "example_context": example_context,
             "input_description": self.task.input_description,
             "factor_guidance": guidance,
         }
@@ -182,13 +191,37 @@ class FeatureExtractor(PackableStage[ExtractionInput, list[Feature], Any]):
             "answer_block": answer_block(self.task, request.answer),
         }
 
+    def copied(self, features: Sequence[Feature]) -> list[Feature]:
+        """The features that copy the prompt's worked example instead of describing the input."""
+        name, context = (_words(text) for text in self.task.worked_example)
+        return [
+            f
+            for f in features
+            if context in (_words(f.context), _words(f.name)) or (_words(f.name) == name and not f.context.strip())
+        ]
+
+    def revise(self, request: ExtractionInput, output: list[Feature], config: RunnableConfig) -> Plan[list[Feature]]:
+        """Features that copy the worked example are rejected: one retry with that feedback, then they are dropped."""
+        copied = self.copied(output)
+        if not copied:
+            return output
+        listed = "; ".join(f"{f.name}: {f.context}" for f in copied)
+        messages = [*self.prompt(request).to_messages(), HumanMessage(COPIED_EXAMPLE_FEEDBACK.format(copied=listed))]
+        try:
+            reply = yield from self.caller_for(request).plan(messages, config)
+        except StructuredOutputError:
+            reply = None
+        retried = self.result(request, reply) if reply is not None else output
+        bad = self.copied(retried)
+        return [f for f in retried if f not in bad]
+
     def result(self, request: ExtractionInput, reply: Any) -> list[Feature]:
         """The cleaned features of one reply (factor-aware: with their factors, unfit ones soft-assigned)."""
         seen: set[str] = set()
         features = []
         for extracted in reply.features:
             name = " ".join(extracted.feature_name.split())
-            if not name or name.lower() in seen:
+            if not is_word_name(name) or name.lower() in seen:
                 continue
             seen.add(name.lower())
             feature = Feature(name=name, context=" ".join(extracted.context.split()))
@@ -196,6 +229,10 @@ class FeatureExtractor(PackableStage[ExtractionInput, list[Feature], Any]):
                 feature = _with_factors(feature, list(getattr(extracted, "factors", [])), request.factors)
             features.append(feature)
         return features
+
+
+def _words(text: str) -> list[str]:
+    return re.findall(r"[a-z0-9]+", text.lower())
 
 
 def _with_factors(feature: Feature, chosen: list[str], factors: Sequence[Factor]) -> Feature:

@@ -118,6 +118,7 @@ class ReasoningGenerator(RPMStage[GenerationInput, Prediction]):
             {
                 "examples": render_examples(request.examples),
                 "instruction": self.task.instruction,
+                "subject": self.task.subject,
                 "answer_format": self.task.answer_format(request.options),
                 "answer_key": self.task.answer_key,
                 "factors": render_factors(request.factors, self.task),

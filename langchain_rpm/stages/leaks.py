@@ -4,8 +4,12 @@ A reasoning path is written with the user's real answer as a reference that it m
 (DESIGN §2.4). The rule, per answer kind (text is compared as lowercase words, ``[a-z0-9]+``, so
 case, punctuation and hyphens do not matter):
 
-- **labels and options**: the answer's words appear in the reasoning as one phrase, in order
-  (``"sci-fi"`` is found in "a Sci Fi plot"; ``"Not too important"`` is not found in "important").
+- **labels and options**: the reasoning *concludes* the answer: its words (one phrase, in order;
+  ``"sci-fi"`` matches "Sci Fi") are framed as the answer, after an answer noun and a copula ("so the
+  tag is X", "their answer would be X"), after a verb of choosing with a modal ("they would choose X",
+  "would tag it as X"), or before a copula and an answer noun ("X is the obvious tag"). A label used
+  as a content word ("the action scenes", "a classic", "most agree") or cited from the statistics
+  ("dystopia 3/4 for Setting") is not a leak: reasoning paths may say what the statistics show.
 - **ratings**: the rating is stated as a rating: ``N star(s)`` / ``N-star``, ``N/MAX`` or ``N out of
   MAX``, or a rating word followed by ``N`` with at most three filler words between (``rating of 4``,
   ``would rate it a 4``, ``gave this four``). ``N`` is the digit or the English word; a number that is
@@ -16,8 +20,10 @@ case, punctuation and hyphens do not matter):
 
 Example:
     >>> from langchain_rpm.tasks import LAMP2, LAMP3, LAMP5
-    >>> find_leak(LAMP2, "Its Sci Fi setting decides it.", "sci-fi")
-    "it names the answer 'sci-fi'"
+    >>> find_leak(LAMP2, "Its Sci Fi setting weighs most; so the tag is sci fi.", "sci-fi")
+    "it concludes the answer 'sci-fi' ('tag is sci fi')"
+    >>> find_leak(LAMP2, "Setting shows sci-fi 3/4 (75.0%) for this user.", "sci-fi") is None
+    True
     >>> find_leak(LAMP3, "Shipping counts in 4 of 6 items (mean 4.50).", "4") is None
     True
     >>> find_leak(LAMP3, "So this user would rate it a 4.", "4")
@@ -53,15 +59,37 @@ def find_leak(task: TaskSpec, reasoning: str, answer: str, options: Sequence[str
         return _rating_leak(reasoning, answer, task.scale[1] if task.scale else 5)
     if task.kind is TaskKind.OPEN_ENDED:
         return _copy_leak(reasoning, answer)
+    return _framed_leak(reasoning, answer)
+
+
+_NOUN = r"(?:answer|tag|label|option|choice|pick|selection|rating|verdict|prediction|response)"
+_MODAL = r"(?:would|will|should|must|d|ll|likely|probably|surely|clearly|then)"
+_CHOOSE = (
+    r"(?:choose|chooses|pick|picks|select|selects|tag|tags|label|labels|give|gives|answer|answers|go|opt|assign|"
+    r"classify|categori[sz]e|call|mark|settle|say|rate)"
+)
+_OBJECT = r"(?:it|this|that|the|a|an|movie|film|plot|question|item|one|as|with|for|on|tag|label|option|them|by)"
+_HEDGE = r"(?:the|a|an|their|its|this|likely|probably|clearly|surely|obviously|then|therefore|most|certainly)"
+_QUALITY = r"(?:the|their|its|a|an|this|person|user|country|s|clear|obvious|likely|best|right|natural|fitting|final)"
+
+
+def _framed_leak(reasoning: str, answer: str) -> str | None:
+    """Where ``reasoning`` frames ``answer`` as its conclusion (the patterns of the module docstring)."""
     wanted = words(answer)
-    if wanted and _contains(words(reasoning), wanted):
-        return f"it names the answer {answer!r}"
+    if not wanted:
+        return None
+    text = " ".join(words(reasoning))
+    phrase = r"\b" + r"\s+".join(map(re.escape, wanted)) + r"\b"
+    patterns = (
+        rf"\b{_NOUN}\s+(?:(?:{_MODAL}|is|be)\s+){{0,2}}(?:is|be|was)\s+(?:{_HEDGE}\s+){{0,2}}{phrase}",
+        rf"\b{_MODAL}\s+(?:\w+\s+)?{_CHOOSE}\s+(?:{_OBJECT}\s+){{0,3}}{phrase}",
+        rf"{phrase}\s+(?:is|would\s+be|will\s+be|must\s+be)\s+(?:{_QUALITY}\s+){{0,3}}{_NOUN}\b",
+    )
+    for pattern in patterns:
+        match = re.search(pattern, text)
+        if match:
+            return f"it concludes the answer {answer!r} ({match.group(0)!r})"
     return None
-
-
-def _contains(tokens: list[str], phrase: list[str]) -> bool:
-    size = len(phrase)
-    return any(tokens[i : i + size] == phrase for i in range(len(tokens) - size + 1))
 
 
 def _rating_leak(reasoning: str, answer: str, top: int) -> str | None:

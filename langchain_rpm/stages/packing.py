@@ -13,7 +13,7 @@ Example:
     >>> from langchain_rpm.tasks import LAMP2
     >>> from langchain_rpm.testing import FakeStructuredChatModel
     >>> def reply(messages, schema):  # a packed reply for items 1 and 2
-    ...     return {"items": [{"item_id": i, "features": [{"feature_name": f"feature {i}"}]}
+    ...     return {"items": [{"item_id": i, "features": [{"feature_name": f"feature {i}", "context": "it"}]}
     ...                       for i in (1, 2)]}
     >>> model = FakeStructuredChatModel(responder=reply)
     >>> results = FeatureExtractor(model, LAMP2).invoke_pack(["A robot film.", "A wedding film."])

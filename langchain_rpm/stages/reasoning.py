@@ -3,7 +3,8 @@
 One call per history item (or per pack, :mod:`~langchain_rpm.stages.packing`) sees the input, its
 features, the user's factors with statistics and the real answer as a reference the reasoning must not
 state. A stored path that still names the answer (:func:`~langchain_rpm.stages.leaks.find_leak`) is
-retried once with that feedback; if the retry leaks too, the example is kept and flagged ``leak=True``.
+retried ``leak_retries`` times with that feedback (0: flag only, the paper preset); a path that still
+leaks is kept and flagged ``leak=True``.
 For open-ended tasks the call can also judge every feature (the judge folded in, ``fold_judge=True``).
 """
 
@@ -21,11 +22,13 @@ from pydantic import BaseModel
 from langchain_rpm.errors import StructuredOutputError
 from langchain_rpm.plans import CallLimiter, Plan
 from langchain_rpm.prompts import (
+    ANSWER_RULES,
     JUDGMENT_GUIDANCE,
     LEAK_FEEDBACK,
     PACKED_REASONING_PATH,
     REASONING_ITEM,
     REASONING_PATH,
+    STATISTICS_STEPS,
     JudgedReasoningOutput,
     PackedJudgedReasoning,
     PackedReasoning,
@@ -117,8 +120,13 @@ class ReasoningPathBuilder(PackableStage[ReasoningInput, ReasoningExample, Reaso
         return PACKED_REASONING_PATH.format_prompt(**self._frame(factors), count=len(requests), items=items)
 
     def _frame(self, factors: list[Factor]) -> dict[str, str]:
+        judged = any(f.statistics is not None and f.statistics.influence is not None for f in factors)
+        counts_only = self.task.kind is TaskKind.OPEN_ENDED and not judged
         return {
             "instruction": self.task.instruction,
+            "subject": self.task.subject,
+            "statistics_step": STATISTICS_STEPS["counts" if counts_only else "full"].format(subject=self.task.subject),
+            "answer_rule": ANSWER_RULES[_rule_kind(self.task)],
             "factors": render_factors(factors, self.task),
             "judgment_guidance": JUDGMENT_GUIDANCE if self.fold_judge else "",
         }
@@ -172,3 +180,9 @@ class ReasoningPathBuilder(PackableStage[ReasoningInput, ReasoningExample, Reaso
             if problem is None:
                 return output
         return output.model_copy(update={"leak": True}) if problem else output
+
+
+def _rule_kind(task: TaskSpec) -> str:
+    if task.kind is TaskKind.RATING:
+        return "rating"
+    return "text" if task.kind is TaskKind.OPEN_ENDED else "discrete"

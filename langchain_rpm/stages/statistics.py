@@ -4,7 +4,9 @@ An item *has* factor F when any of its features is assigned to F. With N history
 
 - every task: ``support = coverage = #{i: i has F}`` (Eq. 2, a count);
 - discrete tasks (labels, ratings, options), Eq. 1: ``propensity[y] = #{i has F, a_i = y} / support``;
-  ratings also get the factor's mean answer and the user's overall mean;
+  ratings also get the factor's mean answer and the user's overall mean; a multiple-choice answer counts
+  by its position (``option A``...), since options differ from question to question; once the judge
+  has run on multiple-choice items (the paper preset, App. E.5), they get the label-free statistics below;
 - open-ended tasks: ``influence = #{i has F and some feature of F in i was judged influenced}`` (Eq. 3),
   ``polarity[e]`` = the share of evaluation ``e`` among every influenced feature of F over all items
   (Eq. 4, feature level). Until some feature is judged, ``influence`` and ``polarity`` stay ``None``.
@@ -25,7 +27,7 @@ Example:
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Mapping, Sequence
 
 from langchain_rpm.recency import chronological, recency_weights
@@ -47,11 +49,12 @@ def factor_statistics(
 
     ``weights``: each item's recency weight (missing ids weigh 1); ``None`` gives the paper's unweighted figures.
     """
-    answers = {item.id: task.check(item.response, item.options).answer for item in items}
+    answers = {item.id: answer_key(task, item) for item in items}
     weight = {item.id: (weights or {}).get(item.id, 1.0) for item in items}
     labels = _label_space(task, items)
     overall = _mean([(answers[i.id], weight[i.id]) for i in items]) if task.kind is TaskKind.RATING else None
     judged = any(f.influenced is not None for item in items for f in features.get(item.id, ()))
+    label_free = task.kind is TaskKind.OPEN_ENDED or (task.kind is TaskKind.MULTIPLE_CHOICE and judged)
     stats: dict[str, FactorStatistics] = {}
     for name in factor_names:
         having = {item.id: [f for f in features.get(item.id, ()) if name in f.factors] for item in items}
@@ -59,12 +62,39 @@ def factor_statistics(
         entry = FactorStatistics(support=len(having), coverage=len(having), history_size=len(items))
         if weights is not None:
             entry.weighted_coverage = sum(weight[item_id] for item_id in having)
-        if task.is_discrete:
+        if not label_free:
             entry = _discrete(entry, task, [(answers[i], weight[i]) for i in having], labels, overall)
         elif judged:
             entry = _open_ended(entry, having, weight, weighted=weights is not None)
         stats[name] = entry
-    return stats
+    baseline = _baseline(task, [answers[item.id] for item in items], labels)
+    return {name: entry.model_copy(update=baseline) for name, entry in stats.items()}
+
+
+def _baseline(task: TaskSpec, answers: list[str], labels: list[str]) -> dict[str, object]:
+    """What every factor's row is read against: the user's answer distribution, or the form of their texts."""
+    if task.kind is TaskKind.OPEN_ENDED:
+        return {"answer_style": answer_style(answers)}
+    counts = Counter(answers)
+    return {"overall_propensity": {label: counts.get(label, 0) / len(answers) for label in labels} if answers else {}}
+
+
+def answer_style(texts: Sequence[str]) -> str:
+    """One line on the typical length and form of open-ended answers (a title's words, colon, capitals).
+
+    Example:
+        >>> answer_style(["Sign Language Translation: A Keypoint Approach", "Curriculum Order Matters", "fast graphs"])
+        'median 3 words (2-6); 1 of 3 with a colon; 2 of 3 in title case'
+    """
+    if not texts:
+        return ""
+    lengths = sorted(len(text.split()) for text in texts)
+    colon = sum(":" in text for text in texts)
+    titled = sum(all(w[0].isupper() for w in text.split() if len(w) > 3 and w[0].isalpha()) for text in texts)
+    return (
+        f"median {lengths[len(lengths) // 2]} words ({lengths[0]}-{lengths[-1]}); {colon} of {len(texts)} with a "
+        f"colon; {titled} of {len(texts)} in title case"
+    )
 
 
 def _discrete(
@@ -100,13 +130,31 @@ def _open_ended(
     return entry.model_copy(update=update)
 
 
+def answer_key(task: TaskSpec, item: HistoryItem) -> str:
+    """The answer as the statistics count it: the label or rating; for multiple choice, the option's position.
+
+    Options differ from question to question, so ``"Agree"`` and ``"Very important"`` never share a row:
+    a multiple-choice answer counts as ``option A``, ``option B``... (surveys list options in scale order).
+
+    Example:
+        >>> from langchain_rpm.tasks import GLOBAL_OPINION_QA
+        >>> answer_key(GLOBAL_OPINION_QA, HistoryItem(id="1", input="q", response="No", options=["Yes", "No"]))
+        'option B'
+    """
+    answer = task.check(item.response, item.options).answer
+    if task.kind is TaskKind.MULTIPLE_CHOICE and item.options and answer in item.options:
+        return f"option {_letter(item.options.index(answer))}"
+    return answer
+
+
+def _letter(index: int) -> str:
+    return chr(65 + index) if index < 26 else str(index + 1)
+
+
 def _label_space(task: TaskSpec, items: Sequence[HistoryItem]) -> list[str]:
     if task.kind is TaskKind.MULTIPLE_CHOICE:
-        seen: dict[str, None] = {}
-        for item in items:
-            for option in item.options or []:
-                seen.setdefault(option, None)
-        return list(seen)
+        most = max((len(item.options or []) for item in items), default=0)
+        return [f"option {_letter(i)}" for i in range(most)]
     return task.answer_space()
 
 

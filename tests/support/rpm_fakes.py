@@ -61,7 +61,7 @@ def extract_features(text: str) -> list[dict[str, Any]]:
 
 
 def _numbered(text: str) -> list[tuple[int, str]]:
-    return [(int(n), line) for n, line in re.findall(r"^(\d+)\. (.*)$", text, flags=re.M)]
+    return [(int(n), line) for n, line in re.findall(r"^[A-Z]?(\d+)\. (.*)$", text, flags=re.M)]
 
 
 def _assign(human: str, *, residual: bool) -> dict[int, int]:

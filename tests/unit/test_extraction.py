@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from langchain_core.messages import BaseMessage
 
-from langchain_rpm import LAMP3, LAMP5, FeatureExtractor
+from langchain_rpm import GLOBAL_OPINION_QA, LAMP2, LAMP3, LAMP5, FeatureExtractor
 from langchain_rpm.stages import FeatureJudge
 from langchain_rpm.testing import FakeStructuredChatModel
 from langchain_rpm.types import Factor, FactorStatistics, Feature, HistoryItem
@@ -30,7 +31,14 @@ class Replies:
 
 
 def test_history_extraction_sees_the_input_only_and_asks_for_every_feature():
-    replies = Replies({"features": [{"feature_name": "Taste", "context": "the flavor"}, {"feature_name": "taste"}]})
+    replies = Replies(
+        {
+            "features": [
+                {"feature_name": "Taste", "context": "the flavor"},
+                {"feature_name": "taste", "context": "tastes great"},
+            ]
+        }
+    )
     extractor = FeatureExtractor(FakeStructuredChatModel(responder=replies), LAMP3)
     features = extractor.invoke(HistoryItem(id="1", input="Tastes great.", response="5"))
     assert features == [Feature(name="Taste", context="the flavor")]  # names de-duplicated, no factor yet
@@ -106,3 +114,45 @@ def test_the_judge_sees_the_answer_and_the_numbered_features():
     assert "<answer>\nRobots Without Rewards\n</answer>" in human and "0. robots\n1. rewards: RL" in human
     assert replies.calls[0][1]["title"] == "FeatureJudgments"
     assert judge.invoke({"item": item, "features": []}) == [] and len(replies.calls) == 1  # nothing to judge
+
+
+def test_context_is_required_in_the_extraction_schemas():
+    from langchain_rpm.prompts import ExtractedFeature, factor_aware_schemas
+
+    assert ExtractedFeature.model_json_schema()["required"] == ["feature_name", "context"]
+    aware = factor_aware_schemas(("Quality",))[0].model_json_schema()["$defs"]["FactorAwareFeature"]
+    assert set(aware["required"]) == {"feature_name", "context"}
+
+
+@pytest.mark.parametrize("task", [LAMP2, LAMP3, LAMP5, GLOBAL_OPINION_QA], ids=lambda t: t.name)
+def test_the_extraction_prompt_describes_the_task_and_shows_an_example_of_its_own_kind(task):
+    from langchain_rpm.testing import demo_chat_model
+
+    system = FeatureExtractor(demo_chat_model(), task).prompt("Some input.").to_messages()[0].content
+    assert f"'{task.worked_example[0]}'" in system and f"'{task.worked_example[1]}'" in system
+    assert task.instruction not in system  # context, not an order
+    if task is not LAMP3:
+        assert "product" not in system and "flavor" not in system
+    if task is LAMP2:
+        assert "twist ending" not in system  # no tag list priming label-named features
+
+
+COPY = {"feature_name": "Atmosphere", "context": "a bleak, rain-soaked city under constant surveillance"}
+OWN = {"feature_name": "Memory erasure", "context": "the state erases memories"}
+
+
+@pytest.mark.parametrize(
+    ("replies", "calls", "names"),
+    [
+        ([[COPY, OWN], [OWN]], 2, ["Memory erasure"]),  # rejected, retried, the retry kept
+        ([[COPY], [COPY, OWN]], 2, ["Memory erasure"]),  # the retry copies again: the copy is dropped
+        ([[OWN]], 1, ["Memory erasure"]),
+    ],
+)
+def test_features_that_copy_the_prompts_example_are_rejected_and_retried(replies, calls, names):
+    from langchain_rpm.testing import FakeStructuredChatModel
+
+    script = iter(replies)
+    model = FakeStructuredChatModel(responder=lambda messages, schema: {"features": next(script)})
+    features = FeatureExtractor(model, LAMP2).invoke("In a future where the state erases memories, a clerk runs.")
+    assert [f.name for f in features] == names and model.call_count == calls

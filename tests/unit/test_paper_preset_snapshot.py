@@ -1,7 +1,8 @@
 """The paper preset is unchanged by time, recency and drift: a build and an update, and what they store.
 
-The snapshot was written by this test on the code before issue 22 (commit 5c71f8a) and is compared
-unchanged here: the factors with their statistics (the table the reasoning and generation prompts
+The snapshot was written by this test on code without issue 22 (first 5c71f8a; after issue 18 changed
+the paper preset on purpose, regenerated on the issue-18 branch alone and found identical to the merged
+code's) and is compared unchanged here: the factors with their statistics (the table the reasoning and generation prompts
 show), the stored examples and the calls by stage. Prompts have their own snapshots
 (``test_prompt_snapshots.py``); a deliberate change of the method regenerates this one too.
 """

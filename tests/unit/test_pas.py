@@ -65,15 +65,20 @@ class Scripted:
                 self.samples.append(re.findall(r"^(\w+): ", human, flags=re.M))
             return {"factors": PROPOSALS[kept]}
         head, _, body = human.partition("<features>")
-        numbers = {line.split(":")[0]: int(n) for n, line in re.findall(r"^(\d+)\. (.*)$", head, flags=re.M)}
+        numbers = {line.split(":")[0]: int(n) for n, line in re.findall(r"^C?(\d+)\. (.*)$", head, flags=re.M)}
         table = RESIDUAL if title.startswith("Residual") else ASSIGN
         if title in ("FactorAssignment", "ResidualAssignment"):
             name = body.strip().split(":")[0]
             if name in self.fail_assign:
                 raise RuntimeError(f"no answer for {name}")
             return {"assignments": numbers.get(table.get(name, ""), 0)}
-        lines = re.findall(r"^(\d+)\. (\w+):", body, flags=re.M)
-        return {"assignments": [{"feature": int(n), "factor": numbers.get(table.get(f, ""), 0)} for n, f in lines]}
+        lines = re.findall(r"^F(\d+)\. (\w+):", body, flags=re.M)
+        return {
+            "assignments": [
+                {"feature": f"F{n}", "feature_name": f, "factor": f"C{numbers.get(table.get(f, ''), 0)}"}
+                for n, f in lines
+            ]
+        }
 
 
 def aggregate(preset: str = "paper", responder: Any = None, **settings: Any) -> tuple[Any, UsageTracker, Any]:
@@ -108,8 +113,8 @@ def test_rounds_keep_the_greedy_cover_until_the_residual_pass():
     assert quality.statistics.coverage == 4  # items 1, 3, 4, 5
     # The paper: one Propose per round, one Assign call per uncovered feature per round, one residual per leftover.
     assert tracker.usage.calls_by_stage == {"propose": 3, "assign": 11 + 3 + 1, "residual": 1}
-    # Propose sees a seeded sample of 30 % of the uncovered features, drawn from them only.
-    assert [len(sample) for sample in responder.samples] == [math.ceil(0.3 * 11), 1, 1]
+    # Propose sees a seeded sample sized 30 % of the whole pool (4 of 11), drawn from the uncovered only.
+    assert [len(sample) for sample in responder.samples] == [math.ceil(0.3 * 11), 3, 1]
     assert set(responder.samples[1]) <= {"Brand", "Color", "Warranty"} and responder.samples[2] == ["Color"]
 
 
@@ -124,8 +129,8 @@ def test_batched_assignment_gives_the_same_factors_with_fewer_calls():
     assert tracker.usage.calls_by_stage["assign"] == math.ceil(11 / 4) + 1 + 1
 
 
-def test_at_most_max_factors_are_kept_over_all_rounds():
-    result, tracker, _ = aggregate("paper", max_factors=4)
+def test_max_total_factors_caps_the_factors_kept_over_all_rounds():
+    result, tracker, _ = aggregate("paper", max_total_factors=4)
     assert [r.kept for r in result.rounds] == [["Quality", "Value", "Delivery"], ["Brand"]]
     # No room for a fifth factor: no third round; Color and Warranty go to the residual pass.
     assert tracker.usage.calls_by_stage == {"propose": 2, "assign": 11 + 3, "residual": 2}
@@ -184,3 +189,81 @@ def test_closest_factor_shares_the_most_word_stems_then_has_the_most_support():
     assert closest_factor(Feature(name="Shipped", context="fast"), factors) == "Delivery"  # "shipp"
     assert closest_factor(Feature(name="Color", context="bright red"), factors) == "Delivery"  # no stem: support
     assert closest_factor(Feature(name="Color"), []) == "Other"
+
+
+class TenGroups:
+    """20 features in 10 groups of 2; Propose offers every group not kept yet, Assign puts a feature in its group."""
+
+    def __init__(self) -> None:
+        self.samples: list[int] = []
+
+    def __call__(self, messages: list[BaseMessage], schema: dict[str, Any]) -> dict[str, Any]:
+        system, human = str(messages[0].content), str(messages[-1].content)
+        if schema["title"] == "ProposedFactors":
+            kept = re.search(r"already kept: (.*?)\.$", system, flags=re.M).group(1).split(", ")
+            self.samples.append(len(re.findall(r"^Grp\d+ ", human, flags=re.M)))
+            return {"factors": [f"Grp{g}" for g in range(1, 11) if f"Grp{g}" not in kept]}
+        head, _, body = human.partition("<features>")
+        numbers = {name: int(n) for n, name in re.findall(r"^(\d+)\. (Grp\d+)", head, flags=re.M)}
+        none = 0 if schema["title"] == "FactorAssignment" else 1  # the residual pass always places a feature
+        return {"assignments": numbers.get(body.split()[0], none)}
+
+
+def ten_groups(**settings: Any) -> tuple[Any, UsageTracker, TenGroups]:
+    responder = TenGroups()
+    model = FakeStructuredChatModel(responder=responder)
+    aggregator = FactorAggregator(model, LAMP3, settings=RPMSettings.for_preset("paper", **settings))
+    features = {str(g): [Feature(name=f"Grp{g} {x}", context=f"part {x}") for x in "ab"] for g in range(1, 11)}
+    items = [HistoryItem(id=str(g), input=f"review {g}", response="4") for g in range(1, 11)]
+    tracker = UsageTracker()
+    result = aggregator.invoke({"items": items, "features": features}, {"callbacks": [tracker]})
+    return result, tracker, responder
+
+
+def test_round_two_runs_when_round_one_keeps_p_max_factors_below_the_coverage_target():
+    # App. C: P_max = 8 factors per round. Round 1 keeps Grp1..Grp8 (16 of 20 features, 80 % < 95 %), so round 2
+    # proposes again on the 4 uncovered features and keeps Grp9 and Grp10; nothing is left for the residual pass.
+    result, tracker, responder = ten_groups()
+    assert [r.kept for r in result.rounds] == [[f"Grp{g}" for g in range(1, 9)], ["Grp9", "Grp10"]]
+    assert [r.coverage for r in result.rounds] == [0.8, 1.0]
+    assert result.residual == 0 and len(result.factors) == 10
+    # The sample is 30 % of the whole pool (6 of 20), drawn from the uncovered: all 4 of them in round 2.
+    assert responder.samples == [6, 4]
+    assert tracker.usage.calls_by_stage == {"propose": 2, "assign": 20 + 4}
+
+
+def test_a_global_factor_cap_stops_after_round_one_and_leaves_the_rest_to_the_residual_pass():
+    result, tracker, _ = ten_groups(max_total_factors=8)
+    assert [r.kept for r in result.rounds] == [[f"Grp{g}" for g in range(1, 9)]]
+    assert result.residual == 4 and len(result.factors) == 8
+    assert tracker.usage.calls_by_stage == {"propose": 1, "assign": 20, "residual": 4}
+
+
+def test_batched_prompts_use_identifiers_and_features_a_reply_leaves_out_are_asked_again():
+    prompts: list[str] = []
+
+    def reply(messages: list[BaseMessage], schema: dict[str, Any]) -> dict[str, Any]:
+        human = str(messages[-1].content)
+        if schema["title"] == "ProposedFactors":
+            return {"factors": ["Quality", "Value"]}
+        prompts.append(human)
+        listed = re.findall(r"^F(\d+)\. (\w+):", human.partition("<features>")[2], flags=re.M)
+        if len(prompts) == 1:  # the first reply skips Price and swaps identifiers, the names echoed tell them apart
+            return {
+                "assignments": [
+                    {"feature": "F1", "feature_name": "Taste", "factor": "C1"},
+                    {"feature": "F2", "feature_name": "Discount", "factor": "C2"},
+                ]
+            }
+        return {"assignments": [{"feature": f"F{n}", "feature_name": f, "factor": "C2"} for n, f in listed]}
+
+    model = FakeStructuredChatModel(responder=reply)
+    aggregator = FactorAggregator(model, LAMP3, settings=RPMSettings.for_preset("default", coverage_target=0.5))
+    features = {"1": [Feature(name="Discount", context="on sale"), Feature(name="Taste", context="sweet")]}
+    features["2"] = [Feature(name="Price", context="what it cost")]
+    items = [HistoryItem(id="1", input="a", response="5"), HistoryItem(id="2", input="b", response="3")]
+    result = aggregator.invoke({"items": items, "features": features})
+    assert "C1. Quality\nC2. Value" in prompts[0] and "F1. Discount: on sale" in prompts[0]
+    assert re.findall(r"^F\d+\. .*$", prompts[1].partition("<features>")[2], flags=re.M) == ["F1. Price: what it cost"]
+    assert factor_of(result) == {"Discount": "Value", "Taste": "Quality", "Price": "Value"}
+    assert result.residual == 0

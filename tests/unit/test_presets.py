@@ -110,8 +110,17 @@ def test_presets_differ_only_in_the_named_cost_deviations():
     paper, default = RPMSettings.for_preset("paper"), RPMSettings.for_preset("default")
     differing = {k for k, v in paper.model_dump().items() if default.model_dump()[k] != v}
     # and the drift monitor, beyond the paper (measuring costs no call; the paper has no monitor)
-    expected = {"preset", "assign_batch_size", "residual_batch_size", "judge", "drift"}
-    assert differing == expected == set(PRESETS["paper"])
+    named = {
+        "preset",
+        "assign_batch_size",
+        "residual_batch_size",
+        "judge",
+        "leak_retries",
+        "option_statistics",
+        "drift",
+    }
+    assert differing == named == set(PRESETS["paper"])
+    assert (paper.leak_retries, default.leak_retries, paper.max_total_factors) == (0, 1, None)
     assert (paper.drift, paper.recency_half_life, default.drift, default.recency_half_life) == (
         "off",
         None,
@@ -155,3 +164,44 @@ def test_an_item_whose_judge_call_fails_is_recorded_at_the_judge_stage(tmp_path)
     _, profile, _ = build(tmp_path, "paper", LAMP5, TITLES, responder)
     assert [(f.item_id, f.stage) for f in profile.failed_items] == [("p3", "judge")]
     assert profile.num_items == len(TITLES) - 1
+
+
+def test_the_paper_preset_sets_temperature_zero_on_model_objects_too(tmp_path, caplog):
+    from langchain_openai import ChatOpenAI
+
+    from langchain_rpm.components import RPMComponents
+
+    store = RPMStore(tmp_path, embeddings=CountingEmbeddings())
+    warm = ChatOpenAI(model="gpt-4o-mini", api_key="sk-test", temperature=0.7)
+    builder = ChatOpenAI(model="gpt-4o-mini", api_key="sk-test", temperature=1.0)
+    paper = RPMComponents.create(warm, "lamp2", preset="paper", store=store, build_model=builder)
+    assert (paper.llm.temperature, paper.build_llm.temperature, warm.temperature) == (0.0, 0.0, 0.7)
+    default = RPMComponents.create(warm, "lamp2", store=store)
+    assert default.llm is warm  # the default preset leaves the caller's model alone
+    with caplog.at_level("WARNING", logger="langchain_rpm.models"):
+        RPMComponents.create(FakeStructuredChatModel(), "lamp2", preset="paper", store=store)
+    assert [r.getMessage() for r in caplog.records] == [
+        "preset='paper': FakeStructuredChatModel has no temperature setting; its sampling is left as is"
+    ]
+
+
+@pytest.mark.parametrize(("preset", "judge_calls"), [("paper", 3), ("default", 0)])
+def test_goqa_under_the_paper_preset_uses_the_judges_label_free_statistics(tmp_path, preset, judge_calls):
+    from langchain_rpm import GLOBAL_OPINION_QA
+    from langchain_rpm.usage import UsageTracker
+
+    options = ["Agree", "Disagree"]
+    history = [
+        {"id": f"q{i}", "input": text, "response": "Agree", "options": options}
+        for i, text in enumerate(["Robots at work?", "A wedding law?", "Space programs?"])
+    ]
+    store = RPMStore(tmp_path, embeddings=CountingEmbeddings())
+    rpm = RPM(FakeStructuredChatModel(responder=rpm_responder), task=GLOBAL_OPINION_QA, store=store, preset=preset)
+    tracker = UsageTracker()
+    profile = rpm.build_user("Japan", history, config={"callbacks": [tracker]})
+    assert tracker.usage.calls_by_stage.get("judge", 0) == judge_calls
+    stats = [f.statistics for f in profile.factors]
+    if preset == "paper":
+        assert all(s.influence is not None and not s.propensity for s in stats)
+    else:
+        assert all(s.influence is None and set(s.propensity) <= {"option A", "option B"} for s in stats)

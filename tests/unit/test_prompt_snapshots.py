@@ -85,3 +85,14 @@ def test_factor_aware_and_packed_extraction_prompts(snapshot):
         extractor.invoke_pack([history_item(LAMP3)["input"], "Cheap plastic, broke in a day."])
 
     assert recorded(run) == snapshot
+
+
+@pytest.mark.parametrize("task", TASKS, ids=lambda task: task.name)
+def test_paper_preset_single_feature_assign_and_residual_prompts(task, snapshot):
+    from langchain_rpm.prompts.catalog import record_prompts
+
+    prompts = record_prompts(task, "paper")
+    shown = {
+        tool: [f"[{m.type}]\n{m.content}" for m in prompts[tool]] for tool in ("FactorAssignment", "ResidualAssignment")
+    }
+    assert shown == snapshot

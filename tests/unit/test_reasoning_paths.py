@@ -90,3 +90,41 @@ def test_without_the_folded_judge_an_open_ended_task_binds_the_plain_schema():
     example = ReasoningPathBuilder(llm, LAMP5, fold_judge=False).invoke(TITLED)
     assert llm.bound_schemas[0]["function"]["name"] == "ReasoningOutput"
     assert all(f.influenced is None for f in example.features)  # the paper preset judges in its own call
+
+
+def test_junk_reasoning_is_an_invalid_reply_and_the_item_is_left_out_with_the_reason(tmp_path):
+    from langchain_rpm import LAMP2, RPM, RPMStore
+    from langchain_rpm.testing import FakeStructuredChatModel
+    from tests.support.rpm_fakes import CountingEmbeddings, rpm_responder
+
+    junk = iter(["{ {", "][", "   ", "{ {"])  # the first reply and its retries for the wedding item, all junk
+
+    def reply(messages: list[Any], schema: dict[str, Any]) -> dict[str, Any]:
+        if schema.get("title") == "ReasoningOutput" and "wedding" in str(messages[1].content):
+            return {"reasoning": next(junk)}
+        return rpm_responder(messages, schema)
+
+    history = [
+        {"id": "m1", "input": "Robots rebel on a space station.", "response": "sci-fi"},
+        {"id": "m2", "input": "A wedding turns into a love story.", "response": "romance"},
+    ]
+    rpm = RPM(
+        FakeStructuredChatModel(responder=reply), task=LAMP2, store=RPMStore(tmp_path, embeddings=CountingEmbeddings())
+    )
+    profile = rpm.build_user("ada", history)
+    assert [e.item_id for e in rpm.store.get_examples("ada")] == ["m1"]  # never stored, never shown
+    (failed,) = profile.failed_items
+    assert failed.item_id == "m2" and failed.stage == "reason" and "not prose" in failed.error
+
+
+def test_lamp5_reasoning_asks_only_what_the_counts_support_when_the_judge_is_folded():
+    from langchain_rpm import LAMP5
+    from langchain_rpm.prompts.catalog import record_prompts
+
+    default = "\n".join(str(m.content) for m in record_prompts(LAMP5, "default")["JudgedReasoningOutput"])
+    paper = "\n".join(str(m.content) for m in record_prompts(LAMP5, "paper")["ReasoningOutput"])
+    # default: the folded judge has not run yet, the table holds counts only
+    assert "directly influenced" not in default and "gives only how many history items" in default
+    assert "what their numbers show" not in default
+    # paper: the separate judge ran first, the table has influence and polarity to reason from
+    assert "directly influenced" in paper and "what their numbers show" in paper

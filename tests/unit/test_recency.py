@@ -103,7 +103,9 @@ def test_the_factor_table_shows_the_weighted_figure_beside_the_count():
     examples = [_example("a", "comedy", 1), _example("b", "action", 2)]
     factors = refresh_factors(LAMP2, [Factor(name="Q")], examples, half_life=1.0)
     table = render_factors(factors, LAMP2)
-    assert table.splitlines()[1] == "Q | 2 (weighted 1.50) | action 66.7%; comedy 33.3%"
+    baseline, row = table.splitlines()[1:3]
+    assert row == "Q | 2 (weighted 1.50) | action 66.7%; comedy 33.3%"
+    assert baseline == "all items (baseline) | 2 | comedy 1/2 (50.0%); action 1/2 (50.0%)"  # each item once
 
 
 def test_recent_window_statistics_by_hand():

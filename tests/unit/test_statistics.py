@@ -38,6 +38,7 @@ def test_discrete_propensity_is_eq_1():
     assert tone.mean_rating is None and tone.influence is None and tone.polarity is None
     assert render_factors([Factor(name="Tone", statistics=tone)], LAMP2).splitlines() == [
         "factor | count (of 5 items) | answers",
+        "all items (baseline) | 5 | comedy 2/5 (40.0%); action 2/5 (40.0%); romance 1/5 (20.0%)",
         "Tone | 3 | comedy 2/3 (66.7%); romance 1/3 (33.3%)",
     ]
 
@@ -58,6 +59,7 @@ def test_ratings_add_the_factor_mean_and_the_users_overall_mean():
     rows = render_factors([Factor(name="Quality", statistics=stats["Quality"])], LAMP3).splitlines()
     assert rows == [
         "factor | count (of 4 items) | mean rating | answers",
+        "all items (baseline) | 4 | mean 3.00 | 1 1/4 (25.0%); 2 1/4 (25.0%); 4 1/4 (25.0%); 5 1/4 (25.0%)",
         "Quality | 2 | mean 4.50 (user's overall 3.00) | 4 1/2 (50.0%); 5 1/2 (50.0%)",
     ]
 
@@ -87,6 +89,7 @@ def test_open_ended_coverage_influence_and_polarity_are_eq_2_to_4():
         "factor | count (of 3 items) | directly influenced | positive | neutral | negative",
         "Method | 3 | 2/3 (66.7%) | 2/3 (66.7%) | 0 (0.0%) | 1/3 (33.3%)",
         "Data | 2 | 1/2 (50.0%) | 0 (0.0%) | 1/1 (100.0%) | 0 (0.0%)",
+        "Answers over all 3 items (the baseline): median 2 words (2-2); 0 of 3 with a colon; 2 of 3 in title case",
     ]
 
 
@@ -97,6 +100,7 @@ def test_open_ended_statistics_wait_for_the_judge():
     assert render_factors([Factor(name="Method", statistics=stats["Method"])], LAMP5).splitlines() == [
         "factor | count (of 1 items)",
         "Method | 1",
+        "Answers over all 1 items (the baseline): median 2 words (2-2); 0 of 1 with a colon; 0 of 1 in title case",
     ]
 
 
@@ -126,5 +130,51 @@ def test_long_answer_lists_show_the_most_frequent_first():
         {str(i): [feature("x", "F")] for i in range(1, 11)},
         ["F"],
     )
-    row = render_factors([Factor(name="F", statistics=stats["F"])], LAMP2, top_labels=2).splitlines()[1]
+    baseline, row = render_factors([Factor(name="F", statistics=stats["F"])], LAMP2, top_labels=2).splitlines()[1:]
     assert row == "F | 10 | b 3/10 (30.0%); a 2/10 (20.0%); 5 more"
+    assert baseline.endswith("e 1/10 (10.0%); f 1/10 (10.0%); g 1/10 (10.0%)")  # the baseline lists every answer
+
+
+def test_multiple_choice_answers_count_by_option_position_never_mixing_questions():
+    from langchain_rpm.tasks import GLOBAL_OPINION_QA
+
+    items = [
+        HistoryItem(id="1", input="Reduce income gaps?", response="Agree", options=["Agree", "Disagree"]),
+        HistoryItem(id="2", input="Religion?", response="Very important", options=["Very important", "Not important"]),
+        HistoryItem(id="3", input="Economy?", response="Bad", options=["Good", "Bad", "Neither"]),
+    ]
+    features = {i.id: [Feature(name="topic", factor="Society")] for i in items}
+    stats = factor_statistics(GLOBAL_OPINION_QA, items, features, ["Society"])["Society"]
+    assert stats.propensity == {"option A": 2 / 3, "option B": 1 / 3, "option C": 0.0}
+
+
+def test_judged_multiple_choice_items_get_the_label_free_statistics_of_app_e5():
+    from langchain_rpm.tasks import GLOBAL_OPINION_QA
+
+    items = [HistoryItem(id="1", input="Religion?", response="Yes", options=["Yes", "No"])]
+    features = {"1": [Feature(name="faith", factor="Belief", influenced=True, evaluation="pos")]}
+    stats = factor_statistics(GLOBAL_OPINION_QA, items, features, ["Belief"])["Belief"]
+    assert (stats.influence, stats.polarity, stats.propensity) == (1, {"pos": 1.0, "neu": 0.0, "neg": 0.0}, {})
+
+
+def test_factor_tables_open_with_the_users_baseline():
+    from langchain_rpm.prompts import render_factors
+    from langchain_rpm.tasks import LAMP2, LAMP3, LAMP5
+    from langchain_rpm.types import Factor
+
+    def table(task, responses):
+        items = [HistoryItem(id=str(i), input="x", response=r) for i, r in enumerate(responses)]
+        features = {items[0].id: [Feature(name="robots", factor="Science")]}
+        stats = factor_statistics(task, items, features, ["Science"])
+        return render_factors([Factor(name="Science", statistics=stats["Science"])], task).splitlines()
+
+    lamp2 = table(LAMP2, ["sci-fi", "comedy", "comedy", "romance", "action", "dystopia", "classic"])
+    assert lamp2[1] == (
+        "all items (baseline) | 7 | comedy 2/7 (28.6%); sci-fi 1/7 (14.3%); action 1/7 (14.3%); "
+        "dystopia 1/7 (14.3%); classic 1/7 (14.3%); romance 1/7 (14.3%)"
+    )  # every label the user gave, not the top 5 of one factor
+    assert table(LAMP3, ["5", "3"])[1] == "all items (baseline) | 2 | mean 4.00 | 3 1/2 (50.0%); 5 1/2 (50.0%)"
+    titles = ["Sign Language Translation: A Keypoint Approach", "Curriculum Order Matters"]
+    assert table(LAMP5, titles)[-1] == (
+        "Answers over all 2 items (the baseline): median 6 words (3-6); 1 of 2 with a colon; 2 of 2 in title case"
+    )
