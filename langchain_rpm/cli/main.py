@@ -72,7 +72,7 @@ def _require_extras() -> str | None:
 
 
 def _dispatch(args: Any, as_json: bool) -> int:
-    from langchain_rpm.cli import commands, offline
+    from langchain_rpm.cli import commands, demo, offline
 
     out = offline.Output(json=as_json)
     handlers: dict[str, Callable[[Any, offline.Output], int]] = {
@@ -82,7 +82,7 @@ def _dispatch(args: Any, as_json: bool) -> int:
         "build": commands.build,
         "add": commands.build,
         "ask": commands.ask,
-        "demo": commands.demo,
+        "demo": demo.demo,
     }
     if args.command == "eval":
         return commands.evaluate(args)
