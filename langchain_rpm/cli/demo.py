@@ -33,6 +33,7 @@ from langchain_rpm.types import Prediction, ReasoningExample, UserProfile
 
 _WORD = re.compile(r"[^\W\d_]{2,}")
 DEFAULT_ITEMS = 6
+LOCAL_CONCURRENCY = 2
 
 REAL_MODEL_NOTE = (
     "What a real model would add: this run used a tiny offline model so that it needs no key and no network. "
@@ -190,6 +191,8 @@ def demo(args: argparse.Namespace, out: Output) -> int:
     access = StoreAccess(args)
     access.check(writes=True)
     plan = model_plan(args)
+    if plan.kind == "local":  # the local server answers one call at a time: more in flight only wait and time out
+        args.concurrency = min(args.concurrency, LOCAL_CONCURRENCY)
     with running_model(plan, announcer(out.json), cache=access.cache(not args.no_cache)) as choice:
         asyncio.run(_run(args, access, choice, out))
     return OK

@@ -22,16 +22,19 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import select
 import shutil
+import socket
 import sys
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from langchain_rpm.cli.local_runtime import LocalRuntime, schema_grammar
+from langchain_rpm.cli.local_runtime import Abandoned, LocalRuntime, schema_grammar
 
 _DEFAULT_MAX_TOKENS = 512
 
@@ -89,7 +92,9 @@ def _response_schema(body: dict[str, Any]) -> tuple[bool, dict[str, Any] | None]
     return False, None
 
 
-def complete(runtime: LocalRuntime, model_name: str, body: dict[str, Any]) -> dict[str, Any]:
+def complete(
+    runtime: LocalRuntime, model_name: str, body: dict[str, Any], abandoned: Callable[[], bool] = lambda: False
+) -> dict[str, Any]:
     """Answer one ``/v1/chat/completions`` request body with a ``chat.completion`` object."""
     messages = body.get("messages")
     if not isinstance(messages, list) or not messages:
@@ -108,6 +113,7 @@ def complete(runtime: LocalRuntime, model_name: str, body: dict[str, Any]) -> di
         max_tokens=int(max_tokens),
         temperature=float(body.get("temperature") or 0.0),
         seed=int(body.get("seed") or 0),
+        abandoned=abandoned,
     )
     message: dict[str, Any] = {"role": "assistant", "content": result.text}
     finish = result.finish_reason
@@ -159,6 +165,14 @@ class _Handler(BaseHTTPRequestHandler):
         body = {"error": {"message": message, "type": "invalid_request_error", "code": status.value}}
         self._send(status.value, json.dumps(body).encode())
 
+    def _client_gone(self) -> bool:
+        """Whether the client closed its connection (it timed out while its request waited for the model)."""
+        try:
+            readable, _, _ = select.select([self.connection], [], [], 0)
+            return bool(readable) and self.connection.recv(1, socket.MSG_PEEK) == b""
+        except OSError:
+            return True
+
     def do_GET(self) -> None:
         if self.path.rstrip("/") in ("/v1/models", "/models"):
             model = {"id": self.server.model_name, "object": "model", "owned_by": "local", "created": 0}
@@ -172,7 +186,10 @@ class _Handler(BaseHTTPRequestHandler):
             return
         try:
             body = json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0)) or b"{}")
-            reply = complete(self.server.runtime, self.server.model_name, body)
+            reply = complete(self.server.runtime, self.server.model_name, body, self._client_gone)
+        except Abandoned:
+            self.close_connection = True
+            return
         except (RequestError, ValueError, TypeError, KeyError) as exc:
             self._error(HTTPStatus.BAD_REQUEST, str(exc))
             return

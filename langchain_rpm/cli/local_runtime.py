@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import re
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -38,6 +39,10 @@ def schema_grammar(schema: dict[str, Any] | None) -> str:
     from cyllama.utils.json_schema_to_grammar import json_schema_to_grammar
 
     return narrow_space_rule(json_schema_to_grammar(schema or _GENERIC_JSON_SCHEMA))
+
+
+class Abandoned(RuntimeError):
+    """The caller of :meth:`LocalRuntime.generate` went away; nothing was returned."""
 
 
 @dataclass(frozen=True)
@@ -109,10 +114,26 @@ class LocalRuntime:
         return str(self.model.chat_apply_template(self._template, chat, True))
 
     def generate(
-        self, prompt: str, *, grammar: str | None, max_tokens: int, temperature: float = 0.0, seed: int = 0
+        self,
+        prompt: str,
+        *,
+        grammar: str | None,
+        max_tokens: int,
+        temperature: float = 0.0,
+        seed: int = 0,
+        abandoned: Callable[[], bool] = lambda: False,
     ) -> Generation:
-        """Generate up to ``max_tokens`` after ``prompt``, constrained by the GBNF ``grammar`` when given."""
+        """Generate up to ``max_tokens`` after ``prompt``, constrained by the GBNF ``grammar`` when given.
+
+        ``abandoned`` is asked once the model is free and every 16 tokens: a caller that gave up (a client that
+        timed out while queued) costs no further work.
+
+        Raises:
+            Abandoned: ``abandoned()`` said so.
+        """
         with self._lock:
+            if abandoned():
+                raise Abandoned("the caller went away before its turn")
             tokens = self.vocab.tokenize(prompt, add_special=True, parse_special=True)
             budget = self.n_ctx - len(tokens)
             if budget <= 0:
@@ -121,7 +142,9 @@ class LocalRuntime:
             sampler = self._sampler(grammar, temperature, seed)
             generated: list[int] = []
             finish = "length"
-            for _ in range(min(max_tokens, budget)):
+            for step in range(min(max_tokens, budget)):
+                if step % 16 == 15 and abandoned():
+                    raise Abandoned("the caller went away during generation")
                 token = sampler.sample(self.ctx, -1)
                 if self.vocab.is_eog(token):
                     finish = "stop"
