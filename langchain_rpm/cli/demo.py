@@ -8,8 +8,8 @@ stores its users in their own folder (``~/.langchain_rpm/demo`` unless ``--store
 ``rpm`` commands that inspect, ask and forget them there.
 
 Example:
-    >>> readable("{ {"), readable("Prefers slow, quiet dramas.")
-    (False, True)
+    >>> readable("{ {"), readable("{ { the AI's distress signal }}"), readable("Prefers slow, quiet dramas.")
+    (False, False, True)
     >>> demo_commands(Path("/tmp/demo"), "lamp2-u1", "A quiet film.")[1]
     'rpm --store /tmp/demo inspect lamp2-u1'
 """
@@ -32,6 +32,7 @@ from langchain_rpm.tasks import TaskSpec, get_task
 from langchain_rpm.types import Prediction, ReasoningExample, UserProfile
 
 _WORD = re.compile(r"[^\W\d_]{2,}")
+_JSON_DEBRIS = re.compile(r"[{}]|\[\s*\]|\]\[|^\s*[\[\]]")
 DEFAULT_ITEMS = 6
 LOCAL_CONCURRENCY = 2
 
@@ -44,8 +45,11 @@ REAL_MODEL_NOTE = (
 
 
 def readable(text: str, *, words: int = 2) -> bool:
-    """Whether ``text`` holds at least ``words`` words of letters (not bare JSON punctuation or digits)."""
-    return len(_WORD.findall(text or "")) >= words
+    """Whether ``text`` reads as prose: ``words`` words of letters or more, and no JSON braces or brackets.
+
+    A tiny model under a JSON grammar sometimes writes ``{ { the AI's signal }}`` as its reasoning.
+    """
+    return len(_WORD.findall(text or "")) >= words and not _JSON_DEBRIS.search(text)
 
 
 def demo_folder(args: argparse.Namespace) -> Path:
@@ -71,12 +75,13 @@ def _shown_example(examples: list[ReasoningExample]) -> tuple[ReasoningExample |
 
 def _explanation(prediction: Prediction) -> tuple[list[str], int]:
     """Lines saying why the answer was given, and how many unreadable retrieved examples were left out."""
-    lines = []
+    lines, hidden = [], 0
     if readable(prediction.reasoning, words=3):
         lines.append(f"  the model's reasoning: {prediction.reasoning}")
+    else:
+        hidden += 1
     if prediction.factors_used:
         lines.append(f"  the user's factors it weighed: {', '.join(prediction.factors_used)}")
-    hidden = 0
     for hit in prediction.examples:
         ex = hit.example
         if not readable(ex.reasoning, words=4):

@@ -184,6 +184,7 @@ class _Handler(BaseHTTPRequestHandler):
         if self.path.rstrip("/") not in ("/v1/chat/completions", "/chat/completions"):
             self._error(HTTPStatus.NOT_FOUND, f"no route {self.path}")
             return
+        started = time.monotonic()
         try:
             body = json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0)) or b"{}")
             reply = complete(self.server.runtime, self.server.model_name, body, self._client_gone)
@@ -193,6 +194,11 @@ class _Handler(BaseHTTPRequestHandler):
         except (RequestError, ValueError, TypeError, KeyError) as exc:
             self._error(HTTPStatus.BAD_REQUEST, str(exc))
             return
+        usage, finish = reply["usage"], reply["choices"][0]["finish_reason"]
+        self.log_message(
+            "served: %d prompt + %d completion tokens, %s, %.1f s",
+            usage["prompt_tokens"], usage["completion_tokens"], finish, time.monotonic() - started,
+        )  # fmt: skip
         if body.get("stream"):
             self._send(200, _as_stream(reply), "text/event-stream")
         else:

@@ -7,6 +7,8 @@ import shlex
 import pytest
 
 from tests.support.cli_run import clean_env, run_main, run_process, write_rows
+from tests.support.fault_server import FaultServer
+from tests.support.rpm_fakes import rpm_http_responder
 from tests.unit.conftest import MOVIE_HISTORY
 
 pytestmark = pytest.mark.enable_socket
@@ -68,3 +70,22 @@ def test_a_piped_build_prints_progress_lines(tmp_path, server):
     progress = [line for line in result.err_lines if line.split()[0] in ("features", "factors", "users")]
     assert any(line.startswith("features 6/6") for line in progress), result.err
     assert any(line.startswith("users 1/1") for line in progress), result.err
+
+
+def junk_reasoning_responder(request):
+    """RPM's fake replies, except that every reasoning is JSON debris, as SmolLM2 sometimes writes."""
+    reply = rpm_http_responder(request)
+    for call in reply.get("tool_calls", []):
+        if "reasoning" in call["arguments"]:
+            call["arguments"] = {**call["arguments"], "reasoning": "{ { the AI's distress signal }}"}
+    return reply
+
+
+def test_unreadable_reasoning_is_left_out_and_counted(tmp_path, capsys):
+    """Issue 19: the demo showed "{ {" and "][" as a user's reasoning paths and as why it answered."""
+    with FaultServer(junk_reasoning_responder) as junk:
+        result = run_main(capsys, "--store", tmp_path / "s", *model_options(junk), "demo", "--users", "1")
+    assert result.status == 0, result.err
+    assert "{ {" not in result.out and "One reasoning path" not in result.out
+    assert "the model's reasoning" not in result.out
+    assert "unreadable model output(s) (not words) were left out" in result.out
