@@ -68,6 +68,7 @@ def main() -> None:
     parser.add_argument("--model", action="append", required=True, help="NAME=GGUF:WHEEL_MB")
     parser.add_argument("--users", type=int, default=4)
     parser.add_argument("--items", type=int, default=4)
+    parser.add_argument("--out", default="local_models", help="results file name (without extension)")
     args = parser.parse_args()
     load = os.getloadavg()
     rows = []
@@ -89,8 +90,8 @@ def main() -> None:
         f"2 shared cores; load average {load[0]:.1f} before, {after[0]:.1f} after."
     )
     RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "local_models.json").write_text(json.dumps({"note": note, "rows": rows}, indent=2) + "\n")
-    (RESULTS / "local_models.md").write_text("\n".join([*lines, "", note]) + "\n")
+    (RESULTS / f"{args.out}.json").write_text(json.dumps({"note": note, "rows": rows}, indent=2) + "\n")
+    (RESULTS / f"{args.out}.md").write_text("\n".join([*lines, "", note]) + "\n")
     print("\n".join([*lines, "", note]))
 
 
