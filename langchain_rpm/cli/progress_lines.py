@@ -22,7 +22,7 @@ from typing import Any
 
 from rich.console import Console
 
-from langchain_rpm.cli.render import STAGE_LABELS, BuildProgress
+from langchain_rpm.cli.render import BATCH_STATUS, STAGE_LABELS, BuildProgress
 
 
 class PlainProgress:
@@ -36,6 +36,7 @@ class PlainProgress:
         self._users_done = 0
         self._counts: dict[tuple[str, str], tuple[int, int]] = {}
         self._printed: dict[str, float] = {}
+        self._batches: dict[str, int] = {}
         self._started = time.monotonic()
 
     def __enter__(self) -> PlainProgress:
@@ -65,10 +66,13 @@ class PlainProgress:
         self._line(STAGE_LABELS[stage], done, total, force=done == total)
 
     def batch(self, event: dict[str, Any]) -> None:
-        """A batch's status change, one line each."""
+        """A batch's status, one line each, numbered as the bars number them (``batch 1 completed (6 done)``)."""
+        key = str(event.get("batch_id") or f"refused-{len(self._batches)}")  # a refused batch has no id
+        number = self._batches.setdefault(key, len(self._batches) + 1)
+        status = BATCH_STATUS.get(str(event.get("status")), str(event.get("status")))
         if self._enabled:
-            status, done = event.get("status"), int(event.get("completed") or 0)
-            self._console.print(f"batch {event.get('batch_id') or '-'} {status} ({done} done)", soft_wrap=True)
+            done = int(event.get("completed") or 0)
+            self._console.print(f"batch {number} {status} ({done} done)", soft_wrap=True)
 
     def user_done(self) -> None:
         """One more user finished."""
