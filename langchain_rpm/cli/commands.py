@@ -1,4 +1,4 @@
-"""The commands that run the model: ``rpm build``, ``rpm add``, ``rpm ask``, ``rpm demo``.
+"""The commands that run the model: ``rpm build``, ``rpm add``, ``rpm ask`` (``rpm demo`` is in :mod:`.demo`).
 
 Each first does every check that needs no model (rows, profiles, tasks, the store, the model
 choice), then prints the line naming the model, starts it (the local server only now), and runs.
@@ -18,20 +18,13 @@ from typing import Any
 from langchain_rpm.cli.building import BatchRun, Job, prepare, run_jobs, summarize, summary_lines
 from langchain_rpm.cli.exits import BAD_INPUT, OK, InvalidAnswer, report
 from langchain_rpm.cli.output import Output
-from langchain_rpm.cli.render import (
-    BuildProgress,
-    factor_table,
-    plain,
-    plain_console,
-    prediction_table,
-    print_example,
-    print_prediction,
-)
+from langchain_rpm.cli.progress_lines import build_progress
+from langchain_rpm.cli.render import plain_console, print_prediction
 from langchain_rpm.cli.session import StoreAccess, announcer, model_plan, running_model
 from langchain_rpm.cli.task_choice import requested_task, task_for_profile
 from langchain_rpm.cli.text import quoted
 from langchain_rpm.errors import ConfigurationError, InvalidAnswerError, UnknownUserError
-from langchain_rpm.tasks import TaskKind, TaskSpec, get_task
+from langchain_rpm.tasks import TaskKind, TaskSpec
 from langchain_rpm.types import Prediction, UserProfile
 
 STDERR = plain_console(stderr=True)
@@ -63,10 +56,10 @@ async def _run_builds(
     quiet: bool,
     batch: BatchRun | None = None,
 ) -> tuple[Any, dict[str, UserProfile | Exception]]:
-    """Build ``jobs`` with progress bars (none when ``quiet``); returns the store and each user's result."""
+    """Build ``jobs`` with progress (bars on a terminal, lines otherwise, none when ``quiet``); the store, results."""
     store = access.open(create=True)
     async with access.checkpointer() as checkpointer:
-        with BuildProgress(STDERR, users=len(jobs), enabled=not quiet) as progress:
+        with build_progress(STDERR, users=len(jobs), enabled=not quiet) as progress:
             results = await run_jobs(
                 jobs,
                 _rpm_factory(args, store, choice),
@@ -175,76 +168,6 @@ def ask(args: argparse.Namespace, out: Output) -> int:
     if not prediction.valid:
         reason = invalid_reason(task, prediction.raw_answer, args.options)
         raise InvalidAnswer(f"the model's answer {prediction.raw_answer!r} does not fit the task: {reason}")
-    return OK
-
-
-async def _demo_run(args: argparse.Namespace, access: StoreAccess, choice: Any, out: Output) -> None:
-    """Build the demo users, then answer their held-out queries; tables, or one JSON document with ``--json``."""
-    from langchain_rpm.evaluation.datasets import demo_dataset
-
-    task = get_task(args.demo_task)
-    users = demo_dataset(args.demo_task)[: args.users]
-    if not out.json:
-        out.console.rule(f"RPM demo: {len(users)} {args.demo_task} users")
-    jobs = [Job(user.user_id, task, "build", user.history) for user in users]
-    store, results = await _run_builds(args, access, choice, jobs, quiet=out.json)
-    summary = summarize("build", jobs, results)
-    rpm = _rpm_factory(args, store, choice)(task, None)
-    rows = []
-    for user in users:
-        if not isinstance(results.get(user.user_id), UserProfile):
-            continue
-        for query in user.queries:
-            prediction = await rpm.apersonalize(user.user_id, query.input, options=query.options)
-            rows.append((user.user_id, query.input, prediction, query.gold))
-    first = store.get_profile(users[0].user_id) if users else None
-    examples = store.get_examples(first.user_id) if first is not None else []
-    if out.json:
-        out.data(_demo_document(args.demo_task, summary, first, examples, rows))
-        return
-    head, problems = summary_lines("build", summary)
-    out.line(head)
-    _report_problems(problems, as_json=False)
-    if first is not None:
-        out.console.print(factor_table(first.factors, task, title=f"Factors of {first.user_id}"))
-        if examples:
-            out.line("A reasoning path from the history:")
-            print_example(out.console, examples[0])
-    out.console.print(prediction_table(rows))
-    if rows:
-        out.line("Why the first answer:")
-        out.console.print(plain(rows[0][2].explain(), newlines=True))
-
-
-def _demo_document(
-    task: str, summary: dict[str, Any], first: UserProfile | None, examples: list[Any], rows: list[Any]
-) -> dict[str, Any]:
-    """``rpm demo --json``: the build summary, the first user's profile and example, every prediction."""
-    return {
-        "task": task,
-        "build": summary,
-        "profile": first.model_dump(mode="json") if first is not None else None,
-        "example": examples[0].model_dump(mode="json") if examples else None,
-        "predictions": [
-            {
-                "user_id": user,
-                "query": query,
-                "truth": truth,
-                "correct": prediction.answer.strip().lower() == truth.strip().lower(),
-                **prediction.model_dump(mode="json"),
-            }
-            for user, query, prediction, truth in rows
-        ],
-    }
-
-
-def demo(args: argparse.Namespace, out: Output) -> int:
-    """``rpm demo``: build demo users (own namespace of the store), then personalize held-out queries."""
-    access = StoreAccess(args, namespace="rpm_demo")
-    access.check(writes=True)
-    plan = model_plan(args)
-    with running_model(plan, announcer(out.json), cache=access.cache(not args.no_cache)) as choice:
-        asyncio.run(_demo_run(args, access, choice, out))
     return OK
 
 

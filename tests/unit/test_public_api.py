@@ -70,7 +70,7 @@ LEAN = (
     "def refuse(*a, **k):\n    raise AssertionError('socket opened during import')\n"
     "socket.socket.connect = refuse\nsocket.create_connection = refuse\n"
     "import langchain_rpm\n"
-    "heavy = [m for m in sys.modules if m.split('.')[0] in ('rich', 'llama_cpp', 'onnxruntime')\n"
+    "heavy = [m for m in sys.modules if m.split('.')[0] in ('rich', 'llama_cpp', 'cyllama', 'onnxruntime')\n"
     "         or m.startswith('langgraph.checkpoint.sqlite') or m.startswith('langchain.agents')\n"
     "         or m.startswith('langchain_rpm.cli') or m.startswith('langchain_rpm.evaluation')]\n"
     "print(heavy)\n"
@@ -87,7 +87,7 @@ def test_using_the_core_loads_no_cli_server_manager_checkpointer_or_agent_framew
     # installed, so rich may appear once the core is used; the package itself never imports it.
     code = (
         "import sys\nfrom langchain_rpm import RPM, RPMRetriever, create_rpm_tool, add_rpm_nodes\n"
-        "print([m for m in sys.modules if m.split('.')[0] == 'llama_cpp' or m.startswith("
+        "print([m for m in sys.modules if m.split('.')[0] in ('llama_cpp', 'cyllama') or m.startswith("
         "('langgraph.checkpoint.sqlite', 'langchain.agents', 'langchain_rpm.cli', 'langchain_rpm.evaluation'))])\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
@@ -107,5 +107,5 @@ def test_only_the_cli_and_evaluation_import_rich():
             names = [a.name for a in node.names] if isinstance(node, ast.Import) else []
             if isinstance(node, ast.ImportFrom) and node.module:
                 names = [node.module]
-            offenders += [f"{path.name}: {n}" for n in names if n.split(".")[0] in ("rich", "llama_cpp")]
+            offenders += [f"{path.name}: {n}" for n in names if n.split(".")[0] in ("rich", "llama_cpp", "cyllama")]
     assert offenders == []

@@ -170,15 +170,3 @@ def test_missing_cli_extra_is_one_line_with_the_pip_command(tmp_path):
 def test_the_entry_point_runs_as_a_program(tmp_path):
     result = run_process("--store", tmp_path / "s", "users", "--json")
     assert result.status == 0 and json.loads(result.out) == []
-
-
-def test_demo_json_prints_one_json_document(tmp_path, capsys, server):
-    """main: `rpm demo --json` printed rules and tables on stdout."""
-    result = run(capsys, server, tmp_path / "store", "demo", "--users", "1", "--json")
-    assert result.status == 0, result.err
-    document = result.json()  # the whole of stdout is one JSON document
-    assert (document["task"], document["build"]["built"], document["build"]["users"]) == ("lamp2", 1, 1)
-    assert document["profile"]["factors"] and document["example"]["reasoning"]
-    predictions = document["predictions"]
-    assert predictions and {"user_id", "query", "truth", "correct", "answer", "valid"} <= set(predictions[0])
-    assert predictions[0]["user_id"] == document["profile"]["user_id"]

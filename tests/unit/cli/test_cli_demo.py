@@ -1,0 +1,91 @@
+"""`rpm demo` through the real entry point against a fake OpenAI server: what it shows, and no dead end after it."""
+
+from __future__ import annotations
+
+import shlex
+
+import pytest
+
+from tests.support.cli_run import clean_env, run_main, run_process, write_rows
+from tests.support.fault_server import FaultServer
+from tests.support.rpm_fakes import rpm_http_responder
+from tests.unit.conftest import MOVIE_HISTORY
+
+pytestmark = pytest.mark.enable_socket
+
+
+def model_options(server):
+    return ["--base-url", server.base_url, "--structured-output", "function_calling"]
+
+
+def test_demo_json_prints_one_json_document(tmp_path, capsys, server):
+    """main: `rpm demo --json` printed rules and tables on stdout."""
+    result = run_main(capsys, "--store", tmp_path / "store", *model_options(server), "demo", "--users", "1", "--json")
+    assert result.status == 0, result.err
+    document = result.json()  # the whole of stdout is one JSON document
+    assert (document["task"], document["build"]["built"], document["build"]["users"]) == ("lamp2", 1, 1)
+    user = document["users"][0]
+    assert user["profile"]["factors"] and user["example"]["reasoning"]
+    assert user["profile"]["num_items"] == 6  # the demo's default size, sized to a small model
+    assert {"answer", "valid", "reasoning"} <= set(user["prediction"]) and user["truth"]
+    assert isinstance(user["correct"], bool) and document["right"] == int(user["correct"])
+
+
+def test_the_commands_the_demo_ends_with_work(tmp_path, capsys, server, monkeypatch):
+    """Issue 23: `rpm inspect lamp2-u1` said "no profile" right after the demo showed that user."""
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    result = run_main(capsys, *model_options(server), "demo", "--users", "1", "--items", "4")
+    assert result.status == 0, result.err
+    lines = result.out.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("The demo users are stored in"))
+    commands = [shlex.split(line.strip()) for line in lines[start + 1 :] if line.strip().startswith("rpm ")]
+    assert [c[3] for c in commands] == ["users", "inspect", "ask", "forget"]
+    assert commands[1][2] == str(tmp_path / "home" / ".langchain_rpm" / "demo")  # its own folder by default
+    users, inspect, ask, forget = ([*c[1:3], *model_options(server), *c[3:]] for c in commands)
+    assert run_main(capsys, *users[:2], "--json", *users[-1:]).json() == ["lamp2-u1"]
+    shown = run_main(capsys, *inspect)
+    assert shown.status == 0 and "lamp2-u1" in shown.out and "4 items" in shown.out
+    asked = run_main(capsys, *ask)
+    assert asked.status == 0 and "Reasoning:" in asked.out, asked.err
+    gone = run_main(capsys, *forget)
+    assert gone.status == 0 and "examples removed: 4" in gone.out.splitlines()
+
+
+def test_the_demo_says_what_it_built_answered_and_why_in_words(tmp_path, capsys, server):
+    result = run_main(capsys, "--store", tmp_path / "s", *model_options(server), "demo", "--users", "2")
+    assert result.status == 0, result.err
+    out = result.out
+    assert out.count("What RPM learned about") == 2 and "One reasoning path RPM wrote" in out
+    assert "RPM answered" in out and "the user's own answer was" in out
+    assert "held-out answers matched the user's own" in out and "What a real model would add" in out
+
+
+def test_a_piped_build_prints_progress_lines(tmp_path, server):
+    """Issue 23: piped output showed nothing for minutes (progress bars need a terminal)."""
+    rows = write_rows(tmp_path / "rows.jsonl", [{"user_id": "ada", **item} for item in MOVIE_HISTORY])
+    result = run_process(
+        "--store", tmp_path / "s", *model_options(server), "--task", "lamp2", "build", rows, env=clean_env()
+    )
+    assert result.status == 0, result.err
+    progress = [line for line in result.err_lines if line.split()[0] in ("features", "factors", "users")]
+    assert any(line.startswith("features 6/6") for line in progress), result.err
+    assert any(line.startswith("users 1/1") for line in progress), result.err
+
+
+def junk_reasoning_responder(request):
+    """RPM's fake replies, except that every reasoning is JSON debris, as SmolLM2 sometimes writes."""
+    reply = rpm_http_responder(request)
+    for call in reply.get("tool_calls", []):
+        if "reasoning" in call["arguments"]:
+            call["arguments"] = {**call["arguments"], "reasoning": "{ { the AI's distress signal }}"}
+    return reply
+
+
+def test_unreadable_reasoning_is_left_out_and_counted(tmp_path, capsys):
+    """Issue 19: the demo showed "{ {" and "][" as a user's reasoning paths and as why it answered."""
+    with FaultServer(junk_reasoning_responder) as junk:
+        result = run_main(capsys, "--store", tmp_path / "s", *model_options(junk), "demo", "--users", "1")
+    assert result.status == 0, result.err
+    assert "{ {" not in result.out and "One reasoning path" not in result.out
+    assert "the model's reasoning" not in result.out
+    assert "unreadable model output(s) (not words) were left out" in result.out
