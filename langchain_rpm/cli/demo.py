@@ -28,6 +28,7 @@ from langchain_rpm.cli.exits import OK
 from langchain_rpm.cli.output import Output
 from langchain_rpm.cli.render import factor_table, plain
 from langchain_rpm.cli.session import StoreAccess, announcer, model_plan, running_model
+from langchain_rpm.errors import StructuredOutputError
 from langchain_rpm.tasks import TaskSpec, get_task
 from langchain_rpm.types import Prediction, ReasoningExample, UserProfile
 
@@ -69,7 +70,9 @@ def demo_commands(folder: Path, user_id: str, query: str) -> list[str]:
 
 
 def _shown_example(examples: list[ReasoningExample]) -> tuple[ReasoningExample | None, int]:
+    """A readable reasoning path to show (one the leak guard did not flag, if any) and how many were unreadable."""
     good = [ex for ex in examples if readable(ex.reasoning, words=4)]
+    good.sort(key=lambda ex: ex.leak)  # stable: paths that follow the no-conclusion rule first
     return (good[0] if good else None), len(examples) - len(good)
 
 
@@ -103,12 +106,19 @@ class DemoReport:
         self.left_out = 0
 
     def user(
-        self, profile: UserProfile, examples: list[ReasoningExample], query: str, truth: str, prediction: Prediction
+        self,
+        profile: UserProfile,
+        examples: list[ReasoningExample],
+        query: str,
+        truth: str,
+        prediction: Prediction | None,
+        failure: str = "",
     ) -> None:
-        """One user: what RPM built, what it answered, and why."""
-        correct = prediction.valid and prediction.answer.strip().lower() == truth.strip().lower()
+        """One user: what RPM built, what it answered (``None``: no valid reply, ``failure`` says why), and why."""
+        valid = prediction is not None and prediction.valid
+        correct = valid and prediction is not None and prediction.answer.strip().lower() == truth.strip().lower()
         shown, hidden = _shown_example(examples)
-        why, hidden_hits = _explanation(prediction) if prediction.valid else ([], 0)
+        why, hidden_hits = _explanation(prediction) if prediction is not None and valid else ([], 0)
         self.left_out += hidden + hidden_hits
         self.users.append(
             {
@@ -119,7 +129,8 @@ class DemoReport:
                 "truth": truth,
                 "correct": correct,
                 "left_out_unreadable": hidden + hidden_hits,
-                "prediction": prediction.model_dump(mode="json"),
+                "prediction": prediction.model_dump(mode="json") if prediction is not None else None,
+                "failure": failure or None,
             }
         )
         if self.out.json:
@@ -132,7 +143,13 @@ class DemoReport:
             line(f"One reasoning path RPM wrote for a past item ({shown.item_id}):")
             line(f"  item: {shown.input}")
             line(f"  why the user answered {shown.answer!r}: {shown.reasoning}")
+            if shown.leak:
+                line("  (flagged by the leak guard: it states the answer instead of reasoning toward it; every path of")
+                line("   this user slipped so, which a tiny model does and a real one rarely does)")
         line(f"\nA new item for {profile.user_id}: {query}")
+        if prediction is None:
+            line(f"  the model gave no valid reply after its retries ({failure}): counted as invalid")
+            return
         if not prediction.valid:
             line(f"  the model's answer {prediction.raw_answer!r} does not fit the task: counted as invalid")
             return
@@ -185,8 +202,12 @@ async def _run(args: argparse.Namespace, access: StoreAccess, choice: Any, out: 
             continue
         query = user.queries[0]
         rpm = _rpm_factory(args, store, choice)(task, None)
-        prediction = await rpm.apersonalize(user.user_id, query.input, options=query.options)
-        report.user(profile, store.get_examples(user.user_id), query.input, query.gold, prediction)
+        try:
+            prediction: Prediction | None = await rpm.apersonalize(user.user_id, query.input, options=query.options)
+            failure = ""
+        except StructuredOutputError as exc:  # a tiny model's replies can miss the schema every time
+            prediction, failure = None, str(exc).split(":")[0]
+        report.user(profile, store.get_examples(user.user_id), query.input, query.gold, prediction, failure)
     report.end(access.folder, summarize("build", jobs, results), time.monotonic() - started)
 
 

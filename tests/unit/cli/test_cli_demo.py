@@ -89,3 +89,36 @@ def test_unreadable_reasoning_is_left_out_and_counted(tmp_path, capsys):
     assert "{ {" not in result.out and "One reasoning path" not in result.out
     assert "the model's reasoning" not in result.out
     assert "unreadable model output(s) (not words) were left out" in result.out
+
+
+def test_the_demo_shows_a_path_the_leak_guard_did_not_flag_first():
+    """Seen in a fresh-clone demo: "The answer is romance, but ..." shown as why the user answered."""
+    from langchain_rpm.cli.demo import _shown_example
+    from langchain_rpm.types import ReasoningExample
+
+    def example(item: str, leak: bool) -> ReasoningExample:
+        text = "The answer is romance, no doubt." if leak else "Friends who reunite suggest a love story here."
+        return ReasoningExample(item_id=item, input="x", features=[], reasoning=text, answer="romance", leak=leak)
+
+    shown, unreadable = _shown_example([example("1", True), example("2", False)])
+    assert shown is not None and shown.item_id == "2" and unreadable == 0
+    shown, _ = _shown_example([example("1", True)])
+    assert shown is not None and shown.leak  # shown, and the demo prints that the guard flagged it
+
+
+def answerless_responder(request):
+    """RPM's fake replies, except that the answer call never fits its schema (the reply drops the answer)."""
+    reply = rpm_http_responder(request)
+    for call in reply.get("tool_calls", []):
+        if call.get("name") == "PersonalizedAnswer":
+            call["arguments"] = {"reasoning": "Plots with robots suit this user."}
+    return reply
+
+
+def test_a_model_that_never_answers_validly_is_counted_not_a_crash(tmp_path, capsys):
+    """Seen in a fresh-clone demo on SmolLM2: 'PersonalizedAnswer: no valid reply after 3 tries', exit 2."""
+    with FaultServer(answerless_responder) as server:
+        result = run_main(capsys, "--store", tmp_path / "s", *model_options(server), "demo", "--users", "1")
+    assert result.status == 0, result.err
+    assert "the model gave no valid reply after its retries" in result.out
+    assert "0 of 1 held-out answers matched" in result.out
