@@ -22,7 +22,7 @@ from typing import Any
 
 from rich.console import Console
 
-from langchain_rpm.cli.render import BATCH_STATUS, STAGE_LABELS, BuildProgress
+from langchain_rpm.cli.render import BATCH_STATUS, BuildProgress, StageCounts, stage_progress
 
 
 class PlainProgress:
@@ -34,7 +34,7 @@ class PlainProgress:
         self._every = every
         self._users = users
         self._users_done = 0
-        self._counts: dict[tuple[str, str], tuple[int, int]] = {}
+        self._counts: StageCounts = {}
         self._printed: dict[str, float] = {}
         self._batches: dict[str, int] = {}
         self._started = time.monotonic()
@@ -58,12 +58,10 @@ class PlainProgress:
         stage = event.get("stage", "")
         if stage == "batch":
             self.batch(event)
-        if stage not in STAGE_LABELS:
-            return
-        self._counts[(stage, event["user_id"])] = (int(event["done"]), int(event["total"]))
-        done = sum(d for (s, _), (d, _t) in self._counts.items() if s == stage)
-        total = sum(t for (s, _), (_d, t) in self._counts.items() if s == stage)
-        self._line(STAGE_LABELS[stage], done, total, force=done == total)
+        progress = stage_progress(self._counts, event)
+        if progress is not None:
+            label, done, total = progress
+            self._line(label, done, total, force=done == total)
 
     def batch(self, event: dict[str, Any]) -> None:
         """A batch's status, one line each, numbered as the bars number them (``batch 1 completed (6 done)``)."""

@@ -29,6 +29,31 @@ from langchain_rpm.tasks import TaskSpec
 from langchain_rpm.types import Factor, FactorStatistics, Prediction, ReasoningExample, UserProfile
 
 STAGE_LABELS = {"extract": "features", "aggregate": "factors", "reason": "reasoning paths", "store": "stored"}
+
+
+StageCounts = dict[tuple[str, str], tuple[int, int]]
+"""Progress per ``(stage, user_id)``: ``(done, total)``."""
+
+
+def stage_progress(counts: StageCounts, event: dict[str, Any]) -> tuple[str, int, int] | None:
+    """Record a progress event in ``counts``; the stage's ``(label, done, total)`` over all users, or ``None``.
+
+    Example:
+        >>> counts = {}
+        >>> stage_progress(counts, {"stage": "extract", "user_id": "a", "done": 1, "total": 3})
+        ('features', 1, 3)
+        >>> stage_progress(counts, {"stage": "extract", "user_id": "b", "done": 2, "total": 2})
+        ('features', 3, 5)
+    """
+    stage = event.get("stage", "")
+    if stage not in STAGE_LABELS:
+        return None
+    counts[(stage, event["user_id"])] = (int(event["done"]), int(event["total"]))
+    done = sum(d for (s, _), (d, _t) in counts.items() if s == stage)
+    total = sum(t for (s, _), (_d, t) in counts.items() if s == stage)
+    return STAGE_LABELS[stage], done, total
+
+
 BATCH_STATUS = {"validating": "submitted"}
 """How a batch's provider status is shown where it differs (the others as they are: in_progress, completed ...)."""
 
@@ -134,7 +159,7 @@ class BuildProgress:
         )
         self._users = self._progress.add_task("users", total=users)
         self._bars: dict[str, Any] = {}
-        self._counts: dict[tuple[str, str], tuple[int, int]] = {}
+        self._counts: StageCounts = {}
         self._batches: dict[str, int] = {}
 
     def __enter__(self) -> BuildProgress:
@@ -149,13 +174,12 @@ class BuildProgress:
         stage = event.get("stage", "")
         if stage == "batch":
             self.batch(event)
-        if stage not in STAGE_LABELS:
+        progress = stage_progress(self._counts, event)
+        if progress is None:
             return
-        self._counts[(stage, event["user_id"])] = (int(event["done"]), int(event["total"]))
-        done = sum(d for (s, _), (d, _t) in self._counts.items() if s == stage)
-        total = sum(t for (s, _), (_d, t) in self._counts.items() if s == stage)
+        label, done, total = progress
         if stage not in self._bars:
-            self._bars[stage] = self._progress.add_task(STAGE_LABELS[stage], total=total)
+            self._bars[stage] = self._progress.add_task(label, total=total)
         self._progress.update(self._bars[stage], completed=done, total=total)
 
     def batch(self, event: dict[str, Any]) -> None:
