@@ -82,6 +82,12 @@ COPIED_EXAMPLE_FEEDBACK = (
 )
 """The retry message when extracted features copy the prompt's worked example."""
 
+NO_FEATURE_FEEDBACK = (
+    "None of the features you listed can be used (each needs a `feature_name` of words, different from the others). "
+    "List the features of the input again, each with `feature_name` and `context`."
+)
+"""The retry message when a reply leaves no usable feature (only non-words, duplicates or copies of the example)."""
+
 EXTRACTION_ITEM = "{fenced_input}{answer_block}"
 """One item as the extractor sees it (the human message alone, or the body of one ``<item>`` in a pack)."""
 

@@ -31,6 +31,7 @@ from langchain_rpm.prompts import (
     FACTOR_AWARE_GUIDANCE,
     FEATURE_EXTRACTION,
     HISTORY_GUIDANCE,
+    NO_FEATURE_FEEDBACK,
     PACKED_FEATURE_EXTRACTION,
     ExtractedFeatures,
     PackedFeatures,
@@ -201,12 +202,16 @@ class FeatureExtractor(PackableStage[ExtractionInput, list[Feature], Any]):
         ]
 
     def revise(self, request: ExtractionInput, output: list[Feature], config: RunnableConfig) -> Plan[list[Feature]]:
-        """Features that copy the worked example are rejected: one retry with that feedback, then they are dropped."""
+        """A reply whose features copy the worked example, or that leaves none usable, gets one retry with feedback.
+
+        Copies still there after it are dropped; the list may come back empty (a build fails that item).
+        """
         copied = self.copied(output)
-        if not copied:
+        if output and not copied:
             return output
         listed = "; ".join(f"{f.name}: {f.context}" for f in copied)
-        messages = [*self.prompt(request).to_messages(), HumanMessage(COPIED_EXAMPLE_FEEDBACK.format(copied=listed))]
+        feedback = COPIED_EXAMPLE_FEEDBACK.format(copied=listed) if copied else NO_FEATURE_FEEDBACK
+        messages = [*self.prompt(request).to_messages(), HumanMessage(feedback)]
         try:
             reply = yield from self.caller_for(request).plan(messages, config)
         except StructuredOutputError:
