@@ -75,7 +75,11 @@ def visible_outputs(notebook: Any) -> list[list[str]]:
         shown = []
         for output in cell.get("outputs", []):
             if output.output_type == "stream":
-                shown.append(f"{output.name}: {masked(output.text)}")
+                head = f"{output.name}: "
+                if shown and shown[-1].startswith(head):  # a kernel splits one print stream where timing says
+                    shown[-1] += masked(output.text)
+                else:
+                    shown.append(head + masked(output.text))
             elif output.output_type in ("execute_result", "display_data"):
                 data = output.get("data", {})
                 text = data.get("text/markdown") or data.get("text/plain") or ""

@@ -23,6 +23,14 @@ HISTORY = [
     {"id": "3", "input": "Fast delivery and solid build quality.", "response": "5"},
 ]
 QUERY = "Great product, but shipping took a month."
+# The builds below run on movies: on product reviews SmolLM2-135M copies the extraction prompt's worked example
+# (a LaMP-3 review feature) into every feature, which the build rightly refuses to store (no usable feature).
+MOVIES = [
+    {"id": "m1", "input": "Robots rebel on a space station.", "response": "sci-fi"},
+    {"id": "m2", "input": "A wedding in Tuscany turns into a love story.", "response": "romance"},
+    {"id": "m3", "input": "Aliens land in a small town and the army hunts them.", "response": "sci-fi"},
+]
+MOVIE_QUERY = "An android crew takes over a starship."
 
 
 def _check_build(rpm: RPM, user: str, history: list[dict[str, str]], preset: str) -> None:
@@ -51,29 +59,29 @@ def _check_prediction(prediction, task, stored_ids: set[str], options=None) -> N
 
 
 async def test_paper_preset_builds_and_answers_async(local_llm_server, tmp_path):
-    history = HISTORY[:2]  # the paper's factor construction makes one assignment call per feature
+    history = MOVIES[:2]  # the paper's factor construction makes one assignment call per feature
     store = RPMStore(tmp_path / "store", embeddings=default_embeddings())
-    rpm = RPM(local_chat_model(local_llm_server), task=LAMP3, store=store, method="function_calling", preset="paper")
+    rpm = RPM(local_chat_model(local_llm_server), task=LAMP2, store=store, method="function_calling", preset="paper")
     await rpm.abuild_user("ada", history)
     _check_build(rpm, "ada", history, "paper")
-    prediction = await rpm.apersonalize("ada", QUERY)
-    _check_prediction(prediction, LAMP3, {e.item_id for e in store.get_examples("ada")})
+    prediction = await rpm.apersonalize("ada", MOVIE_QUERY)
+    _check_prediction(prediction, LAMP2, {e.item_id for e in store.get_examples("ada")})
     assert len(prediction.example_ids) == min(3, len(history))  # K = 3
 
 
 def test_default_preset_builds_and_answers_sync_from_a_reopened_store(local_llm_server, tmp_path):
     llm = local_chat_model(local_llm_server)
     rpm = RPM(
-        llm, task=LAMP3, store=RPMStore(tmp_path / "s", embeddings=default_embeddings()), method="function_calling"
+        llm, task=LAMP2, store=RPMStore(tmp_path / "s", embeddings=default_embeddings()), method="function_calling"
     )
-    rpm.build_user("bo", HISTORY)
-    _check_build(rpm, "bo", HISTORY, "default")
+    rpm.build_user("bo", MOVIES)
+    _check_build(rpm, "bo", MOVIES, "default")
     # The profile survives reopening the persistent store (a new client on the same folder).
     reopened = RPM(
-        llm, task=LAMP3, store=RPMStore(tmp_path / "s", embeddings=default_embeddings()), method="function_calling"
+        llm, task=LAMP2, store=RPMStore(tmp_path / "s", embeddings=default_embeddings()), method="function_calling"
     )
-    prediction = reopened.personalize("bo", QUERY)
-    _check_prediction(prediction, LAMP3, {e.item_id for e in rpm.store.get_examples("bo")})
+    prediction = reopened.personalize("bo", MOVIE_QUERY)
+    _check_prediction(prediction, LAMP2, {e.item_id for e in rpm.store.get_examples("bo")})
 
 
 @pytest.mark.parametrize(
@@ -101,8 +109,9 @@ def test_default_preset_builds_and_answers_sync_from_a_reopened_store(local_llm_
             "How often do you attend religious services?",
             ["Weekly", "Monthly", "Rarely", "Never"],
         ),
+        (LAMP3, HISTORY, QUERY, None),
     ],
-    ids=["labels", "per-query-options"],
+    ids=["labels", "per-query-options", "ratings"],
 )
 def test_label_and_option_answers_are_valid_by_construction(local_llm_server, tmp_path, task, history, query, options):
     """Built with the demo model (no local-LLM calls), answered by SmolLM2 under the enum schema."""
