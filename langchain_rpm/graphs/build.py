@@ -38,7 +38,7 @@ from langgraph.runtime import get_runtime
 from langgraph.types import Overwrite, Send
 
 from langchain_rpm.components import RPMComponents
-from langchain_rpm.errors import BuildFailedError, ConfigurationError, InvalidHistoryError
+from langchain_rpm.errors import BuildFailedError, ConfigurationError, InvalidHistoryError, StructuredOutputError
 from langchain_rpm.graphs.commit import finalize_plan
 from langchain_rpm.graphs.inference import plan_node
 from langchain_rpm.graphs.progress import BuildProgress, emit
@@ -185,6 +185,7 @@ class BuildSteps:
         if factors is not None:
             requests = [ExtractionInput(text=i.input, options=i.options, factors=factors) for i in items]
         results = yield from self.components.extractor.pack_plan(requests, config)
+        results = [_keyless(result) for result in results]
         failed_at = ["extract"] * len(results)  # an item whose judge call fails is recorded at stage "judge"
         if self.components.separate_judge:
             jobs = [i for i, result in enumerate(results) if not isinstance(result, Exception)]
@@ -380,3 +381,10 @@ def create_profile_build_graph(
     builder.add_edge("reason_items", "finalize")
     builder.add_edge("finalize", END)
     return builder
+
+
+def _keyless(result: Any) -> Any:
+    """An item left with no usable feature fails: its example would have no retrieval key and nothing to reason on."""
+    if isinstance(result, list) and not result:
+        return StructuredOutputError("FeatureExtractor: no usable feature after a retry (only non-words or copies)")
+    return result

@@ -204,7 +204,7 @@ class FeatureExtractor(PackableStage[ExtractionInput, list[Feature], Any]):
     def revise(self, request: ExtractionInput, output: list[Feature], config: RunnableConfig) -> Plan[list[Feature]]:
         """A reply whose features copy the worked example, or that leaves none usable, gets one retry with feedback.
 
-        Copies still there after it are dropped; the list may come back empty.
+        Copies still there after it are dropped; the list may come back empty (a build fails that item).
         """
         copied = self.copied(output)
         if output and not copied:
