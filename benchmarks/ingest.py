@@ -26,7 +26,7 @@ import chromadb
 from benchmarks.overhead import machine
 from benchmarks.retrieval import RandomUnitEmbeddings, user_examples
 from langchain_rpm.store import RPMStore, features_text
-from langchain_rpm.store.records import example_records
+from langchain_rpm.store._records import example_records
 
 RESULTS = Path(__file__).parent / "results"
 TARGET = 2000

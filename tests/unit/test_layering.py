@@ -149,11 +149,11 @@ def test_the_checks_catch_a_cycle_and_an_upward_import(tmp_path):
     (root / "cli").mkdir(parents=True)
     (root / "__init__.py").write_text("")
     (root / "cli" / "__init__.py").write_text("")
-    (root / "cli" / "cache.py").write_text("from langchain_rpm.privacy import owner\n")
-    (root / "privacy.py").write_text("owner = 1\ndef purge():\n    from langchain_rpm.cli.cache import x\n")
+    (root / "cli" / "_cache.py").write_text("from langchain_rpm.privacy import owner\n")
+    (root / "privacy.py").write_text("owner = 1\ndef purge():\n    from langchain_rpm.cli._cache import x\n")
     table = "```layers\ncli: langchain_rpm.cli\nforgetting: langchain_rpm.privacy langchain_rpm\n```\n"
-    assert cycles(root, type_hints=False) == [["langchain_rpm.cli.cache", "langchain_rpm.privacy"]]
-    assert upward_imports(root, table) == ["langchain_rpm.privacy (forgetting) -> langchain_rpm.cli.cache (cli)"]
+    assert cycles(root, type_hints=False) == [["langchain_rpm.cli._cache", "langchain_rpm.privacy"]]
+    assert upward_imports(root, table) == ["langchain_rpm.privacy (forgetting) -> langchain_rpm.cli._cache (cli)"]
 
 
 def test_privacy_imports_nothing_from_the_cli_or_batch():

@@ -8,7 +8,7 @@ import pytest
 from langchain_core.messages import BaseMessage
 
 from langchain_rpm import GLOBAL_OPINION_QA, LAMP2, LAMP3, LAMP5, RPM, ReasoningPathBuilder, RPMStore
-from langchain_rpm.stages.leaks import find_leak
+from langchain_rpm.stages._leaks import find_leak
 from langchain_rpm.testing import FakeStructuredChatModel
 from langchain_rpm.types import Feature, HistoryItem
 from tests.support.rpm_fakes import CountingEmbeddings, Scripted, rpm_responder
