@@ -10,6 +10,7 @@ case, punctuation and hyphens do not matter):
   "would tag it as X"), or before a copula and an answer noun ("X is the obvious tag"). A label used
   as a content word ("the action scenes", "a classic", "most agree") or cited from the statistics
   ("dystopia 3/4 for Setting") is not a leak: reasoning paths may say what the statistics show.
+  A label's common paraphrases (``PARAPHRASES``: "science fiction" for ``sci-fi``) count as the label.
 - **ratings**: the rating is stated as a rating: ``N star(s)`` / ``N-star``, ``N/MAX`` or ``N out of
   MAX``, or a rating word followed by ``N`` with at most three filler words between (``rating of 4``,
   ``would rate it a 4``, ``gave this four``). ``N`` is the digit or the English word; a number that is
@@ -22,6 +23,8 @@ Example:
     >>> from langchain_rpm.tasks import LAMP2, LAMP3, LAMP5
     >>> find_leak(LAMP2, "Its Sci Fi setting weighs most; so the tag is sci fi.", "sci-fi")
     "it concludes the answer 'sci-fi' ('tag is sci fi')"
+    >>> find_leak(LAMP2, "The answer is science fiction, but it's not the conclusion.", "sci-fi")
+    "it concludes the answer 'sci-fi' ('answer is science fiction')"
     >>> find_leak(LAMP2, "Setting shows sci-fi 3/4 (75.0%) for this user.", "sci-fi") is None
     True
     >>> find_leak(LAMP3, "Shipping counts in 4 of 6 items (mean 4.50).", "4") is None
@@ -62,6 +65,23 @@ def find_leak(task: TaskSpec, reasoning: str, answer: str, options: Sequence[str
     return _framed_leak(reasoning, answer)
 
 
+PARAPHRASES: dict[str, tuple[str, ...]] = {  # how models restate a label (LaMP-2's tags), by the label
+    "sci-fi": ("science fiction", "scifi"),
+    "based on a book": ("book adaptation", "adapted from a book", "adaptation of a book", "based on the book"),
+    "twist ending": ("plot twist", "surprise ending", "twist at the end"),
+    "dark comedy": ("black comedy", "dark humor", "dark humour"),
+    "thought-provoking": ("thought provoking",),
+    "true story": ("based on a true story", "based on real events", "real events", "true events"),
+    "psychology": ("psychological",),
+    "romance": ("romantic",),
+    "violence": ("violent",),
+    "fantasy": ("fantastical",),
+    "dystopia": ("dystopian",),
+    "comedy": ("comedic",),
+    "social commentary": ("social critique", "social criticism"),
+}
+_PARAPHRASED = {" ".join(words(label)): tuple(map(words, said)) for label, said in PARAPHRASES.items()}
+
 _NOUN = r"(?:answer|tag|label|option|choice|pick|selection|rating|verdict|prediction|response)"
 _MODAL = r"(?:would|will|should|must|d|ll|likely|probably|surely|clearly|then)"
 _CHOOSE = (
@@ -75,11 +95,11 @@ _QUALITY = r"(?:the|their|its|a|an|this|person|user|country|s|clear|obvious|like
 
 def _framed_leak(reasoning: str, answer: str) -> str | None:
     """Where ``reasoning`` frames ``answer`` as its conclusion (the patterns of the module docstring)."""
-    wanted = words(answer)
-    if not wanted:
+    spellings = [words(answer), *_PARAPHRASED.get(" ".join(words(answer)), ())]
+    if not spellings[0]:
         return None
     text = " ".join(words(reasoning))
-    phrase = r"\b" + r"\s+".join(map(re.escape, wanted)) + r"\b"
+    phrase = "(?:" + "|".join(r"\b" + r"\s+".join(map(re.escape, w)) + r"\b" for w in spellings) + ")"
     patterns = (
         rf"\b{_NOUN}\s+(?:(?:{_MODAL}|is|be)\s+){{0,2}}(?:is|be|was)\s+(?:{_HEDGE}\s+){{0,2}}{phrase}",
         rf"\b{_MODAL}\s+(?:\w+\s+)?{_CHOOSE}\s+(?:{_OBJECT}\s+){{0,3}}{phrase}",

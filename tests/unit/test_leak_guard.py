@@ -29,6 +29,9 @@ TITLE = "Sign Language Translation: A Keypoint Transformer Approach"
         (LAMP2, "Dystopia is the obvious tag here.", "dystopia", True),
         (LAMP2, "Their answer would likely be a dark comedy.", "dark comedy", True),
         (LAMP2, "Dark humour about crime, so the tag is comedy.", "dark comedy", False),  # the phrase, not a word
+        (LAMP2, "The answer is science fiction, but it's not the conclusion.", "sci-fi", True),  # a paraphrase
+        (LAMP2, "They would call it a book adaptation.", "based on a book", True),
+        (LAMP2, "Science fiction settings drive this user.", "sci-fi", False),  # a paraphrase as a content word
         (GLOBAL_OPINION_QA, "Religion matters: it is important here.", "Not too important", False),
         (GLOBAL_OPINION_QA, "Most would say not too important.", "Not too important", True),
         (GLOBAL_OPINION_QA, "Most people here agree that faith matters; yes, it is central.", "Agree", False),
