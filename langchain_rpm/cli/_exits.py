@@ -59,6 +59,8 @@ def _model_hint(name: str, text: str) -> str:
         return "rate-limited: lower --concurrency or try again later"
     if "connection" in lowered or "connect" in lowered or "timeout" in lowered or "timed out" in lowered:
         return "cannot reach the model: is its server running? check --base-url (or the network)"
+    if "no usable feature" in lowered:
+        return "the model named no usable feature of these inputs (only non-words or the prompt's example): try a stronger --model"
     if "structuredoutput" in lowered or "no valid reply" in lowered or "validation error" in lowered:
         return (
             "the model's replies did not fit the expected schema after retries: try "
