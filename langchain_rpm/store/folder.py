@@ -60,6 +60,16 @@ class EmbeddedFolder:
             if token != self._known:
                 self._reopen(token)
 
+    def generation(self) -> tuple[int, str]:
+        """The folder's write generation: this process's reopen count and the last write's token (a file read).
+
+        Any write, by any process or store object, replaces the token, so an unchanged generation means
+        nothing was written since (what :mod:`~langchain_rpm.store._query_cache` relies on).
+        """
+        self.refresh()
+        with self._mutex:
+            return self.epoch, self._known
+
     def reopen(self) -> None:
         """Reopen Chroma now; the caller holds :attr:`writer` (no write of this process is then in flight).
 
