@@ -10,6 +10,7 @@ import pytest
 from langchain_rpm import RPMStore
 from langchain_rpm.errors import UnknownUserError
 from langchain_rpm.personalization import Personalizer
+from langchain_rpm.plans import run
 from langchain_rpm.store._query_cache import CachedContext, QueryCache
 from tests.support import concurrent_writers as writers
 from tests.support.rpm_fakes import CountingEmbeddings
@@ -116,3 +117,23 @@ def test_the_cache_off_reads_every_time(tmp_path):
     assert "ada" not in store.backend.query_cache
     asyncio.run(Personalizer(writers.make_rpm(store).components).ainvoke("ada", QUERY))
     assert "ada" not in store.backend.query_cache
+
+
+def test_a_commit_that_was_never_announced_is_seen_by_the_next_query(tmp_path):
+    """A writer killed after Chroma committed but before it replaced the write token, or a plain Chroma client."""
+    store = _store(tmp_path / "store")
+    writers.make_rpm(store).build_user("ada", writers.BASE)
+    _item_ids(store, "ada")
+    profile = store.get_profile("ada")
+    changed = profile.model_copy(update={"num_items": 99})
+    run(store.backend.put_profile_plan(changed))  # straight to Chroma: no lock, no new write token
+    found = Personalizer(writers.make_rpm(store).components).invoke("ada", QUERY)
+    assert found.profile is not None and found.profile.num_items == 99
+
+
+def test_chroma_still_counts_its_commits_in_the_sqlite_header(tmp_path):
+    """The generation relies on it: SQLite's file change counter moves with every commit to Chroma's database."""
+    store = _store(tmp_path / "store")
+    before = store.backend.folder.generation()[2]
+    writers.make_rpm(store).build_user("ada", writers.BASE)
+    assert len(before) == 4 and store.backend.folder.generation()[2] != before
