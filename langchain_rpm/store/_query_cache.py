@@ -2,10 +2,11 @@
 
 A query reads a user's profile, manifest and examples' vectors (two Chroma ``get`` calls, ~4 ms of CPU).
 :class:`QueryCache` keeps what that read gave, per user, under the *generation* it was read at: for an
-embedded folder, the write token every write of any process replaces (:mod:`~langchain_rpm.store.folder`),
-so checking it is one small file read. A query whose generation is the cached one needs no store read; any
-write anywhere (this process, another store object, another process) moves the generation and the whole
-cache is dropped before the next read. A forget in this process drops the user's entry at once. Clients
+embedded folder, the write token every write of any process replaces and the commit counter in the header of
+Chroma's SQLite file (:meth:`~langchain_rpm.store.folder.EmbeddedFolder.generation`: two small file reads).
+A query whose generation is the cached one needs no store read; any write anywhere (this process, another
+store object, another process, a writer killed before it announced its commit) moves the generation and the
+whole cache is dropped before the next read. A forget in this process drops the user's entry at once. Clients
 without a generation (a Chroma server, an in-memory client) are not cached: their queries read as before.
 
 Entries are keyed by user id and hold only that user's data; the profile is kept as its JSON document and
