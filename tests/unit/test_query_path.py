@@ -55,6 +55,8 @@ def test_the_direct_path_gives_the_graphs_answer():
     direct, graph = rpm.personalize("ada", QUERY), _graph_prediction(rpm, "ada", QUERY)
     assert direct.model_dump(exclude={"usage"}) == graph.model_dump(exclude={"usage"})
     assert direct.examples and direct.usage.llm_calls == 2
+    assert "ada" in rpm.store.backend.query_cache  # the same answer again, from the query cache
+    assert rpm.personalize("ada", QUERY).model_dump(exclude={"usage"}) == graph.model_dump(exclude={"usage"})
 
 
 async def test_the_async_direct_path_gives_the_graphs_answer():
