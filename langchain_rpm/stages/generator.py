@@ -114,17 +114,15 @@ class ReasoningGenerator(RPMStage[GenerationInput, Prediction]):
     def prompt(self, request: GenerationInput | Any) -> PromptValue:
         """The exact prompt sent for ``request``."""
         request = self.coerce(request)
-        return GENERATION.invoke(
-            {
-                "examples": render_examples(request.examples),
-                "instruction": self.task.instruction,
-                "subject": self.task.subject,
-                "answer_format": self.task.answer_format(request.options),
-                "answer_key": self.task.answer_key,
-                "factors": render_factors(request.factors, self.task),
-                "fenced_input": render_input(request.query, request.options),
-                "features": render_features(request.features),
-            }
+        return GENERATION.format_prompt(  # not .invoke: a template is no traced run of its own (~0.4 ms of CPU)
+            examples=render_examples(request.examples),
+            instruction=self.task.instruction,
+            subject=self.task.subject,
+            answer_format=self.task.answer_format(request.options),
+            answer_key=self.task.answer_key,
+            factors=render_factors(request.factors, self.task),
+            fenced_input=render_input(request.query, request.options),
+            features=render_features(request.features),
         )
 
     def problem(self, answer: str, options: list[str] | None = None) -> str | None:

@@ -65,12 +65,12 @@ class QueryContext:
     """
 
     profile: UserProfile | None
-    vectors: list[Any] | None = None
+    vectors: Any = None  # a list of vectors or a matrix (rows), or None
     hit: Callable[[int, float], list[RetrievedExample]] | None = None
 
     def nearest(self, user_id: str, vector: list[float], k: int) -> list[RetrievedExample]:
         """The ``k`` examples nearest (cosine) to ``vector``, best first, like a backend's ``search_plan``."""
-        if self.vectors is None or self.hit is None or k <= 0 or not self.vectors:
+        if self.vectors is None or self.hit is None or k <= 0 or len(self.vectors) == 0:
             return []
         return [found for row, score in rank(self.vectors, vector, k) for found in self.hit(row, score)]
 
@@ -134,6 +134,10 @@ class Backend(Protocol):
 
     def query_context_plan(self, user_id: str) -> Plan[QueryContext]:
         """The profile and the current examples' vectors for one query, in one read where the backend can."""
+        ...
+
+    def cached_query_context(self, user_id: str) -> QueryContext | None:
+        """:meth:`query_context_plan`'s answer held by this process, valid now (no store read), or ``None``."""
         ...
 
     def vectors_plan(self, user_id: str, ids: list[str]) -> Plan[list[list[float]]]:
@@ -208,6 +212,7 @@ class ChromaParts(Protocol):
     handles: Any
     epoch: int
     coordinator: Coordinator
+    query_cache: Any
 
     @property
     def client(self) -> Any:

@@ -33,6 +33,7 @@ from langchain_rpm.store._folder import embedded_folder
 from langchain_rpm.store._handles import forget_handle, open_collection
 from langchain_rpm.store._io import call
 from langchain_rpm.store._leases import coordinator_for
+from langchain_rpm.store._query_cache import QueryCache
 from langchain_rpm.store._records import (
     collection_name,
     default_client,
@@ -86,6 +87,7 @@ class ChromaBackend(Embedder):
         self.handles: OrderedDict[Hashable, Any] = OrderedDict()  # open collections (see store.handles)
         self.epoch = self.folder.epoch if self.folder is not None else 0
         self.max_batch: int | None = None
+        self.query_cache = QueryCache()  # what queries read, per user, while no write moved the generation
 
     @property
     def client(self) -> Any:
@@ -126,8 +128,12 @@ class ChromaBackend(Embedder):
         return reads.current_plan(self, user_id)
 
     def query_context_plan(self, user_id: str) -> Plan[QueryContext]:
-        """Profile, manifest and the current examples' vectors: two Chroma ``get`` calls."""
+        """Profile, manifest and the current examples' vectors: two Chroma ``get`` calls (then cached)."""
         return reads.query_context_plan(self, user_id)
+
+    def cached_query_context(self, user_id: str) -> QueryContext | None:
+        """The query context this process read under the folder's current write generation (no store read)."""
+        return reads.cached_query_context(self, user_id)
 
     def record_ids_plan(self, user_id: str) -> Plan[list[str]]:
         """Every record of the user, through the user filter."""
@@ -217,6 +223,12 @@ class ChromaBackend(Embedder):
 
     def erase_plan(self, user_id: str) -> Plan[int]:
         """Every example record (per-user layout: the collection), the profile and the manifest."""
+        try:
+            return (yield from self._erase(user_id))
+        finally:
+            self.query_cache.drop(user_id)  # after the deletes: a query racing them cannot keep what it read
+
+    def _erase(self, user_id: str) -> Plan[int]:
         ids = yield from reads.user_record_ids(self, user_id)
         if self.layout == "per_user":  # the user's own collection goes, with everything in it
             if (yield from open_collection(self, "examples", user_id, create=False, fresh=True)) is not None:

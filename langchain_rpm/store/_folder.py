@@ -31,6 +31,7 @@ from filelock import FileLock
 
 LOCK_FILE = "rpm-write.lock"
 TOKEN_FILE = "rpm-write-token"
+CHROMA_DATABASE = "chroma.sqlite3"  # an embedded Chroma's SQLite file (tests/unit/test_query_cache.py checks it)
 
 
 class EmbeddedFolder:
@@ -59,6 +60,26 @@ class EmbeddedFolder:
             token = self._read_token()
             if token != self._known:
                 self._reopen(token)
+
+    def generation(self) -> tuple[int, str, bytes]:
+        """The folder's write generation: this process's reopen count, the last write's token, Chroma's commits.
+
+        Every write through RPM, by any process or store object, replaces the token; the third part is the
+        change counter SQLite keeps in the header of Chroma's database file (bumped by every commit in its
+        rollback-journal mode), so a write that never announced itself (a writer killed after its commit, a
+        plain Chroma client) moves the generation too. Two small file reads, no lock. An unchanged
+        generation means nothing was written since (what :mod:`~langchain_rpm.store._query_cache` relies on).
+        """
+        self.refresh()
+        with self._mutex:
+            return self.epoch, self._known, self._commits()
+
+    def _commits(self) -> bytes:
+        try:
+            with open(self.folder / CHROMA_DATABASE, "rb") as database:
+                return os.pread(database.fileno(), 4, 24)  # the SQLite header's file change counter
+        except OSError:
+            return b""
 
     def reopen(self) -> None:
         """Reopen Chroma now; the caller holds :attr:`writer` (no write of this process is then in flight).

@@ -129,6 +129,10 @@ class GraphStoreBackend:
         """The current backend's query context."""
         return self.current().query_context_plan(user_id)  # type: ignore[no-any-return]
 
+    def cached_query_context(self, user_id: str) -> QueryContext | None:
+        """The current backend's cached query context."""
+        return self.current().cached_query_context(user_id)  # type: ignore[no-any-return]
+
     def vectors_plan(self, user_id: str, ids: list[str]) -> Plan[list[list[float]]]:
         """Vectors on the current backend."""
         return self.current().vectors_plan(user_id, ids)  # type: ignore[no-any-return]

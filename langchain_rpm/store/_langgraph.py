@@ -169,6 +169,10 @@ class LangGraphBackend(Embedder):
             lambda row, score: [_hit(rows[row], score)],
         )
 
+    def cached_query_context(self, user_id: str) -> QueryContext | None:
+        """Nothing is cached: a ``BaseStore`` offers no cheap way to see another client's write."""
+        return None
+
     def records_plan(self, user_id: str) -> Plan[Records]:
         """The user's current records."""
         return (yield from self.current_plan(user_id)).records

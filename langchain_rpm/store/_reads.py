@@ -26,6 +26,7 @@ from langchain_rpm.store._backend import ChromaParts, Current, QueryContext, Rec
 from langchain_rpm.store._handles import forget_handle
 from langchain_rpm.store._io import call, is_stale_index_error
 from langchain_rpm.store._locks import reopen_plan
+from langchain_rpm.store._query_cache import CachedContext
 from langchain_rpm.store._records import (
     decode_manifest,
     hits,
@@ -192,14 +193,24 @@ def _ranked(
     return hits(user_id, [meta for meta, _ in kept], [score for _, score in kept])
 
 
+def cached_query_context(store: ChromaParts, user_id: str) -> QueryContext | None:
+    """The user's query context from this process's cache, if no write moved the store's generation since."""
+    generation = store.folder.generation() if store.folder is not None else None
+    entry = store.query_cache.lookup(user_id, generation)
+    return entry.context() if entry is not None else None
+
+
 def query_context_plan(store: ChromaParts, user_id: str) -> Plan[QueryContext]:
     """The profile, the manifest and the current examples' vectors and records: two Chroma ``get`` calls.
 
     Profile and manifest come in one ``get`` of the profiles collection, the examples (embeddings and
     metadata by the manifest's ids) in one ``get`` of theirs. A switch by a concurrent writer between the
     two reads shows as missing records and is read again; so is an embedded index behind another
-    process's write (as in :func:`search_plan`).
+    process's write (as in :func:`search_plan`). What was read is cached under the generation looked up
+    *before* the read (:mod:`~langchain_rpm.store._query_cache`), so a write during it is never hidden.
     """
+    generation = store.folder.generation() if store.folder is not None else None
+    store.query_cache.lookup(user_id, generation)  # a moved generation drops what was read before it
     for attempt in range(_ATTEMPTS):
         try:
             found = yield from _query_context(store, user_id)
@@ -209,12 +220,13 @@ def query_context_plan(store: ChromaParts, user_id: str) -> Plan[QueryContext]:
             yield from reopen_plan(store.folder, store.coordinator.timeout)
             continue
         if found is not None:
-            return found
+            store.query_cache.store(user_id, generation, found)
+            return found.context()
     profile = yield from profile_plan(store, user_id)  # switched under every attempt: search as usual
     return QueryContext(profile)
 
 
-def _query_context(store: ChromaParts, user_id: str) -> Plan[QueryContext | None]:
+def _query_context(store: ChromaParts, user_id: str) -> Plan[CachedContext | None]:
     """One attempt of :func:`query_context_plan`; ``None`` when a concurrent switch got in the way."""
     flt = user_filter(user_id)
     wanted = [profile_id(user_id), manifest_id(user_id)]
@@ -222,15 +234,14 @@ def _query_context(store: ChromaParts, user_id: str) -> Plan[QueryContext | None
     got = yield call(profiles, "get", {"ids": wanted, "where": flt, "include": ["documents"]})
     documents = dict(zip(got.get("ids") or [], got.get("documents") or [], strict=True))
     if wanted[0] not in documents:
-        return QueryContext(None)
-    profile = UserProfile.model_validate_json(documents[wanted[0]])
+        return CachedContext(None)
+    profile = documents[wanted[0]]
     ids, exact = decode_manifest(documents[wanted[1]]) if wanted[1] in documents else ([], False)
     if not exact or len(ids) > store.exact_search_limit:
-        return QueryContext(profile)  # an older manifest, or a very large user: search as usual
+        return CachedContext(profile)  # an older manifest, or a very large user: search as usual
     request = {"ids": ids, "where": flt, "include": ["embeddings", "metadatas"]}
     found = (yield from _read_examples(store, user_id, request)) if ids else {}
     if len(found.get("ids") or []) != len(ids):
         return None
-    embeddings, metadatas = found.get("embeddings"), list(found.get("metadatas") or [])
-    vectors = [] if embeddings is None else list(embeddings)
-    return QueryContext(profile, vectors, lambda row, score: hits(user_id, [metadatas[row]], [score]))
+    embeddings = found.get("embeddings")
+    return CachedContext.of(user_id, profile, [] if embeddings is None else embeddings, found.get("metadatas") or [])

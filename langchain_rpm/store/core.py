@@ -38,7 +38,7 @@ from typing import Any, Literal, TypeVar
 
 from langchain_core.embeddings import Embeddings
 
-from langchain_rpm._plans import Plan, arun, offloaded, run
+from langchain_rpm._plans import Plan, arun, offloaded, run, value
 from langchain_rpm.errors import AsyncClientError
 from langchain_rpm.store import _writes as writes
 from langchain_rpm.store import portable
@@ -182,8 +182,12 @@ class RPMStore(ChromaView, LangGraphConstructors):
         return self._read(self.backend.profile_plan(user_id))
 
     def query_context_plan(self, user_id: str) -> Plan[QueryContext]:
-        """The profile and what a search needs (:class:`~langchain_rpm.store._backend.QueryContext`): one read."""
-        return self._read(self.backend.query_context_plan(user_id))
+        """The profile and what a search needs (:class:`~langchain_rpm.store._backend.QueryContext`): one read.
+
+        No read at all when this process holds it under the store's current write generation (no thread hand-off).
+        """
+        cached = self.backend.cached_query_context(user_id)
+        return value(cached) if cached is not None else self._read(self.backend.query_context_plan(user_id))
 
     def commit_plan(
         self,

@@ -55,6 +55,8 @@ def test_the_direct_path_gives_the_graphs_answer():
     direct, graph = rpm.personalize("ada", QUERY), _graph_prediction(rpm, "ada", QUERY)
     assert direct.model_dump(exclude={"usage"}) == graph.model_dump(exclude={"usage"})
     assert direct.examples and direct.usage.llm_calls == 2
+    assert "ada" in rpm.store.backend.query_cache  # the same answer again, from the query cache
+    assert rpm.personalize("ada", QUERY).model_dump(exclude={"usage"}) == graph.model_dump(exclude={"usage"})
 
 
 async def test_the_async_direct_path_gives_the_graphs_answer():
@@ -64,23 +66,45 @@ async def test_the_async_direct_path_gives_the_graphs_answer():
     assert direct.model_dump(exclude={"usage"}) == prediction_from_state(state, Usage()).model_dump(exclude={"usage"})
 
 
-def test_a_query_reads_the_store_twice(chroma_calls):
+def test_a_query_reads_the_store_twice_after_a_write_and_never_when_nothing_changed(chroma_calls):
     rpm = demo_rpm()
     rpm.personalize("ada", QUERY)  # first query: opens the collections
+    rpm.add_interactions("ada", [HistoryItem(id="new-1", input="Arrived late and scratched.", response="2")])
     chroma_calls.clear()
-    rpm.personalize("ada", QUERY)
+    after_write = rpm.personalize("ada", QUERY)
     assert chroma_calls == Counter(get=2)  # profile + manifest, then the examples' vectors and records
+    chroma_calls.clear()
+    again = rpm.personalize("ada", QUERY)
+    assert chroma_calls == Counter()  # the store's write generation stood: this process's read serves
+    assert again.model_dump(exclude={"usage"}) == after_write.model_dump(exclude={"usage"})
 
 
-def test_a_retrieval_reads_the_store_twice(chroma_calls):
+async def test_an_async_query_reads_the_store_twice_after_a_write_and_never_when_nothing_changed(chroma_calls):
+    rpm = demo_rpm()
+    await rpm.apersonalize("ada", QUERY)
+    await rpm.aadd_interactions("ada", [HistoryItem(id="new-1", input="Arrived late and scratched.", response="2")])
+    chroma_calls.clear()
+    await rpm.apersonalize("ada", QUERY)
+    assert chroma_calls == Counter(get=2)
+    chroma_calls.clear()
+    await rpm.apersonalize("ada", QUERY)
+    assert chroma_calls == Counter()
+
+
+def test_a_retrieval_reads_the_store_twice_then_never_until_a_write(chroma_calls):
     from langchain_rpm.personalization import Personalizer
+    from langchain_rpm.retrievers import RPMRetriever
 
     rpm = demo_rpm()
-    personalizer = Personalizer(rpm.components)
-    personalizer.invoke("ada", QUERY)
+    RPMRetriever.from_rpm(rpm, user_id="ada").invoke(QUERY)  # opens the collections
+    rpm.add_interactions("ada", [HistoryItem(id="new-1", input="Arrived late and scratched.", response="2")])
     chroma_calls.clear()
-    found = personalizer.invoke("ada", QUERY)
-    assert found.examples and chroma_calls == Counter(get=2)
+    docs = RPMRetriever.from_rpm(rpm, user_id="ada").invoke(QUERY)
+    assert docs and chroma_calls == Counter(get=2)
+    chroma_calls.clear()
+    found = Personalizer(rpm.components).invoke("ada", QUERY)
+    assert found.examples and chroma_calls == Counter()
+    assert [hit.example.item_id for hit in found.examples] == [doc.metadata["item_id"] for doc in docs]
 
 
 def test_one_users_write_makes_a_fixed_number_of_store_calls(chroma_calls):

@@ -1,0 +1,120 @@
+"""What a query needs of one user, kept in this process while the store's write generation stands (private).
+
+A query reads a user's profile, manifest and examples' vectors (two Chroma ``get`` calls, ~4 ms of CPU).
+:class:`QueryCache` keeps what that read gave, per user, under the *generation* it was read at: for an
+embedded folder, the write token every write of any process replaces and the commit counter in the header of
+Chroma's SQLite file (:meth:`~langchain_rpm.store._folder.EmbeddedFolder.generation`: two small file reads).
+A query whose generation is the cached one needs no store read; any write anywhere (this process, another
+store object, another process, a writer killed before it announced its commit) moves the generation and the
+whole cache is dropped before the next read. A forget in this process drops the user's entry at once. Clients
+without a generation (a Chroma server, an in-memory client) are not cached: their queries read as before.
+
+Entries are keyed by user id and hold only that user's data; the profile is kept as its JSON document and
+parsed per query, so no caller ever shares a mutable profile with another.
+
+Example:
+    >>> cache = QueryCache(size=2)
+    >>> cache.lookup("ada", "gen-1") is None  # a miss; the generation is now "gen-1"
+    True
+    >>> cache.store("ada", "gen-1", CachedContext(None))
+    >>> cache.lookup("ada", "gen-1").context().profile is None
+    True
+    >>> cache.lookup("ada", "gen-2") is None  # a write moved the generation: everything was dropped
+    True
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from collections.abc import Hashable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from langchain_rpm.store._backend import QueryContext
+from langchain_rpm.store._records import hits
+from langchain_rpm.types import UserProfile
+
+QUERY_CACHE_USERS = 256  # users whose query context one store object keeps (the most recently queried)
+
+
+@dataclass(frozen=True)
+class CachedContext:
+    """One user's read: the profile's JSON document, the examples' vectors (a matrix) and metadata."""
+
+    profile_json: str | None
+    vectors: np.ndarray[Any, Any] | None = None
+    metadatas: list[dict[str, Any]] = field(default_factory=list)
+    user_id: str = ""
+
+    @classmethod
+    def of(cls, user_id: str, profile_json: str | None, vectors: Any, metadatas: list[Any]) -> CachedContext:
+        """Keep a read: ``vectors`` as one float64 matrix (ranked without a copy), ``None`` for an uncached search."""
+        matrix = None if vectors is None else np.asarray(vectors, dtype=np.float64)
+        if matrix is not None and matrix.ndim != 2:  # no examples: an empty matrix
+            matrix = matrix.reshape(len(metadatas), -1) if matrix.size else np.zeros((0, 0))
+        return cls(profile_json, matrix, list(metadatas), user_id)
+
+    def context(self) -> QueryContext:
+        """A fresh :class:`QueryContext` (its own profile object) over the kept vectors and metadata."""
+        profile = None if self.profile_json is None else UserProfile.model_validate_json(self.profile_json)
+        if self.vectors is None:
+            return QueryContext(profile)
+        user_id, metadatas = self.user_id, self.metadatas
+        return QueryContext(profile, self.vectors, lambda row, score: hits(user_id, [metadatas[row]], [score]))
+
+
+class QueryCache:
+    """Per-user cached contexts (:class:`CachedContext`) valid under one generation; a new generation drops them all.
+
+    Args:
+        size: Users kept (least recently queried dropped first); ``0`` turns the cache off.
+    """
+
+    def __init__(self, size: int = QUERY_CACHE_USERS) -> None:
+        """An empty cache of at most ``size`` users."""
+        self.size = size
+        self._entries: OrderedDict[str, CachedContext] = OrderedDict()
+        self._generation: Hashable | None = None
+        self._lock = threading.Lock()
+
+    def lookup(self, user_id: str, generation: Hashable | None) -> CachedContext | None:
+        """The user's entry if it was read under ``generation``; a different generation drops every entry."""
+        with self._lock:
+            if generation is None or generation != self._generation:
+                self._entries.clear()
+                self._generation = generation
+                return None
+            entry = self._entries.get(user_id)
+            if entry is not None:
+                self._entries.move_to_end(user_id)
+            return entry
+
+    def store(self, user_id: str, generation: Hashable | None, entry: CachedContext) -> None:
+        """Keep ``entry``, read under ``generation`` (looked up *before* the read); ignored if it moved since."""
+        with self._lock:
+            if self.size <= 0 or generation is None or generation != self._generation:
+                return
+            self._entries[user_id] = entry
+            self._entries.move_to_end(user_id)
+            while len(self._entries) > self.size:
+                self._entries.popitem(last=False)
+
+    def drop(self, user_id: str) -> None:
+        """Forget the user's entry now (a forget, an erase); a read in flight will not be kept either."""
+        with self._lock:
+            self._entries.pop(user_id, None)
+            self._generation = None  # a read looked up before this drop stores nothing
+
+    def clear(self) -> None:
+        """Drop every entry."""
+        with self._lock:
+            self._entries.clear()
+            self._generation = None
+
+    def __contains__(self, user_id: object) -> bool:
+        """Whether an entry of ``user_id`` is held (for tests and audits)."""
+        with self._lock:
+            return user_id in self._entries

@@ -1,0 +1,139 @@
+"""The per-user query cache: a repeated query reads nothing, yet every write (this process, another store
+object, another process) and every forget is seen by the very next query; no entry serves another user."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from langchain_rpm import RPMStore
+from langchain_rpm._plans import run
+from langchain_rpm.errors import UnknownUserError
+from langchain_rpm.personalization import Personalizer
+from langchain_rpm.store._query_cache import CachedContext, QueryCache
+from tests.support import concurrent_writers as writers
+from tests.support.rpm_fakes import CountingEmbeddings
+
+QUERY = "Robots and a kiss in space."
+
+
+def _store(folder) -> RPMStore:
+    return RPMStore(folder, embeddings=CountingEmbeddings())
+
+
+def _item_ids(store: RPMStore, user: str) -> set[str]:
+    found = Personalizer(writers.make_rpm(store).components).invoke(user, QUERY, k=50, retrieval="query")
+    return {hit.example.item_id for hit in found.examples}
+
+
+def test_a_repeated_query_is_served_from_the_cache(tmp_path):
+    store = _store(tmp_path / "store")
+    writers.make_rpm(store).build_user("ada", writers.BASE)
+    first = _item_ids(store, "ada")
+    assert "ada" in store.backend.query_cache
+    assert _item_ids(store, "ada") == first == {item["id"] for item in writers.BASE}
+
+
+def test_another_process_write_is_seen_by_the_next_query(tmp_path):
+    folder = tmp_path / "store"
+    store = _store(folder)
+    writers.make_rpm(store).build_user("ada", writers.BASE)
+    before = _item_ids(store, "ada")  # cached now
+    reports = writers.in_processes(["--store", str(folder)], "ada", 1, 2)
+    assert _item_ids(store, "ada") == before | set(reports[0]["written"])
+    assert store.get_profile("ada").num_items == len(writers.BASE) + 2
+
+
+def test_a_write_through_another_store_object_is_seen_by_the_next_query(tmp_path):
+    folder = tmp_path / "store"
+    reader, writer = _store(folder), _store(folder)
+    writers.make_rpm(writer).build_user("ada", writers.BASE)
+    before = _item_ids(reader, "ada")
+    writers.make_rpm(writer).add_interactions("ada", writers.items("other", 1))
+    assert _item_ids(reader, "ada") == before | {"other-000"}
+
+
+async def test_an_async_query_sees_a_write_made_after_it_was_cached(tmp_path):
+    store = _store(tmp_path / "store")
+    rpm = writers.make_rpm(store)
+    await rpm.abuild_user("ada", writers.BASE)
+    personalizer = Personalizer(rpm.components)
+    await personalizer.ainvoke("ada", QUERY)
+    await rpm.aadd_interactions("ada", writers.items("late", 1))
+    found = await personalizer.ainvoke("ada", QUERY, k=50, retrieval="query")
+    assert "late-000" in {hit.example.item_id for hit in found.examples}
+
+
+def test_forget_drops_the_users_entry_at_once(tmp_path):
+    store = _store(tmp_path / "store")
+    rpm = writers.make_rpm(store)
+    rpm.build_user("ada", writers.BASE)
+    rpm.build_user("bo", writers.BASE)
+    _item_ids(store, "ada")
+    assert "ada" in store.backend.query_cache
+    rpm.forget("ada")
+    assert "ada" not in store.backend.query_cache
+    with pytest.raises(UnknownUserError):
+        Personalizer(rpm.components).invoke("ada", QUERY)
+    assert _item_ids(store, "bo") == {item["id"] for item in writers.BASE}
+
+
+def test_a_read_that_raced_a_forget_is_not_kept():
+    cache = QueryCache()
+    assert cache.lookup("ada", "g1") is None  # a query looks up, then reads the store...
+    cache.drop("ada")  # ...while a forget deletes the user and drops the entry
+    cache.store("ada", "g1", CachedContext("{}"))  # what the query read (maybe before the delete)
+    assert "ada" not in cache
+
+
+def test_entries_are_kept_per_user_and_only_under_a_known_generation():
+    cache = QueryCache(size=1)
+    cache.lookup("ada", "g1")
+    cache.store("ada", "g1", CachedContext(None, [[1.0, 0.0]], [{"user_id": "ada", "example": "{}"}], "ada"))
+    assert cache.lookup("bo", "g1") is None  # another user's entry is never served
+    cache.store("bo", "g1", CachedContext(None, user_id="bo"))
+    assert "ada" not in cache and "bo" in cache  # size 1: the least recently queried user went
+    cache.store("cy", None, CachedContext(None, user_id="cy"))  # no generation (a server): nothing kept
+    assert "cy" not in cache
+    assert cache.lookup("bo", "g2") is None and "bo" not in cache  # a write moved the generation
+
+
+def test_users_queried_in_turn_each_get_their_own_examples(tmp_path):
+    store = _store(tmp_path / "store")
+    rpm = writers.make_rpm(store)
+    rpm.build_user("ada", writers.BASE)
+    rpm.build_user("bo", writers.items("bo", 3))
+    for _ in range(2):
+        assert _item_ids(store, "ada") == {item["id"] for item in writers.BASE}
+        assert _item_ids(store, "bo") == {f"bo-{i:03d}" for i in range(3)}
+
+
+def test_the_cache_off_reads_every_time(tmp_path):
+    store = _store(tmp_path / "store")
+    writers.make_rpm(store).build_user("ada", writers.BASE)
+    store.backend.query_cache.size = 0
+    assert _item_ids(store, "ada") == {item["id"] for item in writers.BASE}
+    assert "ada" not in store.backend.query_cache
+    asyncio.run(Personalizer(writers.make_rpm(store).components).ainvoke("ada", QUERY))
+    assert "ada" not in store.backend.query_cache
+
+
+def test_a_commit_that_was_never_announced_is_seen_by_the_next_query(tmp_path):
+    """A writer killed after Chroma committed but before it replaced the write token, or a plain Chroma client."""
+    store = _store(tmp_path / "store")
+    writers.make_rpm(store).build_user("ada", writers.BASE)
+    _item_ids(store, "ada")
+    profile = store.get_profile("ada")
+    changed = profile.model_copy(update={"num_items": 99})
+    run(store.backend.put_profile_plan(changed))  # straight to Chroma: no lock, no new write token
+    found = Personalizer(writers.make_rpm(store).components).invoke("ada", QUERY)
+    assert found.profile is not None and found.profile.num_items == 99
+
+
+def test_chroma_still_counts_its_commits_in_the_sqlite_header(tmp_path):
+    """The generation relies on it: SQLite's file change counter moves with every commit to Chroma's database."""
+    store = _store(tmp_path / "store")
+    before = store.backend.folder.generation()[2]
+    writers.make_rpm(store).build_user("ada", writers.BASE)
+    assert len(before) == 4 and store.backend.folder.generation()[2] != before
