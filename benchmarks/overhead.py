@@ -80,15 +80,13 @@ async def _call_floors(rpm: RPM, model: FakeStructuredChatModel, calls: int) -> 
         reply = await bound.ainvoke(messages)
         return ExtractedFeatures.model_validate(reply.tool_calls[0]["args"])  # type: ignore[attr-defined]
 
-    out = {}
-    for name, call in (
-        ("structured_caller_ms", lambda: arun(extractor.caller.plan(messages))),
-        ("bind_tools_ms", direct),
-    ):
+    out: dict[str, float] = {}
+    floors = (("structured_caller_ms", lambda: arun(extractor.caller.plan(messages))), ("bind_tools_ms", direct))
+    for name, call in (*floors, *floors):  # twice, alternating, the lower kept: the first pass pays one-time costs
         await asyncio.gather(*(call() for _ in range(10)))
         start = time.process_time()
         await asyncio.gather(*(call() for _ in range(calls)))
-        out[name] = round(1000 * (time.process_time() - start) / calls, 3)
+        out[name] = min(out.get(name, float("inf")), round(1000 * (time.process_time() - start) / calls, 3))
     return out
 
 
