@@ -79,8 +79,6 @@ def _framed_leak(reasoning: str, answer: str) -> str | None:
     if not wanted:
         return None
     text = " ".join(words(reasoning))
-    if f" {' '.join(wanted)} " not in f" {text} ":  # every pattern needs the phrase: skip compiling them
-        return None
     phrase = r"\b" + r"\s+".join(map(re.escape, wanted)) + r"\b"
     patterns = (
         rf"\b{_NOUN}\s+(?:(?:{_MODAL}|is|be)\s+){{0,2}}(?:is|be|was)\s+(?:{_HEDGE}\s+){{0,2}}{phrase}",
