@@ -16,6 +16,7 @@ import argparse
 import asyncio
 import contextlib
 import cProfile
+import gc
 import io
 import json
 import os
@@ -36,6 +37,7 @@ from langchain_rpm.testing import FakeStructuredChatModel
 
 RESULTS = Path(__file__).parent / "results"
 TARGET_MS = 1.0
+FROZEN = "async, host gc.freeze()"
 
 
 async def cpu_per_call(n: int, profile_top: int = 0) -> dict[str, Any]:
@@ -78,34 +80,37 @@ async def _call_floors(rpm: RPM, model: FakeStructuredChatModel, calls: int) -> 
         reply = await bound.ainvoke(messages)
         return ExtractedFeatures.model_validate(reply.tool_calls[0]["args"])  # type: ignore[attr-defined]
 
-    out = {}
-    for name, call in (
-        ("structured_caller_ms", lambda: arun(extractor.caller.plan(messages))),
-        ("bind_tools_ms", direct),
-    ):
+    out: dict[str, float] = {}
+    floors = (("structured_caller_ms", lambda: arun(extractor.caller.plan(messages))), ("bind_tools_ms", direct))
+    for name, call in (*floors, *floors):  # twice, alternating, the lower kept: the first pass pays one-time costs
         await asyncio.gather(*(call() for _ in range(10)))
         start = time.process_time()
         await asyncio.gather(*(call() for _ in range(calls)))
-        out[name] = round(1000 * (time.process_time() - start) / calls, 3)
+        out[name] = min(out.get(name, float("inf")), round(1000 * (time.process_time() - start) / calls, 3))
     return out
 
 
 async def scaling_row(n: int, mode: str, profile_top: int = 0) -> dict[str, Any]:
-    """CPU per call of one build of ``n`` items (``mode``: ``async`` or ``sync``), optionally profiled."""
+    """CPU per call of one build of ``n`` items (``mode``: ``async``, ``sync``, or ``FROZEN``: async in a host
+    that froze its start-up heap with ``gc.freeze()``, so full collections skip it), optionally profiled."""
     with tempfile.TemporaryDirectory() as folder:
         rpm, model, recorder = make_rpm(folder, delay=0.0, concurrency=16)
         await warm_up(rpm, recorder)
+        if mode == FROZEN:  # the host's choice (two lines of its own), not the library's
+            gc.collect()
+            gc.freeze()
         profiler = cProfile.Profile() if profile_top else None
         start, wall = time.process_time(), time.perf_counter()
         if profiler:
             profiler.enable()
-        if mode == "async":
+        if mode != "sync":
             await rpm.abuild_user("u", history(n))
         else:
             await asyncio.to_thread(rpm.build_user, "u", history(n))
         if profiler:
             profiler.disable()
         cpu, wall = time.process_time() - start, time.perf_counter() - wall
+        gc.unfreeze()
     calls = model.call_count
     row: dict[str, Any] = {
         "items": n,
@@ -137,7 +142,7 @@ async def scaling(sizes: list[int], profile_top: int) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as folder:
         rpm, model, _ = make_rpm(folder, delay=0.0, concurrency=16)
         floors = await _call_floors(rpm, model, calls=300)
-    rows = [await scaling_row(n, mode) for n in sizes for mode in ("async", "sync")]
+    rows = [await scaling_row(n, mode) for n in sizes for mode in ("async", "sync", FROZEN)]
     profiled = await scaling_row(sizes[-1], "async", profile_top) if profile_top else {}
     return {"floors": floors, "rows": rows, "profile": profiled.get("profile", "")}
 
@@ -165,6 +170,9 @@ def markdown(results: dict[str, Any], command: str) -> str:
         "ms (async).",
         "- Fake model at delay 0 (its responder's CPU subtracted), DeterministicFakeEmbedding, embedded Chroma: the "
         "CPU includes LangChain's chat-model machinery, LangGraph, our stages and the store write.",
+        f"- `{FROZEN}`: the same async build in a host that called `gc.collect(); gc.freeze()` after start-up "
+        "(its own two lines; the library leaves the collector alone): full collections then skip the imported "
+        "libraries' objects, so the row shows how much of the figure is the collector walking the host's heap.",
     ]
     if results.get("profile"):
         lines += [

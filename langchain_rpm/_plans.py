@@ -130,26 +130,27 @@ class Call(Request):
 
 @dataclass(frozen=True)
 class Invoke(Request):
-    """``runnable.invoke(input, config)``, or ``ainvoke`` on the event loop, holding a ``limiter`` slot."""
+    """``runnable.invoke(input, config, **kwargs)``, or ``ainvoke`` on the event loop, holding a ``limiter`` slot."""
 
     runnable: Runnable[Any, Any]
     input: Any
     config: RunnableConfig | None = None
     limiter: CallLimiter | None = None
+    kwargs: dict[str, Any] = field(default_factory=dict)
 
     def run(self) -> Any:
         """Invoke synchronously."""
         if self.limiter is None:
-            return self.runnable.invoke(self.input, self.config)
+            return self.runnable.invoke(self.input, self.config, **self.kwargs)
         with self.limiter.hold():
-            return self.runnable.invoke(self.input, self.config)
+            return self.runnable.invoke(self.input, self.config, **self.kwargs)
 
     async def arun(self) -> Any:
         """Invoke asynchronously."""
         if self.limiter is None:
-            return await self.runnable.ainvoke(self.input, self.config)
+            return await self.runnable.ainvoke(self.input, self.config, **self.kwargs)
         async with self.limiter.ahold():
-            return await self.runnable.ainvoke(self.input, self.config)
+            return await self.runnable.ainvoke(self.input, self.config, **self.kwargs)
 
 
 @dataclass(frozen=True)

@@ -48,7 +48,7 @@ from langchain_rpm.prompts import (
 )
 from langchain_rpm.prompts.schemas import is_word_name
 from langchain_rpm.settings import RPMSettings
-from langchain_rpm.stages.base import RPMStage, StructuredCaller
+from langchain_rpm.stages.base import RPMStage, StructuredCaller, render_prompt
 from langchain_rpm.stages.batches import feature_line, normalized, numbered_features, read_batch
 from langchain_rpm.stages.statistics import factor_statistics
 from langchain_rpm.tasks import TaskSpec
@@ -237,7 +237,8 @@ class FactorAggregator(RPMStage[AggregationInput, AggregationResult]):
         return sorted(random.Random(f"{self.settings.seed}:{number}").sample(uncovered, size))
 
     def _propose(self, sample: list[Feature], kept: list[str], config: RunnableConfig) -> Plan[list[str]]:
-        prompt = PROPOSE_FACTORS.format_prompt(
+        prompt = render_prompt(
+            PROPOSE_FACTORS,
             **self._frame(),
             num_candidates=self.settings.num_candidates,
             kept_factors=", ".join(kept) or "(none yet)",
@@ -296,7 +297,7 @@ class FactorAggregator(RPMStage[AggregationInput, AggregationResult]):
         listed = {key: render_candidates(names, members, prefix="" if template else "C")}
         if template is not None:
             prompts = [
-                template.format_prompt(**self._frame(), **listed, feature=feature_line(pool[i])) for i in indices
+                render_prompt(template, **self._frame(), **listed, feature=feature_line(pool[i])) for i in indices
             ]
             replies = yield from self._gather(caller, prompts, config)
             return {i: r.assignments for i, r in zip(indices, replies, strict=True) if not isinstance(r, Exception)}
@@ -306,7 +307,7 @@ class FactorAggregator(RPMStage[AggregationInput, AggregationResult]):
             missing = [i for i in indices if i not in numbers]
             batches = [missing[s : s + size] for s in range(0, len(missing), size)]
             prompts = [
-                batched.format_prompt(**self._frame(), **listed, features=numbered_features(pool, b)) for b in batches
+                render_prompt(batched, **self._frame(), **listed, features=numbered_features(pool, b)) for b in batches
             ]
             replies = yield from self._gather(caller, prompts, config)
             for batch, reply in zip(batches, replies, strict=True):

@@ -43,7 +43,7 @@ from langchain_rpm.prompts import (
 )
 from langchain_rpm.prompts.schemas import is_word_name
 from langchain_rpm.stages._packing import PackableStage
-from langchain_rpm.stages.base import StructuredCaller
+from langchain_rpm.stages.base import StructuredCaller, render_prompt
 from langchain_rpm.stages.clustering import closest_factor
 from langchain_rpm.tasks import TaskSpec
 from langchain_rpm.types import Factor, Feature, HistoryItem
@@ -134,13 +134,13 @@ class FeatureExtractor(PackableStage[ExtractionInput, list[Feature], Any]):
     def prompt(self, request: ExtractionInput | Any) -> PromptValue:
         """The exact prompt sent for ``request`` (useful for auditing)."""
         request = self.coerce(request)
-        return FEATURE_EXTRACTION.format_prompt(**self._frame(request.factors, request.options), **self._item(request))
+        return render_prompt(FEATURE_EXTRACTION, **self._frame(request.factors, request.options), **self._item(request))
 
     def pack_prompt(self, requests: Sequence[ExtractionInput]) -> PromptValue:
         """The exact prompt sent for a pack of requests (which must share their ``factors``)."""
         factors = self._shared_factors(requests)
         items = render_pack([EXTRACTION_ITEM.format(**self._item(r)) for r in requests])
-        return PACKED_FEATURE_EXTRACTION.format_prompt(**self._frame(factors, None), count=len(requests), items=items)
+        return render_prompt(PACKED_FEATURE_EXTRACTION, **self._frame(factors, None), count=len(requests), items=items)
 
     def caller_for(self, request: ExtractionInput) -> StructuredCaller[Any]:
         """History mode: the fixed schema; factor-aware mode: the schema whose enum is the user's factors."""

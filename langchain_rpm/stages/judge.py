@@ -27,7 +27,7 @@ from pydantic import BaseModel
 
 from langchain_rpm._plans import CallLimiter, Plan
 from langchain_rpm.prompts import FEATURE_JUDGE, FeatureJudgments, fence, render_indexed_features
-from langchain_rpm.stages.base import RPMStage, StructuredCaller
+from langchain_rpm.stages.base import RPMStage, StructuredCaller, render_prompt
 from langchain_rpm.tasks import TaskSpec
 from langchain_rpm.types import Feature, FeatureJudgment, HistoryItem
 
@@ -99,7 +99,8 @@ class FeatureJudge(RPMStage[JudgeInput, list[Feature]]):
         """The exact prompt sent for ``request``."""
         request = self.coerce(request)
         answer = self.task.check(request.item.response, request.item.options).answer
-        return FEATURE_JUDGE.format_prompt(
+        return render_prompt(
+            FEATURE_JUDGE,
             instruction=self.task.instruction,
             input_description=self.task.input_description,
             fenced_answer=fence("answer", answer),

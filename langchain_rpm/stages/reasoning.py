@@ -41,6 +41,7 @@ from langchain_rpm.prompts import (
 )
 from langchain_rpm.stages._leaks import find_leak
 from langchain_rpm.stages._packing import PackableStage
+from langchain_rpm.stages.base import render_prompt
 from langchain_rpm.stages.judge import apply_judgments
 from langchain_rpm.tasks import TaskKind, TaskSpec
 from langchain_rpm.types import Factor, Feature, HistoryItem, ReasoningExample
@@ -109,7 +110,7 @@ class ReasoningPathBuilder(PackableStage[ReasoningInput, ReasoningExample, Reaso
     def prompt(self, request: ReasoningInput | Any) -> PromptValue:
         """The exact prompt sent for ``request``."""
         request = self.coerce(request)
-        return REASONING_PATH.format_prompt(**self._frame(request.factors), **self._item(request))
+        return render_prompt(REASONING_PATH, **self._frame(request.factors), **self._item(request))
 
     def pack_prompt(self, requests: Sequence[ReasoningInput]) -> PromptValue:
         """The exact prompt sent for a pack of requests (which must share their ``factors``)."""
@@ -117,7 +118,7 @@ class ReasoningPathBuilder(PackableStage[ReasoningInput, ReasoningExample, Reaso
         if any(r.factors is not factors and r.factors != factors for r in requests[1:]):
             raise ValueError("the items of one pack must share the same factors")
         items = render_pack([REASONING_ITEM.format(**self._item(r)) for r in requests])
-        return PACKED_REASONING_PATH.format_prompt(**self._frame(factors), count=len(requests), items=items)
+        return render_prompt(PACKED_REASONING_PATH, **self._frame(factors), count=len(requests), items=items)
 
     def _frame(self, factors: list[Factor]) -> dict[str, str]:
         judged = any(f.statistics is not None and f.statistics.influence is not None for f in factors)

@@ -46,8 +46,10 @@ def test_overhead_benchmark_runs_at_tiny_sizes(tmp_path):
     assert [(row["items"], row["mode"]) for row in results["rows"]] == [
         (4, "async"),
         (4, "sync"),
+        (4, overhead.FROZEN),
         (8, "async"),
         (8, "sync"),
+        (8, overhead.FROZEN),
     ]
     assert all(row["calls"] > row["items"] for row in results["rows"]) and results["floors"]["bind_tools_ms"] > 0
     assert "| N | mode |" in (tmp_path / "overhead.md").read_text() and results["profile"]

@@ -178,3 +178,14 @@ async def test_async_update_and_refresh_take_the_same_paths(tmp_path):
     assert profile.drift[-1].action == "incremental" and profile.factor("Romance") is not None
     llm.reset()
     assert (await rpm.arefresh("u", dry_run=True)).plan.action == "none" and llm.call_count == 0
+
+
+def test_a_table_past_the_budget_goes_to_monte_carlo_without_enumerating_first(monkeypatch):
+    module = fisher_freeman_halton.__globals__  # the exact-test module's namespace, whatever its name
+    calls = []
+    real = module["_log_probability"]
+    monkeypatch.setitem(module, "_log_probability", lambda *a: calls.append(1) or real(*a))
+    table = [[3, 2, 4, 1, 3, 2, 4, 1], [5, 6, 2, 7, 4, 6, 3, 5]]  # far more than 1,000 possible tables
+    result = fisher_freeman_halton(table, budget=1_000, draws=200, seed=1)
+    assert result.method == "monte-carlo"
+    assert len(calls) <= 1 + 200  # the observed table, then one per draw: none spent on a listing cut short
