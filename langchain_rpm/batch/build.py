@@ -36,6 +36,7 @@ from langchain_rpm.batch.jobs import BatchSettings
 from langchain_rpm.batch.model import _NO_RESPONSES_API, BatchChatOpenAI
 from langchain_rpm.errors import ConfigurationError
 from langchain_rpm.privacy import DEFAULT_BATCH_STATE
+from langchain_rpm.store.commit_queue import group_commits
 from langchain_rpm.types import HistoryItem, UserProfile
 
 if TYPE_CHECKING:
@@ -161,7 +162,8 @@ class BatchBuilder:
                         except Exception as exc:
                             return exc
 
-            results = await asyncio.gather(*(one(user_id, history) for user_id, history in histories.items()))
+            with group_commits(facade.components.store):  # users finishing together share store writes
+                results = await asyncio.gather(*(one(user_id, history) for user_id, history in histories.items()))
         finally:
             await asyncio.to_thread(coordinator.close)
             self.usage = coordinator.usage

@@ -28,6 +28,7 @@ from langchain_rpm.errors import ConfigurationError
 from langchain_rpm.plans import Plan
 from langchain_rpm.store import reads
 from langchain_rpm.store._backend import Current, Embedder, QueryContext, Records, Staged
+from langchain_rpm.store._group_reads import current_many_plan, record_ids_many_plan
 from langchain_rpm.store.compaction import chroma_compact_plan
 from langchain_rpm.store.folder import embedded_folder
 from langchain_rpm.store.handles import forget_handle, open_collection
@@ -122,8 +123,16 @@ class ChromaBackend(Embedder):
         return reads.list_users_plan(self)
 
     def current_plan(self, user_id: str) -> Plan[Current]:
-        """Records, exactness and profile (the manifest read once)."""
-        return reads.current_plan(self, user_id)
+        """Records, exactness and profile: manifest and profile in one ``get``, the records in another."""
+        return (yield from current_many_plan(self, [user_id]))[0]
+
+    def current_many_plan(self, user_ids: list[str]) -> Plan[list[Current]]:
+        """:meth:`current_plan` of a group commit's users, in two ``get`` calls (shared layout)."""
+        return current_many_plan(self, user_ids)
+
+    def record_ids_many_plan(self, user_ids: list[str]) -> Plan[dict[str, list[str]]]:
+        """Every record id of each user, in one ``get`` (shared layout)."""
+        return record_ids_many_plan(self, user_ids)
 
     def query_context_plan(self, user_id: str) -> Plan[QueryContext]:
         """Profile, manifest and the current examples' vectors: two Chroma ``get`` calls."""
