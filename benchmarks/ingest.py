@@ -63,6 +63,31 @@ def raw_add(users: int, per_user: int, *, across_users: bool = False) -> float:
         return users * per_user / (time.perf_counter() - start)
 
 
+def raw_write_growth(per_user: int, early: int, grown: int, repeats: int = 7) -> tuple[float, float]:
+    """Median CPU ms of a raw ``upsert`` + ``delete`` of ``per_user`` records in a collection of their own,
+    while another collection of the same embedded client holds ``early``, then ``grown`` records."""
+    with tempfile.TemporaryDirectory() as folder:
+        client = chromadb.PersistentClient(folder, settings=chromadb.Settings(anonymized_telemetry=False))
+        own, other = (
+            client.create_collection(name, metadata={"hnsw:space": "cosine"}, embedding_function=None)
+            for name in ("own", "others")
+        )
+        medians, stored, user = [], 0, 0
+        for size in (early, grown):
+            while stored < size:
+                other.add(**_records(user, per_user))
+                stored, user = stored + per_user, user + 1
+            cpus = []
+            for i in range(repeats):
+                records = _records(10_000 + i, per_user)
+                cpu = time.process_time()
+                own.upsert(**records)
+                own.delete(ids=records["ids"])
+                cpus.append(time.process_time() - cpu)
+            medians.append(round(1000 * sorted(cpus)[repeats // 2], 2))
+        return medians[0], medians[1]
+
+
 def store_ingest(users: int, per_user: int, grown: int, group: int, layout: str = "shared") -> dict[str, Any]:
     """Records per second through ``replace_user_examples`` and by group commit, and one user's write cost
     early vs grown (the store grown by group commits)."""
@@ -122,6 +147,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     raw_batched = raw_add(args.users, args.per_user, across_users=True)
     ours = store_ingest(args.users, args.per_user, args.grown, args.group)
     own = store_ingest(args.users, args.per_user, args.grown, args.group, layout="per_user")
+    raw_growth = raw_write_growth(args.per_user, args.users * args.per_user, args.grown)
     results = {
         "command": command,
         "machine": info,
@@ -130,6 +156,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "raw_add_across_users_records_per_s": round(raw_batched, 1),
         "shared_layout": ours,
         "per_user_layout": own,
+        "raw_upsert_delete_cpu_ms": raw_growth,
         **{key: str(value) if isinstance(value, Path) else value for key, value in vars(args).items()},
     }
     text = markdown(results)
@@ -170,6 +197,12 @@ def markdown(r: dict[str, Any]) -> str:
                 f"| one user's write ({per_user} records), {name}, {unit}, store at {grown:,} records | "
                 f"{late:.1f} ms | {early_at}: {early:.1f} ms | **{late / early:.2f}x** | flat |"
             )
+    raw_early, raw_late = r["raw_upsert_delete_cpu_ms"]
+    rows.append(
+        f"| raw Chroma `upsert` + `delete` of {per_user} records in a collection of their own, CPU, while another "
+        f"collection holds {grown:,} records | {raw_late:.1f} ms | {early_at}: {raw_early:.1f} ms | "
+        f"**{raw_late / raw_early:.2f}x** | Chroma's own growth (no read of ours) |"
+    )
     m = r["machine"]
     return "\n".join(
         [
