@@ -28,7 +28,7 @@ from typing import Any
 from langchain_rpm.plans import Plan
 from langchain_rpm.store._backend import ChromaParts, Current
 from langchain_rpm.store.io import call
-from langchain_rpm.store.reads import _read_examples, _records, newest_records, user_record_ids
+from langchain_rpm.store.reads import _read_examples, newest_records, user_record_ids
 from langchain_rpm.store.records import decode_manifest, manifest_id, profile_id, user_filter
 from langchain_rpm.types import UserProfile
 
@@ -48,12 +48,11 @@ def current_many_plan(store: ChromaParts, user_ids: list[str]) -> Plan[list[Curr
     manifests = {user: _exact_ids(documents.get(manifest_id(user))) for user in user_ids}
     exact = [user for user in user_ids if manifests[user] is not None]
     rows = yield from _rows_by_ids(store, exact, manifests)
+    # no manifest (a new user), or one written by an older version: every record through the user filter
+    rows.update((yield from _rows_by_filter(store, [user for user in user_ids if manifests[user] is None])))
     currents = []
     for user in user_ids:
-        if manifests[user] is not None:
-            records = newest_records(rows.get(user, []))
-        else:  # no manifest, or one written by an older version: every record through the user filter
-            records = (yield from _records(store, user))[0]
+        records = newest_records(rows.get(user, []))
         profile = documents.get(profile_id(user))
         parsed = UserProfile.model_validate_json(profile) if profile else None
         currents.append(Current(records, manifests[user] is not None, parsed))
@@ -67,12 +66,19 @@ def record_ids_many_plan(store: ChromaParts, user_ids: list[str]) -> Plan[dict[s
         for user in user_ids:
             found[user] = yield from user_record_ids(store, user)
         return found
-    request = {"where": users_filter(user_ids), "include": ["metadatas"]}
-    stored = yield from _read_examples(store, user_ids[0], request)
-    by_user: dict[str, list[str]] = {user: [] for user in user_ids}
-    for record_id, meta in zip(stored.get("ids") or [], stored.get("metadatas") or [], strict=True):
-        by_user[meta["user_id"]].append(record_id)
-    return by_user
+    rows = yield from _rows_by_filter(store, user_ids)
+    return {user: [record_id for record_id, _ in rows.get(user, [])] for user in user_ids}
+
+
+def _rows_by_filter(store: ChromaParts, user_ids: list[str]) -> Plan[Rows]:
+    """Every record of these users through their filter: one ``get`` (per-user layout: one per user)."""
+    rows: Rows = {}
+    for users in [[user] for user in user_ids] if store.layout == "per_user" else [user_ids] if user_ids else []:
+        request = {"where": users_filter(users), "include": ["metadatas"]}
+        stored = yield from _read_examples(store, users[0], request)
+        for record_id, meta in zip(stored.get("ids") or [], stored.get("metadatas") or [], strict=True):
+            rows.setdefault(meta["user_id"], []).append((record_id, meta))
+    return rows
 
 
 def _profiles_and_manifests(store: ChromaParts, user_ids: list[str]) -> Plan[dict[str, str]]:
