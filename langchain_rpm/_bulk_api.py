@@ -66,12 +66,13 @@ class BulkBuildMixin:
             )
 
         def one(user_id: str, history: HistoryLike) -> UserProfile | Exception:
-            try:
-                return self.build_user(user_id, history, config=config, on_progress=on_progress)
-            except Exception as exc:
-                return exc
+            with queue.building():
+                try:
+                    return self.build_user(user_id, history, config=config, on_progress=on_progress)
+                except Exception as exc:
+                    return exc
 
-        with group_commits(self.store), ThreadPoolExecutor(max_workers=self.max_concurrency) as pool:
+        with group_commits(self.store) as queue, ThreadPoolExecutor(max_workers=self.max_concurrency) as pool:
             futures = {
                 uid: pool.submit(contextvars.copy_context().run, one, uid, items) for uid, items in histories.items()
             }
@@ -102,11 +103,12 @@ class BulkBuildMixin:
 
         async def one(user_id: str, history: HistoryLike) -> UserProfile | Exception:
             async with gate:
-                try:
-                    return await self.abuild_user(user_id, history, config=config, on_progress=on_progress)
-                except Exception as exc:
-                    return exc
+                with queue.building():
+                    try:
+                        return await self.abuild_user(user_id, history, config=config, on_progress=on_progress)
+                    except Exception as exc:
+                        return exc
 
-        with group_commits(self.store):
+        with group_commits(self.store) as queue:
             results = await asyncio.gather(*(one(uid, history) for uid, history in histories.items()))
         return dict(zip(histories, results, strict=True))

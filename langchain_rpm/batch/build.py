@@ -155,14 +155,14 @@ class BatchBuilder:
 
             async def one(user_id: str, history: HistoryLike) -> UserProfile | Exception:
                 async with gate:
-                    with coordinator.track(user_id):
+                    with coordinator.track(user_id), queue.building():
                         try:
                             run = facade.abuild_user if mode == "build" else facade.aadd_interactions
                             return await run(user_id, history, config=config, on_progress=self._emit)
                         except Exception as exc:
                             return exc
 
-            with group_commits(facade.components.store):  # users finishing together share store writes
+            with group_commits(facade.components.store) as queue:  # users finishing together share writes
                 results = await asyncio.gather(*(one(user_id, history) for user_id, history in histories.items()))
         finally:
             await asyncio.to_thread(coordinator.close)
