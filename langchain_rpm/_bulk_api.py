@@ -4,7 +4,7 @@
 (threads, or asyncio tasks) while every LLM call stays within the facade's one ``max_concurrency``
 bound; ``batch_api=True`` sends each build phase of all users through the OpenAI Batch API instead.
 The users' store writes go in group commits (:mod:`~langchain_rpm.store.commit_queue`): users who
-finish while another group is being written are written together, each still atomic on their own.
+finish close together are written together, each still atomic on their own.
 
 Example:
     >>> from langchain_rpm.testing import demo_rpm
