@@ -31,9 +31,9 @@ from langgraph.store.memory import InMemoryStore
 
 from benchmarks.overhead import machine
 from benchmarks.retrieval import RandomUnitEmbeddings, chroma_server, stats, user_examples
-from langchain_rpm.plans import run
+from langchain_rpm._plans import run
 from langchain_rpm.store import RPMStore
-from langchain_rpm.store.writes import UserWrite, write_many_plan
+from langchain_rpm.store._writes import UserWrite, write_many_plan
 
 RESULTS = Path(__file__).parent / "results"
 BACKENDS = ("chroma embedded", "chroma server", "InMemoryStore", "PostgresStore")

@@ -6,7 +6,7 @@ Same counting model and paper-sized replies as ``benchmarks/cost.py`` (:class:`~
 4 characters = 1 token), GOQA, at N = 36, 90, 300, 1,000 items, for three configurations: the paper preset (one
 call per feature in Propose-Assign-Select's Assign and residual passes, a separate judge), the default preset,
 and the default with packing (``pack_size=8``: eight items per extraction and reasoning call). Dollars at
-gpt-4o-mini list prices online, and at the Batch API's price (``langchain_rpm.batch.cost.BATCH_DISCOUNT`` of
+gpt-4o-mini list prices online, and at the Batch API's price (``langchain_rpm.batch._cost.BATCH_DISCOUNT`` of
 the list price) for the same tokens. The baseline is the paper's own figure (Table 9, GOQA, RPM: $0.0581 per
 user build, $0.0037 per query, ``langchain_rpm.evaluation.paper.PAPER_COST``): each row is a ratio to it.
 """
@@ -28,7 +28,7 @@ from langchain_core.messages import BaseMessage
 from benchmarks.cost import SizedResponder, history
 from benchmarks.fakes import packing_responder
 from langchain_rpm import RPM, RPMStore
-from langchain_rpm.batch.cost import BATCH_DISCOUNT
+from langchain_rpm.batch._cost import BATCH_DISCOUNT
 from langchain_rpm.evaluation.cost import Prices
 from langchain_rpm.evaluation.paper import PAPER_COST
 from langchain_rpm.testing import FakeStructuredChatModel

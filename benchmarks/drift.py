@@ -29,7 +29,7 @@ from typing import Any
 
 from benchmarks.overhead import machine
 from langchain_rpm import RPM, RPMStore
-from langchain_rpm.recency import chronological
+from langchain_rpm._recency import chronological
 from langchain_rpm.stages.statistics import refresh_factors
 from scripts.drift_users import drift_user
 from tests.support.rpm_fakes import CountingEmbeddings, rpm_fake_model

@@ -31,10 +31,10 @@ from typing import Any
 
 from benchmarks.overhead import machine
 from benchmarks.retrieval import RandomUnitEmbeddings, user_examples
-from langchain_rpm.plans import run
+from langchain_rpm._plans import run
 from langchain_rpm.store import RPMStore
-from langchain_rpm.store.commit_queue import group_commits
-from langchain_rpm.store.writes import UserWrite, write_many_plan
+from langchain_rpm.store._commit_queue import group_commits
+from langchain_rpm.store._writes import UserWrite, write_many_plan
 
 RESULTS = Path(__file__).parent / "results"
 

@@ -30,10 +30,10 @@ import chromadb
 
 from benchmarks.overhead import machine
 from benchmarks.retrieval import RandomUnitEmbeddings, user_examples
-from langchain_rpm.plans import run
+from langchain_rpm._plans import run
 from langchain_rpm.store import RPMStore, features_text
-from langchain_rpm.store.records import example_records
-from langchain_rpm.store.writes import UserWrite, write_many_plan
+from langchain_rpm.store._records import example_records
+from langchain_rpm.store._writes import UserWrite, write_many_plan
 
 RESULTS = Path(__file__).parent / "results"
 

@@ -73,7 +73,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     args = parser.parse_args(argv)
 
     import langchain_rpm
-    from langchain_rpm.cli.local_llm import LocalLLMServer, local_chat_model
+    from langchain_rpm.cli._local_llm import LocalLLMServer, local_chat_model
 
     results: dict[str, Any] = {
         "command": "python -m benchmarks.invalid_answers " + shlex.join(argv if argv is not None else sys.argv[1:]),

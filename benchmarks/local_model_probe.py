@@ -9,7 +9,7 @@ import os
 import sys
 import time
 
-from langchain_rpm.cli.local_runtime import LocalRuntime, schema_grammar
+from langchain_rpm.cli._local_runtime import LocalRuntime, schema_grammar
 
 SCHEMA = {
     "type": "object",

@@ -19,7 +19,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from langchain_rpm.cli.local_llm import LocalLLMServer
+from langchain_rpm.cli._local_llm import LocalLLMServer
 
 RESULTS = Path(__file__).resolve().parent / "results"
 

@@ -30,7 +30,7 @@ from typing import Any
 
 from benchmarks.fakes import history, make_rpm, warm_up
 from langchain_rpm import RPM
-from langchain_rpm.plans import arun
+from langchain_rpm._plans import arun
 from langchain_rpm.prompts import ExtractedFeatures
 from langchain_rpm.testing import FakeStructuredChatModel
 

@@ -35,10 +35,10 @@ from langchain_core.embeddings import Embeddings
 
 from benchmarks.fakes import history, make_rpm
 from benchmarks.overhead import machine, target_note
+from langchain_rpm._plans import run
 from langchain_rpm.embeddings import MiniLMEmbeddings, default_embeddings
 from langchain_rpm.graphs.inference import query_input
 from langchain_rpm.graphs.state import RPMContext
-from langchain_rpm.plans import run
 
 RESULTS = Path(__file__).parent / "results"
 QUERIES = ["A heist in space with robots.", "A wedding that ends in a chase.", "Aliens and a love story."]

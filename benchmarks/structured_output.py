@@ -26,7 +26,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from benchmarks.overhead import machine
-from langchain_rpm.plans import CallLimiter, Invoke, Plan, arun, run
+from langchain_rpm._plans import CallLimiter, Invoke, Plan, arun, run
 from langchain_rpm.stages.base import StructuredCaller
 from langchain_rpm.testing import FakeStructuredChatModel
 

@@ -34,7 +34,7 @@ from filelock import FileLock
 from langgraph.checkpoint.sqlite import SqliteSaver
 
 from langchain_rpm import RPM, RPMStore
-from langchain_rpm.cli.cache import SQLiteCache
+from langchain_rpm.cli._cache import SQLiteCache
 from langchain_rpm.testing import FakeStructuredChatModel
 from tests.support import concurrent_writers as writers
 from tests.support.rpm_fakes import CountingEmbeddings, rpm_responder

@@ -3,7 +3,7 @@
 :class:`BulkBuildMixin` is one of :class:`~langchain_rpm.RPM`'s bases. Users are built concurrently
 (threads, or asyncio tasks) while every LLM call stays within the facade's one ``max_concurrency``
 bound; ``batch_api=True`` sends each build phase of all users through the OpenAI Batch API instead.
-The users' store writes go in group commits (:mod:`~langchain_rpm.store.commit_queue`): users who
+The users' store writes go in group commits (:mod:`~langchain_rpm.store._commit_queue`): users who
 finish close together are written together, each still atomic on their own.
 
 Example:
@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 from langchain_core.runnables import RunnableConfig
 
-from langchain_rpm.store.commit_queue import group_commits
+from langchain_rpm.store._commit_queue import group_commits
 from langchain_rpm.types import HistoryItem, UserProfile
 
 if TYPE_CHECKING:

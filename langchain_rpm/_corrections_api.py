@@ -1,7 +1,7 @@
 """The facade's part for single items: remove some of a user's interactions, or correct their responses.
 
 :class:`CorrectionsMixin` is one of :class:`~langchain_rpm.RPM`'s bases; the work is
-:func:`langchain_rpm.corrections.remove_plan` (no LLM call for a removal) and, for a correction,
+:func:`langchain_rpm._corrections.remove_plan` (no LLM call for a removal) and, for a correction,
 :meth:`~langchain_rpm.RPM.add_interactions` of the corrected items.
 
 Example:
@@ -23,9 +23,9 @@ from typing import TYPE_CHECKING, Any
 
 from langchain_core.runnables import RunnableConfig
 
-from langchain_rpm.corrections import RemovalReport, remove_plan
-from langchain_rpm.history import check_user_id, validate_history
-from langchain_rpm.plans import Plan, arun, run
+from langchain_rpm._corrections import RemovalReport, remove_plan
+from langchain_rpm._history import check_user_id, validate_history
+from langchain_rpm._plans import Plan, arun, run
 from langchain_rpm.types import HistoryItem, UserProfile
 
 if TYPE_CHECKING:
@@ -59,7 +59,7 @@ class CorrectionsMixin:
         Statistics are recomputed exactly over the remaining items (a factor none of them has is
         dropped); the other items' features and reasoning paths stay as they are. The removed items'
         text leaves the store (compacted), the LLM caches and the batch ledgers, and the user's build
-        checkpoints are deleted (:mod:`langchain_rpm.corrections`). Unknown ids are refused, nothing
+        checkpoints are deleted (:mod:`langchain_rpm._corrections`). Unknown ids are refused, nothing
         removed; removing every item is :meth:`forget`'s job.
         """
         return run(self._remove(user_id, ids))

@@ -1,9 +1,9 @@
 """The facade's refresh methods (a mixin of :class:`~langchain_rpm.RPM`): ``refresh`` / ``arefresh``, ``plan_refresh``.
 
-``refresh(user)`` re-derives a stale profile paying only for what changed (:mod:`langchain_rpm.refresh`
+``refresh(user)`` re-derives a stale profile paying only for what changed (:mod:`langchain_rpm._refresh`
 has the rules); ``dry_run=True`` returns the plan and its cost without spending anything. After an
 update whose drift monitor crossed a threshold under ``drift="on"``, the facade runs the same
-incremental round (:mod:`langchain_rpm.drift_round`) before returning.
+incremental round (:mod:`langchain_rpm._drift_round`) before returning.
 
 Example:
     >>> from langchain_rpm.testing import demo_rpm
@@ -22,12 +22,12 @@ from langchain_core.runnables import RunnableConfig
 from langgraph.errors import GraphBubbleUp
 from pydantic import BaseModel, Field
 
+from langchain_rpm._drift_round import incremental_plan
+from langchain_rpm._history import check_user_id
+from langchain_rpm._plans import Plan, arun, run
+from langchain_rpm._refresh import RefreshPlan, plan_refresh
 from langchain_rpm.drift import measure_drift
-from langchain_rpm.drift_round import incremental_plan
-from langchain_rpm.history import check_user_id
 from langchain_rpm.personalization import require_profile
-from langchain_rpm.plans import Plan, arun, run
-from langchain_rpm.refresh import RefreshPlan, plan_refresh
 from langchain_rpm.types import ReasoningExample, UserProfile
 
 if TYPE_CHECKING:

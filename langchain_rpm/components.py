@@ -22,9 +22,9 @@ from typing import Any, Protocol
 from langchain_core.language_models import BaseChatModel
 from langgraph.store.base import BaseStore
 
+from langchain_rpm._plans import CallLimiter
 from langchain_rpm.errors import ConfigurationError
 from langchain_rpm.models import at_temperature_zero, model_name, resolve_chat_model
-from langchain_rpm.plans import CallLimiter
 from langchain_rpm.settings import RPMSettings
 from langchain_rpm.stages import (
     FactorAggregator,

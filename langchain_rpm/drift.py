@@ -1,18 +1,18 @@
 """The drift monitor: how well a user's newest items fit their factors, measured without LLM calls.
 
 Each update (``add_interactions``) measures, over the ``drift_window`` newest items (time order,
-:mod:`langchain_rpm.recency`):
+:mod:`langchain_rpm._recency`):
 
 - the **unfit share**: features of the window that fit no factor (soft-assigned to the closest one,
   or in ``Other``) over all the window's features; crossed when above ``recluster_threshold``;
 - per factor (discrete tasks), the **answers** of the window's items that have it against the older
   items that have it: labels and options as a 2 x k table under the Freeman-Halton exact test,
-  ratings under the exact permutation test of the means (:mod:`langchain_rpm.exact_test`), Holm-corrected
+  ratings under the exact permutation test of the means (:mod:`langchain_rpm._exact_test`), Holm-corrected
   over the factors; crossed when an adjusted p-value
   is at most ``drift_alpha``. After the monitor acted, "older" starts at the window it acted on, so a
   change it already adapted to is not detected again and again.
 
-The result is a :class:`~langchain_rpm.drift_types.DriftRecord`; :mod:`langchain_rpm.refresh` acts on it.
+The result is a :class:`~langchain_rpm._drift_types.DriftRecord`; :mod:`langchain_rpm._refresh` acts on it.
 
 Example:
     >>> from langchain_rpm.settings import RPMSettings
@@ -33,9 +33,9 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Collection, Sequence
 
-from langchain_rpm.drift_types import ACTED, DriftRecord, FactorShift, RecentWindow
-from langchain_rpm.exact_test import ExactResult, fisher_freeman_halton, holm, permutation_mean_test
-from langchain_rpm.recency import chronological, recent_ids
+from langchain_rpm._drift_types import ACTED, DriftRecord, FactorShift, RecentWindow
+from langchain_rpm._exact_test import ExactResult, fisher_freeman_halton, holm, permutation_mean_test
+from langchain_rpm._recency import chronological, recent_ids
 from langchain_rpm.settings import RPMSettings
 from langchain_rpm.stages.statistics import factor_statistics
 from langchain_rpm.tasks import TaskKind, TaskSpec

@@ -11,7 +11,7 @@ of defaults:
   query text is embedded and compared with the examples' feature text; cheaper, but it matches
   topic words rather than what drove the user's answers).
 
-Every step is a :mod:`plan <langchain_rpm.plans>`, so each entry point is written once for sync and
+Every step is a :mod:`plan <langchain_rpm._plans>`, so each entry point is written once for sync and
 async.
 
 **Cold start, one rule everywhere.** A user without a stored profile gets an *empty personalization*
@@ -39,8 +39,8 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from langchain_core.runnables import RunnableConfig
 
+from langchain_rpm._plans import Plan, arun, run
 from langchain_rpm.errors import ConfigurationError, UnknownUserError
-from langchain_rpm.plans import Plan, arun, run
 from langchain_rpm.prompts import render_examples, render_factors
 from langchain_rpm.store import QueryContext, features_text
 from langchain_rpm.tasks import TaskSpec

@@ -11,7 +11,7 @@ state holds the history, features and reasoning), and the LLM cache (prompts and
 - checkpoints: every thread whose checkpoints carry the user's tag (the facade puts
   ``{"rpm_user": owner_tag(user_id)}`` in the run metadata) or whose state has ``user_id`` equal to the
   user; SQLite checkpoint files are then vacuumed;
-- LLM caches (:class:`~langchain_rpm.cli.cache.SQLiteCache`, or any cache with the same ``forget``
+- LLM caches (:class:`~langchain_rpm.cli._cache.SQLiteCache`, or any cache with the same ``forget``
   method): entries recorded for the user (:func:`data_owner`) and entries whose prompt contains one of
   the user's texts; then vacuumed;
 - Batch API ledgers (``docs/batch.md``): the lines the user's builds sent (recorded per owner) and
@@ -45,10 +45,10 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from langchain_rpm.history import check_user_id
-from langchain_rpm.plans import Call, Plan, arun, run
-from langchain_rpm.store.compaction import compact_plan
-from langchain_rpm.store.writes import delete_user_plan
+from langchain_rpm._history import check_user_id
+from langchain_rpm._plans import Call, Plan, arun, run
+from langchain_rpm.store._compaction import compact_plan
+from langchain_rpm.store._writes import delete_user_plan
 
 if TYPE_CHECKING:
     from langchain_rpm.store import RPMStore
@@ -83,11 +83,11 @@ def register_state_file(
 ) -> None:
     """Let :func:`forget_user` purge files of ``kind`` (``"cache"``: LLM caches, ``"batch"``: batch ledgers).
 
-    The module that owns the file format calls it when imported (``langchain_rpm.cli.cache``,
+    The module that owns the file format calls it when imported (``langchain_rpm.cli._cache``,
     ``langchain_rpm.batch.ledger``), so this module imports neither.
 
     Example:
-        >>> import langchain_rpm.cli.cache  # the CLI's LLM cache registers itself on import
+        >>> import langchain_rpm.cli._cache  # the CLI's LLM cache registers itself on import
         >>> registered_state_file("cache").file_name
         'llm_cache.sqlite'
     """
@@ -191,7 +191,7 @@ def forget_plan(
     compact: bool = True,
     batch_states: Sequence[str | Path] | None = None,
 ) -> Plan[ForgetReport]:
-    """:func:`forget_user` as a plan (run with :func:`~langchain_rpm.plans.run` or ``arun``)."""
+    """:func:`forget_user` as a plan (run with :func:`~langchain_rpm._plans.run` or ``arun``)."""
     user_id = check_user_id(user_id)
     tag = owner_tag(user_id)
     texts = [example.input for example in (yield from store.examples_plan(user_id))]
@@ -235,7 +235,7 @@ def purge_plan(
 
     Cache and ledger entries go when they carry ``owner`` (an :func:`owner_tag`; pass a tag no entry
     has to match by text only) or quote one of ``texts`` (with the texts the deleted threads held).
-    :func:`forget_plan` and single-item removal (``langchain_rpm.corrections``) both purge through it.
+    :func:`forget_plan` and single-item removal (``langchain_rpm._corrections``) both purge through it.
     """
     threads, compacted, kept, texts = 0, list[str](), list[str](), list(texts)
     tag = owner_tag(user_id)

@@ -31,6 +31,7 @@ from langchain_core.retrievers import BaseRetriever, LangSmithRetrieverParams
 from langchain_core.runnables import RunnableConfig
 from pydantic import Field, model_validator
 
+from langchain_rpm._plans import Plan, arun, run
 from langchain_rpm.components import RPMComponents, as_components
 from langchain_rpm.errors import MissingUserIdError
 from langchain_rpm.graphs.internal import internal_config
@@ -42,7 +43,6 @@ from langchain_rpm.personalization import (
     check_on_unknown_user,
     check_retrieval,
 )
-from langchain_rpm.plans import Plan, arun, run
 from langchain_rpm.store import example_id
 from langchain_rpm.types import RetrievedExample
 

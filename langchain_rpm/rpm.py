@@ -30,15 +30,15 @@ from langgraph.types import StateSnapshot, StreamMode
 
 from langchain_rpm._bulk_api import BulkBuildMixin
 from langchain_rpm._corrections_api import CorrectionsMixin
+from langchain_rpm._history import check_user_id
+from langchain_rpm._plans import arun, run
 from langchain_rpm._refresh_api import RefreshAPI
 from langchain_rpm.components import RPMComponents
+from langchain_rpm.graphs._progress import consume_chunk
 from langchain_rpm.graphs.build import create_profile_build_graph
 from langchain_rpm.graphs.inference import create_inference_graph, query_input
-from langchain_rpm.graphs.progress import consume_chunk
 from langchain_rpm.graphs.state import REQUEST_KEY, BuildRequest, BuildState
-from langchain_rpm.history import check_user_id
 from langchain_rpm.personalization import Personalizer
-from langchain_rpm.plans import arun, run
 from langchain_rpm.privacy import ForgetReport, aforget_user, data_owner, forget_user, owner_tag
 from langchain_rpm.store import RPMStore
 from langchain_rpm.tasks import TaskSpec

@@ -16,7 +16,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from langchain_rpm.drift_types import DriftRecord, RecentWindow
+from langchain_rpm._drift_types import DriftRecord, RecentWindow
 from langchain_rpm.tasks import TaskSpec
 
 OTHER_FACTOR = "Other"
@@ -157,7 +157,7 @@ class ReasoningExample(BaseModel):
 
     For open-ended tasks the judge's verdicts sit on the features (``influenced``, ``evaluation``).
     ``leak`` is true when the stored reasoning still names the answer after one retry with feedback
-    (:mod:`langchain_rpm.stages.leaks` has the rule).
+    (:mod:`langchain_rpm.stages._leaks` has the rule).
     """
 
     item_id: str

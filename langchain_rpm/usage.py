@@ -25,7 +25,7 @@ from langchain_core.outputs import LLMResult
 from langchain_core.runnables import RunnableConfig
 from langchain_core.runnables.config import merge_configs
 
-from langchain_rpm.plans import Plan
+from langchain_rpm._plans import Plan
 from langchain_rpm.types import TokenUsage, Usage
 
 STAGE_KEY = "rpm_stage"
@@ -126,7 +126,7 @@ def tracked_plan(step: NodeStep) -> NodeStep:
     spend of every node and task by stage.
 
     Example:
-        >>> from langchain_rpm.plans import Invoke, run
+        >>> from langchain_rpm._plans import Invoke, run
         >>> from langchain_rpm.testing import FakeStructuredChatModel
         >>> def step(state, config):
         ...     reply = yield Invoke(FakeStructuredChatModel(), "hi", stage_config(config, "extract"))

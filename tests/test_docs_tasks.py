@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from langchain_rpm.cli.task_choice import task_from_file
+from langchain_rpm.cli._task_choice import task_from_file
 
 DOC = (Path(__file__).resolve().parents[1] / "docs" / "tasks.md").read_text(encoding="utf-8")
 

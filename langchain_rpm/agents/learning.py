@@ -38,10 +38,10 @@ from typing import TYPE_CHECKING, Any
 from langchain_core.runnables import RunnableConfig, RunnableLambda
 from langgraph.runtime import get_runtime
 
+from langchain_rpm._history import check_user_id, validate_history
 from langchain_rpm.errors import ConfigurationError
 from langchain_rpm.graphs.internal import internal_config
 from langchain_rpm.graphs.state import resolve_user_id
-from langchain_rpm.history import check_user_id, validate_history
 from langchain_rpm.types import HistoryItem, ReasoningExample, UserProfile
 
 if TYPE_CHECKING:

@@ -37,6 +37,7 @@ from langchain.agents.middleware import AgentMiddleware, ModelRequest, ModelResp
 from langchain_core.messages import AnyMessage, SystemMessage
 from langgraph.config import get_config
 
+from langchain_rpm._plans import Plan, arun, run
 from langchain_rpm.components import as_components
 from langchain_rpm.errors import ConfigurationError
 from langchain_rpm.graphs.internal import internal_config
@@ -50,7 +51,6 @@ from langchain_rpm.personalization import (
     check_on_unknown_user,
     check_retrieval,
 )
-from langchain_rpm.plans import Plan, arun, run
 
 if TYPE_CHECKING:
     from langchain_rpm.components import RPMComponents

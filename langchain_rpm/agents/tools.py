@@ -36,6 +36,7 @@ from langchain_core.tools import BaseTool, StructuredTool
 from langgraph.prebuilt import ToolRuntime
 from pydantic import BaseModel, Field
 
+from langchain_rpm._plans import Plan, arun, run
 from langchain_rpm.components import as_components
 from langchain_rpm.errors import ConfigurationError, MissingUserIdError
 from langchain_rpm.graphs.compose import format_prediction
@@ -48,7 +49,6 @@ from langchain_rpm.personalization import (
     check_on_unknown_user,
     check_retrieval,
 )
-from langchain_rpm.plans import Plan, arun, run
 from langchain_rpm.prompts import render_examples
 from langchain_rpm.types import RetrievedExample
 

@@ -16,10 +16,10 @@ Example:
     0.0
 """
 
+from langchain_rpm.batch._coordinator import BatchCoordinator
+from langchain_rpm.batch._cost import BATCH_DISCOUNT, BatchUsage
+from langchain_rpm.batch._jobs import BatchSettings
 from langchain_rpm.batch.build import DEFAULT_STATE, BatchBuilder
-from langchain_rpm.batch.coordinator import BatchCoordinator
-from langchain_rpm.batch.cost import BATCH_DISCOUNT, BatchUsage
-from langchain_rpm.batch.jobs import BatchSettings
 from langchain_rpm.batch.ledger import BatchLedger
 from langchain_rpm.batch.model import BatchChatOpenAI
 

@@ -30,13 +30,13 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeVar, cast
 from langchain_core.runnables import RunnableConfig
 from langchain_openai import ChatOpenAI
 
-from langchain_rpm.batch.coordinator import BatchCoordinator
-from langchain_rpm.batch.cost import BatchUsage
-from langchain_rpm.batch.jobs import BatchSettings
+from langchain_rpm.batch._coordinator import BatchCoordinator
+from langchain_rpm.batch._cost import BatchUsage
+from langchain_rpm.batch._jobs import BatchSettings
 from langchain_rpm.batch.model import _NO_RESPONSES_API, BatchChatOpenAI
 from langchain_rpm.errors import ConfigurationError
 from langchain_rpm.privacy import DEFAULT_BATCH_STATE
-from langchain_rpm.store.commit_queue import group_commits
+from langchain_rpm.store._commit_queue import group_commits
 from langchain_rpm.types import HistoryItem, UserProfile
 
 if TYPE_CHECKING:
@@ -92,7 +92,7 @@ class BatchBuilder:
             model must be a ``langchain_openai.ChatOpenAI``.
         state: The ledger file. Re-running with the same file after a crash polls the batches the
             crashed run created and replays their replies instead of paying again.
-        settings: :class:`~langchain_rpm.batch.jobs.BatchSettings`; or give its fields as ``**options``
+        settings: :class:`~langchain_rpm.batch._jobs.BatchSettings`; or give its fields as ``**options``
             (``poll_interval=``, ``timeout=``, ``collect_window=``, ...).
         on_progress: Receives the builds' events and the batches' ``{"stage": "batch", ...}`` events.
         online_concurrency: Most fallback calls (expired or failed lines) in flight at once.
@@ -202,7 +202,7 @@ def batch_builder(
         on_progress: Receives the builds' and the batches' events.
         batch_state: The ledger file (default :data:`DEFAULT_STATE`).
         **options: :class:`BatchBuilder` options (``online_concurrency=``, ``settings=``) and
-            :class:`~langchain_rpm.batch.jobs.BatchSettings` fields (``poll_interval=``, ``timeout=``, ...).
+            :class:`~langchain_rpm.batch._jobs.BatchSettings` fields (``poll_interval=``, ``timeout=``, ...).
 
     Example:
         >>> from langchain_rpm.testing import demo_rpm

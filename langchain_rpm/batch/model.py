@@ -1,7 +1,7 @@
 """A ``ChatOpenAI`` whose calls go out through the Batch API and come back exactly as online replies.
 
 :class:`BatchChatOpenAI` builds the very request body ``ChatOpenAI`` would send
-(``_get_request_payload``), hands it to a :class:`~langchain_rpm.batch.coordinator.BatchCoordinator`
+(``_get_request_payload``), hands it to a :class:`~langchain_rpm.batch._coordinator.BatchCoordinator`
 under a ``custom_id`` that is a digest of the body, waits for the line's reply, and turns it into a
 result the way ``ChatOpenAI`` does (``_create_chat_result``; replies to a ``response_format`` go
 through the ``openai`` SDK's own parser first, as ``chat.completions.parse`` does online). Tool
@@ -33,9 +33,9 @@ from openai.lib._parsing import parse_chat_completion, type_to_response_format_p
 from openai.types.chat import ChatCompletion
 from pydantic import PrivateAttr
 
-from langchain_rpm.batch.coordinator import BatchCoordinator, Reply
+from langchain_rpm._plans import Call, CallLimiter, Plan, arun, run
+from langchain_rpm.batch._coordinator import BatchCoordinator, Reply
 from langchain_rpm.errors import ConfigurationError
-from langchain_rpm.plans import Call, CallLimiter, Plan, arun, run
 from langchain_rpm.types import TokenUsage
 
 _CLIENT_ONLY = ("stream", "extra_headers", "extra_query", "extra_body", "timeout")

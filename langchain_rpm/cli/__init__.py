@@ -8,7 +8,7 @@ Example:
     True
 """
 
+from langchain_rpm.cli._parser import build_parser
 from langchain_rpm.cli.main import main
-from langchain_rpm.cli.parser import build_parser
 
 __all__ = ["build_parser", "main"]

@@ -2,7 +2,7 @@
 
 Run ``rpm --help`` or ``rpm COMMAND --help``. Output goes to stdout (JSON with ``--json``); the line
 naming the model, progress, notes, warnings and errors go to stderr. Exit codes are listed in
-:mod:`langchain_rpm.cli.exits` (0 ok, 2 bad input or configuration, 3 an answer that does not fit
+:mod:`langchain_rpm.cli._exits` (0 ok, 2 bad input or configuration, 3 an answer that does not fit
 the task, 130 interrupted). This module imports only the standard library until a command runs,
 so a missing ``cli`` extra is reported as one line with the pip command.
 
@@ -21,7 +21,7 @@ import warnings
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from langchain_rpm.cli.exits import BAD_INPUT, INTERRUPTED, report, report_exception
+from langchain_rpm.cli._exits import BAD_INPUT, INTERRUPTED, report, report_exception
 
 CLI_EXTRA = "rpm needs the cli extra (rich, langgraph-checkpoint-sqlite): pip install 'langchain-rpm[cli]'"
 EVAL_EXTRA = "rpm eval needs the eval extra: pip install 'langchain-rpm[eval]'"
@@ -72,14 +72,16 @@ def _require_extras() -> str | None:
 
 
 def _refresh(args: Any, out: Any) -> int:
-    from langchain_rpm.cli.drift_view import refresh
+    from langchain_rpm.cli._drift_view import refresh
 
     return refresh(args, out)
 
 
 def _dispatch(args: Any, as_json: bool) -> int:
-    from langchain_rpm.cli import commands, demo, offline
-    from langchain_rpm.cli.output import Output
+    from langchain_rpm.cli import _commands as commands
+    from langchain_rpm.cli import _demo as demo
+    from langchain_rpm.cli import _offline as offline
+    from langchain_rpm.cli._output import Output
 
     out = Output(json=as_json)
     handlers: dict[str, Callable[[Any, Output], int]] = {
@@ -101,8 +103,8 @@ def _dispatch(args: Any, as_json: bool) -> int:
 
 def _run(argv: list[str]) -> int:
     as_json = "--json" in argv
-    from langchain_rpm.cli.local_llm import install_signal_handlers
-    from langchain_rpm.cli.parser import build_parser
+    from langchain_rpm.cli._local_llm import install_signal_handlers
+    from langchain_rpm.cli._parser import build_parser
 
     install_signal_handlers()
     try:

@@ -24,7 +24,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 from rich.text import Text
 
-from langchain_rpm.cli.text import literal, quoted
+from langchain_rpm.cli._text import literal, quoted
 from langchain_rpm.tasks import TaskSpec
 from langchain_rpm.types import Factor, FactorStatistics, Prediction, ReasoningExample, UserProfile
 

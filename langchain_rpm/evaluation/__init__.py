@@ -35,7 +35,8 @@ from langchain_rpm.evaluation.methods import ALL_METHODS, METHOD_GROUPS, METHODS
 from langchain_rpm.evaluation.metrics import compute_metrics, in_answer_space, primary_metric
 from langchain_rpm.evaluation.paper import PAPER_COST, PAPER_RESULTS
 from langchain_rpm.evaluation.protocol import PAPER_SPLITS, Split, paper_goqa_users, paper_lamp_users
-from langchain_rpm.evaluation.report import EvalResults, MethodResult, write_report
+from langchain_rpm.evaluation.report import EvalResults, MethodResult
+from langchain_rpm.evaluation.results_folder import write_report
 from langchain_rpm.evaluation.runner import arun_evaluation, run_evaluation
 from langchain_rpm.evaluation.sources import PROTOCOLS, TaskData, load_task, load_task_users
 from langchain_rpm.evaluation.users import EvalQuery, EvalUser, validate_users

@@ -48,12 +48,12 @@ import asyncio
 from langchain_core.runnables import RunnableConfig
 from pydantic import BaseModel
 
+from langchain_rpm._plans import arun
 from langchain_rpm.evaluation.baselines import PromptMethod, pair_shots, random_positions
 from langchain_rpm.evaluation.cost import Spend
 from langchain_rpm.evaluation.method import MethodContext
 from langchain_rpm.evaluation.users import EvalQuery, EvalUser
 from langchain_rpm.personalization import Personalizer
-from langchain_rpm.plans import arun
 from langchain_rpm.prompts import render_examples, render_factors, render_features
 from langchain_rpm.prompts.baselines import (
     FEATURES_FACTORS,

@@ -42,10 +42,10 @@ from langchain_core.prompts import ChatPromptTemplate
 from langchain_core.runnables import RunnableConfig
 from pydantic import BaseModel
 
+from langchain_rpm._plans import arun
 from langchain_rpm.evaluation.cost import Spend
 from langchain_rpm.evaluation.method import MethodContext
 from langchain_rpm.evaluation.users import EvalQuery, EvalUser
-from langchain_rpm.plans import arun
 from langchain_rpm.prompts import render_input
 from langchain_rpm.prompts.baselines import (
     FEW_SHOT,

@@ -1,6 +1,6 @@
 """Evaluation results: the :class:`EvalResults` model, scoring the ledger, and the markdown report.
 
-:func:`write_report` writes, into a results folder:
+:func:`~langchain_rpm.evaluation.results_folder.write_report` writes, into a results folder:
 
 - ``results.json``: :class:`EvalResults` (``EvalResults.model_validate_json`` reads it back);
 - ``results.md``: per task, every method's metrics as the mean over the runs ± their standard
@@ -22,7 +22,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -38,7 +37,7 @@ from langchain_rpm.tasks import get_task
 if TYPE_CHECKING:
     from langchain_rpm.evaluation.ledger import Ledger
 
-__all__ = ["EvalResults", "MethodResult", "TaskSource", "summarize", "write_report"]
+__all__ = ["EvalResults", "MethodResult", "TaskSource", "summarize"]
 
 _ARROW = {True: "↑", False: "↓"}
 _LOWER_IS_BETTER = {"mae", "rmse"}
@@ -264,17 +263,3 @@ def summarize(
         data=dict(data or {}),
         results=rows,
     )
-
-
-def write_report(results: EvalResults, out_dir: str | Path) -> dict[str, Path]:
-    """Write ``results.json``, ``results.md`` and the plots into ``out_dir``; returns their paths by name."""
-    from langchain_rpm.evaluation.plots import plot_metric_by_method, plot_metric_vs_cost
-
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    paths = {"json": out / "results.json", "markdown": out / "results.md"}
-    paths["json"].write_text(results.model_dump_json(indent=2) + "\n", encoding="utf-8")
-    paths["markdown"].write_text("# RPM evaluation\n\n" + results.to_markdown(), encoding="utf-8")
-    paths["metric_by_method"] = plot_metric_by_method(results, out / "metric_by_method.png")
-    paths["metric_vs_cost"] = plot_metric_vs_cost(results, out / "metric_vs_cost.png")
-    return paths

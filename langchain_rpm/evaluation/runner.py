@@ -48,7 +48,8 @@ from langchain_rpm.evaluation.ledger import Ledger, LedgerRecord
 from langchain_rpm.evaluation.manifest import RunRecord, TaskRecord, check_and_record
 from langchain_rpm.evaluation.method import Method, MethodContext, MethodFactory, ProfileBuild
 from langchain_rpm.evaluation.methods import resolve_methods
-from langchain_rpm.evaluation.report import EvalResults, TaskSource, summarize, write_report
+from langchain_rpm.evaluation.report import EvalResults, TaskSource, summarize
+from langchain_rpm.evaluation.results_folder import write_report
 from langchain_rpm.evaluation.sources import Protocol, TaskData, load_task
 from langchain_rpm.evaluation.users import EvalQuery, EvalUser, users_digest, validate_users
 from langchain_rpm.models import model_name, resolve_chat_model

@@ -1,6 +1,6 @@
 """What the evaluation runs on: users with a history to build from and held-out queries, checked up front.
 
-:func:`validate_users` applies the package's own history rules (:func:`langchain_rpm.history.validate_history`)
+:func:`validate_users` applies the package's own history rules (:func:`langchain_rpm._history.validate_history`)
 to every user of every task *before* anything is built or called, so a bad record fails the run with
 one line instead of surfacing after other users were already built and stored.
 
@@ -24,8 +24,8 @@ from collections.abc import Sequence
 
 from pydantic import BaseModel, Field
 
+from langchain_rpm._history import check_user_id, validate_history
 from langchain_rpm.errors import DatasetError, InvalidAnswerError, InvalidHistoryError
-from langchain_rpm.history import check_user_id, validate_history
 from langchain_rpm.tasks import TaskKind, TaskSpec, get_task
 from langchain_rpm.types import HistoryItem
 

@@ -1,7 +1,7 @@
 """The profile-build graph: history -> features -> factors -> reasoning paths -> stored profile.
 
 Nodes are the named steps of :class:`BuildSteps` (``prepare``, ``extract_items``, ``aggregate``,
-``reason_items``, ``finalize``), each a :mod:`plan <langchain_rpm.plans>` run sync or async. Items
+``reason_items``, ``finalize``), each a :mod:`plan <langchain_rpm._plans>` run sync or async. Items
 fan out with ``Send`` (one task per pack of ``pack_size`` items), so with a checkpointer an
 interrupted build resumes without re-running finished items. ``extract_items`` also runs the judge
 (open-ended tasks, ``judge="separate"``); ``aggregate`` is Propose-Assign-Select. An item whose LLM
@@ -37,17 +37,17 @@ from langgraph.graph import END, START, StateGraph
 from langgraph.runtime import get_runtime
 from langgraph.types import Overwrite, Send
 
+from langchain_rpm._plans import Plan, gather
 from langchain_rpm.components import RPMComponents
-from langchain_rpm.errors import BuildFailedError, ConfigurationError, InvalidHistoryError
-from langchain_rpm.graphs.commit import finalize_plan
+from langchain_rpm.errors import BuildFailedError, ConfigurationError, InvalidHistoryError, StructuredOutputError
+from langchain_rpm.graphs._commit import finalize_plan
+from langchain_rpm.graphs._progress import BuildProgress, emit
 from langchain_rpm.graphs.inference import plan_node
-from langchain_rpm.graphs.progress import BuildProgress, emit
 from langchain_rpm.graphs.state import REQUEST_KEY, BuildRequest, BuildState, RPMContext, resolve_user_id
 from langchain_rpm.personalization import require_profile
-from langchain_rpm.plans import Plan, gather
 from langchain_rpm.stages import ExtractionInput, JudgeInput, ReasoningInput
+from langchain_rpm.stages._packing import packs
 from langchain_rpm.stages.clustering import closest_factor
-from langchain_rpm.stages.packing import packs
 from langchain_rpm.stages.statistics import refresh_factors
 from langchain_rpm.types import (
     OTHER_FACTOR,
@@ -185,6 +185,7 @@ class BuildSteps:
         if factors is not None:
             requests = [ExtractionInput(text=i.input, options=i.options, factors=factors) for i in items]
         results = yield from self.components.extractor.pack_plan(requests, config)
+        results = [_keyless(result) for result in results]
         failed_at = ["extract"] * len(results)  # an item whose judge call fails is recorded at stage "judge"
         if self.components.separate_judge:
             jobs = [i for i, result in enumerate(results) if not isinstance(result, Exception)]
@@ -228,7 +229,7 @@ class BuildSteps:
             new = [f for feats in features.values() for f in feats]
             unfit = base.unfit_features + sum(1 for f in new if f.get("soft_assigned") or f["factor"] not in known)
             threshold = self.components.settings.recluster_threshold
-            # drift "on": the drift monitor answers unfit features with an incremental round (langchain_rpm.refresh)
+            # drift "on": the drift monitor answers unfit features with an incremental round (langchain_rpm._refresh)
             if unfit <= threshold * max(1, base.num_features + len(new)) or self.components.settings.drift == "on":
                 return self._assigned(state)
             stored = state.get("stored") or {}
@@ -380,3 +381,10 @@ def create_profile_build_graph(
     builder.add_edge("reason_items", "finalize")
     builder.add_edge("finalize", END)
     return builder
+
+
+def _keyless(result: Any) -> Any:
+    """An item left with no usable feature fails: its example would have no retrieval key and nothing to reason on."""
+    if isinstance(result, list) and not result:
+        return StructuredOutputError("FeatureExtractor: no usable feature after a retry (only non-words or copies)")
+    return result

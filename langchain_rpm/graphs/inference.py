@@ -26,12 +26,12 @@ from langgraph.config import get_stream_writer
 from langgraph.graph import END, START, StateGraph
 from langgraph.runtime import get_runtime
 
+from langchain_rpm._plans import Plan, arun, run
 from langchain_rpm.components import RPMComponents
 from langchain_rpm.errors import ConfigurationError
 from langchain_rpm.graphs.internal import internal_config
 from langchain_rpm.graphs.state import RPMContext, RPMState, progress_event, resolve_user_id
 from langchain_rpm.personalization import OnUnknownUser, Personalizer, check_on_unknown_user
-from langchain_rpm.plans import Plan, arun, run
 from langchain_rpm.types import Factor, Feature, Prediction, RetrievedExample, Usage
 
 NodePlan = Callable[[Any, RunnableConfig], Plan[dict[str, Any]]]

@@ -24,8 +24,8 @@ from langchain_core.runnables import RunnableConfig
 from langgraph.graph import StateGraph
 from typing_extensions import TypedDict
 
+from langchain_rpm._history import check_user_id, item_digest, validate_history
 from langchain_rpm.errors import ConfigurationError, MissingStateKeysError, MissingUserIdError
-from langchain_rpm.history import check_user_id, item_digest, validate_history
 from langchain_rpm.prompts import PROMPT_VERSION
 from langchain_rpm.tasks import TaskSpec
 from langchain_rpm.types import HistoryItem, Usage

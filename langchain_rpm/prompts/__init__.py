@@ -2,7 +2,7 @@ r"""Every prompt RPM sends and every output schema the model must fill, in one p
 
 One module per stage, each with its prompts and output schemas: :mod:`~langchain_rpm.prompts.extraction`,
 :mod:`~langchain_rpm.prompts.factors`, :mod:`~langchain_rpm.prompts.judge`, :mod:`~langchain_rpm.prompts.reasoning`,
-:mod:`~langchain_rpm.prompts.generation`; :mod:`~langchain_rpm.prompts.render` turns data into prompt
+:mod:`~langchain_rpm.prompts.generation`; :mod:`~langchain_rpm.prompts._render` turns data into prompt
 text (fenced, since it is untrusted); :mod:`~langchain_rpm.prompts.schemas` is the schemas' shared
 base; :mod:`~langchain_rpm.prompts.baselines` holds the evaluation baselines' prompts.
 
@@ -15,6 +15,18 @@ Example:
     '<input>\nhi\n</input>'
 """
 
+from langchain_rpm.prompts._render import (
+    RETRY_ON_INVALID,
+    answer_block,
+    fence,
+    fence_item,
+    render_examples,
+    render_factor_members,
+    render_factors,
+    render_features,
+    render_input,
+    render_pack,
+)
 from langchain_rpm.prompts.baselines import (
     FEATURES_FACTORS,
     FEATURES_FACTORS_PAIRS,
@@ -73,18 +85,6 @@ from langchain_rpm.prompts.reasoning import (
     PackedJudgedReasoning,
     PackedReasoning,
     ReasoningOutput,
-)
-from langchain_rpm.prompts.render import (
-    RETRY_ON_INVALID,
-    answer_block,
-    fence,
-    fence_item,
-    render_examples,
-    render_factor_members,
-    render_factors,
-    render_features,
-    render_input,
-    render_pack,
 )
 from langchain_rpm.prompts.schemas import OutputSchema
 

@@ -40,7 +40,7 @@ from dataclasses import dataclass
 from langchain_core.prompts import ChatPromptTemplate
 from pydantic import BaseModel, Field
 
-from langchain_rpm.prompts.render import _DATA_RULE, fence
+from langchain_rpm.prompts._render import _DATA_RULE, fence
 
 BASELINE_PROMPT_VERSION = "4"
 

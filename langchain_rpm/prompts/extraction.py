@@ -24,7 +24,7 @@ from typing import Annotated, Any, Literal, cast
 from langchain_core.prompts import ChatPromptTemplate
 from pydantic import AliasChoices, BaseModel, Field, WithJsonSchema, create_model
 
-from langchain_rpm.prompts.render import _DATA_RULE, PACK_RULE
+from langchain_rpm.prompts._render import _DATA_RULE, PACK_RULE
 from langchain_rpm.prompts.schemas import OutputSchema, PackedRef
 
 

@@ -22,7 +22,7 @@ from typing import Any
 from langchain_core.prompts import ChatPromptTemplate
 from pydantic import Field, field_validator
 
-from langchain_rpm.prompts.render import _DATA_RULE
+from langchain_rpm.prompts._render import _DATA_RULE
 from langchain_rpm.prompts.schemas import OutputSchema
 
 

@@ -27,7 +27,7 @@ from typing import Annotated, Any, cast
 from langchain_core.prompts import ChatPromptTemplate
 from pydantic import BeforeValidator, ConfigDict, Field, WithJsonSchema, create_model
 
-from langchain_rpm.prompts.render import _DATA_RULE
+from langchain_rpm.prompts._render import _DATA_RULE
 from langchain_rpm.prompts.schemas import OutputSchema
 from langchain_rpm.tasks import TaskKind, TaskSpec
 

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from langchain_core.prompts import ChatPromptTemplate
 from pydantic import Field
 
-from langchain_rpm.prompts.render import _DATA_RULE
+from langchain_rpm.prompts._render import _DATA_RULE
 from langchain_rpm.prompts.schemas import OutputSchema
 from langchain_rpm.types import Feature, FeatureJudgment
 

@@ -20,7 +20,7 @@ from typing import Any
 from langchain_core.prompts import ChatPromptTemplate
 from pydantic import Field, ValidationError, field_validator
 
-from langchain_rpm.prompts.render import _DATA_RULE, PACK_RULE
+from langchain_rpm.prompts._render import _DATA_RULE, PACK_RULE
 from langchain_rpm.prompts.schemas import OutputSchema, PackedRef, check_prose
 from langchain_rpm.types import FeatureJudgment
 
@@ -160,4 +160,4 @@ LEAK_FEEDBACK = (
     "stating it; you may still cite the statistics and the features that decided this item. Your previous "
     "reasoning, as data:\n{fenced_reasoning}"
 )
-"""The retry message when a reasoning path names the reference answer (:mod:`langchain_rpm.stages.leaks`)."""
+"""The retry message when a reasoning path names the reference answer (:mod:`langchain_rpm.stages._leaks`)."""

@@ -1,6 +1,6 @@
 """What every RPM stage shares: the runnable base class and the structured model call.
 
-A stage is a LangChain ``Runnable`` whose work is one :mod:`plan <langchain_rpm.plans>`
+A stage is a LangChain ``Runnable`` whose work is one :mod:`plan <langchain_rpm._plans>`
 (:meth:`RPMStage.plan`): ``invoke`` runs it blocking, ``ainvoke`` on the event loop, and
 ``batch``/``abatch`` (inherited) run several inputs under ``config["max_concurrency"]``. Inputs are
 pydantic models (dicts are coerced), so ``input_schema``, ``output_schema`` and ``as_tool()`` work
@@ -8,12 +8,12 @@ like on any LCEL runnable.
 
 :class:`StructuredCaller` asks a chat model for one pydantic schema. A reply that arrives but does
 not fit is retried with the error fed back (and evicted from an LLM cache that reports its entries,
-:mod:`langchain_rpm.cache_watch`); a body cut mid-JSON is re-sent; transport faults stay with the
+:mod:`langchain_rpm._cache_watch`); a body cut mid-JSON is re-sent; transport faults stay with the
 model client's own retries (``ChatOpenAI(max_retries=...)``).
 
 Example:
     >>> from pydantic import BaseModel
-    >>> from langchain_rpm.plans import run
+    >>> from langchain_rpm._plans import run
     >>> from langchain_rpm.testing import FakeStructuredChatModel
     >>> class Answer(BaseModel):
     ...     answer: str
@@ -39,9 +39,9 @@ from langchain_core.runnables import Runnable, RunnableBinding, RunnableConfig, 
 from langchain_core.utils.function_calling import convert_to_json_schema
 from pydantic import BaseModel, ValidationError
 
-from langchain_rpm.cache_watch import Watched, evict
+from langchain_rpm._cache_watch import Watched, evict
+from langchain_rpm._plans import CallLimiter, Invoke, Plan, arun, run
 from langchain_rpm.errors import InvalidHistoryError, StructuredOutputError
-from langchain_rpm.plans import CallLimiter, Invoke, Plan, arun, run
 from langchain_rpm.prompts import RETRY_ON_INVALID
 from langchain_rpm.usage import stage_config
 

@@ -31,7 +31,8 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.runnables import RunnableConfig
 from pydantic import BaseModel, Field
 
-from langchain_rpm.plans import CallLimiter, Plan, gather
+from langchain_rpm._plans import CallLimiter, Plan, gather
+from langchain_rpm._recency import chronological, recency_weights
 from langchain_rpm.prompts import (
     ASSIGN_FACTOR,
     ASSIGN_FACTORS,
@@ -46,7 +47,6 @@ from langchain_rpm.prompts import (
     render_candidates,
 )
 from langchain_rpm.prompts.schemas import is_word_name
-from langchain_rpm.recency import chronological, recency_weights
 from langchain_rpm.settings import RPMSettings
 from langchain_rpm.stages.base import RPMStage, StructuredCaller
 from langchain_rpm.stages.batches import feature_line, normalized, numbered_features, read_batch
@@ -341,7 +341,7 @@ class FactorAggregator(RPMStage[AggregationInput, AggregationResult]):
             ]
             for item_id, feats in input.features.items()
         }
-        half_life = self.settings.recency_half_life  # recency weights (langchain_rpm.recency), None: the paper
+        half_life = self.settings.recency_half_life  # recency weights (langchain_rpm._recency), None: the paper
         weights = recency_weights([i.id for i in chronological(input.items)], half_life) if half_life else None
         stats = factor_statistics(self.task, input.items, features, kept, weights)
         factors = [

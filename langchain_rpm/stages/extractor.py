@@ -23,8 +23,8 @@ from langchain_core.prompt_values import PromptValue
 from langchain_core.runnables import RunnableConfig
 from pydantic import BaseModel
 
+from langchain_rpm._plans import CallLimiter, Plan
 from langchain_rpm.errors import StructuredOutputError
-from langchain_rpm.plans import CallLimiter, Plan
 from langchain_rpm.prompts import (
     COPIED_EXAMPLE_FEEDBACK,
     EXTRACTION_ITEM,
@@ -42,9 +42,9 @@ from langchain_rpm.prompts import (
     render_pack,
 )
 from langchain_rpm.prompts.schemas import is_word_name
+from langchain_rpm.stages._packing import PackableStage
 from langchain_rpm.stages.base import StructuredCaller
 from langchain_rpm.stages.clustering import closest_factor
-from langchain_rpm.stages.packing import PackableStage
 from langchain_rpm.tasks import TaskSpec
 from langchain_rpm.types import Factor, Feature, HistoryItem
 
@@ -204,7 +204,7 @@ class FeatureExtractor(PackableStage[ExtractionInput, list[Feature], Any]):
     def revise(self, request: ExtractionInput, output: list[Feature], config: RunnableConfig) -> Plan[list[Feature]]:
         """A reply whose features copy the worked example, or that leaves none usable, gets one retry with feedback.
 
-        Copies still there after it are dropped; the list may come back empty.
+        Copies still there after it are dropped; the list may come back empty (a build fails that item).
         """
         copied = self.copied(output)
         if output and not copied:

@@ -19,9 +19,9 @@ from langchain_core.prompt_values import PromptValue
 from langchain_core.runnables import RunnableConfig
 from pydantic import BaseModel, Field
 
+from langchain_rpm._plans import CallLimiter, Plan
 from langchain_rpm.errors import InvalidAnswerError, StructuredOutputError
 from langchain_rpm.models import model_name
-from langchain_rpm.plans import CallLimiter, Plan
 from langchain_rpm.prompts import (
     GENERATION,
     INVALID_ANSWER_FEEDBACK,

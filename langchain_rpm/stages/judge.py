@@ -25,7 +25,7 @@ from langchain_core.prompt_values import PromptValue
 from langchain_core.runnables import RunnableConfig
 from pydantic import BaseModel
 
-from langchain_rpm.plans import CallLimiter, Plan
+from langchain_rpm._plans import CallLimiter, Plan
 from langchain_rpm.prompts import FEATURE_JUDGE, FeatureJudgments, fence, render_indexed_features
 from langchain_rpm.stages.base import RPMStage, StructuredCaller
 from langchain_rpm.tasks import TaskSpec

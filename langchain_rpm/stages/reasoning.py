@@ -1,8 +1,8 @@
 """Personalized reasoning paths (DESIGN §2.4): how *this* user arrives at an item's known answer.
 
-One call per history item (or per pack, :mod:`~langchain_rpm.stages.packing`) sees the input, its
+One call per history item (or per pack, :mod:`~langchain_rpm.stages._packing`) sees the input, its
 features, the user's factors with statistics and the real answer as a reference the reasoning must not
-state. A stored path that still names the answer (:func:`~langchain_rpm.stages.leaks.find_leak`) is
+state. A stored path that still names the answer (:func:`~langchain_rpm.stages._leaks.find_leak`) is
 retried ``leak_retries`` times with that feedback (0: flag only, the paper preset); a path that still
 leaks is kept and flagged ``leak=True``.
 For open-ended tasks the call can also judge every feature (the judge folded in, ``fold_judge=True``).
@@ -19,8 +19,8 @@ from langchain_core.prompt_values import PromptValue
 from langchain_core.runnables import RunnableConfig
 from pydantic import BaseModel
 
+from langchain_rpm._plans import CallLimiter, Plan
 from langchain_rpm.errors import StructuredOutputError
-from langchain_rpm.plans import CallLimiter, Plan
 from langchain_rpm.prompts import (
     ANSWER_RULES,
     JUDGMENT_GUIDANCE,
@@ -39,9 +39,9 @@ from langchain_rpm.prompts import (
     render_input,
     render_pack,
 )
+from langchain_rpm.stages._leaks import find_leak
+from langchain_rpm.stages._packing import PackableStage
 from langchain_rpm.stages.judge import apply_judgments
-from langchain_rpm.stages.leaks import find_leak
-from langchain_rpm.stages.packing import PackableStage
 from langchain_rpm.tasks import TaskKind, TaskSpec
 from langchain_rpm.types import Factor, Feature, HistoryItem, ReasoningExample
 

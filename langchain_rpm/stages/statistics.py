@@ -11,7 +11,7 @@ An item *has* factor F when any of its features is assigned to F. With N history
   ``polarity[e]`` = the share of evaluation ``e`` among every influenced feature of F over all items
   (Eq. 4, feature level). Until some feature is judged, ``influence`` and ``polarity`` stay ``None``.
 
-With recency weights (``recency_half_life``, :mod:`langchain_rpm.recency`) each item counts by its
+With recency weights (``recency_half_life``, :mod:`langchain_rpm._recency`) each item counts by its
 weight instead of 1 in every share and mean; the counts stay counts, and ``weighted_coverage`` /
 ``weighted_influence`` give the weighted sums beside them.
 
@@ -30,7 +30,7 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from collections.abc import Mapping, Sequence
 
-from langchain_rpm.recency import chronological, recency_weights
+from langchain_rpm._recency import chronological, recency_weights
 from langchain_rpm.tasks import TaskKind, TaskSpec
 from langchain_rpm.types import Factor, FactorStatistics, Feature, HistoryItem, ReasoningExample
 
@@ -181,7 +181,7 @@ def refresh_factors(
 
     Used after a build (over the items that made it into the profile) and after incremental
     updates, so statistics are always exact for what is stored. ``half_life``: recency weights
-    (:func:`~langchain_rpm.recency.recency_weights`) over the examples in time order.
+    (:func:`~langchain_rpm._recency.recency_weights`) over the examples in time order.
     """
     items = [HistoryItem(id=ex.item_id, input=ex.input, response=ex.answer, options=ex.options) for ex in examples]
     features = {ex.item_id: ex.features for ex in examples}

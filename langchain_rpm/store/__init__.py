@@ -10,8 +10,8 @@ Example:
 from typing import Any
 
 from langchain_rpm.store._backend import QueryContext
+from langchain_rpm.store._records import DEFAULT_STORE_PATH, default_client, example_id, features_text, user_filter
 from langchain_rpm.store.core import RPMStore
-from langchain_rpm.store.records import DEFAULT_STORE_PATH, default_client, example_id, features_text, user_filter
 
 __all__ = [
     "DEFAULT_STORE_PATH",

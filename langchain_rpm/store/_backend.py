@@ -3,14 +3,14 @@
 A *backend* keeps three things per user: example records (each under a write's commit token), a head
 (the exact ids of the current examples, switched together with the profile), and the profile. It offers
 the handful of plans the store's parts need: reads, staging records, switching the head, deleting, and
-the write lock (a :class:`~langchain_rpm.store.locks.Coordinator`). :mod:`~langchain_rpm.store.writes`
+the write lock (a :class:`~langchain_rpm.store._locks.Coordinator`). :mod:`~langchain_rpm.store._writes`
 writes copy-on-write on any backend; :mod:`~langchain_rpm.store._chroma` (Chroma, the default) and
 :mod:`~langchain_rpm.store._langgraph` (any LangGraph ``BaseStore``) implement it. Nothing here imports
 the store's facade, so the parts depend on this module and never on ``RPMStore``.
 
 Example:
     >>> from langchain_core.embeddings import DeterministicFakeEmbedding
-    >>> from langchain_rpm.plans import run
+    >>> from langchain_rpm._plans import run
     >>> embedder = Embedder(DeterministicFakeEmbedding(size=4))
     >>> len(run(embedder.embed(["a text"]))[0]), embedder.embedding_dimension
     (4, 4)
@@ -24,9 +24,9 @@ from typing import Any, Protocol
 
 from langchain_core.embeddings import Embeddings
 
-from langchain_rpm.plans import Call, Plan
-from langchain_rpm.store.locks import Coordinator
-from langchain_rpm.store.records import declared_dimension, embedding_name, rank
+from langchain_rpm._plans import Call, Plan
+from langchain_rpm.store._locks import Coordinator
+from langchain_rpm.store._records import declared_dimension, embedding_name, rank
 from langchain_rpm.types import ReasoningExample, RetrievedExample, UserProfile
 
 MakeProfile = Callable[[list[ReasoningExample], UserProfile | None], UserProfile]

@@ -1,14 +1,14 @@
 """The Chroma backend (private): the store's records in Chroma collections, embedded, server or Cloud.
 
-The reads live in :mod:`~langchain_rpm.store.reads`, collection handles in
-:mod:`~langchain_rpm.store.handles`, the write locks in :mod:`~langchain_rpm.store.locks` and
-:mod:`~langchain_rpm.store.leases`; this class holds their state and the few Chroma writes a copy-on-write
-commit is made of (:mod:`~langchain_rpm.store.writes` orders them).
+The reads live in :mod:`~langchain_rpm.store._reads`, collection handles in
+:mod:`~langchain_rpm.store._handles`, the write locks in :mod:`~langchain_rpm.store._locks` and
+:mod:`~langchain_rpm.store._leases`; this class holds their state and the few Chroma writes a copy-on-write
+commit is made of (:mod:`~langchain_rpm.store._writes` orders them).
 
 Example:
     >>> import tempfile
     >>> from langchain_core.embeddings import DeterministicFakeEmbedding
-    >>> from langchain_rpm.plans import run
+    >>> from langchain_rpm._plans import run
     >>> backend = ChromaBackend(tempfile.mkdtemp(), embeddings=DeterministicFakeEmbedding(size=8))
     >>> backend.kind, backend.coordinator.kind, run(backend.list_users_plan())
     ('chroma', 'embedded', [])
@@ -24,17 +24,17 @@ from typing import Any, Literal
 
 from langchain_core.embeddings import Embeddings
 
+from langchain_rpm._plans import Plan
 from langchain_rpm.errors import ConfigurationError
-from langchain_rpm.plans import Plan
-from langchain_rpm.store import reads
+from langchain_rpm.store import _reads as reads
 from langchain_rpm.store._backend import Current, Embedder, QueryContext, Records, Staged
+from langchain_rpm.store._compaction import chroma_compact_plan
+from langchain_rpm.store._folder import embedded_folder
 from langchain_rpm.store._group_reads import current_many_plan, record_ids_many_plan
-from langchain_rpm.store.compaction import chroma_compact_plan
-from langchain_rpm.store.folder import embedded_folder
-from langchain_rpm.store.handles import forget_handle, open_collection
-from langchain_rpm.store.io import call
-from langchain_rpm.store.leases import coordinator_for
-from langchain_rpm.store.records import (
+from langchain_rpm.store._handles import forget_handle, open_collection
+from langchain_rpm.store._io import call
+from langchain_rpm.store._leases import coordinator_for
+from langchain_rpm.store._records import (
     collection_name,
     default_client,
     encode_manifest,
@@ -107,7 +107,7 @@ class ChromaBackend(Embedder):
     def search_plan(
         self, user_id: str, query: str | list[float], k: int, where: dict[str, Any] | None
     ) -> Plan[list[RetrievedExample]]:
-        """Exact cosine top-``k`` over the user's manifest (see :mod:`~langchain_rpm.store.reads`)."""
+        """Exact cosine top-``k`` over the user's manifest (see :mod:`~langchain_rpm.store._reads`)."""
         return reads.search_plan(self, user_id, query, k, where)
 
     def records_plan(self, user_id: str) -> Plan[Records]:
@@ -239,7 +239,7 @@ class ChromaBackend(Embedder):
         return len(ids)
 
     def compact_plan(self) -> Plan[list[str]]:
-        """Compact an embedded folder (see :mod:`~langchain_rpm.store.compaction`)."""
+        """Compact an embedded folder (see :mod:`~langchain_rpm.store._compaction`)."""
         return chroma_compact_plan(self)
 
 

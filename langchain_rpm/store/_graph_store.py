@@ -22,9 +22,9 @@ from typing import Any
 
 from langchain_core.embeddings import Embeddings
 
-from langchain_rpm.plans import Plan
+from langchain_rpm._plans import Plan
 from langchain_rpm.store._backend import Backend, Current, QueryContext, Records, Staged
-from langchain_rpm.store.locks import Coordinator
+from langchain_rpm.store._locks import Coordinator
 from langchain_rpm.types import RetrievedExample, UserProfile
 
 

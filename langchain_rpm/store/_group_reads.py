@@ -5,14 +5,14 @@ the user, orphans included. Read one user at a time, a group commit of N users c
 here the manifests and profiles of every user come in one ``get`` of the profiles collection, their
 current records in one ``get`` of the examples collection (shared layout), and their record ids in one
 ``get`` through a filter naming exactly these users. Every call is scoped to the users of the write
-(``$in`` of their ids, or one user's :func:`~langchain_rpm.store.records.user_filter`) and cut at the
+(``$in`` of their ids, or one user's :func:`~langchain_rpm.store._records.user_filter`) and cut at the
 client's max batch size. One user's write reads the same way: two ``get`` calls, none of them a scan
 of other users' records (the user filter is answered by Chroma's metadata index).
 
 Example:
     >>> import tempfile
     >>> from langchain_core.embeddings import DeterministicFakeEmbedding
-    >>> from langchain_rpm.plans import run
+    >>> from langchain_rpm._plans import run
     >>> from langchain_rpm.store import RPMStore
     >>> backend = RPMStore(tempfile.mkdtemp(), embeddings=DeterministicFakeEmbedding(size=8)).backend
     >>> [(now.records, now.profile) for now in run(current_many_plan(backend, ["ada", "bo"]))]
@@ -25,18 +25,18 @@ from __future__ import annotations
 
 from typing import Any
 
-from langchain_rpm.plans import Plan
+from langchain_rpm._plans import Plan
 from langchain_rpm.store._backend import ChromaParts, Current
-from langchain_rpm.store.io import call
-from langchain_rpm.store.reads import _read_examples, newest_records, user_record_ids
-from langchain_rpm.store.records import decode_manifest, manifest_id, profile_id, user_filter
+from langchain_rpm.store._io import call
+from langchain_rpm.store._reads import _read_examples, newest_records, user_record_ids
+from langchain_rpm.store._records import decode_manifest, manifest_id, profile_id, user_filter
 from langchain_rpm.types import UserProfile
 
 Rows = dict[str, list[tuple[str, dict[str, Any]]]]  # user -> [(record id, metadata)]
 
 
 def users_filter(user_ids: list[str]) -> dict[str, Any]:
-    """A ``where`` naming exactly these users (one user: :func:`~langchain_rpm.store.records.user_filter`)."""
+    """A ``where`` naming exactly these users (one user: :func:`~langchain_rpm.store._records.user_filter`)."""
     for user in user_ids:
         user_filter(user)  # validates every id
     return user_filter(user_ids[0]) if len(user_ids) == 1 else {"user_id": {"$in": list(user_ids)}}

@@ -18,7 +18,7 @@ top-k over the user's stored vectors (a few thousand at most: one ``batch`` of g
 Example:
     >>> from langchain_core.embeddings import DeterministicFakeEmbedding
     >>> from langgraph.store.memory import InMemoryStore
-    >>> from langchain_rpm.plans import run
+    >>> from langchain_rpm._plans import run
     >>> backend = LangGraphBackend(InMemoryStore(), DeterministicFakeEmbedding(size=8))
     >>> run(backend.records_plan("ada")), backend.coordinator.kind
     ({}, 'local')
@@ -33,11 +33,11 @@ from typing import Any, Literal
 from langchain_core.embeddings import Embeddings
 from langgraph.store.base import BaseStore, GetOp, Item, PutOp, SearchOp
 
+from langchain_rpm._plans import Call, Plan
 from langchain_rpm.errors import ConfigurationError, EmbeddingMismatchError, StoreError
-from langchain_rpm.plans import Call, Plan
 from langchain_rpm.store._backend import Current, Embedder, QueryContext, Records, Staged
 from langchain_rpm.store._postgres import compact_lines, coordinator_for_store
-from langchain_rpm.store.records import rank, user_filter
+from langchain_rpm.store._records import rank, user_filter
 from langchain_rpm.types import ReasoningExample, RetrievedExample, UserProfile
 
 FORMAT = 1  # version of the head's layout

@@ -25,9 +25,9 @@ import threading
 import time
 from typing import Any
 
+from langchain_rpm._plans import Plan
 from langchain_rpm.errors import ConcurrentWriteError, ConfigurationError, StoreError, StoreLockTimeout
-from langchain_rpm.plans import Plan
-from langchain_rpm.store.locks import USER_LOCKS, Coordinator, Held, LocalCoordinator, TryUntil
+from langchain_rpm.store._locks import USER_LOCKS, Coordinator, Held, LocalCoordinator, TryUntil
 
 TABLES = ("store", "store_vectors")  # the tables langgraph-checkpoint-postgres keeps items and vectors in
 

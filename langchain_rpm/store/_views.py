@@ -19,8 +19,8 @@ from typing import Any, Literal, Self, TypeVar
 
 from langchain_core.embeddings import Embeddings
 
+from langchain_rpm._plans import Plan
 from langchain_rpm.errors import ConfigurationError
-from langchain_rpm.plans import Plan
 from langchain_rpm.store._backend import Backend
 from langchain_rpm.store._chroma import ChromaBackend
 
@@ -109,7 +109,7 @@ class ChromaView:
 
     @property
     def handles(self) -> OrderedDict[Hashable, Any]:
-        """Open collections (see :mod:`~langchain_rpm.store.handles`)."""
+        """Open collections (see :mod:`~langchain_rpm.store._handles`)."""
         return self.chroma.handles
 
     @property

@@ -5,12 +5,12 @@ Embedded Chroma by default (a ``PersistentClient`` on a local folder). Pass ``cl
 ``AsyncHttpClient`` (:meth:`RPMStore.afrom_server`) for real async I/O. Examples are embedded by the
 concatenated text of their features, always with explicit embeddings (Chroma's own downloading
 embedding function is never used). User ids live in metadata, and every read is filtered by exactly
-one user (:func:`~langchain_rpm.store.records.user_filter`).
+one user (:func:`~langchain_rpm.store._records.user_filter`).
 
 Search is exact and reads by id: each user's *manifest* lists exactly the ids of their current examples
-(:mod:`~langchain_rpm.store.reads`). Writes are copy-on-write and serialised per user, across threads,
-asyncio tasks, processes on one embedded folder and clients of one server (:mod:`~langchain_rpm.store.writes`,
-:mod:`~langchain_rpm.store.locks`); a waiting writer gives up after ``lock_timeout`` with
+(:mod:`~langchain_rpm.store._reads`). Writes are copy-on-write and serialised per user, across threads,
+asyncio tasks, processes on one embedded folder and clients of one server (:mod:`~langchain_rpm.store._writes`,
+:mod:`~langchain_rpm.store._locks`); a waiting writer gives up after ``lock_timeout`` with
 :class:`~langchain_rpm.errors.StoreLockTimeout`.
 
 :meth:`RPMStore.from_langgraph` keeps the same records in any LangGraph ``BaseStore`` instead
@@ -38,15 +38,16 @@ from typing import Any, Literal, TypeVar
 
 from langchain_core.embeddings import Embeddings
 
+from langchain_rpm._plans import Plan, arun, offloaded, run
 from langchain_rpm.errors import AsyncClientError
-from langchain_rpm.plans import Plan, arun, offloaded, run
-from langchain_rpm.store import portable, writes
+from langchain_rpm.store import _writes as writes
+from langchain_rpm.store import portable
 from langchain_rpm.store._backend import Backend, QueryContext
 from langchain_rpm.store._chroma import ChromaBackend
+from langchain_rpm.store._commit_queue import queue_for
+from langchain_rpm.store._records import query_text
 from langchain_rpm.store._views import ChromaView, LangGraphConstructors
-from langchain_rpm.store.commit_queue import queue_for
-from langchain_rpm.store.records import query_text
-from langchain_rpm.store.writes import UserWrite
+from langchain_rpm.store._writes import UserWrite
 from langchain_rpm.types import Feature, ReasoningExample, RetrievedExample, UserProfile
 
 T = TypeVar("T")
@@ -149,7 +150,7 @@ class RPMStore(ChromaView, LangGraphConstructors):
 
     @property
     def coordinator(self) -> Any:
-        """How writes of one user are serialised (:mod:`~langchain_rpm.store.locks`)."""
+        """How writes of one user are serialised (:mod:`~langchain_rpm.store._locks`)."""
         return self.backend.coordinator
 
     @property
@@ -200,8 +201,8 @@ class RPMStore(ChromaView, LangGraphConstructors):
         ``replace``: ``examples`` become the user's whole set; else they are added. Under the user's write
         lock, ``make_profile(all_examples, previous_profile)`` sees the examples as they will be after the
         write (concurrent writers' included), and examples and profile switch together (copy-on-write,
-        :mod:`~langchain_rpm.store.writes`). ``expected_version``: refuse (``ConcurrentWriteError``) unless
-        the stored profile still has this version. Inside :func:`~langchain_rpm.store.commit_queue.group_commits`
+        :mod:`~langchain_rpm.store._writes`). ``expected_version``: refuse (``ConcurrentWriteError``) unless
+        the stored profile still has this version. Inside :func:`~langchain_rpm.store._commit_queue.group_commits`
         (bulk builds) the write joins the store's queue and goes in a group commit.
         """
         write = UserWrite(user_id, examples, make_profile, replace, expected_version=expected_version)

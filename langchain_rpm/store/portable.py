@@ -11,7 +11,7 @@ before anything is written.
 Example:
     >>> from langchain_core.embeddings import DeterministicFakeEmbedding
     >>> from langgraph.store.memory import InMemoryStore
-    >>> from langchain_rpm.plans import run
+    >>> from langchain_rpm._plans import run
     >>> from langchain_rpm.store import RPMStore
     >>> from langchain_rpm.testing import demo_rpm
     >>> rpm = demo_rpm()  # user "ada", built offline
@@ -30,11 +30,11 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from langchain_rpm._plans import Plan
 from langchain_rpm.errors import ConfigurationError, EmbeddingMismatchError, InputFileError, UnknownUserError
-from langchain_rpm.plans import Plan
 from langchain_rpm.store._backend import Backend, HasBackend, backend_of
-from langchain_rpm.store.locks import Held
-from langchain_rpm.store.writes import write_plan
+from langchain_rpm.store._locks import Held
+from langchain_rpm.store._writes import write_plan
 from langchain_rpm.types import ReasoningExample, UserProfile
 
 FORMAT = "langchain-rpm/user"

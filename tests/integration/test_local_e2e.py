@@ -11,7 +11,7 @@ from __future__ import annotations
 import pytest
 
 from langchain_rpm import GLOBAL_OPINION_QA, LAMP2, LAMP3, RPM, RPMStore
-from langchain_rpm.cli.local_llm import local_chat_model
+from langchain_rpm.cli._local_llm import local_chat_model
 from langchain_rpm.embeddings import default_embeddings
 from langchain_rpm.testing import demo_chat_model
 

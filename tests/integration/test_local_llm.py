@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from pydantic import BaseModel
 
-from langchain_rpm.cli.local_llm import (
+from langchain_rpm.cli._local_llm import (
     MODEL_PATH_ENV,
     LocalLLMServer,
     LocalLLMServerError,
@@ -147,7 +147,7 @@ def test_startup_failure_reports_the_log_tail(tmp_path):
 _CHILD = textwrap.dedent(
     """
     import sys, time
-    from langchain_rpm.cli.local_llm import LocalLLMServer, install_signal_handlers
+    from langchain_rpm.cli._local_llm import LocalLLMServer, install_signal_handlers
     install_signal_handlers()
     with LocalLLMServer(startup_timeout=120) as server:
         print(server.pid, server.port, server.log_path.parent, flush=True)

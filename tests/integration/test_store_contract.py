@@ -19,8 +19,8 @@ from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.store.memory import InMemoryStore
 
 from langchain_rpm import RPM, RPMStore, create_profile_build_graph
+from langchain_rpm._plans import run
 from langchain_rpm.errors import ConfigurationError
-from langchain_rpm.plans import run
 from langchain_rpm.testing import FakeStructuredChatModel
 from langchain_rpm.types import Feature, ReasoningExample
 from tests.support import concurrent_writers as writers
@@ -224,7 +224,7 @@ def _profile_of(user: str) -> Any:
 
 
 def test_a_group_commit_switches_each_user_whole_or_not_at_all(backend, monkeypatch):
-    from langchain_rpm.store.writes import UserWrite, write_many_plan
+    from langchain_rpm.store._writes import UserWrite, write_many_plan
 
     store = backend.open()
     users = [f"g{i}" for i in range(4)]

@@ -16,7 +16,7 @@ from typing import Any
 from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
 
 from langchain_rpm import RPM, RPMStore
-from langchain_rpm.cli.cache import SQLiteCache
+from langchain_rpm.cli._cache import SQLiteCache
 from langchain_rpm.testing import FakeStructuredChatModel
 from tests.support.rpm_fakes import CountingEmbeddings, rpm_responder
 

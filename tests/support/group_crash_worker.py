@@ -16,9 +16,9 @@ from typing import Any
 
 from chromadb.api.models.Collection import Collection
 
-from langchain_rpm.plans import run
+from langchain_rpm._plans import run
 from langchain_rpm.store import RPMStore
-from langchain_rpm.store.writes import UserWrite, write_many_plan
+from langchain_rpm.store._writes import UserWrite, write_many_plan
 from langchain_rpm.types import Feature, ReasoningExample, UserProfile
 from tests.support.rpm_fakes import CountingEmbeddings
 

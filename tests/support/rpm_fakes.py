@@ -3,7 +3,7 @@
 The responders read the rendered prompts (a pure function of the messages), so every reply is
 reproducible and safe under concurrency:
 
-- extraction: one feature per keyword found in the fenced input (``KEYWORDS``); factor-aware
+- extraction: one feature per keyword found in the fenced input (``KEYWORDS``), else its longest word; factor-aware
   extraction gives each its keyword category when that is one of the schema's factor names;
 - Propose: every keyword category (so one round covers everything); Assign: the candidate named
   like the feature's category (else none); residual: that candidate, else the first one;
@@ -57,6 +57,9 @@ CATEGORY_OF = {name: category for name, category in KEYWORDS.values()}
 def extract_features(text: str) -> list[dict[str, Any]]:
     lowered = text.lower()
     found = [(lowered.find(k), name) for k, (name, _) in KEYWORDS.items() if k in lowered]
+    if not found:  # no keyword: the input's longest word, as a model would name *something* it read
+        words = re.findall(r"[a-z]{3,}", lowered)
+        found = [(0, max(words, key=len))] if words else []
     return [{"feature_name": name, "context": name} for _, name in sorted(found)]
 
 
@@ -130,7 +133,7 @@ def rpm_responder(messages: list[BaseMessage], schema: dict[str, Any]) -> dict[s
         if kind == "FactorAwareFeatures":
             allowed = props["features"]["items"]["properties"]["factors"]["items"]["enum"]
             for f in features:
-                category = CATEGORY_OF[f["feature_name"]]
+                category = CATEGORY_OF.get(f["feature_name"])
                 f["factors"] = [category] if category in allowed else []
         return {"features": features}
     if kind == "ProposedFactors":

@@ -26,7 +26,7 @@ from pydantic import BaseModel
 
 from langchain_rpm import RPM, RPMStore
 from langchain_rpm.batch import BatchBuilder, BatchChatOpenAI, BatchCoordinator, BatchLedger, BatchSettings
-from langchain_rpm.batch.jobs import input_file
+from langchain_rpm.batch._jobs import input_file
 from langchain_rpm.batch.model import batch_request
 from langchain_rpm.errors import ConfigurationError
 from langchain_rpm.testing import demo_chat_model, demo_responder

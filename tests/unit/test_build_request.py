@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from langchain_rpm.history import HistoryChecker
+from langchain_rpm._history import HistoryChecker
 from langchain_rpm.testing import DEMO_HISTORY, demo_rpm
 
 

@@ -2,7 +2,7 @@
 
 The facade without a checkpointer runs ``packs_per_task=max_concurrency``; a graph compiled with a
 checkpointer keeps one task per pack (``tests/unit/test_resume.py``). Two writers racing for one user
-(``graphs/commit.py``): an added update keeps the factors another writer committed meanwhile, and a
+(``graphs/_commit.py``): an added update keeps the factors another writer committed meanwhile, and a
 re-clustered update does not drop the items another writer added while it ran.
 """
 

@@ -6,9 +6,9 @@ import pytest
 from pydantic import BaseModel
 
 from langchain_rpm import RPM, RPMStore
-from langchain_rpm.cli.cache import SQLiteCache
+from langchain_rpm._plans import arun, run
+from langchain_rpm.cli._cache import SQLiteCache
 from langchain_rpm.errors import StructuredOutputError
-from langchain_rpm.plans import arun, run
 from langchain_rpm.stages.base import StructuredCaller
 from langchain_rpm.testing import FakeStructuredChatModel
 from tests.support.rpm_fakes import CountingEmbeddings, rpm_fake_model

@@ -9,7 +9,7 @@ from langchain_core.caches import InMemoryCache
 from pydantic import BaseModel
 
 from langchain_rpm import RPM
-from langchain_rpm.plans import run
+from langchain_rpm._plans import run
 from langchain_rpm.stages.base import StructuredCaller
 from langchain_rpm.testing import FakeStructuredChatModel
 from langchain_rpm.usage import UsageTracker
@@ -56,7 +56,7 @@ async def test_chat_openai_replies_are_parsed_and_their_tokens_counted(method):
     """ChatOpenAI's structured output is ``model | refusal check | parser``: parsed here, usage from the reply."""
     from langchain_openai import ChatOpenAI
 
-    from langchain_rpm.plans import arun
+    from langchain_rpm._plans import arun
     from tests.support.fault_server import FaultServer
 
     with FaultServer(seed=0) as server:

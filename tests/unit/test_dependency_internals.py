@@ -42,8 +42,8 @@ def test_chromadb_internals_of_the_store(tmp_path):
 
     client = chromadb.PersistentClient(path=str(tmp_path), settings=Settings(anonymized_telemetry=False))
     client.get_or_create_collection("rpm_probe").add(ids=["a"], embeddings=[[0.1, 0.2]], documents=["x"])
-    assert client._identifier in SharedSystemClient._identifier_to_system  # store/folder.py reopens by it
-    db = sqlite3.connect(tmp_path / "chroma.sqlite3")  # store/compaction.py reads these tables
+    assert client._identifier in SharedSystemClient._identifier_to_system  # store/_folder.py reopens by it
+    db = sqlite3.connect(tmp_path / "chroma.sqlite3")  # store/_compaction.py reads these tables
     try:
         segments = db.execute(
             "SELECT s.id FROM segments s JOIN collections c ON s.collection = c.id WHERE s.scope = 'VECTOR'"

@@ -7,7 +7,7 @@ import math
 import pytest
 
 from langchain_rpm import RPM, RPMStore
-from langchain_rpm.exact_test import fisher_freeman_halton, holm, permutation_mean_test
+from langchain_rpm._exact_test import fisher_freeman_halton, holm, permutation_mean_test
 from scripts.drift_users import drift_user
 from tests.support.rpm_fakes import CountingEmbeddings, rpm_fake_model
 

@@ -167,3 +167,26 @@ def test_a_reply_with_no_usable_feature_is_retried_once():
     model = FakeStructuredChatModel(responder=lambda messages, schema: {"features": next(script)})
     features = FeatureExtractor(model, LAMP2).invoke("In a future where the state erases memories, a clerk runs.")
     assert [f.name for f in features] == ["Memory erasure"] and model.call_count == 2
+
+
+def test_a_history_item_left_without_features_fails_and_is_never_stored_keyless(tmp_path):
+    from langchain_rpm import RPM, RPMStore
+    from tests.support.rpm_fakes import CountingEmbeddings, rpm_responder
+
+    def responder(messages: list[BaseMessage], schema: dict[str, Any]) -> dict[str, Any]:
+        reply = rpm_responder(messages, schema)
+        if "features" in reply and any("Mars" in str(m.content) for m in messages):
+            return {**reply, "features": [JUNK]}  # this item's extraction never gives a usable feature
+        return reply
+
+    rpm = RPM(
+        FakeStructuredChatModel(responder=responder), "lamp2", store=RPMStore(tmp_path, embeddings=CountingEmbeddings())
+    )
+    history = [
+        {"id": "1", "input": "Robots rebel on a space station.", "response": "sci-fi"},
+        {"id": "2", "input": "Two robots get married on Mars.", "response": "romance"},
+    ]
+    profile = rpm.build_user("ada", history)
+    assert [f.item_id for f in profile.failed_items] == ["2"] and "no usable feature" in profile.failed_items[0].error
+    assert [e.item_id for e in rpm.store.get_examples("ada")] == ["1"]
+    assert all(e.features for e in rpm.store.get_examples("ada"))

@@ -12,7 +12,7 @@ import pytest
 from langgraph.checkpoint.sqlite import SqliteSaver
 
 from langchain_rpm import RPM, RPMStore
-from langchain_rpm.cli.cache import SQLiteCache
+from langchain_rpm.cli._cache import SQLiteCache
 from langchain_rpm.testing import FakeStructuredChatModel
 from langchain_rpm.types import Feature, ReasoningExample
 from tests.support.rpm_fakes import CountingEmbeddings, rpm_responder

@@ -7,11 +7,11 @@ import threading
 from collections import Counter
 from typing import Any
 
+from langchain_rpm._plans import arun, run
 from langchain_rpm.errors import ConcurrentWriteError
-from langchain_rpm.plans import arun, run
 from langchain_rpm.store import RPMStore
-from langchain_rpm.store.commit_queue import group_commits, queue_for
-from langchain_rpm.store.writes import UserWrite, group_commit_plan, write_many_plan
+from langchain_rpm.store._commit_queue import group_commits, queue_for
+from langchain_rpm.store._writes import UserWrite, group_commit_plan, write_many_plan
 from langchain_rpm.types import Feature, ReasoningExample, UserProfile
 from tests.support.crash_worker import history
 from tests.support.rpm_fakes import CountingEmbeddings, rpm_fake_model

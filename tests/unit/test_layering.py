@@ -3,8 +3,6 @@
 The import graph is read with ``ast`` from every module of the package, imports inside functions included,
 so a lazy import that closes a cycle is caught as well. Every check counts ``TYPE_CHECKING`` imports too
 (naming a module in a type hint is still depending on it); one check counts only the imports that run.
-Two cycles of type-hint imports belong to other lanes of this round; each has a strict ``xfail`` that
-starts failing the day it is gone, so the allowance is removed with it.
 """
 
 from __future__ import annotations
@@ -14,15 +12,10 @@ import functools
 import re
 from pathlib import Path
 
-import pytest
-
 import langchain_rpm
 
 PACKAGE = Path(langchain_rpm.__file__).parent
 ARCHITECTURE = PACKAGE.parent / "docs" / "architecture.md"
-PENDING = {  # cycles of type-hint imports owned by other branches of this round
-    "langchain_rpm.evaluation": "plots.py names report.py's types, report.py imports plots (the evaluation's lane)",
-}
 
 
 def modules(root: Path = PACKAGE) -> dict[str, Path]:
@@ -138,22 +131,12 @@ def cycles(root: Path = PACKAGE, *, type_hints: bool = True) -> list[list[str]]:
     return sorted(found)
 
 
-def _pending(cycle: list[str]) -> str | None:
-    return next((p for p in PENDING if all(m.startswith(p + ".") for m in cycle)), None)
-
-
 def test_no_import_cycle_among_the_imports_that_run():
     assert cycles(type_hints=False) == []
 
 
-def test_no_import_cycle_but_the_pending_ones():
-    assert [cycle for cycle in cycles() if _pending(cycle) is None] == []
-
-
-@pytest.mark.parametrize("package", sorted(PENDING))
-def test_pending_cycle_is_gone(package, request):
-    request.applymarker(pytest.mark.xfail(strict=True, reason=PENDING[package]))
-    assert not any(_pending(cycle) == package for cycle in cycles()), "gone: remove it from PENDING"
+def test_no_import_cycle_counting_type_hints():
+    assert cycles() == []
 
 
 def test_no_upward_import():
@@ -166,11 +149,11 @@ def test_the_checks_catch_a_cycle_and_an_upward_import(tmp_path):
     (root / "cli").mkdir(parents=True)
     (root / "__init__.py").write_text("")
     (root / "cli" / "__init__.py").write_text("")
-    (root / "cli" / "cache.py").write_text("from langchain_rpm.privacy import owner\n")
-    (root / "privacy.py").write_text("owner = 1\ndef purge():\n    from langchain_rpm.cli.cache import x\n")
+    (root / "cli" / "_cache.py").write_text("from langchain_rpm.privacy import owner\n")
+    (root / "privacy.py").write_text("owner = 1\ndef purge():\n    from langchain_rpm.cli._cache import x\n")
     table = "```layers\ncli: langchain_rpm.cli\nforgetting: langchain_rpm.privacy langchain_rpm\n```\n"
-    assert cycles(root, type_hints=False) == [["langchain_rpm.cli.cache", "langchain_rpm.privacy"]]
-    assert upward_imports(root, table) == ["langchain_rpm.privacy (forgetting) -> langchain_rpm.cli.cache (cli)"]
+    assert cycles(root, type_hints=False) == [["langchain_rpm.cli._cache", "langchain_rpm.privacy"]]
+    assert upward_imports(root, table) == ["langchain_rpm.privacy (forgetting) -> langchain_rpm.cli._cache (cli)"]
 
 
 def test_privacy_imports_nothing_from_the_cli_or_batch():

@@ -8,7 +8,7 @@ import pytest
 from langchain_core.messages import BaseMessage
 
 from langchain_rpm import GLOBAL_OPINION_QA, LAMP2, LAMP3, LAMP5, RPM, ReasoningPathBuilder, RPMStore
-from langchain_rpm.stages.leaks import find_leak
+from langchain_rpm.stages._leaks import find_leak
 from langchain_rpm.testing import FakeStructuredChatModel
 from langchain_rpm.types import Feature, HistoryItem
 from tests.support.rpm_fakes import CountingEmbeddings, Scripted, rpm_responder
@@ -29,6 +29,9 @@ TITLE = "Sign Language Translation: A Keypoint Transformer Approach"
         (LAMP2, "Dystopia is the obvious tag here.", "dystopia", True),
         (LAMP2, "Their answer would likely be a dark comedy.", "dark comedy", True),
         (LAMP2, "Dark humour about crime, so the tag is comedy.", "dark comedy", False),  # the phrase, not a word
+        (LAMP2, "The answer is science fiction, but it's not the conclusion.", "sci-fi", True),  # a paraphrase
+        (LAMP2, "They would call it a book adaptation.", "based on a book", True),
+        (LAMP2, "Science fiction settings drive this user.", "sci-fi", False),  # a paraphrase as a content word
         (GLOBAL_OPINION_QA, "Religion matters: it is important here.", "Not too important", False),
         (GLOBAL_OPINION_QA, "Most would say not too important.", "Not too important", True),
         (GLOBAL_OPINION_QA, "Most people here agree that faith matters; yes, it is central.", "Agree", False),

@@ -13,7 +13,7 @@ from langchain_rpm.evaluation.cli import build_chat_model
 from langchain_rpm.usage import UsageTracker
 
 PACKAGE = Path(langchain_rpm.__file__).parent
-CHAT_OPENAI_BUILDERS = {"models.py", "cli/local_llm.py"}  # the resolver and the bundled local server's client
+CHAT_OPENAI_BUILDERS = {"models.py", "cli/_local_llm.py"}  # the resolver and the bundled local server's client
 
 
 def _calls(name: str) -> dict[str, int]:

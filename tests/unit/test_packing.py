@@ -11,7 +11,7 @@ import pytest
 from langchain_core.messages import BaseMessage, HumanMessage
 
 from langchain_rpm import LAMP2, RPM, FeatureExtractor, RPMStore
-from langchain_rpm.prompts.render import PACK_RULE
+from langchain_rpm.prompts._render import PACK_RULE
 from langchain_rpm.testing import FakeStructuredChatModel
 from tests.support.rpm_fakes import CountingEmbeddings, rpm_responder
 from tests.unit.conftest import MOVIE_HISTORY

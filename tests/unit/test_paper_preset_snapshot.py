@@ -15,7 +15,7 @@ from typing import Any
 from langchain_core.messages import BaseMessage
 
 from langchain_rpm import RPM, RPMStore
-from langchain_rpm.prompts.render import render_factors
+from langchain_rpm.prompts._render import render_factors
 from langchain_rpm.testing import FakeStructuredChatModel
 from tests.support.rpm_fakes import CountingEmbeddings, rpm_responder
 from tests.unit.conftest import MOVIE_HISTORY

@@ -9,8 +9,8 @@ import textwrap
 import pytest
 
 from langchain_rpm import LAMP2, LAMP3, LAMP5, RPM, RPMStore
+from langchain_rpm._plans import run
 from langchain_rpm.personalization import Personalizer
-from langchain_rpm.plans import run
 from langchain_rpm.types import Feature, ReasoningExample
 from tests.support.rpm_fakes import CountingEmbeddings, rpm_fake_model
 from tests.unit.conftest import MOVIE_HISTORY

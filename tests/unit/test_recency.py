@@ -8,11 +8,11 @@ from datetime import UTC, datetime
 import pytest
 
 from langchain_rpm import LAMP2, LAMP3, LAMP5, RPM, RPMStore
-from langchain_rpm.cli.files import read_interactions
+from langchain_rpm._history import validate_history
+from langchain_rpm.cli._files import read_interactions
 from langchain_rpm.drift import recent_window
 from langchain_rpm.errors import InputFileError, InvalidHistoryError
-from langchain_rpm.history import validate_history
-from langchain_rpm.prompts.render import render_factors
+from langchain_rpm.prompts._render import render_factors
 from langchain_rpm.stages.statistics import refresh_factors
 from langchain_rpm.types import Factor, Feature, ReasoningExample
 from tests.support.rpm_fakes import CountingEmbeddings, rpm_fake_model

@@ -11,7 +11,7 @@ from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.checkpoint.sqlite import SqliteSaver
 
 from langchain_rpm import RPM, RPMStore
-from langchain_rpm.cli.cache import SQLiteCache
+from langchain_rpm.cli._cache import SQLiteCache
 from langchain_rpm.embeddings import MiniLMEmbeddings
 from langchain_rpm.errors import ConfigurationError, UnknownUserError
 from langchain_rpm.testing import FakeStructuredChatModel

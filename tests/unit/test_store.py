@@ -19,8 +19,8 @@ from langchain_core.embeddings import DeterministicFakeEmbedding
 
 from langchain_rpm.errors import AsyncClientError, EmbeddingMismatchError
 from langchain_rpm.store import RPMStore, default_client, example_id, features_text, user_filter
-from langchain_rpm.store.records import decode_manifest
-from langchain_rpm.store.records import manifest_id as _manifest_id
+from langchain_rpm.store._records import decode_manifest
+from langchain_rpm.store._records import manifest_id as _manifest_id
 from langchain_rpm.types import Factor, Feature, ReasoningExample, UserProfile
 from tests.support.rpm_fakes import CountingEmbeddings
 

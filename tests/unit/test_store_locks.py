@@ -12,11 +12,11 @@ import pytest
 from chromadb.config import Settings
 
 from langchain_rpm import RPMStore
+from langchain_rpm._plans import arun, run
 from langchain_rpm.errors import StoreLockTimeout
-from langchain_rpm.plans import arun, run
-from langchain_rpm.store.leases import lease_id
-from langchain_rpm.store.locks import USER_LOCKS, KeyedLocks
-from langchain_rpm.store.records import default_client
+from langchain_rpm.store._leases import lease_id
+from langchain_rpm.store._locks import USER_LOCKS, KeyedLocks
+from langchain_rpm.store._records import default_client
 from tests.support import concurrent_writers as writers
 from tests.support.rpm_fakes import CountingEmbeddings
 

@@ -6,7 +6,7 @@ import re
 
 from langchain_rpm import LAMP2, FeatureExtractor, ReasoningGenerator, ReasoningPathBuilder
 from langchain_rpm.prompts import ANSWER_SCHEMA_NAME, ExtractedFeatures, GeneratedAnswer, ReasoningOutput
-from langchain_rpm.prompts.render import _DATA_RULE
+from langchain_rpm.prompts._render import _DATA_RULE
 from tests.unit.conftest import MOVIE_HISTORY
 
 INJECTION = (

@@ -142,7 +142,7 @@ def test_json_errors_are_json_on_stderr(tmp_path, capsys, server):
 
 
 def test_version_and_help(capsys):
-    from langchain_rpm.cli.parser import COMMANDS
+    from langchain_rpm.cli._parser import COMMANDS
 
     assert run_main(capsys, "--version").out.strip() == f"rpm (langchain-rpm) {__version__}"
     top = run_main(capsys, "--help")

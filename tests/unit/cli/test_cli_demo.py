@@ -93,7 +93,7 @@ def test_unreadable_reasoning_is_left_out_and_counted(tmp_path, capsys):
 
 def test_the_demo_shows_a_path_the_leak_guard_did_not_flag_first():
     """Seen in a fresh-clone demo: "The answer is romance, but ..." shown as why the user answered."""
-    from langchain_rpm.cli.demo import _shown_example
+    from langchain_rpm.cli._demo import _shown_example
     from langchain_rpm.types import ReasoningExample
 
     def example(item: str, leak: bool) -> ReasoningExample:

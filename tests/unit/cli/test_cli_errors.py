@@ -78,6 +78,24 @@ def test_a_model_that_never_fits_the_schema_is_one_line_and_stores_nothing(capsy
     assert run_main(capsys, "--store", built, "--json", "users").json() == ["ada"]
 
 
+def _junk_features(request):
+    """The OpenAI-wire fake, but every extraction reply names only non-words."""
+    reply = rpm_http_responder(request)
+    call = (reply.get("tool_calls") or [{}])[0]
+    if call.get("name") in ("ExtractedFeatures", "FactorAwareFeatures"):
+        call["arguments"] = {"features": [{"feature_name": "{ {", "context": "]["}]}
+    return reply
+
+
+def test_a_model_that_names_no_usable_feature_is_told_so_not_sent_to_the_schema_hint(capsys, built, tmp_path):
+    new = write_rows(tmp_path / "bo.jsonl", [{"user_id": "bo", **item} for item in MOVIE_HISTORY])
+    with FaultServer(_junk_features) as junk:
+        result = run_main(capsys, "--store", built, "--base-url", junk.base_url, *FAST, "--no-cache", "build", new)
+    assert_one_error(result, "user 'bo'", "named no usable feature", "stronger --model")
+    assert "--structured-output" not in result.errors[0]
+    assert run_main(capsys, "--store", built, "--json", "users").json() == ["ada"]
+
+
 def test_a_model_that_cannot_be_reached_is_one_line(capsys, built, tmp_path):
     url = closed_port_url()
     asked = run_main(capsys, "--store", built, "--base-url", url, *FAST, "--no-cache", "ask", "ada", "A robot.")

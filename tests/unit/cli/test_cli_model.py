@@ -17,8 +17,8 @@ def local_never_starts(monkeypatch):
     def refuse(self):
         raise AssertionError("the local LLM server was started")
 
-    monkeypatch.setattr("langchain_rpm.cli.local_llm.local_llm_available", lambda: True)
-    monkeypatch.setattr("langchain_rpm.cli.local_llm.LocalLLMServer.start", refuse)
+    monkeypatch.setattr("langchain_rpm.cli._local_llm.local_llm_available", lambda: True)
+    monkeypatch.setattr("langchain_rpm.cli._local_llm.LocalLLMServer.start", refuse)
 
 
 @pytest.mark.parametrize(
@@ -75,14 +75,14 @@ def test_local_with_another_model_is_refused(tmp_path, capsys, rows, local_never
 
 
 def test_no_model_at_all_lists_the_choices_in_one_line(tmp_path, capsys, monkeypatch, rows):
-    monkeypatch.setattr("langchain_rpm.cli.local_llm.local_llm_available", lambda: False)
+    monkeypatch.setattr("langchain_rpm.cli._local_llm.local_llm_available", lambda: False)
     result = run_main(capsys, "--store", tmp_path / "s", "build", rows)
     assert result.status == 2 and len(result.err_lines) == 1
     assert "OPENAI_API_KEY" in result.err and "--base-url" in result.err and "langchain-rpm[local]" in result.err
 
 
 def test_plan_order():
-    from langchain_rpm.cli.model_choice import LOCAL_DESCRIPTION, plan_model
+    from langchain_rpm.cli._model_choice import LOCAL_DESCRIPTION, plan_model
 
     installed = plan_model(environ={})  # nothing configured: the bundled model, when installed (it is here)
     assert installed.kind == "local" and installed.description == LOCAL_DESCRIPTION

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from langchain_rpm.cli.parser import DEFAULT_K, build_parser
+from langchain_rpm.cli._parser import DEFAULT_K, build_parser
 from langchain_rpm.settings import RPMSettings
 from tests.support.cli_run import run_main, write_rows
 

@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
-from langchain_rpm.cli.files import read_interactions
+from langchain_rpm._history import validate_history
+from langchain_rpm.cli._files import read_interactions
 from langchain_rpm.errors import InvalidHistoryError
-from langchain_rpm.history import validate_history
 from langchain_rpm.tasks import LAMP2, LAMP3
 from tests.support.cli_run import ROOT, run_main, write_rows
 from tests.support.fault_server import FaultServer
@@ -159,7 +159,7 @@ def test_checks_that_need_no_model_run_before_the_local_model_starts(tmp_path, c
     def refuse(self):
         raise AssertionError("the local LLM server was started")
 
-    monkeypatch.setattr("langchain_rpm.cli.local_llm.LocalLLMServer.start", refuse)
+    monkeypatch.setattr("langchain_rpm.cli._local_llm.LocalLLMServer.start", refuse)
     assert rpm("build", write_rows(tmp_path / "r.jsonl", [{"user_id": "ada", **i} for i in MOVIE_HISTORY])).status == 0
     store = tmp_path / "store"
     goqa = write_rows(

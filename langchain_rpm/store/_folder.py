@@ -1,0 +1,127 @@
+"""The process's view of an embedded Chroma folder: its client, its write lock, and others' writes.
+
+An embedded ``PersistentClient`` keeps the vector index in memory: after another process writes to the
+folder, a long-lived client reads ids its index has not loaded (``InternalError: Error finding id``), and
+a write from a stale client can overwrite the index files (DESIGN §4). So each folder has
+
+- ``rpm-write.lock``: a file lock (``filelock``) that one writer process holds at a time;
+- ``rpm-write-token``: a random token every write replaces; a process that finds a token it did not
+  write reopens Chroma before it reads or writes (:meth:`EmbeddedFolder.refresh`, a few microseconds
+  when nothing changed).
+
+Example:
+    >>> import tempfile
+    >>> from langchain_rpm.store._records import default_client
+    >>> folder = embedded_folder(default_client(tempfile.mkdtemp()))
+    >>> before = folder.epoch
+    >>> folder.refresh(); folder.epoch == before
+    True
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import uuid
+import weakref
+from pathlib import Path
+from typing import Any
+
+from filelock import FileLock
+
+LOCK_FILE = "rpm-write.lock"
+TOKEN_FILE = "rpm-write-token"
+
+
+class EmbeddedFolder:
+    """The process's view of one embedded Chroma folder: its client, write lock and write token."""
+
+    def __init__(self, folder: Path, client: Any) -> None:
+        """Track ``folder``, opened by ``client`` (a ``PersistentClient``)."""
+        self.folder = folder
+        self.client = client
+        self.epoch = 0  # bumped whenever this process reopens Chroma on the folder
+        self.writer = threading.Lock()  # one writer of this process at a time
+        self.file_lock = FileLock(folder / LOCK_FILE, thread_local=False)
+        self._token_file = folder / TOKEN_FILE
+        self._mutex = threading.Lock()
+        self._known = self._read_token()
+
+    def _read_token(self) -> str:
+        try:
+            return self._token_file.read_text()
+        except FileNotFoundError:
+            return ""
+
+    def refresh(self) -> None:
+        """Reopen Chroma if another process wrote since this process last looked (cheap when none did)."""
+        with self._mutex:
+            token = self._read_token()
+            if token != self._known:
+                self._reopen(token)
+
+    def reopen(self) -> None:
+        """Reopen Chroma now; the caller holds :attr:`writer` (no write of this process is then in flight).
+
+        Readers use :func:`~langchain_rpm.store._locks.reopen_plan`, which waits for the writer lock.
+        """
+        with self._mutex:
+            self._reopen(self._read_token())
+
+    def _reopen(self, token: str) -> None:
+        import chromadb
+        from chromadb.api.shared_system_client import SharedSystemClient
+
+        settings = self.client.get_settings()
+        # Chroma shares one in-memory system per folder in a process; drop it so the new client loads the
+        # files (older client objects keep working on their stale copy until they are let go).
+        SharedSystemClient._identifier_to_system.pop(self.client._identifier, None)
+        SharedSystemClient._identifier_to_refcount.pop(self.client._identifier, None)
+        self.client = chromadb.PersistentClient(path=str(self.folder), settings=settings)
+        self.epoch += 1
+        self._known = token
+
+    def announce_write(self) -> None:
+        """Publish a new write token (under the file lock), so other processes reopen before they read."""
+        token = uuid.uuid4().hex
+        scratch = self._token_file.with_name(f"{TOKEN_FILE}.{token}")
+        scratch.write_text(token)
+        with self._mutex:
+            os.replace(scratch, self._token_file)
+            self._known = token
+
+
+_FOLDERS: weakref.WeakValueDictionary[str, EmbeddedFolder] = weakref.WeakValueDictionary()
+_FOLDERS_LOCK = threading.Lock()
+
+
+def embedded_folder(client: Any) -> EmbeddedFolder | None:
+    """The shared :class:`EmbeddedFolder` of a ``PersistentClient`` (``None`` for any other client)."""
+    get_settings = getattr(type(client), "get_settings", None)  # on the type: proxies forward everything
+    if get_settings is None or not hasattr(client, "_identifier"):
+        return None
+    settings = client.get_settings()
+    if not settings.is_persistent or not str(settings.chroma_api_impl).endswith("RustBindingsAPI"):
+        return None
+    folder = Path(settings.persist_directory).resolve()
+    with _FOLDERS_LOCK:
+        state = _FOLDERS.get(str(folder))
+        if state is None:
+            state = _FOLDERS[str(folder)] = EmbeddedFolder(folder, client)
+        return state
+
+
+def is_local(client: Any) -> bool:
+    """Whether ``client`` runs Chroma in this process (persistent or in-memory)."""
+    get_settings = getattr(type(client), "get_settings", None)
+    return get_settings is not None and str(client.get_settings().chroma_api_impl).endswith("RustBindingsAPI")
+
+
+def backend_key(client: Any) -> str:
+    """Who shares the per-user locks: the server address (same server, same locks) or the client object."""
+    get_settings = getattr(type(client), "get_settings", None)
+    if get_settings is not None and not is_local(client):
+        settings = client.get_settings()
+        where = f"{settings.chroma_server_host}:{settings.chroma_server_http_port}"
+        return f"{where}/{getattr(client, 'tenant', '')}/{getattr(client, 'database', '')}"
+    return f"client-{id(client)}"

@@ -1,0 +1,243 @@
+"""The store's read plans: the user's manifest, examples, profile, users, and exact search.
+
+Every read is scoped to one user (:func:`~langchain_rpm.store._records.user_filter`). A user's current
+examples are exactly the ids their manifest lists (written in the same call as the profile, so the two
+switch together); a store whose manifest is missing or was written by an older version (a bare list,
+which could miss ids) is read through the user filter instead, so no stored example is ever hidden.
+
+Example:
+    >>> import tempfile
+    >>> from langchain_core.embeddings import DeterministicFakeEmbedding
+    >>> from langchain_rpm._plans import run
+    >>> from langchain_rpm.store import RPMStore
+    >>> store = RPMStore(tempfile.mkdtemp(), embeddings=DeterministicFakeEmbedding(size=8)).backend
+    >>> run(examples_plan(store, "ada"))
+    []
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from chromadb.errors import NotFoundError
+
+from langchain_rpm._plans import Plan
+from langchain_rpm.store._backend import ChromaParts, Current, QueryContext, Records
+from langchain_rpm.store._handles import forget_handle
+from langchain_rpm.store._io import call, is_stale_index_error
+from langchain_rpm.store._locks import reopen_plan
+from langchain_rpm.store._records import (
+    decode_manifest,
+    hits,
+    manifest_id,
+    profile_id,
+    rank,
+    user_filter,
+)
+from langchain_rpm.types import ReasoningExample, RetrievedExample, UserProfile
+
+MANIFEST_KIND = "example_ids"  # metadata ``kind`` of the per-user list of example record ids
+_ATTEMPTS = 3  # reads retried when a concurrent switch or another process's write got in the way
+
+
+def manifest_plan(store: ChromaParts, user_id: str) -> Plan[list[str] | None]:
+    """The exact record ids of the user's examples, or ``None`` (no manifest, or one that may miss ids)."""
+    profiles = yield from store.collection("profiles")
+    request = {"ids": [manifest_id(user_id)], "where": user_filter(user_id), "include": ["documents"]}
+    documents = (yield call(profiles, "get", request)).get("documents") or []
+    if not documents:
+        return None
+    ids, exact = decode_manifest(documents[0])
+    return ids if exact else None
+
+
+def user_record_ids(store: ChromaParts, user_id: str) -> Plan[list[str]]:
+    """Every example record of the user, through the user filter (orphans of failed writes included)."""
+    stored = yield from _read_examples(store, user_id, {"where": user_filter(user_id), "include": []})
+    return list(stored.get("ids") or [])
+
+
+def _read_examples(store: ChromaParts, user_id: str, request: dict[str, Any]) -> Plan[dict[str, Any]]:
+    """A ``get`` on the collection holding the user's examples; empty when the user has none (or was forgotten)."""
+    collection = yield from store.collection("examples", user_id, create=False)
+    if collection is None:
+        return {}
+    try:
+        return dict((yield call(collection, "get", request)))
+    except NotFoundError:  # per-user layout: another store object deleted the forgotten user's collection
+        forget_handle(store, user_id)
+        return {}
+
+
+def records_plan(store: ChromaParts, user_id: str) -> Plan[Records]:
+    """The user's current example records: ``{record id: (example, profile_version)}``, one per item."""
+    return (yield from _records(store, user_id))[0]
+
+
+def current_plan(store: ChromaParts, user_id: str) -> Plan[Current]:
+    """Records (the manifest read once), whether the manifest was exact, and the profile."""
+    records, exact = yield from _records(store, user_id)
+    return Current(records, exact, (yield from profile_plan(store, user_id)))
+
+
+def _records(store: ChromaParts, user_id: str) -> Plan[tuple[Records, bool]]:
+    ids = yield from manifest_plan(store, user_id)
+    request: dict[str, Any] = {"where": user_filter(user_id), "include": ["metadatas"]}
+    if ids is not None:
+        if not ids:
+            return {}, True
+        request["ids"] = ids
+    result = yield from _read_examples(store, user_id, request)
+    rows = zip(result.get("ids") or [], result.get("metadatas") or [], strict=True)
+    return newest_records(rows), ids is not None
+
+
+def newest_records(rows: Iterable[tuple[str, dict[str, Any]]]) -> Records:
+    """``(record id, metadata)`` rows as records, one per item (without a manifest: the newest wins)."""
+    best: dict[str, tuple[str, ReasoningExample, int]] = {}
+    for record_id, meta in rows:
+        example = ReasoningExample.model_validate_json(meta["example"])
+        version = int(meta.get("profile_version") or 0)
+        seen = best.get(example.item_id)
+        if seen is None or version > seen[2]:  # without a manifest: the newest record of an item wins
+            best[example.item_id] = (record_id, example, version)
+    return {record_id: (example, version) for record_id, example, version in best.values()}
+
+
+def examples_plan(store: ChromaParts, user_id: str) -> Plan[list[ReasoningExample]]:
+    """All current examples of ``user_id``, ordered by item id."""
+    records = yield from records_plan(store, user_id)
+    return sorted((example for example, _ in records.values()), key=lambda ex: ex.item_id)
+
+
+def profile_plan(store: ChromaParts, user_id: str) -> Plan[UserProfile | None]:
+    """The stored profile of ``user_id``, or ``None``."""
+    flt = user_filter(user_id)
+    collection = yield from store.collection("profiles")
+    result = yield call(collection, "get", {"ids": [profile_id(user_id)], "where": flt, "include": ["documents"]})
+    documents = result.get("documents") or []
+    return UserProfile.model_validate_json(documents[0]) if documents else None
+
+
+def list_users_plan(store: ChromaParts) -> Plan[list[str]]:
+    """Ids of every user with a stored profile, sorted (paged under the max batch size)."""
+    collection = yield from store.collection("profiles")
+    size = yield from store.batch_size()
+    users: set[str] = set()
+    offset = 0
+    while True:
+        page = yield call(collection, "get", {"include": ["metadatas"], "limit": size, "offset": offset})
+        metadatas = page.get("metadatas") or []
+        users.update(m["user_id"] for m in metadatas if m.get("kind") != MANIFEST_KIND)
+        if len(metadatas) < size:
+            return sorted(users)
+        offset += size
+
+
+def search_plan(
+    store: ChromaParts, user_id: str, query: str | list[float], k: int, where: dict[str, Any] | None = None
+) -> Plan[list[RetrievedExample]]:
+    """The user's ``k`` examples nearest (cosine) to ``query`` (a text, embedded here, or a vector)."""
+    flt = user_filter(user_id, where)
+    if k <= 0:
+        return []
+    vector = (yield from store.embed([query], query=True))[0] if isinstance(query, str) else query
+    for attempt in range(_ATTEMPTS):
+        last = attempt == _ATTEMPTS - 1
+        try:
+            found = yield from _ranked(store, user_id, flt, vector, k, strict=not last)
+        except Exception as exc:  # an embedded index behind another process's write: reopen and read again
+            if last or store.folder is None or not is_stale_index_error(exc):
+                raise
+            yield from reopen_plan(store.folder, store.coordinator.timeout)
+            continue
+        if found is not None:
+            return found
+    return []  # pragma: no cover - the last attempt always returns
+
+
+def _ranked(
+    store: ChromaParts, user_id: str, flt: dict[str, Any], vector: list[float], k: int, *, strict: bool
+) -> Plan[list[RetrievedExample] | None]:
+    """One search attempt; ``None`` when a concurrent switch removed records it was about to return."""
+    collection = yield from store.collection("examples", user_id, create=False)
+    if collection is None:
+        return []
+    limit = store.exact_search_limit
+    manifest = yield from manifest_plan(store, user_id)
+    # By id when the manifest is exact (~0.2 ms), else with the user filter (Chroma scans: ~10 ms at 100k).
+    request = {"ids": manifest[: limit + 1]} if manifest is not None else {"limit": limit + 1}
+    if manifest is not None and not manifest:
+        return []
+    found = yield call(collection, "get", {**request, "where": flt, "include": ["embeddings"]})
+    ids = found.get("ids") or []
+    if not ids:
+        return []
+    if len(ids) > limit:  # a very large user: Chroma's filtered HNSW query (approximate)
+        query_args = {"query_embeddings": [vector], "n_results": k, "where": flt}
+        result = yield call(collection, "query", {**query_args, "include": ["metadatas", "distances"]})
+        current = set(manifest) if manifest is not None else None
+        pairs = [
+            (meta, 1.0 - float(distance))
+            for record_id, meta, distance in zip(
+                (result.get("ids") or [[]])[0],
+                (result.get("metadatas") or [[]])[0],
+                (result.get("distances") or [[]])[0],
+                strict=True,
+            )
+            if current is None or record_id in current
+        ]
+        return hits(user_id, [meta for meta, _ in pairs], [score for _, score in pairs])
+    ranked = rank(found.get("embeddings"), vector, k)
+    top_ids = [ids[row] for row, _ in ranked]
+    got = yield call(collection, "get", {"ids": top_ids, "where": flt, "include": ["metadatas"]})
+    by_id = dict(zip(got.get("ids") or [], got.get("metadatas") or [], strict=True))
+    if strict and len(by_id) < len(top_ids):
+        return None  # the user's examples were switched between the two reads: read the new manifest
+    kept = [(by_id[ids[row]], score) for row, score in ranked if ids[row] in by_id]
+    return hits(user_id, [meta for meta, _ in kept], [score for _, score in kept])
+
+
+def query_context_plan(store: ChromaParts, user_id: str) -> Plan[QueryContext]:
+    """The profile, the manifest and the current examples' vectors and records: two Chroma ``get`` calls.
+
+    Profile and manifest come in one ``get`` of the profiles collection, the examples (embeddings and
+    metadata by the manifest's ids) in one ``get`` of theirs. A switch by a concurrent writer between the
+    two reads shows as missing records and is read again; so is an embedded index behind another
+    process's write (as in :func:`search_plan`).
+    """
+    for attempt in range(_ATTEMPTS):
+        try:
+            found = yield from _query_context(store, user_id)
+        except Exception as exc:
+            if attempt == _ATTEMPTS - 1 or store.folder is None or not is_stale_index_error(exc):
+                raise
+            yield from reopen_plan(store.folder, store.coordinator.timeout)
+            continue
+        if found is not None:
+            return found
+    profile = yield from profile_plan(store, user_id)  # switched under every attempt: search as usual
+    return QueryContext(profile)
+
+
+def _query_context(store: ChromaParts, user_id: str) -> Plan[QueryContext | None]:
+    """One attempt of :func:`query_context_plan`; ``None`` when a concurrent switch got in the way."""
+    flt = user_filter(user_id)
+    wanted = [profile_id(user_id), manifest_id(user_id)]
+    profiles = yield from store.collection("profiles")
+    got = yield call(profiles, "get", {"ids": wanted, "where": flt, "include": ["documents"]})
+    documents = dict(zip(got.get("ids") or [], got.get("documents") or [], strict=True))
+    if wanted[0] not in documents:
+        return QueryContext(None)
+    profile = UserProfile.model_validate_json(documents[wanted[0]])
+    ids, exact = decode_manifest(documents[wanted[1]]) if wanted[1] in documents else ([], False)
+    if not exact or len(ids) > store.exact_search_limit:
+        return QueryContext(profile)  # an older manifest, or a very large user: search as usual
+    request = {"ids": ids, "where": flt, "include": ["embeddings", "metadatas"]}
+    found = (yield from _read_examples(store, user_id, request)) if ids else {}
+    if len(found.get("ids") or []) != len(ids):
+        return None
+    embeddings, metadatas = found.get("embeddings"), list(found.get("metadatas") or [])
+    vectors = [] if embeddings is None else list(embeddings)
+    return QueryContext(profile, vectors, lambda row, score: hits(user_id, [metadatas[row]], [score]))

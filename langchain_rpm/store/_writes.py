@@ -1,0 +1,299 @@
+"""The store's write plans on any backend: copy-on-write commits and deleting a user, under the user's lock.
+
+A write embeds its examples first (outside the lock), then, holding the lock (:mod:`.locks`):
+
+1. reads what is stored *now* (the manifest, once, its records and the profile), so the profile the caller's
+   ``make_profile`` computes describes exactly the examples that will be stored;
+2. writes the new records under a fresh commit token (:func:`~langchain_rpm.store._records.example_id`),
+   leaving the previous version untouched and searchable;
+3. switches to the new version in one call: the manifest (the exact list of current record ids) and the
+   profile, in one write (Chroma: one ``upsert`` of the profiles collection; a LangGraph store: one item);
+4. only then deletes what the switch made obsolete (for a rebuild: every other record of the user,
+   including the orphans of a write that failed before its switch).
+
+A write that fails before step 3 leaves the previous profile and examples whole; its new records are
+orphans that no read returns and the next rebuild (or forget) deletes.
+
+Example:
+    >>> import tempfile
+    >>> from langchain_core.embeddings import DeterministicFakeEmbedding
+    >>> from langchain_rpm._plans import run
+    >>> from langchain_rpm.store import RPMStore
+    >>> store = RPMStore(tempfile.mkdtemp(), embeddings=DeterministicFakeEmbedding(size=8))
+    >>> run(delete_user_plan(store, "nobody"))
+    0
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from langchain_rpm._plans import Plan
+from langchain_rpm.errors import ConcurrentWriteError, ConfigurationError
+from langchain_rpm.store._backend import Backend, Current, HasBackend, MakeProfile, Staged, backend_of
+from langchain_rpm.store._locks import Held
+from langchain_rpm.store._records import example_id, features_text, user_filter
+from langchain_rpm.types import ReasoningExample, UserProfile
+
+__all__ = [
+    "MakeProfile",
+    "UserWrite",
+    "WriteResult",
+    "delete_user_plan",
+    "group_commit_plan",
+    "save_profile_plan",
+    "write_many_plan",
+    "write_one_plan",
+    "write_plan",
+]
+
+
+@dataclass(frozen=True)
+class WriteResult:
+    """What a write stored: the new record ids, the profile switched to (if any), records deleted."""
+
+    ids: list[str]
+    profile: UserProfile | None
+    removed: int
+
+
+@dataclass(frozen=True)
+class _Request:
+    user_id: str
+    examples: Sequence[ReasoningExample]
+    texts: list[str]
+    vectors: list[list[float]]
+    replace: bool
+    make_profile: MakeProfile | None
+    version: int
+    expected_version: int | None
+    exact: bool
+
+
+def write_plan(
+    store: Backend | HasBackend,
+    user_id: str,
+    examples: Sequence[ReasoningExample],
+    *,
+    replace: bool,
+    make_profile: MakeProfile | None = None,
+    version: int = 1,
+    expected_version: int | None = None,
+    vectors: list[list[float]] | None = None,
+) -> Plan[WriteResult]:
+    """Store ``examples`` for ``user_id`` copy-on-write, under the user's write lock.
+
+    Args:
+        store: The store (or its backend).
+        user_id: The user.
+        examples: New examples (with ``replace``: the user's whole set; else added to what is stored,
+            replacing stored examples of the same item id).
+        replace: Whether ``examples`` replace every stored example of the user.
+        make_profile: ``(all examples after the write, current profile) -> new profile``; called under
+            the lock. Without it the profile record is left as it is.
+        version: ``profile_version`` of the records when there is no ``make_profile``.
+        expected_version: Refuse (:class:`ConcurrentWriteError`) unless the stored profile has this
+            version (``None``: no check), for writes computed from a profile read earlier.
+        vectors: The examples' vectors, already computed with the store's embeddings (an import).
+    """
+    backend = backend_of(store)
+    user_filter(user_id)
+    texts = [features_text(ex.features) or ex.input for ex in examples]
+    exact = vectors is not None
+    if vectors is None:
+        vectors = (yield from backend.embed(texts)) if examples else []
+    request = _Request(user_id, examples, texts, vectors, replace, make_profile, version, expected_version, exact)
+    return (yield from backend.coordinator.locked(user_id, lambda held: _write_locked(backend, held, request)))
+
+
+@dataclass(frozen=True)
+class _Prepared:
+    staged: Staged
+    current_ids: list[str]
+    obsolete: list[str] | None  # None: every record of the user not current (found by a scan)
+    profile: UserProfile | None
+
+
+def _prepare(request: _Request, now: Current) -> _Prepared:
+    """Check the expected version against what is stored now, compute the profile and the new records."""
+    user_id = request.user_id
+    previous = now.profile
+    if request.expected_version is not None and (previous.version if previous else None) != request.expected_version:
+        raise ConcurrentWriteError(
+            f"user {user_id!r}: the profile changed while this write was prepared (expected version "
+            f"{request.expected_version}, stored {previous.version if previous else None}); re-run it"
+        )
+    new_items = {ex.item_id for ex in request.examples}
+    current = now.records
+    kept = {} if request.replace else {rid: ex for rid, (ex, _) in current.items() if ex.item_id not in new_items}
+    every = sorted([*kept.values(), *request.examples], key=lambda ex: ex.item_id)
+    profile = request.make_profile(every, previous) if request.make_profile is not None else None
+    commit = uuid.uuid4().hex[:16]
+    version = profile.version if profile is not None else request.version
+    ids = [example_id(user_id, ex.item_id, commit) for ex in request.examples]
+    staged = Staged(ids, request.examples, request.texts, request.vectors, version, commit, request.exact)
+    scan = request.replace or not now.exact
+    obsolete = None if scan else [rid for rid in current if rid not in kept]
+    return _Prepared(staged, [*kept, *ids], obsolete, profile)
+
+
+def _write_locked(backend: Backend, held: Held, request: _Request) -> Plan[WriteResult]:
+    user_id = request.user_id
+    # the manifest and profile read once (without an exact manifest: the records through the user filter)
+    prepared = _prepare(request, (yield from backend.current_plan(user_id)))
+    yield from backend.stage_plan(user_id, prepared.staged)
+    yield from backend.coordinator.verify(held)
+    yield from backend.switch_plan(user_id, prepared.current_ids, prepared.profile)
+    obsolete = (yield from _obsolete(backend, [(user_id, prepared)]))[0]
+    yield from backend.delete_records_plan(user_id, obsolete)
+    return WriteResult(prepared.staged.ids, prepared.profile, len(obsolete))
+
+
+def _obsolete(backend: Backend, parts: list[tuple[str, _Prepared]]) -> Plan[list[list[str]]]:
+    """Each user's records the switch made obsolete; users without an exact list are scanned together."""
+    scan = [user for user, part in parts if part.obsolete is None]
+    found: dict[str, list[str]] = {}
+    if scan:
+        many = getattr(backend, "record_ids_many_plan", None)
+        if many is not None and len(scan) > 1:
+            found = yield from many(scan)
+        else:
+            for user in scan:
+                found[user] = yield from backend.record_ids_plan(user)
+    every = []
+    for user, part in parts:
+        keep = set(part.current_ids)
+        every.append(part.obsolete if part.obsolete is not None else [r for r in found[user] if r not in keep])
+    return every
+
+
+def _current_many(backend: Backend, users: list[str]) -> Plan[list[Current]]:
+    """Every user's stored state: in one batched read where the backend offers it, else user by user."""
+    many = getattr(backend, "current_many_plan", None)
+    if many is not None:
+        return list((yield from many(users)))
+    nows = []
+    for user in users:
+        nows.append((yield from backend.current_plan(user)))
+    return nows
+
+
+@dataclass(frozen=True)
+class UserWrite:
+    """One user's part of a group commit (:func:`write_many_plan`), with the options of :func:`write_plan`."""
+
+    user_id: str
+    examples: Sequence[ReasoningExample]
+    make_profile: MakeProfile | None = None
+    replace: bool = True
+    version: int = 1
+    expected_version: int | None = None
+    vectors: list[list[float]] | None = None
+
+
+def write_one_plan(store: Backend | HasBackend, write: UserWrite) -> Plan[WriteResult]:
+    """:func:`write_plan` of one :class:`UserWrite` (the user's write alone, not in a group)."""
+    return write_plan(
+        store,
+        write.user_id,
+        write.examples,
+        replace=write.replace,
+        make_profile=write.make_profile,
+        version=write.version,
+        expected_version=write.expected_version,
+        vectors=write.vectors,
+    )
+
+
+def write_many_plan(store: Backend | HasBackend, writes: Sequence[UserWrite]) -> Plan[list[WriteResult]]:
+    """Group commit (:func:`group_commit_plan`); raises the first user's error after the others committed."""
+    results = yield from group_commit_plan(store, writes)
+    failed = [result for result in results if isinstance(result, Exception)]
+    if failed:
+        raise failed[0]
+    return [result for result in results if not isinstance(result, Exception)]
+
+
+def group_commit_plan(store: Backend | HasBackend, writes: Sequence[UserWrite]) -> Plan[list[WriteResult | Exception]]:
+    """Group commit: several users' writes in max-size upserts, each user still copy-on-write and atomic.
+
+    One embedding call for every text without vectors; the users' locks (taken in sorted order); every
+    user's stored state read at once (Chroma: two ``get`` calls); every new record staged across users
+    in max-size batches; then every user switched (a user's manifest and profile always in the same
+    upsert, so each user moves to their new version at once or not at all); then the superseded records
+    deleted across users. A user whose own part fails (a changed ``expected_version``, ``make_profile``
+    raising) gets that exception in its place and the others commit; a failure of the shared writes
+    before the switches leaves every user's previous version whole (the staged records are orphans the
+    next rebuild removes) and is raised.
+    """
+    backend = backend_of(store)
+    users = [write.user_id for write in writes]
+    if len(set(users)) != len(users):
+        raise ConfigurationError("write_many_plan: each user may appear once per group commit")
+    for user_id in users:
+        user_filter(user_id)
+    requests = yield from _requests(backend, writes)
+
+    def body(held: list[Held]) -> Plan[list[WriteResult | Exception]]:
+        nows = yield from _current_many(backend, users)
+        prepared: list[_Prepared | Exception] = []
+        for request, now in zip(requests, nows, strict=True):
+            try:
+                prepared.append(_prepare(request, now))
+            except Exception as exc:  # this user's own failure: the others commit
+                prepared.append(exc)
+        ok = [(r.user_id, p) for r, p in zip(requests, prepared, strict=True) if not isinstance(p, Exception)]
+        if not ok:
+            return [p for p in prepared if isinstance(p, Exception)]
+        yield from backend.stage_many_plan([(user, part.staged) for user, part in ok])
+        for one in held:
+            yield from backend.coordinator.verify(one)
+        yield from backend.switch_many_plan([(user, part.current_ids, part.profile) for user, part in ok])
+        obsolete = dict(zip([user for user, _ in ok], (yield from _obsolete(backend, ok)), strict=True))
+        yield from backend.delete_many_plan([(user, obsolete[user]) for user, _ in ok])
+        return [
+            p if isinstance(p, Exception) else WriteResult(p.staged.ids, p.profile, len(obsolete[r.user_id]))
+            for r, p in zip(requests, prepared, strict=True)
+        ]
+
+    return (yield from backend.coordinator.locked_many(users, body))
+
+
+def _requests(backend: Backend, writes: Sequence[UserWrite]) -> Plan[list[_Request]]:
+    """The writes as requests, every text without a vector embedded in one call."""
+    texts = [[features_text(ex.features) or ex.input for ex in write.examples] for write in writes]
+    flat = [text for write, group in zip(writes, texts, strict=True) if write.vectors is None for text in group]
+    vectors = iter((yield from backend.embed(flat)) if flat else [])
+    return [
+        _Request(
+            w.user_id,
+            w.examples,
+            t,
+            w.vectors if w.vectors is not None else [next(vectors) for _ in t],
+            w.replace,
+            w.make_profile,
+            w.version,
+            w.expected_version,
+            w.vectors is not None,
+        )
+        for w, t in zip(writes, texts, strict=True)
+    ]
+
+
+def save_profile_plan(store: Backend | HasBackend, profile: UserProfile) -> Plan[None]:
+    """Store (replace) a user's profile record, under the user's write lock (the examples are not touched)."""
+    backend = backend_of(store)
+    user_filter(profile.user_id)
+    yield from backend.coordinator.locked(profile.user_id, lambda held: backend.put_profile_plan(profile))
+
+
+def delete_user_plan(store: Backend | HasBackend, user_id: str) -> Plan[int]:
+    """Delete every example record (current, superseded, orphaned), the profile and the manifest of a user.
+
+    Returns the number of example records deleted.
+    """
+    backend = backend_of(store)
+    user_filter(user_id)
+    return (yield from backend.coordinator.locked(user_id, lambda held: backend.erase_plan(user_id)))
