@@ -71,7 +71,10 @@ def _bulk_here(users: int, grouped: bool) -> dict[str, Any]:
     if not grouped:
         import langchain_rpm._bulk_api as bulk_api
 
-        bulk_api.group_commits = lambda store: nullcontext()  # type: ignore[assignment,misc]
+        class Alone:  # no queue: each user's commit is written alone, as before group commit
+            building = staticmethod(nullcontext)
+
+        bulk_api.group_commits = lambda store: nullcontext(Alone())  # type: ignore[assignment,misc]
     return {**bulk(users, 20, 0.1, 16, isolate=False), "group_commit": grouped}
 
 
