@@ -50,8 +50,12 @@ def ingest(mode: str, users: int, per_user: int, group: int, writers: int = 16) 
                 store.replace_user_examples(user, examples)
         elif mode.startswith("commit queue"):
             with group_commits(store) as queue, ThreadPoolExecutor(writers) as pool:
-                commit = [copy_context().run for _ in data]
-                list(pool.map(lambda r, w: r(run, queue.commit_plan(UserWrite(*w))), commit, data))
+
+                def write(one: tuple[str, Any]) -> None:
+                    with queue.building():  # as a bulk build counts each user's build
+                        run(queue.commit_plan(UserWrite(*one)))
+
+                list(pool.map(lambda one: copy_context().run(write, one), data))
             print(f"commit queue: {len(queue.group_sizes)} group commits for {users} users", flush=True)
         else:
             for i in range(0, users, group):
