@@ -2,7 +2,13 @@
 
 USERS x PER_USER examples (precomputed random unit vectors, dimension 384, as in ``benchmarks/retrieval.py``)
 written once with one ``replace_user_examples`` per user, once with ``write_many_plan`` in groups of GROUP
-users (each user still copy-on-write and switched atomically), each into a fresh store.
+users (each user still copy-on-write and switched atomically), and once as a bulk build writes them: WRITERS
+threads each committing one user at a time through the commit queue (``group_commits``), which coalesces
+the users that arrive while a group is being written; each mode into a fresh store.
+
+``--bulk-users U`` adds the bulk build row: ``benchmarks.build.bulk`` (``abuild_users``, 20 items per user,
+100 ms per call, concurrency 16, fake model) in a fresh process, with the commit queue and, as the
+baseline of the same run, with it switched off (one write per user), against the concurrency bound.
 
 Run: ``python -m benchmarks.group_commit`` (writes ``benchmarks/results/group_commit.{json,md}``).
 """
@@ -16,6 +22,10 @@ import shlex
 import sys
 import tempfile
 import time
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+from contextlib import nullcontext
+from contextvars import copy_context
+from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
 
@@ -23,12 +33,13 @@ from benchmarks.overhead import machine
 from benchmarks.retrieval import RandomUnitEmbeddings, user_examples
 from langchain_rpm._plans import run
 from langchain_rpm.store import RPMStore
+from langchain_rpm.store._commit_queue import group_commits
 from langchain_rpm.store._writes import UserWrite, write_many_plan
 
 RESULTS = Path(__file__).parent / "results"
 
 
-def ingest(mode: str, users: int, per_user: int, group: int) -> float:
+def ingest(mode: str, users: int, per_user: int, group: int, writers: int = 16) -> float:
     """Records per second of one mode into a fresh embedded store."""
     with tempfile.TemporaryDirectory() as folder:
         store = RPMStore(folder, embeddings=RandomUnitEmbeddings(), namespace="bench")
@@ -37,10 +48,60 @@ def ingest(mode: str, users: int, per_user: int, group: int) -> float:
         if mode == "one write per user":
             for user, examples in data:
                 store.replace_user_examples(user, examples)
+        elif mode.startswith("commit queue"):
+            with group_commits(store) as queue, ThreadPoolExecutor(writers) as pool:
+
+                def write(one: tuple[str, Any]) -> None:
+                    with queue.building():  # as a bulk build counts each user's build
+                        run(queue.commit_plan(UserWrite(*one)))
+
+                list(pool.map(lambda one: copy_context().run(write, one), data))
+            print(f"commit queue: {len(queue.group_sizes)} group commits for {users} users", flush=True)
         else:
             for i in range(0, users, group):
                 run(write_many_plan(store, [UserWrite(user, examples) for user, examples in data[i : i + group]]))
         return round(users * per_user / (time.perf_counter() - started), 1)
+
+
+def bulk_build(users: int, grouped: bool) -> dict[str, Any]:
+    """``benchmarks.build.bulk`` in a fresh process; ``grouped=False``: each user's commit written alone."""
+    with ProcessPoolExecutor(max_workers=1, mp_context=get_context("spawn")) as pool:
+        return pool.submit(_bulk_here, users, grouped).result()
+
+
+def _bulk_here(users: int, grouped: bool) -> dict[str, Any]:
+    from benchmarks.build import bulk
+
+    if not grouped:
+        import langchain_rpm._bulk_api as bulk_api
+
+        class Alone:  # no queue: each user's commit is written alone, as before group commit
+            building = staticmethod(nullcontext)
+
+        bulk_api.group_commits = lambda store: nullcontext(Alone())  # type: ignore[assignment,misc]
+    return {**bulk(users, 20, 0.1, 16, isolate=False), "group_commit": grouped}
+
+
+def bulk_rows(rows: dict[str, dict[str, Any]]) -> list[str]:
+    """The bulk rows of the report."""
+    on, off = rows["group commit"], rows["one write per user"]
+    ratio = on["calls_per_s"] / off["calls_per_s"]
+    return [
+        "",
+        f"Bulk build (`abuild_users`, {on['users']} users x 20 items, 100 ms/call, concurrency 16, fake model; "
+        "each run in a fresh process):",
+        "",
+        "| store writes | calls/s | bound calls/s | vs bound | wall s | CPU ms/call | failed users |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+        *(
+            f"| {name} | {r['calls_per_s']} | {r['ideal_calls_per_s']:.0f} | **{r['vs_bound']}x** | {r['wall_s']} | "
+            f"{r['cpu_ms_per_call']} | {r['failed_users']} |"
+            for name, r in rows.items()
+        ),
+        "",
+        f"Group commit: x{ratio:.2f} the calls/s of one write per user. Target >= 0.95x the bound: "
+        f"{'met' if on['vs_bound'] >= 0.95 else '**not met**'}.",
+    ]
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
@@ -49,12 +110,20 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--users", type=int, default=200)
     parser.add_argument("--per-user", type=int, default=20)
     parser.add_argument("--group", type=int, default=100)
+    parser.add_argument("--writers", type=int, default=16, help="threads committing through the commit queue")
+    parser.add_argument("--bulk-users", type=int, default=0, help="users of the bulk build row (0: no row)")
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
     info = machine()
-    rates = {mode: ingest(mode, args.users, args.per_user, args.group) for mode in ("one write per user", "group")}
+    modes = ("one write per user", "group", f"commit queue, {args.writers} writers")
+    rates = {mode: ingest(mode, args.users, args.per_user, args.group, args.writers) for mode in modes}
     command = shlex.join(["python", "-m", "benchmarks.group_commit", *(argv if argv is not None else sys.argv[1:])])
+    bulk: dict[str, dict[str, Any]] = {}
+    if args.bulk_users:
+        bulk["group commit"] = bulk_build(args.bulk_users, True)
+        bulk["one write per user"] = bulk_build(args.bulk_users, False)
     report = {"command": command, "machine": info, "load_end": round(os.getloadavg()[0], 2), "records_per_s": rates}
+    report["bulk"] = bulk
     lines = [
         "# Group commit on embedded Chroma",
         "",
@@ -68,7 +137,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "|---|---:|",
         *(f"| {mode} | {rate} |" for mode, rate in rates.items()),
         "",
-        f"Group commit: x{rates['group'] / rates['one write per user']:.1f} the rate of one write per user.",
+        f"Group commit: x{rates['group'] / rates['one write per user']:.1f} the rate of one write per user; "
+        f"through the commit queue (as bulk builds write): x{rates[modes[2]] / rates['one write per user']:.1f}.",
+        *(bulk_rows(bulk) if bulk else []),
     ]
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "group_commit.json").write_text(json.dumps(report, indent=2) + "\n")

@@ -3,6 +3,8 @@
 :class:`BulkBuildMixin` is one of :class:`~langchain_rpm.RPM`'s bases. Users are built concurrently
 (threads, or asyncio tasks) while every LLM call stays within the facade's one ``max_concurrency``
 bound; ``batch_api=True`` sends each build phase of all users through the OpenAI Batch API instead.
+The users' store writes go in group commits (:mod:`~langchain_rpm.store._commit_queue`): users who
+finish close together are written together, each still atomic on their own.
 
 Example:
     >>> from langchain_rpm.testing import demo_rpm
@@ -16,16 +18,19 @@ Example:
 from __future__ import annotations
 
 import asyncio
+import contextvars
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, cast
 
 from langchain_core.runnables import RunnableConfig
 
+from langchain_rpm.store._commit_queue import group_commits
 from langchain_rpm.types import HistoryItem, UserProfile
 
 if TYPE_CHECKING:
     from langchain_rpm.batch.build import Facade
+    from langchain_rpm.store import RPMStore
 
 HistoryLike = Sequence[HistoryItem | Mapping[str, Any]]
 ProgressCallback = Callable[[dict[str, Any]], None]
@@ -61,14 +66,22 @@ class BulkBuildMixin:
             )
 
         def one(user_id: str, history: HistoryLike) -> UserProfile | Exception:
-            try:
-                return self.build_user(user_id, history, config=config, on_progress=on_progress)
-            except Exception as exc:
-                return exc
+            with queue.building():
+                try:
+                    return self.build_user(user_id, history, config=config, on_progress=on_progress)
+                except Exception as exc:
+                    return exc
 
-        with ThreadPoolExecutor(max_workers=self.max_concurrency) as pool:
-            futures = {uid: pool.submit(one, uid, items) for uid, items in histories.items()}
+        with group_commits(self.store) as queue, ThreadPoolExecutor(max_workers=self.max_concurrency) as pool:
+            futures = {
+                uid: pool.submit(contextvars.copy_context().run, one, uid, items) for uid, items in histories.items()
+            }
         return {uid: future.result() for uid, future in futures.items()}
+
+    @property
+    def store(self) -> RPMStore:
+        """The example store (the facade's)."""
+        raise NotImplementedError  # pragma: no cover - RPM defines it
 
     async def abuild_users(
         self,
@@ -90,10 +103,12 @@ class BulkBuildMixin:
 
         async def one(user_id: str, history: HistoryLike) -> UserProfile | Exception:
             async with gate:
-                try:
-                    return await self.abuild_user(user_id, history, config=config, on_progress=on_progress)
-                except Exception as exc:
-                    return exc
+                with queue.building():
+                    try:
+                        return await self.abuild_user(user_id, history, config=config, on_progress=on_progress)
+                    except Exception as exc:
+                        return exc
 
-        results = await asyncio.gather(*(one(uid, history) for uid, history in histories.items()))
+        with group_commits(self.store) as queue:
+            results = await asyncio.gather(*(one(uid, history) for uid, history in histories.items()))
         return dict(zip(histories, results, strict=True))

@@ -36,6 +36,7 @@ from langchain_rpm.batch._jobs import BatchSettings
 from langchain_rpm.batch.model import _NO_RESPONSES_API, BatchChatOpenAI
 from langchain_rpm.errors import ConfigurationError
 from langchain_rpm.privacy import DEFAULT_BATCH_STATE
+from langchain_rpm.store._commit_queue import group_commits
 from langchain_rpm.types import HistoryItem, UserProfile
 
 if TYPE_CHECKING:
@@ -154,14 +155,15 @@ class BatchBuilder:
 
             async def one(user_id: str, history: HistoryLike) -> UserProfile | Exception:
                 async with gate:
-                    with coordinator.track(user_id):
+                    with coordinator.track(user_id), queue.building():
                         try:
                             run = facade.abuild_user if mode == "build" else facade.aadd_interactions
                             return await run(user_id, history, config=config, on_progress=self._emit)
                         except Exception as exc:
                             return exc
 
-            results = await asyncio.gather(*(one(user_id, history) for user_id, history in histories.items()))
+            with group_commits(facade.components.store) as queue:  # users finishing together share writes
+                results = await asyncio.gather(*(one(user_id, history) for user_id, history in histories.items()))
         finally:
             await asyncio.to_thread(coordinator.close)
             self.usage = coordinator.usage

@@ -17,6 +17,7 @@ Example:
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from chromadb.errors import NotFoundError
@@ -89,14 +90,20 @@ def _records(store: ChromaParts, user_id: str) -> Plan[tuple[Records, bool]]:
             return {}, True
         request["ids"] = ids
     result = yield from _read_examples(store, user_id, request)
+    rows = zip(result.get("ids") or [], result.get("metadatas") or [], strict=True)
+    return newest_records(rows), ids is not None
+
+
+def newest_records(rows: Iterable[tuple[str, dict[str, Any]]]) -> Records:
+    """``(record id, metadata)`` rows as records, one per item (without a manifest: the newest wins)."""
     best: dict[str, tuple[str, ReasoningExample, int]] = {}
-    for record_id, meta in zip(result.get("ids") or [], result.get("metadatas") or [], strict=True):
+    for record_id, meta in rows:
         example = ReasoningExample.model_validate_json(meta["example"])
         version = int(meta.get("profile_version") or 0)
         seen = best.get(example.item_id)
         if seen is None or version > seen[2]:  # without a manifest: the newest record of an item wins
             best[example.item_id] = (record_id, example, version)
-    return {record_id: (example, version) for record_id, example, version in best.values()}, ids is not None
+    return {record_id: (example, version) for record_id, example, version in best.values()}
 
 
 def examples_plan(store: ChromaParts, user_id: str) -> Plan[list[ReasoningExample]]:

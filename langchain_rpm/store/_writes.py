@@ -32,7 +32,7 @@ from dataclasses import dataclass
 
 from langchain_rpm._plans import Plan
 from langchain_rpm.errors import ConcurrentWriteError, ConfigurationError
-from langchain_rpm.store._backend import Backend, HasBackend, MakeProfile, Staged, backend_of
+from langchain_rpm.store._backend import Backend, Current, HasBackend, MakeProfile, Staged, backend_of
 from langchain_rpm.store._locks import Held
 from langchain_rpm.store._records import example_id, features_text, user_filter
 from langchain_rpm.types import ReasoningExample, UserProfile
@@ -42,8 +42,10 @@ __all__ = [
     "UserWrite",
     "WriteResult",
     "delete_user_plan",
+    "group_commit_plan",
     "save_profile_plan",
     "write_many_plan",
+    "write_one_plan",
     "write_plan",
 ]
 
@@ -114,10 +116,9 @@ class _Prepared:
     profile: UserProfile | None
 
 
-def _prepare(backend: Backend, request: _Request) -> Plan[_Prepared]:
-    """Read what is stored now (once), check the expected version, compute the profile and the new records."""
+def _prepare(request: _Request, now: Current) -> _Prepared:
+    """Check the expected version against what is stored now, compute the profile and the new records."""
     user_id = request.user_id
-    now = yield from backend.current_plan(user_id)  # without an exact manifest: repaired from the records
     previous = now.profile
     if request.expected_version is not None and (previous.version if previous else None) != request.expected_version:
         raise ConcurrentWriteError(
@@ -138,43 +139,94 @@ def _prepare(backend: Backend, request: _Request) -> Plan[_Prepared]:
     return _Prepared(staged, [*kept, *ids], obsolete, profile)
 
 
-def _obsolete(backend: Backend, user_id: str, prepared: _Prepared) -> Plan[list[str]]:
-    if prepared.obsolete is not None:
-        return prepared.obsolete
-    keep = set(prepared.current_ids)
-    return [rid for rid in (yield from backend.record_ids_plan(user_id)) if rid not in keep]
-
-
 def _write_locked(backend: Backend, held: Held, request: _Request) -> Plan[WriteResult]:
     user_id = request.user_id
-    prepared = yield from _prepare(backend, request)
+    # the manifest and profile read once (without an exact manifest: the records through the user filter)
+    prepared = _prepare(request, (yield from backend.current_plan(user_id)))
     yield from backend.stage_plan(user_id, prepared.staged)
     yield from backend.coordinator.verify(held)
     yield from backend.switch_plan(user_id, prepared.current_ids, prepared.profile)
-    obsolete = yield from _obsolete(backend, user_id, prepared)
+    obsolete = (yield from _obsolete(backend, [(user_id, prepared)]))[0]
     yield from backend.delete_records_plan(user_id, obsolete)
     return WriteResult(prepared.staged.ids, prepared.profile, len(obsolete))
 
 
+def _obsolete(backend: Backend, parts: list[tuple[str, _Prepared]]) -> Plan[list[list[str]]]:
+    """Each user's records the switch made obsolete; users without an exact list are scanned together."""
+    scan = [user for user, part in parts if part.obsolete is None]
+    found: dict[str, list[str]] = {}
+    if scan:
+        many = getattr(backend, "record_ids_many_plan", None)
+        if many is not None and len(scan) > 1:
+            found = yield from many(scan)
+        else:
+            for user in scan:
+                found[user] = yield from backend.record_ids_plan(user)
+    every = []
+    for user, part in parts:
+        keep = set(part.current_ids)
+        every.append(part.obsolete if part.obsolete is not None else [r for r in found[user] if r not in keep])
+    return every
+
+
+def _current_many(backend: Backend, users: list[str]) -> Plan[list[Current]]:
+    """Every user's stored state: in one batched read where the backend offers it, else user by user."""
+    many = getattr(backend, "current_many_plan", None)
+    if many is not None:
+        return list((yield from many(users)))
+    nows = []
+    for user in users:
+        nows.append((yield from backend.current_plan(user)))
+    return nows
+
+
 @dataclass(frozen=True)
 class UserWrite:
-    """One user's part of a group commit (:func:`write_many_plan`)."""
+    """One user's part of a group commit (:func:`write_many_plan`), with the options of :func:`write_plan`."""
 
     user_id: str
     examples: Sequence[ReasoningExample]
     make_profile: MakeProfile | None = None
     replace: bool = True
     version: int = 1
+    expected_version: int | None = None
+    vectors: list[list[float]] | None = None
+
+
+def write_one_plan(store: Backend | HasBackend, write: UserWrite) -> Plan[WriteResult]:
+    """:func:`write_plan` of one :class:`UserWrite` (the user's write alone, not in a group)."""
+    return write_plan(
+        store,
+        write.user_id,
+        write.examples,
+        replace=write.replace,
+        make_profile=write.make_profile,
+        version=write.version,
+        expected_version=write.expected_version,
+        vectors=write.vectors,
+    )
 
 
 def write_many_plan(store: Backend | HasBackend, writes: Sequence[UserWrite]) -> Plan[list[WriteResult]]:
+    """Group commit (:func:`group_commit_plan`); raises the first user's error after the others committed."""
+    results = yield from group_commit_plan(store, writes)
+    failed = [result for result in results if isinstance(result, Exception)]
+    if failed:
+        raise failed[0]
+    return [result for result in results if not isinstance(result, Exception)]
+
+
+def group_commit_plan(store: Backend | HasBackend, writes: Sequence[UserWrite]) -> Plan[list[WriteResult | Exception]]:
     """Group commit: several users' writes in max-size upserts, each user still copy-on-write and atomic.
 
-    One embedding call for every text; the users' locks (taken in sorted order); each user's stored state
-    read once; every new record staged across users in max-size batches; then every user switched (a
-    user's manifest and profile always in the same upsert, so each user moves to their new version at once
-    or not at all); then the superseded records deleted across users. A failure before the switches leaves
-    every user's previous version whole (the staged records are orphans the next rebuild removes).
+    One embedding call for every text without vectors; the users' locks (taken in sorted order); every
+    user's stored state read at once (Chroma: two ``get`` calls); every new record staged across users
+    in max-size batches; then every user switched (a user's manifest and profile always in the same
+    upsert, so each user moves to their new version at once or not at all); then the superseded records
+    deleted across users. A user whose own part fails (a changed ``expected_version``, ``make_profile``
+    raising) gets that exception in its place and the others commit; a failure of the shared writes
+    before the switches leaves every user's previous version whole (the staged records are orphans the
+    next rebuild removes) and is raised.
     """
     backend = backend_of(store)
     users = [write.user_id for write in writes]
@@ -182,32 +234,52 @@ def write_many_plan(store: Backend | HasBackend, writes: Sequence[UserWrite]) ->
         raise ConfigurationError("write_many_plan: each user may appear once per group commit")
     for user_id in users:
         user_filter(user_id)
+    requests = yield from _requests(backend, writes)
+
+    def body(held: list[Held]) -> Plan[list[WriteResult | Exception]]:
+        nows = yield from _current_many(backend, users)
+        prepared: list[_Prepared | Exception] = []
+        for request, now in zip(requests, nows, strict=True):
+            try:
+                prepared.append(_prepare(request, now))
+            except Exception as exc:  # this user's own failure: the others commit
+                prepared.append(exc)
+        ok = [(r.user_id, p) for r, p in zip(requests, prepared, strict=True) if not isinstance(p, Exception)]
+        if not ok:
+            return [p for p in prepared if isinstance(p, Exception)]
+        yield from backend.stage_many_plan([(user, part.staged) for user, part in ok])
+        for one in held:
+            yield from backend.coordinator.verify(one)
+        yield from backend.switch_many_plan([(user, part.current_ids, part.profile) for user, part in ok])
+        obsolete = dict(zip([user for user, _ in ok], (yield from _obsolete(backend, ok)), strict=True))
+        yield from backend.delete_many_plan([(user, obsolete[user]) for user, _ in ok])
+        return [
+            p if isinstance(p, Exception) else WriteResult(p.staged.ids, p.profile, len(obsolete[r.user_id]))
+            for r, p in zip(requests, prepared, strict=True)
+        ]
+
+    return (yield from backend.coordinator.locked_many(users, body))
+
+
+def _requests(backend: Backend, writes: Sequence[UserWrite]) -> Plan[list[_Request]]:
+    """The writes as requests, every text without a vector embedded in one call."""
     texts = [[features_text(ex.features) or ex.input for ex in write.examples] for write in writes]
-    flat = [text for group in texts for text in group]
+    flat = [text for write, group in zip(writes, texts, strict=True) if write.vectors is None for text in group]
     vectors = iter((yield from backend.embed(flat)) if flat else [])
-    requests = [
+    return [
         _Request(
-            w.user_id, w.examples, t, [next(vectors) for _ in t], w.replace, w.make_profile, w.version, None, False
+            w.user_id,
+            w.examples,
+            t,
+            w.vectors if w.vectors is not None else [next(vectors) for _ in t],
+            w.replace,
+            w.make_profile,
+            w.version,
+            w.expected_version,
+            w.vectors is not None,
         )
         for w, t in zip(writes, texts, strict=True)
     ]
-
-    def body(held: list[Held]) -> Plan[list[WriteResult]]:
-        prepared = []
-        for request in requests:
-            prepared.append((yield from _prepare(backend, request)))
-        yield from backend.stage_many_plan([(r.user_id, p.staged) for r, p in zip(requests, prepared, strict=True)])
-        for one in held:
-            yield from backend.coordinator.verify(one)
-        switches = [(r.user_id, p.current_ids, p.profile) for r, p in zip(requests, prepared, strict=True)]
-        yield from backend.switch_many_plan(switches)
-        obsolete = []
-        for request, part in zip(requests, prepared, strict=True):
-            obsolete.append((yield from _obsolete(backend, request.user_id, part)))
-        yield from backend.delete_many_plan([(r.user_id, o) for r, o in zip(requests, obsolete, strict=True)])
-        return [WriteResult(p.staged.ids, p.profile, len(o)) for p, o in zip(prepared, obsolete, strict=True)]
-
-    return (yield from backend.coordinator.locked_many(users, body))
 
 
 def save_profile_plan(store: Backend | HasBackend, profile: UserProfile) -> Plan[None]:

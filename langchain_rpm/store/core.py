@@ -44,8 +44,10 @@ from langchain_rpm.store import _writes as writes
 from langchain_rpm.store import portable
 from langchain_rpm.store._backend import Backend, QueryContext
 from langchain_rpm.store._chroma import ChromaBackend
+from langchain_rpm.store._commit_queue import queue_for
 from langchain_rpm.store._records import query_text
 from langchain_rpm.store._views import ChromaView, LangGraphConstructors
+from langchain_rpm.store._writes import UserWrite
 from langchain_rpm.types import Feature, ReasoningExample, RetrievedExample, UserProfile
 
 T = TypeVar("T")
@@ -204,11 +206,12 @@ class RPMStore(ChromaView, LangGraphConstructors):
         lock, ``make_profile(all_examples, previous_profile)`` sees the examples as they will be after the
         write (concurrent writers' included), and examples and profile switch together (copy-on-write,
         :mod:`~langchain_rpm.store._writes`). ``expected_version``: refuse (``ConcurrentWriteError``) unless
-        the stored profile still has this version.
+        the stored profile still has this version. Inside :func:`~langchain_rpm.store._commit_queue.group_commits`
+        (bulk builds) the write joins the store's queue and goes in a group commit.
         """
-        result = yield from writes.write_plan(
-            self, user_id, examples, replace=replace, make_profile=make_profile, expected_version=expected_version
-        )
+        write = UserWrite(user_id, examples, make_profile, replace, expected_version=expected_version)
+        queue = queue_for(self)
+        result = yield from (queue.commit_plan(write) if queue is not None else writes.write_one_plan(self, write))
         assert result.profile is not None
         return result.profile
 

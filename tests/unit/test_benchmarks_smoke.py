@@ -67,6 +67,7 @@ def test_query_benchmark_runs_at_tiny_sizes(tmp_path):
 def test_ingest_benchmark_runs_at_tiny_sizes(tmp_path):
     from benchmarks import ingest
 
-    results = ingest.main(["--users", "3", "--per-user", "2", "--grown", "10", "--out", str(tmp_path)])
-    assert results["records_per_s"] > 0 and results["raw_add_records_per_s"] > 0
+    results = ingest.main(["--users", "3", "--per-user", "2", "--grown", "20", "--group", "2", "--out", str(tmp_path)])
+    assert results["shared_layout"]["group_records_per_s"] > 0 and results["raw_add_records_per_s"] > 0
+    assert results["per_user_layout"]["write_grown_cpu_ms"] > 0
     assert "raw `collection.add`" in (tmp_path / "ingest.md").read_text()

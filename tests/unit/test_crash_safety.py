@@ -5,6 +5,7 @@ version whole (copy-on-write)."""
 from __future__ import annotations
 
 import random
+import shutil
 import subprocess
 import sys
 import time
@@ -136,3 +137,45 @@ def test_a_rebuild_that_fails_mid_write_leaves_the_previous_profile_whole(tmp_pa
     assert profile.version == before[0].version + 1
     assert _state(store)[1] == [(i["id"], i["input"], i["response"]) for i in NEW]
     assert len(store.examples.get(where={"user_id": "ada"}, include=[])["ids"]) == len(NEW)
+
+
+def _group_worker(folder: Path, marker: str, kill_at: int | None = None) -> int:
+    command = [sys.executable, "-m", "tests.support.group_crash_worker", str(folder), marker]
+    command += [str(kill_at)] if kill_at is not None else []
+    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert done.returncode in (0, -9), done.stderr[-2000:]
+    return done.returncode
+
+
+def _versions(folder: Path) -> dict[str, str]:
+    """Each user's stored version marker; asserts examples and profile belong to one and the same version."""
+    from tests.support.group_crash_worker import USERS
+
+    store = RPMStore(folder, embeddings=CountingEmbeddings())
+    seen = {}
+    for user in USERS:
+        stored, profile = store.get_examples(user), store.get_profile(user)
+        assert profile is not None and len(stored) == 2, (user, stored)
+        assert {ex.reasoning for ex in stored} == {profile.model}, (user, profile.model, stored)  # whole, one version
+        assert {h.example.reasoning for h in store.search(user, "f0", k=5)} == {profile.model}
+        seen[user] = profile.model
+    return seen
+
+
+def test_a_group_commit_killed_at_any_write_leaves_each_user_whole_old_or_new(tmp_path):
+    """SIGKILL before the 2nd staging upsert, the 1st and 2nd of three switch upserts, and a delete."""
+    seeded = tmp_path / "seeded"
+    assert _group_worker(seeded, "old") == 0
+    outcomes = []
+    for kill_at in (2, 4, 5, 8):
+        folder = tmp_path / f"kill-{kill_at}"
+        shutil.copytree(seeded, folder)
+        assert _group_worker(folder, "new", kill_at) == -9
+        outcomes.append(sorted(_versions(folder).values()))
+    assert outcomes[0] == outcomes[1] == ["old"] * 6  # killed before any switch: every user still old
+    assert outcomes[2] == ["new"] * 2 + ["old"] * 4  # killed between switches: two users new, four old
+    assert outcomes[3] == ["new"] * 6  # killed while deleting superseded records: every user new
+    assert _group_worker(tmp_path / "kill-5", "again") == 0  # the next group commit repairs everything
+    assert sorted(_versions(tmp_path / "kill-5").values()) == ["again"] * 6
+    store = RPMStore(tmp_path / "kill-5", embeddings=CountingEmbeddings())
+    assert len(store.examples.get(include=[])["ids"]) == 12  # orphans and superseded records are gone
