@@ -26,7 +26,7 @@ def test_demo_json_prints_one_json_document(tmp_path, capsys, server):
     assert (document["task"], document["build"]["built"], document["build"]["users"]) == ("lamp2", 1, 1)
     user = document["users"][0]
     assert user["profile"]["factors"] and user["example"]["reasoning"]
-    assert user["profile"]["num_items"] == 6  # the demo's default size, sized to a small model
+    assert user["profile"]["num_items"] == 4  # the demo's default size, sized to a small model
     assert {"answer", "valid", "reasoning"} <= set(user["prediction"]) and user["truth"]
     assert isinstance(user["correct"], bool) and document["right"] == int(user["correct"])
 
@@ -122,3 +122,43 @@ def test_a_model_that_never_answers_validly_is_counted_not_a_crash(tmp_path, cap
     assert result.status == 0, result.err
     assert "the model gave no valid reply after its retries" in result.out
     assert "0 of 1 held-out answers matched" in result.out
+
+
+def test_a_path_that_announces_a_paraphrased_answer_is_shown_last_and_labelled():
+    """Seen on SmolLM2: "The answer is science fiction, but it's not the conclusion." shown as why a user answered
+    sci-fi (the leak guard matches the label, not the paraphrase)."""
+    from langchain_rpm.cli.demo import _shown_example
+    from langchain_rpm.types import ReasoningExample
+
+    def example(item: str, text: str) -> ReasoningExample:
+        return ReasoningExample(item_id=item, input="x", features=[], reasoning=text, answer="sci-fi", leak=False)
+
+    framed = example("1", "The answer is science fiction, but it's not the conclusion.")
+    shown, _ = _shown_example([framed, example("2", "A ship's AI hiding a signal puts robots at the centre.")])
+    assert shown is not None and shown.item_id == "2"
+
+
+def assignless_responder(request):
+    """RPM's fake replies, except that Assign groups no feature, as SmolLM2's `{"assignments": []}` does."""
+    reply = rpm_http_responder(request)
+    for call in reply.get("tool_calls", []):
+        if call.get("name") in ("FactorAssignments", "FactorAssignment"):
+            call["arguments"] = {"assignments": []}
+        if "reasoning" in call["arguments"] and call.get("name") != "PersonalizedAnswer":
+            call["arguments"] = {**call["arguments"], "reasoning": "The answer is science fiction, but not yet."}
+    return reply
+
+
+def test_a_build_with_no_factor_but_other_is_explained_and_an_announcing_path_labelled(tmp_path, capsys):
+    """Seen on SmolLM2: every feature in factor "Other", shown with no word on what that means."""
+    with FaultServer(assignless_responder) as server:
+        result = run_main(capsys, "--store", tmp_path / "s", *model_options(server), "demo", "--users", "1")
+    assert result.status == 0, result.err
+    assert "The model named no factor that RPM could keep" in result.out
+    assert "this user's overall mix of" in result.out
+    assert "this path states the answer instead of reasoning toward it" in result.out
+
+
+def test_the_default_demo_does_not_explain_factors_it_did_keep(tmp_path, capsys, server):
+    result = run_main(capsys, "--store", tmp_path / "s", *model_options(server), "demo", "--users", "1")
+    assert result.status == 0 and "The model named no factor" not in result.out
