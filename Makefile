@@ -11,6 +11,7 @@ TEST_STAMP := $(VENV)/.installed-test
 PIP    := $(BIN)/python -m pip --disable-pip-version-check
 UV_PIP := $(BIN)/python -m uv pip install --python $(BIN)/python
 # Tests run on two workers; tests that share a port, a folder or a server are grouped in one (xdist_group).
+# The run ends with its 25 slowest tests, so the suite's time is in every log (.ci/run included).
 TEST_WORKERS ?= 2
 
 .PHONY: demo test lint install clean
@@ -19,7 +20,7 @@ demo: $(DEMO_STAMP)
 	$(BIN)/rpm demo
 
 test: $(TEST_STAMP)
-	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadgroup
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadgroup --durations=25
 
 lint: $(TEST_STAMP)
 	$(BIN)/ruff check langchain_rpm tests benchmarks examples scripts

@@ -77,7 +77,7 @@ def test_make_test_adds_every_extra_and_the_dev_group_on_top_of_the_demos_set_up
         ".venv/bin/python -m uv pip install --python .venv/bin/python --only-binary cyllama -e .[all] --group dev",
         ".venv/bin/python -m ipykernel install --sys-prefix --name python3",
     ]
-    assert calls[-1] == ".venv/bin/python -m pytest -n 2 --dist loadgroup"
+    assert calls[-1] == ".venv/bin/python -m pytest -n 2 --dist loadgroup --durations=25"
     assert installs(make(clone, "demo")) == []  # the test set-up left the demo's stamp valid
 
 
