@@ -90,8 +90,12 @@ def _shown_example(examples: list[ReasoningExample]) -> tuple[ReasoningExample |
 
 
 def _announces(example: ReasoningExample) -> bool:
-    """The path states an answer: flagged by the leak guard, or framed as one ("The answer is ...")."""
-    return example.leak or states_the_answer(example.reasoning)
+    """The path states an answer: leak-flagged, framed as one ("The answer is ..."), or opening with its answer.
+
+    SmolLM2 wrote "action; action is the only one that makes sense to me" for an item tagged ``action``.
+    """
+    opening = example.reasoning.strip().lower()
+    return example.leak or states_the_answer(opening) or opening.startswith(example.answer.strip().lower())
 
 
 def factor_note(profile: UserProfile) -> list[str]:
@@ -116,10 +120,12 @@ def factor_note(profile: UserProfile) -> list[str]:
 def _explanation(prediction: Prediction) -> tuple[list[str], int]:
     """Lines saying why the answer was given, and how many unreadable retrieved examples were left out."""
     lines, hidden = [], 0
-    if readable(prediction.reasoning, words=3):
-        lines.append(f"  the model's reasoning: {prediction.reasoning}")
-    else:
+    if not readable(prediction.reasoning, words=3):
         hidden += 1
+    elif states_the_answer(prediction.reasoning):  # "The answer is science fiction, ..." beside the answer 'action'
+        lines.append("  the model's reasoning only announced an answer, so it is not shown")
+    else:
+        lines.append(f"  the model's reasoning: {prediction.reasoning}")
     if prediction.factors_used:
         lines.append(f"  the user's factors it weighed: {', '.join(prediction.factors_used)}")
     for hit in prediction.examples:

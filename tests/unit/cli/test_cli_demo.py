@@ -134,8 +134,25 @@ def test_a_path_that_announces_a_paraphrased_answer_is_shown_last_and_labelled()
         return ReasoningExample(item_id=item, input="x", features=[], reasoning=text, answer="sci-fi", leak=False)
 
     framed = example("1", "The answer is science fiction, but it's not the conclusion.")
-    shown, _ = _shown_example([framed, example("2", "A ship's AI hiding a signal puts robots at the centre.")])
+    opening = example("3", "sci-fi; sci-fi is the only one that makes sense to me.")  # seen with 'action'
+    good = example("2", "A ship's AI hiding a signal puts robots at the centre.")
+    shown, _ = _shown_example([framed, opening, good])
     assert shown is not None and shown.item_id == "2"
+
+
+def test_an_answers_reasoning_that_only_announces_an_answer_is_not_shown():
+    """Seen on SmolLM2: RPM answered 'action', shown beside "the model's reasoning: The answer is science fiction"."""
+    from langchain_rpm.cli.demo import _explanation
+    from langchain_rpm.types import Prediction
+
+    def prediction(reasoning: str) -> Prediction:
+        return Prediction(user_id="u", query="q", answer="action", valid=True, raw_answer="action", reasoning=reasoning)
+
+    lines, hidden = _explanation(prediction("The answer is science fiction, but it's not the conclusion."))
+    assert "science fiction" not in " ".join(lines) and hidden == 0
+    assert "the model's reasoning only announced an answer" in lines[0]
+    lines, _ = _explanation(prediction("A rescue up a skyscraper is what this user tags by its fights."))
+    assert lines[0].startswith("  the model's reasoning: A rescue")
 
 
 def assignless_responder(request):
