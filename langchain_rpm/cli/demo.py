@@ -184,13 +184,13 @@ class DemoReport:
         line("  (items: how many past items show the factor; coverage: their share; tendency: the answers they got)")
         for text in factor_note(profile):
             line(text)
-        if shown is not None:
+        if shown is not None and _announces(shown):
+            line(f"None of the {len(examples)} reasoning paths the model wrote reasons toward its item's answer: each")
+            line("  states an answer instead (against RPM's rule; a tiny model's habit), so none is shown as why.")
+        elif shown is not None:
             line(f"One reasoning path RPM wrote for a past item ({shown.item_id}):")
             line(f"  item: {shown.input}")
             line(f"  why the user answered {shown.answer!r}: {shown.reasoning}")
-            if _announces(shown):
-                line("  (this path states the answer instead of reasoning toward it, against RPM's rule; every path of")
-                line("   this user slipped so, which a tiny model does and a real one rarely does)")
         line(f"\nA new item for {profile.user_id}: {query}")
         if prediction is None:
             line(f"  the model gave no valid reply after its retries ({failure}): counted as invalid")

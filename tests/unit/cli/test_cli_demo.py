@@ -173,7 +173,8 @@ def test_a_build_with_no_factor_but_other_is_explained_and_an_announcing_path_la
     assert result.status == 0, result.err
     assert "The model named no factor that RPM could keep" in result.out
     assert "this user's overall mix of" in result.out
-    assert "this path states the answer instead of reasoning toward it" in result.out
+    assert "None of the 4 reasoning paths the model wrote reasons toward its item's answer" in result.out
+    assert "but not yet" not in result.out  # no announcing path is shown as why
 
 
 def test_the_default_demo_does_not_explain_factors_it_did_keep(tmp_path, capsys, server):
