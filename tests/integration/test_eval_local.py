@@ -3,7 +3,7 @@
 The 135M model's scores say nothing about quality; this shows that the methods run against a real
 OpenAI-compatible server through every output schema the evaluation uses (answer only, profile
 summary, generic explanation, reasoning + answer, RPM's own), and that the report, the run record
-and the plots are written. One LaMP-3 demo user cut to three history items, and Table 1 plus the
+and the plots are written. One LaMP-3 demo user cut to two history items, and Table 1 plus the
 generic-CoT rung: the whole 8-item user took 3:52 alone at load 1.3 and hit the 600 s timeout at load
 11-15; the unit suite runs every method on whole users with the demo model.
 """
@@ -21,7 +21,7 @@ from langchain_rpm.evaluation import METHOD_GROUPS, EvalResults, Ledger, in_answ
 
 METHODS = [*METHOD_GROUPS["table1"], "ladder_generic_cot"]
 DEMO_DATA = Path(langchain_rpm.__file__).parent / "data" / "demo"
-HISTORY_ITEMS = 3
+HISTORY_ITEMS = 2
 
 
 def small_lamp3_user(folder: Path) -> list[str]:
