@@ -1,7 +1,8 @@
 """``rpm demo``: build a few demo users one by one and, after each, answer its held-out query and say why.
 
-Sized to a small local model: by default two users with six history items each, so the first explained answer
-comes after one user's build (about 15 model calls). Everything shown is checked first: a factor feature, a
+Sized to a small local model: by default two users with four history items each, so the first explained answer
+comes after one user's build (about 12 model calls, a minute or two on one CPU thread), and is printed before
+the second user is built. Everything shown is checked first: a factor feature, a
 reasoning path or a retrieved example that is not readable text (a tiny model sometimes emits ``{ {``) is left
 out and counted, and an answer that does not fit the task is reported as invalid, never as reasoning. The demo
 stores its users in their own folder (``~/.langchain_rpm/demo`` unless ``--store``) and ends with the exact
@@ -12,6 +13,8 @@ Example:
     (False, False, True)
     >>> demo_commands(Path("/tmp/demo"), "lamp2-u1", "A quiet film.")[1]
     'rpm --store /tmp/demo inspect lamp2-u1'
+    >>> states_the_answer("The answer is science fiction, but it's not the conclusion.")
+    True
 """
 
 from __future__ import annotations
@@ -30,11 +33,12 @@ from langchain_rpm.cli._session import StoreAccess, announcer, model_plan, runni
 from langchain_rpm.cli.render import factor_table, plain
 from langchain_rpm.errors import StructuredOutputError
 from langchain_rpm.tasks import TaskSpec, get_task
-from langchain_rpm.types import Prediction, ReasoningExample, UserProfile
+from langchain_rpm.types import OTHER_FACTOR, Prediction, ReasoningExample, UserProfile
 
 _WORD = re.compile(r"[^\W\d_]{2,}")
 _JSON_DEBRIS = re.compile(r"[{}]|\[\s*\]|\]\[|^\s*[\[\]]")
-DEFAULT_ITEMS = 6
+_ANSWER_FRAMED = re.compile(r"\b(the|my|their|its) (answer|tag|rating|title|choice) (is|was|would be|will be)\b", re.I)
+DEFAULT_ITEMS = 4
 LOCAL_CONCURRENCY = 2
 
 REAL_MODEL_NOTE = (
@@ -51,6 +55,15 @@ def readable(text: str, *, words: int = 2) -> bool:
     A tiny model under a JSON grammar sometimes writes ``{ { the AI's signal }}`` as its reasoning.
     """
     return len(_WORD.findall(text or "")) >= words and not _JSON_DEBRIS.search(text)
+
+
+def states_the_answer(text: str) -> bool:
+    """Whether a reasoning path announces an answer ("The answer is ...") instead of reasoning toward one.
+
+    The leak guard flags a path that names the item's own answer; a tiny model also writes "The answer is
+    science fiction, but ..." for the tag ``sci-fi``, a paraphrase the guard's rule does not match.
+    """
+    return bool(_ANSWER_FRAMED.search(text or ""))
 
 
 def demo_folder(args: argparse.Namespace) -> Path:
@@ -72,17 +85,47 @@ def demo_commands(folder: Path, user_id: str, query: str) -> list[str]:
 def _shown_example(examples: list[ReasoningExample]) -> tuple[ReasoningExample | None, int]:
     """A readable reasoning path to show (one the leak guard did not flag, if any) and how many were unreadable."""
     good = [ex for ex in examples if readable(ex.reasoning, words=4)]
-    good.sort(key=lambda ex: ex.leak)  # stable: paths that follow the no-conclusion rule first
+    good.sort(key=_announces)  # stable: paths that follow the no-conclusion rule first
     return (good[0] if good else None), len(examples) - len(good)
+
+
+def _announces(example: ReasoningExample) -> bool:
+    """The path states an answer: leak-flagged, framed as one ("The answer is ..."), or opening with its answer.
+
+    SmolLM2 wrote "action; action is the only one that makes sense to me" for an item tagged ``action``.
+    """
+    opening = example.reasoning.strip().lower()
+    return example.leak or states_the_answer(opening) or opening.startswith(example.answer.strip().lower())
+
+
+def factor_note(profile: UserProfile) -> list[str]:
+    """Plain words on a table with no factor but ``Other`` (what a tiny model's build usually gives), else none.
+
+    Example:
+        >>> from langchain_rpm.types import Factor
+        >>> profile = UserProfile(user_id="u", task="lamp2", factors=[Factor(name="Other")], num_items=4, num_features=8)
+        >>> factor_note(profile)[0]
+        '  The model named no factor that RPM could keep (it grouped none of the features under a name it proposed),'
+    """
+    if [f.name for f in profile.factors] != [OTHER_FACTOR]:
+        return []
+    return [
+        "  The model named no factor that RPM could keep (it grouped none of the features under a name it proposed),",
+        f"  so all {profile.num_features} features sit in one row, 'Other', whose tendency is this user's overall mix of",
+        "  answers. With a capable model the table has one row per factor it found, e.g. a row 'Space and robots'",
+        "  covering the items tagged sci-fi, with that factor's own mix of answers: that row is how RPM sees a user.",
+    ]
 
 
 def _explanation(prediction: Prediction) -> tuple[list[str], int]:
     """Lines saying why the answer was given, and how many unreadable retrieved examples were left out."""
     lines, hidden = [], 0
-    if readable(prediction.reasoning, words=3):
-        lines.append(f"  the model's reasoning: {prediction.reasoning}")
-    else:
+    if not readable(prediction.reasoning, words=3):
         hidden += 1
+    elif states_the_answer(prediction.reasoning):  # "The answer is science fiction, ..." beside the answer 'action'
+        lines.append("  the model's reasoning only announced an answer, so it is not shown")
+    else:
+        lines.append(f"  the model's reasoning: {prediction.reasoning}")
     if prediction.factors_used:
         lines.append(f"  the user's factors it weighed: {', '.join(prediction.factors_used)}")
     for hit in prediction.examples:
@@ -139,24 +182,25 @@ class DemoReport:
         line(f"\nWhat RPM learned about {profile.user_id} from {profile.num_items} past items:")
         console.print(factor_table(profile.factors, self.task, title=f"Factors of {profile.user_id}"))
         line("  (items: how many past items show the factor; coverage: their share; tendency: the answers they got)")
-        if shown is not None:
+        for text in factor_note(profile):
+            line(text)
+        if shown is not None and _announces(shown):
+            line(f"None of the {len(examples)} reasoning paths the model wrote reasons toward its item's answer: each")
+            line("  states an answer instead (against RPM's rule; a tiny model's habit), so none is shown as why.")
+        elif shown is not None:
             line(f"One reasoning path RPM wrote for a past item ({shown.item_id}):")
             line(f"  item: {shown.input}")
             line(f"  why the user answered {shown.answer!r}: {shown.reasoning}")
-            if shown.leak:
-                line("  (flagged by the leak guard: it states the answer instead of reasoning toward it; every path of")
-                line("   this user slipped so, which a tiny model does and a real one rarely does)")
         line(f"\nA new item for {profile.user_id}: {query}")
         if prediction is None:
             line(f"  the model gave no valid reply after its retries ({failure}): counted as invalid")
-            return
-        if not prediction.valid:
+        elif not prediction.valid:
             line(f"  the model's answer {prediction.raw_answer!r} does not fit the task: counted as invalid")
-            return
-        mark = "right" if correct else "wrong"
-        line(f"  RPM answered {prediction.answer!r}; the user's own answer was {truth!r} ({mark}).")
-        for text in why:
-            console.print(plain(text))
+        else:
+            mark = "right" if correct else "wrong"
+            line(f"  RPM answered {prediction.answer!r}; the user's own answer was {truth!r} ({mark}).")
+            for text in why:
+                console.print(plain(text))
 
     def end(self, folder: Path, summary: dict[str, Any], seconds: float) -> None:
         """The totals, what a real model adds, and the commands to go on with."""

@@ -250,7 +250,7 @@ def _add_commands(commands: Any) -> None:
     demo = _command(commands, "demo")
     demo.add_argument("--demo-task", default="lamp2", choices=list(PRESET_TASKS), help="demo data (default lamp2)")
     demo.add_argument("--users", type=positive_int, default=2, metavar="N", help="demo users to build (default 2)")
-    demo.add_argument("--items", type=positive_int, default=6, metavar="N", help="history items per user (default 6)")
+    demo.add_argument("--items", type=positive_int, default=4, metavar="N", help="history items per user (default 4)")
 
 
 EVAL_SUMMARY = "evaluate RPM and baselines on LaMP / GlobalOpinionQA (needs the eval extra)"

@@ -74,8 +74,9 @@ def test_default_preset_builds_and_answers_sync_from_a_reopened_store(local_llm_
     rpm = RPM(
         llm, task=LAMP2, store=RPMStore(tmp_path / "s", embeddings=default_embeddings()), method="function_calling"
     )
-    rpm.build_user("bo", MOVIES)
-    _check_build(rpm, "bo", MOVIES, "default")
+    history = MOVIES[:2]  # each item costs SmolLM2 an extraction and a reasoning call, with their retries
+    rpm.build_user("bo", history)
+    _check_build(rpm, "bo", history, "default")
     # The profile survives reopening the persistent store (a new client on the same folder).
     reopened = RPM(
         llm, task=LAMP2, store=RPMStore(tmp_path / "s", embeddings=default_embeddings()), method="function_calling"

@@ -26,7 +26,7 @@ def test_demo_json_prints_one_json_document(tmp_path, capsys, server):
     assert (document["task"], document["build"]["built"], document["build"]["users"]) == ("lamp2", 1, 1)
     user = document["users"][0]
     assert user["profile"]["factors"] and user["example"]["reasoning"]
-    assert user["profile"]["num_items"] == 6  # the demo's default size, sized to a small model
+    assert user["profile"]["num_items"] == 4  # the demo's default size, sized to a small model
     assert {"answer", "valid", "reasoning"} <= set(user["prediction"]) and user["truth"]
     assert isinstance(user["correct"], bool) and document["right"] == int(user["correct"])
 
@@ -122,3 +122,61 @@ def test_a_model_that_never_answers_validly_is_counted_not_a_crash(tmp_path, cap
     assert result.status == 0, result.err
     assert "the model gave no valid reply after its retries" in result.out
     assert "0 of 1 held-out answers matched" in result.out
+
+
+def test_a_path_that_announces_a_paraphrased_answer_is_shown_last_and_labelled():
+    """Seen on SmolLM2: "The answer is science fiction, but it's not the conclusion." shown as why a user answered
+    sci-fi (the leak guard matches the label, not the paraphrase)."""
+    from langchain_rpm.cli._demo import _shown_example
+    from langchain_rpm.types import ReasoningExample
+
+    def example(item: str, text: str) -> ReasoningExample:
+        return ReasoningExample(item_id=item, input="x", features=[], reasoning=text, answer="sci-fi", leak=False)
+
+    framed = example("1", "The answer is science fiction, but it's not the conclusion.")
+    opening = example("3", "sci-fi; sci-fi is the only one that makes sense to me.")  # seen with 'action'
+    good = example("2", "A ship's AI hiding a signal puts robots at the centre.")
+    shown, _ = _shown_example([framed, opening, good])
+    assert shown is not None and shown.item_id == "2"
+
+
+def test_an_answers_reasoning_that_only_announces_an_answer_is_not_shown():
+    """Seen on SmolLM2: RPM answered 'action', shown beside "the model's reasoning: The answer is science fiction"."""
+    from langchain_rpm.cli._demo import _explanation
+    from langchain_rpm.types import Prediction
+
+    def prediction(reasoning: str) -> Prediction:
+        return Prediction(user_id="u", query="q", answer="action", valid=True, raw_answer="action", reasoning=reasoning)
+
+    lines, hidden = _explanation(prediction("The answer is science fiction, but it's not the conclusion."))
+    assert "science fiction" not in " ".join(lines) and hidden == 0
+    assert "the model's reasoning only announced an answer" in lines[0]
+    lines, _ = _explanation(prediction("A rescue up a skyscraper is what this user tags by its fights."))
+    assert lines[0].startswith("  the model's reasoning: A rescue")
+
+
+def assignless_responder(request):
+    """RPM's fake replies, except that Assign groups no feature, as SmolLM2's `{"assignments": []}` does."""
+    reply = rpm_http_responder(request)
+    for call in reply.get("tool_calls", []):
+        if call.get("name") in ("FactorAssignments", "FactorAssignment"):
+            call["arguments"] = {"assignments": []}
+        if "reasoning" in call["arguments"] and call.get("name") != "PersonalizedAnswer":
+            call["arguments"] = {**call["arguments"], "reasoning": "The answer is science fiction, but not yet."}
+    return reply
+
+
+def test_a_build_with_no_factor_but_other_is_explained_and_an_announcing_path_labelled(tmp_path, capsys):
+    """Seen on SmolLM2: every feature in factor "Other", shown with no word on what that means."""
+    with FaultServer(assignless_responder) as server:
+        result = run_main(capsys, "--store", tmp_path / "s", *model_options(server), "demo", "--users", "1")
+    assert result.status == 0, result.err
+    assert "The model named no factor that RPM could keep" in result.out
+    assert "this user's overall mix of" in result.out
+    assert "None of the 4 reasoning paths the model wrote reasons toward its item's answer" in result.out
+    assert "but not yet" not in result.out  # no announcing path is shown as why
+
+
+def test_the_default_demo_does_not_explain_factors_it_did_keep(tmp_path, capsys, server):
+    result = run_main(capsys, "--store", tmp_path / "s", *model_options(server), "demo", "--users", "1")
+    assert result.status == 0 and "The model named no factor" not in result.out
