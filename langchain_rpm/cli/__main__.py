@@ -2,6 +2,10 @@
 
 import sys
 
-from langchain_rpm.cli.main import main
+try:
+    from langchain_rpm.cli.main import main
+except KeyboardInterrupt:  # Ctrl-C while the command is still loading: the same one line and exit code
+    sys.stderr.write("error: interrupted\n")
+    sys.exit(130)
 
 sys.exit(main())

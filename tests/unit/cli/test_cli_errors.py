@@ -171,3 +171,21 @@ def test_ctrl_c_is_one_line_and_exit_130(tmp_path, rows, delay):
     assert err.strip().splitlines()[-1] == "error: interrupted"
     for noise in ("Traceback", "never awaited", "Event loop is closed", "Exception ignored"):
         assert noise not in err, err
+
+
+def test_ctrl_c_while_the_command_is_still_loading_is_the_same_one_line_and_130(monkeypatch, capsys):
+    """Under load a Ctrl-C could land while ``python -m langchain_rpm.cli`` imported its main: a traceback, not 130."""
+    import runpy
+
+    class InterruptedImport:
+        def find_spec(self, name, path=None, target=None):
+            if name == "langchain_rpm.cli.main":
+                raise KeyboardInterrupt
+            return None
+
+    monkeypatch.delitem(sys.modules, "langchain_rpm.cli.main")
+    monkeypatch.setattr(sys, "meta_path", [InterruptedImport(), *sys.meta_path])
+    with pytest.raises(SystemExit) as exit_:
+        runpy.run_module("langchain_rpm.cli.__main__", run_name="__main__")
+    assert exit_.value.code == 130
+    assert capsys.readouterr().err == "error: interrupted\n"
