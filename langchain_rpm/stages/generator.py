@@ -31,7 +31,7 @@ from langchain_rpm.prompts import (
     render_features,
     render_input,
 )
-from langchain_rpm.stages.base import RPMStage, StructuredCaller
+from langchain_rpm.stages.base import RPMStage, StructuredCaller, render_prompt
 from langchain_rpm.tasks import TaskSpec
 from langchain_rpm.types import Factor, Feature, Prediction, RetrievedExample
 
@@ -114,7 +114,8 @@ class ReasoningGenerator(RPMStage[GenerationInput, Prediction]):
     def prompt(self, request: GenerationInput | Any) -> PromptValue:
         """The exact prompt sent for ``request``."""
         request = self.coerce(request)
-        return GENERATION.format_prompt(  # not .invoke: a template is no traced run of its own (~0.4 ms of CPU)
+        return render_prompt(  # not .invoke: a template is no traced run of its own (~0.4 ms of CPU)
+            GENERATION,
             examples=render_examples(request.examples),
             instruction=self.task.instruction,
             subject=self.task.subject,
