@@ -180,6 +180,8 @@ class DemoReport:
             return
         line, console = self.out.line, self.out.console
         line(f"\nWhat RPM learned about {profile.user_id} from {profile.num_items} past items:")
+        for failed in profile.failed_items:
+            line(f"  (item {failed.item_id} was left out: the model's {failed.stage!r} step gave no usable reply)")
         console.print(factor_table(profile.factors, self.task, title=f"Factors of {profile.user_id}"))
         line("  (items: how many past items show the factor; coverage: their share; tendency: the answers they got)")
         for text in factor_note(profile):

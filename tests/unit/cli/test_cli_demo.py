@@ -180,3 +180,23 @@ def test_a_build_with_no_factor_but_other_is_explained_and_an_announcing_path_la
 def test_the_default_demo_does_not_explain_factors_it_did_keep(tmp_path, capsys, server):
     result = run_main(capsys, "--store", tmp_path / "s", *model_options(server), "demo", "--users", "1")
     assert result.status == 0 and "The model named no factor" not in result.out
+
+
+def one_junk_path_responder(request):
+    """RPM's fake replies, except that the reasoning path of the mining-crew item is punctuation only."""
+    reply = rpm_http_responder(request)
+    prompt = " ".join(str(m.get("content") or "") for m in request["messages"])
+    for call in reply.get("tool_calls", []):
+        named = call.get("name") in ("ReasoningOutput", "JudgedReasoningOutput")
+        if named and "mining crew" in prompt:
+            call["arguments"] = {**call["arguments"], "reasoning": "{ {"}
+    return reply
+
+
+def test_an_item_the_build_left_out_is_named_with_its_reason(tmp_path, capsys):
+    """Seen on SmolLM2: 'What RPM learned about lamp2-u1 from 3 past items' with no word on the fourth."""
+    with FaultServer(one_junk_path_responder) as server:
+        result = run_main(capsys, "--store", tmp_path / "s", *model_options(server), "demo", "--users", "1")
+    assert result.status == 0, result.err
+    assert "from 3 past items" in result.out
+    assert "item lamp2-u1-h1 was left out: the model's 'reason' step gave no usable reply" in result.out
