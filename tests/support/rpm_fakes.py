@@ -19,6 +19,7 @@ from __future__ import annotations
 import re
 import threading
 from collections import Counter
+from collections.abc import Callable
 from typing import Any
 
 from langchain_core.embeddings import DeterministicFakeEmbedding, Embeddings
@@ -205,3 +206,22 @@ def rpm_http_responder(request: dict[str, Any]) -> dict[str, Any]:
         return {"content": "ok"}
     schema = {"title": tool["name"], **tool.get("parameters", {})}
     return {"tool_calls": [{"name": tool["name"], "arguments": rpm_responder(messages, schema)}]}
+
+
+def edited_http_responder(
+    edit: Callable[[dict[str, Any], dict[str, Any]], dict[str, Any] | None],
+) -> Callable[[dict[str, Any]], dict[str, Any]]:
+    """:func:`rpm_http_responder` with ``edit(call, request)`` run on each tool call of its reply.
+
+    The arguments ``edit`` returns replace the call's; ``None`` leaves the call as it was.
+    """
+
+    def respond(request: dict[str, Any]) -> dict[str, Any]:
+        reply = rpm_http_responder(request)
+        for call in reply.get("tool_calls", []):
+            arguments = edit(call, request)
+            if arguments is not None:
+                call["arguments"] = arguments
+        return reply
+
+    return respond

@@ -8,7 +8,7 @@ import pytest
 
 from tests.support.cli_run import clean_env, run_main, run_process, write_rows
 from tests.support.fault_server import FaultServer
-from tests.support.rpm_fakes import rpm_http_responder
+from tests.support.rpm_fakes import edited_http_responder
 from tests.unit.conftest import MOVIE_HISTORY
 
 pytestmark = pytest.mark.enable_socket
@@ -16,6 +16,11 @@ pytestmark = pytest.mark.enable_socket
 
 def model_options(server):
     return ["--base-url", server.base_url, "--structured-output", "function_calling"]
+
+
+def run_one_user_demo(capsys, tmp_path, server):
+    """``rpm demo --users 1`` against ``server`` into a store of the test's own."""
+    return run_main(capsys, "--store", tmp_path / "s", *model_options(server), "demo", "--users", "1")
 
 
 def test_demo_json_prints_one_json_document(tmp_path, capsys, server):
@@ -72,19 +77,18 @@ def test_a_piped_build_prints_progress_lines(tmp_path, server):
     assert any(line.startswith("users 1/1") for line in progress), result.err
 
 
-def junk_reasoning_responder(request):
+@edited_http_responder
+def junk_reasoning_responder(call, request):
     """RPM's fake replies, except that every reasoning is JSON debris, as SmolLM2 sometimes writes."""
-    reply = rpm_http_responder(request)
-    for call in reply.get("tool_calls", []):
-        if "reasoning" in call["arguments"]:
-            call["arguments"] = {**call["arguments"], "reasoning": "{ { the AI's distress signal }}"}
-    return reply
+    if "reasoning" in call["arguments"]:
+        return {**call["arguments"], "reasoning": "{ { the AI's distress signal }}"}
+    return None
 
 
 def test_unreadable_reasoning_is_left_out_and_counted(tmp_path, capsys):
     """Issue 19: the demo showed "{ {" and "][" as a user's reasoning paths and as why it answered."""
     with FaultServer(junk_reasoning_responder) as junk:
-        result = run_main(capsys, "--store", tmp_path / "s", *model_options(junk), "demo", "--users", "1")
+        result = run_one_user_demo(capsys, tmp_path, junk)
     assert result.status == 0, result.err
     assert "{ {" not in result.out and "One reasoning path" not in result.out
     assert "the model's reasoning" not in result.out
@@ -106,19 +110,16 @@ def test_the_demo_shows_a_path_the_leak_guard_did_not_flag_first():
     assert shown is not None and shown.leak  # shown, and the demo prints that the guard flagged it
 
 
-def answerless_responder(request):
+@edited_http_responder
+def answerless_responder(call, request):
     """RPM's fake replies, except that the answer call never fits its schema (the reply drops the answer)."""
-    reply = rpm_http_responder(request)
-    for call in reply.get("tool_calls", []):
-        if call.get("name") == "PersonalizedAnswer":
-            call["arguments"] = {"reasoning": "Plots with robots suit this user."}
-    return reply
+    return {"reasoning": "Plots with robots suit this user."} if call.get("name") == "PersonalizedAnswer" else None
 
 
 def test_a_model_that_never_answers_validly_is_counted_not_a_crash(tmp_path, capsys):
     """Seen in a fresh-clone demo on SmolLM2: 'PersonalizedAnswer: no valid reply after 3 tries', exit 2."""
     with FaultServer(answerless_responder) as server:
-        result = run_main(capsys, "--store", tmp_path / "s", *model_options(server), "demo", "--users", "1")
+        result = run_one_user_demo(capsys, tmp_path, server)
     assert result.status == 0, result.err
     assert "the model gave no valid reply after its retries" in result.out
     assert "0 of 1 held-out answers matched" in result.out
@@ -155,21 +156,20 @@ def test_an_answers_reasoning_that_only_announces_an_answer_is_not_shown():
     assert lines[0].startswith("  the model's reasoning: A rescue")
 
 
-def assignless_responder(request):
+@edited_http_responder
+def assignless_responder(call, request):
     """RPM's fake replies, except that Assign groups no feature, as SmolLM2's `{"assignments": []}` does."""
-    reply = rpm_http_responder(request)
-    for call in reply.get("tool_calls", []):
-        if call.get("name") in ("FactorAssignments", "FactorAssignment"):
-            call["arguments"] = {"assignments": []}
-        if "reasoning" in call["arguments"] and call.get("name") != "PersonalizedAnswer":
-            call["arguments"] = {**call["arguments"], "reasoning": "The answer is science fiction, but not yet."}
-    return reply
+    if call.get("name") in ("FactorAssignments", "FactorAssignment"):
+        return {"assignments": []}
+    if "reasoning" in call["arguments"] and call.get("name") != "PersonalizedAnswer":
+        return {**call["arguments"], "reasoning": "The answer is science fiction, but not yet."}
+    return None
 
 
 def test_a_build_with_no_factor_but_other_is_explained_and_an_announcing_path_labelled(tmp_path, capsys):
     """Seen on SmolLM2: every feature in factor "Other", shown with no word on what that means."""
     with FaultServer(assignless_responder) as server:
-        result = run_main(capsys, "--store", tmp_path / "s", *model_options(server), "demo", "--users", "1")
+        result = run_one_user_demo(capsys, tmp_path, server)
     assert result.status == 0, result.err
     assert "The model named no factor that RPM could keep" in result.out
     assert "this user's overall mix of" in result.out
@@ -178,25 +178,23 @@ def test_a_build_with_no_factor_but_other_is_explained_and_an_announcing_path_la
 
 
 def test_the_default_demo_does_not_explain_factors_it_did_keep(tmp_path, capsys, server):
-    result = run_main(capsys, "--store", tmp_path / "s", *model_options(server), "demo", "--users", "1")
+    result = run_one_user_demo(capsys, tmp_path, server)
     assert result.status == 0 and "The model named no factor" not in result.out
 
 
-def one_junk_path_responder(request):
+@edited_http_responder
+def one_junk_path_responder(call, request):
     """RPM's fake replies, except that the reasoning path of the mining-crew item is punctuation only."""
-    reply = rpm_http_responder(request)
     prompt = " ".join(str(m.get("content") or "") for m in request["messages"])
-    for call in reply.get("tool_calls", []):
-        named = call.get("name") in ("ReasoningOutput", "JudgedReasoningOutput")
-        if named and "mining crew" in prompt:
-            call["arguments"] = {**call["arguments"], "reasoning": "{ {"}
-    return reply
+    if call.get("name") in ("ReasoningOutput", "JudgedReasoningOutput") and "mining crew" in prompt:
+        return {**call["arguments"], "reasoning": "{ {"}
+    return None
 
 
 def test_an_item_the_build_left_out_is_named_with_its_reason(tmp_path, capsys):
     """Seen on SmolLM2: 'What RPM learned about lamp2-u1 from 3 past items' with no word on the fourth."""
     with FaultServer(one_junk_path_responder) as server:
-        result = run_main(capsys, "--store", tmp_path / "s", *model_options(server), "demo", "--users", "1")
+        result = run_one_user_demo(capsys, tmp_path, server)
     assert result.status == 0, result.err
     assert "from 3 past items" in result.out
     assert "item lamp2-u1-h1 was left out: the model's 'reason' step gave no usable reply" in result.out

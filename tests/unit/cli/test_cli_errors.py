@@ -25,7 +25,7 @@ from tests.support.cli_run import (
     write_rows,
 )
 from tests.support.fault_server import FaultServer
-from tests.support.rpm_fakes import rpm_http_responder
+from tests.support.rpm_fakes import edited_http_responder, rpm_http_responder
 from tests.unit.conftest import MOVIE_HISTORY
 
 pytestmark = pytest.mark.enable_socket
@@ -78,13 +78,12 @@ def test_a_model_that_never_fits_the_schema_is_one_line_and_stores_nothing(capsy
     assert run_main(capsys, "--store", built, "--json", "users").json() == ["ada"]
 
 
-def _junk_features(request):
+@edited_http_responder
+def _junk_features(call, request):
     """The OpenAI-wire fake, but every extraction reply names only non-words."""
-    reply = rpm_http_responder(request)
-    call = (reply.get("tool_calls") or [{}])[0]
     if call.get("name") in ("ExtractedFeatures", "FactorAwareFeatures"):
-        call["arguments"] = {"features": [{"feature_name": "{ {", "context": "]["}]}
-    return reply
+        return {"features": [{"feature_name": "{ {", "context": "]["}]}
+    return None
 
 
 def test_a_model_that_names_no_usable_feature_is_told_so_not_sent_to_the_schema_hint(capsys, built, tmp_path):

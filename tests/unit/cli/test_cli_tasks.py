@@ -13,7 +13,7 @@ from langchain_rpm.errors import InvalidHistoryError
 from langchain_rpm.tasks import LAMP2, LAMP3
 from tests.support.cli_run import ROOT, run_main, write_rows
 from tests.support.fault_server import FaultServer
-from tests.support.rpm_fakes import rpm_http_responder
+from tests.support.rpm_fakes import edited_http_responder, rpm_http_responder
 from tests.unit.conftest import MOVIE_HISTORY
 
 pytestmark = pytest.mark.enable_socket
@@ -135,12 +135,11 @@ def test_failed_items_reasons_are_shown_without_json(tmp_path, rpm):
     assert "1 item(s) failed and were left out: bad (" in warning and "StructuredOutputError" in warning
 
 
-def _answer_not_a_label(request: dict[str, Any]) -> dict[str, Any]:
-    reply = rpm_http_responder(request)
-    for call in reply.get("tool_calls", []):
-        if LAMP2.answer_key in call["arguments"]:  # the generation call (its answer field is named per task)
-            call["arguments"][LAMP2.answer_key] = "not a tag at all"
-    return reply
+@edited_http_responder
+def _answer_not_a_label(call: dict[str, Any], request: dict[str, Any]) -> dict[str, Any] | None:
+    if LAMP2.answer_key in call["arguments"]:  # the generation call (its answer field is named per task)
+        return {**call["arguments"], LAMP2.answer_key: "not a tag at all"}
+    return None
 
 
 def test_an_invalid_answer_exits_3_and_says_why(tmp_path, rpm):
