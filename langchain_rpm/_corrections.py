@@ -39,7 +39,7 @@ from langchain_rpm.errors import ConfigurationError
 from langchain_rpm.personalization import require_profile
 from langchain_rpm.privacy import purge_plan
 from langchain_rpm.stages.statistics import refresh_factors
-from langchain_rpm.store._compaction import compact_plan
+from langchain_rpm.store._compaction import report_compaction_plan
 from langchain_rpm.tasks import TaskSpec, get_task
 from langchain_rpm.types import ReasoningExample, UserProfile
 
@@ -166,17 +166,8 @@ def remove_plan(
     copies = yield from purge_plan(
         user_id, _texts(gone), owner=NO_OWNER, checkpointer=checkpointer, caches=caches, folder=folder
     )
-    compacted, kept = list(copies.compacted), list(copies.kept)
-    if compact:
-        for line in (yield from compact_plan(store)):
-            (kept if line.startswith(("kept", "not compacted")) else compacted).append(line)
+    done, left = yield from report_compaction_plan(store, compact)
+    compacted, kept = (*copies.compacted, *done), (*copies.kept, *left)
     return RemovalReport(
-        user_id,
-        tuple(wanted),
-        committed.version,
-        copies.threads,
-        copies.entries,
-        copies.lines,
-        tuple(compacted),
-        tuple(kept),
+        user_id, tuple(wanted), committed.version, copies.threads, copies.entries, copies.lines, compacted, kept
     )

@@ -47,7 +47,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from langchain_rpm._history import check_user_id
 from langchain_rpm._plans import Call, Plan, arun, run
-from langchain_rpm.store._compaction import compact_plan
+from langchain_rpm.store._compaction import report_compaction_plan
 from langchain_rpm.store._writes import delete_user_plan
 
 if TYPE_CHECKING:
@@ -201,13 +201,9 @@ def forget_plan(
         user_id, texts, owner=tag, checkpointer=checkpointer, caches=caches, folder=folder, batch_states=batch_states
     )
     threads, entries, lines = copies.threads, copies.entries, copies.lines
-    compacted, kept = list(copies.compacted), list(copies.kept)
-    if compact:
-        for line in (yield from compact_plan(store)):
-            (kept if line.startswith(("kept", "not compacted")) else compacted).append(line)
-    else:
-        kept.append("not compacted (compact=False): Chroma's files may still hold deleted text")
-    return ForgetReport(user_id, removed, had_profile, threads, entries, lines, tuple(compacted), tuple(kept))
+    done, left = yield from report_compaction_plan(store, compact)
+    compacted, kept = (*copies.compacted, *done), (*copies.kept, *left)
+    return ForgetReport(user_id, removed, had_profile, threads, entries, lines, compacted, kept)
 
 
 @dataclass(frozen=True)

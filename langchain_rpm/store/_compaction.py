@@ -55,6 +55,7 @@ SERVER_NOTE = (
     "not compacted: the Chroma server's (or Chroma Cloud's) own log and files may keep deleted text until the "
     "server compacts them; no client can remove it (on a `chroma run` machine: `chroma vacuum --path DIR`)"
 )
+NOT_COMPACTED_NOTE = "not compacted (compact=False): Chroma's files may still hold deleted text"
 VECTOR_NOTE = (
     "kept by Chroma: vectors of deleted records may stay in the HNSW index files until slots are reused; a running "
     "process may write heap bytes into unused index slots again at its next index save (restart it if that matters)"
@@ -64,6 +65,17 @@ VECTOR_NOTE = (
 def compact_plan(store: Backend | HasBackend) -> Plan[list[str]]:
     """Compact the store's files where its backend can (embedded Chroma, Postgres); one line per fact."""
     return (yield from backend_of(store).compact_plan())
+
+
+def report_compaction_plan(store: Backend | HasBackend, compact: bool) -> Plan[tuple[list[str], list[str]]]:
+    """Compact when ``compact`` is set; the lines split into (done, kept) as a removal report shows them."""
+    if not compact:
+        return [], [NOT_COMPACTED_NOTE]
+    done: list[str] = []
+    kept: list[str] = []
+    for line in (yield from compact_plan(store)):
+        (kept if line.startswith(("kept", "not compacted")) else done).append(line)
+    return done, kept
 
 
 def chroma_compact_plan(store: ChromaParts) -> Plan[list[str]]:

@@ -108,3 +108,20 @@ def test_rpm_forget_item_on_the_cli(tmp_path, capsys) -> None:  # type: ignore[n
     assert out["num_items"] == 3
     missing = run_main(capsys, "--store", folder, "forget", "ada", "--item", "77")
     assert missing.status == 2 and "has no item(s) '77'" in missing.errors[0]
+
+
+def test_a_removal_without_compaction_says_the_text_may_still_be_on_disk(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Seen: ``compact=False`` removed the item and said nothing of the text Chroma's files still held."""
+    from langchain_rpm._corrections import remove_plan
+    from langchain_rpm._plans import run
+    from langchain_rpm.privacy import forget_user
+
+    folder = tmp_path / "store"
+    rpm, _ = _setup(folder, saver=InMemorySaver())
+    removal = run(remove_plan(rpm.store, "ada", ["2"], compact=False))
+    forgot = forget_user("bob", rpm.store, compact=False)
+    for report in (removal, forgot):
+        assert [line for line in report.lines() if line.startswith("not compacted")] == [
+            "not compacted (compact=False): Chroma's files may still hold deleted text"
+        ]
+    assert marker_bytes(folder) > 0, "nothing was compacted, so the note is true"
