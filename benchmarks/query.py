@@ -195,6 +195,7 @@ def _store_figures(rpm: Any, recorder: Any, queries: int, write: Any) -> dict[st
         out[label] = round(1000 * (time.process_time() - start) / queries, 3)
     out["chroma_gets"] = parts.chroma_gets(rpm, "ada", queries)
     out["model_calls_bare"] = parts.model_calls(rpm, recorder, QUERIES[0], queries)
+    out["embedding_hop_ms"] = parts.embedding_hop(rpm.store.embeddings, QUERIES, queries)
     query = lambda: rpm.personalize("ada", QUERIES[0])  # noqa: E731
     out["store_calls"] = {
         "repeated": parts.store_calls(query, query),
@@ -261,8 +262,9 @@ def _cpu_rows(c: dict[str, Any], mode: str) -> list[tuple[str, ...]]:
         (
             f"our CPU per query ({mode}, direct path, a repeated query; {calls['repeated']} Chroma calls)",
             f"{r['ours_ms']:.2f} ms",
-            f"of it, the two chat-model calls invoked bare (LangChain + the fake model): {bare:.2f} ms; the "
-            f"inference graph (sync): {g['ours_ms']:.2f} ms (total {r['cpu_ms_per_query']:.2f} ms: model "
+            f"of it, the two chat-model calls invoked bare (LangChain + the fake model): {bare:.2f} ms"
+            + (f"; the query embedding's thread hop: {c['embedding_hop_ms']:.2f} ms" if mode == "async" else "")
+            + f"; the inference graph (sync): {g['ours_ms']:.2f} ms (total {r['cpu_ms_per_query']:.2f} ms: model "
             f"{r['model_ms']:.2f}, embedding {r['embedding_ms']:.2f})",
             f"**{r['ours_ms'] / g['ours_ms']:.2f}x** graph",
             target_note(r["ours_ms"] <= 2, "<= 2 ms"),
@@ -280,8 +282,7 @@ def _cpu_rows(c: dict[str, Any], mode: str) -> list[tuple[str, ...]]:
             f"{u['ours_ms']:.2f} ms",
             f"of it, the store's read alone: {c['store_reads_ms']:.2f} ms (from the query cache: "
             f"{c['cached_store_reads_ms']:.2f} ms), of which Chroma's two `get`s timed alone: {chroma:.2f} ms "
-            f"(profiles {gets['profiles_ms']:.2f}, examples {gets['examples_ms']:.2f}); ours without them: "
-            f"{u['ours_ms'] - chroma:.2f} ms",
+            f"(profiles {gets['profiles_ms']:.2f}, examples {gets['examples_ms']:.2f})",
             f"**{u['ours_ms'] / g['ours_ms']:.2f}x** graph",
             target_note(u["ours_ms"] <= 2, "<= 2 ms"),
         ),

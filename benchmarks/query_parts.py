@@ -6,6 +6,7 @@ Baselines measured beside the query figures, in the same process and store:
   profiles collection; the examples' embeddings and metadata by id), timed alone: Chroma's own part;
 - :func:`model_calls`: the two chat-model calls of a query (extraction, generation) invoked bare, with the same
   messages and config: LangChain's own part of a call plus the fake model's (its responder's CPU excluded);
+- :func:`embedding_hop`: the async query embedding's hand-off to a worker thread (its own CPU excluded);
 - :func:`store_calls`: Chroma calls counted (not timed) for one query in each situation;
 - :class:`Figures`: runs and records the query figures (whole batches, or each query after an untimed step).
 """
@@ -83,6 +84,19 @@ def model_calls(rpm: Any, recorder: Any, query: str, queries: int) -> dict[str, 
         go()
         out[name] = round(1000 * (time.process_time() - start - recorder.cpu) / queries, 3)
     return out
+
+
+def embedding_hop(embeddings: Any, texts: list[str], queries: int) -> float:
+    """CPU ms per query of ``await embeddings.aembed_query(text)`` beyond the embedding's own (this thread's) CPU."""
+    before = embeddings.cpu
+
+    async def many() -> None:
+        for i in range(queries):
+            await embeddings.aembed_query(texts[i % len(texts)])
+
+    start = time.process_time()
+    asyncio.run(many())
+    return round(1000 * (time.process_time() - start - (embeddings.cpu - before)) / queries, 3)
 
 
 @contextlib.contextmanager
