@@ -112,6 +112,21 @@ async def test_an_async_query_after_another_users_write_reads_the_store_once(chr
     assert chroma_calls == Counter(get=1)
 
 
+def test_the_inference_graph_reads_the_store_as_the_direct_path_does(chroma_calls):
+    """Its three nodes share one store read (the query cache): two ``get``s after the user's write, then none."""
+    rpm = demo_rpm()
+    _graph_prediction(rpm, "ada", QUERY)  # opens the collections
+    rpm.add_interactions("ada", [HistoryItem(id="new-1", input="Arrived late and scratched.", response="2")])
+    chroma_calls.clear()
+    graph = _graph_prediction(rpm, "ada", QUERY)
+    assert chroma_calls == Counter(get=2)
+    chroma_calls.clear()
+    assert _graph_prediction(rpm, "ada", QUERY) == graph and chroma_calls == Counter()
+    rpm.build_user("bo", DEMO_HISTORY)
+    chroma_calls.clear()
+    assert _graph_prediction(rpm, "ada", QUERY) == graph and chroma_calls == Counter(get=1)
+
+
 def test_a_retrieval_reads_the_store_twice_then_never_until_a_write(chroma_calls):
     from langchain_rpm.personalization import Personalizer
     from langchain_rpm.retrievers import RPMRetriever
