@@ -174,6 +174,7 @@ def _round(rpm: Any, figures: Any, queries: int, writes: tuple[Any, Any]) -> Non
         rpm.personalize("ada", QUERIES[0])
         figures.each_after(f"{label}sync", writes[0])
         figures.aeach_after(f"{label}async", writes[1])
+    cache.size = QUERY_CACHE_USERS  # the graph as shipped: its nodes share one read through the query cache
     context = RPMContext("ada")  # the same-run baseline: the inference graph's path to the same answer
     graph = rpm.inference_graph
     figures.batch(
