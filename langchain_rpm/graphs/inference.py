@@ -31,8 +31,9 @@ from langchain_rpm.components import RPMComponents
 from langchain_rpm.errors import ConfigurationError
 from langchain_rpm.graphs.internal import internal_config
 from langchain_rpm.graphs.state import RPMContext, RPMState, progress_event, resolve_user_id
-from langchain_rpm.personalization import OnUnknownUser, Personalizer, check_on_unknown_user
-from langchain_rpm.types import Factor, Feature, Prediction, RetrievedExample, Usage
+from langchain_rpm.personalization import OnUnknownUser, Personalizer, check_on_unknown_user, require_profile
+from langchain_rpm.store import QueryContext
+from langchain_rpm.types import Factor, Feature, Prediction, RetrievedExample, Usage, UserProfile
 
 NodePlan = Callable[[Any, RunnableConfig], Plan[dict[str, Any]]]
 
@@ -81,10 +82,25 @@ class InferenceSteps:
     def _emit(stage: str, user_id: str) -> None:
         get_stream_writer()(progress_event(stage, user_id, 1, 1))
 
+    def _context(self, user_id: str) -> Plan[QueryContext]:
+        """The user's profile and examples: one store read, none when this process holds it (the query cache)."""
+        context = yield from self.components.store.query_context_plan(user_id)
+        return context
+
+    def _profile(self, user_id: str) -> Plan[UserProfile | None]:
+        """The user's profile: from the query context where the store caches it (read once for all three nodes)."""
+        store = self.components.store
+        if getattr(store.backend, "folder", None) is None:  # no write generation, no query cache: the profile only
+            profile = yield from store.profile_plan(user_id)
+            return profile
+        return (yield from self._context(user_id)).profile
+
     def extract(self, state: dict[str, Any], config: RunnableConfig) -> Plan[dict[str, Any]]:
         """``rpm_extract``: the query's factor-aware features and the user's factors."""
         user_id = self._user(config)
-        profile = yield from self.personalizer.profile_plan(user_id, required=self.strict)
+        profile = yield from self._profile(user_id)
+        if self.strict:
+            profile = require_profile(profile, user_id)
         if profile is None:  # cold start: an empty personalization
             self._emit("query_features", user_id)
             return {"rpm_features": [], "rpm_factors": []}
@@ -100,17 +116,16 @@ class InferenceSteps:
         """``rpm_retrieve``: the user's examples nearest to the features."""
         user_id = self._user(config)
         features = [Feature.model_validate(f) for f in state.get("rpm_features") or []]
-        hits = yield from self.personalizer.search_plan(user_id, features, query_from_state(state))
+        context = yield from self._context(user_id)  # the read of rpm_extract, from the query cache
+        query, k = query_from_state(state), self.personalizer.k
+        hits = yield from self.personalizer.nearest_plan(context, user_id, features, query, k)
         self._emit("retrieve", user_id)
         return {"rpm_examples": [h.model_dump() for h in hits]}
 
     def generate(self, state: dict[str, Any], config: RunnableConfig) -> Plan[dict[str, Any]]:
         """``rpm_generate``: the user's reasoning and answer."""
         user_id = self._user(config)
-        if (
-            not state.get("rpm_factors")
-            and (yield from self.personalizer.profile_plan(user_id, required=False)) is None
-        ):
+        if not state.get("rpm_factors") and (yield from self._profile(user_id)) is None:
             self._emit("generate", user_id)
             return {"rpm_prediction": None}
         generator = self.components.generator

@@ -4,10 +4,14 @@ A query reads a user's profile, manifest and examples' vectors (two Chroma ``get
 :class:`QueryCache` keeps what that read gave, per user, under the *generation* it was read at: for an
 embedded folder, the write token every write of any process replaces and the commit counter in the header of
 Chroma's SQLite file (:meth:`~langchain_rpm.store._folder.EmbeddedFolder.generation`: two small file reads).
-A query whose generation is the cached one needs no store read; any write anywhere (this process, another
-store object, another process, a writer killed before it announced its commit) moves the generation and the
-whole cache is dropped before the next read. A forget in this process drops the user's entry at once. Clients
-without a generation (a Chroma server, an in-memory client) are not cached: their queries read as before.
+A query whose generation is the cached one needs no store read. Any write anywhere (this process, another
+store object, another process, a writer killed before it announced its commit) moves the generation: no entry
+is served as it is any more, but the next query of a user reads only the profile and the manifest (one ``get``)
+and keeps the cached vectors and metadata when the manifest is the very one they were read for
+(:meth:`QueryCache.previous`). That is safe because records are copy-on-write: a record id carries the random
+token of the write that made it and is never written again, so the same manifest means the same records. A
+forget in this process drops the user's entry at once. Clients without a generation (a Chroma server, an
+in-memory client) are not cached: their queries read as before.
 
 Entries are keyed by user id and hold only that user's data; the profile is kept as its JSON document and
 parsed per query, so no caller ever shares a mutable profile with another.
@@ -19,7 +23,9 @@ Example:
     >>> cache.store("ada", "gen-1", CachedContext(None))
     >>> cache.lookup("ada", "gen-1").context().profile is None
     True
-    >>> cache.lookup("ada", "gen-2") is None  # a write moved the generation: everything was dropped
+    >>> cache.lookup("ada", "gen-2") is None  # a write moved the generation: nothing is served as it is
+    True
+    >>> cache.previous("ada").profile_json is None  # but a query may keep it if the manifest is unchanged
     True
 """
 
@@ -28,7 +34,7 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 from collections.abc import Hashable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -42,20 +48,32 @@ QUERY_CACHE_USERS = 256  # users whose query context one store object keeps (the
 
 @dataclass(frozen=True)
 class CachedContext:
-    """One user's read: the profile's JSON document, the examples' vectors (a matrix) and metadata."""
+    """One user's read: the profile's JSON document, the examples' vectors (a matrix) and metadata.
+
+    ``manifest`` is the manifest document the vectors and metadata were read for (``None``: not reusable).
+    """
 
     profile_json: str | None
     vectors: np.ndarray[Any, Any] | None = None
     metadatas: list[dict[str, Any]] = field(default_factory=list)
     user_id: str = ""
+    manifest: str | None = None
 
     @classmethod
-    def of(cls, user_id: str, profile_json: str | None, vectors: Any, metadatas: list[Any]) -> CachedContext:
+    def of(
+        cls, user_id: str, profile_json: str | None, vectors: Any, metadatas: list[Any], manifest: str | None = None
+    ) -> CachedContext:
         """Keep a read: ``vectors`` as one float64 matrix (ranked without a copy), ``None`` for an uncached search."""
         matrix = None if vectors is None else np.asarray(vectors, dtype=np.float64)
         if matrix is not None and matrix.ndim != 2:  # no examples: an empty matrix
             matrix = matrix.reshape(len(metadatas), -1) if matrix.size else np.zeros((0, 0))
-        return cls(profile_json, matrix, list(metadatas), user_id)
+        return cls(profile_json, matrix, list(metadatas), user_id, manifest)
+
+    def reused(self, profile_json: str, manifest: str) -> CachedContext | None:
+        """This read with a newly read profile, if ``manifest`` is the one its records were read for, else ``None``."""
+        if self.manifest is None or self.manifest != manifest or self.vectors is None:
+            return None
+        return replace(self, profile_json=profile_json)
 
     def context(self) -> QueryContext:
         """A fresh :class:`QueryContext` (its own profile object) over the kept vectors and metadata."""
@@ -67,7 +85,7 @@ class CachedContext:
 
 
 class QueryCache:
-    """Per-user cached contexts (:class:`CachedContext`) valid under one generation; a new generation drops them all.
+    """Per-user cached contexts (:class:`CachedContext`), each served only under the generation it was read at.
 
     Args:
         size: Users kept (least recently queried dropped first); ``0`` turns the cache off.
@@ -76,28 +94,34 @@ class QueryCache:
     def __init__(self, size: int = QUERY_CACHE_USERS) -> None:
         """An empty cache of at most ``size`` users."""
         self.size = size
-        self._entries: OrderedDict[str, CachedContext] = OrderedDict()
-        self._generation: Hashable | None = None
+        self._entries: OrderedDict[str, tuple[Hashable, CachedContext]] = OrderedDict()
+        self._generation: Hashable | None = None  # the newest generation looked up (reads of older ones are not kept)
         self._lock = threading.Lock()
 
     def lookup(self, user_id: str, generation: Hashable | None) -> CachedContext | None:
-        """The user's entry if it was read under ``generation``; a different generation drops every entry."""
+        """The user's entry if it was read under ``generation`` (``None`` drops every entry: no generation)."""
         with self._lock:
-            if generation is None or generation != self._generation:
+            if generation is None:
                 self._entries.clear()
-                self._generation = generation
+            self._generation = generation
+            kept = self._entries.get(user_id)
+            if kept is None or kept[0] != generation:
                 return None
-            entry = self._entries.get(user_id)
-            if entry is not None:
-                self._entries.move_to_end(user_id)
-            return entry
+            self._entries.move_to_end(user_id)
+            return kept[1]
+
+    def previous(self, user_id: str) -> CachedContext | None:
+        """The user's entry read under any generation: to be kept only if its manifest is still the user's."""
+        with self._lock:
+            kept = self._entries.get(user_id)
+            return None if kept is None else kept[1]
 
     def store(self, user_id: str, generation: Hashable | None, entry: CachedContext) -> None:
         """Keep ``entry``, read under ``generation`` (looked up *before* the read); ignored if it moved since."""
         with self._lock:
             if self.size <= 0 or generation is None or generation != self._generation:
                 return
-            self._entries[user_id] = entry
+            self._entries[user_id] = (generation, entry)
             self._entries.move_to_end(user_id)
             while len(self._entries) > self.size:
                 self._entries.popitem(last=False)
@@ -115,6 +139,6 @@ class QueryCache:
             self._generation = None
 
     def __contains__(self, user_id: object) -> bool:
-        """Whether an entry of ``user_id`` is held (for tests and audits)."""
+        """Whether an entry of ``user_id`` is held, served or not (for tests and audits)."""
         with self._lock:
             return user_id in self._entries

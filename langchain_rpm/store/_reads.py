@@ -208,19 +208,22 @@ def cached_query_context(store: ChromaParts, user_id: str) -> QueryContext | Non
 
 
 def query_context_plan(store: ChromaParts, user_id: str) -> Plan[QueryContext]:
-    """The profile, the manifest and the current examples' vectors and records: two Chroma ``get`` calls.
+    """The profile, the manifest and the current examples' vectors and records: one or two Chroma ``get`` calls.
 
-    Profile and manifest come in one ``get`` of the profiles collection, the examples (embeddings and
-    metadata by the manifest's ids) in one ``get`` of theirs. A switch by a concurrent writer between the
-    two reads shows as missing records and is read again; so is an embedded index behind another
-    process's write (as in :func:`search_plan`). What was read is cached under the generation looked up
-    *before* the read (:mod:`~langchain_rpm.store._query_cache`), so a write during it is never hidden.
+    Profile and manifest come in one ``get`` of the profiles collection. When this process read the user's
+    examples for that very manifest before (another user's write moved the generation since), they are kept
+    (:meth:`~langchain_rpm.store._query_cache.QueryCache.previous`): one ``get`` in all. Otherwise the examples
+    (embeddings and metadata by the manifest's ids) come in one ``get`` of theirs. A switch by a concurrent
+    writer between the two reads shows as missing records and is read again; so is an embedded index behind
+    another process's write (as in :func:`search_plan`). What was read is cached under the generation looked
+    up *before* the read (:mod:`~langchain_rpm.store._query_cache`), so a write during it is never hidden.
     """
     generation = store.folder.generation() if store.folder is not None else None
-    store.query_cache.lookup(user_id, generation)  # a moved generation drops what was read before it
+    store.query_cache.lookup(user_id, generation)  # the newest generation: reads under older ones are not kept
+    previous = store.query_cache.previous(user_id)
     for attempt in range(_ATTEMPTS):
         try:
-            found = yield from _query_context(store, user_id)
+            found = yield from _query_context(store, user_id, previous)
         except Exception as exc:
             if attempt == _ATTEMPTS - 1 or store.folder is None or not is_stale_index_error(exc):
                 raise
@@ -233,7 +236,7 @@ def query_context_plan(store: ChromaParts, user_id: str) -> Plan[QueryContext]:
     return QueryContext(profile)
 
 
-def _query_context(store: ChromaParts, user_id: str) -> Plan[CachedContext | None]:
+def _query_context(store: ChromaParts, user_id: str, previous: CachedContext | None) -> Plan[CachedContext | None]:
     """One attempt of :func:`query_context_plan`; ``None`` when a concurrent switch got in the way."""
     flt = user_filter(user_id)
     wanted = [profile_id(user_id), manifest_id(user_id)]
@@ -242,13 +245,16 @@ def _query_context(store: ChromaParts, user_id: str) -> Plan[CachedContext | Non
     documents = dict(zip(got.get("ids") or [], got.get("documents") or [], strict=True))
     if wanted[0] not in documents:
         return CachedContext(None)
-    profile = documents[wanted[0]]
-    ids, exact = decode_manifest(documents[wanted[1]]) if wanted[1] in documents else ([], False)
+    profile, manifest = documents[wanted[0]], documents.get(wanted[1])
+    kept = previous.reused(profile, manifest) if previous is not None and manifest is not None else None
+    if kept is not None:
+        return kept  # the same records (copy-on-write ids are never rewritten): no read of the examples
+    ids, exact = decode_manifest(manifest) if manifest is not None else ([], False)
     if not exact or len(ids) > store.exact_search_limit:
         return CachedContext(profile)  # an older manifest, or a very large user: search as usual
     request = {"ids": ids, "where": flt, "include": ["embeddings", "metadatas"]}
     found = (yield from _read_examples(store, user_id, request)) if ids else {}
     if len(found.get("ids") or []) != len(ids):
         return None
-    embeddings = found.get("embeddings")
-    return CachedContext.of(user_id, profile, [] if embeddings is None else embeddings, found.get("metadatas") or [])
+    embeddings = [] if found.get("embeddings") is None else found["embeddings"]
+    return CachedContext.of(user_id, profile, embeddings, found.get("metadatas") or [], manifest)

@@ -96,7 +96,42 @@ def test_entries_are_kept_per_user_and_only_under_a_known_generation():
     assert "ada" not in cache and "bo" in cache  # size 1: the least recently queried user went
     cache.store("cy", None, CachedContext(None, user_id="cy"))  # no generation (a server): nothing kept
     assert "cy" not in cache
-    assert cache.lookup("bo", "g2") is None and "bo" not in cache  # a write moved the generation
+    assert cache.lookup("bo", "g2") is None  # a write moved the generation: not served as it is...
+    assert cache.previous("bo") is not None  # ...but kept, for a query that finds the manifest unchanged
+    assert cache.lookup("bo", None) is None and "bo" not in cache  # no generation (a server): nothing kept
+
+
+def test_an_entry_is_kept_across_a_write_only_for_the_manifest_it_was_read_for():
+    entry = CachedContext.of("ada", "{}", [[1.0, 0.0]], [{"user_id": "ada", "example": "{}"}], '{"ids": ["a"]}')
+    kept = entry.reused('{"v": 2}', '{"ids": ["a"]}')
+    assert kept is not None and kept.profile_json == '{"v": 2}' and kept.vectors is entry.vectors
+    assert entry.reused("{}", '{"ids": ["b"]}') is None  # the user's own write: new record ids, read again
+    assert CachedContext("{}").reused("{}", '{"ids": []}') is None  # not read by the manifest: read again
+
+
+def test_another_users_write_keeps_the_users_examples_but_not_their_profile(tmp_path):
+    folder = tmp_path / "store"
+    reader, writer = _store(folder), _store(folder)
+    writers.make_rpm(writer).build_user("ada", writers.BASE)
+    before = _item_ids(reader, "ada")
+    writers.make_rpm(writer).build_user("bo", writers.items("bo", 2))  # moves the generation
+    profile = writer.get_profile("ada")
+    run(writer.backend.put_profile_plan(profile.model_copy(update={"num_items": 99})))  # ada's manifest stands
+    found = Personalizer(writers.make_rpm(reader).components).invoke("ada", QUERY, k=50, retrieval="query")
+    assert found.profile is not None and found.profile.num_items == 99
+    assert {hit.example.item_id for hit in found.examples} == before
+
+
+def test_a_user_forgotten_through_another_store_object_is_not_served_from_a_kept_entry(tmp_path):
+    folder = tmp_path / "store"
+    reader, writer = _store(folder), _store(folder)
+    writers.make_rpm(writer).build_user("ada", writers.BASE)
+    _item_ids(reader, "ada")
+    writers.make_rpm(writer).forget("ada")
+    with pytest.raises(UnknownUserError):
+        Personalizer(writers.make_rpm(reader).components).invoke("ada", QUERY)
+    writers.make_rpm(writer).build_user("ada", writers.items("again", 2))  # rebuilt: new records
+    assert _item_ids(reader, "ada") == {"again-000", "again-001"}
 
 
 def test_users_queried_in_turn_each_get_their_own_examples(tmp_path):
