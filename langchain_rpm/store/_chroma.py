@@ -238,6 +238,8 @@ class ChromaBackend(Embedder):
             self.query_cache.drop(user_id)  # after the deletes: a query racing them cannot keep what it read
 
     def _erase(self, user_id: str) -> Plan[int]:
+        if self.folder is not None:  # other processes' query caches drop what they kept (the lock is held)
+            yield call(self.folder, "announce_erase")
         ids = yield from reads.user_record_ids(self, user_id)
         if self.layout == "per_user":  # the user's own collection goes, with everything in it
             if (yield from open_collection(self, "examples", user_id, create=False, fresh=True)) is not None:

@@ -7,7 +7,10 @@ a write from a stale client can overwrite the index files (DESIGN §4). So each 
 - ``rpm-write.lock``: a file lock (``filelock``) that one writer process holds at a time;
 - ``rpm-write-token``: a random token every write replaces; a process that finds a token it did not
   write reopens Chroma before it reads or writes (:meth:`EmbeddedFolder.refresh`, a few microseconds
-  when nothing changed).
+  when nothing changed);
+- ``rpm-erase-token``: a random token every erase of a user (a forget) replaces, read when Chroma is
+  reopened: :attr:`EmbeddedFolder.erasures` tells a process's query cache to drop what it kept of users
+  who may be gone.
 
 Example:
     >>> import tempfile
@@ -31,6 +34,7 @@ from filelock import FileLock
 
 LOCK_FILE = "rpm-write.lock"
 TOKEN_FILE = "rpm-write-token"
+ERASE_FILE = "rpm-erase-token"
 CHROMA_DATABASE = "chroma.sqlite3"  # an embedded Chroma's SQLite file (tests/unit/test_query_cache.py checks it)
 
 
@@ -44,13 +48,13 @@ class EmbeddedFolder:
         self.epoch = 0  # bumped whenever this process reopens Chroma on the folder
         self.writer = threading.Lock()  # one writer of this process at a time
         self.file_lock = FileLock(folder / LOCK_FILE, thread_local=False)
-        self._token_file = folder / TOKEN_FILE
         self._mutex = threading.Lock()
         self._known = self._read_token()
+        self.erasures = self._read_token(ERASE_FILE)  # the last erase's token this process has seen
 
-    def _read_token(self) -> str:
+    def _read_token(self, name: str = TOKEN_FILE) -> str:
         try:
-            return self._token_file.read_text()
+            return (self.folder / name).read_text()
         except FileNotFoundError:
             return ""
 
@@ -101,15 +105,27 @@ class EmbeddedFolder:
         self.client = chromadb.PersistentClient(path=str(self.folder), settings=settings)
         self.epoch += 1
         self._known = token
+        self.erasures = self._read_token(ERASE_FILE)  # an erase announces itself before its write token
 
     def announce_write(self) -> None:
         """Publish a new write token (under the file lock), so other processes reopen before they read."""
-        token = uuid.uuid4().hex
-        scratch = self._token_file.with_name(f"{TOKEN_FILE}.{token}")
-        scratch.write_text(token)
-        with self._mutex:
-            os.replace(scratch, self._token_file)
+        token, scratch = self._scratch(TOKEN_FILE)
+        with self._mutex:  # this process never takes its own token for another's write
+            os.replace(scratch, self.folder / TOKEN_FILE)
             self._known = token
+
+    def announce_erase(self) -> None:
+        """Publish a new erase token before a user's records go (under the file lock; the write token follows)."""
+        token, scratch = self._scratch(ERASE_FILE)
+        with self._mutex:
+            os.replace(scratch, self.folder / ERASE_FILE)
+            self.erasures = token
+
+    def _scratch(self, name: str) -> tuple[str, Path]:
+        token = uuid.uuid4().hex
+        scratch = self.folder / f"{name}.{token}"
+        scratch.write_text(token)
+        return token, scratch
 
 
 _FOLDERS: weakref.WeakValueDictionary[str, EmbeddedFolder] = weakref.WeakValueDictionary()

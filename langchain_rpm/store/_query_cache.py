@@ -96,13 +96,19 @@ class QueryCache:
         self.size = size
         self._entries: OrderedDict[str, tuple[Hashable, CachedContext]] = OrderedDict()
         self._generation: Hashable | None = None  # the newest generation looked up (reads of older ones are not kept)
+        self._erasures: Hashable = None
         self._lock = threading.Lock()
 
-    def lookup(self, user_id: str, generation: Hashable | None) -> CachedContext | None:
-        """The user's entry if it was read under ``generation`` (``None`` drops every entry: no generation)."""
+    def lookup(self, user_id: str, generation: Hashable | None, erasures: Hashable = None) -> CachedContext | None:
+        """The user's entry if it was read under ``generation`` (``None`` drops every entry: no generation).
+
+        ``erasures`` is the store's last erase as this process saw it: when it changed, some user was
+        forgotten elsewhere, and every entry is dropped (what was kept of that user leaves this process too).
+        """
         with self._lock:
-            if generation is None:
+            if generation is None or erasures != self._erasures:
                 self._entries.clear()
+                self._erasures = erasures
             self._generation = generation
             kept = self._entries.get(user_id)
             if kept is None or kept[0] != generation:

@@ -203,8 +203,12 @@ def _ranked(
 def cached_query_context(store: ChromaParts, user_id: str) -> QueryContext | None:
     """The user's query context from this process's cache, if no write moved the store's generation since."""
     generation = store.folder.generation() if store.folder is not None else None
-    entry = store.query_cache.lookup(user_id, generation)
+    entry = store.query_cache.lookup(user_id, generation, _erasures(store))
     return entry.context() if entry is not None else None
+
+
+def _erasures(store: ChromaParts) -> str | None:
+    return store.folder.erasures if store.folder is not None else None
 
 
 def query_context_plan(store: ChromaParts, user_id: str) -> Plan[QueryContext]:
@@ -219,7 +223,7 @@ def query_context_plan(store: ChromaParts, user_id: str) -> Plan[QueryContext]:
     up *before* the read (:mod:`~langchain_rpm.store._query_cache`), so a write during it is never hidden.
     """
     generation = store.folder.generation() if store.folder is not None else None
-    store.query_cache.lookup(user_id, generation)  # the newest generation: reads under older ones are not kept
+    store.query_cache.lookup(user_id, generation, _erasures(store))  # reads under older generations are not kept
     previous = store.query_cache.previous(user_id)
     for attempt in range(_ATTEMPTS):
         try:

@@ -4,6 +4,8 @@ object, another process) and every forget is seen by the very next query; no ent
 from __future__ import annotations
 
 import asyncio
+import subprocess
+import sys
 
 import pytest
 
@@ -11,6 +13,7 @@ from langchain_rpm import RPMStore
 from langchain_rpm._plans import run
 from langchain_rpm.errors import UnknownUserError
 from langchain_rpm.personalization import Personalizer
+from langchain_rpm.privacy import forget_user
 from langchain_rpm.store._query_cache import CachedContext, QueryCache
 from tests.support import concurrent_writers as writers
 from tests.support.rpm_fakes import CountingEmbeddings
@@ -172,3 +175,27 @@ def test_chroma_still_counts_its_commits_in_the_sqlite_header(tmp_path):
     before = store.backend.folder.generation()[2]
     writers.make_rpm(store).build_user("ada", writers.BASE)
     assert len(before) == 4 and store.backend.folder.generation()[2] != before
+
+
+@pytest.mark.parametrize("where", ["another store object", "another process"])
+def test_a_user_forgotten_elsewhere_leaves_this_process_at_its_next_query(tmp_path, where):
+    """Seen: bo's kept vectors and metadata stayed in this process's memory after a forget elsewhere."""
+    folder = tmp_path / "store"
+    store = _store(folder)
+    rpm = writers.make_rpm(store)
+    rpm.build_user("ada", writers.BASE)
+    rpm.build_user("bo", writers.BASE)
+    _item_ids(store, "bo")
+    _item_ids(store, "ada")
+    if where == "another process":
+        code = (
+            "import sys; from langchain_rpm import RPMStore; from langchain_rpm.privacy import forget_user; "
+            "from tests.support.rpm_fakes import CountingEmbeddings; "
+            "forget_user('bo', RPMStore(sys.argv[1], embeddings=CountingEmbeddings()), compact=False)"
+        )
+        subprocess.run([sys.executable, "-c", code, str(folder)], cwd=writers.ROOT, check=True, timeout=300)
+    else:
+        forget_user("bo", _store(folder), compact=False)
+    assert "bo" in store.backend.query_cache
+    assert _item_ids(store, "ada") == {item["id"] for item in writers.BASE}  # another user's query
+    assert "bo" not in store.backend.query_cache
