@@ -96,6 +96,7 @@ class BuildSteps:
         if not isinstance(packs_per_task, int) or packs_per_task < 1:
             raise ConfigurationError(f"packs_per_task must be an integer >= 1, got {packs_per_task!r}")
         self.window = packs_per_task
+        self._last_factors: tuple[list[dict[str, Any]], list[Factor]] | None = None
 
     # -- prepare -------------------------------------------------------------------------------------------
     def prepare(self, state: BuildState, config: RunnableConfig) -> Plan[dict[str, Any]]:
@@ -313,7 +314,7 @@ class BuildSteps:
 
     def reason_items(self, payload: dict[str, Any], config: RunnableConfig) -> Plan[dict[str, Any]]:
         """Reasoning paths of one window of packs, the packs concurrently."""
-        factors = [Factor.model_validate(f) for f in payload["factors"]]
+        factors = self._factors(payload["factors"])
         window = payload["packs"]
         plans = [
             self.components.reasoner.pack_plan(
@@ -332,6 +333,18 @@ class BuildSteps:
         results = [result for outcome in (yield from gather(plans)) for result in outcome]
         items = [item for pack in window for item in pack]
         return self._collected(payload, items, results, "examples", ["reason"] * len(items))
+
+    def _factors(self, raw: list[dict[str, Any]]) -> list[Factor]:
+        """The phase's factors as models, validated once (every window of a phase gets one state list).
+
+        Sharing the objects also lets the reasoning stage render their table once, not once per call.
+        """
+        last = self._last_factors
+        if last is not None and last[0] is raw:
+            return last[1]
+        factors = [Factor.model_validate(f) for f in raw]
+        self._last_factors = (raw, factors)
+        return factors
 
     # -- finalize ------------------------------------------------------------------------------------------
     def finalize(self, state: BuildState, config: RunnableConfig) -> Plan[dict[str, Any]]:
@@ -381,6 +394,20 @@ def create_profile_build_graph(
     builder.add_edge("reason_items", "finalize")
     builder.add_edge("finalize", END)
     return builder
+
+
+def graph_tasks(max_concurrency: int, packs_per_task: int) -> int:
+    """How many build-graph tasks to run at once so that about ``2 * max_concurrency`` packs are started.
+
+    A started pack has its prompt rendered and its call waiting for the limiter; more of them would only
+    wait, holding memory the garbage collector walks over and over. One more task is kept for LangGraph's
+    sync stream, which holds a worker itself.
+
+    Example:
+        >>> graph_tasks(16, 16), graph_tasks(16, 1), graph_tasks(1, 1)
+        (3, 33, 3)
+    """
+    return max(2, -(-2 * max_concurrency // packs_per_task)) + 1
 
 
 def _keyless(result: Any) -> Any:
