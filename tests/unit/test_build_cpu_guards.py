@@ -16,7 +16,7 @@ from langchain_core.callbacks import BaseCallbackHandler
 from langchain_core.messages import BaseMessage
 
 from langchain_rpm import LAMP2, RPM, RPMStore
-from langchain_rpm._plans import run
+from langchain_rpm._plans import CallLimiter, run
 from langchain_rpm.graphs.build import graph_tasks
 from langchain_rpm.stages import _leaks, _packing, reasoning
 from langchain_rpm.stages._leaks import find_leak
@@ -154,3 +154,12 @@ async def test_a_users_callback_handler_sees_every_model_call_of_a_build(tmp_pat
     else:
         profile = await rpm.abuild_user("ada", HISTORY, config={"callbacks": [handler]})
     assert handler.started == handler.ended == model.call_count == profile.cost.llm_calls > len(HISTORY)
+
+
+async def test_a_model_call_takes_its_slot_without_a_new_context_manager_per_call():
+    limiter = CallLimiter(2)
+    first, second = limiter.ahold(), limiter.ahold()  # before: a new async-generator context manager each time
+    assert first is second
+    async with first, second:
+        assert first.locked()
+    assert limiter.hold() is limiter.hold()
