@@ -15,12 +15,14 @@ import pytest
 from langchain_core.callbacks import BaseCallbackHandler
 from langchain_core.messages import BaseMessage
 
-from langchain_rpm import LAMP2, RPM, RPMStore
+from langchain_rpm import LAMP2, RPM, RPMStore, tasks
 from langchain_rpm._plans import CallLimiter, run
 from langchain_rpm.graphs.build import graph_tasks
 from langchain_rpm.stages import _leaks, _packing, reasoning
 from langchain_rpm.stages._leaks import find_leak
 from langchain_rpm.testing import FakeStructuredChatModel
+from langchain_rpm.types import Usage
+from langchain_rpm.usage import UsageTracker, stage_config
 from tests.support.rpm_fakes import CountingEmbeddings, rpm_responder
 
 HISTORY = [
@@ -163,3 +165,25 @@ async def test_a_model_call_takes_its_slot_without_a_new_context_manager_per_cal
     async with first, second:
         assert first.locked()
     assert limiter.hold() is limiter.hold()
+
+
+def test_the_usage_tracker_counts_a_call_without_building_usage_models(monkeypatch):
+    built = []
+    plus = Usage.plus
+    monkeypatch.setattr(Usage, "plus", lambda self, *a: built.append(1) or plus(self, *a))
+    tracker = UsageTracker()
+    model = FakeStructuredChatModel()
+    for _ in range(20):
+        model.invoke("hi", stage_config({"callbacks": [tracker]}, "extract"))
+    assert built == []  # before: one Usage rebuilt per call (20)
+    assert tracker.usage.calls_by_stage == {"extract": 20} and len(built) == 1
+
+
+def test_matching_a_label_keys_the_answer_not_every_label_each_time(monkeypatch):
+    keyed = []
+    key = tasks._key
+    monkeypatch.setattr(tasks, "_key", lambda text: keyed.append(text) or key(text))
+    LAMP2.check("Sci Fi")
+    keyed.clear()
+    assert LAMP2.check("Sci Fi").answer == "sci-fi"
+    assert keyed == ["Sci Fi"]  # before: the answer and every label up to the match
