@@ -13,6 +13,7 @@ Example:
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Sequence
 from enum import StrEnum
@@ -53,9 +54,18 @@ _OPTION_LETTER = re.compile(r"^\(?([A-Za-z])[\).:]?(?:\s+.*)?$")
 _NUMBER = re.compile(r"[-+]?\d+(?:\.\d+)?")
 
 
+_NOT_KEY = re.compile(r"[^0-9a-z]+")
+
+
 def _key(text: str) -> str:
     """Comparison key for labels: case, spacing, hyphens and punctuation ignored."""
-    return re.sub(r"[^0-9a-z]+", "", text.lower())
+    return _NOT_KEY.sub("", text.lower())
+
+
+@functools.lru_cache(maxsize=64)
+def _label_keys(labels: tuple[str, ...]) -> tuple[str, ...]:
+    """The comparison keys of a task's labels, computed once per label set (task configuration, not user data)."""
+    return tuple(map(_key, labels))
 
 
 class TaskSpec(BaseModel):
@@ -260,7 +270,7 @@ class TaskSpec(BaseModel):
             if not options:
                 raise InvalidAnswerError(f"task {self.name!r}: multiple-choice answers need the query's options")
             return self._normalize_choice(text, list(options))
-        return self._match_label(text, list(self.labels))
+        return self._match_label(text, list(self.labels), _label_keys(tuple(self.labels)))
 
     def check(self, answer: object, options: Sequence[str] | None = None) -> AnswerCheck:
         """Validate ``answer`` and apply the ``on_invalid`` policy.
@@ -303,10 +313,10 @@ class TaskSpec(BaseModel):
                     return options[index]
             raise
 
-    def _match_label(self, text: str, labels: list[str]) -> str:
+    def _match_label(self, text: str, labels: list[str], keys: Sequence[str] | None = None) -> str:
         key = _key(text)
-        for label in labels:
-            if _key(label) == key:
+        for label, label_key in zip(labels, keys or [_key(label) for label in labels], strict=True):
+            if label_key == key:
                 return label
         # "The answer is: comedy." -> the longest label that appears as a whole phrase, if unique.
         found = [
