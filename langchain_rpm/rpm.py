@@ -35,7 +35,8 @@ from langchain_rpm._plans import arun, run
 from langchain_rpm._refresh_api import RefreshAPI
 from langchain_rpm.components import RPMComponents
 from langchain_rpm.graphs._progress import consume_chunk
-from langchain_rpm.graphs.build import create_profile_build_graph, graph_tasks
+from langchain_rpm.graphs._windows import graph_tasks
+from langchain_rpm.graphs.build import create_profile_build_graph
 from langchain_rpm.graphs.inference import create_inference_graph, query_input
 from langchain_rpm.graphs.state import REQUEST_KEY, BuildRequest, BuildState
 from langchain_rpm.personalization import Personalizer

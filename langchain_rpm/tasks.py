@@ -13,7 +13,6 @@ Example:
 
 from __future__ import annotations
 
-import functools
 import re
 from collections.abc import Sequence
 from enum import StrEnum
@@ -52,20 +51,13 @@ _ANSWER_KEY = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
 
 _OPTION_LETTER = re.compile(r"^\(?([A-Za-z])[\).:]?(?:\s+.*)?$")
 _NUMBER = re.compile(r"[-+]?\d+(?:\.\d+)?")
-
-
 _NOT_KEY = re.compile(r"[^0-9a-z]+")
+_LABEL_KEYS: dict[tuple[str, ...], tuple[str, ...]] = {}  # tasks' label keys (configuration, not user data)
 
 
 def _key(text: str) -> str:
     """Comparison key for labels: case, spacing, hyphens and punctuation ignored."""
     return _NOT_KEY.sub("", text.lower())
-
-
-@functools.lru_cache(maxsize=64)
-def _label_keys(labels: tuple[str, ...]) -> tuple[str, ...]:
-    """The comparison keys of a task's labels, computed once per label set (task configuration, not user data)."""
-    return tuple(map(_key, labels))
 
 
 class TaskSpec(BaseModel):
@@ -270,7 +262,9 @@ class TaskSpec(BaseModel):
             if not options:
                 raise InvalidAnswerError(f"task {self.name!r}: multiple-choice answers need the query's options")
             return self._normalize_choice(text, list(options))
-        return self._match_label(text, list(self.labels), _label_keys(tuple(self.labels)))
+        labels = tuple(self.labels)  # keyed once per label set, not on every answer
+        keys = _LABEL_KEYS.get(labels) or _LABEL_KEYS.setdefault(labels, tuple(map(_key, labels)))
+        return self._match_label(text, list(labels), keys)
 
     def check(self, answer: object, options: Sequence[str] | None = None) -> AnswerCheck:
         """Validate ``answer`` and apply the ``on_invalid`` policy.

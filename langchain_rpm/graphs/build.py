@@ -42,11 +42,11 @@ from langchain_rpm.components import RPMComponents
 from langchain_rpm.errors import BuildFailedError, ConfigurationError, InvalidHistoryError, StructuredOutputError
 from langchain_rpm.graphs._commit import finalize_plan
 from langchain_rpm.graphs._progress import BuildProgress, emit
+from langchain_rpm.graphs._windows import windows
 from langchain_rpm.graphs.inference import plan_node
 from langchain_rpm.graphs.state import REQUEST_KEY, BuildRequest, BuildState, RPMContext, resolve_user_id
 from langchain_rpm.personalization import require_profile
 from langchain_rpm.stages import ExtractionInput, JudgeInput, ReasoningInput
-from langchain_rpm.stages._packing import packs
 from langchain_rpm.stages.clustering import closest_factor
 from langchain_rpm.stages.statistics import refresh_factors
 from langchain_rpm.types import (
@@ -159,14 +159,9 @@ class BuildSteps:
                 "extract_items",
                 {"user_id": state["user_id"], "key": state["build_key"], "packs": window, "factors": factors},
             )
-            for window in self._windows(pending)
+            for window in windows(pending, self.components.settings.pack_size, self.window)
         ]
         return sends or "aggregate"
-
-    def _windows(self, items: list[dict[str, Any]]) -> list[list[list[dict[str, Any]]]]:
-        """``items`` in packs of ``pack_size``, the packs in windows of ``window`` (one graph task each)."""
-        all_packs = packs(items, self.components.settings.pack_size)
-        return [all_packs[i : i + self.window] for i in range(0, len(all_packs), self.window)]
 
     def extract_items(self, payload: dict[str, Any], config: RunnableConfig) -> Plan[dict[str, Any]]:
         """Features of one window of packs, the packs concurrently (factor-aware in update mode)."""
@@ -308,7 +303,7 @@ class BuildSteps:
                     "factors": state["factors"],
                 },
             )
-            for window in self._windows(pending)
+            for window in windows(pending, self.components.settings.pack_size, self.window)
         ]
         return sends or "finalize"
 
@@ -394,20 +389,6 @@ def create_profile_build_graph(
     builder.add_edge("reason_items", "finalize")
     builder.add_edge("finalize", END)
     return builder
-
-
-def graph_tasks(max_concurrency: int, packs_per_task: int) -> int:
-    """How many build-graph tasks to run at once so that about ``2 * max_concurrency`` packs are started.
-
-    A started pack has its prompt rendered and its call waiting for the limiter; more of them would only
-    wait, holding memory the garbage collector walks over and over. One more task is kept for LangGraph's
-    sync stream, which holds a worker itself.
-
-    Example:
-        >>> graph_tasks(16, 16), graph_tasks(16, 1), graph_tasks(1, 1)
-        (3, 33, 3)
-    """
-    return max(2, -(-2 * max_concurrency // packs_per_task)) + 1
 
 
 def _keyless(result: Any) -> Any:

@@ -17,7 +17,7 @@ from langchain_core.messages import BaseMessage
 
 from langchain_rpm import LAMP2, RPM, RPMStore, tasks
 from langchain_rpm._plans import CallLimiter, run
-from langchain_rpm.graphs.build import graph_tasks
+from langchain_rpm.graphs._windows import graph_tasks
 from langchain_rpm.stages import _leaks, _packing, reasoning
 from langchain_rpm.stages._leaks import find_leak
 from langchain_rpm.testing import FakeStructuredChatModel
