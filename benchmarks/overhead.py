@@ -26,6 +26,8 @@ import shlex
 import sys
 import tempfile
 import time
+from concurrent.futures import ProcessPoolExecutor
+from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
 
@@ -100,6 +102,8 @@ async def scaling_row(n: int, mode: str, profile_top: int = 0) -> dict[str, Any]
             gc.collect()
             gc.freeze()
         profiler = cProfile.Profile() if profile_top else None
+        collections = CollectorTimes()
+        gc.callbacks.append(collections)
         start, wall = time.process_time(), time.perf_counter()
         if profiler:
             profiler.enable()
@@ -110,6 +114,7 @@ async def scaling_row(n: int, mode: str, profile_top: int = 0) -> dict[str, Any]
         if profiler:
             profiler.disable()
         cpu, wall = time.process_time() - start, time.perf_counter() - wall
+        gc.callbacks.remove(collections)
         gc.unfreeze()
     calls = model.call_count
     row: dict[str, Any] = {
@@ -119,9 +124,49 @@ async def scaling_row(n: int, mode: str, profile_top: int = 0) -> dict[str, Any]
         "wall_s": round(wall, 3),
         "cpu_s": round(cpu, 3),
         "outside_model_ms_per_call": round(1000 * (cpu - recorder.cpu) / calls, 3),
+        "full_collections": collections.count[2],
+        "full_collections_ms_per_call": round(1000 * collections.seconds[2] / calls, 3),
+        "young_collections_ms_per_call": round(1000 * (collections.seconds[0] + collections.seconds[1]) / calls, 3),
     }
     if profiler:
         row["profile"] = profile_text(profiler, "tottime", profile_top)
+    return row
+
+
+class CollectorTimes:
+    """A ``gc.callbacks`` entry: how many collections of each generation ran, and their CPU seconds."""
+
+    def __init__(self) -> None:
+        self.count = [0, 0, 0]
+        self.seconds = [0.0, 0.0, 0.0]
+        self._start = 0.0
+
+    def __call__(self, phase: str, info: dict[str, Any]) -> None:
+        if phase == "start":
+            self._start = time.process_time()
+        else:
+            self.count[info["generation"]] += 1
+            self.seconds[info["generation"]] += time.process_time() - self._start
+
+
+def _fresh_row(n: int, mode: str, profile_top: int) -> dict[str, Any]:
+    """:func:`scaling_row` in this (fresh) process."""
+    return asyncio.run(scaling_row(n, mode, profile_top))
+
+
+def measured_row(n: int, mode: str, profile_top: int = 0, *, fresh: bool = True) -> dict[str, Any]:
+    """One row, in a fresh process by default (no earlier build's heap or caches in the figure)."""
+    if not fresh:
+        return _fresh_row(n, mode, profile_top)
+    with ProcessPoolExecutor(max_workers=1, mp_context=get_context("spawn")) as pool:
+        return pool.submit(_fresh_row, n, mode, profile_top).result()
+
+
+def median_row(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """The run with the median CPU per call, with every run's figure beside it."""
+    ordered = sorted(runs, key=lambda row: row["outside_model_ms_per_call"])
+    row = dict(ordered[(len(ordered) - 1) // 2])
+    row["runs_ms_per_call"] = [run["outside_model_ms_per_call"] for run in runs]
     return row
 
 
@@ -137,14 +182,24 @@ def target_note(met: bool, target: str) -> str:
     return f"{target}: {'met' if met else '**not met**'}"
 
 
-async def scaling(sizes: list[int], profile_top: int) -> dict[str, Any]:
-    """Every size, async and sync, next to the bare-call floors measured now."""
+def scaling(sizes: list[int], profile_top: int, repeat: int = 3, fresh: bool = True) -> dict[str, Any]:
+    """Every size, async and sync, ``repeat`` times interleaved (each in a fresh process), beside the bare-call
+    floors measured now; each row is the median run."""
+    floors = asyncio.run(_floors())
+    keys = [(n, mode) for n in sizes for mode in ("async", "sync", FROZEN)]
+    runs: dict[tuple[int, str], list[dict[str, Any]]] = {key: [] for key in keys}
+    for _ in range(repeat):
+        for n, mode in keys:
+            runs[(n, mode)].append(measured_row(n, mode, fresh=fresh))
+    rows = [median_row(runs[key]) for key in keys]
+    profiled = measured_row(sizes[-1], "async", profile_top, fresh=fresh) if profile_top else {}
+    return {"floors": floors, "rows": rows, "profile": profiled.get("profile", ""), "repeat": repeat}
+
+
+async def _floors() -> dict[str, float]:
     with tempfile.TemporaryDirectory() as folder:
         rpm, model, _ = make_rpm(folder, delay=0.0, concurrency=16)
-        floors = await _call_floors(rpm, model, calls=300)
-    rows = [await scaling_row(n, mode) for n in sizes for mode in ("async", "sync", FROZEN)]
-    profiled = await scaling_row(sizes[-1], "async", profile_top) if profile_top else {}
-    return {"floors": floors, "rows": rows, "profile": profiled.get("profile", "")}
+        return await _call_floors(rpm, model, calls=300)
 
 
 def markdown(results: dict[str, Any], command: str) -> str:
@@ -152,22 +207,29 @@ def markdown(results: dict[str, Any], command: str) -> str:
     floor = results["floors"]["bind_tools_ms"]
     lines = [
         f"# Our CPU per LLM call\n\nCommand: `{command}`\n",
-        "| N | mode | calls | CPU outside the model, ms/call | baseline: bare `bind_tools` call | ratio | "
-        f"target <= {TARGET_MS:g} ms |",
-        "|---|---|---|---|---|---|---|",
+        "| N | mode | calls | CPU outside the model, ms/call (median) | runs | of it: full GC collections "
+        f"| baseline: bare `bind_tools` call | ratio | target <= {TARGET_MS:g} ms |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for row in results["rows"]:
         ms = row["outside_model_ms_per_call"]
         met = "met" if ms <= TARGET_MS else "**not met**"
+        runs = ", ".join(f"{r:.2f}" for r in row.get("runs_ms_per_call", [ms]))
+        full = f"{row.get('full_collections', '?')} ({row.get('full_collections_ms_per_call', 0):.2f} ms/call)"
         lines.append(
-            f"| {row['items']} | {row['mode']} | {row['calls']} | {ms:.2f} | {floor:.2f} ms | **{ms / floor:.1f}x** | {met} |"
+            f"| {row['items']} | {row['mode']} | {row['calls']} | {ms:.2f} | {runs} | {full} | {floor:.2f} ms "
+            f"| **{ms / floor:.1f}x** | {met} |"
         )
     m = results["machine"]
     lines += [
         "",
         f"- Machine: {m['cpus']} CPU cores ({m['cpu_model']}), shared; load average {m['load_average_at_start']} at "
-        f"start. Python {m['python']}. One bare `StructuredCaller` call: {results['floors']['structured_caller_ms']:.2f} "
-        "ms (async).",
+        f"start, {results.get('load_average_at_end', '?')} at the end. Python {m['python']}. One bare "
+        f"`StructuredCaller` call: {results['floors']['structured_caller_ms']:.2f} ms (async).",
+        f"- Each row: {results.get('repeat', 1)} builds, each in a fresh process after a 2-item warm-up, the rows "
+        "interleaved; the median is shown. `full GC collections`: the interpreter's generation-2 collections during "
+        "the median build and their CPU per call (part of the figure: they walk the whole heap, mostly the imported "
+        "libraries).",
         "- Fake model at delay 0 (its responder's CPU subtracted), DeterministicFakeEmbedding, embedded Chroma: the "
         "CPU includes LangChain's chat-model machinery, LangGraph, our stages and the store write.",
         f"- `{FROZEN}`: the same async build in a host that called `gc.collect(); gc.freeze()` after start-up "
@@ -203,11 +265,15 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--sizes", default="36,90,300,1000,3000", help="history sizes (items)")
     parser.add_argument("--profile", type=int, default=25, help="top functions of the largest async build")
+    parser.add_argument("--repeat", type=int, default=3, help="runs per row (the median is reported)")
+    parser.add_argument("--in-process", action="store_true", help="run every row in this process (quick checks)")
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
     command = ("python -m benchmarks.overhead " + shlex.join(sys.argv[1:] if argv is None else argv)).strip()
     results = {"command": command, "machine": machine()}
-    results |= asyncio.run(scaling([int(n) for n in args.sizes.split(",")], args.profile))
+    sizes = [int(n) for n in args.sizes.split(",")]
+    results |= scaling(sizes, args.profile, args.repeat, fresh=not args.in_process)
+    results["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "overhead.json").write_text(json.dumps(results, indent=2) + "\n")
     text = markdown(results, command)

@@ -70,11 +70,17 @@ class Watched(Request):
     uses: list[CacheUse] = field(default_factory=list)
 
     def run(self) -> Any:
-        """Run the request, watching."""
-        with watching(self.uses):
+        """Run the request, watching (as :func:`watching` does, without its context-manager objects)."""
+        token = _USES.set(self.uses)
+        try:
             return self.request.run()
+        finally:
+            _USES.reset(token)
 
     async def arun(self) -> Any:
         """Await the request, watching."""
-        with watching(self.uses):
+        token = _USES.set(self.uses)
+        try:
             return await self.request.arun()
+        finally:
+            _USES.reset(token)

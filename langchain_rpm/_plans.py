@@ -25,8 +25,7 @@ import inspect
 import threading
 import weakref
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator, Awaitable, Callable, Generator, Iterator, Sequence
-from contextlib import asynccontextmanager, contextmanager
+from collections.abc import Awaitable, Callable, Generator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeAlias, TypeVar
 
@@ -257,20 +256,25 @@ class CallLimiter:
             weakref.WeakKeyDictionary()
         )
         self._lock = threading.Lock()
+        self._last: tuple[weakref.ReferenceType[asyncio.AbstractEventLoop], asyncio.Semaphore] | None = None
 
-    @contextmanager
-    def hold(self) -> Iterator[None]:
-        """Hold one slot (blocking threads wait)."""
-        with self._threads:
-            yield
+    def hold(self) -> threading.BoundedSemaphore:
+        """The threads' slots, to hold one: ``with limiter.hold(): ...`` (blocking threads wait)."""
+        return self._threads
 
-    @asynccontextmanager
-    async def ahold(self) -> AsyncIterator[None]:
-        """Hold one slot of the running event loop's semaphore."""
+    def ahold(self) -> asyncio.Semaphore:
+        """The running event loop's slots, to hold one: ``async with limiter.ahold(): ...``.
+
+        Every model call passes here: the last loop's semaphore is found without a lookup (a weak
+        dictionary builds a weak reference per lookup), and no context-manager object is made per call.
+        """
         loop = asyncio.get_running_loop()
+        last = self._last
+        if last is not None and last[0]() is loop:
+            return last[1]
         with self._lock:
             semaphore = self._loops.get(loop)
             if semaphore is None:
                 semaphore = self._loops[loop] = asyncio.Semaphore(self.limit)
-        async with semaphore:
-            yield
+            self._last = (weakref.ref(loop), semaphore)
+        return semaphore

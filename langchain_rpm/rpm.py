@@ -35,6 +35,7 @@ from langchain_rpm._plans import arun, run
 from langchain_rpm._refresh_api import RefreshAPI
 from langchain_rpm.components import RPMComponents
 from langchain_rpm.graphs._progress import consume_chunk
+from langchain_rpm.graphs._windows import graph_tasks
 from langchain_rpm.graphs.build import create_profile_build_graph
 from langchain_rpm.graphs.inference import create_inference_graph, query_input
 from langchain_rpm.graphs.state import REQUEST_KEY, BuildRequest, BuildState
@@ -103,6 +104,7 @@ class RPM(BulkBuildMixin, RefreshAPI, CorrectionsMixin):
         )
         self.max_concurrency = max_concurrency
         window = 1 if checkpointer is not None else max_concurrency  # nothing to resume: fewer, larger tasks
+        self._graph_tasks = graph_tasks(max_concurrency, window)
         self.build_graph = create_profile_build_graph(self.components, packs_per_task=window).compile(checkpointer)
         self.inference_graph = create_inference_graph(self.components, on_unknown_user="raise").compile()
 
@@ -124,11 +126,11 @@ class RPM(BulkBuildMixin, RefreshAPI, CorrectionsMixin):
         request = BuildRequest.validate(self.task, user_id, mode, history)
         user_id, key, items = request.user_id, request.key, [item.model_dump() for item in request.items]
         payload: BuildState = {"user_id": user_id, "mode": mode, "history": items}
-        # Graph tasks may exceed the LLM bound (the shared limiter enforces that); LangGraph's sync stream
-        # also needs a spare worker for itself, so max_concurrency=1 must not reach the graph as 1.
+        # Graph tasks start about two LLM bounds' worth of packs (the shared limiter enforces the bound);
+        # LangGraph's sync stream also needs a spare worker for itself (``graph_tasks``).
         # Checkpoints carry the user's tag, so forget() finds their threads whatever the thread id.
         base: RunnableConfig = {
-            "max_concurrency": 2 * self.max_concurrency + 1,
+            "max_concurrency": self._graph_tasks,
             "metadata": {"rpm_user": owner_tag(user_id)},
         }
         merged = merge_configs(base, config)

@@ -51,11 +51,13 @@ _ANSWER_KEY = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
 
 _OPTION_LETTER = re.compile(r"^\(?([A-Za-z])[\).:]?(?:\s+.*)?$")
 _NUMBER = re.compile(r"[-+]?\d+(?:\.\d+)?")
+_NOT_KEY = re.compile(r"[^0-9a-z]+")
+_LABEL_KEYS: dict[tuple[str, ...], tuple[str, ...]] = {}  # tasks' label keys (configuration, not user data)
 
 
 def _key(text: str) -> str:
     """Comparison key for labels: case, spacing, hyphens and punctuation ignored."""
-    return re.sub(r"[^0-9a-z]+", "", text.lower())
+    return _NOT_KEY.sub("", text.lower())
 
 
 class TaskSpec(BaseModel):
@@ -260,7 +262,9 @@ class TaskSpec(BaseModel):
             if not options:
                 raise InvalidAnswerError(f"task {self.name!r}: multiple-choice answers need the query's options")
             return self._normalize_choice(text, list(options))
-        return self._match_label(text, list(self.labels))
+        labels = tuple(self.labels)  # keyed once per label set, not on every answer
+        keys = _LABEL_KEYS.get(labels) or _LABEL_KEYS.setdefault(labels, tuple(map(_key, labels)))
+        return self._match_label(text, list(labels), keys)
 
     def check(self, answer: object, options: Sequence[str] | None = None) -> AnswerCheck:
         """Validate ``answer`` and apply the ``on_invalid`` policy.
@@ -303,10 +307,10 @@ class TaskSpec(BaseModel):
                     return options[index]
             raise
 
-    def _match_label(self, text: str, labels: list[str]) -> str:
+    def _match_label(self, text: str, labels: list[str], keys: Sequence[str] | None = None) -> str:
         key = _key(text)
-        for label in labels:
-            if _key(label) == key:
+        for label, label_key in zip(labels, keys or [_key(label) for label in labels], strict=True):
+            if label_key == key:
                 return label
         # "The answer is: comedy." -> the longest label that appears as a whole phrase, if unique.
         found = [

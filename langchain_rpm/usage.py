@@ -64,7 +64,20 @@ class UsageTracker(UsageMetadataCallbackHandler):
         """Start from zero."""
         super().__init__()
         self._stages: dict[UUID, str] = {}
-        self.usage = Usage()
+        self._spent: dict[str, list[int]] = {}  # stage -> [calls, input tokens, output tokens]
+
+    @property
+    def usage(self) -> Usage:
+        """What the calls seen so far spent: totals and ``by_stage`` (built when read, not per call)."""
+        with self._lock:
+            spent = {
+                stage: TokenUsage(llm_calls=c, input_tokens=i, output_tokens=o)
+                for stage, (c, i, o) in self._spent.items()
+            }
+        usage = Usage()
+        for stage, tokens in spent.items():
+            usage = usage.plus(stage, tokens)
+        return usage
 
     def on_chat_model_start(
         self,
@@ -100,9 +113,11 @@ class UsageTracker(UsageMetadataCallbackHandler):
         if cached:
             return
         super().on_llm_end(response, **kwargs)
-        spent = TokenUsage(llm_calls=1, input_tokens=input_tokens, output_tokens=output_tokens)
         with self._lock:
-            self.usage = self.usage.plus(stage, spent)
+            counts = self._spent.setdefault(stage, [0, 0, 0])
+            counts[0] += 1
+            counts[1] += input_tokens
+            counts[2] += output_tokens
 
     def on_llm_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:
         """A failed call spends nothing we can count; forget its stage."""

@@ -42,11 +42,11 @@ from langchain_rpm.components import RPMComponents
 from langchain_rpm.errors import BuildFailedError, ConfigurationError, InvalidHistoryError, StructuredOutputError
 from langchain_rpm.graphs._commit import finalize_plan
 from langchain_rpm.graphs._progress import BuildProgress, emit
+from langchain_rpm.graphs._windows import windows
 from langchain_rpm.graphs.inference import plan_node
 from langchain_rpm.graphs.state import REQUEST_KEY, BuildRequest, BuildState, RPMContext, resolve_user_id
 from langchain_rpm.personalization import require_profile
 from langchain_rpm.stages import ExtractionInput, JudgeInput, ReasoningInput
-from langchain_rpm.stages._packing import packs
 from langchain_rpm.stages.clustering import closest_factor
 from langchain_rpm.stages.statistics import refresh_factors
 from langchain_rpm.types import (
@@ -96,6 +96,7 @@ class BuildSteps:
         if not isinstance(packs_per_task, int) or packs_per_task < 1:
             raise ConfigurationError(f"packs_per_task must be an integer >= 1, got {packs_per_task!r}")
         self.window = packs_per_task
+        self._last_factors: tuple[list[dict[str, Any]], list[Factor]] | None = None
 
     # -- prepare -------------------------------------------------------------------------------------------
     def prepare(self, state: BuildState, config: RunnableConfig) -> Plan[dict[str, Any]]:
@@ -158,14 +159,9 @@ class BuildSteps:
                 "extract_items",
                 {"user_id": state["user_id"], "key": state["build_key"], "packs": window, "factors": factors},
             )
-            for window in self._windows(pending)
+            for window in windows(pending, self.components.settings.pack_size, self.window)
         ]
         return sends or "aggregate"
-
-    def _windows(self, items: list[dict[str, Any]]) -> list[list[list[dict[str, Any]]]]:
-        """``items`` in packs of ``pack_size``, the packs in windows of ``window`` (one graph task each)."""
-        all_packs = packs(items, self.components.settings.pack_size)
-        return [all_packs[i : i + self.window] for i in range(0, len(all_packs), self.window)]
 
     def extract_items(self, payload: dict[str, Any], config: RunnableConfig) -> Plan[dict[str, Any]]:
         """Features of one window of packs, the packs concurrently (factor-aware in update mode)."""
@@ -307,13 +303,13 @@ class BuildSteps:
                     "factors": state["factors"],
                 },
             )
-            for window in self._windows(pending)
+            for window in windows(pending, self.components.settings.pack_size, self.window)
         ]
         return sends or "finalize"
 
     def reason_items(self, payload: dict[str, Any], config: RunnableConfig) -> Plan[dict[str, Any]]:
         """Reasoning paths of one window of packs, the packs concurrently."""
-        factors = [Factor.model_validate(f) for f in payload["factors"]]
+        factors = self._factors(payload["factors"])
         window = payload["packs"]
         plans = [
             self.components.reasoner.pack_plan(
@@ -332,6 +328,18 @@ class BuildSteps:
         results = [result for outcome in (yield from gather(plans)) for result in outcome]
         items = [item for pack in window for item in pack]
         return self._collected(payload, items, results, "examples", ["reason"] * len(items))
+
+    def _factors(self, raw: list[dict[str, Any]]) -> list[Factor]:
+        """The phase's factors as models, validated once (every window of a phase gets one state list).
+
+        Sharing the objects also lets the reasoning stage render their table once, not once per call.
+        """
+        last = self._last_factors
+        if last is not None and last[0] is raw:
+            return last[1]
+        factors = [Factor.model_validate(f) for f in raw]
+        self._last_factors = (raw, factors)
+        return factors
 
     # -- finalize ------------------------------------------------------------------------------------------
     def finalize(self, state: BuildState, config: RunnableConfig) -> Plan[dict[str, Any]]:

@@ -40,6 +40,7 @@ Example:
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from collections.abc import Sequence
@@ -94,22 +95,45 @@ _QUALITY = r"(?:the|their|its|a|an|this|person|user|country|s|clear|obvious|like
 
 
 def _framed_leak(reasoning: str, answer: str) -> str | None:
-    """Where ``reasoning`` frames ``answer`` as its conclusion (the patterns of the module docstring)."""
-    spellings = [words(answer), *_PARAPHRASED.get(" ".join(words(answer)), ())]
-    if not spellings[0]:
+    """Where ``reasoning`` frames ``answer`` as its conclusion (the patterns of the module docstring).
+
+    Every pattern needs one spelling's words in the reasoning, so a reasoning that lacks a word of each
+    spelling cannot match: it is cleared before any pattern is built or run (the same verdicts, fewer
+    compiles).
+    """
+    spellings = _spellings(answer)
+    if not spellings or not spellings[0]:
         return None
-    text = " ".join(words(reasoning))
-    phrase = "(?:" + "|".join(r"\b" + r"\s+".join(map(re.escape, w)) + r"\b" for w in spellings) + ")"
-    patterns = (
-        rf"\b{_NOUN}\s+(?:(?:{_MODAL}|is|be)\s+){{0,2}}(?:is|be|was)\s+(?:{_HEDGE}\s+){{0,2}}{phrase}",
-        rf"\b{_MODAL}\s+(?:\w+\s+)?{_CHOOSE}\s+(?:{_OBJECT}\s+){{0,3}}{phrase}",
-        rf"{phrase}\s+(?:is|would\s+be|will\s+be|must\s+be)\s+(?:{_QUALITY}\s+){{0,3}}{_NOUN}\b",
-    )
-    for pattern in patterns:
-        match = re.search(pattern, text)
+    tokens = words(reasoning)
+    present = set(tokens)
+    if not any(present.issuperset(spelling) for spelling in spellings):
+        return None
+    text = " ".join(tokens)
+    for pattern in _conclusion_patterns(spellings):
+        match = pattern.search(text)
         if match:
             return f"it concludes the answer {answer!r} ({match.group(0)!r})"
     return None
+
+
+def _spellings(answer: str) -> tuple[tuple[str, ...], ...]:
+    """The answer's words, then those of each known paraphrase."""
+    own = tuple(words(answer))
+    return (own, *(tuple(said) for said in _PARAPHRASED.get(" ".join(own), ())))
+
+
+@functools.lru_cache(maxsize=256)
+def _conclusion_patterns(spellings: tuple[tuple[str, ...], ...]) -> tuple[re.Pattern[str], ...]:
+    """The three conclusion patterns of one answer, compiled once (labels and options repeat)."""
+    phrase = "(?:" + "|".join(r"\b" + r"\s+".join(map(re.escape, w)) + r"\b" for w in spellings) + ")"
+    return tuple(
+        re.compile(pattern)
+        for pattern in (
+            rf"\b{_NOUN}\s+(?:(?:{_MODAL}|is|be)\s+){{0,2}}(?:is|be|was)\s+(?:{_HEDGE}\s+){{0,2}}{phrase}",
+            rf"\b{_MODAL}\s+(?:\w+\s+)?{_CHOOSE}\s+(?:{_OBJECT}\s+){{0,3}}{phrase}",
+            rf"{phrase}\s+(?:is|would\s+be|will\s+be|must\s+be)\s+(?:{_QUALITY}\s+){{0,3}}{_NOUN}\b",
+        )
+    )
 
 
 def _rating_leak(reasoning: str, answer: str, top: int) -> str | None:

@@ -86,6 +86,11 @@ class PackableStage(RPMStage[InputT, OutputT], Generic[InputT, OutputT, ReplyT])
         A single input uses the single-item prompt. Items the packed reply misses are retried alone.
         """
         requests = [self.coerce(raw) for raw in inputs]
+        if len(requests) == 1:  # the single-item prompt, in this plan (no concurrent sub-plan to start)
+            try:
+                return [(yield from self.plan(requests[0], config or {}))]
+            except Exception as exc:
+                return [exc]
         found: dict[int, Any] = {}
         if len(requests) > 1:
             try:

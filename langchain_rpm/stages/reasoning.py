@@ -10,6 +10,7 @@ For open-ended tasks the call can also judge every feature (the judge folded in,
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Sequence
 from typing import Any
 
@@ -106,6 +107,7 @@ class ReasoningPathBuilder(PackableStage[ReasoningInput, ReasoningExample, Reaso
             (JudgedReasoningOutput, PackedJudgedReasoning) if self.fold_judge else (ReasoningOutput, PackedReasoning)
         )
         self._set_callers(llm, schema, packed, stage="reason", method=method, max_retries=max_retries, limiter=limiter)
+        self._last_frame: tuple[tuple[Factor, ...], dict[str, str]] | None = None
 
     def prompt(self, request: ReasoningInput | Any) -> PromptValue:
         """The exact prompt sent for ``request``."""
@@ -121,6 +123,19 @@ class ReasoningPathBuilder(PackableStage[ReasoningInput, ReasoningExample, Reaso
         return render_prompt(PACKED_REASONING_PATH, **self._frame(factors), count=len(requests), items=items)
 
     def _frame(self, factors: list[Factor]) -> dict[str, str]:
+        """The prompt's parts that depend on the factors only, rendered again only for other factor objects.
+
+        A build's reasoning calls share one set of factor objects (the build validates them once), so the
+        factor table, a few hundred microseconds of formatting, is rendered once per build, not per call.
+        """
+        last = self._last_frame
+        if last is not None and len(last[0]) == len(factors) and all(map(operator.is_, last[0], factors)):
+            return last[1]
+        frame = self._render_frame(factors)
+        self._last_frame = (tuple(factors), frame)
+        return frame
+
+    def _render_frame(self, factors: list[Factor]) -> dict[str, str]:
         judged = any(f.statistics is not None and f.statistics.influence is not None for f in factors)
         counts_only = self.task.kind is TaskKind.OPEN_ENDED and not judged
         return {

@@ -42,7 +42,8 @@ def test_packing_responder_answers_each_item_alone():
 def test_overhead_benchmark_runs_at_tiny_sizes(tmp_path):
     from benchmarks import overhead
 
-    results = overhead.main(["--sizes", "4,8", "--profile", "3", "--out", str(tmp_path)])
+    args = ["--sizes", "4,8", "--profile", "3", "--repeat", "1", "--in-process", "--out", str(tmp_path)]
+    results = overhead.main(args)
     assert [(row["items"], row["mode"]) for row in results["rows"]] == [
         (4, "async"),
         (4, "sync"),
