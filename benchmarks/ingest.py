@@ -99,7 +99,7 @@ class ChromaClock:
     METHODS = ("get", "add", "upsert", "delete")
 
     def __init__(self) -> None:
-        self.cpu = 0.0
+        self.cpu: Counter[str] = Counter()  # seconds per method
         self.calls: Counter[str] = Counter()
 
     @contextmanager
@@ -113,7 +113,7 @@ class ChromaClock:
                 try:
                     return originals[name](collection, *args, **kwargs)
                 finally:
-                    self.cpu += time.process_time() - start
+                    self.cpu[name] += time.process_time() - start
                     self.calls[name] += 1
 
             return call
@@ -165,14 +165,12 @@ def store_ingest(users: int, per_user: int, grown: int, group: int, layout: str 
     return {
         "records_per_s": round(rate, 1),
         "group_records_per_s": round(group_rate, 1),
-        "write_early_ms": early[0],
-        "write_grown_ms": late[0],
-        "write_early_cpu_ms": early[1],
-        "write_grown_cpu_ms": late[1],
-        "write_early_chroma_cpu_ms": early[2],
-        "write_grown_chroma_cpu_ms": late[2],
-        "write_early_ours_cpu_ms": early[3],
-        "write_grown_ours_cpu_ms": late[3],
+        "write_early_ms": early["wall"],
+        "write_grown_ms": late["wall"],
+        "write_early_cpu_ms": early["cpu"],
+        "write_grown_cpu_ms": late["cpu"],
+        **{f"write_early_{key}_ms": value for key, value in early.items() if key.endswith("_cpu") and key != "cpu"},
+        **{f"write_grown_{key}_ms": value for key, value in late.items() if key.endswith("_cpu") and key != "cpu"},
     }
 
 
@@ -212,20 +210,22 @@ def _group_ingest(store: RPMStore, users: range, per_user: int, group: int) -> N
         run(write_many_plan(store, [UserWrite(f"user-{u}", user_examples(u, per_user)) for u in chunk]))
 
 
-def _one_write(store: RPMStore, per_user: int, repeats: int = 7) -> tuple[float, float, float, float]:
-    """Median wall ms, CPU ms (``process_time``, every thread), CPU ms inside Chroma's calls and ours (the rest)
-    of rewriting one stored user."""
-    walls, cpus, chromas, ours = [], [], [], []
+def _one_write(store: RPMStore, per_user: int, repeats: int = 7) -> dict[str, float]:
+    """Medians (ms) of rewriting one stored user: wall, CPU (``process_time``, every thread), CPU inside
+    Chroma's calls (in all and per method) and ours (the rest)."""
+    samples: dict[str, list[float]] = {}
     for i in range(repeats):
         batch = user_examples(10_000 + i, per_user)
         with ChromaClock().active() as chroma:
             start, cpu = time.perf_counter(), time.process_time()
             store.replace_user_examples("probe", batch)
-            walls.append(time.perf_counter() - start)
-            cpus.append(time.process_time() - cpu)
-        chromas.append(chroma.cpu)
-        ours.append(cpus[-1] - chroma.cpu)
-    return tuple(round(1000 * sorted(values)[repeats // 2], 2) for values in (walls, cpus, chromas, ours))  # type: ignore[return-value]
+            wall, cpu = time.perf_counter() - start, time.process_time() - cpu
+        inside = sum(chroma.cpu.values())
+        one = {"wall": wall, "cpu": cpu, "chroma_cpu": inside, "ours_cpu": cpu - inside}
+        one.update({f"chroma_{name}_cpu": chroma.cpu[name] for name in ChromaClock.METHODS})
+        for key, value in one.items():
+            samples.setdefault(key, []).append(value)
+    return {key: round(1000 * sorted(values)[repeats // 2], 2) for key, values in samples.items()}
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
@@ -301,7 +301,9 @@ def markdown(r: dict[str, Any]) -> str:
                 f"| one user's write ({per_user} records), {name}, {unit}, store at {grown:,} records | "
                 f"{late:.1f} ms | {early_at}: {early:.1f} ms | **{late / early:.2f}x** | flat |"
             )
-    for name, key in (("inside Chroma's calls", "chroma_cpu"), ("ours (CPU outside Chroma's calls)", "ours_cpu")):
+    parts = [("inside Chroma's calls", "chroma_cpu"), ("ours (CPU outside Chroma's calls)", "ours_cpu")]
+    parts += [(f"inside Chroma's `{name}` calls", f"chroma_{name}_cpu") for name in ("get", "upsert", "delete")]
+    for name, key in parts:
         early, late = ours[f"write_early_{key}_ms"], ours[f"write_grown_{key}_ms"]
         rows.append(
             f"| one user's write ({per_user} records), shared layout, CPU {name}, store at {grown:,} records | "

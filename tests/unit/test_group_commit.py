@@ -186,3 +186,13 @@ def test_one_users_rebuild_makes_five_store_calls_and_a_group_of_ten_the_same_fi
     run(write_many_plan(store, [_write(user) for user in users]))
     assert Counter(chroma_calls) == single, chroma_calls  # ten users: the same calls, not ten times
     assert all(len(store.get_examples(user)) == 3 for user in users)
+
+
+async def test_a_queued_commit_frees_its_users_slot_so_the_next_user_builds_and_joins_its_group(tmp_path, monkeypatch):
+    bulk = _bulk_rpm(tmp_path)
+    switches = _count_switches(bulk.store, monkeypatch)
+    histories = {user: HISTORIES[user] for user in ("user-00", "user-01", "user-02")}
+    built = await bulk.abuild_users(histories, users_in_flight=1)
+    assert not [r for r in built.values() if isinstance(r, Exception)]
+    # one user builds at a time, yet the first users' commits wait (holding no slot) for the last one's
+    assert switches == [3], switches
