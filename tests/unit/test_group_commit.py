@@ -7,6 +7,8 @@ import threading
 from collections import Counter
 from typing import Any
 
+from chromadb.api.models.Collection import Collection
+
 from langchain_rpm._plans import arun, run
 from langchain_rpm.errors import ConcurrentWriteError
 from langchain_rpm.store import RPMStore
@@ -196,3 +198,23 @@ async def test_a_queued_commit_frees_its_users_slot_so_the_next_user_builds_and_
     assert not [r for r in built.values() if isinstance(r, Exception)]
     # one user builds at a time, yet the first users' commits wait (holding no slot) for the last one's
     assert switches == [3], switches
+
+
+def test_one_users_write_reads_the_same_rows_whatever_other_users_store(tmp_path, monkeypatch):
+    rows: list[int] = []
+    original = Collection.get
+
+    def counting(self: Any, *args: Any, **kwargs: Any) -> Any:
+        got = original(self, *args, **kwargs)
+        rows.append(len(got["ids"]))
+        return got
+
+    read = []
+    for others in (1, 30):
+        store = _seeded(tmp_path / str(others), [*(f"o{i}" for i in range(others)), "me"])
+        monkeypatch.setattr(Collection, "get", counting)
+        rows.clear()
+        run(write_many_plan(store, [_write("me")]))
+        monkeypatch.setattr(Collection, "get", original)
+        read.append(list(rows))
+    assert read[0] == read[1] == [2, 3], read  # the user's manifest + profile, then the user's 3 records
