@@ -19,6 +19,7 @@ import argparse
 import json
 import os
 import shlex
+import subprocess
 import sys
 import tempfile
 import time
@@ -76,10 +77,38 @@ def _bulk_here(users: int, grouped: bool) -> dict[str, Any]:
         import langchain_rpm._bulk_api as bulk_api
 
         class Alone:  # no queue: each user's commit is written alone, as before group commit
-            building = staticmethod(nullcontext)
+            @staticmethod
+            def building(on_queued: Any = None) -> Any:
+                return nullcontext()
 
-        bulk_api.group_commits = lambda store: nullcontext(Alone())  # type: ignore[assignment,misc]
-    return {**bulk(users, 20, 0.1, 16, isolate=False), "group_commit": grouped}
+        bulk_api.group_commits = lambda store, **options: nullcontext(Alone())  # type: ignore[assignment,misc]
+    from benchmarks import stalls
+
+    clock = stalls.install()
+    return {**bulk(users, 20, 0.1, 16, isolate=False), "group_commit": grouped, "stalls": stalls.summary(clock)}
+
+
+def bulk_before(users: int, tree: Path) -> dict[str, Any]:
+    """``benchmarks.build.bulk`` of another source tree (e.g. ``git archive main``) in a fresh process."""
+    script = "\n".join(
+        [
+            "import importlib.util, json",
+            f"spec = importlib.util.spec_from_file_location('stalls', {str(Path(__file__).with_name('stalls.py'))!r})",
+            "stalls = importlib.util.module_from_spec(spec); spec.loader.exec_module(stalls); clock = stalls.install()",
+            "from benchmarks.build import bulk",
+            f"print(json.dumps({{**bulk({users}, 20, 0.1, 16, isolate=False), 'stalls': stalls.summary(clock)}}))",
+        ]
+    )
+    done = subprocess.run([sys.executable, "-c", script], cwd=tree, capture_output=True, text=True, check=True)
+    return json.loads(done.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
+
+
+def _chroma_cell(row: dict[str, Any]) -> str:
+    stalls = row.get("stalls")
+    if not stalls:
+        return ""
+    calls, wall = stalls["chroma_calls"], stalls["chroma_wall_s"]
+    return ", ".join(f"{key} {calls[key]:.0f} / {wall[key]:.2f}" for key in sorted(calls))
 
 
 def bulk_rows(rows: dict[str, dict[str, Any]]) -> list[str]:
@@ -91,13 +120,19 @@ def bulk_rows(rows: dict[str, dict[str, Any]]) -> list[str]:
         f"Bulk build (`abuild_users`, {on['users']} users x 20 items, 100 ms/call, concurrency 16, fake model; "
         "each run in a fresh process):",
         "",
-        "| store writes | calls/s | bound calls/s | vs bound | wall s | CPU ms/call | failed users |",
-        "|---|---:|---:|---:|---:|---:|---:|",
+        "| store writes | calls/s | bound calls/s | vs bound | wall s | ideal wall s | CPU ms/call | failed users "
+        "| Chroma calls: count, wall s | GC gen 2: wall s |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---|---:|",
         *(
             f"| {name} | {r['calls_per_s']} | {r['ideal_calls_per_s']:.0f} | **{r['vs_bound']}x** | {r['wall_s']} | "
-            f"{r['cpu_ms_per_call']} | {r['failed_users']} |"
+            f"{r['calls'] / r['ideal_calls_per_s']:.1f} | {r['cpu_ms_per_call']} | {r['failed_users']} | "
+            f"{_chroma_cell(r)} | {r.get('stalls', {}).get('gc_wall_s', {}).get('gen2', '')} |"
             for name, r in rows.items()
         ),
+        "",
+        "Chroma calls are timed on the calling thread: embedded Chroma's `upsert`/`delete` hold the interpreter "
+        "while they run (a probe thread gets no tick during a 300 ms upsert), so their wall time is an event-loop "
+        "stall during which no LLM call starts or finishes; so is a garbage collection.",
         "",
         f"Group commit: x{ratio:.2f} the calls/s of one write per user. Target >= 0.95x the bound: "
         f"{'met' if on['vs_bound'] >= 0.95 else '**not met**'}.",
@@ -112,6 +147,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--group", type=int, default=100)
     parser.add_argument("--writers", type=int, default=16, help="threads committing through the commit queue")
     parser.add_argument("--bulk-users", type=int, default=0, help="users of the bulk build row (0: no row)")
+    parser.add_argument("--before-tree", type=Path, help="a source tree whose bulk build is measured too (a baseline)")
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
     info = machine()
@@ -122,6 +158,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     if args.bulk_users:
         bulk["group commit"] = bulk_build(args.bulk_users, True)
         bulk["one write per user"] = bulk_build(args.bulk_users, False)
+        if args.before_tree is not None:
+            bulk[f"group commit, before (`{args.before_tree}`)"] = bulk_before(args.bulk_users, args.before_tree)
     report = {"command": command, "machine": info, "load_end": round(os.getloadavg()[0], 2), "records_per_s": rates}
     report["bulk"] = bulk
     lines = [

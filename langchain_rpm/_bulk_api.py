@@ -32,6 +32,9 @@ if TYPE_CHECKING:
     from langchain_rpm.batch.build import Facade
     from langchain_rpm.store import RPMStore
 
+BULK_LINGER = 10.0
+"""Seconds a queued commit of an async bulk build may wait for others (its user no longer holds a slot of
+``users_in_flight``, so waiting idles nothing): fewer, larger group commits, each an event-loop stall."""
 HistoryLike = Sequence[HistoryItem | Mapping[str, Any]]
 ProgressCallback = Callable[[dict[str, Any]], None]
 
@@ -102,13 +105,29 @@ class BulkBuildMixin:
         gate = asyncio.Semaphore(users_in_flight or 4 * self.max_concurrency)
 
         async def one(user_id: str, history: HistoryLike) -> UserProfile | Exception:
-            async with gate:
-                with queue.building():
-                    try:
-                        return await self.abuild_user(user_id, history, config=config, on_progress=on_progress)
-                    except Exception as exc:
-                        return exc
+            leave = _once(gate.release)  # when the commit is queued: the next user starts building
+            with queue.building(on_queued=leave):  # every user counts from the start: a group is due early
+                await gate.acquire()  # only when every user left waits in the queue
+                try:
+                    return await self.abuild_user(user_id, history, config=config, on_progress=on_progress)
+                except Exception as exc:
+                    return exc
+                finally:
+                    leave()
 
-        with group_commits(self.store) as queue:
+        with group_commits(self.store, linger=BULK_LINGER) as queue:
             results = await asyncio.gather(*(one(uid, history) for uid, history in histories.items()))
         return dict(zip(histories, results, strict=True))
+
+
+def _once(action: Callable[[], None]) -> Callable[[], None]:
+    """``action``, run on the first call only."""
+    done = False
+
+    def once() -> None:
+        nonlocal done
+        if not done:
+            done = True
+            action()
+
+    return once

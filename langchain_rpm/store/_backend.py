@@ -53,6 +53,7 @@ class Current:
     records: Records
     exact: bool  # the head lists exactly the current ids (else: repaired from the records)
     profile: UserProfile | None
+    every: list[str] | None = None  # every record id of the user (orphans too), when the read listed them
 
 
 @dataclass(frozen=True)

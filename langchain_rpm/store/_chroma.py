@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import inspect
 from collections import OrderedDict
-from collections.abc import Hashable
+from collections.abc import Collection, Hashable
 from pathlib import Path
 from typing import Any, Literal
 
@@ -30,7 +30,7 @@ from langchain_rpm.store import _reads as reads
 from langchain_rpm.store._backend import Current, Embedder, QueryContext, Records, Staged
 from langchain_rpm.store._compaction import chroma_compact_plan
 from langchain_rpm.store._folder import embedded_folder
-from langchain_rpm.store._group_reads import current_many_plan, record_ids_many_plan
+from langchain_rpm.store._group_reads import current_many_plan
 from langchain_rpm.store._handles import forget_handle, open_collection
 from langchain_rpm.store._io import call
 from langchain_rpm.store._leases import coordinator_for
@@ -128,13 +128,12 @@ class ChromaBackend(Embedder):
         """Records, exactness and profile: manifest and profile in one ``get``, the records in another."""
         return (yield from current_many_plan(self, [user_id]))[0]
 
-    def current_many_plan(self, user_ids: list[str]) -> Plan[list[Current]]:
-        """:meth:`current_plan` of a group commit's users, in two ``get`` calls (shared layout)."""
-        return current_many_plan(self, user_ids)
+    def current_many_plan(self, user_ids: list[str], replacing: Collection[str] = ()) -> Plan[list[Current]]:
+        """:meth:`current_plan` of a group commit's users, in two ``get`` calls (shared layout).
 
-    def record_ids_many_plan(self, user_ids: list[str]) -> Plan[dict[str, list[str]]]:
-        """Every record id of each user, in one ``get`` (shared layout)."""
-        return record_ids_many_plan(self, user_ids)
+        Users in ``replacing`` (a rebuild) get every record id listed, their records are not parsed.
+        """
+        return current_many_plan(self, user_ids, replacing)
 
     def query_context_plan(self, user_id: str) -> Plan[QueryContext]:
         """Profile, manifest and the current examples' vectors: two Chroma ``get`` calls (then cached)."""
@@ -172,7 +171,7 @@ class ChromaBackend(Embedder):
                 yield from self.stage_many_plan([one])
             return
         parts = [
-            example_records(user, s.examples, s.texts, s.vectors, s.version, s.commit, exact_vectors=s.exact)
+            example_records(user, s.examples, s.texts, s.vectors, s.version, s.commit, exact_vectors=s.exact, ids=s.ids)
             for user, s in items
         ]
         records = {key: [v for part in parts for v in part[key]] for key in parts[0]} if parts else {"ids": []}

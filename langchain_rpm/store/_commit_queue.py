@@ -48,6 +48,7 @@ ENOUGH = 32
 """Pending users that are written at once, without waiting for the linger."""
 
 _QUEUES: ContextVar[tuple[CommitQueue, ...]] = ContextVar("langchain_rpm_commit_queues", default=())
+_ON_QUEUED: ContextVar[Callable[[], None] | None] = ContextVar("langchain_rpm_on_queued", default=None)
 
 
 @dataclass(eq=False)
@@ -76,17 +77,21 @@ class CommitQueue:
         self._building = 0
 
     @contextmanager
-    def building(self) -> Iterator[None]:
+    def building(self, on_queued: Callable[[], None] | None = None) -> Iterator[None]:
         """Count one user's build in flight while the block runs.
 
         When every build in flight waits in the queue (the end of a bulk build, or every worker done),
-        the group is written without lingering: nobody else will join it.
+        the group is written without lingering: nobody else will join it. ``on_queued`` is called once,
+        when the build's commit joins the queue (an async bulk build lets the next user start there:
+        a queued commit holds no LLM slot).
         """
         with self._lock:
             self._building += 1
+        token = _ON_QUEUED.set(on_queued)
         try:
             yield
         finally:
+            _ON_QUEUED.reset(token)
             with self._lock:
                 self._building -= 1
                 wakers = self._take_wakers() if self._wait_for() == 0.0 else []
@@ -101,6 +106,10 @@ class CommitQueue:
             wakers = self._take_wakers() if self._wait_for() == 0.0 else []
         for waker in wakers:  # due now: a lingering writer writes the group
             waker()
+        on_queued = _ON_QUEUED.get()
+        if on_queued is not None:
+            _ON_QUEUED.set(None)
+            on_queued()
         try:
             while not entry.done:
                 group = self._claim()

@@ -1,13 +1,14 @@
-"""What a write reads under its lock, for one user or a group commit of many, in a fixed number of Chroma calls.
+"""What a write reads under its lock, for one user or a group commit of many, in two Chroma calls.
 
-A write needs each user's manifest, profile and current records, and (for a rebuild) every record id of
-the user, orphans included. Read one user at a time, a group commit of N users costs 4N ``get`` calls;
-here the manifests and profiles of every user come in one ``get`` of the profiles collection, their
-current records in one ``get`` of the examples collection (shared layout), and their record ids in one
-``get`` through a filter naming exactly these users. Every call is scoped to the users of the write
-(``$in`` of their ids, or one user's :func:`~langchain_rpm.store._records.user_filter`) and cut at the
-client's max batch size. One user's write reads the same way: two ``get`` calls, none of them a scan
-of other users' records (the user filter is answered by Chroma's metadata index).
+A write needs each user's manifest, profile and current records, and (for a rebuild, or a user without
+an exact manifest) every record id of the user, orphans included. Read one user at a time, a group
+commit of N users costs 3N ``get`` calls; here the manifests and profiles of every user come in one
+``get`` of the profiles collection, and the examples collection is read once (shared layout): a user
+whose write keeps records and whose manifest is exact by the manifest's ids, every other user through
+a filter naming exactly these users, which lists every record of theirs (so the obsolete ones are known
+without a third read). Every call is scoped to the users of the write (``$in`` of their ids, or one
+user's :func:`~langchain_rpm.store._records.user_filter`) and cut at the client's max batch size; none
+is a scan of other users' records (the user filter is answered by Chroma's metadata index).
 
 Example:
     >>> import tempfile
@@ -23,12 +24,13 @@ Example:
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import Any
 
 from langchain_rpm._plans import Plan
 from langchain_rpm.store._backend import ChromaParts, Current
 from langchain_rpm.store._io import call
-from langchain_rpm.store._reads import _read_examples, newest_records, user_record_ids
+from langchain_rpm.store._reads import _read_examples, newest_records
 from langchain_rpm.store._records import decode_manifest, manifest_id, profile_id, user_filter
 from langchain_rpm.types import UserProfile
 
@@ -42,32 +44,38 @@ def users_filter(user_ids: list[str]) -> dict[str, Any]:
     return user_filter(user_ids[0]) if len(user_ids) == 1 else {"user_id": {"$in": list(user_ids)}}
 
 
-def current_many_plan(store: ChromaParts, user_ids: list[str]) -> Plan[list[Current]]:
-    """Each user's records (by an exact manifest, else through the user filter), exactness and profile."""
+def current_many_plan(store: ChromaParts, user_ids: list[str], replacing: Collection[str] = ()) -> Plan[list[Current]]:
+    """Each user's state: profile and head in one ``get``, the records in one more.
+
+    A user with an exact manifest whose write keeps records (not in ``replacing``) is read by the
+    manifest's ids; every other user through the user filter, which lists every record of the user
+    (orphans of failed writes too) in :attr:`Current.every`, so the write needs no further read to
+    find what its switch makes obsolete. The records of a user in ``replacing`` are not parsed (the
+    write replaces them all).
+    """
     documents = yield from _profiles_and_manifests(store, user_ids)
     manifests = {user: _exact_ids(documents.get(manifest_id(user))) for user in user_ids}
-    exact = [user for user in user_ids if manifests[user] is not None]
-    rows = yield from _rows_by_ids(store, exact, manifests)
-    # no manifest (a new user), or one written by an older version: every record through the user filter
-    rows.update((yield from _rows_by_filter(store, [user for user in user_ids if manifests[user] is None])))
+    scanned = [user for user in user_ids if manifests[user] is None or user in replacing]
+    rows = yield from _rows_by_ids(store, [user for user in user_ids if user not in scanned], manifests)
+    rows.update((yield from _rows_by_filter(store, scanned)))
     currents = []
     for user in user_ids:
-        records = newest_records(rows.get(user, []))
+        every = [record_id for record_id, _ in rows.get(user, [])] if user in scanned else None
+        records = {} if user in replacing else newest_records(_current_rows(rows.get(user, []), manifests[user]))
         profile = documents.get(profile_id(user))
         parsed = UserProfile.model_validate_json(profile) if profile else None
-        currents.append(Current(records, manifests[user] is not None, parsed))
+        currents.append(Current(records, manifests[user] is not None, parsed, every))
     return currents
 
 
-def record_ids_many_plan(store: ChromaParts, user_ids: list[str]) -> Plan[dict[str, list[str]]]:
-    """Every example record id of each user (current, superseded, orphaned): one ``get`` in the shared layout."""
-    if store.layout == "per_user" or len(user_ids) == 1:
-        found = {}
-        for user in user_ids:
-            found[user] = yield from user_record_ids(store, user)
-        return found
-    rows = yield from _rows_by_filter(store, user_ids)
-    return {user: [record_id for record_id, _ in rows.get(user, [])] for user in user_ids}
+def _current_rows(
+    rows: list[tuple[str, dict[str, Any]]], manifest: list[str] | None
+) -> list[tuple[str, dict[str, Any]]]:
+    """The rows an exact manifest lists (without one: every row; the newest of each item wins)."""
+    if manifest is None:
+        return rows
+    listed = set(manifest)
+    return [row for row in rows if row[0] in listed]
 
 
 def _rows_by_filter(store: ChromaParts, user_ids: list[str]) -> Plan[Rows]:

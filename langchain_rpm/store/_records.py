@@ -178,8 +178,11 @@ def example_records(
     commit: str = "",
     *,
     exact_vectors: bool = False,
+    ids: list[str] | None = None,
 ) -> dict[str, list[Any]]:
     """Chroma records (ids, vectors, documents, metadata) of a user's examples written by ``commit``.
+
+    ``ids``: the records' :func:`example_id` values when the caller computed them already.
 
     ``exact_vectors`` keeps each vector's float64 bytes in the metadata too (``vector``): Chroma returns
     stored vectors within about 1e-7 of what it was given, so an imported user would not export the
@@ -199,7 +202,8 @@ def example_records(
     if exact_vectors:
         for meta, vector in zip(metadatas, vectors, strict=True):
             meta["vector"] = base64.b64encode(np.asarray(vector, dtype="<f8").tobytes()).decode()
-    ids = [example_id(user_id, ex.item_id, commit) for ex in examples]
+    if ids is None:
+        ids = [example_id(user_id, ex.item_id, commit) for ex in examples]
     return {"ids": ids, "embeddings": vectors, "documents": texts, "metadatas": metadatas}
 
 

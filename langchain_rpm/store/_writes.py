@@ -134,46 +134,41 @@ def _prepare(request: _Request, now: Current) -> _Prepared:
     version = profile.version if profile is not None else request.version
     ids = [example_id(user_id, ex.item_id, commit) for ex in request.examples]
     staged = Staged(ids, request.examples, request.texts, request.vectors, version, commit, request.exact)
-    scan = request.replace or not now.exact
-    obsolete = None if scan else [rid for rid in current if rid not in kept]
-    return _Prepared(staged, [*kept, *ids], obsolete, profile)
+    current_ids = [*kept, *ids]
+    if now.every is not None:  # the read listed every record of the user: the rest is obsolete
+        keep = set(current_ids)
+        obsolete: list[str] | None = [rid for rid in now.every if rid not in keep]
+    else:
+        obsolete = None if request.replace or not now.exact else [rid for rid in current if rid not in kept]
+    return _Prepared(staged, current_ids, obsolete, profile)
 
 
 def _write_locked(backend: Backend, held: Held, request: _Request) -> Plan[WriteResult]:
-    user_id = request.user_id
-    # the manifest and profile read once (without an exact manifest: the records through the user filter)
-    prepared = _prepare(request, (yield from backend.current_plan(user_id)))
-    yield from backend.stage_plan(user_id, prepared.staged)
-    yield from backend.coordinator.verify(held)
-    yield from backend.switch_plan(user_id, prepared.current_ids, prepared.profile)
-    obsolete = (yield from _obsolete(backend, [(user_id, prepared)]))[0]
-    yield from backend.delete_records_plan(user_id, obsolete)
-    return WriteResult(prepared.staged.ids, prepared.profile, len(obsolete))
+    """One user's write: the group commit's steps for a group of one, the user's own error raised."""
+    result = (yield from _commit_locked(backend, [held], [request], alone=True))[0]
+    if isinstance(result, Exception):
+        raise result
+    return result
 
 
 def _obsolete(backend: Backend, parts: list[tuple[str, _Prepared]]) -> Plan[list[list[str]]]:
-    """Each user's records the switch made obsolete; users without an exact list are scanned together."""
-    scan = [user for user, part in parts if part.obsolete is None]
-    found: dict[str, list[str]] = {}
-    if scan:
-        many = getattr(backend, "record_ids_many_plan", None)
-        if many is not None and len(scan) > 1:
-            found = yield from many(scan)
-        else:
-            for user in scan:
-                found[user] = yield from backend.record_ids_plan(user)
+    """Each user's records the switch made obsolete (a user the read did not list: scanned now)."""
     every = []
     for user, part in parts:
-        keep = set(part.current_ids)
-        every.append(part.obsolete if part.obsolete is not None else [r for r in found[user] if r not in keep])
+        if part.obsolete is None:
+            keep = set(part.current_ids)
+            every.append([r for r in (yield from backend.record_ids_plan(user)) if r not in keep])
+        else:
+            every.append(part.obsolete)
     return every
 
 
-def _current_many(backend: Backend, users: list[str]) -> Plan[list[Current]]:
+def _current_many(backend: Backend, requests: list[_Request]) -> Plan[list[Current]]:
     """Every user's stored state: in one batched read where the backend offers it, else user by user."""
+    users = [request.user_id for request in requests]
     many = getattr(backend, "current_many_plan", None)
     if many is not None:
-        return list((yield from many(users)))
+        return list((yield from many(users, {request.user_id for request in requests if request.replace})))
     nows = []
     for user in users:
         nows.append((yield from backend.current_plan(user)))
@@ -235,30 +230,47 @@ def group_commit_plan(store: Backend | HasBackend, writes: Sequence[UserWrite]) 
     for user_id in users:
         user_filter(user_id)
     requests = yield from _requests(backend, writes)
+    return (yield from backend.coordinator.locked_many(users, lambda held: _commit_locked(backend, held, requests)))
 
-    def body(held: list[Held]) -> Plan[list[WriteResult | Exception]]:
-        nows = yield from _current_many(backend, users)
-        prepared: list[_Prepared | Exception] = []
-        for request, now in zip(requests, nows, strict=True):
-            try:
-                prepared.append(_prepare(request, now))
-            except Exception as exc:  # this user's own failure: the others commit
-                prepared.append(exc)
-        ok = [(r.user_id, p) for r, p in zip(requests, prepared, strict=True) if not isinstance(p, Exception)]
-        if not ok:
-            return [p for p in prepared if isinstance(p, Exception)]
+
+def _commit_locked(
+    backend: Backend, held: list[Held], requests: list[_Request], *, alone: bool = False
+) -> Plan[list[WriteResult | Exception]]:
+    """The users' writes under their locks: read, prepare each, stage, verify the locks, switch, delete.
+
+    ``alone``: one user's own write, through the backend's one-user writes (``stage_plan``, ``switch_plan``,
+    ``delete_records_plan``) rather than the group commit's.
+    """
+    nows = yield from _current_many(backend, requests)
+    prepared: list[_Prepared | Exception] = []
+    for request, now in zip(requests, nows, strict=True):
+        try:
+            prepared.append(_prepare(request, now))
+        except Exception as exc:  # this user's own failure: the others commit
+            prepared.append(exc)
+    ok = [(r.user_id, p) for r, p in zip(requests, prepared, strict=True) if not isinstance(p, Exception)]
+    if not ok:
+        return [p for p in prepared if isinstance(p, Exception)]
+    if alone:
+        ((user, part),) = ok
+        yield from backend.stage_plan(user, part.staged)
+    else:
         yield from backend.stage_many_plan([(user, part.staged) for user, part in ok])
-        for one in held:
-            yield from backend.coordinator.verify(one)
+    for one in held:
+        yield from backend.coordinator.verify(one)
+    if alone:
+        yield from backend.switch_plan(user, part.current_ids, part.profile)
+    else:
         yield from backend.switch_many_plan([(user, part.current_ids, part.profile) for user, part in ok])
-        obsolete = dict(zip([user for user, _ in ok], (yield from _obsolete(backend, ok)), strict=True))
+    obsolete = dict(zip([user for user, _ in ok], (yield from _obsolete(backend, ok)), strict=True))
+    if alone:
+        yield from backend.delete_records_plan(user, obsolete[user])
+    else:
         yield from backend.delete_many_plan([(user, obsolete[user]) for user, _ in ok])
-        return [
-            p if isinstance(p, Exception) else WriteResult(p.staged.ids, p.profile, len(obsolete[r.user_id]))
-            for r, p in zip(requests, prepared, strict=True)
-        ]
-
-    return (yield from backend.coordinator.locked_many(users, body))
+    return [
+        p if isinstance(p, Exception) else WriteResult(p.staged.ids, p.profile, len(obsolete[r.user_id]))
+        for r, p in zip(requests, prepared, strict=True)
+    ]
 
 
 def _requests(backend: Backend, writes: Sequence[UserWrite]) -> Plan[list[_Request]]:

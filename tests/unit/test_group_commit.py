@@ -7,6 +7,8 @@ import threading
 from collections import Counter
 from typing import Any
 
+from chromadb.api.models.Collection import Collection
+
 from langchain_rpm._plans import arun, run
 from langchain_rpm.errors import ConcurrentWriteError
 from langchain_rpm.store import RPMStore
@@ -173,16 +175,46 @@ def _seeded(folder: Any, users: list[str]) -> RPMStore:
     return store
 
 
-def test_one_users_rebuild_makes_six_store_calls_and_a_group_of_ten_the_same_six(tmp_path, chroma_calls):  # noqa: F811
+def test_one_users_rebuild_makes_five_store_calls_and_a_group_of_ten_the_same_five(tmp_path, chroma_calls):  # noqa: F811
     users = [f"r{i}" for i in range(10)]
     store = _seeded(tmp_path, [*users, "solo"])
     chroma_calls.clear()
     run(write_many_plan(store, [_write("solo")]))
     single = Counter(chroma_calls)
-    # manifest + profile in one get, the records in one, every record id of the user in one; stage and
-    # switch upserts; one delete of the superseded records
-    assert single == Counter(get=3, upsert=2, delete=1), single
+    # manifest + profile in one get, every record (id) of the user in one; stage and switch upserts; one
+    # delete of the superseded records
+    assert single == Counter(get=2, upsert=2, delete=1), single
     chroma_calls.clear()
     run(write_many_plan(store, [_write(user) for user in users]))
     assert Counter(chroma_calls) == single, chroma_calls  # ten users: the same calls, not ten times
     assert all(len(store.get_examples(user)) == 3 for user in users)
+
+
+async def test_a_queued_commit_frees_its_users_slot_so_the_next_user_builds_and_joins_its_group(tmp_path, monkeypatch):
+    bulk = _bulk_rpm(tmp_path)
+    switches = _count_switches(bulk.store, monkeypatch)
+    histories = {user: HISTORIES[user] for user in ("user-00", "user-01", "user-02")}
+    built = await bulk.abuild_users(histories, users_in_flight=1)
+    assert not [r for r in built.values() if isinstance(r, Exception)]
+    # one user builds at a time, yet the first users' commits wait (holding no slot) for the last one's
+    assert switches == [3], switches
+
+
+def test_one_users_write_reads_the_same_rows_whatever_other_users_store(tmp_path, monkeypatch):
+    rows: list[int] = []
+    original = Collection.get
+
+    def counting(self: Any, *args: Any, **kwargs: Any) -> Any:
+        got = original(self, *args, **kwargs)
+        rows.append(len(got["ids"]))
+        return got
+
+    read = []
+    for others in (1, 30):
+        store = _seeded(tmp_path / str(others), [*(f"o{i}" for i in range(others)), "me"])
+        monkeypatch.setattr(Collection, "get", counting)
+        rows.clear()
+        run(write_many_plan(store, [_write("me")]))
+        monkeypatch.setattr(Collection, "get", original)
+        read.append(list(rows))
+    assert read[0] == read[1] == [2, 3], read  # the user's manifest + profile, then the user's 3 records
