@@ -27,8 +27,9 @@ Example:
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from langchain_rpm._plans import Plan
 from langchain_rpm.errors import ConcurrentWriteError, ConfigurationError
@@ -145,7 +146,7 @@ def _prepare(request: _Request, now: Current) -> _Prepared:
 
 def _write_locked(backend: Backend, held: Held, request: _Request) -> Plan[WriteResult]:
     """One user's write: the group commit's steps for a group of one, the user's own error raised."""
-    result = (yield from _commit_locked(backend, [held], [request], alone=True))[0]
+    result = (yield from _commit_locked(backend, [held], [request]))[0]
     if isinstance(result, Exception):
         raise result
     return result
@@ -233,14 +234,8 @@ def group_commit_plan(store: Backend | HasBackend, writes: Sequence[UserWrite]) 
     return (yield from backend.coordinator.locked_many(users, lambda held: _commit_locked(backend, held, requests)))
 
 
-def _commit_locked(
-    backend: Backend, held: list[Held], requests: list[_Request], *, alone: bool = False
-) -> Plan[list[WriteResult | Exception]]:
-    """The users' writes under their locks: read, prepare each, stage, verify the locks, switch, delete.
-
-    ``alone``: one user's own write, through the backend's one-user writes (``stage_plan``, ``switch_plan``,
-    ``delete_records_plan``) rather than the group commit's.
-    """
+def _commit_locked(backend: Backend, held: list[Held], requests: list[_Request]) -> Plan[list[WriteResult | Exception]]:
+    """The users' writes under their locks: read, prepare each, stage, verify the locks, switch, delete."""
     nows = yield from _current_many(backend, requests)
     prepared: list[_Prepared | Exception] = []
     for request, now in zip(requests, nows, strict=True):
@@ -251,26 +246,23 @@ def _commit_locked(
     ok = [(r.user_id, p) for r, p in zip(requests, prepared, strict=True) if not isinstance(p, Exception)]
     if not ok:
         return [p for p in prepared if isinstance(p, Exception)]
-    if alone:
-        ((user, part),) = ok
-        yield from backend.stage_plan(user, part.staged)
-    else:
-        yield from backend.stage_many_plan([(user, part.staged) for user, part in ok])
+    yield from _one_or_many(backend.stage_plan, backend.stage_many_plan, [(user, part.staged) for user, part in ok])
     for one in held:
         yield from backend.coordinator.verify(one)
-    if alone:
-        yield from backend.switch_plan(user, part.current_ids, part.profile)
-    else:
-        yield from backend.switch_many_plan([(user, part.current_ids, part.profile) for user, part in ok])
+    switches = [(user, part.current_ids, part.profile) for user, part in ok]
+    yield from _one_or_many(backend.switch_plan, backend.switch_many_plan, switches)
     obsolete = dict(zip([user for user, _ in ok], (yield from _obsolete(backend, ok)), strict=True))
-    if alone:
-        yield from backend.delete_records_plan(user, obsolete[user])
-    else:
-        yield from backend.delete_many_plan([(user, obsolete[user]) for user, _ in ok])
+    deletes = [(user, obsolete[user]) for user, _ in ok]
+    yield from _one_or_many(backend.delete_records_plan, backend.delete_many_plan, deletes)
     return [
         p if isinstance(p, Exception) else WriteResult(p.staged.ids, p.profile, len(obsolete[r.user_id]))
         for r, p in zip(requests, prepared, strict=True)
     ]
+
+
+def _one_or_many(one: Callable[..., Plan[None]], many: Callable[[Any], Plan[None]], items: list[Any]) -> Plan[None]:
+    """A group of one through the backend's one-user write (what its fault injection and tests see), else ``many``."""
+    return one(*items[0]) if len(items) == 1 else many(items)
 
 
 def _requests(backend: Backend, writes: Sequence[UserWrite]) -> Plan[list[_Request]]:
