@@ -55,10 +55,10 @@ def fisher_freeman_halton(
     r, n = sum(top), sum(columns)
     if r in (0, n) or len(columns) < 2:
         return ExactResult(1.0, "exact")
-    limit = _log_probability(top, columns, r, n) + math.log1p(RELATIVE_TOLERANCE)
+    limit = _log_probability(top, columns, r, n) + _log_choose(n, r) + math.log1p(RELATIVE_TOLERANCE)
 
-    def extreme(x: Sequence[int]) -> bool:
-        return _log_probability(x, columns, r, n) <= limit
+    def extreme(x: Sequence[int], log_weight: float) -> bool:
+        return log_weight <= limit  # the table is no more probable than the observed one
 
     return _p_value(columns, r, extreme, budget, draws, seed)
 
@@ -84,19 +84,22 @@ def permutation_mean_test(
     centre = r * sum(c * v for c, v in zip(columns, values, strict=True)) / n
     observed = abs(sum(x * v for x, v in zip(top, values, strict=True)) - centre) - 1e-9
 
-    def extreme(x: Sequence[int]) -> bool:
+    def extreme(x: Sequence[int], log_weight: float) -> bool:
         return abs(sum(k * v for k, v in zip(x, values, strict=True)) - centre) >= observed
 
     return _p_value(columns, r, extreme, budget, draws, seed)
 
 
-def _p_value(
-    columns: list[int], r: int, extreme: Callable[[Sequence[int]], bool], budget: int, draws: int, seed: int
-) -> ExactResult:
-    exact = _enumerated(columns, r, extreme, budget) if _tables(columns, r) <= budget else None
+Extreme = Callable[[Sequence[int], float], bool]
+"""Whether a top row counts as extreme, given the row and its log-weight ``sum_j log C(c_j, x_j)``."""
+
+
+def _p_value(columns: list[int], r: int, extreme: Extreme, budget: int, draws: int, seed: int) -> ExactResult:
+    log_choose = [[_log_choose(c, x) for x in range(c + 1)] for c in columns]  # looked up, never recomputed
+    exact = _enumerated(columns, r, extreme, budget, log_choose) if _tables(columns, r) <= budget else None
     if exact is not None:
         return ExactResult(min(1.0, round(exact, 12)), "exact")
-    return ExactResult(_monte_carlo(columns, r, extreme, draws, seed), "monte-carlo")
+    return ExactResult(_monte_carlo(columns, r, extreme, draws, seed, log_choose), "monte-carlo")
 
 
 def _log_probability(top: Sequence[int], columns: Sequence[int], r: int, n: int) -> float:
@@ -119,33 +122,38 @@ def _tables(columns: list[int], r: int) -> int:
     return ways[r]
 
 
-def _enumerated(columns: list[int], r: int, extreme: Callable[[Sequence[int]], bool], budget: int) -> float | None:
+def _enumerated(
+    columns: list[int], r: int, extreme: Extreme, budget: int, log_choose: list[list[float]]
+) -> float | None:
     """Total probability of the top rows ``x`` (``r`` items dealt over ``columns``) that are ``extreme``.
 
-    ``None`` when there are more than ``budget`` of them (then :func:`_monte_carlo` estimates it).
+    ``None`` when there are more than ``budget`` of them (then :func:`_monte_carlo` estimates it). A row's
+    log-weight is summed as the row is dealt, so each listed table costs one look-up per column.
     """
-    n = sum(columns)
     tail = [sum(columns[j:]) for j in range(len(columns))] + [0]
-    base = _log_choose(n, r)
+    base = _log_choose(sum(columns), r)
+    last = len(columns) - 1
     total, seen = 0.0, 0
     stack: list[tuple[list[int], int, float]] = [([], r, 0.0)]  # (top row so far, still to deal, log-weight)
     while stack:
-        row, need, logw = stack.pop()
+        row, need, log_weight = stack.pop()
         j = len(row)
-        if j == len(columns) - 1:
+        if j == last:
             seen += 1
             if seen > budget:
                 return None
-            full = [*row, need]
-            if extreme(full):
-                total += math.exp(logw + _log_choose(columns[j], need) - base)
+            full_weight = log_weight + log_choose[j][need]
+            if extreme([*row, need], full_weight):
+                total += math.exp(full_weight - base)
             continue
         for x in range(max(0, need - tail[j + 1]), min(columns[j], need) + 1):
-            stack.append(([*row, x], need - x, logw + _log_choose(columns[j], x)))
+            stack.append(([*row, x], need - x, log_weight + log_choose[j][x]))
     return total
 
 
-def _monte_carlo(columns: list[int], r: int, extreme: Callable[[Sequence[int]], bool], draws: int, seed: int) -> float:
+def _monte_carlo(
+    columns: list[int], r: int, extreme: Extreme, draws: int, seed: int, log_choose: list[list[float]]
+) -> float:
     """Permutation estimate of the same p-value: shuffle the pooled items, deal ``r`` to the top row."""
     pool = [j for j, c in enumerate(columns) for _ in range(c)]
     rng = random.Random(seed)
@@ -155,7 +163,7 @@ def _monte_carlo(columns: list[int], r: int, extreme: Callable[[Sequence[int]], 
         top = [0] * len(columns)
         for j in pool[:r]:
             top[j] += 1
-        hits += extreme(top)
+        hits += extreme(top, sum(weights[x] for weights, x in zip(log_choose, top, strict=True)))
     return (1 + hits) / (1 + draws)
 
 
