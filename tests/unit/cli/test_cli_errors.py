@@ -9,6 +9,7 @@ import socket
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -163,13 +164,27 @@ def test_ctrl_c_is_one_line_and_exit_130(tmp_path, rows, delay):
     with FaultServer(rpm_http_responder, rate_slow=1.0, slow_seconds=2.0) as slow:
         env = clean_env(OPENAI_BASE_URL=slow.base_url)
         process = start_process("--store", tmp_path / "s", *FAST, "build", rows, env=env)
-        time.sleep(delay)  # while importing, then during the first and second round of model calls
+        started = time.monotonic()
+        _wait_until_python_catches_sigint(process.pid)  # before that, SIGINT kills any interpreter (-2, not 130)
+        time.sleep(max(0.0, delay - (time.monotonic() - started)))  # importing, then model-call rounds 1 and 2
         process.send_signal(signal.SIGINT)
         _out, err = process.communicate(timeout=60)
     assert process.returncode == 130, err
     assert err.strip().splitlines()[-1] == "error: interrupted"
     for noise in ("Traceback", "never awaited", "Event loop is closed", "Exception ignored"):
         assert noise not in err, err
+
+
+def _wait_until_python_catches_sigint(pid: int, timeout: float = 30.0) -> None:
+    """Wait until the interpreter has installed its SIGINT handler (Linux: bit 2 of ``SigCgt`` in /proc)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        status = Path(f"/proc/{pid}/status").read_text()
+        caught = next(line for line in status.splitlines() if line.startswith("SigCgt:"))
+        if int(caught.split()[1], 16) & (1 << (signal.SIGINT - 1)):
+            return
+        time.sleep(0.005)
+    raise AssertionError(f"process {pid} installed no SIGINT handler in {timeout} s")
 
 
 def test_ctrl_c_while_the_command_is_still_loading_is_the_same_one_line_and_130(monkeypatch, capsys):
