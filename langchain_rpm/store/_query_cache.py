@@ -10,7 +10,9 @@ is served as it is any more, but the next query of a user reads only the profile
 and keeps the cached vectors and metadata when the manifest is the very one they were read for
 (:meth:`QueryCache.previous`). That is safe because records are copy-on-write: a record id carries the random
 token of the write that made it and is never written again, so the same manifest means the same records. A
-forget in this process drops the user's entry at once. Clients without a generation (a Chroma server, an
+forget in this process drops the user's entry at once. A write of this process whose commits were all its own
+(:mod:`~langchain_rpm.store._write_window`) carries the entries of the users it did not touch over to the new
+generation (:meth:`QueryCache.advance`): a query after another user's write then reads nothing. Clients without a generation (a Chroma server, an
 in-memory client) are not cached: their queries read as before.
 
 Entries are keyed by user id and hold only that user's data; the profile is kept as its JSON document and
@@ -33,7 +35,7 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from collections.abc import Hashable
+from collections.abc import Collection, Hashable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -115,6 +117,20 @@ class QueryCache:
                 return None
             self._entries.move_to_end(user_id)
             return kept[1]
+
+    def advance(self, before: Hashable, after: Hashable, touched: Collection[str], erasures: Hashable) -> None:
+        """A write of this process moved the generation from ``before`` to ``after`` by its own commits only.
+
+        Entries read under ``before`` of users not in ``touched`` are served under ``after``; a read looked up
+        before this call is no longer kept (it may have seen part of the write).
+        """
+        with self._lock:
+            if erasures != self._erasures:  # a forget since: the next lookup drops everything
+                return
+            for user_id, (generation, entry) in self._entries.items():
+                if generation == before and user_id not in touched:
+                    self._entries[user_id] = (after, entry)
+            self._generation = after
 
     def previous(self, user_id: str) -> CachedContext | None:
         """The user's entry read under any generation: to be kept only if its manifest is still the user's."""

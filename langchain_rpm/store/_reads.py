@@ -24,6 +24,7 @@ from chromadb.errors import NotFoundError
 
 from langchain_rpm._plans import Plan
 from langchain_rpm.store._backend import ChromaParts, Current, QueryContext, Records
+from langchain_rpm.store._folder import EmbeddedFolder
 from langchain_rpm.store._handles import forget_handle
 from langchain_rpm.store._io import call, is_stale_index_error
 from langchain_rpm.store._locks import reopen_plan
@@ -202,13 +203,22 @@ def _ranked(
 
 def cached_query_context(store: ChromaParts, user_id: str) -> QueryContext | None:
     """The user's query context from this process's cache, if no write moved the store's generation since."""
-    generation = store.folder.generation() if store.folder is not None else None
+    generation = _generation(store)
     entry = store.query_cache.lookup(user_id, generation, _erasures(store))
     return entry.context() if entry is not None else None
 
 
 def _erasures(store: ChromaParts) -> str | None:
     return store.folder.erasures if store.folder is not None else None
+
+
+def _generation(store: ChromaParts) -> tuple[int, str, bytes] | None:
+    """The folder's generation, the store's query cache told of this process's explained writes (None: a server)."""
+    if store.folder is None:
+        return None
+    folder: EmbeddedFolder = store.folder
+    folder.watch(store.query_cache)
+    return folder.generation()
 
 
 def query_context_plan(store: ChromaParts, user_id: str) -> Plan[QueryContext]:
@@ -222,7 +232,7 @@ def query_context_plan(store: ChromaParts, user_id: str) -> Plan[QueryContext]:
     another process's write (as in :func:`search_plan`). What was read is cached under the generation looked
     up *before* the read (:mod:`~langchain_rpm.store._query_cache`), so a write during it is never hidden.
     """
-    generation = store.folder.generation() if store.folder is not None else None
+    generation = _generation(store)
     store.query_cache.lookup(user_id, generation, _erasures(store))  # reads under older generations are not kept
     previous = store.query_cache.previous(user_id)
     for attempt in range(_ATTEMPTS):

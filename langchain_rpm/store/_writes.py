@@ -254,6 +254,8 @@ def _commit_locked(backend: Backend, held: list[Held], requests: list[_Request])
     obsolete = dict(zip([user for user, _ in ok], (yield from _obsolete(backend, ok)), strict=True))
     deletes = [(user, obsolete[user]) for user, _ in ok]
     yield from _one_or_many(backend.delete_records_plan, backend.delete_many_plan, deletes)
+    for one in held:  # the only users this write changed (query caches keep the others: _write_window)
+        one.touches = frozenset(request.user_id for request in requests)
     return [
         p if isinstance(p, Exception) else WriteResult(p.staged.ids, p.profile, len(obsolete[r.user_id]))
         for r, p in zip(requests, prepared, strict=True)
