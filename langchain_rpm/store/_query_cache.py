@@ -35,7 +35,7 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from collections.abc import Collection, Hashable
+from collections.abc import Collection, Hashable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -52,7 +52,8 @@ QUERY_CACHE_USERS = 256  # users whose query context one store object keeps (the
 class CachedContext:
     """One user's read: the profile's JSON document, the examples' vectors (a matrix) and metadata.
 
-    ``manifest`` is the manifest document the vectors and metadata were read for (``None``: not reusable).
+    ``manifest`` is the manifest document the vectors and metadata were read for (``None``: not reusable);
+    ``ids`` the record id of each row (``()``: unknown, no row is reused on its own).
     """
 
     profile_json: str | None
@@ -60,16 +61,47 @@ class CachedContext:
     metadatas: list[dict[str, Any]] = field(default_factory=list)
     user_id: str = ""
     manifest: str | None = None
+    ids: tuple[str, ...] = ()
 
     @classmethod
     def of(
-        cls, user_id: str, profile_json: str | None, vectors: Any, metadatas: list[Any], manifest: str | None = None
+        cls,
+        user_id: str,
+        profile_json: str | None,
+        vectors: Any,
+        metadatas: list[Any],
+        manifest: str | None = None,
+        ids: Sequence[str] = (),
     ) -> CachedContext:
         """Keep a read: ``vectors`` as one float64 matrix (ranked without a copy), ``None`` for an uncached search."""
         matrix = None if vectors is None else np.asarray(vectors, dtype=np.float64)
         if matrix is not None and matrix.ndim != 2:  # no examples: an empty matrix
             matrix = matrix.reshape(len(metadatas), -1) if matrix.size else np.zeros((0, 0))
-        return cls(profile_json, matrix, list(metadatas), user_id, manifest)
+        return cls(profile_json, matrix, list(metadatas), user_id, manifest, tuple(ids))
+
+    def rows(self, wanted: Sequence[str]) -> tuple[list[int], list[str]]:
+        """Which of the record ids ``wanted`` this read holds (their rows, in this read's order), and the rest.
+
+        A record id is never written twice (copy-on-write), so a held row is that record as stored now.
+        """
+        if self.vectors is None or len(self.ids) != len(self.metadatas):
+            return [], list(wanted)
+        want = set(wanted)
+        held = [row for row, record_id in enumerate(self.ids) if record_id in want]
+        have = {self.ids[row] for row in held}
+        return held, [record_id for record_id in wanted if record_id not in have]
+
+    def extended(self, profile_json: str, manifest: str, rows: list[int], found: dict[str, Any]) -> CachedContext:
+        """The rows ``rows`` of this read, then the records ``found`` (a ``get`` of the others): a whole read."""
+        old = self.vectors if self.vectors is not None else np.zeros((0, 0))
+        new = np.asarray(found.get("embeddings") if found.get("embeddings") is not None else [], dtype=np.float64)
+        parts = [old[rows]] if rows else []
+        if len(new):
+            parts.append(new.reshape(len(found["ids"]), -1))
+        vectors = np.concatenate(parts) if parts else np.zeros((0, 0))
+        metadatas = [self.metadatas[row] for row in rows] + list(found.get("metadatas") or [])
+        ids = [self.ids[row] for row in rows] + list(found.get("ids") or [])
+        return CachedContext(profile_json, vectors, metadatas, self.user_id, manifest, tuple(ids))
 
     def reused(self, profile_json: str, manifest: str) -> CachedContext | None:
         """This read with a newly read profile, if ``manifest`` is the one its records were read for, else ``None``."""

@@ -266,9 +266,14 @@ def _query_context(store: ChromaParts, user_id: str, previous: CachedContext | N
     ids, exact = decode_manifest(manifest) if manifest is not None else ([], False)
     if not exact or len(ids) > store.exact_search_limit:
         return CachedContext(profile)  # an older manifest, or a very large user: search as usual
-    request = {"ids": ids, "where": flt, "include": ["embeddings", "metadatas"]}
-    found = (yield from _read_examples(store, user_id, request)) if ids else {}
-    if len(found.get("ids") or []) != len(ids):
+    rows, missing = previous.rows(ids) if previous is not None else ([], ids)
+    request = {"ids": missing, "where": flt, "include": ["embeddings", "metadatas"]}
+    found = (yield from _read_examples(store, user_id, request)) if missing else {}
+    if len(found.get("ids") or []) != len(missing):
         return None
+    if rows and previous is not None and manifest is not None:  # the user's own write: only its new records are read
+        return previous.extended(profile, manifest, rows, found)
     embeddings = [] if found.get("embeddings") is None else found["embeddings"]
-    return CachedContext.of(user_id, profile, embeddings, found.get("metadatas") or [], manifest)
+    return CachedContext.of(
+        user_id, profile, embeddings, found.get("metadatas") or [], manifest, found.get("ids") or []
+    )

@@ -168,3 +168,35 @@ def test_one_users_write_makes_a_fixed_number_of_store_calls(chroma_calls):
         rpm.build_user(other, DEMO_HISTORY)
     assert first <= 7 and update <= 9, chroma_calls  # gets and two upserts each (measured: 7 and 9)
     assert build_calls("eve") == first  # three more users stored: not one call more
+
+
+def test_after_the_users_own_write_a_query_reads_only_the_new_records(monkeypatch):
+    """The records the user's write kept are held already (their ids are never rewritten): only the new one is read.
+
+    Before: the examples ``get`` asked for every record of the user (4), and the whole read is what a fresh
+    read gives (rows, their order, vectors and metadata exactly), so the answer is the same.
+    """
+    from chromadb.api.models.Collection import Collection
+
+    rpm = demo_rpm()
+    rpm.personalize("ada", QUERY)
+    rpm.add_interactions("ada", [HistoryItem(id="new-1", input="Arrived late and scratched.", response="2")])
+    asked: list[int] = []
+    original = Collection.get
+
+    def counting(self: Collection, *args: object, **kwargs: object) -> object:
+        if "embeddings" in (kwargs.get("include") or []):
+            asked.append(len(kwargs.get("ids") or []))
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(Collection, "get", counting)
+    after = rpm.personalize("ada", QUERY)
+    assert asked == [1]
+    cache = rpm.store.backend.query_cache
+    kept = cache.previous("ada")
+    cache.clear()
+    fresh = rpm.personalize("ada", QUERY)
+    read = cache.previous("ada")
+    assert kept is not None and read is not None and kept.ids == read.ids and kept.metadatas == read.metadatas
+    assert kept.vectors is not None and read.vectors is not None and (kept.vectors == read.vectors).all()
+    assert after.model_dump(exclude={"usage"}) == fresh.model_dump(exclude={"usage"})
