@@ -31,7 +31,7 @@ import os
 import threading
 import uuid
 import weakref
-from collections.abc import Collection, Hashable
+from collections.abc import Collection, Hashable, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -46,8 +46,13 @@ CHROMA_DATABASE = "chroma.sqlite3"  # an embedded Chroma's SQLite file (tests/un
 class Watcher(Protocol):
     """What a write of this process tells (a query cache): the generation moved only by its own commits."""
 
-    def advance(self, before: Hashable, after: Hashable, touched: Collection[str], erasures: Hashable) -> None:
-        """Entries read under ``before`` of users not in ``touched`` stand under ``after``."""
+    def advance(
+        self, before: Hashable, after: Hashable, touched: Collection[str], erasures: Hashable, switched: Sequence[Any]
+    ) -> None:
+        """Entries read under ``before`` of users not in ``touched`` stand under ``after``.
+
+        ``switched``: what the write made current for the users it touched.
+        """
 
 
 class EmbeddedFolder:
@@ -69,7 +74,9 @@ class EmbeddedFolder:
         """Tell ``watcher`` of every write of this process whose commits are all its own (:meth:`explain`)."""
         self._watchers.add(watcher)
 
-    def explain(self, before: tuple[int, str, bytes], commits: bytes, touched: Collection[str]) -> None:
+    def explain(
+        self, before: tuple[int, str, bytes], commits: bytes, touched: Collection[str], switched: Sequence[Any] = ()
+    ) -> None:
         """Tell the watchers a write moved the generation from ``before`` by its own commits only (up to ``commits``).
 
         The caller holds both locks and has announced its token; watchers keep what they read of users not
@@ -81,7 +88,7 @@ class EmbeddedFolder:
                 return  # a commit that was not this write's, or a reopen: nothing is carried over
             watchers, erasures = list(self._watchers), self.erasures
         for watcher in watchers:
-            watcher.advance(before, after, touched, erasures)
+            watcher.advance(before, after, touched, erasures, switched)
 
     def _read_token(self, name: str = TOKEN_FILE) -> str:
         try:

@@ -43,7 +43,7 @@ from filelock import FileLock, Timeout
 from langchain_rpm._plans import Plan, Request
 from langchain_rpm.errors import StoreLockTimeout
 from langchain_rpm.store._folder import LOCK_FILE, EmbeddedFolder
-from langchain_rpm.store._write_window import WriteWindow
+from langchain_rpm.store._write_window import Switched, WriteWindow
 
 T = TypeVar("T")
 _POLL_START, _POLL_MAX = 0.002, 0.1
@@ -159,6 +159,7 @@ class Held:
     owner: str = ""
     touches: frozenset[str] | None = None  # set by a write that finished: the only users it changed
     window: WriteWindow | None = None  # an embedded folder's commits during the write
+    switched: list[Switched] = field(default_factory=list)  # what the write made current, per user
 
 
 class Coordinator(ABC):
@@ -301,7 +302,7 @@ class EmbeddedCoordinator(Coordinator):
             self.folder.announce_write()
             window = held.window
             if held.touches is not None and window is not None and window.explained:
-                self.folder.explain(window.before, window.last, held.touches)
+                self.folder.explain(window.before, window.last, held.touches, held.switched)
         finally:
             self.folder.file_lock.release()
             self.folder.writer.release()

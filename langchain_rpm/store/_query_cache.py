@@ -12,8 +12,10 @@ and keeps the cached vectors and metadata when the manifest is the very one they
 token of the write that made it and is never written again, so the same manifest means the same records. A
 forget in this process drops the user's entry at once. A write of this process whose commits were all its own
 (:mod:`~langchain_rpm.store._write_window`) carries the entries of the users it did not touch over to the new
-generation (:meth:`QueryCache.advance`): a query after another user's write then reads nothing. Clients without a generation (a Chroma server, an
-in-memory client) are not cached: their queries read as before.
+generation (:meth:`QueryCache.advance`): a query after another user's write then reads nothing; for a user it
+switched, it keeps the profile and manifest the write stored (:meth:`QueryCache.pending`, never served as a
+whole), so that user's next query reads only the write's new records, by id (:meth:`CachedContext.rows`).
+Clients without a generation (a Chroma server, an in-memory client) are not cached: their queries read as before.
 
 Entries are keyed by user id and hold only that user's data; the profile is kept as its JSON document and
 parsed per query, so no caller ever shares a mutable profile with another.
@@ -62,6 +64,7 @@ class CachedContext:
     user_id: str = ""
     manifest: str | None = None
     ids: tuple[str, ...] = ()
+    complete: bool = True  # False: profile and manifest as a write of this process switched them, rows older
 
     @classmethod
     def of(
@@ -105,7 +108,7 @@ class CachedContext:
 
     def reused(self, profile_json: str, manifest: str) -> CachedContext | None:
         """This read with a newly read profile, if ``manifest`` is the one its records were read for, else ``None``."""
-        if self.manifest is None or self.manifest != manifest or self.vectors is None:
+        if self.manifest is None or self.manifest != manifest or self.vectors is None or not self.complete:
             return None
         return replace(self, profile_json=profile_json)
 
@@ -145,16 +148,27 @@ class QueryCache:
                 self._erasures = erasures
             self._generation = generation
             kept = self._entries.get(user_id)
-            if kept is None or kept[0] != generation:
+            if kept is None or kept[0] != generation or not kept[1].complete:
                 return None
             self._entries.move_to_end(user_id)
             return kept[1]
 
-    def advance(self, before: Hashable, after: Hashable, touched: Collection[str], erasures: Hashable) -> None:
+    def pending(self, user_id: str, generation: Hashable | None) -> CachedContext | None:
+        """The user's profile and manifest as this process's write switched them, if still current at ``generation``."""
+        with self._lock:
+            kept = self._entries.get(user_id)
+            return kept[1] if kept is not None and kept[0] == generation and not kept[1].complete else None
+
+    def advance(
+        self, before: Hashable, after: Hashable, touched: Collection[str], erasures: Hashable, switched: Sequence[Any]
+    ) -> None:
         """A write of this process moved the generation from ``before`` to ``after`` by its own commits only.
 
-        Entries read under ``before`` of users not in ``touched`` are served under ``after``; a read looked up
-        before this call is no longer kept (it may have seen part of the write).
+        Entries read under ``before`` of users not in ``touched`` are served under ``after``. A touched user
+        the write switched (``switched``: :class:`~langchain_rpm.store._write_window.Switched`) and whose entry
+        is held keeps it as a row source, with the profile and manifest the write stored, not served
+        (:meth:`pending`): the next query reads only the write's new records. A read looked up before this
+        call is no longer kept (it may have seen part of the write).
         """
         with self._lock:
             if erasures != self._erasures:  # a forget since: the next lookup drops everything
@@ -162,6 +176,12 @@ class QueryCache:
             for user_id, (generation, entry) in self._entries.items():
                 if generation == before and user_id not in touched:
                     self._entries[user_id] = (after, entry)
+            for switch in switched:
+                held = self._entries.get(switch.user_id)
+                if held is not None and held[1].vectors is not None:
+                    profile_json, manifest = switch.documents()
+                    pending = replace(held[1], profile_json=profile_json, manifest=manifest, complete=False)
+                    self._entries[switch.user_id] = (after, pending)
             self._generation = after
 
     def previous(self, user_id: str) -> CachedContext | None:

@@ -235,9 +235,10 @@ def query_context_plan(store: ChromaParts, user_id: str) -> Plan[QueryContext]:
     generation = _generation(store)
     store.query_cache.lookup(user_id, generation, _erasures(store))  # reads under older generations are not kept
     previous = store.query_cache.previous(user_id)
+    switched = store.query_cache.pending(user_id, generation)  # this process's write of the user, explained
     for attempt in range(_ATTEMPTS):
         try:
-            found = yield from _query_context(store, user_id, previous)
+            found = yield from _query_context(store, user_id, previous, switched if attempt == 0 else None)
         except Exception as exc:
             if attempt == _ATTEMPTS - 1 or store.folder is None or not is_stale_index_error(exc):
                 raise
@@ -250,16 +251,24 @@ def query_context_plan(store: ChromaParts, user_id: str) -> Plan[QueryContext]:
     return QueryContext(profile)
 
 
-def _query_context(store: ChromaParts, user_id: str, previous: CachedContext | None) -> Plan[CachedContext | None]:
-    """One attempt of :func:`query_context_plan`; ``None`` when a concurrent switch got in the way."""
+def _query_context(
+    store: ChromaParts, user_id: str, previous: CachedContext | None, switched: CachedContext | None = None
+) -> Plan[CachedContext | None]:
+    """One attempt of :func:`query_context_plan`; ``None`` when a concurrent switch got in the way.
+
+    ``switched``: the profile and manifest this process's write stored, nothing written since (no ``get``).
+    """
     flt = user_filter(user_id)
-    wanted = [profile_id(user_id), manifest_id(user_id)]
-    profiles = yield from store.collection("profiles")
-    got = yield call(profiles, "get", {"ids": wanted, "where": flt, "include": ["documents"]})
-    documents = dict(zip(got.get("ids") or [], got.get("documents") or [], strict=True))
-    if wanted[0] not in documents:
-        return CachedContext(None)
-    profile, manifest = documents[wanted[0]], documents.get(wanted[1])
+    if switched is not None and switched.profile_json is not None:
+        profile, manifest = switched.profile_json, switched.manifest
+    else:
+        wanted = [profile_id(user_id), manifest_id(user_id)]
+        profiles = yield from store.collection("profiles")
+        got = yield call(profiles, "get", {"ids": wanted, "where": flt, "include": ["documents"]})
+        documents = dict(zip(got.get("ids") or [], got.get("documents") or [], strict=True))
+        if wanted[0] not in documents:
+            return CachedContext(None)
+        profile, manifest = documents[wanted[0]], documents.get(wanted[1])
     kept = previous.reused(profile, manifest) if previous is not None and manifest is not None else None
     if kept is not None:
         return kept  # the same records (copy-on-write ids are never rewritten): no read of the examples

@@ -26,10 +26,12 @@ Example:
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from langchain_rpm._plans import Plan
 from langchain_rpm.store._io import ChromaCall
+from langchain_rpm.store._records import encode_manifest
 
 if TYPE_CHECKING:
     from langchain_rpm.store._folder import EmbeddedFolder
@@ -37,6 +39,19 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 WRITE_CALLS = frozenset({"upsert", "add", "update", "delete"})  # Chroma collection methods that commit
 COMMITS_PER_WRITE = 2  # SQLite commits of one Chroma write call that does not flush (chromadb 1.5.9)
+
+
+@dataclass(frozen=True)
+class Switched:
+    """One user's switch in a write: the profile and the exact record ids it made current."""
+
+    user_id: str
+    profile: Any  # a UserProfile
+    ids: list[str]
+
+    def documents(self) -> tuple[str, str]:
+        """The profile's and the manifest's documents, as the switch stored them."""
+        return self.profile.model_dump_json(), encode_manifest(self.ids)
 
 
 class WriteWindow:

@@ -66,26 +66,30 @@ async def test_the_async_direct_path_gives_the_graphs_answer():
     assert direct.model_dump(exclude={"usage"}) == prediction_from_state(state, Usage()).model_dump(exclude={"usage"})
 
 
-def test_a_query_reads_the_store_twice_after_a_write_and_never_when_nothing_changed(chroma_calls):
+def test_a_query_reads_the_store_once_after_the_users_write_and_never_when_nothing_changed(chroma_calls):
+    """After the user's own write in this process: the new record only (profile and manifest as the write stored
+    them, the kept records from the query cache). Before: two ``get``s (profile + manifest, every record)."""
     rpm = demo_rpm()
     rpm.personalize("ada", QUERY)  # first query: opens the collections
     rpm.add_interactions("ada", [HistoryItem(id="new-1", input="Arrived late and scratched.", response="2")])
     chroma_calls.clear()
     after_write = rpm.personalize("ada", QUERY)
-    assert chroma_calls == Counter(get=2)  # profile + manifest, then the examples' vectors and records
+    assert chroma_calls == Counter(get=1)
     chroma_calls.clear()
     again = rpm.personalize("ada", QUERY)
     assert chroma_calls == Counter()  # the store's write generation stood: this process's read serves
     assert again.model_dump(exclude={"usage"}) == after_write.model_dump(exclude={"usage"})
 
 
-async def test_an_async_query_reads_the_store_twice_after_a_write_and_never_when_nothing_changed(chroma_calls):
+async def test_an_async_query_reads_the_store_once_after_the_users_write_and_never_when_nothing_changed(
+    chroma_calls,
+):
     rpm = demo_rpm()
     await rpm.apersonalize("ada", QUERY)
     await rpm.aadd_interactions("ada", [HistoryItem(id="new-1", input="Arrived late and scratched.", response="2")])
     chroma_calls.clear()
     await rpm.apersonalize("ada", QUERY)
-    assert chroma_calls == Counter(get=2)
+    assert chroma_calls == Counter(get=1)
     chroma_calls.clear()
     await rpm.apersonalize("ada", QUERY)
     assert chroma_calls == Counter()
@@ -119,14 +123,14 @@ async def test_an_async_query_after_another_users_write_in_this_process_reads_no
 
 
 def test_the_inference_graph_reads_the_store_as_the_direct_path_does(chroma_calls):
-    """Its three nodes share one store read (the query cache): two ``get``s after the user's write, then none
+    """Its three nodes share one store read (the query cache): one ``get`` after the user's write, then none
     (nor after another user's write in this process)."""
     rpm = demo_rpm()
     _graph_prediction(rpm, "ada", QUERY)  # opens the collections
     rpm.add_interactions("ada", [HistoryItem(id="new-1", input="Arrived late and scratched.", response="2")])
     chroma_calls.clear()
     graph = _graph_prediction(rpm, "ada", QUERY)
-    assert chroma_calls == Counter(get=2)
+    assert chroma_calls == Counter(get=1)
     chroma_calls.clear()
     assert _graph_prediction(rpm, "ada", QUERY) == graph and chroma_calls == Counter()
     rpm.build_user("bo", DEMO_HISTORY)
@@ -134,7 +138,7 @@ def test_the_inference_graph_reads_the_store_as_the_direct_path_does(chroma_call
     assert _graph_prediction(rpm, "ada", QUERY) == graph and chroma_calls == Counter()
 
 
-def test_a_retrieval_reads_the_store_twice_then_never_until_a_write(chroma_calls):
+def test_a_retrieval_reads_the_store_once_after_the_users_write_then_never_until_a_write(chroma_calls):
     from langchain_rpm.personalization import Personalizer
     from langchain_rpm.retrievers import RPMRetriever
 
@@ -143,7 +147,7 @@ def test_a_retrieval_reads_the_store_twice_then_never_until_a_write(chroma_calls
     rpm.add_interactions("ada", [HistoryItem(id="new-1", input="Arrived late and scratched.", response="2")])
     chroma_calls.clear()
     docs = RPMRetriever.from_rpm(rpm, user_id="ada").invoke(QUERY)
-    assert docs and chroma_calls == Counter(get=2)
+    assert docs and chroma_calls == Counter(get=1)
     chroma_calls.clear()
     found = Personalizer(rpm.components).invoke("ada", QUERY)
     assert found.examples and chroma_calls == Counter()
