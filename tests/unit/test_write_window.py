@@ -166,3 +166,19 @@ def test_chroma_commits_each_write_call_of_ours_at_least_twice(tmp_path):
             collection.upsert(ids=ids, embeddings=np.random.rand(len(ids), 8).tolist(), metadatas=[{"u": 1}] * len(ids))
         moves[counter() - before] += 1
     assert min(moves) >= COMMITS_PER_WRITE and moves[COMMITS_PER_WRITE] > 40, moves
+
+
+def test_what_a_write_hands_to_the_query_cache_is_what_it_stored():
+    """The pending profile and manifest must be the stored documents (a change of the switch's format fails here)."""
+    from langchain_rpm.store._records import manifest_id, profile_id
+
+    rpm = demo_rpm()
+    _profile_items(rpm, "ada")
+    rpm.add_interactions("ada", ITEM)
+    backend = rpm.store.backend
+    pending = backend.query_cache.pending("ada", backend.folder.generation())
+    profiles = run(backend.collection("profiles"))
+    stored = profiles.get(ids=[profile_id("ada"), manifest_id("ada")], include=["documents"])
+    documents = dict(zip(stored["ids"], stored["documents"], strict=True))
+    assert pending is not None and not pending.complete
+    assert (pending.profile_json, pending.manifest) == (documents[profile_id("ada")], documents[manifest_id("ada")])
