@@ -170,25 +170,25 @@ class Figures:
         self._add(spent, mark)
         self._record(name, spent)
 
-    def each_after(self, name: str, before: Callable[[], Any]) -> None:
-        """Blocking queries, each timed alone after an untimed ``before()``."""
+    def each_after(self, name: str, before: Callable[[], Any], user: str = "ada") -> None:
+        """Blocking queries of ``user``, each timed alone after an untimed ``before()``."""
         spent = [0.0, 0.0, 0.0, 0.0]
         for i in range(self.queries):
             before()
             mark = self._mark()
-            self.rpm.personalize("ada", self.texts[i % len(self.texts)])
+            self.rpm.personalize(user, self.texts[i % len(self.texts)])
             self._add(spent, mark)
         self._record(name, spent)
 
-    def aeach_after(self, name: str, before: Callable[[], Any]) -> None:
-        """Async queries in one ``asyncio.run``, each timed alone after an untimed, awaited ``before()``."""
+    def aeach_after(self, name: str, before: Callable[[], Any], user: str = "ada") -> None:
+        """Async queries of ``user`` in one ``asyncio.run``, each timed alone after an untimed, awaited ``before()``."""
         spent = [0.0, 0.0, 0.0, 0.0]
 
         async def go() -> None:
             for i in range(self.queries):
                 await before()
                 mark = self._mark()
-                await self.rpm.apersonalize("ada", self.texts[i % len(self.texts)])
+                await self.rpm.apersonalize(user, self.texts[i % len(self.texts)])
                 self._add(spent, mark)
 
         asyncio.run(go())

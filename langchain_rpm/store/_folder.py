@@ -12,6 +12,10 @@ a write from a stale client can overwrite the index files (DESIGN §4). So each 
   reopened: :attr:`EmbeddedFolder.erasures` tells a process's query cache to drop what it kept of users
   who may be gone.
 
+A write of this process is accounted for by a :class:`~langchain_rpm.store._write_window.WriteWindow`
+(:meth:`EmbeddedFolder.open_window`): when every commit between the generations before and after it was
+its own, the process's query caches (:meth:`EmbeddedFolder.watch`) keep serving the users it did not touch.
+
 Example:
     >>> import tempfile
     >>> from langchain_rpm.store._records import default_client
@@ -27,8 +31,9 @@ import os
 import threading
 import uuid
 import weakref
+from collections.abc import Collection, Hashable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from filelock import FileLock
 
@@ -36,6 +41,18 @@ LOCK_FILE = "rpm-write.lock"
 TOKEN_FILE = "rpm-write-token"
 ERASE_FILE = "rpm-erase-token"
 CHROMA_DATABASE = "chroma.sqlite3"  # an embedded Chroma's SQLite file (tests/unit/test_query_cache.py checks it)
+
+
+class Watcher(Protocol):
+    """What a write of this process tells (a query cache): the generation moved only by its own commits."""
+
+    def advance(
+        self, before: Hashable, after: Hashable, touched: Collection[str], erasures: Hashable, switched: Sequence[Any]
+    ) -> None:
+        """Entries read under ``before`` of users not in ``touched`` stand under ``after``.
+
+        ``switched``: what the write made current for the users it touched.
+        """
 
 
 class EmbeddedFolder:
@@ -51,6 +68,27 @@ class EmbeddedFolder:
         self._mutex = threading.Lock()
         self._known = self._read_token()
         self.erasures = self._read_token(ERASE_FILE)  # the last erase's token this process has seen
+        self._watchers: weakref.WeakSet[Any] = weakref.WeakSet()
+
+    def watch(self, watcher: Watcher) -> None:
+        """Tell ``watcher`` of every write of this process whose commits are all its own (:meth:`explain`)."""
+        self._watchers.add(watcher)
+
+    def explain(
+        self, before: tuple[int, str, bytes], commits: bytes, touched: Collection[str], switched: Sequence[Any] = ()
+    ) -> None:
+        """Tell the watchers a write moved the generation from ``before`` by its own commits only (up to ``commits``).
+
+        The caller holds both locks and has announced its token; watchers keep what they read of users not
+        in ``touched``.
+        """
+        with self._mutex:
+            after = (self.epoch, self._known, self._commits())
+            if after[2] != commits or after[0] != before[0]:
+                return  # a commit that was not this write's, or a reopen: nothing is carried over
+            watchers, erasures = list(self._watchers), self.erasures
+        for watcher in watchers:
+            watcher.advance(before, after, touched, erasures, switched)
 
     def _read_token(self, name: str = TOKEN_FILE) -> str:
         try:
@@ -77,6 +115,10 @@ class EmbeddedFolder:
         self.refresh()
         with self._mutex:
             return self.epoch, self._known, self._commits()
+
+    def commits(self) -> bytes:
+        """SQLite's file change counter of Chroma's database (moved by every commit; ``b""`` without a file)."""
+        return self._commits()
 
     def _commits(self) -> bytes:
         try:

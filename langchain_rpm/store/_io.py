@@ -14,10 +14,18 @@ Example:
 from __future__ import annotations
 
 import inspect
+from dataclasses import dataclass
 from typing import Any
 
 from langchain_rpm._plans import Call
 from langchain_rpm.errors import AsyncClientError
+
+
+@dataclass(frozen=True)
+class ChromaCall(Call):
+    """A :class:`~langchain_rpm._plans.Call` of a Chroma method, named (what a write's commits are checked by)."""
+
+    method: str = ""
 
 
 def call(target: Any, method: str, kwargs: dict[str, Any] | None = None) -> Call:
@@ -27,8 +35,8 @@ def call(target: Any, method: str, kwargs: dict[str, Any] | None = None) -> Call
     """
     function = getattr(target, method)
     if inspect.iscoroutinefunction(function):
-        return Call(_sync_only(type(target).__name__, method), afn=function, kwargs=kwargs or {})
-    return Call(function, kwargs=kwargs or {})
+        return ChromaCall(_sync_only(type(target).__name__, method), afn=function, kwargs=kwargs or {}, method=method)
+    return ChromaCall(function, kwargs=kwargs or {}, method=method)
 
 
 def _sync_only(owner: str, method: str) -> Any:

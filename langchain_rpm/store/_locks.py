@@ -43,6 +43,7 @@ from filelock import FileLock, Timeout
 from langchain_rpm._plans import Plan, Request
 from langchain_rpm.errors import StoreLockTimeout
 from langchain_rpm.store._folder import LOCK_FILE, EmbeddedFolder
+from langchain_rpm.store._write_window import Switched, WriteWindow
 
 T = TypeVar("T")
 _POLL_START, _POLL_MAX = 0.002, 0.1
@@ -156,6 +157,9 @@ class Held:
     user_id: str
     keys: list[Hashable] = field(default_factory=list)
     owner: str = ""
+    touches: frozenset[str] | None = None  # set by a write that finished: the only users it changed
+    window: WriteWindow | None = None  # an embedded folder's commits during the write
+    switched: list[Switched] = field(default_factory=list)  # what the write made current, per user
 
 
 class Coordinator(ABC):
@@ -267,6 +271,14 @@ class EmbeddedCoordinator(Coordinator):
             raise
         return Held(user_id)
 
+    def locked(self, user_id: str, body: Callable[[Held], Plan[T]]) -> Plan[T]:
+        """As :meth:`Coordinator.locked`, the write's commits accounted for (:class:`WriteWindow`)."""
+        return super().locked(user_id, lambda held: self._watched(held, body))
+
+    def _watched(self, held: Held, body: Callable[[Held], Plan[T]]) -> Plan[T]:
+        held.window = WriteWindow(self.folder)
+        return (yield from held.window.watched(body(held)))
+
     def locked_many(self, user_ids: list[str], body: Callable[[list[Held]], Plan[T]]) -> Plan[T]:
         """One writer per folder: the folder's lock covers every user at once."""
         return self.locked("(several users)", lambda held: body([held]))
@@ -285,9 +297,12 @@ class EmbeddedCoordinator(Coordinator):
         yield  # pragma: no cover - a plan without I/O
 
     def abandon(self, held: Held) -> None:
-        """Announce and release (no I/O through Chroma is needed)."""
+        """Announce and release (no I/O through Chroma is needed); tell the query caches what a write explained."""
         try:
             self.folder.announce_write()
+            window = held.window
+            if held.touches is not None and window is not None and window.explained:
+                self.folder.explain(window.before, window.last, held.touches, held.switched)
         finally:
             self.folder.file_lock.release()
             self.folder.writer.release()

@@ -10,8 +10,12 @@ is served as it is any more, but the next query of a user reads only the profile
 and keeps the cached vectors and metadata when the manifest is the very one they were read for
 (:meth:`QueryCache.previous`). That is safe because records are copy-on-write: a record id carries the random
 token of the write that made it and is never written again, so the same manifest means the same records. A
-forget in this process drops the user's entry at once. Clients without a generation (a Chroma server, an
-in-memory client) are not cached: their queries read as before.
+forget in this process drops the user's entry at once. A write of this process whose commits were all its own
+(:mod:`~langchain_rpm.store._write_window`) carries the entries of the users it did not touch over to the new
+generation (:meth:`QueryCache.advance`): a query after another user's write then reads nothing; for a user it
+switched, it keeps the profile and manifest the write stored (:meth:`QueryCache.pending`, never served as a
+whole), so that user's next query reads only the write's new records, by id (:meth:`CachedContext.rows`).
+Clients without a generation (a Chroma server, an in-memory client) are not cached: their queries read as before.
 
 Entries are keyed by user id and hold only that user's data; the profile is kept as its JSON document and
 parsed per query, so no caller ever shares a mutable profile with another.
@@ -33,7 +37,7 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from collections.abc import Hashable
+from collections.abc import Collection, Hashable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -50,7 +54,8 @@ QUERY_CACHE_USERS = 256  # users whose query context one store object keeps (the
 class CachedContext:
     """One user's read: the profile's JSON document, the examples' vectors (a matrix) and metadata.
 
-    ``manifest`` is the manifest document the vectors and metadata were read for (``None``: not reusable).
+    ``manifest`` is the manifest document the vectors and metadata were read for (``None``: not reusable);
+    ``ids`` the record id of each row (``()``: unknown, no row is reused on its own).
     """
 
     profile_json: str | None
@@ -58,20 +63,52 @@ class CachedContext:
     metadatas: list[dict[str, Any]] = field(default_factory=list)
     user_id: str = ""
     manifest: str | None = None
+    ids: tuple[str, ...] = ()
+    complete: bool = True  # False: profile and manifest as a write of this process switched them, rows older
 
     @classmethod
     def of(
-        cls, user_id: str, profile_json: str | None, vectors: Any, metadatas: list[Any], manifest: str | None = None
+        cls,
+        user_id: str,
+        profile_json: str | None,
+        vectors: Any,
+        metadatas: list[Any],
+        manifest: str | None = None,
+        ids: Sequence[str] = (),
     ) -> CachedContext:
         """Keep a read: ``vectors`` as one float64 matrix (ranked without a copy), ``None`` for an uncached search."""
         matrix = None if vectors is None else np.asarray(vectors, dtype=np.float64)
         if matrix is not None and matrix.ndim != 2:  # no examples: an empty matrix
             matrix = matrix.reshape(len(metadatas), -1) if matrix.size else np.zeros((0, 0))
-        return cls(profile_json, matrix, list(metadatas), user_id, manifest)
+        return cls(profile_json, matrix, list(metadatas), user_id, manifest, tuple(ids))
+
+    def rows(self, wanted: Sequence[str]) -> tuple[list[int], list[str]]:
+        """Which of the record ids ``wanted`` this read holds (their rows, in this read's order), and the rest.
+
+        A record id is never written twice (copy-on-write), so a held row is that record as stored now.
+        """
+        if self.vectors is None or len(self.ids) != len(self.metadatas):
+            return [], list(wanted)
+        want = set(wanted)
+        held = [row for row, record_id in enumerate(self.ids) if record_id in want]
+        have = {self.ids[row] for row in held}
+        return held, [record_id for record_id in wanted if record_id not in have]
+
+    def extended(self, profile_json: str, manifest: str, rows: list[int], found: dict[str, Any]) -> CachedContext:
+        """The rows ``rows`` of this read, then the records ``found`` (a ``get`` of the others): a whole read."""
+        old = self.vectors if self.vectors is not None else np.zeros((0, 0))
+        new = np.asarray(found.get("embeddings") if found.get("embeddings") is not None else [], dtype=np.float64)
+        parts = [old[rows]] if rows else []
+        if len(new):
+            parts.append(new.reshape(len(found["ids"]), -1))
+        vectors = np.concatenate(parts) if parts else np.zeros((0, 0))
+        metadatas = [self.metadatas[row] for row in rows] + list(found.get("metadatas") or [])
+        ids = [self.ids[row] for row in rows] + list(found.get("ids") or [])
+        return CachedContext(profile_json, vectors, metadatas, self.user_id, manifest, tuple(ids))
 
     def reused(self, profile_json: str, manifest: str) -> CachedContext | None:
         """This read with a newly read profile, if ``manifest`` is the one its records were read for, else ``None``."""
-        if self.manifest is None or self.manifest != manifest or self.vectors is None:
+        if self.manifest is None or self.manifest != manifest or self.vectors is None or not self.complete:
             return None
         return replace(self, profile_json=profile_json)
 
@@ -111,10 +148,41 @@ class QueryCache:
                 self._erasures = erasures
             self._generation = generation
             kept = self._entries.get(user_id)
-            if kept is None or kept[0] != generation:
+            if kept is None or kept[0] != generation or not kept[1].complete:
                 return None
             self._entries.move_to_end(user_id)
             return kept[1]
+
+    def pending(self, user_id: str, generation: Hashable | None) -> CachedContext | None:
+        """The user's profile and manifest as this process's write switched them, if still current at ``generation``."""
+        with self._lock:
+            kept = self._entries.get(user_id)
+            return kept[1] if kept is not None and kept[0] == generation and not kept[1].complete else None
+
+    def advance(
+        self, before: Hashable, after: Hashable, touched: Collection[str], erasures: Hashable, switched: Sequence[Any]
+    ) -> None:
+        """A write of this process moved the generation from ``before`` to ``after`` by its own commits only.
+
+        Entries read under ``before`` of users not in ``touched`` are served under ``after``. A touched user
+        the write switched (``switched``: :class:`~langchain_rpm.store._write_window.Switched`) and whose entry
+        is held keeps it as a row source, with the profile and manifest the write stored, not served
+        (:meth:`pending`): the next query reads only the write's new records. A read looked up before this
+        call is no longer kept (it may have seen part of the write).
+        """
+        with self._lock:
+            if erasures != self._erasures:  # a forget since: the next lookup drops everything
+                return
+            for user_id, (generation, entry) in self._entries.items():
+                if generation == before and user_id not in touched:
+                    self._entries[user_id] = (after, entry)
+            for switch in switched:
+                held = self._entries.get(switch.user_id)
+                if held is not None and held[1].vectors is not None:
+                    profile_json, manifest = switch.documents()
+                    pending = replace(held[1], profile_json=profile_json, manifest=manifest, complete=False)
+                    self._entries[switch.user_id] = (after, pending)
+            self._generation = after
 
     def previous(self, user_id: str) -> CachedContext | None:
         """The user's entry read under any generation: to be kept only if its manifest is still the user's."""

@@ -24,6 +24,7 @@ from chromadb.errors import NotFoundError
 
 from langchain_rpm._plans import Plan
 from langchain_rpm.store._backend import ChromaParts, Current, QueryContext, Records
+from langchain_rpm.store._folder import EmbeddedFolder
 from langchain_rpm.store._handles import forget_handle
 from langchain_rpm.store._io import call, is_stale_index_error
 from langchain_rpm.store._locks import reopen_plan
@@ -202,13 +203,22 @@ def _ranked(
 
 def cached_query_context(store: ChromaParts, user_id: str) -> QueryContext | None:
     """The user's query context from this process's cache, if no write moved the store's generation since."""
-    generation = store.folder.generation() if store.folder is not None else None
+    generation = _generation(store)
     entry = store.query_cache.lookup(user_id, generation, _erasures(store))
     return entry.context() if entry is not None else None
 
 
 def _erasures(store: ChromaParts) -> str | None:
     return store.folder.erasures if store.folder is not None else None
+
+
+def _generation(store: ChromaParts) -> tuple[int, str, bytes] | None:
+    """The folder's generation, the store's query cache told of this process's explained writes (None: a server)."""
+    if store.folder is None:
+        return None
+    folder: EmbeddedFolder = store.folder
+    folder.watch(store.query_cache)
+    return folder.generation()
 
 
 def query_context_plan(store: ChromaParts, user_id: str) -> Plan[QueryContext]:
@@ -222,12 +232,13 @@ def query_context_plan(store: ChromaParts, user_id: str) -> Plan[QueryContext]:
     another process's write (as in :func:`search_plan`). What was read is cached under the generation looked
     up *before* the read (:mod:`~langchain_rpm.store._query_cache`), so a write during it is never hidden.
     """
-    generation = store.folder.generation() if store.folder is not None else None
+    generation = _generation(store)
     store.query_cache.lookup(user_id, generation, _erasures(store))  # reads under older generations are not kept
     previous = store.query_cache.previous(user_id)
+    switched = store.query_cache.pending(user_id, generation)  # this process's write of the user, explained
     for attempt in range(_ATTEMPTS):
         try:
-            found = yield from _query_context(store, user_id, previous)
+            found = yield from _query_context(store, user_id, previous, switched if attempt == 0 else None)
         except Exception as exc:
             if attempt == _ATTEMPTS - 1 or store.folder is None or not is_stale_index_error(exc):
                 raise
@@ -240,25 +251,38 @@ def query_context_plan(store: ChromaParts, user_id: str) -> Plan[QueryContext]:
     return QueryContext(profile)
 
 
-def _query_context(store: ChromaParts, user_id: str, previous: CachedContext | None) -> Plan[CachedContext | None]:
-    """One attempt of :func:`query_context_plan`; ``None`` when a concurrent switch got in the way."""
+def _query_context(
+    store: ChromaParts, user_id: str, previous: CachedContext | None, switched: CachedContext | None = None
+) -> Plan[CachedContext | None]:
+    """One attempt of :func:`query_context_plan`; ``None`` when a concurrent switch got in the way.
+
+    ``switched``: the profile and manifest this process's write stored, nothing written since (no ``get``).
+    """
     flt = user_filter(user_id)
-    wanted = [profile_id(user_id), manifest_id(user_id)]
-    profiles = yield from store.collection("profiles")
-    got = yield call(profiles, "get", {"ids": wanted, "where": flt, "include": ["documents"]})
-    documents = dict(zip(got.get("ids") or [], got.get("documents") or [], strict=True))
-    if wanted[0] not in documents:
-        return CachedContext(None)
-    profile, manifest = documents[wanted[0]], documents.get(wanted[1])
+    if switched is not None and switched.profile_json is not None:
+        profile, manifest = switched.profile_json, switched.manifest
+    else:
+        wanted = [profile_id(user_id), manifest_id(user_id)]
+        profiles = yield from store.collection("profiles")
+        got = yield call(profiles, "get", {"ids": wanted, "where": flt, "include": ["documents"]})
+        documents = dict(zip(got.get("ids") or [], got.get("documents") or [], strict=True))
+        if wanted[0] not in documents:
+            return CachedContext(None)
+        profile, manifest = documents[wanted[0]], documents.get(wanted[1])
     kept = previous.reused(profile, manifest) if previous is not None and manifest is not None else None
     if kept is not None:
         return kept  # the same records (copy-on-write ids are never rewritten): no read of the examples
     ids, exact = decode_manifest(manifest) if manifest is not None else ([], False)
     if not exact or len(ids) > store.exact_search_limit:
         return CachedContext(profile)  # an older manifest, or a very large user: search as usual
-    request = {"ids": ids, "where": flt, "include": ["embeddings", "metadatas"]}
-    found = (yield from _read_examples(store, user_id, request)) if ids else {}
-    if len(found.get("ids") or []) != len(ids):
+    rows, missing = previous.rows(ids) if previous is not None else ([], ids)
+    request = {"ids": missing, "where": flt, "include": ["embeddings", "metadatas"]}
+    found = (yield from _read_examples(store, user_id, request)) if missing else {}
+    if len(found.get("ids") or []) != len(missing):
         return None
+    if rows and previous is not None and manifest is not None:  # the user's own write: only its new records are read
+        return previous.extended(profile, manifest, rows, found)
     embeddings = [] if found.get("embeddings") is None else found["embeddings"]
-    return CachedContext.of(user_id, profile, embeddings, found.get("metadatas") or [], manifest)
+    return CachedContext.of(
+        user_id, profile, embeddings, found.get("metadatas") or [], manifest, found.get("ids") or []
+    )

@@ -36,6 +36,7 @@ from langchain_rpm.errors import ConcurrentWriteError, ConfigurationError
 from langchain_rpm.store._backend import Backend, Current, HasBackend, MakeProfile, Staged, backend_of
 from langchain_rpm.store._locks import Held
 from langchain_rpm.store._records import example_id, features_text, user_filter
+from langchain_rpm.store._write_window import Switched
 from langchain_rpm.types import ReasoningExample, UserProfile
 
 __all__ = [
@@ -254,6 +255,9 @@ def _commit_locked(backend: Backend, held: list[Held], requests: list[_Request])
     obsolete = dict(zip([user for user, _ in ok], (yield from _obsolete(backend, ok)), strict=True))
     deletes = [(user, obsolete[user]) for user, _ in ok]
     yield from _one_or_many(backend.delete_records_plan, backend.delete_many_plan, deletes)
+    for one in held:  # the only users this write changed, and what it made current (query caches: _write_window)
+        one.touches = frozenset(request.user_id for request in requests)
+        one.switched = [Switched(user, part.profile, part.current_ids) for user, part in ok if part.profile is not None]
     return [
         p if isinstance(p, Exception) else WriteResult(p.staged.ids, p.profile, len(obsolete[r.user_id]))
         for r, p in zip(requests, prepared, strict=True)

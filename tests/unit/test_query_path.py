@@ -66,68 +66,79 @@ async def test_the_async_direct_path_gives_the_graphs_answer():
     assert direct.model_dump(exclude={"usage"}) == prediction_from_state(state, Usage()).model_dump(exclude={"usage"})
 
 
-def test_a_query_reads_the_store_twice_after_a_write_and_never_when_nothing_changed(chroma_calls):
+def test_a_query_reads_the_store_once_after_the_users_write_and_never_when_nothing_changed(chroma_calls):
+    """After the user's own write in this process: the new record only (profile and manifest as the write stored
+    them, the kept records from the query cache). Before: two ``get``s (profile + manifest, every record)."""
     rpm = demo_rpm()
     rpm.personalize("ada", QUERY)  # first query: opens the collections
     rpm.add_interactions("ada", [HistoryItem(id="new-1", input="Arrived late and scratched.", response="2")])
     chroma_calls.clear()
     after_write = rpm.personalize("ada", QUERY)
-    assert chroma_calls == Counter(get=2)  # profile + manifest, then the examples' vectors and records
+    assert chroma_calls == Counter(get=1)
     chroma_calls.clear()
     again = rpm.personalize("ada", QUERY)
     assert chroma_calls == Counter()  # the store's write generation stood: this process's read serves
     assert again.model_dump(exclude={"usage"}) == after_write.model_dump(exclude={"usage"})
 
 
-async def test_an_async_query_reads_the_store_twice_after_a_write_and_never_when_nothing_changed(chroma_calls):
+async def test_an_async_query_reads_the_store_once_after_the_users_write_and_never_when_nothing_changed(
+    chroma_calls,
+):
     rpm = demo_rpm()
     await rpm.apersonalize("ada", QUERY)
     await rpm.aadd_interactions("ada", [HistoryItem(id="new-1", input="Arrived late and scratched.", response="2")])
     chroma_calls.clear()
     await rpm.apersonalize("ada", QUERY)
-    assert chroma_calls == Counter(get=2)
+    assert chroma_calls == Counter(get=1)
     chroma_calls.clear()
     await rpm.apersonalize("ada", QUERY)
     assert chroma_calls == Counter()
 
 
-def test_a_query_after_another_users_write_reads_the_store_once(chroma_calls):
-    """Another user's write moves the store's generation; the user's own records are unchanged: one ``get``."""
+def test_a_query_after_another_users_write_in_this_process_reads_nothing(chroma_calls):
+    """This process's write of another user is explained by its own commits: the user's entry stands (0 ``get``).
+
+    Before: one ``get`` (profile + manifest), as the write moved the store's generation.
+    """
     rpm = demo_rpm()
     before = rpm.personalize("ada", QUERY)
     rpm.build_user("bo", DEMO_HISTORY)
+    rpm.add_interactions("bo", [HistoryItem(id="new-1", input="Arrived late and scratched.", response="2")])
     chroma_calls.clear()
     after = rpm.personalize("ada", QUERY)
-    assert chroma_calls == Counter(get=1)  # profile + manifest; the examples' vectors and records are kept
+    assert chroma_calls == Counter()
     assert after.model_dump(exclude={"usage"}) == before.model_dump(exclude={"usage"})
     assert after.model_dump(exclude={"usage"}) == _graph_prediction(rpm, "ada", QUERY).model_dump(exclude={"usage"})
 
 
-async def test_an_async_query_after_another_users_write_reads_the_store_once(chroma_calls):
+async def test_an_async_query_after_another_users_write_in_this_process_reads_nothing(chroma_calls):
     rpm = demo_rpm()
-    await rpm.apersonalize("ada", QUERY)
+    before = await rpm.apersonalize("ada", QUERY)
     await rpm.abuild_user("bo", DEMO_HISTORY)
+    await rpm.aadd_interactions("bo", [HistoryItem(id="new-1", input="Arrived late and scratched.", response="2")])
     chroma_calls.clear()
-    await rpm.apersonalize("ada", QUERY)
-    assert chroma_calls == Counter(get=1)
+    after = await rpm.apersonalize("ada", QUERY)
+    assert chroma_calls == Counter()
+    assert after.model_dump(exclude={"usage"}) == before.model_dump(exclude={"usage"})
 
 
 def test_the_inference_graph_reads_the_store_as_the_direct_path_does(chroma_calls):
-    """Its three nodes share one store read (the query cache): two ``get``s after the user's write, then none."""
+    """Its three nodes share one store read (the query cache): one ``get`` after the user's write, then none
+    (nor after another user's write in this process)."""
     rpm = demo_rpm()
     _graph_prediction(rpm, "ada", QUERY)  # opens the collections
     rpm.add_interactions("ada", [HistoryItem(id="new-1", input="Arrived late and scratched.", response="2")])
     chroma_calls.clear()
     graph = _graph_prediction(rpm, "ada", QUERY)
-    assert chroma_calls == Counter(get=2)
+    assert chroma_calls == Counter(get=1)
     chroma_calls.clear()
     assert _graph_prediction(rpm, "ada", QUERY) == graph and chroma_calls == Counter()
     rpm.build_user("bo", DEMO_HISTORY)
     chroma_calls.clear()
-    assert _graph_prediction(rpm, "ada", QUERY) == graph and chroma_calls == Counter(get=1)
+    assert _graph_prediction(rpm, "ada", QUERY) == graph and chroma_calls == Counter()
 
 
-def test_a_retrieval_reads_the_store_twice_then_never_until_a_write(chroma_calls):
+def test_a_retrieval_reads_the_store_once_after_the_users_write_then_never_until_a_write(chroma_calls):
     from langchain_rpm.personalization import Personalizer
     from langchain_rpm.retrievers import RPMRetriever
 
@@ -136,7 +147,7 @@ def test_a_retrieval_reads_the_store_twice_then_never_until_a_write(chroma_calls
     rpm.add_interactions("ada", [HistoryItem(id="new-1", input="Arrived late and scratched.", response="2")])
     chroma_calls.clear()
     docs = RPMRetriever.from_rpm(rpm, user_id="ada").invoke(QUERY)
-    assert docs and chroma_calls == Counter(get=2)
+    assert docs and chroma_calls == Counter(get=1)
     chroma_calls.clear()
     found = Personalizer(rpm.components).invoke("ada", QUERY)
     assert found.examples and chroma_calls == Counter()
@@ -161,3 +172,35 @@ def test_one_users_write_makes_a_fixed_number_of_store_calls(chroma_calls):
         rpm.build_user(other, DEMO_HISTORY)
     assert first <= 7 and update <= 9, chroma_calls  # gets and two upserts each (measured: 7 and 9)
     assert build_calls("eve") == first  # three more users stored: not one call more
+
+
+def test_after_the_users_own_write_a_query_reads_only_the_new_records(monkeypatch):
+    """The records the user's write kept are held already (their ids are never rewritten): only the new one is read.
+
+    Before: the examples ``get`` asked for every record of the user (4), and the whole read is what a fresh
+    read gives (rows, their order, vectors and metadata exactly), so the answer is the same.
+    """
+    from chromadb.api.models.Collection import Collection
+
+    rpm = demo_rpm()
+    rpm.personalize("ada", QUERY)
+    rpm.add_interactions("ada", [HistoryItem(id="new-1", input="Arrived late and scratched.", response="2")])
+    asked: list[int] = []
+    original = Collection.get
+
+    def counting(self: Collection, *args: object, **kwargs: object) -> object:
+        if "embeddings" in (kwargs.get("include") or []):
+            asked.append(len(kwargs.get("ids") or []))
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(Collection, "get", counting)
+    after = rpm.personalize("ada", QUERY)
+    assert asked == [1]
+    cache = rpm.store.backend.query_cache
+    kept = cache.previous("ada")
+    cache.clear()
+    fresh = rpm.personalize("ada", QUERY)
+    read = cache.previous("ada")
+    assert kept is not None and read is not None and kept.ids == read.ids and kept.metadatas == read.metadatas
+    assert kept.vectors is not None and read.vectors is not None and (kept.vectors == read.vectors).all()
+    assert after.model_dump(exclude={"usage"}) == fresh.model_dump(exclude={"usage"})
