@@ -145,11 +145,27 @@ class Invoke(Request):
             return self.runnable.invoke(self.input, self.config, **self.kwargs)
 
     async def arun(self) -> Any:
-        """Invoke asynchronously."""
+        """Invoke asynchronously; a slot another call waits for is handed over before the reply is processed.
+
+        Replies that arrive together would otherwise be processed one after another (LangChain's callbacks,
+        our parsing) while the calls waiting for their slots start only after the last one: each wave of
+        calls would wait for the whole previous wave's CPU. Yielding :data:`HANDOVER_TURNS` loop turns
+        lets the woken call reach its model request first.
+        """
         if self.limiter is None:
             return await self.runnable.ainvoke(self.input, self.config, **self.kwargs)
-        async with self.limiter.ahold():
-            return await self.runnable.ainvoke(self.input, self.config, **self.kwargs)
+        slots = self.limiter.ahold()
+        async with slots:
+            reply = await self.runnable.ainvoke(self.input, self.config, **self.kwargs)
+            waited_for = slots.locked()  # no free slot: a call may be waiting for this one
+        if waited_for:
+            for _ in range(HANDOVER_TURNS):
+                await asyncio.sleep(0)
+        return reply
+
+
+HANDOVER_TURNS = 2
+"""Event-loop turns a finished call yields when its slot goes to a waiting call (see :meth:`Invoke.arun`)."""
 
 
 @dataclass(frozen=True)

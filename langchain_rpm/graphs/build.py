@@ -32,16 +32,16 @@ from __future__ import annotations
 from typing import Any
 
 from langchain_core.runnables import RunnableConfig
-from langgraph.errors import GraphBubbleUp
 from langgraph.graph import END, START, StateGraph
 from langgraph.runtime import get_runtime
 from langgraph.types import Overwrite, Send
 
 from langchain_rpm._plans import Plan, gather
 from langchain_rpm.components import RPMComponents
-from langchain_rpm.errors import BuildFailedError, ConfigurationError, InvalidHistoryError, StructuredOutputError
+from langchain_rpm.errors import BuildFailedError, ConfigurationError, InvalidHistoryError
 from langchain_rpm.graphs._commit import finalize_plan
 from langchain_rpm.graphs._progress import BuildProgress, emit
+from langchain_rpm.graphs._results import as_history_item, failure_entry, keyless, sharing_features
 from langchain_rpm.graphs._windows import windows
 from langchain_rpm.graphs.inference import plan_node
 from langchain_rpm.graphs.state import REQUEST_KEY, BuildRequest, BuildState, RPMContext, resolve_user_id
@@ -52,30 +52,12 @@ from langchain_rpm.stages.statistics import refresh_factors
 from langchain_rpm.types import (
     OTHER_FACTOR,
     Factor,
-    FailedItem,
     Feature,
     HistoryItem,
     ReasoningExample,
     UserProfile,
 )
 from langchain_rpm.usage import tracked_plan
-
-
-def _failure(item_id: str, stage: str, exc: Exception) -> dict[str, Any]:
-    if isinstance(exc, GraphBubbleUp):
-        raise exc
-    return {item_id: FailedItem(item_id=item_id, stage=stage, error=f"{type(exc).__name__}: {exc}"[:500]).model_dump()}
-
-
-def _as_item(example: dict[str, Any]) -> dict[str, Any]:
-    """A stored example as a history-item dict (its answer is the response)."""
-    return {
-        "id": example["item_id"],
-        "input": example["input"],
-        "response": example["answer"],
-        "options": example.get("options"),
-        "time": example.get("time"),
-    }
 
 
 class BuildSteps:
@@ -181,7 +163,7 @@ class BuildSteps:
         if factors is not None:
             requests = [ExtractionInput(text=i.input, options=i.options, factors=factors) for i in items]
         results = yield from self.components.extractor.pack_plan(requests, config)
-        results = [_keyless(result) for result in results]
+        results = [keyless(result) for result in results]
         failed_at = ["extract"] * len(results)  # an item whose judge call fails is recorded at stage "judge"
         if self.components.separate_judge:
             jobs = [i for i, result in enumerate(results) if not isinstance(result, Exception)]
@@ -198,11 +180,11 @@ class BuildSteps:
         failed: dict[str, Any] = {}
         for item, result, stage in zip(items, results, failed_at, strict=True):
             if isinstance(result, Exception):
-                failed |= _failure(item["id"], stage, result)
+                failed |= failure_entry(item["id"], stage, result)
+            elif isinstance(result, list):
+                outputs[item["id"]] = [f.model_dump() for f in result]
             else:
-                outputs[item["id"]] = (
-                    [f.model_dump() for f in result] if isinstance(result, list) else result.model_dump()
-                )
+                outputs[item["id"]] = result if isinstance(result, dict) else result.model_dump()
         stage = "extract" if key == "features" else "reason"
         for _ in outputs:  # one event per item, so progress moves item by item even in packs
             done, total = self._progress.advance(payload["key"], stage, 1)
@@ -229,7 +211,7 @@ class BuildSteps:
             if unfit <= threshold * max(1, base.num_features + len(new)) or self.components.settings.drift == "on":
                 return self._assigned(state)
             stored = state.get("stored") or {}
-            items = [_as_item(ex) for ex in stored.values()] + items
+            items = [as_history_item(ex) for ex in stored.values()] + items
             features = {**{k: ex["features"] for k, ex in stored.items()}, **features}
         emit("aggregate", state["user_id"], 0, 1)
         aggregator = self.components.aggregator
@@ -311,23 +293,28 @@ class BuildSteps:
         """Reasoning paths of one window of packs, the packs concurrently."""
         factors = self._factors(payload["factors"])
         window = payload["packs"]
-        plans = [
-            self.components.reasoner.pack_plan(
-                [
-                    ReasoningInput(
-                        item=HistoryItem.model_validate(item),
-                        features=[Feature.model_validate(f) for f in payload["features"][item["id"]]],
-                        factors=factors,
-                    )
-                    for item in pack
-                ],
-                config,
-            )
-            for pack in window
-        ]
+        plans = [self._reason_pack(pack, payload["features"], factors, config) for pack in window]
         results = [result for outcome in (yield from gather(plans)) for result in outcome]
         items = [item for pack in window for item in pack]
         return self._collected(payload, items, results, "examples", ["reason"] * len(items))
+
+    def _reason_pack(
+        self, pack: list[dict[str, Any]], features: dict[str, Any], factors: list[Factor], config: RunnableConfig
+    ) -> Plan[list[Any]]:
+        """One pack's examples (as state dicts sharing the state's feature dicts) or exceptions, in order."""
+        requests = [
+            ReasoningInput(
+                item=HistoryItem.model_validate(item),
+                features=[Feature.model_validate(f) for f in features[item["id"]]],
+                factors=factors,
+            )
+            for item in pack
+        ]
+        results = yield from self.components.reasoner.pack_plan(requests, config)
+        return [
+            sharing_features(result, request.features, features[request.item.id])
+            for request, result in zip(requests, results, strict=True)
+        ]
 
     def _factors(self, raw: list[dict[str, Any]]) -> list[Factor]:
         """The phase's factors as models, validated once (every window of a phase gets one state list).
@@ -389,10 +376,3 @@ def create_profile_build_graph(
     builder.add_edge("reason_items", "finalize")
     builder.add_edge("finalize", END)
     return builder
-
-
-def _keyless(result: Any) -> Any:
-    """An item left with no usable feature fails: its example would have no retrieval key and nothing to reason on."""
-    if isinstance(result, list) and not result:
-        return StructuredOutputError("FeatureExtractor: no usable feature after a retry (only non-words or copies)")
-    return result

@@ -378,8 +378,15 @@ def _unique(features: Mapping[str, Sequence[Feature]]) -> list[Feature]:
     pool: dict[tuple[str, str], Feature] = {}
     for feats in features.values():
         for feature in feats:
-            pool.setdefault(_key(feature), Feature(name=feature.name, context=feature.context))
+            key = _key(feature)
+            if key not in pool:  # a feature with nothing but name and context is its own entry: no copy
+                bare = all(getattr(feature, field) == empty for field, empty in _UNSET.items())
+                pool[key] = feature if bare else Feature(name=feature.name, context=feature.context)
     return list(pool.values())
+
+
+_UNSET = Feature(name="").model_dump(exclude={"name", "context"})
+"""A feature's fields besides name and context, at their defaults (factor, extra factors, verdicts)."""
 
 
 def _members(pool: list[Feature], factor_of: Mapping[int, str], name: str) -> list[str]:

@@ -55,10 +55,10 @@ def factor_statistics(
     overall = _mean([(answers[i.id], weight[i.id]) for i in items]) if task.kind is TaskKind.RATING else None
     judged = any(f.influenced is not None for item in items for f in features.get(item.id, ()))
     label_free = task.kind is TaskKind.OPEN_ENDED or (task.kind is TaskKind.MULTIPLE_CHOICE and judged)
+    by_factor = _by_factor(items, features)
     stats: dict[str, FactorStatistics] = {}
     for name in factor_names:
-        having = {item.id: [f for f in features.get(item.id, ()) if name in f.factors] for item in items}
-        having = {item_id: feats for item_id, feats in having.items() if feats}
+        having = by_factor.get(name, {})
         entry = FactorStatistics(support=len(having), coverage=len(having), history_size=len(items))
         if weights is not None:
             entry.weighted_coverage = sum(weight[item_id] for item_id in having)
@@ -69,6 +69,21 @@ def factor_statistics(
         stats[name] = entry
     baseline = _baseline(task, [answers[item.id] for item in items], labels)
     return {name: entry.model_copy(update=baseline) for name, entry in stats.items()}
+
+
+def _by_factor(
+    items: Sequence[HistoryItem], features: Mapping[str, Sequence[Feature]]
+) -> dict[str, dict[str, list[Feature]]]:
+    """Factor name -> item id -> the item's features of that factor (items in order), in one pass over the features.
+
+    Each feature's factors are read once, not once per factor of the profile (16-24 of them).
+    """
+    index: dict[str, dict[str, list[Feature]]] = defaultdict(dict)
+    for item in items:
+        for feature in features.get(item.id, ()):
+            for name in feature.factors:
+                index[name].setdefault(item.id, []).append(feature)
+    return index
 
 
 def _baseline(task: TaskSpec, answers: list[str], labels: list[str]) -> dict[str, object]:
@@ -189,9 +204,12 @@ def refresh_factors(
     if half_life is not None:
         weights = recency_weights([ex.item_id for ex in chronological(examples)], half_life)
     stats = factor_statistics(task, items, features, [f.name for f in factors], weights)
-    refreshed = []
-    for factor in factors:
-        members = [f.name for ex in examples for f in ex.features if factor.name in f.factors]
-        names = list(dict.fromkeys(members))
-        refreshed.append(factor.model_copy(update={"statistics": stats[factor.name], "features": names}))
-    return refreshed
+    members: dict[str, dict[str, None]] = defaultdict(dict)  # factor -> member feature names, in order
+    for example in examples:
+        for feature in example.features:
+            for name in feature.factors:
+                members[name][feature.name] = None
+    return [
+        factor.model_copy(update={"statistics": stats[factor.name], "features": list(members.get(factor.name, {}))})
+        for factor in factors
+    ]
