@@ -194,6 +194,19 @@ def test_one_users_rebuild_makes_five_store_calls_and_a_group_of_ten_the_same_fi
     assert all(len(store.get_examples(user)) == 3 for user in users)
 
 
+def test_staged_records_are_added_under_ids_no_earlier_write_used(tmp_path):
+    """Staging uses Chroma's ``add``, which silently keeps a record whose id exists: every id must be new."""
+    store = _seeded(tmp_path, ["ada", "bob"])
+    seen = set(store.examples.get(include=[])["ids"])
+    for _ in range(3):  # the same items rewritten, alone and in a group
+        written = [r.ids for r in run(write_many_plan(store, [_write("ada")]))]
+        written += [r.ids for r in run(write_many_plan(store, [_write("ada"), _write("bob")]))]
+        fresh = {record_id for ids in written for record_id in ids}
+        assert len(fresh) == sum(map(len, written)) and not fresh & seen
+        seen |= fresh
+    assert [ex.input for ex in store.get_examples("ada")] == ["ada 0", "ada 1", "ada 2"]
+
+
 async def test_a_queued_commit_frees_its_users_slot_so_the_next_user_builds_and_joins_its_group(tmp_path, monkeypatch):
     bulk = _bulk_rpm(tmp_path)
     switches = _count_switches(bulk.store, monkeypatch)
