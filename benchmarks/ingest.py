@@ -291,6 +291,17 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     return results
 
 
+def _best_row(pairs: list[dict[str, Any]]) -> str:
+    """The least disturbed run of each side (a shared box's load only ever adds time): best-of-N ratios."""
+    raw_cpu, ours_cpu = min(p["raw_cpu_ms"] for p in pairs), min(p["group_cpu_ms"] for p in pairs)
+    raw, ours = max(p["raw_records_per_s"] for p in pairs), max(p["group_records_per_s"] for p in pairs)
+    return (
+        f"| the same, best of the {len(pairs)} runs of each side (least CPU, most records/s) | ours {ours_cpu:.0f} ms "
+        f"CPU, {ours:.0f} records/s | raw add {raw_cpu:.0f} ms CPU, {raw:.0f} records/s | **{raw_cpu / ours_cpu:.2f}x** "
+        f"CPU, **{ours / raw:.2f}x** wall | |"
+    )
+
+
 def markdown(r: dict[str, Any]) -> str:
     """The results as a table, each figure beside its baseline from the same run."""
     users, per_user, grown = r["users"], r["per_user"], r["grown"]
@@ -317,6 +328,7 @@ def markdown(r: dict[str, Any]) -> str:
         f"ours {sorted(p['group_cpu_ms'] for p in fresh['pairs'])[len(fresh['pairs']) // 2]:.0f} ms | raw add "
         f"{sorted(p['raw_cpu_ms'] for p in fresh['pairs'])[len(fresh['pairs']) // 2]:.0f} ms | "
         f"**{fresh['median_cpu_ratio']:.2f}x** (pairs: {', '.join(f'{x:.2f}' for x in fresh['cpu_ratios'])}) | |",
+        _best_row(fresh["pairs"]),
         f"| ingest by group commit into the store above (already {users * per_user:,} records) | "
         f"{ours['group_records_per_s']:.0f} records/s | raw `collection.add` across users (max batch size) "
         f"{batched:.0f} records/s | **{ours['group_records_per_s'] / batched:.2f}x** | |",
