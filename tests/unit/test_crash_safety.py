@@ -169,7 +169,7 @@ def _versions(folder: Path) -> dict[str, str]:
 
 
 def test_a_group_commit_killed_at_any_write_leaves_each_user_whole_old_or_new(tmp_path):
-    """SIGKILL before the 2nd staging upsert, the 1st and 2nd of three switch upserts, and a delete."""
+    """SIGKILL before the 2nd staging add, the 1st and 2nd of three switch upserts, and a delete."""
     seeded = tmp_path / "seeded"
     assert _group_worker(seeded, "old") == 0
     outcomes = []
