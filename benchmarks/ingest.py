@@ -183,22 +183,17 @@ def group_vs_raw(users: int, per_user: int, group: int, repeats: int = 5) -> dic
     """Group commit into a fresh store vs raw ``collection.add`` across users into a fresh collection, interleaved.
 
     Both start from the same state: an empty embedded folder whose collections exist before the clock
-    starts, the input (raw: the records; ours: the examples and their vectors) made before it too. The pair with the median ratio, and every ratio.
+    starts, the input (raw: the records; ours: the examples and their vectors) made before it too. Each pair
+    runs back to back, raw first in even pairs and ours first in odd ones (a load that drifts during the run
+    favours neither). The pair with the median ratio, and every ratio.
     """
     pairs = []
-    for _ in range(repeats):
-        raw, raw_cpu = _raw_add_timed(users, per_user, across_users=True)
-        with tempfile.TemporaryDirectory() as folder:
-            embeddings = Precomputed()
-            embeddings.warm(range(users), per_user)
-            store = RPMStore(folder, embeddings=embeddings)
-            for kind in ("examples", "profiles"):
-                run(store.backend.collection(kind))
-            writes = [UserWrite(f"user-{u}", user_examples(u, per_user)) for u in range(users)]  # as raw's records
-            start, cpu = time.perf_counter(), time.process_time()
-            for i in range(0, users, group):
-                run(write_many_plan(store, writes[i : i + group]))
-            ours, ours_cpu = users * per_user / (time.perf_counter() - start), 1000 * (time.process_time() - cpu)
+    for repeat in range(repeats):
+        if repeat % 2 == 0:
+            raw, raw_cpu = _raw_add_timed(users, per_user, across_users=True)
+        ours, ours_cpu = _group_commit_timed(users, per_user, group)
+        if repeat % 2 == 1:
+            raw, raw_cpu = _raw_add_timed(users, per_user, across_users=True)
         pairs.append(
             {
                 "group_records_per_s": round(ours, 1),
@@ -217,6 +212,21 @@ def group_vs_raw(users: int, per_user: int, group: int, repeats: int = 5) -> dic
         "median_cpu_ratio": sorted(pair["cpu_ratio"] for pair in pairs)[repeats // 2],
         "pairs": pairs,
     }
+
+
+def _group_commit_timed(users: int, per_user: int, group: int) -> tuple[float, float]:
+    """Records per second and CPU ms of group commits of ``users`` into a fresh store (input made before the clock)."""
+    with tempfile.TemporaryDirectory() as folder:
+        embeddings = Precomputed()
+        embeddings.warm(range(users), per_user)
+        store = RPMStore(folder, embeddings=embeddings)
+        for kind in ("examples", "profiles"):
+            run(store.backend.collection(kind))
+        writes = [UserWrite(f"user-{u}", user_examples(u, per_user)) for u in range(users)]  # as raw's records
+        start, cpu = time.perf_counter(), time.process_time()
+        for i in range(0, users, group):
+            run(write_many_plan(store, writes[i : i + group]))
+        return users * per_user / (time.perf_counter() - start), 1000 * (time.process_time() - cpu)
 
 
 def _group_ingest(store: RPMStore, users: range, per_user: int, group: int) -> None:
@@ -250,7 +260,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--per-user", type=int, default=20)
     parser.add_argument("--group", type=int, default=100, help="users per group commit")
     parser.add_argument("--grown", type=int, default=10_000, help="records in the store for the grown write")
-    parser.add_argument("--repeats", type=int, default=5, help="interleaved pairs of group commit vs raw add")
+    parser.add_argument("--repeats", type=int, default=9, help="interleaved pairs of group commit vs raw add")
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
     command = ("python -m benchmarks.ingest " + shlex.join(sys.argv[1:] if argv is None else argv)).strip()
@@ -281,6 +291,17 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     return results
 
 
+def _best_row(pairs: list[dict[str, Any]]) -> str:
+    """The least disturbed run of each side (a shared box's load only ever adds time): best-of-N ratios."""
+    raw_cpu, ours_cpu = min(p["raw_cpu_ms"] for p in pairs), min(p["group_cpu_ms"] for p in pairs)
+    raw, ours = max(p["raw_records_per_s"] for p in pairs), max(p["group_records_per_s"] for p in pairs)
+    return (
+        f"| the same, best of the {len(pairs)} runs of each side (least CPU, most records/s) | ours {ours_cpu:.0f} ms "
+        f"CPU, {ours:.0f} records/s | raw add {raw_cpu:.0f} ms CPU, {raw:.0f} records/s | **{raw_cpu / ours_cpu:.2f}x** "
+        f"CPU, **{ours / raw:.2f}x** wall | |"
+    )
+
+
 def markdown(r: dict[str, Any]) -> str:
     """The results as a table, each figure beside its baseline from the same run."""
     users, per_user, grown = r["users"], r["per_user"], r["grown"]
@@ -307,6 +328,7 @@ def markdown(r: dict[str, Any]) -> str:
         f"ours {sorted(p['group_cpu_ms'] for p in fresh['pairs'])[len(fresh['pairs']) // 2]:.0f} ms | raw add "
         f"{sorted(p['raw_cpu_ms'] for p in fresh['pairs'])[len(fresh['pairs']) // 2]:.0f} ms | "
         f"**{fresh['median_cpu_ratio']:.2f}x** (pairs: {', '.join(f'{x:.2f}' for x in fresh['cpu_ratios'])}) | |",
+        _best_row(fresh["pairs"]),
         f"| ingest by group commit into the store above (already {users * per_user:,} records) | "
         f"{ours['group_records_per_s']:.0f} records/s | raw `collection.add` across users (max batch size) "
         f"{batched:.0f} records/s | **{ours['group_records_per_s'] / batched:.2f}x** | |",
@@ -321,9 +343,11 @@ def markdown(r: dict[str, Any]) -> str:
                 f"{late:.1f} ms | {early_at}: {early:.1f} ms | **{late / early:.2f}x** | flat |"
             )
     parts = [("inside Chroma's calls", "chroma_cpu"), ("ours (CPU outside Chroma's calls)", "ours_cpu")]
-    parts += [(f"inside Chroma's `{name}` calls", f"chroma_{name}_cpu") for name in ("get", "upsert", "delete")]
+    parts += [(f"inside Chroma's `{name}` calls", f"chroma_{name}_cpu") for name in ChromaClock.METHODS]
     for name, key in parts:
-        early, late = ours[f"write_early_{key}_ms"], ours[f"write_grown_{key}_ms"]
+        early, late = ours.get(f"write_early_{key}_ms", 0.0), ours.get(f"write_grown_{key}_ms", 0.0)
+        if not early and not late:
+            continue  # a method this code does not call
         rows.append(
             f"| one user's write ({per_user} records), shared layout, CPU {name}, store at {grown:,} records | "
             f"{late:.1f} ms | {early_at}: {early:.1f} ms | **{late / early:.2f}x** | flat |"
@@ -345,11 +369,12 @@ def markdown(r: dict[str, Any]) -> str:
             "- Precomputed vectors (no model); embedded Chroma (`PersistentClient`) on a temporary folder. CPU is "
             "`time.process_time()` of the whole process (Chroma's own threads included); medians of 7 writes.",
             "- A write's Chroma calls are counted in `tests/unit/test_group_commit.py`: 2 gets (manifest + profile; "
-            "every record of the users through their filter, which Chroma answers from its metadata index), 2 upserts, "
-            "1 delete, whatever the store holds; a group commit of many users makes the same calls.",
+            "every record of the users through their filter, which Chroma answers from its metadata index), 1 add (the "
+            "new records), 1 upsert (manifests and profiles), 1 delete, whatever the store holds; a group commit of many users makes the same calls.",
             "- Fresh-store rows: the store's collections and the raw baseline's collection are created, and the input "
             "made (raw: the records; ours: the examples, their vectors precomputed), before the clock starts; each "
-            "pair (raw, then ours) runs back to back; the pair with the median ratio is shown.",
+            "pair runs back to back (raw first in even pairs, ours first in odd ones); the pair with the median "
+            "ratio is shown.",
             "",
         ]
     )

@@ -161,11 +161,15 @@ class ChromaBackend(Embedder):
 
     # -- writes ----------------------------------------------------------------------------------------
     def stage_plan(self, user_id: str, staged: Staged) -> Plan[None]:
-        """Upsert the new records in max-size batches."""
+        """Add the new records in max-size batches."""
         return self.stage_many_plan([(user_id, staged)])
 
     def stage_many_plan(self, items: list[tuple[str, Staged]]) -> Plan[None]:
-        """Upsert every user's new records; in the shared layout, across users in max-size batches."""
+        """Add every user's new records; in the shared layout, across users in max-size batches.
+
+        ``add``, not ``upsert``: a staged id carries its write's fresh commit token, so no record has it yet
+        (Chroma's ``add`` skips its lookup of existing ids; it would silently keep a record that existed).
+        """
         if self.layout == "per_user" and len(items) > 1:
             for one in items:
                 yield from self.stage_many_plan([one])
@@ -179,7 +183,7 @@ class ChromaBackend(Embedder):
             return
         examples = yield from open_collection(self, "examples", items[0][0], fresh=self.layout == "per_user")
         for batch in slices(records, (yield from self.batch_size())):
-            yield call(examples, "upsert", batch)
+            yield call(examples, "add", batch)
 
     def switch_plan(self, user_id: str, ids: list[str], profile: UserProfile | None) -> Plan[None]:
         """Manifest and profile in one upsert of the profiles collection."""

@@ -3,7 +3,7 @@
 Usage: ``python -m tests.support.group_crash_worker STORE_DIR MARKER [KILL_AT]``: rewrites every user of
 :data:`USERS` with examples marked ``MARKER`` in one group commit (max batch size 4, so staging, switching
 and deleting each take several Chroma calls); with ``KILL_AT`` the process kills itself before its
-``KILL_AT``-th ``upsert``/``delete`` (1-based). Without users stored yet, it stores them one by one.
+``KILL_AT``-th ``add``/``upsert``/``delete`` (1-based). Without users stored yet, it stores them one by one.
 """
 
 from __future__ import annotations
@@ -44,7 +44,7 @@ def profile_of(user: str, marker: str) -> Any:
 def kill_before(n: int) -> None:
     """SIGKILL this process right before its ``n``-th Chroma write."""
     seen = [0]
-    for name in ("upsert", "delete"):
+    for name in ("add", "upsert", "delete"):
         original = getattr(Collection, name)
 
         def write(self: Collection, *args: Any, _original: Any = original, **kwargs: Any) -> Any:

@@ -96,19 +96,25 @@ class InjectedFailure(Exception):
 
 
 class FailingCollection:
-    """A collection whose ``upsert`` fails on call number ``fail_at`` (the writes before it went through)."""
+    """A collection whose write (``upsert`` or ``add``) number ``fail_at`` fails (the writes before it went through)."""
 
     def __init__(self, inner: Any, fail_at: int) -> None:
-        self._inner, self.fail_at, self.upserts = inner, fail_at, 0
+        self._inner, self.fail_at, self.writes = inner, fail_at, 0
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._inner, name)
 
-    def upsert(self, **kwargs: Any) -> Any:
-        self.upserts += 1
-        if self.upserts == self.fail_at:
+    def _write(self, name: str, kwargs: dict[str, Any]) -> Any:
+        self.writes += 1
+        if self.writes == self.fail_at:
             raise InjectedFailure("connection lost")
-        return self._inner.upsert(**kwargs)
+        return getattr(self._inner, name)(**kwargs)
+
+    def upsert(self, **kwargs: Any) -> Any:
+        return self._write("upsert", kwargs)
+
+    def add(self, **kwargs: Any) -> Any:
+        return self._write("add", kwargs)
 
 
 def _state(store: RPMStore) -> tuple[Any, list[tuple[str, str, str]], set[str]]:
@@ -125,7 +131,7 @@ def test_a_rebuild_that_fails_mid_write_leaves_the_previous_profile_whole(tmp_pa
     rpm.build_user("ada", OLD)
     before = _state(store)
     assert before[1] == [(i["id"], i["input"], i["response"]) for i in OLD]
-    store._batch = 2  # four new records: two upserts of the examples
+    store._batch = 2  # four new records: two writes (adds) of the examples
     store.handles[kind] = FailingCollection(getattr(store, kind), fail_at)
     with pytest.raises(InjectedFailure):
         rpm.build_user("ada", NEW)
@@ -163,7 +169,7 @@ def _versions(folder: Path) -> dict[str, str]:
 
 
 def test_a_group_commit_killed_at_any_write_leaves_each_user_whole_old_or_new(tmp_path):
-    """SIGKILL before the 2nd staging upsert, the 1st and 2nd of three switch upserts, and a delete."""
+    """SIGKILL before the 2nd staging add, the 1st and 2nd of three switch upserts, and a delete."""
     seeded = tmp_path / "seeded"
     assert _group_worker(seeded, "old") == 0
     outcomes = []

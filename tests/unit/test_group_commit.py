@@ -21,14 +21,18 @@ from tests.unit.test_query_path import chroma_calls  # noqa: F401  (the Chroma c
 
 
 class CountingCollection:
-    """A collection that counts its upserts and forwards everything."""
+    """A collection that counts its writes (``upsert`` and ``add``) and forwards everything."""
 
     def __init__(self, inner: Any) -> None:
-        self.inner, self.upserts = inner, 0
+        self.inner, self.writes = inner, 0
 
     def upsert(self, **kwargs: Any) -> Any:
-        self.upserts += 1
+        self.writes += 1
         return self.inner.upsert(**kwargs)
+
+    def add(self, **kwargs: Any) -> Any:
+        self.writes += 1
+        return self.inner.add(**kwargs)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.inner, name)
@@ -47,11 +51,11 @@ def _write(user: str) -> UserWrite:
 
 def test_fifty_users_cost_a_few_max_size_upserts_not_a_hundred(tmp_path):
     store = RPMStore(tmp_path, embeddings=CountingEmbeddings())
-    store._batch = 100  # 150 new records: 2 upserts of examples; 100 manifest + profile records: 1 upsert
+    store._batch = 100  # 150 new records: 2 adds of examples; 100 manifest + profile records: 1 upsert
     counted = {kind: CountingCollection(getattr(store, kind)) for kind in ("examples", "profiles")}
     store.handles.update(counted)
     results = run(write_many_plan(store, [_write(f"u{i:02d}") for i in range(50)]))
-    assert (counted["examples"].upserts, counted["profiles"].upserts) == (2, 1)
+    assert (counted["examples"].writes, counted["profiles"].writes) == (2, 1)
     assert len(results) == 50 and store.list_users() == [f"u{i:02d}" for i in range(50)]
     assert [ex.input for ex in store.get_examples("u07")] == ["u07 0", "u07 1", "u07 2"]
     assert store.search("u07", "f1", k=1)[0].example.input == "u07 1"
@@ -181,13 +185,26 @@ def test_one_users_rebuild_makes_five_store_calls_and_a_group_of_ten_the_same_fi
     chroma_calls.clear()
     run(write_many_plan(store, [_write("solo")]))
     single = Counter(chroma_calls)
-    # manifest + profile in one get, every record (id) of the user in one; stage and switch upserts; one
-    # delete of the superseded records
-    assert single == Counter(get=2, upsert=2, delete=1), single
+    # manifest + profile in one get, every record (id) of the user in one; the staging add (new ids) and the
+    # switch upsert; one delete of the superseded records
+    assert single == Counter(get=2, add=1, upsert=1, delete=1), single
     chroma_calls.clear()
     run(write_many_plan(store, [_write(user) for user in users]))
     assert Counter(chroma_calls) == single, chroma_calls  # ten users: the same calls, not ten times
     assert all(len(store.get_examples(user)) == 3 for user in users)
+
+
+def test_staged_records_are_added_under_ids_no_earlier_write_used(tmp_path):
+    """Staging uses Chroma's ``add``, which silently keeps a record whose id exists: every id must be new."""
+    store = _seeded(tmp_path, ["ada", "bob"])
+    seen = set(store.examples.get(include=[])["ids"])
+    for _ in range(3):  # the same items rewritten, alone and in a group
+        written = [r.ids for r in run(write_many_plan(store, [_write("ada")]))]
+        written += [r.ids for r in run(write_many_plan(store, [_write("ada"), _write("bob")]))]
+        fresh = {record_id for ids in written for record_id in ids}
+        assert len(fresh) == sum(map(len, written)) and not fresh & seen
+        seen |= fresh
+    assert [ex.input for ex in store.get_examples("ada")] == ["ada 0", "ada 1", "ada 2"]
 
 
 async def test_a_queued_commit_frees_its_users_slot_so_the_next_user_builds_and_joins_its_group(tmp_path, monkeypatch):

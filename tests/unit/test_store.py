@@ -304,7 +304,7 @@ class TestStore:
         store.add_examples("ada", history("ada", 8))
         for n in range(7):
             store.save_profile(profile(f"u{n}"))
-        assert [size for op, size in small.writes if op == "examples.upsert"] == [3, 3, 2]
+        assert [size for op, size in small.writes if op == "examples.add"] == [3, 3, 2]
         store.replace_user_examples("ada", history("ada", 1))  # copy-on-write: 1 new record, then 8 old deleted
         assert [size for op, size in small.writes if op == "examples.delete"] == [3, 3, 2]
         assert all(size <= 3 for _, size in small.writes)
