@@ -89,6 +89,8 @@ class ChromaBackend(Embedder):
         self.epoch = self.folder.epoch if self.folder is not None else 0
         self.max_batch: int | None = None
         self.query_cache = QueryCache()  # what queries read, per user, while no write moved the generation
+        if self.folder is not None:  # told of this process's explained writes (store/_write_window.py)
+            self.folder.watch(self.query_cache)
 
     @property
     def client(self) -> Any:

@@ -24,7 +24,6 @@ from chromadb.errors import NotFoundError
 
 from langchain_rpm._plans import Plan
 from langchain_rpm.store._backend import ChromaParts, Current, QueryContext, Records
-from langchain_rpm.store._folder import EmbeddedFolder
 from langchain_rpm.store._handles import forget_handle
 from langchain_rpm.store._io import call, is_stale_index_error
 from langchain_rpm.store._locks import reopen_plan
@@ -213,12 +212,8 @@ def _erasures(store: ChromaParts) -> str | None:
 
 
 def _generation(store: ChromaParts) -> tuple[int, str, bytes] | None:
-    """The folder's generation, the store's query cache told of this process's explained writes (None: a server)."""
-    if store.folder is None:
-        return None
-    folder: EmbeddedFolder = store.folder
-    folder.watch(store.query_cache)
-    return folder.generation()
+    """The folder's write generation (``None``: a server or in-memory client, not cached)."""
+    return store.folder.generation() if store.folder is not None else None
 
 
 def query_context_plan(store: ChromaParts, user_id: str) -> Plan[QueryContext]:
