@@ -201,8 +201,8 @@ class DemoReport:
         else:
             mark = "right" if correct else "wrong"
             line(f"  RPM answered {prediction.answer!r}; the user's own answer was {truth!r} ({mark}).")
-            for text in why:
-                console.print(plain(text))
+            for text in why:  # one line each, whole: a piped run must not cut it at rich's 80 columns
+                console.print(plain(text), soft_wrap=True)
 
     def end(self, folder: Path, summary: dict[str, Any], seconds: float) -> None:
         """The totals, what a real model adds, and the commands to go on with."""

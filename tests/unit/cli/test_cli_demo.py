@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shlex
 
 import pytest
@@ -63,6 +64,15 @@ def test_the_demo_says_what_it_built_answered_and_why_in_words(tmp_path, capsys,
     assert out.count("What RPM learned about") == 2 and "One reasoning path RPM wrote" in out
     assert "RPM answered" in out and "the user's own answer was" in out
     assert "held-out answers matched the user's own" in out and "What a real model would add" in out
+
+
+def test_piped_demo_lines_are_not_cut_at_80_columns(tmp_path, capsys, server):
+    """Seen in a fresh-clone demo piped to a log: "the user answered" on one line, "'dystopia'" on the next."""
+    result = run_main(capsys, "--store", tmp_path / "s", *model_options(server), "demo", "--users", "2")
+    assert result.status == 0, result.err
+    similar = [line for line in result.out.splitlines() if "a similar past item" in line]
+    assert similar and all(re.search(r"the user answered '[^']+'$", line) for line in similar), similar
+    assert any(len(line) > 80 for line in similar)  # the case that was cut: a line longer than rich's default
 
 
 def test_a_piped_build_prints_progress_lines(tmp_path, server):
