@@ -13,7 +13,6 @@ in both formats on one embedded client, interleaved (order alternating), each in
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import shlex
 import sys
@@ -24,6 +23,7 @@ from typing import Any
 
 import chromadb
 
+from benchmarks.ingest import save
 from benchmarks.overhead import machine
 from langchain_rpm.store._records import encode_manifest, example_id, manifest_id, profile_id, switch_record
 from langchain_rpm.testing import demo_rpm
@@ -101,11 +101,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "load_end": round(os.getloadavg()[0], 2),
         **{key: str(value) if isinstance(value, Path) else value for key, value in vars(args).items()},
     }
-    text = markdown(results)
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "switch_format.json").write_text(json.dumps(results, indent=2, default=str) + "\n")
-    (args.out / "switch_format.md").write_text(text)
-    print(text)
+    save(args.out, "switch_format", results, markdown(results))
     return results
 
 
