@@ -283,12 +283,16 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "raw_upsert_delete_cpu_ms": raw_growth,
         **{key: str(value) if isinstance(value, Path) else value for key, value in vars(args).items()},
     }
-    text = markdown(results)
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "ingest.json").write_text(json.dumps(results, indent=2, default=str) + "\n")
-    (args.out / "ingest.md").write_text(text)
-    print(text)
+    save(args.out, "ingest", results, markdown(results))
     return results
+
+
+def save(out: Path, name: str, results: dict[str, Any], text: str) -> None:
+    """Write ``{name}.json`` and ``{name}.md`` into ``out`` and print the markdown."""
+    out.mkdir(parents=True, exist_ok=True)
+    (out / f"{name}.json").write_text(json.dumps(results, indent=2, default=str) + "\n")
+    (out / f"{name}.md").write_text(text)
+    print(text)
 
 
 def _best_row(pairs: list[dict[str, Any]]) -> str:

@@ -24,7 +24,7 @@ from chromadb.api.models.Collection import Collection
 
 from langchain_rpm._plans import run
 from langchain_rpm.personalization import Personalizer
-from langchain_rpm.store._records import decode_manifest, manifest_id, profile_id, user_filter
+from langchain_rpm.store._records import decode_manifest, manifest_id, profile_id, stored_texts, user_filter
 from langchain_rpm.usage import UsageTracker, stage_config, with_tracker
 
 
@@ -34,11 +34,11 @@ def chroma_gets(rpm: Any, user: str, queries: int) -> dict[str, float]:
     profiles = run(backend.collection("profiles"))
     examples = run(backend.collection("examples", user, create=False))
     where, wanted = user_filter(user), [profile_id(user), manifest_id(user)]
-    manifest = profiles.get(ids=[wanted[1]], where=where, include=["documents"])["documents"][0]
-    ids = decode_manifest(manifest)[0]
+    include = ["documents", "metadatas"]  # what the store's read asks (JSON in the document before 2026-12)
+    ids = decode_manifest(stored_texts(profiles.get(ids=[wanted[1]], where=where, include=include))[wanted[1]])[0]
     out = {}
     for name, get in (
-        ("profiles", lambda: profiles.get(ids=wanted, where=where, include=["documents"])),
+        ("profiles", lambda: profiles.get(ids=wanted, where=where, include=include)),
         ("examples", lambda: examples.get(ids=ids, where=where, include=["embeddings", "metadatas"])),
     ):
         get()

@@ -38,12 +38,12 @@ from langchain_rpm.store._query_cache import QueryCache
 from langchain_rpm.store._records import (
     collection_name,
     default_client,
-    encode_manifest,
     example_records,
     manifest_id,
     profile_id,
     slices,
     stored_vector,
+    switch_record,
     user_filter,
 )
 from langchain_rpm.types import RetrievedExample, UserProfile
@@ -197,7 +197,7 @@ class ChromaBackend(Embedder):
         profiles = yield from self.collection("profiles")
         batch: dict[str, list[Any]] = {"ids": [], "embeddings": [], "documents": [], "metadatas": []}
         for user_id, ids, profile in items:
-            record = _switch_record(user_id, ids, profile)
+            record = _with_vectors(switch_record(user_id, ids, profile))
             if len(batch["ids"]) + len(record["ids"]) > size:
                 yield call(profiles, "upsert", batch)
                 batch = {key: [] for key in batch}
@@ -227,13 +227,7 @@ class ChromaBackend(Embedder):
     def put_profile_plan(self, profile: UserProfile) -> Plan[None]:
         """Upsert the profile record."""
         profiles = yield from self.collection("profiles")
-        record = {
-            "ids": [profile_id(profile.user_id)],
-            "embeddings": [PROFILE_VECTOR],
-            "documents": [profile.model_dump_json()],
-            "metadatas": [{"user_id": profile.user_id, "version": profile.version}],
-        }
-        yield call(profiles, "upsert", record)
+        yield call(profiles, "upsert", _with_vectors(switch_record(profile.user_id, None, profile)))
 
     def erase_plan(self, user_id: str) -> Plan[int]:
         """Every example record (per-user layout: the collection), the profile and the manifest."""
@@ -262,17 +256,6 @@ class ChromaBackend(Embedder):
         return chroma_compact_plan(self)
 
 
-def _switch_record(user_id: str, ids: list[str], profile: UserProfile | None) -> dict[str, list[Any]]:
-    """The profiles-collection records that make ``ids`` (and ``profile``) the user's current version."""
-    record: dict[str, list[Any]] = {
-        "ids": [manifest_id(user_id)],
-        "embeddings": [PROFILE_VECTOR],
-        "documents": [encode_manifest(ids)],
-        "metadatas": [{"user_id": user_id, "kind": reads.MANIFEST_KIND}],
-    }
-    if profile is not None:
-        record["ids"].append(profile_id(user_id))
-        record["embeddings"].append(PROFILE_VECTOR)
-        record["documents"].append(profile.model_dump_json())
-        record["metadatas"].append({"user_id": user_id, "version": profile.version})
-    return record
+def _with_vectors(record: dict[str, list[Any]]) -> dict[str, list[Any]]:
+    """``record`` with the placeholder vector Chroma needs on each record."""
+    return {**record, "embeddings": [PROFILE_VECTOR] * len(record["ids"])}

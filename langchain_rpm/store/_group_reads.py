@@ -31,7 +31,7 @@ from langchain_rpm._plans import Plan
 from langchain_rpm.store._backend import ChromaParts, Current
 from langchain_rpm.store._io import call
 from langchain_rpm.store._reads import _read_examples, newest_records
-from langchain_rpm.store._records import decode_manifest, manifest_id, profile_id, user_filter
+from langchain_rpm.store._records import decode_manifest, manifest_id, profile_id, stored_texts, user_filter
 from langchain_rpm.types import UserProfile
 
 Rows = dict[str, list[tuple[str, dict[str, Any]]]]  # user -> [(record id, metadata)]
@@ -90,15 +90,15 @@ def _rows_by_filter(store: ChromaParts, user_ids: list[str]) -> Plan[Rows]:
 
 
 def _profiles_and_manifests(store: ChromaParts, user_ids: list[str]) -> Plan[dict[str, str]]:
-    """``{record id: document}`` of the users' profiles and manifests (two records per user)."""
+    """``{record id: JSON}`` of the users' profiles and manifests (two records per user)."""
     per_call = max(1, (yield from store.batch_size()) // 2)
     profiles = yield from store.collection("profiles")
     documents: dict[str, str] = {}
     for start in range(0, len(user_ids), per_call):
         users = user_ids[start : start + per_call]
         wanted = [record_id for user in users for record_id in (profile_id(user), manifest_id(user))]
-        got = yield call(profiles, "get", {"ids": wanted, "where": users_filter(users), "include": ["documents"]})
-        documents.update(zip(got.get("ids") or [], got.get("documents") or [], strict=True))
+        request = {"ids": wanted, "where": users_filter(users), "include": ["documents", "metadatas"]}
+        documents.update(stored_texts((yield call(profiles, "get", request))))
     return documents
 
 

@@ -29,28 +29,34 @@ from langchain_rpm.store._io import call, is_stale_index_error
 from langchain_rpm.store._locks import reopen_plan
 from langchain_rpm.store._query_cache import CachedContext
 from langchain_rpm.store._records import (
+    MANIFEST_KIND,
     decode_manifest,
     hits,
     manifest_id,
     profile_id,
     rank,
+    stored_texts,
     user_filter,
 )
 from langchain_rpm.types import ReasoningExample, RetrievedExample, UserProfile
 
-MANIFEST_KIND = "example_ids"  # metadata ``kind`` of the per-user list of example record ids
 _ATTEMPTS = 3  # reads retried when a concurrent switch or another process's write got in the way
 
 
 def manifest_plan(store: ChromaParts, user_id: str) -> Plan[list[str] | None]:
     """The exact record ids of the user's examples, or ``None`` (no manifest, or one that may miss ids)."""
-    profiles = yield from store.collection("profiles")
-    request = {"ids": [manifest_id(user_id)], "where": user_filter(user_id), "include": ["documents"]}
-    documents = (yield call(profiles, "get", request)).get("documents") or []
-    if not documents:
+    text = (yield from _stored_texts(store, user_id, [manifest_id(user_id)])).get(manifest_id(user_id))
+    if text is None:
         return None
-    ids, exact = decode_manifest(documents[0])
+    ids, exact = decode_manifest(text)
     return ids if exact else None
+
+
+def _stored_texts(store: ChromaParts, user_id: str, record_ids: list[str]) -> Plan[dict[str, str]]:
+    """``{record id: JSON}`` of the user's manifest and/or profile (:func:`~._records.stored_texts`)."""
+    profiles = yield from store.collection("profiles")
+    request = {"ids": record_ids, "where": user_filter(user_id), "include": ["documents", "metadatas"]}
+    return stored_texts((yield call(profiles, "get", request)))
 
 
 def user_record_ids(store: ChromaParts, user_id: str) -> Plan[list[str]]:
@@ -114,11 +120,8 @@ def examples_plan(store: ChromaParts, user_id: str) -> Plan[list[ReasoningExampl
 
 def profile_plan(store: ChromaParts, user_id: str) -> Plan[UserProfile | None]:
     """The stored profile of ``user_id``, or ``None``."""
-    flt = user_filter(user_id)
-    collection = yield from store.collection("profiles")
-    result = yield call(collection, "get", {"ids": [profile_id(user_id)], "where": flt, "include": ["documents"]})
-    documents = result.get("documents") or []
-    return UserProfile.model_validate_json(documents[0]) if documents else None
+    text = (yield from _stored_texts(store, user_id, [profile_id(user_id)])).get(profile_id(user_id))
+    return UserProfile.model_validate_json(text) if text is not None else None
 
 
 def list_users_plan(store: ChromaParts) -> Plan[list[str]]:
@@ -258,9 +261,7 @@ def _query_context(
         profile, manifest = switched.profile_json, switched.manifest
     else:
         wanted = [profile_id(user_id), manifest_id(user_id)]
-        profiles = yield from store.collection("profiles")
-        got = yield call(profiles, "get", {"ids": wanted, "where": flt, "include": ["documents"]})
-        documents = dict(zip(got.get("ids") or [], got.get("documents") or [], strict=True))
+        documents = yield from _stored_texts(store, user_id, wanted)
         if wanted[0] not in documents:
             return CachedContext(None)
         profile, manifest = documents[wanted[0]], documents.get(wanted[1])

@@ -50,7 +50,7 @@ class Switched:
     ids: list[str]
 
     def documents(self) -> tuple[str, str]:
-        """The profile's and the manifest's documents, as the switch stored them."""
+        """The profile's and the manifest's JSON, as the switch stored them (:func:`~._records.switch_record`)."""
         return self.profile.model_dump_json(), encode_manifest(self.ids)
 
 

@@ -99,6 +99,7 @@ def _chroma_records_with(store: RPMStore, marker: str) -> list[str]:  # a server
     found = [
         *store.examples.get(include=["metadatas"])["metadatas"],
         *store.profiles.get(include=["documents"])["documents"],
+        *store.profiles.get(include=["metadatas"])["metadatas"],  # a profile's JSON is kept here since 9991821
     ]
     return [str(x)[:80] for x in found if marker in str(x)]
 

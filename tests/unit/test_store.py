@@ -19,7 +19,7 @@ from langchain_core.embeddings import DeterministicFakeEmbedding
 
 from langchain_rpm.errors import AsyncClientError, EmbeddingMismatchError
 from langchain_rpm.store import RPMStore, default_client, example_id, features_text, user_filter
-from langchain_rpm.store._records import decode_manifest
+from langchain_rpm.store._records import decode_manifest, stored_texts
 from langchain_rpm.store._records import manifest_id as _manifest_id
 from langchain_rpm.types import Factor, Feature, ReasoningExample, UserProfile
 from tests.support.rpm_fakes import CountingEmbeddings
@@ -246,7 +246,8 @@ class TestStore:
         manifest = _manifest_id("ada")
 
         def listed() -> set[str]:
-            return set(decode_manifest(store.profiles.get(ids=[manifest])["documents"][0])[0])
+            stored = stored_texts(store.profiles.get(ids=[manifest], include=["documents", "metadatas"]))
+            return set(decode_manifest(stored[manifest])[0])
 
         assert listed() == set(store.examples_collection("ada").get(where=user_filter("ada"), include=[])["ids"])
         query = [Feature(name="feature ada 2", factor="Theme")]

@@ -170,7 +170,7 @@ def test_chroma_commits_each_write_call_of_ours_at_least_twice(tmp_path):
 
 def test_what_a_write_hands_to_the_query_cache_is_what_it_stored():
     """The pending profile and manifest must be the stored documents (a change of the switch's format fails here)."""
-    from langchain_rpm.store._records import manifest_id, profile_id
+    from langchain_rpm.store._records import manifest_id, profile_id, stored_texts
 
     rpm = demo_rpm()
     _profile_items(rpm, "ada")
@@ -178,7 +178,8 @@ def test_what_a_write_hands_to_the_query_cache_is_what_it_stored():
     backend = rpm.store.backend
     pending = backend.query_cache.pending("ada", backend.folder.generation())
     profiles = run(backend.collection("profiles"))
-    stored = profiles.get(ids=[profile_id("ada"), manifest_id("ada")], include=["documents"])
-    documents = dict(zip(stored["ids"], stored["documents"], strict=True))
+    documents = stored_texts(
+        profiles.get(ids=[profile_id("ada"), manifest_id("ada")], include=["documents", "metadatas"])
+    )
     assert pending is not None and not pending.complete
     assert (pending.profile_json, pending.manifest) == (documents[profile_id("ada")], documents[manifest_id("ada")])

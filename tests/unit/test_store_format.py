@@ -1,0 +1,129 @@
+"""The profiles collection's stored format: manifests and profiles in metadata, and folders of the older format.
+
+Up to 9991821 a user's manifest and profile were the *documents* of their two records in
+``{namespace}_profiles``; since then the JSON is kept in metadata (``ids`` / ``profile``) and the document is
+``""`` (Chroma full-text indexes documents: ~3x the upsert cost). A folder written in the older format must
+read exactly as before, and a record an older version rewrites later must be read by its document.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from langchain_core.embeddings import DeterministicFakeEmbedding
+
+from langchain_rpm._plans import run
+from langchain_rpm.store import RPMStore
+from langchain_rpm.store._records import encode_manifest, manifest_id, profile_id
+from langchain_rpm.store._writes import UserWrite, write_many_plan
+from langchain_rpm.types import UserProfile
+from tests.unit.test_store import example, history, profile
+
+USERS = ["ada", "Zoë 🚀 数据"]
+
+
+def _store(folder: Path) -> RPMStore:
+    return RPMStore(folder, embeddings=DeterministicFakeEmbedding(size=8))
+
+
+def _switch_records_before_9991821(user_id: str, ids: list[str], stored: UserProfile | None) -> dict[str, Any]:
+    """The records the switch upserted up to 9991821 (``_chroma._switch_record`` there), verbatim in effect."""
+    record: dict[str, list[Any]] = {
+        "ids": [manifest_id(user_id)],
+        "embeddings": [[1.0]],
+        "documents": [encode_manifest(ids)],
+        "metadatas": [{"user_id": user_id, "kind": "example_ids"}],
+    }
+    if stored is not None:
+        record["ids"].append(profile_id(user_id))
+        record["embeddings"].append([1.0])
+        record["documents"].append(stored.model_dump_json())
+        record["metadatas"].append({"user_id": user_id, "version": stored.version})
+    return record
+
+
+def _reads(store: RPMStore, user_id: str) -> dict[str, Any]:
+    """Everything a reader sees of one user, on a store object that has cached nothing."""
+    context = run(store.backend.query_context_plan(user_id))
+    return {
+        "profile": store.get_profile(user_id),
+        "examples": store.get_examples(user_id),
+        "search": store.search(user_id, "feature 1", k=2),
+        "context": (context.profile, context.nearest(user_id, store.embeddings.embed_query("feature 1"), 2)),
+        "users": store.list_users(),
+    }
+
+
+def _written(folder: Path) -> dict[str, dict[str, Any]]:
+    store = _store(folder)
+    for n, user in enumerate(USERS, start=2):
+        store.replace_user_examples(user, history(user, n))
+        store.save_profile(profile(user, version=n))
+    return {user: _reads(_store(folder), user) for user in USERS}
+
+
+def _rewrite_in_the_old_format(folder: Path) -> None:
+    """Replace every user's manifest and profile records by the older encoding (delete, then add: no merge)."""
+    store = _store(folder)
+    for user in USERS:
+        ids = run(store.backend.current_plan(user)).records
+        old = _switch_records_before_9991821(user, sorted(ids), store.get_profile(user))
+        store.profiles.delete(ids=old["ids"])
+        store.profiles.add(**old)
+
+
+def test_the_switch_keeps_manifest_and_profile_in_metadata_and_no_document_text(tmp_path: Path) -> None:
+    store = _store(tmp_path)
+    store.replace_user_examples("ada", history("ada", 3))
+    saved = profile("ada", version=4)
+    store.save_profile(saved)
+    got = store.profiles.get(include=["documents", "metadatas"])
+    assert got["documents"] == ["", ""]  # main stored the JSON here, which Chroma full-text indexes
+    by_id = dict(zip(got["ids"], got["metadatas"], strict=True))
+    assert json.loads(by_id[manifest_id("ada")]["ids"])["ids"] == sorted(run(store.backend.current_plan("ada")).records)
+    assert UserProfile.model_validate_json(by_id[profile_id("ada")]["profile"]) == saved
+
+
+def test_a_folder_written_in_the_older_format_reads_exactly_as_before(tmp_path: Path) -> None:
+    before = _written(tmp_path)
+    _rewrite_in_the_old_format(tmp_path)
+    assert all(text for text in _store(tmp_path).profiles.get(include=["documents"])["documents"])  # old format
+    assert {user: _reads(_store(tmp_path), user) for user in USERS} == before
+
+
+def test_writes_over_an_older_format_folder_store_the_manifests_they_switch_in_the_new_format(tmp_path: Path) -> None:
+    before = _written(tmp_path)
+    _rewrite_in_the_old_format(tmp_path)
+    store = _store(tmp_path)
+    store.add_examples("ada", [example("9", "feature ada 9")])  # a user's write
+    rebuilt = profile(USERS[1], version=9)
+    grouped = UserWrite(USERS[1], [example("8", "feature z 8")], replace=False, make_profile=lambda *_: rebuilt)
+    run(write_many_plan(store, [grouped]))  # a group commit, reading the older manifest under its lock
+    stored = store.profiles.get(ids=[manifest_id(u) for u in USERS] + [profile_id(u) for u in USERS])
+    documents = dict(zip(stored["ids"], stored["documents"], strict=True))
+    assert [documents[manifest_id(u)] for u in USERS] == ["", ""]
+    assert documents[profile_id(USERS[1])] == ""
+    assert documents[profile_id("ada")]  # ada's write made no profile: the older record stays as it was
+    fresh = _store(tmp_path)
+    assert [ex.item_id for ex in fresh.get_examples("ada")] == ["0", "1", "9"]
+    assert [ex.item_id for ex in fresh.get_examples(USERS[1])] == ["0", "1", "2", "8"]
+    assert fresh.get_profile("ada") == before["ada"]["profile"]
+    assert fresh.get_profile(USERS[1]) == rebuilt
+    assert fresh.list_users() == sorted(USERS)
+
+
+def test_a_record_an_older_version_rewrote_afterwards_is_read_by_its_document(tmp_path: Path) -> None:
+    """Chroma's upsert merges metadata: an older writer leaves this format's keys behind, stale."""
+    store = _store(tmp_path)
+    store.replace_user_examples("ada", history("ada", 3))
+    store.save_profile(profile("ada", version=1))
+    kept, older = sorted(run(store.backend.current_plan("ada")).records)[:2], profile("ada", version=5)
+    store.profiles.upsert(**_switch_records_before_9991821("ada", kept, older))
+    stale = store.profiles.get(ids=[manifest_id("ada")], include=["metadatas"])["metadatas"][0]
+    assert len(json.loads(stale["ids"])["ids"]) == 3  # the newer format's key is still there
+    fresh = _store(tmp_path)
+    assert fresh.get_profile("ada") == older
+    assert len(fresh.get_examples("ada")) == 2
+    assert run(fresh.backend.query_context_plan("ada")).profile == older
