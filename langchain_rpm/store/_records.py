@@ -118,6 +118,8 @@ def collection_name(namespace: str, kind: str, user_id: str | None = None) -> st
 
 MANIFEST_KIND = "example_ids"  # metadata ``kind`` of the per-user list of example record ids
 MANIFEST_KEY, PROFILE_KEY = "ids", "profile"  # the metadata key holding a manifest's / a profile's JSON
+METADATA_TEXT_BYTES = 4096
+"""The longest JSON kept in metadata: Chroma Cloud refuses a metadata value over 4,096 bytes (its quotas)."""
 
 
 def switch_record(user_id: str, ids: Sequence[str] | None, profile: UserProfile | None) -> dict[str, list[Any]]:
@@ -125,25 +127,30 @@ def switch_record(user_id: str, ids: Sequence[str] | None, profile: UserProfile 
 
     Each JSON text is kept in its record's metadata (``ids`` / ``profile``) and the document is ``""``:
     Chroma full-text indexes documents, so a manifest or profile costs about three times as much to
-    upsert as a document (50 users' manifests and profiles: 82 -> 28 ms of CPU). Before this format they
-    were the documents; :func:`stored_texts` reads both. The empty document is written, not omitted:
-    Chroma's upsert keeps an omitted document and merges metadata.
+    upsert as a document (50 users' manifests and profiles: 82 -> 28 ms of CPU). A text over
+    :data:`METADATA_TEXT_BYTES` stays the document, as every text was before this format;
+    :func:`stored_texts` reads both. The empty document is written, not omitted: Chroma's upsert keeps an
+    omitted document and merges metadata.
 
     Example:
         >>> record = switch_record("ada", ["r2", "r1"], None)
         >>> record["documents"], record["metadatas"][0]["ids"]
         ([''], '{"ids": ["r1", "r2"]}')
+        >>> switch_record("ada", [f"{n:032}" for n in range(200)], None)["documents"][0][:9]
+        '{"ids": ['
     """
     record: dict[str, list[Any]] = {"ids": [], "documents": [], "metadatas": []}
+    texts: list[tuple[str, str, dict[str, Any]]] = []
     if ids is not None:
         record["ids"].append(manifest_id(user_id))
-        record["documents"].append("")
-        record["metadatas"].append({"user_id": user_id, "kind": MANIFEST_KIND, MANIFEST_KEY: encode_manifest(ids)})
+        texts.append((MANIFEST_KEY, encode_manifest(ids), {"user_id": user_id, "kind": MANIFEST_KIND}))
     if profile is not None:
         record["ids"].append(profile_id(user_id))
-        record["documents"].append("")
-        meta = {"user_id": user_id, "version": profile.version, PROFILE_KEY: profile.model_dump_json()}
-        record["metadatas"].append(meta)
+        texts.append((PROFILE_KEY, profile.model_dump_json(), {"user_id": user_id, "version": profile.version}))
+    for key, text, meta in texts:
+        small = len(text.encode()) <= METADATA_TEXT_BYTES
+        record["documents"].append("" if small else text)
+        record["metadatas"].append({**meta, key: text} if small else meta)
     return record
 
 

@@ -127,3 +127,24 @@ def test_a_record_an_older_version_rewrote_afterwards_is_read_by_its_document(tm
     assert fresh.get_profile("ada") == older
     assert len(fresh.get_examples("ada")) == 2
     assert run(fresh.backend.query_context_plan("ada")).profile == older
+
+
+def test_json_too_long_for_a_chroma_cloud_metadata_value_stays_the_document(tmp_path: Path) -> None:
+    """Chroma Cloud refuses a metadata value over 4,096 bytes: a big profile or manifest is stored as before."""
+    from langchain_rpm.types import Factor
+
+    store = _store(tmp_path)
+    store.replace_user_examples("ada", history("ada", 2))
+    store.save_profile(profile("ada", version=1))  # small: in metadata
+    big = profile("ada", version=2).model_copy(update={"factors": [Factor(name=f"Theme {n}") for n in range(200)]})
+    store.save_profile(big)
+    store.replace_user_examples("ada", history("ada", 150))  # 150 ids of 32 hex digits: over 4,096 bytes
+    got = store.profiles.get(ids=[profile_id("ada"), manifest_id("ada")], include=["documents", "metadatas"])
+    for document, meta in zip(got["documents"], got["metadatas"], strict=True):
+        assert len(document.encode()) > 4096 and all(len(str(v).encode()) <= 4096 for v in meta.values())
+    fresh = _store(tmp_path)
+    assert fresh.get_profile("ada") == big and len(fresh.get_examples("ada")) == 150
+    small = profile("ada", version=3)
+    store.save_profile(small)  # small again: back to metadata, the document emptied
+    assert _store(tmp_path).get_profile("ada") == small
+    assert store.profiles.get(ids=[profile_id("ada")], include=["documents"])["documents"] == [""]
