@@ -73,18 +73,18 @@ class Workers:
         """``fn`` over ``items`` on at most ``width`` workers at once; results in order (a raised one as is)."""
         results: list[R | BaseException] = [None] * len(items)  # type: ignore[list-item]
         contexts = [contextvars.copy_context() for _ in items]
-        cursor = iter(range(len(items)))
-        state = threading.Condition()
-        counts = {"running": 0, "ended": 0}
+        cursor = iter(range(len(items)))  # ``next`` on it is one step under the interpreter lock: no lock of ours
+        running = [0]
+        lock = threading.Lock()
         stopped = threading.Event()
+        ended: SimpleQueue[None] = SimpleQueue()
 
         def runner() -> None:
-            with state:
-                counts["running"] += 1
+            with lock:
+                running[0] += 1
             try:
                 while not stopped.is_set():  # checked after registering: see the interrupted wait below
-                    with state:
-                        index = next(cursor, None)
+                    index = next(cursor, None)
                     if index is None:
                         return
                     try:
@@ -92,21 +92,23 @@ class Workers:
                     except BaseException as exc:  # handed to the caller, which decides
                         results[index] = exc
             finally:
-                with state:
-                    counts["running"] -= 1
-                    counts["ended"] += 1
-                    state.notify_all()
+                with lock:
+                    running[0] -= 1
+                ended.put(None)
 
         runners = max(1, min(width, len(items)))
         try:
             for _ in range(runners):
                 self.submit(runner)
-            with state:
-                state.wait_for(lambda: counts["ended"] == runners)
+            for _ in range(runners):
+                ended.get()
         except BaseException:  # interrupted (Ctrl-C): start nothing more, let the running tasks end, then raise
             stopped.set()
-            with state:
-                state.wait_for(lambda: counts["running"] == 0)
+            while True:
+                with lock:
+                    if not running[0]:
+                        break
+                ended.get()
             raise
         return results
 
