@@ -70,22 +70,19 @@ def test_a_sync_build_starts_its_worker_threads_once_not_per_window(tmp_path, th
 
 
 def test_a_gather_runs_at_most_max_workers_plans_at_once():
-    running, peak, lock = [0], [0], threading.Lock()
+    slots = threading.BoundedSemaphore(5)  # a sixth task at once would find no slot
+    together = threading.Barrier(5)  # and five at once, every round, or the barrier breaks
 
-    def step() -> None:
-        with lock:
-            running[0] += 1
-            peak[0] = max(peak[0], running[0])
-        time.sleep(0.002)
-        with lock:
-            running[0] -= 1
-
-    def plan(i: int) -> Plan[int]:
-        yield Call(step)
+    def task(i: int) -> int:
+        if not slots.acquire(blocking=False):
+            raise AssertionError("more than 5 tasks ran at once")
+        try:
+            together.wait(timeout=20)
+        finally:
+            slots.release()
         return i
 
-    assert _workers.WORKERS.map(lambda i: run(plan(i)), list(range(40)), width=5) == list(range(40))
-    assert 1 <= peak[0] <= 5
+    assert _workers.WORKERS.map(task, list(range(40)), width=5) == list(range(40))
 
 
 def test_results_and_errors_come_back_in_order_and_the_first_error_is_raised():
