@@ -156,6 +156,7 @@ def test_an_idle_worker_exits_after_its_idle_time(monkeypatch):
 
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+@pytest.mark.filterwarnings("ignore:.*fork.*:DeprecationWarning")  # Python 3.12+ warns on fork with threads
 def test_a_forked_child_runs_gathers_on_its_own_workers():
     barrier = threading.Barrier(4)
     assert run(gather([waiting_at(barrier, i) for i in range(4)])) == [0, 1, 2, 3]  # idle workers now exist
