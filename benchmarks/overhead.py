@@ -23,6 +23,7 @@ import os
 import platform
 import pstats
 import shlex
+import subprocess
 import sys
 import tempfile
 import time
@@ -182,16 +183,35 @@ def target_note(met: bool, target: str) -> str:
     return f"{target}: {'met' if met else '**not met**'}"
 
 
-def scaling(sizes: list[int], profile_top: int, repeat: int = 3, fresh: bool = True) -> dict[str, Any]:
+def tree_row(tree: Path, n: int, mode: str) -> dict[str, Any]:
+    """One row measured with the code of another source tree (``git archive`` of a baseline), in a fresh process."""
+    code = f"import json; from benchmarks.overhead import _fresh_row; print(json.dumps(_fresh_row({n}, {mode!r}, 0)))"
+    env = {**os.environ, "PYTHONPATH": str(tree)}
+    done = subprocess.run([sys.executable, "-c", code], cwd=tree, env=env, capture_output=True, text=True, check=True)
+    return json.loads(done.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
+
+
+def scaling(
+    sizes: list[int], profile_top: int, repeat: int = 3, fresh: bool = True, baseline: Path | None = None
+) -> dict[str, Any]:
     """Every size, async and sync, ``repeat`` times interleaved (each in a fresh process), beside the bare-call
-    floors measured now; each row is the median run."""
+    floors measured now; each row is the median run. With ``baseline`` (another source tree), every row is
+    also measured with that tree's code, alternating which of the two goes first."""
     floors = asyncio.run(_floors())
     keys = [(n, mode) for n in sizes for mode in ("async", "sync", FROZEN)]
     runs: dict[tuple[int, str], list[dict[str, Any]]] = {key: [] for key in keys}
-    for _ in range(repeat):
+    base: dict[tuple[int, str], list[dict[str, Any]]] = {key: [] for key in keys}
+    for turn in range(repeat):
         for n, mode in keys:
+            if baseline is not None and turn % 2 == 0:
+                base[(n, mode)].append(tree_row(baseline, n, mode))
             runs[(n, mode)].append(measured_row(n, mode, fresh=fresh))
+            if baseline is not None and turn % 2 == 1:
+                base[(n, mode)].append(tree_row(baseline, n, mode))
     rows = [median_row(runs[key]) for key in keys]
+    if baseline is not None:
+        for row, key in zip(rows, keys, strict=True):
+            row["baseline"] = median_row(base[key])
     profiled = measured_row(sizes[-1], "async", profile_top, fresh=fresh) if profile_top else {}
     return {"floors": floors, "rows": rows, "profile": profiled.get("profile", ""), "repeat": repeat}
 
@@ -220,6 +240,23 @@ def markdown(results: dict[str, Any], command: str) -> str:
             f"| {row['items']} | {row['mode']} | {row['calls']} | {ms:.2f} | {runs} | {full} | {floor:.2f} ms "
             f"| **{ms / floor:.1f}x** | {met} |"
         )
+    if any("baseline" in row for row in results["rows"]):
+        lines += [
+            "",
+            f"Interleaved with the baseline tree `{results.get('baseline_tree', '?')}` (each run a fresh process, the "
+            "two trees alternating which goes first):",
+            "",
+            "| N | mode | this tree, ms/call (median) | runs | baseline tree, ms/call (median) | runs | lower in |",
+            "|---|---|---|---|---|---|---|",
+        ]
+        for row in results["rows"]:
+            mine, theirs = row.get("runs_ms_per_call", []), row["baseline"].get("runs_ms_per_call", [])
+            lower = sum(a < b for a, b in zip(mine, theirs, strict=False))
+            lines.append(
+                f"| {row['items']} | {row['mode']} | {row['outside_model_ms_per_call']:.2f} | "
+                f"{', '.join(f'{r:.2f}' for r in mine)} | {row['baseline']['outside_model_ms_per_call']:.2f} | "
+                f"{', '.join(f'{r:.2f}' for r in theirs)} | {lower} of {len(mine)} pairs |"
+            )
     m = results["machine"]
     lines += [
         "",
@@ -267,12 +304,15 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--profile", type=int, default=25, help="top functions of the largest async build")
     parser.add_argument("--repeat", type=int, default=3, help="runs per row (the median is reported)")
     parser.add_argument("--in-process", action="store_true", help="run every row in this process (quick checks)")
+    parser.add_argument("--baseline", type=Path, help="another source tree (git archive) measured in alternation")
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
     command = ("python -m benchmarks.overhead " + shlex.join(sys.argv[1:] if argv is None else argv)).strip()
     results = {"command": command, "machine": machine()}
     sizes = [int(n) for n in args.sizes.split(",")]
-    results |= scaling(sizes, args.profile, args.repeat, fresh=not args.in_process)
+    results |= scaling(sizes, args.profile, args.repeat, fresh=not args.in_process, baseline=args.baseline)
+    if args.baseline is not None:
+        results["baseline_tree"] = str(args.baseline)
     results["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "overhead.json").write_text(json.dumps(results, indent=2) + "\n")

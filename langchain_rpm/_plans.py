@@ -30,8 +30,8 @@ from dataclasses import dataclass, field
 from typing import Any, TypeAlias, TypeVar
 
 from langchain_core.runnables import Runnable, RunnableConfig
-from langchain_core.runnables.config import ContextThreadPoolExecutor
 
+from langchain_rpm._workers import WORKERS
 from langchain_rpm.errors import ConfigurationError
 
 T = TypeVar("T")
@@ -173,8 +173,9 @@ class Gather(Request):
     """Run several plans concurrently; the reply lists their results in order.
 
     With ``return_exceptions`` a plan's exception is its result (the others go on); else the first
-    exception is raised once every plan has finished. Sync: a thread pool of ``max_workers``
-    (context and callbacks propagate); async: ``asyncio.gather``. LLM concurrency stays bounded by
+    exception is raised once every plan has finished. Sync: at most ``max_workers`` of the process's
+    reused worker threads (:mod:`langchain_rpm._workers`; context and callbacks propagate); async:
+    ``asyncio.gather``. LLM concurrency stays bounded by
     the :class:`CallLimiter` the model requests hold, not by this.
     """
 
@@ -186,9 +187,7 @@ class Gather(Request):
         """Run the plans on worker threads (inline when there is only one)."""
         if len(self.plans) <= 1 or self.max_workers <= 1:
             return self._collect([_attempt(run, plan) for plan in self.plans])
-        with ContextThreadPoolExecutor(max_workers=min(self.max_workers, len(self.plans))) as pool:
-            outcomes = list(pool.map(lambda plan: _attempt(run, plan), self.plans))
-        return self._collect(outcomes)
+        return self._collect(WORKERS.map(_run_attempt, self.plans, width=self.max_workers))
 
     async def arun(self) -> list[Any]:
         """Run the plans as concurrent tasks."""
@@ -244,6 +243,10 @@ def _attempt(driver: Callable[[Plan[Any]], Any], plan: Plan[Any]) -> Any:
         return driver(plan)
     except Exception as exc:
         return exc
+
+
+def _run_attempt(plan: Plan[Any]) -> Any:
+    return _attempt(run, plan)
 
 
 def gather(plans: Sequence[Plan[Any]], *, return_exceptions: bool = False) -> Plan[list[Any]]:

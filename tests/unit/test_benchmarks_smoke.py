@@ -56,6 +56,20 @@ def test_overhead_benchmark_runs_at_tiny_sizes(tmp_path):
     assert "| N | mode |" in (tmp_path / "overhead.md").read_text() and results["profile"]
 
 
+def test_overhead_benchmark_measures_a_baseline_tree_in_alternation(tmp_path):
+    from pathlib import Path
+
+    from benchmarks import overhead
+
+    tree = Path(overhead.__file__).resolve().parents[1]  # this tree as its own baseline: both columns filled
+    results = overhead.scaling([4], 0, repeat=2, fresh=False, baseline=tree) | {"machine": overhead.machine()}
+    for row in results["rows"]:
+        assert len(row["runs_ms_per_call"]) == len(row["baseline"]["runs_ms_per_call"]) == 2
+        assert row["baseline"]["calls"] == row["calls"]  # the same build, run by the other tree's code
+    text = overhead.markdown(results | {"baseline_tree": str(tree)}, "python -m benchmarks.overhead")
+    assert f"baseline tree `{tree}`" in text and text.count("of 2 pairs |") == 3
+
+
 def test_query_benchmark_runs_at_tiny_sizes(tmp_path):
     from benchmarks import query
 
