@@ -8,6 +8,7 @@ import subprocess
 import sys
 import textwrap
 import threading
+import time
 from collections import Counter
 from typing import Any
 
@@ -26,6 +27,7 @@ from tests.unit.conftest import MOVIE_HISTORY
 N = len(MOVIE_HISTORY)
 INPUT = {"user_id": "ada", "history": MOVIE_HISTORY}
 CONFIG = {"configurable": {"thread_id": "build-ada"}, "max_concurrency": 2}
+CRASH_GRACE_SECONDS = 1.0
 
 
 class SimulatedCrash(BaseException):
@@ -43,13 +45,21 @@ class CountingResponder:
 
     def __call__(self, messages: list[BaseMessage], schema: dict[str, Any]) -> dict[str, Any]:
         with self._lock:
-            if self.crash_after is not None and len(self.paid) >= self.crash_after:
-                raise SimulatedCrash(f"crash after {self.crash_after} calls")
-            reply = rpm_responder(messages, schema)
-            props = schema.get("properties", {})
-            pas = "factors" in props or "assignments" in props  # Propose, Assign (and the residual pass)
-            stage = "extract" if "features" in props else "cluster" if pas else "reason"
-            self.paid.append((stage, str(messages[-1].content).split("</input>")[0][-60:]))
+            crash = self.crash_after is not None and len(self.paid) >= self.crash_after
+            if not crash:
+                return self._answer(messages, schema)
+        # A reply that reaches LangGraph after the crash has stopped the graph is dropped with it (LangGraph
+        # saves the writes of the tasks that finished before the error): give the other call under way time
+        # to be saved, as a real crash later in the call would, so that "paid once" counts exactly.
+        time.sleep(CRASH_GRACE_SECONDS)
+        raise SimulatedCrash(f"crash after {self.crash_after} calls")
+
+    def _answer(self, messages: list[BaseMessage], schema: dict[str, Any]) -> dict[str, Any]:
+        reply = rpm_responder(messages, schema)
+        props = schema.get("properties", {})
+        pas = "factors" in props or "assignments" in props  # Propose, Assign (and the residual pass)
+        stage = "extract" if "features" in props else "cluster" if pas else "reason"
+        self.paid.append((stage, str(messages[-1].content).split("</input>")[0][-60:]))
         return reply
 
     def assert_each_item_paid_once(self) -> None:
