@@ -1,0 +1,64 @@
+"""Counting guards of the query's own CPU (issue 21 item 2): work done per query is counted, never timed."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from langchain_rpm import LAMP3, FeatureExtractor
+from langchain_rpm.stages import clustering
+from langchain_rpm.testing import FakeStructuredChatModel
+from langchain_rpm.types import Factor, FactorStatistics
+
+FACTORS = [
+    Factor(name="Quality", features=["taste", "texture"], statistics=FactorStatistics(support=2, coverage=2)),
+    Factor(name="Delivery", features=["late arrival"], statistics=FactorStatistics(support=5, coverage=5)),
+    Factor(name="Price", features=["cheap", "good value"], statistics=FactorStatistics(support=3, coverage=3)),
+]
+UNFIT = [  # the model chose no factor for any of them: each is soft-assigned to the closest
+    {"feature_name": "tasty", "context": "tastes of lemon", "factors": []},
+    {"feature_name": "colour", "context": "bright red", "factors": []},
+    {"feature_name": "bargain", "context": "cheap for the size", "factors": []},
+    {"feature_name": "arrival", "context": "arrived late", "factors": []},
+]
+
+
+@pytest.fixture
+def stems(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The texts whose word stems are computed (the soft assignment's work), in order."""
+    seen: list[str] = []
+    original = clustering._stems
+
+    def counting(text: str) -> set[str]:
+        seen.append(text)
+        return original(text)
+
+    monkeypatch.setattr(clustering, "_stems", counting)
+    return seen
+
+
+def _extract(factors: list[Factor]) -> list[Any]:
+    model = FakeStructuredChatModel(responder=lambda messages, schema: {"features": UNFIT})
+    return FeatureExtractor(model, LAMP3).invoke({"text": "Tasty, cheap, late.", "factors": factors})
+
+
+def test_a_replys_unfit_features_share_one_reading_of_the_factors(stems):
+    features = _extract(FACTORS)
+    assert [(f.factor, f.soft_assigned) for f in features] == [
+        ("Quality", True),
+        ("Delivery", True),  # no shared stem: the most support
+        ("Price", True),
+        ("Delivery", True),
+    ]
+    assert features == [f.model_copy(update={"factor": clustering.closest_factor(f, FACTORS)}) for f in features]
+    stems.clear()
+    _extract(FACTORS)
+    # each factor's vocabulary once per reply, plus each feature's own words (main: 4 x 3 + 4 = 16)
+    assert len(stems) == len(FACTORS) + len(UNFIT)
+
+
+def test_a_single_factor_is_the_closest_without_reading_any_words(stems):
+    features = _extract(FACTORS[:1])
+    assert {(f.factor, f.soft_assigned) for f in features} == {("Quality", True)}
+    assert stems == []  # main: 2 per feature
