@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import pytest
 
 from langchain_rpm import LAMP3, FeatureExtractor
 from langchain_rpm.stages import clustering
-from langchain_rpm.testing import FakeStructuredChatModel
+from langchain_rpm.testing import FakeStructuredChatModel, demo_rpm
 from langchain_rpm.types import Factor, FactorStatistics
 
 FACTORS = [
@@ -16,6 +17,7 @@ FACTORS = [
     Factor(name="Delivery", features=["late arrival"], statistics=FactorStatistics(support=5, coverage=5)),
     Factor(name="Price", features=["cheap", "good value"], statistics=FactorStatistics(support=3, coverage=3)),
 ]
+QUERY = "The strap broke on the second day."
 UNFIT = [  # the model chose no factor for any of them: each is soft-assigned to the closest
     {"feature_name": "tasty", "context": "tastes of lemon", "factors": []},
     {"feature_name": "colour", "context": "bright red", "factors": []},
@@ -62,3 +64,30 @@ def test_a_single_factor_is_the_closest_without_reading_any_words(stems):
     features = _extract(FACTORS[:1])
     assert {(f.factor, f.soft_assigned) for f in features} == {("Quality", True)}
     assert stems == []  # main: 2 per feature
+
+
+@pytest.fixture
+def matrix_norms(monkeypatch: pytest.MonkeyPatch) -> list[tuple[int, ...]]:
+    """The shapes of the 2-D arrays whose row norms numpy computes (the ranking's per-row work)."""
+    shapes: list[tuple[int, ...]] = []
+    original = np.linalg.norm
+
+    def counting(x: Any, *args: Any, **kwargs: Any) -> Any:
+        if np.ndim(x) == 2:
+            shapes.append(np.shape(x))
+        return original(x, *args, **kwargs)
+
+    monkeypatch.setattr(np.linalg, "norm", counting)
+    return shapes
+
+
+@pytest.mark.parametrize("mode", ["sync", "async"])
+async def test_a_repeated_query_ranks_without_measuring_the_examples_again(matrix_norms, mode):
+    rpm = demo_rpm()
+    first = rpm.personalize("ada", QUERY)
+    assert len(matrix_norms) == 1 and first.example_ids  # the first query reads and ranks the user's examples
+    matrix_norms.clear()
+    for _ in range(3):
+        again = rpm.personalize("ada", QUERY) if mode == "sync" else await rpm.apersonalize("ada", QUERY)
+        assert (again.answer, again.example_ids) == (first.answer, first.example_ids)
+    assert matrix_norms == []  # main: one norm of the whole example matrix per query
