@@ -66,6 +66,9 @@ def test_query_benchmark_runs_at_tiny_sizes(tmp_path):
     assert results["cpu"]["store_calls"] == {"repeated": 0, "other_write": 0, "own_write": 1}
     assert results["first_query"]["after warm_up()"]["warm_up_s"] > 0
     assert "`apersonalize` wall p50" in (tmp_path / "query.md").read_text()
+    assert "**issue 21's figure** (async)" in (tmp_path / "query.md").read_text()
+    cpu, figure = results["cpu"], results["cpu"]["issue_figure_sync_ms"]["a repeated query"]
+    assert figure == round(cpu["sync"]["ours_ms"] - cpu["model_calls_bare"]["sync_ms"], 3)
 
 
 def test_ingest_benchmark_runs_at_tiny_sizes(tmp_path):
