@@ -9,6 +9,7 @@ import pytest
 
 from langchain_rpm import LAMP3, FeatureExtractor
 from langchain_rpm.stages import clustering
+from langchain_rpm.tasks import TaskSpec
 from langchain_rpm.testing import FakeStructuredChatModel, demo_rpm
 from langchain_rpm.types import Factor, FactorStatistics
 
@@ -91,3 +92,20 @@ async def test_a_repeated_query_ranks_without_measuring_the_examples_again(matri
         again = rpm.personalize("ada", QUERY) if mode == "sync" else await rpm.apersonalize("ada", QUERY)
         assert (again.answer, again.example_ids) == (first.answer, first.example_ids)
     assert matrix_norms == []  # main: one norm of the whole example matrix per query
+
+
+@pytest.mark.parametrize("mode", ["sync", "async"])
+async def test_a_querys_answer_is_normalized_once(monkeypatch, mode):
+    rpm = demo_rpm()
+    expected = rpm.personalize("ada", QUERY)
+    seen: list[object] = []
+    original = TaskSpec.normalize
+
+    def counting(self: TaskSpec, answer: object, options: Any = None) -> str:
+        seen.append(answer)
+        return original(self, answer, options)
+
+    monkeypatch.setattr(TaskSpec, "normalize", counting)
+    got = rpm.personalize("ada", QUERY) if mode == "sync" else await rpm.apersonalize("ada", QUERY)
+    assert (got.answer, got.valid, got.raw_answer) == (expected.answer, True, expected.raw_answer)
+    assert seen == [expected.raw_answer]  # main: twice (the retry check, then the prediction's)
