@@ -41,6 +41,7 @@ LOCK_FILE = "rpm-write.lock"
 TOKEN_FILE = "rpm-write-token"
 ERASE_FILE = "rpm-erase-token"
 CHROMA_DATABASE = "chroma.sqlite3"  # an embedded Chroma's SQLite file (tests/unit/test_query_cache.py checks it)
+_TOKEN_BYTES = 4096  # a token is 32 hex characters, written whole (os.replace): one read gets all of it
 
 
 class Watcher(Protocol):
@@ -62,6 +63,7 @@ class EmbeddedFolder:
         """Track ``folder``, opened by ``client`` (a ``PersistentClient``)."""
         self.folder = folder
         self.client = client
+        self._paths = {name: str(folder / name) for name in (TOKEN_FILE, ERASE_FILE, CHROMA_DATABASE)}
         self.epoch = 0  # bumped whenever this process reopens Chroma on the folder
         self.writer = threading.Lock()  # one writer of this process at a time
         self.file_lock = FileLock(folder / LOCK_FILE, thread_local=False)
@@ -91,10 +93,15 @@ class EmbeddedFolder:
             watcher.advance(before, after, touched, erasures, switched)
 
     def _read_token(self, name: str = TOKEN_FILE) -> str:
+        """A token file's text (``""`` without one): a bare descriptor, no Python file object (every query reads it)."""
         try:
-            return (self.folder / name).read_text()
+            descriptor = os.open(self._paths[name], os.O_RDONLY)
         except FileNotFoundError:
             return ""
+        try:
+            return os.read(descriptor, _TOKEN_BYTES).decode()
+        finally:
+            os.close(descriptor)
 
     def refresh(self) -> None:
         """Reopen Chroma if another process wrote since this process last looked (cheap when none did)."""
@@ -122,10 +129,15 @@ class EmbeddedFolder:
 
     def _commits(self) -> bytes:
         try:
-            with open(self.folder / CHROMA_DATABASE, "rb") as database:
-                return os.pread(database.fileno(), 4, 24)  # the SQLite header's file change counter
+            descriptor = os.open(self._paths[CHROMA_DATABASE], os.O_RDONLY)
         except OSError:
             return b""
+        try:
+            return os.pread(descriptor, 4, 24)  # the SQLite header's file change counter
+        except OSError:
+            return b""
+        finally:
+            os.close(descriptor)
 
     def reopen(self) -> None:
         """Reopen Chroma now; the caller holds :attr:`writer` (no write of this process is then in flight).

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import builtins
+import io
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -109,3 +112,21 @@ async def test_a_querys_answer_is_normalized_once(monkeypatch, mode):
     got = rpm.personalize("ada", QUERY) if mode == "sync" else await rpm.apersonalize("ada", QUERY)
     assert (got.answer, got.valid, got.raw_answer) == (expected.answer, True, expected.raw_answer)
     assert seen == [expected.raw_answer]  # main: twice (the retry check, then the prediction's)
+
+
+def test_a_repeated_query_looks_at_the_stores_files_without_python_file_objects(monkeypatch):
+    rpm = demo_rpm()
+    first = rpm.personalize("ada", QUERY)
+    folder = str(rpm.store.backend.folder.folder)
+    opened: list[str] = []
+    original = io.open
+
+    def counting(file: Any, *args: Any, **kwargs: Any) -> Any:
+        if str(file).startswith(folder):
+            opened.append(Path(file).name)
+        return original(file, *args, **kwargs)
+
+    monkeypatch.setattr(io, "open", counting)
+    monkeypatch.setattr(builtins, "open", counting)
+    assert rpm.personalize("ada", QUERY).example_ids == first.example_ids
+    assert opened == []  # main: the write token and Chroma's database file, a Python file object each
