@@ -68,6 +68,9 @@ class EmbeddedFolder:
         self.writer = threading.Lock()  # one writer of this process at a time
         self.file_lock = FileLock(folder / LOCK_FILE, thread_local=False)
         self._mutex = threading.Lock()
+        self._opening = threading.Lock()
+        self._descriptor: int | None = None  # Chroma's database, kept open (see _database)
+        self._closer: weakref.finalize[Any, Any] | None = None
         self._known = self._read_token()
         self.erasures = self._read_token(ERASE_FILE)  # the last erase's token this process has seen
         self._watchers: weakref.WeakSet[Any] = weakref.WeakSet()
@@ -128,16 +131,32 @@ class EmbeddedFolder:
         return self._commits()
 
     def _commits(self) -> bytes:
+        descriptor = self._database()
         try:
-            descriptor = os.open(self._paths[CHROMA_DATABASE], os.O_RDONLY)
+            return b"" if descriptor is None else os.pread(descriptor, 4, 24)  # the header's file change counter
         except OSError:
             return b""
-        try:
-            return os.pread(descriptor, 4, 24)  # the SQLite header's file change counter
-        except OSError:
-            return b""
-        finally:
-            os.close(descriptor)
+
+    def _database(self) -> int | None:
+        """A read-only descriptor of Chroma's database, opened once and kept (``None`` while there is no file).
+
+        Closing any descriptor of a file drops every POSIX lock this process holds on it, Chroma's own SQLite
+        locks included (SQLite's "how to corrupt" notes, 2.2): a descriptor opened and closed per read could
+        free the locks of a commit in flight on another thread. So it stays open until this folder object goes,
+        and is replaced only when its file was unlinked (a folder deleted and made again).
+        """
+        with self._opening:
+            descriptor = self._descriptor
+            if descriptor is not None and os.fstat(descriptor).st_nlink > 0:
+                return descriptor
+            try:
+                fresh = os.open(self._paths[CHROMA_DATABASE], os.O_RDONLY)
+            except OSError:
+                return None
+            if self._closer is not None:
+                self._closer()  # the unlinked file's descriptor: no live database's locks are on it
+            self._descriptor, self._closer = fresh, weakref.finalize(self, os.close, fresh)
+            return fresh
 
     def reopen(self) -> None:
         """Reopen Chroma now; the caller holds :attr:`writer` (no write of this process is then in flight).
