@@ -119,7 +119,7 @@ class EmbeddedFolder:
         Every write through RPM, by any process or store object, replaces the token; the third part is the
         change counter SQLite keeps in the header of Chroma's database file (bumped by every commit in its
         rollback-journal mode), so a write that never announced itself (a writer killed after its commit, a
-        plain Chroma client) moves the generation too. Two small file reads, no lock. An unchanged
+        plain Chroma client) moves the generation too. Two small reads, no file lock. An unchanged
         generation means nothing was written since (what :mod:`~langchain_rpm.store._query_cache` relies on).
         """
         self.refresh()
