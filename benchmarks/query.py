@@ -147,6 +147,7 @@ def cpu(queries: int, rounds: int = 3) -> dict[str, Any]:
             _round(rpm, figures, queries, writes, own)
         out |= figures.medians()
         out |= _store_figures(rpm, recorder, queries, writes[0])
+    out |= {f"issue_figure_{mode}_ms": parts.issue_figures(out, mode) for mode in ("sync", "async")}
     return out
 
 
@@ -328,7 +329,7 @@ def markdown(results: dict[str, Any], command: str) -> str:
         ),
     ]
     for mode in ("sync", "async"):
-        rows += _cpu_rows(c, mode)
+        rows += [*_cpu_rows(c, mode), parts.issue_row(c, mode)]
     (_, ours_r), (ort, ort_r) = list(t.items())
     rows.append(
         (

@@ -86,29 +86,34 @@ class AggregationResult(BaseModel):
     residual: int = Field(default=0, description="Features the residual pass force-assigned.")
 
 
-def closest_factor(feature: Feature, factors: Sequence[Factor]) -> str:
+def closest_factor(feature: Feature, factors: Sequence[Factor], vocabularies: Sequence[set[str]] | None = None) -> str:
     """The factor ``feature`` is closest to, without an LLM call (soft assignment; residual fallback).
 
     Closest = most word stems (first five letters of words of 3+ letters) shared between the feature's
-    name and context and the factor's name, description and member features; ties go to the factor
-    with more support, then to the earlier one.
+    name and context and the factor's name, description and members (``vocabularies``: :func:`factor_vocabularies`,
+    computed once for many features); ties go to the factor with more support, then to the earlier one.
 
     Example:
         >>> factors = [Factor(name="Price", features=["low price"]), Factor(name="Shipping", features=["late delivery"])]
         >>> closest_factor(Feature(name="delivery speed", context="it was delivered late"), factors)
         'Shipping'
     """
-    if not factors:
-        return OTHER_FACTOR
+    if len(factors) <= 1:
+        return factors[0].name if factors else OTHER_FACTOR
     wanted = _stems(f"{feature.name} {feature.context}")
+    stems = factor_vocabularies(factors) if vocabularies is None else vocabularies
 
     def score(pair: tuple[int, Factor]) -> tuple[int, int, int]:
         index, factor = pair
-        vocabulary = _stems(" ".join([factor.name, factor.description, *factor.features]))
         support = factor.statistics.support if factor.statistics else 0
-        return len(wanted & vocabulary), support, -index
+        return len(wanted & stems[index]), support, -index
 
     return max(enumerate(factors), key=score)[1].name
+
+
+def factor_vocabularies(factors: Sequence[Factor]) -> list[set[str]]:
+    """Each factor's word stems (name, description, member features), as :func:`closest_factor` compares them."""
+    return [_stems(" ".join([factor.name, factor.description, *factor.features])) for factor in factors]
 
 
 def _stems(text: str) -> set[str]:

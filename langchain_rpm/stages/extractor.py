@@ -44,7 +44,7 @@ from langchain_rpm.prompts import (
 from langchain_rpm.prompts.schemas import is_word_name
 from langchain_rpm.stages._packing import PackableStage
 from langchain_rpm.stages.base import StructuredCaller, render_prompt
-from langchain_rpm.stages.clustering import closest_factor
+from langchain_rpm.stages.clustering import closest_factor, factor_vocabularies
 from langchain_rpm.tasks import TaskSpec
 from langchain_rpm.types import Factor, Feature, HistoryItem
 
@@ -224,6 +224,7 @@ class FeatureExtractor(PackableStage[ExtractionInput, list[Feature], Any]):
         """The cleaned features of one reply (factor-aware: with their factors, unfit ones soft-assigned)."""
         seen: set[str] = set()
         features = []
+        vocabularies: list[set[str]] = []  # the factors' stems, computed at the first feature that fits none
         for extracted in reply.features:
             name = " ".join(extracted.feature_name.split())
             if not is_word_name(name) or name.lower() in seen:
@@ -231,7 +232,8 @@ class FeatureExtractor(PackableStage[ExtractionInput, list[Feature], Any]):
             seen.add(name.lower())
             feature = Feature(name=name, context=" ".join(extracted.context.split()))
             if request.factors:
-                feature = _with_factors(feature, list(getattr(extracted, "factors", [])), request.factors)
+                chosen = list(getattr(extracted, "factors", []))
+                feature = _with_factors(feature, chosen, request.factors, vocabularies)
             features.append(feature)
         return features
 
@@ -240,10 +242,18 @@ def _words(text: str) -> list[str]:
     return re.findall(r"[a-z0-9]+", text.lower())
 
 
-def _with_factors(feature: Feature, chosen: list[str], factors: Sequence[Factor]) -> Feature:
-    """``feature`` with the factors the model chose, or else the closest one (soft-assigned)."""
+def _with_factors(
+    feature: Feature, chosen: list[str], factors: Sequence[Factor], vocabularies: list[set[str]]
+) -> Feature:
+    """``feature`` with the factors the model chose, or else the closest one (soft-assigned).
+
+    ``vocabularies``: the factors' stems, shared by the features of one reply (filled here when first needed).
+    """
     known = {f.name for f in factors}
     names = [name for name in dict.fromkeys(chosen) if name in known]
     if names:
         return feature.model_copy(update={"factor": names[0], "extra_factors": names[1:]})
-    return feature.model_copy(update={"factor": closest_factor(feature, factors), "soft_assigned": True})
+    if len(factors) > 1 and not vocabularies:
+        vocabularies.extend(factor_vocabularies(factors))
+    closest = closest_factor(feature, factors, vocabularies or None)
+    return feature.model_copy(update={"factor": closest, "soft_assigned": True})

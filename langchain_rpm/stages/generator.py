@@ -32,7 +32,7 @@ from langchain_rpm.prompts import (
     render_input,
 )
 from langchain_rpm.stages.base import RPMStage, StructuredCaller, render_prompt
-from langchain_rpm.tasks import TaskSpec
+from langchain_rpm.tasks import AnswerCheck, TaskSpec
 from langchain_rpm.types import Factor, Feature, Prediction, RetrievedExample
 
 _CALLERS_KEPT = 256
@@ -128,20 +128,23 @@ class ReasoningGenerator(RPMStage[GenerationInput, Prediction]):
 
     def problem(self, answer: str, options: list[str] | None = None) -> str | None:
         """Why ``answer`` does not fit the task, or ``None`` when it does."""
+        return self._fit(answer, options)[1]
+
+    def _fit(self, answer: str, options: list[str] | None) -> tuple[AnswerCheck | None, str | None]:
+        """The checked answer when it fits (``task.check``'s result, normalized once), else why it does not."""
         try:
-            self.task.normalize(answer, options)
+            return AnswerCheck(self.task.normalize(answer, options), True), None
         except InvalidAnswerError as exc:
-            return str(exc)
-        return None
+            return None, str(exc)
 
     def plan(self, input: GenerationInput, config: RunnableConfig) -> Plan[Prediction]:
         """One generation call; an answer that does not fit is asked for again, with the error, once."""
         caller = self.caller(input.options)
         messages = self.prompt(input).to_messages()
         reply = yield from caller.plan(messages, config)
-        retried = False
+        retried, checked = False, None
         for _ in range(self.invalid_retries):
-            error = self.problem(reply.answer, input.options)
+            checked, error = self._fit(reply.answer, input.options)
             if error is None:
                 break
             retried = True
@@ -155,10 +158,14 @@ class ReasoningGenerator(RPMStage[GenerationInput, Prediction]):
                 reply = yield from caller.plan([*messages, HumanMessage(feedback)], config)
             except StructuredOutputError:
                 break
-        return self._prediction(input, reply, retried)
+            checked = None  # a new reply: not checked yet
+        return self._prediction(input, reply, retried, checked)
 
-    def _prediction(self, request: GenerationInput, output: Any, retried: bool) -> Prediction:
-        checked = self.task.check(output.answer, request.options)
+    def _prediction(
+        self, request: GenerationInput, output: Any, retried: bool, checked: AnswerCheck | None = None
+    ) -> Prediction:
+        """The prediction of ``output``; ``checked``: its answer already found to fit (else checked here)."""
+        checked = self.task.check(output.answer, request.options) if checked is None else checked
         known = {f.name.lower(): f.name for f in request.factors}
         named = [name.lower() for feature in request.features for name in feature.factors]
         return Prediction(

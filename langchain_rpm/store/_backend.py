@@ -68,12 +68,13 @@ class QueryContext:
     profile: UserProfile | None
     vectors: Any = None  # a list of vectors or a matrix (rows), or None
     hit: Callable[[int, float], list[RetrievedExample]] | None = None
+    norms: Any = None  # the rows' norms, when kept with the vectors (a cached read)
 
     def nearest(self, user_id: str, vector: list[float], k: int) -> list[RetrievedExample]:
         """The ``k`` examples nearest (cosine) to ``vector``, best first, like a backend's ``search_plan``."""
         if self.vectors is None or self.hit is None or k <= 0 or len(self.vectors) == 0:
             return []
-        return [found for row, score in rank(self.vectors, vector, k) for found in self.hit(row, score)]
+        return [found for row, score in rank(self.vectors, vector, k, self.norms) for found in self.hit(row, score)]
 
 
 class Embedder:

@@ -41,6 +41,7 @@ LOCK_FILE = "rpm-write.lock"
 TOKEN_FILE = "rpm-write-token"
 ERASE_FILE = "rpm-erase-token"
 CHROMA_DATABASE = "chroma.sqlite3"  # an embedded Chroma's SQLite file (tests/unit/test_query_cache.py checks it)
+_TOKEN_BYTES = 4096  # a token is 32 hex characters, written whole (os.replace): one read gets all of it
 
 
 class Watcher(Protocol):
@@ -62,10 +63,14 @@ class EmbeddedFolder:
         """Track ``folder``, opened by ``client`` (a ``PersistentClient``)."""
         self.folder = folder
         self.client = client
+        self._paths = {name: str(folder / name) for name in (TOKEN_FILE, ERASE_FILE, CHROMA_DATABASE)}
         self.epoch = 0  # bumped whenever this process reopens Chroma on the folder
         self.writer = threading.Lock()  # one writer of this process at a time
         self.file_lock = FileLock(folder / LOCK_FILE, thread_local=False)
         self._mutex = threading.Lock()
+        self._opening = threading.Lock()
+        self._descriptor: int | None = None  # Chroma's database, kept open (see _database)
+        self._closer: weakref.finalize[Any, Any] | None = None
         self._known = self._read_token()
         self.erasures = self._read_token(ERASE_FILE)  # the last erase's token this process has seen
         self._watchers: weakref.WeakSet[Any] = weakref.WeakSet()
@@ -91,10 +96,15 @@ class EmbeddedFolder:
             watcher.advance(before, after, touched, erasures, switched)
 
     def _read_token(self, name: str = TOKEN_FILE) -> str:
+        """A token file's text (``""`` without one): a bare descriptor, no Python file object (every query reads it)."""
         try:
-            return (self.folder / name).read_text()
+            descriptor = os.open(self._paths[name], os.O_RDONLY)
         except FileNotFoundError:
             return ""
+        try:
+            return os.read(descriptor, _TOKEN_BYTES).decode()
+        finally:
+            os.close(descriptor)
 
     def refresh(self) -> None:
         """Reopen Chroma if another process wrote since this process last looked (cheap when none did)."""
@@ -109,7 +119,7 @@ class EmbeddedFolder:
         Every write through RPM, by any process or store object, replaces the token; the third part is the
         change counter SQLite keeps in the header of Chroma's database file (bumped by every commit in its
         rollback-journal mode), so a write that never announced itself (a writer killed after its commit, a
-        plain Chroma client) moves the generation too. Two small file reads, no lock. An unchanged
+        plain Chroma client) moves the generation too. Two small reads, no file lock. An unchanged
         generation means nothing was written since (what :mod:`~langchain_rpm.store._query_cache` relies on).
         """
         self.refresh()
@@ -121,11 +131,32 @@ class EmbeddedFolder:
         return self._commits()
 
     def _commits(self) -> bytes:
+        descriptor = self._database()
         try:
-            with open(self.folder / CHROMA_DATABASE, "rb") as database:
-                return os.pread(database.fileno(), 4, 24)  # the SQLite header's file change counter
+            return b"" if descriptor is None else os.pread(descriptor, 4, 24)  # the header's file change counter
         except OSError:
             return b""
+
+    def _database(self) -> int | None:
+        """A read-only descriptor of Chroma's database, opened once and kept (``None`` while there is no file).
+
+        Closing any descriptor of a file drops every POSIX lock this process holds on it, Chroma's own SQLite
+        locks included (SQLite's "how to corrupt" notes, 2.2): a descriptor opened and closed per read could
+        free the locks of a commit in flight on another thread. So it stays open until this folder object goes,
+        and is replaced only when its file was unlinked (a folder deleted and made again).
+        """
+        with self._opening:
+            descriptor = self._descriptor
+            if descriptor is not None and os.fstat(descriptor).st_nlink > 0:
+                return descriptor
+            try:
+                fresh = os.open(self._paths[CHROMA_DATABASE], os.O_RDONLY)
+            except OSError:
+                return None
+            if self._closer is not None:
+                self._closer()  # the unlinked file's descriptor: no live database's locks are on it
+            self._descriptor, self._closer = fresh, weakref.finalize(self, os.close, fresh)
+            return fresh
 
     def reopen(self) -> None:
         """Reopen Chroma now; the caller holds :attr:`writer` (no write of this process is then in flight).

@@ -39,6 +39,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Collection, Hashable, Sequence
 from dataclasses import dataclass, field, replace
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -118,7 +119,14 @@ class CachedContext:
         if self.vectors is None:
             return QueryContext(profile)
         user_id, metadatas = self.user_id, self.metadatas
-        return QueryContext(profile, self.vectors, lambda row, score: hits(user_id, [metadatas[row]], [score]))
+        return QueryContext(
+            profile, self.vectors, lambda row, score: hits(user_id, [metadatas[row]], [score]), self.norms
+        )
+
+    @cached_property
+    def norms(self) -> np.ndarray[Any, Any] | None:
+        """The rows' Euclidean norms, computed at the first query of this read (the ranking's per-row work)."""
+        return None if self.vectors is None else np.linalg.norm(self.vectors, axis=1)
 
 
 class QueryCache:

@@ -271,8 +271,11 @@ def slices(records: dict[str, list[Any]], size: int) -> list[dict[str, list[Any]
     return [{key: values[i : i + size] for key, values in records.items()} for i in range(0, total, size)]
 
 
-def rank(vectors: Any, query: Sequence[float], k: int) -> list[tuple[int, float]]:
-    """Exact cosine top-``k``: ``(row, similarity)`` pairs, best first (ties keep row order)."""
+def rank(vectors: Any, query: Sequence[float], k: int, norms: Any = None) -> list[tuple[int, float]]:
+    """Exact cosine top-``k``: ``(row, similarity)`` pairs, best first (ties keep row order).
+
+    ``norms``: the rows' Euclidean norms when the caller keeps them (computed here otherwise).
+    """
     matrix = np.asarray(vectors, dtype=np.float64)
     if matrix.size == 0:
         return []
@@ -282,7 +285,7 @@ def rank(vectors: Any, query: Sequence[float], k: int) -> list[tuple[int, float]
             f"query vector has dimension {q.shape[0]}, but the stored examples have {matrix.shape[1]}: "
             "embed the query with the store's embeddings (RPMStore.search does that for you)"
         )
-    norms = np.linalg.norm(matrix, axis=1) * max(float(np.linalg.norm(q)), 1e-12)
+    norms = (np.linalg.norm(matrix, axis=1) if norms is None else norms) * max(float(np.linalg.norm(q)), 1e-12)
     scores = matrix @ q / np.maximum(norms, 1e-12)
     order = np.argsort(-scores, kind="stable")[:k]
     return [(int(i), float(scores[i])) for i in order]

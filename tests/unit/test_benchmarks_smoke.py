@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 from benchmarks import build
 from langchain_rpm import LAMP2, FeatureExtractor
@@ -80,6 +81,20 @@ def test_query_benchmark_runs_at_tiny_sizes(tmp_path):
     assert results["cpu"]["store_calls"] == {"repeated": 0, "other_write": 0, "own_write": 1}
     assert results["first_query"]["after warm_up()"]["warm_up_s"] > 0
     assert "`apersonalize` wall p50" in (tmp_path / "query.md").read_text()
+    assert "**issue 21's figure** (async)" in (tmp_path / "query.md").read_text()
+    cpu, figure = results["cpu"], results["cpu"]["issue_figure_sync_ms"]["a repeated query"]
+    assert figure == round(cpu["sync"]["ours_ms"] - cpu["model_calls_bare"]["sync_ms"], 3)
+
+
+def test_query_ab_runs_one_pair_in_fresh_processes():
+    from benchmarks import query_ab
+
+    tree = Path(query_ab.__file__).resolve().parents[1]  # this tree on both sides: the tool, not a comparison
+    [(base, ours)] = query_ab.main(["--base", str(tree), "--pairs", "1", "--queries", "2"])
+    assert base["tree"] == ours["tree"] == str(tree) and ours["calls_sync"] > 0
+    assert set(query_ab.KEYS) <= set(ours) and ours["issue_sync"] == round(
+        ours["ours_sync"] - ours["bare"]["sync_ms"], 3
+    )
 
 
 def test_ingest_benchmark_runs_at_tiny_sizes(tmp_path):

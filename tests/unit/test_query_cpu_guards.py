@@ -1,0 +1,132 @@
+"""Counting guards of the query's own CPU (issue 21 item 2): work done per query is counted, never timed."""
+
+from __future__ import annotations
+
+import builtins
+import io
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from langchain_rpm import LAMP3, FeatureExtractor
+from langchain_rpm.stages import clustering
+from langchain_rpm.tasks import TaskSpec
+from langchain_rpm.testing import FakeStructuredChatModel, demo_rpm
+from langchain_rpm.types import Factor, FactorStatistics
+
+FACTORS = [
+    Factor(name="Quality", features=["taste", "texture"], statistics=FactorStatistics(support=2, coverage=2)),
+    Factor(name="Delivery", features=["late arrival"], statistics=FactorStatistics(support=5, coverage=5)),
+    Factor(name="Price", features=["cheap", "good value"], statistics=FactorStatistics(support=3, coverage=3)),
+]
+QUERY = "The strap broke on the second day."
+UNFIT = [  # the model chose no factor for any of them: each is soft-assigned to the closest
+    {"feature_name": "tasty", "context": "tastes of lemon", "factors": []},
+    {"feature_name": "colour", "context": "bright red", "factors": []},
+    {"feature_name": "bargain", "context": "cheap for the size", "factors": []},
+    {"feature_name": "arrival", "context": "arrived late", "factors": []},
+]
+
+
+@pytest.fixture
+def stems(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The texts whose word stems are computed (the soft assignment's work), in order."""
+    seen: list[str] = []
+    original = clustering._stems
+
+    def counting(text: str) -> set[str]:
+        seen.append(text)
+        return original(text)
+
+    monkeypatch.setattr(clustering, "_stems", counting)
+    return seen
+
+
+def _extract(factors: list[Factor]) -> list[Any]:
+    model = FakeStructuredChatModel(responder=lambda messages, schema: {"features": UNFIT})
+    return FeatureExtractor(model, LAMP3).invoke({"text": "Tasty, cheap, late.", "factors": factors})
+
+
+def test_a_replys_unfit_features_share_one_reading_of_the_factors(stems):
+    features = _extract(FACTORS)
+    assert [(f.factor, f.soft_assigned) for f in features] == [
+        ("Quality", True),
+        ("Delivery", True),  # no shared stem: the most support
+        ("Price", True),
+        ("Delivery", True),
+    ]
+    assert features == [f.model_copy(update={"factor": clustering.closest_factor(f, FACTORS)}) for f in features]
+    stems.clear()
+    _extract(FACTORS)
+    # each factor's vocabulary once per reply, plus each feature's own words (main: 4 x 3 + 4 = 16)
+    assert len(stems) == len(FACTORS) + len(UNFIT)
+
+
+def test_a_single_factor_is_the_closest_without_reading_any_words(stems):
+    features = _extract(FACTORS[:1])
+    assert {(f.factor, f.soft_assigned) for f in features} == {("Quality", True)}
+    assert stems == []  # main: 2 per feature
+
+
+@pytest.fixture
+def matrix_norms(monkeypatch: pytest.MonkeyPatch) -> list[tuple[int, ...]]:
+    """The shapes of the 2-D arrays whose row norms numpy computes (the ranking's per-row work)."""
+    shapes: list[tuple[int, ...]] = []
+    original = np.linalg.norm
+
+    def counting(x: Any, *args: Any, **kwargs: Any) -> Any:
+        if np.ndim(x) == 2:
+            shapes.append(np.shape(x))
+        return original(x, *args, **kwargs)
+
+    monkeypatch.setattr(np.linalg, "norm", counting)
+    return shapes
+
+
+@pytest.mark.parametrize("mode", ["sync", "async"])
+async def test_a_repeated_query_ranks_without_measuring_the_examples_again(matrix_norms, mode):
+    rpm = demo_rpm()
+    first = rpm.personalize("ada", QUERY)
+    assert len(matrix_norms) == 1 and first.example_ids  # the first query reads and ranks the user's examples
+    matrix_norms.clear()
+    for _ in range(3):
+        again = rpm.personalize("ada", QUERY) if mode == "sync" else await rpm.apersonalize("ada", QUERY)
+        assert (again.answer, again.example_ids) == (first.answer, first.example_ids)
+    assert matrix_norms == []  # main: one norm of the whole example matrix per query
+
+
+@pytest.mark.parametrize("mode", ["sync", "async"])
+async def test_a_querys_answer_is_normalized_once(monkeypatch, mode):
+    rpm = demo_rpm()
+    expected = rpm.personalize("ada", QUERY)
+    seen: list[object] = []
+    original = TaskSpec.normalize
+
+    def counting(self: TaskSpec, answer: object, options: Any = None) -> str:
+        seen.append(answer)
+        return original(self, answer, options)
+
+    monkeypatch.setattr(TaskSpec, "normalize", counting)
+    got = rpm.personalize("ada", QUERY) if mode == "sync" else await rpm.apersonalize("ada", QUERY)
+    assert (got.answer, got.valid, got.raw_answer) == (expected.answer, True, expected.raw_answer)
+    assert seen == [expected.raw_answer]  # main: twice (the retry check, then the prediction's)
+
+
+def test_a_repeated_query_looks_at_the_stores_files_without_python_file_objects(monkeypatch):
+    rpm = demo_rpm()
+    first = rpm.personalize("ada", QUERY)
+    folder = str(rpm.store.backend.folder.folder)
+    opened: list[str] = []
+    original = io.open
+
+    def counting(file: Any, *args: Any, **kwargs: Any) -> Any:
+        if str(file).startswith(folder):
+            opened.append(Path(file).name)
+        return original(file, *args, **kwargs)
+
+    monkeypatch.setattr(io, "open", counting)
+    monkeypatch.setattr(builtins, "open", counting)
+    assert rpm.personalize("ada", QUERY).example_ids == first.example_ids
+    assert opened == []  # main: the write token and Chroma's database file, a Python file object each
