@@ -30,6 +30,7 @@ import tempfile
 import time
 from collections import Counter
 from concurrent.futures import ProcessPoolExecutor
+from contextlib import ExitStack
 from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
@@ -108,9 +109,23 @@ def naive_loop(n: int, delay: float) -> dict[str, Any]:
     }
 
 
-def _bulk(users: int, items: int, delay: float, concurrency: int) -> dict[str, Any]:
-    with tempfile.TemporaryDirectory() as folder:
-        rpm, model, _ = make_rpm(folder, delay=delay, concurrency=concurrency)
+def _chroma_client(folder: str, stack: ExitStack, server: bool) -> Any:
+    """``None`` (the embedded store in ``folder``), or the client of a ``chroma run`` started in ``folder``."""
+    if not server:
+        return None
+    import chromadb
+    from chromadb.config import Settings
+
+    from benchmarks.trust import chroma_server
+
+    host, port = stack.enter_context(chroma_server(Path(folder)))
+    return chromadb.HttpClient(host=host, port=port, settings=Settings(anonymized_telemetry=False))
+
+
+def _bulk(users: int, items: int, delay: float, concurrency: int, server: bool = False) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory() as folder, ExitStack() as stack:
+        client = _chroma_client(folder, stack, server)
+        rpm, model, _ = make_rpm(folder, delay=delay, concurrency=concurrency, client=client)
         histories = {f"user-{u}": history(items, user=u) for u in range(users)}
         rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         start, cpu = time.perf_counter(), time.process_time()
@@ -120,6 +135,7 @@ def _bulk(users: int, items: int, delay: float, concurrency: int) -> dict[str, A
     ideal = concurrency / delay if delay else float("inf")
     return {
         "users": users,
+        "store": "chroma run" if server else "embedded",
         "items_per_user": items,
         "delay_s": delay,
         "concurrency": concurrency,
@@ -136,12 +152,17 @@ def _bulk(users: int, items: int, delay: float, concurrency: int) -> dict[str, A
     }
 
 
-def bulk(users: int, items: int, delay: float, concurrency: int, *, isolate: bool = True) -> dict[str, Any]:
-    """``abuild_users`` throughput and peak RSS; in a fresh process by default, so the peak is the bulk's own."""
+def bulk(
+    users: int, items: int, delay: float, concurrency: int, *, isolate: bool = True, server: bool = False
+) -> dict[str, Any]:
+    """``abuild_users`` throughput and peak RSS; in a fresh process by default, so the peak is the bulk's own.
+
+    ``server``: the store on a ``chroma run`` of its own (its writes then run out of this process).
+    """
     if not isolate:
-        return _bulk(users, items, delay, concurrency)
+        return _bulk(users, items, delay, concurrency, server)
     with ProcessPoolExecutor(max_workers=1, mp_context=get_context("spawn")) as pool:
-        return pool.submit(_bulk, users, items, delay, concurrency).result()
+        return pool.submit(_bulk, users, items, delay, concurrency, server).result()
 
 
 async def tokens(n: int, pack_sizes: tuple[int, ...]) -> dict[str, Any]:

@@ -84,12 +84,19 @@ class Recorder:
 
 
 def make_rpm(
-    folder: str, *, delay: float, concurrency: int, pack_size: int = 1, embeddings: Embeddings | None = None
+    folder: str,
+    *,
+    delay: float,
+    concurrency: int,
+    pack_size: int = 1,
+    embeddings: Embeddings | None = None,
+    client: Any = None,
 ) -> tuple[RPM, FakeStructuredChatModel, Recorder]:
-    """An RPM with the timed fake model, instant embeddings (unless given) and an embedded store in ``folder``."""
+    """An RPM with the timed fake model, instant embeddings (unless given) and a store: embedded in ``folder``,
+    or on ``client`` (a Chroma client, e.g. an ``HttpClient`` of a ``chroma run``) when given."""
     recorder = Recorder(packing_responder(demo_responder))
     model = FakeStructuredChatModel(responder=recorder, delay=delay, model="bench-fake")
-    store = RPMStore(folder, embeddings=embeddings or DeterministicFakeEmbedding(size=384))
+    store = RPMStore(folder, client=client, embeddings=embeddings or DeterministicFakeEmbedding(size=384))
     return RPM(model, LAMP2, store=store, max_concurrency=concurrency, pack_size=pack_size), model, recorder
 
 

@@ -5,9 +5,19 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from benchmarks import build
 from langchain_rpm import LAMP2, FeatureExtractor
 from langchain_rpm.testing import FakeStructuredChatModel, demo_responder
+
+
+@pytest.mark.enable_socket
+def test_the_bulk_benchmark_runs_on_a_chroma_server_store():
+    """The bulk row on a real `chroma run` (its writes out of this process): every user built, on the server."""
+    figures = build.bulk(3, 3, 0.001, 4, isolate=False, server=True)
+    assert figures["store"] == "chroma run" and figures["failed_users"] == 0
+    assert figures["calls"] == 3 * (2 * 3 + 1 + 1)
 
 
 def test_build_benchmark_runs_at_tiny_sizes(tmp_path, capsys):
