@@ -2,10 +2,6 @@
 
 import sys
 
-try:
-    from langchain_rpm.cli.main import main
-except KeyboardInterrupt:  # Ctrl-C while the command is still loading: the same one line and exit code
-    sys.stderr.write("error: interrupted\n")
-    sys.exit(130)
+from langchain_rpm.cli._entry import main
 
 sys.exit(main())

@@ -193,13 +193,42 @@ def test_ctrl_c_while_the_command_is_still_loading_is_the_same_one_line_and_130(
 
     class InterruptedImport:
         def find_spec(self, name, path=None, target=None):
-            if name == "langchain_rpm.cli.main":
+            if name == "langchain_rpm.cli._main":
                 raise KeyboardInterrupt
             return None
 
-    monkeypatch.delitem(sys.modules, "langchain_rpm.cli.main")
+    monkeypatch.delitem(sys.modules, "langchain_rpm.cli._main", raising=False)
     monkeypatch.setattr(sys, "meta_path", [InterruptedImport(), *sys.meta_path])
     with pytest.raises(SystemExit) as exit_:
         runpy.run_module("langchain_rpm.cli.__main__", run_name="__main__")
     assert exit_.value.code == 130
     assert capsys.readouterr().err == "error: interrupted\n"
+
+
+INTERRUPT_THE_LOAD = """
+import sys
+
+class InterruptedImport:
+    def find_spec(self, name, path=None, target=None):
+        if name == "langchain_rpm.cli._main":
+            raise KeyboardInterrupt
+        return None
+
+sys.meta_path.insert(0, InterruptedImport())
+"""
+WAYS_IN = {
+    "python -m": "import runpy; runpy.run_module('langchain_rpm.cli', run_name='__main__', alter_sys=True)",
+    "console script": "from importlib.metadata import entry_points; (rpm,) = entry_points(group='console_scripts', "
+    "name='rpm'); sys.exit(rpm.load()())",
+}
+
+
+@pytest.mark.parametrize("way_in", sorted(WAYS_IN))
+def test_ctrl_c_while_a_fresh_process_loads_the_command_is_one_line_and_130(way_in):
+    """A fresh ``python -m langchain_rpm.cli`` imported ``cli.main`` (now ``cli._main``) in the package's ``__init__``, before
+    ``__main__``'s guard, and the console script had no guard: a Ctrl-C there printed Python's traceback."""
+    code = INTERRUPT_THE_LOAD + WAYS_IN[way_in]
+    done = subprocess.run(
+        [sys.executable, "-c", code, "--json", "users"], capture_output=True, text=True, env=clean_env(), cwd=ROOT
+    )
+    assert (done.returncode, done.stderr) == (130, '{"error": "interrupted", "exit_code": 130}\n')
