@@ -32,6 +32,7 @@ from langchain_rpm.store._records import (
     MANIFEST_KIND,
     decode_manifest,
     hits,
+    joined_text,
     manifest_id,
     profile_id,
     rank,
@@ -104,7 +105,7 @@ def newest_records(rows: Iterable[tuple[str, dict[str, Any]]]) -> Records:
     """``(record id, metadata)`` rows as records, one per item (without a manifest: the newest wins)."""
     best: dict[str, tuple[str, ReasoningExample, int]] = {}
     for record_id, meta in rows:
-        example = ReasoningExample.model_validate_json(meta["example"])
+        example = ReasoningExample.model_validate_json(joined_text(meta, "example"))
         version = int(meta.get("profile_version") or 0)
         seen = best.get(example.item_id)
         if seen is None or version > seen[2]:  # without a manifest: the newest record of an item wins

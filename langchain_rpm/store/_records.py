@@ -253,16 +253,48 @@ def example_records(
             "answer": ex.answer,
             "profile_version": version,
             "commit": commit,
-            "example": ex.model_dump_json(),
+            **text_parts("example", ex.model_dump_json()),
         }
         for ex in examples
     ]
     if exact_vectors:
         for meta, vector in zip(metadatas, vectors, strict=True):
-            meta["vector"] = base64.b64encode(np.asarray(vector, dtype="<f8").tobytes()).decode()
+            meta.update(text_parts("vector", base64.b64encode(np.asarray(vector, dtype="<f8").tobytes()).decode()))
     if ids is None:
         ids = [example_id(user_id, ex.item_id, commit) for ex in examples]
     return {"ids": ids, "embeddings": vectors, "documents": texts, "metadatas": metadatas}
+
+
+def text_parts(key: str, text: str) -> dict[str, str]:
+    """``text`` as metadata under ``key``, ``key_2``, ...: pieces of at most :data:`METADATA_TEXT_BYTES` bytes.
+
+    Chroma Cloud refuses a longer metadata value; an example's JSON passes it with a long input (a LaMP-4
+    article) and an exact 768-dimension vector always does. :func:`joined_text` puts the pieces together.
+
+    Example:
+        >>> parts = text_parts("example", "é" * 3000)
+        >>> sorted(parts), [len(part.encode()) for part in parts.values()]
+        (['example', 'example_2'], [4096, 1904])
+        >>> joined_text(parts, "example") == "é" * 3000
+        True
+    """
+    data, start = text.encode(), 0
+    parts: dict[str, str] = {}
+    while start < len(data) or not parts:
+        end = min(start + METADATA_TEXT_BYTES, len(data))
+        while end < len(data) and data[end] & 0xC0 == 0x80:  # not inside a character's UTF-8 bytes
+            end -= 1
+        parts[key if not parts else f"{key}_{len(parts) + 1}"] = data[start:end].decode()
+        start = end
+    return parts
+
+
+def joined_text(meta: Mapping[str, Any], key: str) -> str:
+    """The text :func:`text_parts` stored under ``key`` (a record of an earlier version: ``key`` alone)."""
+    text, n = meta[key], 2
+    while f"{key}_{n}" in meta:
+        text, n = text + meta[f"{key}_{n}"], n + 1
+    return str(text)
 
 
 def slices(records: dict[str, list[Any]], size: int) -> list[dict[str, list[Any]]]:
@@ -302,7 +334,8 @@ def hits(user_id: str, metadatas: Sequence[dict[str, Any] | None], scores: Seque
     for meta, score in zip(metadatas, scores, strict=True):
         if not meta or meta.get("user_id") != user_id:  # defence in depth: the filter already scopes the read
             continue
-        hits.append(RetrievedExample(example=ReasoningExample.model_validate_json(meta["example"]), score=score))
+        example = ReasoningExample.model_validate_json(joined_text(meta, "example"))
+        hits.append(RetrievedExample(example=example, score=score))
     return hits
 
 
@@ -324,5 +357,5 @@ def check_embeddings(store: Any, name: str, stored: dict[str, Any]) -> None:
 def stored_vector(meta: dict[str, Any] | None, embedding: Any) -> list[float]:
     """A record's vector: the exact one its metadata keeps (an import), else Chroma's stored embedding."""
     if meta and isinstance(meta.get("vector"), str):
-        return [float(x) for x in np.frombuffer(base64.b64decode(meta["vector"]), dtype="<f8")]
+        return [float(x) for x in np.frombuffer(base64.b64decode(joined_text(meta, "vector")), dtype="<f8")]
     return [float(x) for x in embedding]

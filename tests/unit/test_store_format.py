@@ -148,3 +148,28 @@ def test_json_too_long_for_a_chroma_cloud_metadata_value_stays_the_document(tmp_
     store.save_profile(small)  # small again: back to metadata, the document emptied
     assert _store(tmp_path).get_profile("ada") == small
     assert store.profiles.get(ids=[profile_id("ada")], include=["documents"])["documents"] == [""]
+
+
+def test_an_example_or_exact_vector_over_a_chroma_cloud_metadata_value_is_kept_in_pieces(tmp_path: Path) -> None:
+    """Chroma Cloud refuses a metadata value over 4,096 bytes: an example with a long input (a LaMP-4 article)
+    and an imported 768-dimension vector (its exact bytes, base64) were each one value past it."""
+    from langchain_rpm.store._writes import write_plan
+
+    store = RPMStore(tmp_path, embeddings=DeterministicFakeEmbedding(size=768))
+    long = example("long", "feature 1").model_copy(update={"input": "Zoë 🚀 数据 é " * 900})
+    vectors = [[0.1 + n / 1000 + d / 7 for d in range(768)] for n in range(2)]
+    run(write_plan(store, "ada", [long, example("short", "feature 2")], replace=True, vectors=vectors))
+    got = store.examples.get(where={"user_id": "ada"}, include=["metadatas"])
+    pieces = sorted(sorted(key for key in meta if key.startswith(("example", "vector"))) for meta in got["metadatas"])
+    assert pieces == [  # 18,000 bytes of input in 5 pieces, 8,192 of base64 in 2
+        ["example", *(f"example_{n}" for n in range(2, 6)), "vector", "vector_2"],
+        ["example", "vector", "vector_2"],
+    ]
+    for meta in got["metadatas"]:
+        assert all(len(str(value).encode()) <= 4096 for value in meta.values())
+    fresh = RPMStore(tmp_path, embeddings=DeterministicFakeEmbedding(size=768))
+    assert {ex.item_id: ex for ex in fresh.get_examples("ada")}["long"] == long
+    assert [hit.example for hit in fresh.search("ada", "feature 1", k=2) if hit.example.item_id == "long"] == [long]
+    item_of = {record_id: meta["item_id"] for record_id, meta in zip(got["ids"], got["metadatas"], strict=True)}
+    ids = sorted(item_of)
+    assert run(fresh.backend.vectors_plan("ada", ids)) == [vectors[0 if item_of[i] == "long" else 1] for i in ids]
