@@ -35,6 +35,11 @@ if TYPE_CHECKING:
 BULK_LINGER = 10.0
 """Seconds a queued commit of an async bulk build may wait for others (its user no longer holds a slot of
 ``users_in_flight``, so waiting idles nothing): fewer, larger group commits, each an event-loop stall."""
+USERS_IN_FLIGHT_PER_SLOT = 2
+"""An async bulk build's users at once per LLM slot (``max_concurrency``): enough ready calls to keep every slot
+busy through each user's narrow phases (Propose, Assign), and no more. Every user in flight holds its items'
+started calls, which the host's garbage collector walks on every full collection: 300 users, 100 ms/call, 16
+slots, 4 users per slot against 2: 316-319k against 250-251k tracked objects at the peak (``perf_notes.md``)."""
 HistoryLike = Sequence[HistoryItem | Mapping[str, Any]]
 ProgressCallback = Callable[[dict[str, Any]], None]
 
@@ -96,13 +101,13 @@ class BulkBuildMixin:
         batch_api: bool = False,
         **batch: Any,
     ) -> dict[str, UserProfile | Exception]:
-        """Async :meth:`build_users`; ``users_in_flight`` users at once (default ``4 * max_concurrency``)."""
+        """Async :meth:`build_users`; ``users_in_flight`` users at once (default :func:`default_users_in_flight`)."""
         if batch_api or batch:
             from langchain_rpm.batch.build import batch_builder
 
             builder = batch_builder(cast("Facade", self), batch_api, on_progress, **batch)
             return await builder.abuild_users(histories, config=config, users_in_flight=users_in_flight)
-        gate = asyncio.Semaphore(users_in_flight or 4 * self.max_concurrency)
+        gate = asyncio.Semaphore(users_in_flight or default_users_in_flight(self.max_concurrency))
 
         async def one(user_id: str, history: HistoryLike) -> UserProfile | Exception:
             leave = _once(gate.release)  # when the commit is queued: the next user starts building
@@ -118,6 +123,16 @@ class BulkBuildMixin:
         with group_commits(self.store, linger=BULK_LINGER) as queue:
             results = await asyncio.gather(*(one(uid, history) for uid, history in histories.items()))
         return dict(zip(histories, results, strict=True))
+
+
+def default_users_in_flight(max_concurrency: int) -> int:
+    """Users an async bulk build runs at once by default (:data:`USERS_IN_FLIGHT_PER_SLOT` per LLM slot).
+
+    Example:
+        >>> default_users_in_flight(16)
+        32
+    """
+    return USERS_IN_FLIGHT_PER_SLOT * max_concurrency
 
 
 def _once(action: Callable[[], None]) -> Callable[[], None]:

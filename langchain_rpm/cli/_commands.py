@@ -15,6 +15,7 @@ import argparse
 import asyncio
 from typing import Any
 
+from langchain_rpm._bulk_api import default_users_in_flight
 from langchain_rpm.cli._building import BatchRun, Job, prepare, run_jobs, summarize, summary_lines
 from langchain_rpm.cli._exits import BAD_INPUT, OK, InvalidAnswer, report
 from langchain_rpm.cli._output import Output
@@ -64,7 +65,7 @@ async def _run_builds(
                 jobs,
                 _rpm_factory(args, store, choice),
                 checkpointer,
-                users_in_flight=4 * args.concurrency,
+                users_in_flight=default_users_in_flight(args.concurrency),
                 on_progress=progress.event,
                 on_user_done=progress.user_done,
                 batch=batch,

@@ -5,8 +5,9 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
+from types import SimpleNamespace
 
-from langchain_rpm import RPM
+from langchain_rpm import RPM, _bulk_api
 from langchain_rpm.testing import FakeStructuredChatModel
 from tests.support.rpm_fakes import rpm_responder
 from tests.unit.conftest import MOVIE_HISTORY
@@ -70,3 +71,31 @@ def test_threaded_bulk_build_respects_the_bound_and_isolates_failures(store):
     assert all(results[f"user-{i}"].num_items == len(MOVIE_HISTORY) for i in range(3))
     assert llm._gauge["peak"] <= 2
     assert "bad" not in store.list_users()
+
+
+async def test_an_async_bulk_build_runs_two_users_per_llm_slot_by_default(store, monkeypatch):
+    """Every user building holds its started calls (garbage the host's collector walks): 4 per slot were
+    twice what keeps the slots busy. A user holds its place until its commit is queued (then it builds nothing)."""
+    peaks = []
+
+    class CountingGate(asyncio.Semaphore):
+        def __init__(self, value):
+            super().__init__(value)
+            self.size, self.held = value, 0
+            peaks.append(self)
+
+        async def acquire(self):
+            await super().acquire()
+            self.held += 1
+            self.peak = max(getattr(self, "peak", 0), self.held)
+            return True
+
+        def release(self):
+            self.held -= 1
+            super().release()
+
+    monkeypatch.setattr(_bulk_api, "asyncio", SimpleNamespace(Semaphore=CountingGate, gather=asyncio.gather))
+    rpm = RPM(InFlightModel(), task="lamp2", store=store, max_concurrency=2)
+    results = await rpm.abuild_users(_histories(12))
+    assert all(not isinstance(r, Exception) for r in results.values())
+    assert [(gate.size, gate.peak) for gate in peaks] == [(4, 4)]  # 2 slots x 2 users: full, never above
