@@ -63,7 +63,7 @@ def normalized(text: str) -> str:
 
 def pass_call(
     caller: StructuredCaller[Any],
-    prompt: Callable[[], PromptValue],
+    prompt: Callable[[], PromptValue | Sequence[Any]],
     config: RunnableConfig,
     batch: tuple[Sequence[Feature], Sequence[int]] | None = None,
 ) -> Plan[Any]:
@@ -71,6 +71,14 @@ def pass_call(
 
     The prompt is rendered when the call starts and the reply read at once, so a pass keeps no prompt
     before its call and no reply model until its last call ends (objects a full collection walks).
+
+    Example:
+        >>> from langchain_rpm._plans import run
+        >>> from langchain_rpm.prompts import FactorAssignment
+        >>> from langchain_rpm.testing import FakeStructuredChatModel
+        >>> caller = StructuredCaller(FakeStructuredChatModel(responder=lambda m, s: {"assignments": 2}), FactorAssignment)
+        >>> run(pass_calls([pass_call(caller, lambda: [("human", "Taste: the flavor")], {})]))
+        [2]
     """
     reply = yield from caller.plan(prompt(), config)
     return reply.assignments if batch is None else read_batch(*batch, reply.assignments)
