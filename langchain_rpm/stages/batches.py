@@ -16,9 +16,15 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
+from langchain_core.prompt_values import PromptValue
+from langchain_core.runnables import RunnableConfig
+
+from langchain_rpm._plans import Plan, gather
 from langchain_rpm.prompts import NumberedAssignment
+from langchain_rpm.stages.base import StructuredCaller
 from langchain_rpm.types import Feature
 
 
@@ -53,3 +59,34 @@ def read_batch(pool: Sequence[Feature], batch: Sequence[int], entries: Sequence[
 def normalized(text: str) -> str:
     """Lowercase, single-spaced: how names are compared."""
     return " ".join(text.lower().split())
+
+
+def pass_call(
+    caller: StructuredCaller[Any],
+    prompt: Callable[[], PromptValue | Sequence[Any]],
+    config: RunnableConfig,
+    batch: tuple[Sequence[Feature], Sequence[int]] | None = None,
+) -> Plan[Any]:
+    """One call of an Assign or residual pass: the number a one-feature reply gives, or a batch's :func:`read_batch`.
+
+    The prompt is rendered when the call starts and the reply read at once, so a pass keeps no prompt
+    before its call and no reply model until its last call ends (objects a full collection walks).
+
+    Example:
+        >>> from langchain_rpm._plans import run
+        >>> from langchain_rpm.prompts import FactorAssignment
+        >>> from langchain_rpm.testing import FakeStructuredChatModel
+        >>> caller = StructuredCaller(FakeStructuredChatModel(responder=lambda m, s: {"assignments": 2}), FactorAssignment)
+        >>> run(pass_calls([pass_call(caller, lambda: [("human", "Taste: the flavor")], {})]))
+        [2]
+    """
+    reply = yield from caller.plan(prompt(), config)
+    return reply.assignments if batch is None else read_batch(*batch, reply.assignments)
+
+
+def pass_calls(plans: Sequence[Plan[Any]]) -> Plan[list[Any]]:
+    """A pass's calls, run concurrently: results or exceptions, in order; raised only when every call failed."""
+    replies = yield from gather(plans, return_exceptions=True)
+    if replies and all(isinstance(r, Exception) for r in replies):
+        raise replies[0]
+    return replies

@@ -25,13 +25,14 @@ import math
 import random
 import re
 from collections.abc import Mapping, Sequence
+from functools import partial
 from typing import Any
 
 from langchain_core.language_models import BaseChatModel
 from langchain_core.runnables import RunnableConfig
 from pydantic import BaseModel, Field
 
-from langchain_rpm._plans import CallLimiter, Plan, gather
+from langchain_rpm._plans import CallLimiter, Plan
 from langchain_rpm._recency import chronological, recency_weights
 from langchain_rpm.prompts import (
     ASSIGN_FACTOR,
@@ -49,7 +50,7 @@ from langchain_rpm.prompts import (
 from langchain_rpm.prompts.schemas import is_word_name
 from langchain_rpm.settings import RPMSettings
 from langchain_rpm.stages.base import RPMStage, StructuredCaller, render_prompt
-from langchain_rpm.stages.batches import feature_line, normalized, numbered_features, read_batch
+from langchain_rpm.stages.batches import feature_line, normalized, numbered_features, pass_call, pass_calls
 from langchain_rpm.stages.statistics import factor_statistics
 from langchain_rpm.tasks import TaskSpec
 from langchain_rpm.types import OTHER_FACTOR, Factor, Feature, HistoryItem
@@ -299,35 +300,23 @@ class FactorAggregator(RPMStage[AggregationInput, AggregationResult]):
         """
         key, names, members = listing
         template = (RESIDUAL_FACTOR if caller is self.residual else ASSIGN_FACTOR) if size == 1 else None
-        listed = {key: render_candidates(names, members, prefix="" if template else "C")}
+        listed = {**self._frame(), key: render_candidates(names, members, prefix="" if template else "C")}
         if template is not None:
-            prompts = [
-                render_prompt(template, **self._frame(), **listed, feature=feature_line(pool[i])) for i in indices
-            ]
-            replies = yield from self._gather(caller, prompts, config)
-            return {i: r.assignments for i, r in zip(indices, replies, strict=True) if not isinstance(r, Exception)}
+            render = [partial(render_prompt, template, **listed, feature=feature_line(pool[i])) for i in indices]
+            replies = yield from pass_calls([pass_call(caller, prompt, config) for prompt in render])
+            return {i: r for i, r in zip(indices, replies, strict=True) if not isinstance(r, Exception)}
         batched = RESIDUAL_FACTORS if caller is self.residual else ASSIGN_FACTORS
         numbers: dict[int, int] = {}
         for _ in range(2):  # the first pass, then the features its replies left out
             missing = [i for i in indices if i not in numbers]
             batches = [missing[s : s + size] for s in range(0, len(missing), size)]
-            prompts = [
-                render_prompt(batched, **self._frame(), **listed, features=numbered_features(pool, b)) for b in batches
-            ]
-            replies = yield from self._gather(caller, prompts, config)
-            for batch, reply in zip(batches, replies, strict=True):
-                if not isinstance(reply, Exception):
-                    numbers.update(read_batch(pool, batch, reply.assignments))
+            render = [partial(render_prompt, batched, **listed, features=numbered_features(pool, b)) for b in batches]
+            plans = [pass_call(caller, prompt, config, (pool, b)) for prompt, b in zip(render, batches, strict=True)]
+            for found in (yield from pass_calls(plans)):
+                numbers.update(found if isinstance(found, dict) else {})
             if len(numbers) == len(indices):
                 break
         return numbers
-
-    @staticmethod
-    def _gather(caller: StructuredCaller[Any], prompts: list[Any], config: RunnableConfig) -> Plan[list[Any]]:
-        replies = yield from gather([caller.plan(p, config) for p in prompts], return_exceptions=True)
-        if replies and all(isinstance(r, Exception) for r in replies):
-            raise replies[0]
-        return replies
 
     def _finish(
         self,

@@ -65,6 +65,8 @@ def test_overhead_benchmark_runs_at_tiny_sizes(tmp_path):
     ]
     assert all(row["calls"] > row["items"] for row in results["rows"]) and results["floors"]["bind_tools_ms"] > 0
     assert "| N | mode |" in (tmp_path / "overhead.md").read_text() and results["profile"]
+    # the final commit's share is measured in every row, and is part of the figure
+    assert all(0 < row["commit_ms_per_call"] < row["outside_model_ms_per_call"] for row in results["rows"])
 
 
 def test_overhead_benchmark_measures_a_baseline_tree_in_alternation(tmp_path):
