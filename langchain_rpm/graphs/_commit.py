@@ -12,21 +12,30 @@ is then stored, whatever other writers committed in the meantime:
   added are merged in (their features go to the closest of the new factors, soft-assigned, no LLM
   call) and the commit is retried against the version now stored. A user forgotten in between stays
   forgotten (:class:`~langchain_rpm.errors.ConcurrentWriteError`).
+
+A build that replaces the user's set writes its examples ahead while its reasoning calls run
+(:func:`write_ahead_plan`, :mod:`~langchain_rpm.store._ahead`), so the commit embeds and adds only
+what it could not reuse; a commit that fails discards what was written ahead.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
+
+from langchain_core.runnables import RunnableConfig
 
 from langchain_rpm._plans import Plan
 from langchain_rpm.drift import observe
 from langchain_rpm.errors import ConcurrentWriteError
 from langchain_rpm.graphs._progress import emit
-from langchain_rpm.graphs.state import BuildState, add_usage
+from langchain_rpm.graphs.state import REQUEST_KEY, BuildRequest, BuildState, add_usage
 from langchain_rpm.prompts import PROMPT_VERSION
 from langchain_rpm.stages.clustering import closest_factor
 from langchain_rpm.stages.statistics import refresh_factors
+from langchain_rpm.store._ahead import WriteAhead, discard_plan, stage_ahead_plan, writes_ahead
+from langchain_rpm.store._backend import Staged
 from langchain_rpm.types import Factor, FailedItem, ReasoningExample, Usage, UserProfile
 
 if TYPE_CHECKING:
@@ -36,8 +45,41 @@ COMMIT_ATTEMPTS = 3
 """Tries of a re-clustered update's commit while other writers keep committing for the same user."""
 
 
-def finalize_plan(components: RPMComponents, state: BuildState) -> Plan[dict[str, Any]]:
-    """Write the build's examples and profile; the state update holding the stored profile."""
+def written_ahead(components: RPMComponents, key: str, config: RunnableConfig) -> WriteAhead | None:
+    """This run's :class:`WriteAhead` (carried by the request the facade validated), if the store writes ahead."""
+    given = (config.get("configurable") or {}).get(REQUEST_KEY)
+    if isinstance(given, BuildRequest) and given.key == key and writes_ahead(components.store):
+        return given.written_ahead
+    return None
+
+
+def write_ahead_plan(components: RPMComponents, ahead: WriteAhead | None, examples: list[Any]) -> Plan[None]:
+    """Write the reasoning stage's finished ``examples`` ahead of the commit (failed items are exceptions)."""
+    done = [example for example in examples if isinstance(example, ReasoningExample)]
+    if ahead is not None and done:
+        yield from stage_ahead_plan(components.store, ahead, done)
+
+
+def commit_build_plan(components: RPMComponents, state: BuildState, config: RunnableConfig) -> Plan[dict[str, Any]]:
+    """:func:`finalize_plan` with what this run wrote ahead; a failed commit discards it (forget stays whole)."""
+    ahead = written_ahead(components, state["build_key"], config)
+    if ahead is None:
+        return (yield from finalize_plan(components, state))
+    try:
+        return (yield from finalize_plan(components, state, list(ahead.written)))
+    except Exception:
+        yield from discard_plan(components.store, ahead)
+        raise
+    finally:
+        ahead.written.clear()
+        ahead.gathering.clear()
+
+
+def finalize_plan(components: RPMComponents, state: BuildState, ahead: Sequence[Staged] = ()) -> Plan[dict[str, Any]]:
+    """Write the build's examples and profile; the state update holding the stored profile.
+
+    ``ahead``: records the build wrote its examples in ahead of this commit (reused where they still fit).
+    """
     store = components.store
     new = [ReasoningExample.model_validate(e) for e in (state.get("examples") or {}).values()]
     replace = state.get("mode") != "update" or bool(state.get("reclustered"))
@@ -53,7 +95,12 @@ def finalize_plan(components: RPMComponents, state: BuildState) -> Plan[dict[str
     for attempt in range(COMMIT_ATTEMPTS):
         try:
             profile = yield from store.commit_plan(
-                state["user_id"], new, replace=replace, make_profile=make_profile, expected_version=expected
+                state["user_id"],
+                new,
+                replace=replace,
+                make_profile=make_profile,
+                expected_version=expected,
+                ahead=ahead,
             )
             break
         except ConcurrentWriteError:

@@ -42,7 +42,7 @@ from langchain_rpm._plans import Plan, arun, offloaded, run, value
 from langchain_rpm.errors import AsyncClientError
 from langchain_rpm.store import _writes as writes
 from langchain_rpm.store import portable
-from langchain_rpm.store._backend import Backend, QueryContext
+from langchain_rpm.store._backend import Backend, QueryContext, Staged
 from langchain_rpm.store._chroma import ChromaBackend
 from langchain_rpm.store._commit_queue import queue_for
 from langchain_rpm.store._records import query_text
@@ -199,6 +199,7 @@ class RPMStore(ChromaView, LangGraphConstructors):
         replace: bool,
         make_profile: writes.MakeProfile,
         expected_version: int | None = None,
+        ahead: Sequence[Staged] = (),
     ) -> Plan[UserProfile]:
         """Store a build's ``examples`` and the profile ``make_profile`` computes over what is then stored.
 
@@ -207,9 +208,10 @@ class RPMStore(ChromaView, LangGraphConstructors):
         write (concurrent writers' included), and examples and profile switch together (copy-on-write,
         :mod:`~langchain_rpm.store._writes`). ``expected_version``: refuse (``ConcurrentWriteError``) unless
         the stored profile still has this version. Inside :func:`~langchain_rpm.store._commit_queue.group_commits`
-        (bulk builds) the write joins the store's queue and goes in a group commit.
+        (bulk builds) the write joins the store's queue and goes in a group commit. ``ahead``: records the
+        examples were written in ahead of the commit (:mod:`~langchain_rpm.store._ahead`).
         """
-        write = UserWrite(user_id, examples, make_profile, replace, expected_version=expected_version)
+        write = UserWrite(user_id, examples, make_profile, replace, expected_version=expected_version, ahead=ahead)
         queue = queue_for(self)
         result = yield from (queue.commit_plan(write) if queue is not None else writes.write_one_plan(self, write))
         assert result.profile is not None

@@ -1,0 +1,212 @@
+"""A build writes its examples ahead of its commit, and every guarantee of the copy-on-write store still holds.
+
+The commit (``finalize``) embeds and adds only what was not written ahead; a forget during the build leaves
+nothing once the build ends, whether it then commits or fails; a checkpointed build that crashed after
+writing ahead commits exactly its examples on resume; nothing is left outside the user's manifest.
+Real embedded Chroma stores throughout.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from langgraph.checkpoint.memory import InMemorySaver
+
+from benchmarks.fakes import history, packing_responder
+from langchain_rpm import LAMP2, RPM, RPMStore
+from langchain_rpm._plans import Call
+from langchain_rpm.graphs import _commit
+from langchain_rpm.graphs.build import BuildSteps
+from langchain_rpm.store._ahead import AHEAD_MIN_BATCH
+from langchain_rpm.store._io import ChromaCall
+from langchain_rpm.store._reads import manifest_plan
+from langchain_rpm.testing import FakeStructuredChatModel, demo_responder
+from tests.support.rpm_fakes import CountingEmbeddings
+
+N = 80  # writes ahead in two batches (40, then 32) and leaves 8 to the commit
+
+
+class SimulatedCrash(BaseException):
+    """Not an ``Exception``: the per-item error handling does not swallow it."""
+
+
+class Reasoning:
+    """The demo responder; on reasoning call ``hold_at`` it signals ``held`` and waits for ``release``
+    (or raises ``crash`` there)."""
+
+    def __init__(self, hold_at: int | None = None, crash: bool = False) -> None:
+        self.inner = packing_responder(demo_responder)
+        self.hold_at, self.crash = hold_at, crash
+        self.reasoning = 0
+        self.held, self.release = threading.Event(), threading.Event()
+        self._lock = threading.Lock()
+
+    def __call__(self, messages: Any, schema: dict[str, Any]) -> dict[str, Any]:
+        if "reasoning" in schema.get("properties", {}) and "features" not in schema.get("properties", {}):
+            with self._lock:
+                self.reasoning += 1
+                hold = self.reasoning == self.hold_at
+            if hold:
+                self.held.set()
+                if self.crash:
+                    raise SimulatedCrash("crash in the reasoning phase")
+                assert self.release.wait(60)
+        return self.inner(messages, schema)
+
+
+def make(tmp_path: Any, responder: Any, **options: Any) -> RPM:
+    store = RPMStore(tmp_path / "store", embeddings=CountingEmbeddings())
+    return RPM(FakeStructuredChatModel(responder=responder), LAMP2, store=store, max_concurrency=4, **options)
+
+
+def stored(rpm: RPM, user: str) -> dict[str, Any]:
+    """Every example record of ``user`` in Chroma (current or not): id -> metadata."""
+    got = rpm.store.examples.get(where={"user_id": user}, include=["metadatas"])
+    return dict(zip(got["ids"], got["metadatas"], strict=True))
+
+
+def written_at_least(rpm: RPM, user: str, count: int) -> set[str]:
+    """The user's record ids once there are ``count`` (the write ahead runs beside the held call)."""
+    deadline = time.monotonic() + 30
+    while len(ids := set(stored(rpm, user))) < count:
+        assert time.monotonic() < deadline, f"nothing was written ahead: {len(ids)} records of {user!r}"
+        time.sleep(0.02)
+    return ids
+
+
+def manifest(rpm: RPM, user: str) -> list[str] | None:
+    from langchain_rpm._plans import run
+
+    return run(manifest_plan(rpm.store.backend, user))
+
+
+def assert_exactly_committed(rpm: RPM, user: str, items: int) -> None:
+    """The user's records are exactly those the manifest lists, one per item, and read back whole."""
+    ids = manifest(rpm, user)
+    assert ids is not None and len(ids) == items
+    assert set(stored(rpm, user)) == set(ids), "a record outside the manifest was left behind"
+    assert rpm.store.get_profile(user).num_items == items
+    assert len({ex.item_id for ex in rpm.store.get_examples(user)}) == items
+
+
+def recorded(plan: Iterator[Any], log: list[Any]) -> Iterator[Any]:
+    """``plan``, with every request it yields appended to ``log``."""
+    reply: Any = None
+    while True:
+        try:
+            request = plan.send(reply)
+        except StopIteration as stop:
+            return stop.value
+        log.append(request)
+        reply = yield request
+
+
+def commit_requests(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
+    log: list[Any] = []
+    finalize = BuildSteps.finalize
+    monkeypatch.setattr(
+        BuildSteps, "finalize", lambda self, state, config: recorded(finalize(self, state, config), log)
+    )
+    return log
+
+
+@pytest.mark.parametrize("use_async", [False, True])
+def test_the_commit_adds_and_embeds_only_what_was_not_written_ahead(tmp_path, monkeypatch, use_async):
+    """Counting guard: on main the commit added and embedded all N examples."""
+    log = commit_requests(monkeypatch)
+    rpm = make(tmp_path, Reasoning())
+    items = history(N)
+    profile = asyncio.run(rpm.abuild_user("ada", items)) if use_async else rpm.build_user("ada", items)
+    added = sum(len(r.kwargs["ids"]) for r in log if isinstance(r, ChromaCall) and r.method == "add")
+    embedded = sum(len(r.args[0]) for r in log if isinstance(r, Call) and "embed_documents" in str(r.fn))
+    assert profile.num_items == N
+    assert added < AHEAD_MIN_BATCH and embedded < AHEAD_MIN_BATCH, (added, embedded)
+    assert_exactly_committed(rpm, "ada", N)
+
+
+def test_a_forget_during_the_build_then_a_commit_leaves_only_the_committed_version(tmp_path):
+    responder = Reasoning(hold_at=70)
+    rpm = make(tmp_path, responder)
+    build = threading.Thread(target=rpm.build_user, args=("ada", history(N)))
+    build.start()
+    assert responder.held.wait(60)
+    written_ahead = written_at_least(rpm, "ada", N // 2)
+    rpm.forget("ada")
+    assert stored(rpm, "ada") == {}
+    responder.release.set()
+    build.join(60)
+    assert not build.is_alive()
+    assert_exactly_committed(rpm, "ada", N)
+    assert not written_ahead & set(stored(rpm, "ada")), "a record the forget deleted came back"
+
+
+@pytest.mark.parametrize("forget", [False, True])
+def test_a_failed_commit_discards_what_was_written_ahead(tmp_path, monkeypatch, forget):
+    """A rebuild whose commit fails leaves the previous version whole and nothing else; after a forget, nothing."""
+    responder = Reasoning(hold_at=70)
+    rpm = make(tmp_path, responder)
+    responder.release.set()
+    rpm.build_user("ada", history(N))
+    before = stored(rpm, "ada")
+    responder.held.clear()
+    responder.release.clear()
+    responder.reasoning = 0
+
+    def broken(*args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("the profile could not be computed")
+
+    monkeypatch.setattr(_commit, "profile_over", broken)
+    outcome: list[BaseException] = []
+    rebuild = threading.Thread(target=lambda: _catch(outcome, rpm.build_user, "ada", history(N, start=1000)))
+    rebuild.start()
+    assert responder.held.wait(60)
+    written_at_least(rpm, "ada", len(before) + N // 2)
+    if forget:
+        rpm.forget("ada")
+    responder.release.set()
+    rebuild.join(60)
+    assert len(outcome) == 1 and "could not be computed" in str(outcome[0])
+    if forget:
+        assert stored(rpm, "ada") == {} and rpm.store.get_profile("ada") is None and manifest(rpm, "ada") is None
+        assert rpm.store.backend.client.get_collection("rpm_profiles").get(where={"user_id": "ada"})["ids"] == []
+    else:
+        assert stored(rpm, "ada") == before
+        assert_exactly_committed(rpm, "ada", N)
+
+
+def _catch(outcome: list[BaseException], fn: Any, *args: Any) -> None:
+    try:
+        fn(*args)
+    except Exception as exc:
+        outcome.append(exc)
+
+
+def test_a_checkpointed_build_that_crashed_after_writing_ahead_commits_exactly_its_examples(tmp_path):
+    responder = Reasoning(hold_at=70, crash=True)
+    rpm = make(tmp_path, responder, checkpointer=InMemorySaver())
+    with pytest.raises(SimulatedCrash):
+        rpm.build_user("ada", history(N))
+    orphans = written_at_least(rpm, "ada", N // 2)
+    assert rpm.store.get_profile("ada") is None
+    responder.hold_at = None
+    profile = rpm.build_user("ada", history(N))  # the same request: resumed from the checkpoint
+    assert profile.num_items == N
+    assert_exactly_committed(rpm, "ada", N)
+    assert not orphans & set(stored(rpm, "ada")), "the crashed run's records were kept"
+    state = rpm.build_graph.get_state({"configurable": {"thread_id": _thread(rpm, "ada")}}).values
+    committed = {ex.item_id: ex.model_dump() for ex in rpm.store.get_examples("ada")}
+    assert set(committed) == set(state["examples"])
+    for item_id, example in state["examples"].items():
+        assert committed[item_id]["reasoning"] == example["reasoning"]
+        assert committed[item_id]["features"] == example["features"]
+
+
+def _thread(rpm: RPM, user: str) -> str:
+    threads = {c.config["configurable"]["thread_id"] for c in rpm.build_graph.checkpointer.list(None)}
+    assert len(threads) == 1
+    return threads.pop()
