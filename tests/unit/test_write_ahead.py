@@ -36,8 +36,8 @@ class SimulatedCrash(BaseException):
 
 
 class Reasoning:
-    """The demo responder; on reasoning call ``hold_at`` it signals ``held`` and waits for ``release``
-    (or raises ``crash`` there)."""
+    """The demo responder; from reasoning call ``hold_at`` on, calls signal ``held`` and wait for ``release``
+    (or the first one raises, with ``crash``)."""
 
     def __init__(self, hold_at: int | None = None, crash: bool = False) -> None:
         self.inner = packing_responder(demo_responder)
@@ -50,10 +50,10 @@ class Reasoning:
         if "reasoning" in schema.get("properties", {}) and "features" not in schema.get("properties", {}):
             with self._lock:
                 self.reasoning += 1
-                hold = self.reasoning == self.hold_at
-            if hold:
+                at = self.reasoning
+            if self.hold_at is not None and at >= self.hold_at:  # this call and every later one wait
                 self.held.set()
-                if self.crash:
+                if self.crash and at == self.hold_at:
                     raise SimulatedCrash("crash in the reasoning phase")
                 assert self.release.wait(60)
         return self.inner(messages, schema)
@@ -130,12 +130,14 @@ def test_the_commit_adds_and_embeds_only_what_was_not_written_ahead(tmp_path, mo
 
 
 def test_a_forget_during_the_build_then_a_commit_leaves_only_the_committed_version(tmp_path):
-    responder = Reasoning(hold_at=70)
+    responder = Reasoning(hold_at=50)  # the first batch (40) is written before the forget, the second after
     rpm = make(tmp_path, responder)
     build = threading.Thread(target=rpm.build_user, args=("ada", history(N)))
     build.start()
     assert responder.held.wait(60)
     written_ahead = written_at_least(rpm, "ada", N // 2)
+    assert rpm.store.get_examples("ada") == [], "a read listed records written ahead of their commit"
+    assert rpm.store.search("ada", "a film", k=3) == []
     rpm.forget("ada")
     assert stored(rpm, "ada") == {}
     responder.release.set()
@@ -148,7 +150,7 @@ def test_a_forget_during_the_build_then_a_commit_leaves_only_the_committed_versi
 @pytest.mark.parametrize("forget", [False, True])
 def test_a_failed_commit_discards_what_was_written_ahead(tmp_path, monkeypatch, forget):
     """A rebuild whose commit fails leaves the previous version whole and nothing else; after a forget, nothing."""
-    responder = Reasoning(hold_at=70)
+    responder = Reasoning(hold_at=50)
     rpm = make(tmp_path, responder)
     responder.release.set()
     rpm.build_user("ada", history(N))
@@ -188,6 +190,7 @@ def _catch(outcome: list[BaseException], fn: Any, *args: Any) -> None:
 
 def test_a_checkpointed_build_that_crashed_after_writing_ahead_commits_exactly_its_examples(tmp_path):
     responder = Reasoning(hold_at=70, crash=True)
+    responder.release.set()
     rpm = make(tmp_path, responder, checkpointer=InMemorySaver())
     with pytest.raises(SimulatedCrash):
         rpm.build_user("ada", history(N))
