@@ -213,3 +213,18 @@ def _thread(rpm: RPM, user: str) -> str:
     threads = {c.config["configurable"]["thread_id"] for c in rpm.build_graph.checkpointer.list(None)}
     assert len(threads) == 1
     return threads.pop()
+
+
+def test_a_rebuilds_read_under_the_lock_asks_for_no_metadata_of_the_records_it_replaces(tmp_path, monkeypatch):
+    """Counting guard: on main the commit's read of a rebuild fetched the metadata of every record of the user."""
+    log = commit_requests(monkeypatch)
+    rpm = make(tmp_path, Reasoning())
+    rpm.build_user("ada", history(N))
+    log.clear()
+    rpm.build_user("ada", history(N, start=1000))
+    reads = [r for r in log if isinstance(r, ChromaCall) and r.method == "get" and r.fn.__self__.name == "rpm_examples"]
+    assert reads, [
+        (type(r).__name__, getattr(r, "method", None), getattr(getattr(r, "fn", None), "__self__", None)) for r in log
+    ]
+    assert all("metadatas" not in r.kwargs.get("include", ["metadatas"]) for r in reads), [r.kwargs for r in reads]
+    assert_exactly_committed(rpm, "ada", N)
