@@ -13,14 +13,13 @@ is then stored, whatever other writers committed in the meantime:
   call) and the commit is retried against the version now stored. A user forgotten in between stays
   forgotten (:class:`~langchain_rpm.errors.ConcurrentWriteError`).
 
-A build that replaces the user's set writes its examples ahead while its reasoning calls run
-(:func:`write_ahead_plan`, :mod:`~langchain_rpm.store._ahead`), so the commit embeds and adds only
-what it could not reuse; a commit that fails discards what was written ahead.
+A build embeds its examples while its reasoning calls run (:func:`embed_ahead`,
+:mod:`~langchain_rpm.store._ahead`), so the commit embeds only the last few.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -34,8 +33,8 @@ from langchain_rpm.graphs.state import REQUEST_KEY, BuildRequest, BuildState, ad
 from langchain_rpm.prompts import PROMPT_VERSION
 from langchain_rpm.stages.clustering import closest_factor
 from langchain_rpm.stages.statistics import refresh_factors
-from langchain_rpm.store._ahead import WriteAhead, discard_plan, stage_ahead_plan, writes_ahead
-from langchain_rpm.store._backend import Staged
+from langchain_rpm.store._ahead import EmbedAhead, Embedded, embed_ahead_plan
+from langchain_rpm.store._commit_queue import queue_for
 from langchain_rpm.types import Factor, FailedItem, ReasoningExample, Usage, UserProfile
 
 if TYPE_CHECKING:
@@ -45,40 +44,37 @@ COMMIT_ATTEMPTS = 3
 """Tries of a re-clustered update's commit while other writers keep committing for the same user."""
 
 
-def written_ahead(components: RPMComponents, key: str, config: RunnableConfig) -> WriteAhead | None:
-    """This run's :class:`WriteAhead` (carried by the request the facade validated), if the store writes ahead."""
+def embedded_ahead(components: RPMComponents, key: str, config: RunnableConfig) -> EmbedAhead | None:
+    """This run's :class:`EmbedAhead` (carried by the request the facade validated); none in a group commit."""
     given = (config.get("configurable") or {}).get(REQUEST_KEY)
-    if isinstance(given, BuildRequest) and given.key == key and writes_ahead(components.store):
-        return given.written_ahead
+    if isinstance(given, BuildRequest) and given.key == key and queue_for(components.store) is None:
+        return given.embedded_ahead
     return None
 
 
-def write_ahead_plan(components: RPMComponents, ahead: WriteAhead | None, examples: list[Any]) -> Plan[None]:
-    """Write the reasoning stage's finished ``examples`` ahead of the commit (failed items are exceptions)."""
+def embed_ahead(components: RPMComponents, ahead: EmbedAhead | None, examples: list[Any]) -> Plan[None]:
+    """Embed the reasoning stage's finished ``examples`` ahead of the commit (failed items are exceptions)."""
     done = [example for example in examples if isinstance(example, ReasoningExample)]
     if ahead is not None and done:
-        yield from stage_ahead_plan(components.store, ahead, done)
+        yield from embed_ahead_plan(components.store.backend, ahead, done)
 
 
 def commit_build_plan(components: RPMComponents, state: BuildState, config: RunnableConfig) -> Plan[dict[str, Any]]:
-    """:func:`finalize_plan` with what this run wrote ahead; a failed commit discards it (forget stays whole)."""
-    ahead = written_ahead(components, state["build_key"], config)
-    if ahead is None:
-        return (yield from finalize_plan(components, state))
+    """:func:`finalize_plan` with the vectors this run embedded ahead."""
+    ahead = embedded_ahead(components, state["build_key"], config)
     try:
-        return (yield from finalize_plan(components, state, list(ahead.written)))
-    except Exception:
-        yield from discard_plan(components.store, ahead)
-        raise
+        return (yield from finalize_plan(components, state, dict(ahead.embedded) if ahead is not None else None))
     finally:
-        ahead.written.clear()
-        ahead.gathering.clear()
+        if ahead is not None:
+            ahead.clear()
 
 
-def finalize_plan(components: RPMComponents, state: BuildState, ahead: Sequence[Staged] = ()) -> Plan[dict[str, Any]]:
+def finalize_plan(
+    components: RPMComponents, state: BuildState, ahead: Mapping[str, Embedded] | None = None
+) -> Plan[dict[str, Any]]:
     """Write the build's examples and profile; the state update holding the stored profile.
 
-    ``ahead``: records the build wrote its examples in ahead of this commit (reused where they still fit).
+    ``ahead``: examples embedded ahead of this commit, by item id (not embedded again where unchanged).
     """
     store = components.store
     new = [ReasoningExample.model_validate(e) for e in (state.get("examples") or {}).values()]

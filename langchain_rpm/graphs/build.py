@@ -39,7 +39,7 @@ from langgraph.types import Overwrite, Send
 from langchain_rpm._plans import Plan, gather
 from langchain_rpm.components import RPMComponents
 from langchain_rpm.errors import BuildFailedError, ConfigurationError, InvalidHistoryError
-from langchain_rpm.graphs._commit import commit_build_plan, write_ahead_plan, written_ahead
+from langchain_rpm.graphs._commit import commit_build_plan, embed_ahead, embedded_ahead
 from langchain_rpm.graphs._progress import BuildProgress, emit
 from langchain_rpm.graphs._results import as_history_item, failure_entry, keyless, sharing_features
 from langchain_rpm.graphs._windows import windows
@@ -49,7 +49,7 @@ from langchain_rpm.personalization import require_profile
 from langchain_rpm.stages import ExtractionInput, JudgeInput, ReasoningInput
 from langchain_rpm.stages.clustering import closest_factor
 from langchain_rpm.stages.statistics import refresh_factors
-from langchain_rpm.store._ahead import WriteAhead
+from langchain_rpm.store._ahead import EmbedAhead
 from langchain_rpm.types import (
     OTHER_FACTOR,
     Factor,
@@ -284,7 +284,6 @@ class BuildSteps:
                     "packs": window,
                     "features": {item["id"]: features[item["id"]] for pack in window for item in pack},
                     "factors": state["factors"],
-                    "replaces": state.get("mode") != "update" or bool(state.get("reclustered")),
                 },
             )
             for window in windows(pending, self.components.settings.pack_size, self.window)
@@ -295,7 +294,7 @@ class BuildSteps:
         """Reasoning paths of one window of packs, the packs concurrently."""
         factors = self._factors(payload["factors"])
         window = payload["packs"]
-        ahead = written_ahead(self.components, payload["key"], config) if payload.get("replaces") else None
+        ahead = embedded_ahead(self.components, payload["key"], config)
         plans = [self._reason_pack(pack, payload["features"], factors, config, ahead) for pack in window]
         results = [result for outcome in (yield from gather(plans)) for result in outcome]
         items = [item for pack in window for item in pack]
@@ -307,11 +306,11 @@ class BuildSteps:
         features: dict[str, Any],
         factors: list[Factor],
         config: RunnableConfig,
-        ahead: WriteAhead | None,
+        ahead: EmbedAhead | None,
     ) -> Plan[list[Any]]:
         """One pack's examples (as state dicts sharing the state's feature dicts) or exceptions, in order.
 
-        With ``ahead``, the pack's examples are written ahead of the commit.
+        With ``ahead``, the pack's examples are embedded ahead of the commit.
         """
         requests = [
             ReasoningInput(
@@ -322,7 +321,7 @@ class BuildSteps:
             for item in pack
         ]
         results = yield from self.components.reasoner.pack_plan(requests, config)
-        yield from write_ahead_plan(self.components, ahead, results)
+        yield from embed_ahead(self.components, ahead, results)
         return [
             sharing_features(result, request.features, features[request.item.id])
             for request, result in zip(requests, results, strict=True)

@@ -1,67 +1,63 @@
-"""Example records written ahead of their commit (private): a build stores its examples while its LLM calls run.
+"""A build's examples embedded ahead of its commit (private), while its reasoning calls still run.
 
-A build's examples are ready window by window, long before its last LLM call; embedding and adding them
-at commit time puts both on the build's critical path. A :class:`WriteAhead` stages them as they come,
-each batch under a fresh commit token (copy-on-write, :mod:`~langchain_rpm.store._writes`: no read
-returns a record before a switch lists it). The commit reuses a record written ahead only when, under
-the user's lock,
+A build's examples are ready window by window, long before its last LLM call; embedding them all at the
+commit puts the whole embedding (MiniLM: about 5 ms of CPU a text) after the last call, on the build's
+critical path. :class:`EmbedAhead` embeds them as they come, in a few halving batches (half of what is
+left, then half again), and leaves the last few, fewer than :data:`AHEAD_MIN_BATCH`, to the commit; the
+commit (:mod:`~langchain_rpm.store._writes`) takes the vector of an example embedded ahead when the
+example is exactly the one committed (same text, same vector) and embeds the rest.
 
-- it is still stored (a forget, or another rebuild of the user, deletes every record not current: the
-  commit then stages that example again from the vector it kept),
-- it carries the profile version the commit switches to (the version is in each record's metadata),
-- and its example is exactly the one committed;
-
-anything else is staged at commit time as before. A rebuild's switch makes every record of the user it
-does not list obsolete, so a record written ahead and not used is deleted with them. A build that fails
-discards what it wrote ahead (:func:`discard_plan`, under the user's lock, sparing what a switch made
-current); one that crashes leaves orphans that the next rebuild or forget deletes, like any write that
-failed before its switch. Only backends whose rebuild lists every record of the user under the lock
-(Chroma) write ahead (:func:`writes_ahead`), and not inside a group commit, which batches across users.
+Nothing is stored before the commit, so the copy-on-write guarantees are those of any write. Writing
+the records ahead as well was built and measured, and dropped: embedded Chroma holds the interpreter for
+a whole ``add``, so an add moved into the reasoning phase stalls the calls there instead of the tail
+(one async build, 6 interleaved pairs: 1.308x vs main's 1.262x the ideal), and each extra ``add`` costs
+about 7.5 ms of CPU besides 0.4 ms a record (0.05-0.14 s more CPU per 200-item build).
 
 Example:
-    >>> import tempfile
     >>> from langchain_core.embeddings import DeterministicFakeEmbedding
     >>> from langchain_rpm._plans import run
-    >>> from langchain_rpm.store import RPMStore
+    >>> from langchain_rpm.store._backend import Embedder
     >>> from langchain_rpm.types import ReasoningExample
-    >>> store = RPMStore(tempfile.mkdtemp(), embeddings=DeterministicFakeEmbedding(size=8))
-    >>> ahead = WriteAhead("ada", remaining=40)
+    >>> ahead = EmbedAhead(remaining=40)
     >>> examples = [ReasoningExample(item_id=str(i), input="Late.", features=[], reasoning="r", answer="2")
     ...             for i in range(40)]
-    >>> run(stage_ahead_plan(store, ahead, examples[:32]))
-    >>> len(ahead.records()), run(discard_plan(store, ahead))
+    >>> run(embed_ahead_plan(Embedder(DeterministicFakeEmbedding(size=8)), ahead, examples[:32]))
+    >>> len(ahead.embedded), len(vectors_ahead(examples, ahead.embedded))
     (32, 32)
 """
 
 from __future__ import annotations
 
 import threading
-import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from langchain_rpm._plans import Plan
-from langchain_rpm.store._backend import Backend, HasBackend, Staged, backend_of
-from langchain_rpm.store._commit_queue import queue_for
-from langchain_rpm.store._locks import Held
-from langchain_rpm.store._records import example_id, features_text, user_filter
+from langchain_rpm.store._records import features_text
 from langchain_rpm.types import ReasoningExample
 
 AHEAD_MIN_BATCH = 32
-"""The smallest batch written ahead. Each Chroma ``add`` costs about 7.5 ms of CPU besides 0.4 ms per record
-(measured here: 13 adds of 16 records 0.18 s, one add of 200 records 0.08 s), so a build writes ahead in a
-few halving batches (half of what is left, then half again) and leaves the last few records, fewer than
-this, to its commit: the work after its last LLM call stays small and the extra CPU is a few adds."""
+"""The smallest batch embedded ahead; fewer examples left are embedded at the commit."""
+
+Embedded = tuple[ReasoningExample, list[float]]
+"""An example and its vector (the vector of its :func:`~langchain_rpm.store._records.features_text`)."""
+
+
+class Embeds(Protocol):
+    """Anything that embeds texts as a plan (a store backend, :class:`~langchain_rpm.store._backend.Embedder`)."""
+
+    def embed(self, texts: list[str], *, query: bool = False) -> Plan[list[list[float]]]:
+        """Embed ``texts``."""
+        ...
 
 
 @dataclass
-class WriteAhead:
-    """One build's examples written ahead of its commit: the batches written, and those still gathering."""
+class EmbedAhead:
+    """One build's examples embedded ahead of its commit, and those still gathering for the next batch."""
 
-    user_id: str
-    remaining: int  # examples expected and not yet written ahead
-    version: int | None = None  # the profile version the commit is expected to switch to
-    written: list[Staged] = field(default_factory=list)
+    remaining: int  # examples expected and not yet embedded
+    embedded: dict[str, Embedded] = field(default_factory=dict)  # by item id
     gathering: list[ReasoningExample] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
@@ -69,7 +65,7 @@ class WriteAhead:
         """Add ``examples`` to those gathering; the lot once it is half of what is left (else nothing).
 
         Example:
-            >>> ahead, example = WriteAhead("ada", remaining=100), ReasoningExample.model_construct()
+            >>> ahead, example = EmbedAhead(remaining=100), ReasoningExample.model_construct()
             >>> [len(ahead.take([example] * 10)) for _ in range(10)]
             [0, 0, 0, 0, 50, 0, 0, 0, 40, 0]
         """
@@ -81,96 +77,32 @@ class WriteAhead:
             self.remaining -= len(ready)
             return ready
 
-    def records(self) -> dict[str, Staged]:
-        """The batch each item was last written in, by item id (a later batch wins)."""
-        return {ex.item_id: staged for staged in list(self.written) for ex in staged.examples}
+    def keep(self, examples: Sequence[ReasoningExample], vectors: list[list[float]]) -> None:
+        """Keep the vectors of ``examples``."""
+        with self._lock:
+            self.embedded.update((ex.item_id, (ex, vector)) for ex, vector in zip(examples, vectors, strict=True))
 
-    def ids(self) -> list[str]:
-        """Every record id written ahead."""
-        return [record_id for staged in list(self.written) for record_id in staged.ids]
-
-
-def writes_ahead(store: Backend | HasBackend) -> bool:
-    """Whether a build should write ahead on ``store``.
-
-    Only where a rebuild's read lists every record of the user under the lock (what the commit checks a
-    record written ahead against), and not while a group commit collects writes (bulk builds batch across
-    users instead).
-    """
-    backend = backend_of(store)
-    return getattr(backend, "current_many_plan", None) is not None and queue_for(backend) is None
+    def clear(self) -> None:
+        """Drop what is held (the commit is done, or failed)."""
+        with self._lock:
+            self.embedded = {}
+            self.gathering = []
 
 
-def stage_ahead_plan(
-    store: Backend | HasBackend, ahead: WriteAhead, examples: Sequence[ReasoningExample]
-) -> Plan[None]:
-    """Gather ``examples``; once a batch is full, embed it (no lock) and add it under a fresh commit token."""
+def embed_ahead_plan(embedder: Embeds, ahead: EmbedAhead, examples: Sequence[ReasoningExample]) -> Plan[None]:
+    """Gather ``examples``; once a batch is ready, embed it (one call) and keep the vectors."""
     ready = ahead.take(examples)
-    if not ready:
-        return
-    backend = backend_of(store)
-    user_filter(ahead.user_id)
-    if ahead.version is None:
-        ahead.version = yield from backend.coordinator.locked(
-            ahead.user_id, lambda held: _head_plan(backend, held, ahead.user_id)
-        )
-    if not ahead.version:  # stored in an older format: the commit stages everything, as before
-        return
-    texts = [features_text(ex.features) or ex.input for ex in ready]
-    vectors = yield from backend.embed(texts)
-    commit = uuid.uuid4().hex[:16]
-    ids = [example_id(ahead.user_id, ex.item_id, commit) for ex in ready]
-    staged = Staged(ids, ready, texts, vectors, ahead.version, commit)
-    ahead.written.append(staged)  # before the add: a failed add leaves ids that discard_plan still deletes
-    if backend.coordinator.kind != "embedded":  # a server's lease guards no process-local state: add at once
-        yield from backend.stage_plan(ahead.user_id, staged)
-        return
-
-    def add(held: Held) -> Plan[None]:  # under the folder's lock: other processes see a write they can explain
-        yield from backend.stage_plan(ahead.user_id, staged)
-        held.touches = frozenset()  # no user's current version changed
-
-    yield from backend.coordinator.locked(ahead.user_id, add)
+    if ready:
+        ahead.keep(ready, (yield from embedder.embed([features_text(ex.features) or ex.input for ex in ready])))
 
 
-def _head_plan(backend: Backend, held: Held, user_id: str) -> Plan[int]:
-    """The version the build's commit will switch to (checked again there), or 0: do not write ahead.
-
-    A user with nothing stored first gets an empty head, so that no read lists what is written ahead
-    (without a head, reads take every record of the user: the older format's rule). A user stored in
-    that format gets no write ahead.
-    """
-    now = yield from backend.current_plan(user_id)
-    held.touches = frozenset()
-    if now.exact:
-        return now.profile.version + 1 if now.profile is not None else 1
-    if now.profile is not None or now.records:
-        return 0
-    yield from backend.switch_plan(user_id, [], None)
-    held.touches = frozenset({user_id})
-    return 1
-
-
-def discard_plan(store: Backend | HasBackend, ahead: WriteAhead) -> Plan[int]:
-    """Delete what ``ahead`` wrote that is not current, under the user's lock; returns records deleted.
-
-    A user left with nothing but the empty head written ahead (:func:`_head_plan`) is erased: a failed
-    first build, or one whose user was forgotten meanwhile, leaves nothing.
-    """
-    ids = ahead.ids()
-    ahead.written.clear()
-    ahead.gathering.clear()
-    if not ids:
-        return 0
-    backend = backend_of(store)
-
-    def body(held: Held) -> Plan[int]:
-        now = yield from backend.current_plan(ahead.user_id)
-        if now.exact and now.profile is None and not now.records:
-            return (yield from backend.erase_plan(ahead.user_id))
-        current = set(now.records) if now.exact else set()  # only a switch of ours can have listed them
-        gone = [record_id for record_id in ids if record_id not in current]
-        yield from backend.delete_records_plan(ahead.user_id, gone)
-        return len(gone)
-
-    return (yield from backend.coordinator.locked(ahead.user_id, body))
+def vectors_ahead(examples: Sequence[ReasoningExample], ahead: Mapping[str, Embedded] | None) -> dict[int, list[float]]:
+    """The vectors embedded ahead of ``examples`` exactly as they are, by position in ``examples``."""
+    if not ahead:
+        return {}
+    known: dict[int, list[float]] = {}
+    for position, example in enumerate(examples):
+        hit = ahead.get(example.item_id)
+        if hit is not None and hit[0] == example:
+            known[position] = hit[1]
+    return known

@@ -14,9 +14,8 @@ A write embeds its examples first (outside the lock), then, holding the lock (:m
 A write that fails before step 3 leaves the previous profile and examples whole; its new records are
 orphans that no read returns and the next rebuild (or forget) deletes.
 
-A build may have written its examples ahead of the commit (:mod:`~langchain_rpm.store._ahead`); step 2
-then writes only those it cannot reuse: a record written ahead is reused when its example is exactly the
-committed one, it carries the version switched to, and the read of step 1 still lists it.
+A build may have embedded its examples ahead of the commit (:mod:`~langchain_rpm.store._ahead`): an
+example exactly as committed is not embedded again.
 
 Example:
     >>> import tempfile
@@ -31,12 +30,13 @@ Example:
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from langchain_rpm._plans import Plan
 from langchain_rpm.errors import ConcurrentWriteError, ConfigurationError
+from langchain_rpm.store._ahead import Embedded, vectors_ahead
 from langchain_rpm.store._backend import Backend, Current, HasBackend, MakeProfile, Staged, backend_of
 from langchain_rpm.store._locks import Held
 from langchain_rpm.store._records import example_id, features_text, user_filter
@@ -76,8 +76,6 @@ class _Request:
     version: int
     expected_version: int | None
     exact: bool
-    ahead: dict[str, tuple[str, int]]  # item id -> (record id, version) of an exact example written ahead
-    ahead_ids: list[str]  # every record id written ahead (the unused ones are obsolete)
 
 
 def write_plan(
@@ -90,7 +88,7 @@ def write_plan(
     version: int = 1,
     expected_version: int | None = None,
     vectors: list[list[float]] | None = None,
-    ahead: Sequence[Staged] = (),
+    ahead: Mapping[str, Embedded] | None = None,
 ) -> Plan[WriteResult]:
     """Store ``examples`` for ``user_id`` copy-on-write, under the user's write lock.
 
@@ -106,7 +104,7 @@ def write_plan(
         expected_version: Refuse (:class:`ConcurrentWriteError`) unless the stored profile has this
             version (``None``: no check), for writes computed from a profile read earlier.
         vectors: The examples' vectors, already computed with the store's embeddings (an import).
-        ahead: Records this write's examples were written in ahead of it (:mod:`~langchain_rpm.store._ahead`).
+        ahead: Examples embedded ahead of the write, by item id (:mod:`~langchain_rpm.store._ahead`).
     """
     backend = backend_of(store)
     user_filter(user_id)
@@ -115,28 +113,8 @@ def write_plan(
     return (yield from backend.coordinator.locked(user_id, lambda held: _write_locked(backend, held, request)))
 
 
-def _written_ahead(
-    examples: Sequence[ReasoningExample], ahead: Sequence[Staged]
-) -> tuple[dict[str, tuple[str, int]], dict[int, list[float]]]:
-    """Examples written ahead exactly as committed: ``item id -> (record id, version)``, and their vectors.
-
-    The vectors are keyed by position in ``examples``: the same example has the same text, so the same
-    vector, and is not embedded again.
-    """
-    written = {ex.item_id: (staged, row) for staged in ahead for row, ex in enumerate(staged.examples)}
-    reuse: dict[str, tuple[str, int]] = {}
-    known: dict[int, list[float]] = {}
-    for position, example in enumerate(examples):
-        staged, row = written.get(example.item_id, (None, 0))
-        if staged is not None and staged.examples[row] == example:
-            reuse[example.item_id] = (staged.ids[row], staged.version)
-            known[position] = staged.vectors[row]
-    return reuse, known
-
-
 @dataclass(frozen=True)
 class _Prepared:
-    ids: list[str]  # every new record of the write (staged now or reused from ahead)
     staged: Staged
     current_ids: list[str]
     obsolete: list[str] | None  # None: every record of the user not current (found by a scan)
@@ -159,28 +137,15 @@ def _prepare(request: _Request, now: Current) -> _Prepared:
     profile = request.make_profile(every, previous) if request.make_profile is not None else None
     commit = uuid.uuid4().hex[:16]
     version = profile.version if profile is not None else request.version
-    listed = set(now.every or ())  # a record written ahead is reused only if still stored (forget, rebuilds)
-    reused = {item: rid for item, (rid, at) in request.ahead.items() if at == version and rid in listed}
-    ids = [reused.get(ex.item_id) or example_id(user_id, ex.item_id, commit) for ex in request.examples]
-    fresh = [i for i, ex in enumerate(request.examples) if ex.item_id not in reused]
-    staged = Staged(
-        [ids[i] for i in fresh],
-        [request.examples[i] for i in fresh],
-        [request.texts[i] for i in fresh],
-        [request.vectors[i] for i in fresh],
-        version,
-        commit,
-        request.exact,
-    )
+    ids = [example_id(user_id, ex.item_id, commit) for ex in request.examples]
+    staged = Staged(ids, request.examples, request.texts, request.vectors, version, commit, request.exact)
     current_ids = [*kept, *ids]
-    keep = set(current_ids)
     if now.every is not None:  # the read listed every record of the user: the rest is obsolete
+        keep = set(current_ids)
         obsolete: list[str] | None = [rid for rid in now.every if rid not in keep]
     else:
         obsolete = None if request.replace or not now.exact else [rid for rid in current if rid not in kept]
-        if obsolete is not None:  # records written ahead and not used
-            obsolete += [rid for rid in request.ahead_ids if rid not in keep]
-    return _Prepared(ids, staged, current_ids, obsolete, profile)
+    return _Prepared(staged, current_ids, obsolete, profile)
 
 
 def _write_locked(backend: Backend, held: Held, request: _Request) -> Plan[WriteResult]:
@@ -226,7 +191,7 @@ class UserWrite:
     version: int = 1
     expected_version: int | None = None
     vectors: list[list[float]] | None = None
-    ahead: Sequence[Staged] = ()
+    ahead: Mapping[str, Embedded] | None = None
 
 
 def write_one_plan(store: Backend | HasBackend, write: UserWrite) -> Plan[WriteResult]:
@@ -299,7 +264,7 @@ def _commit_locked(backend: Backend, held: list[Held], requests: list[_Request])
         one.touches = frozenset(request.user_id for request in requests)
         one.switched = [Switched(user, part.profile, part.current_ids) for user, part in ok if part.profile is not None]
     return [
-        p if isinstance(p, Exception) else WriteResult(p.ids, p.profile, len(obsolete[r.user_id]))
+        p if isinstance(p, Exception) else WriteResult(p.staged.ids, p.profile, len(obsolete[r.user_id]))
         for r, p in zip(requests, prepared, strict=True)
     ]
 
@@ -310,15 +275,15 @@ def _one_or_many(one: Callable[..., Plan[None]], many: Callable[[Any], Plan[None
 
 
 def _requests(backend: Backend, writes: Sequence[UserWrite]) -> Plan[list[_Request]]:
-    """The writes as requests, every text without a vector (or one written ahead) embedded in one call."""
+    """The writes as requests, every text without a vector (given, or embedded ahead) embedded in one call."""
     texts = [[features_text(ex.features) or ex.input for ex in write.examples] for write in writes]
-    ahead = [_written_ahead(w.examples, w.ahead if w.vectors is None else ()) for w in writes]
+    known = [vectors_ahead(w.examples, w.ahead) if w.vectors is None else {} for w in writes]
     flat = [
         text
-        for write, group, (_, known) in zip(writes, texts, ahead, strict=True)
+        for write, group, have in zip(writes, texts, known, strict=True)
         if write.vectors is None
         for i, text in enumerate(group)
-        if i not in known
+        if i not in have
     ]
     vectors = iter((yield from backend.embed(flat)) if flat else [])
     return [
@@ -326,16 +291,14 @@ def _requests(backend: Backend, writes: Sequence[UserWrite]) -> Plan[list[_Reque
             w.user_id,
             w.examples,
             t,
-            w.vectors if w.vectors is not None else [known[i] if i in known else next(vectors) for i in range(len(t))],
+            w.vectors if w.vectors is not None else [have[i] if i in have else next(vectors) for i in range(len(t))],
             w.replace,
             w.make_profile,
             w.version,
             w.expected_version,
             w.vectors is not None,
-            reuse,
-            [record_id for staged in w.ahead for record_id in staged.ids],
         )
-        for w, t, (reuse, known) in zip(writes, texts, ahead, strict=True)
+        for w, t, have in zip(writes, texts, known, strict=True)
     ]
 
 

@@ -1,8 +1,8 @@
-"""A build writes its examples ahead of its commit, and every guarantee of the copy-on-write store still holds.
+"""A build embeds its examples ahead of its commit, and every guarantee of the copy-on-write store still holds.
 
-The commit (``finalize``) embeds and adds only what was not written ahead; a forget during the build leaves
-nothing once the build ends, whether it then commits or fails; a checkpointed build that crashed after
-writing ahead commits exactly its examples on resume; nothing is left outside the user's manifest.
+The commit (``finalize``) embeds only what was not embedded ahead, and every stored vector is its example's;
+nothing is stored before the commit; a forget during the build leaves nothing once the build ends, whether
+it then commits or fails; a checkpointed build that crashed commits exactly its examples on resume.
 Real embedded Chroma stores throughout.
 """
 
@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import threading
-import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -25,10 +24,12 @@ from langchain_rpm.graphs.build import BuildSteps
 from langchain_rpm.store._ahead import AHEAD_MIN_BATCH
 from langchain_rpm.store._io import ChromaCall
 from langchain_rpm.store._reads import manifest_plan
+from langchain_rpm.store._records import features_text
 from langchain_rpm.testing import FakeStructuredChatModel, demo_responder
+from langchain_rpm.types import ReasoningExample
 from tests.support.rpm_fakes import CountingEmbeddings
 
-N = 80  # writes ahead in two batches (40, then 32) and leaves 8 to the commit
+N = 80  # embedded ahead in two batches (40, then 32); 8 are left to the commit
 
 
 class SimulatedCrash(BaseException):
@@ -70,15 +71,6 @@ def stored(rpm: RPM, user: str) -> dict[str, Any]:
     return dict(zip(got["ids"], got["metadatas"], strict=True))
 
 
-def written_at_least(rpm: RPM, user: str, count: int) -> set[str]:
-    """The user's record ids once there are ``count`` (the write ahead runs beside the held call)."""
-    deadline = time.monotonic() + 30
-    while len(ids := set(stored(rpm, user))) < count:
-        assert time.monotonic() < deadline, f"nothing was written ahead: {len(ids)} records of {user!r}"
-        time.sleep(0.02)
-    return ids
-
-
 def manifest(rpm: RPM, user: str) -> list[str] | None:
     from langchain_rpm._plans import run
 
@@ -92,6 +84,11 @@ def assert_exactly_committed(rpm: RPM, user: str, items: int) -> None:
     assert set(stored(rpm, user)) == set(ids), "a record outside the manifest was left behind"
     assert rpm.store.get_profile(user).num_items == items
     assert len({ex.item_id for ex in rpm.store.get_examples(user)}) == items
+    got = rpm.store.examples.get(ids=ids, include=["embeddings", "metadatas"])
+    for meta, vector in zip(got["metadatas"], got["embeddings"], strict=True):
+        example = ReasoningExample.model_validate_json(meta["example"])
+        expected = rpm.store.backend.embeddings.embed_documents([features_text(example.features) or example.input])
+        assert vector == pytest.approx(expected[0], abs=1e-6), f"item {example.item_id} stored another vector"
 
 
 def recorded(plan: Iterator[Any], log: list[Any]) -> Iterator[Any]:
@@ -116,8 +113,8 @@ def commit_requests(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
 
 
 @pytest.mark.parametrize("use_async", [False, True])
-def test_the_commit_adds_and_embeds_only_what_was_not_written_ahead(tmp_path, monkeypatch, use_async):
-    """Counting guard: on main the commit added and embedded all N examples."""
+def test_the_commit_embeds_only_what_was_not_embedded_ahead(tmp_path, monkeypatch, use_async):
+    """Counting guard: on main the commit embedded all N examples."""
     log = commit_requests(monkeypatch)
     rpm = make(tmp_path, Reasoning())
     items = history(N)
@@ -125,30 +122,27 @@ def test_the_commit_adds_and_embeds_only_what_was_not_written_ahead(tmp_path, mo
     added = sum(len(r.kwargs["ids"]) for r in log if isinstance(r, ChromaCall) and r.method == "add")
     embedded = sum(len(r.args[0]) for r in log if isinstance(r, Call) and "embed_documents" in str(r.fn))
     assert profile.num_items == N
-    assert added < AHEAD_MIN_BATCH and embedded < AHEAD_MIN_BATCH, (added, embedded)
+    assert added == N and embedded < AHEAD_MIN_BATCH, (added, embedded)
     assert_exactly_committed(rpm, "ada", N)
 
 
 def test_a_forget_during_the_build_then_a_commit_leaves_only_the_committed_version(tmp_path):
-    responder = Reasoning(hold_at=50)  # the first batch (40) is written before the forget, the second after
+    responder = Reasoning(hold_at=50)  # the first batch (40) is embedded before the forget, the second after
     rpm = make(tmp_path, responder)
     build = threading.Thread(target=rpm.build_user, args=("ada", history(N)))
     build.start()
     assert responder.held.wait(60)
-    written_ahead = written_at_least(rpm, "ada", N // 2)
-    assert rpm.store.get_examples("ada") == [], "a read listed records written ahead of their commit"
-    assert rpm.store.search("ada", "a film", k=3) == []
+    assert stored(rpm, "ada") == {}, "a record was stored before the commit"
     rpm.forget("ada")
     assert stored(rpm, "ada") == {}
     responder.release.set()
     build.join(60)
     assert not build.is_alive()
     assert_exactly_committed(rpm, "ada", N)
-    assert not written_ahead & set(stored(rpm, "ada")), "a record the forget deleted came back"
 
 
 @pytest.mark.parametrize("forget", [False, True])
-def test_a_failed_commit_discards_what_was_written_ahead(tmp_path, monkeypatch, forget):
+def test_a_failed_commit_leaves_the_previous_version_or_after_a_forget_nothing(tmp_path, monkeypatch, forget):
     """A rebuild whose commit fails leaves the previous version whole and nothing else; after a forget, nothing."""
     responder = Reasoning(hold_at=50)
     rpm = make(tmp_path, responder)
@@ -167,7 +161,7 @@ def test_a_failed_commit_discards_what_was_written_ahead(tmp_path, monkeypatch, 
     rebuild = threading.Thread(target=lambda: _catch(outcome, rpm.build_user, "ada", history(N, start=1000)))
     rebuild.start()
     assert responder.held.wait(60)
-    written_at_least(rpm, "ada", len(before) + N // 2)
+    assert stored(rpm, "ada") == before
     if forget:
         rpm.forget("ada")
     responder.release.set()
@@ -188,19 +182,17 @@ def _catch(outcome: list[BaseException], fn: Any, *args: Any) -> None:
         outcome.append(exc)
 
 
-def test_a_checkpointed_build_that_crashed_after_writing_ahead_commits_exactly_its_examples(tmp_path):
+def test_a_checkpointed_build_that_crashed_while_embedding_ahead_commits_exactly_its_examples(tmp_path):
     responder = Reasoning(hold_at=70, crash=True)
     responder.release.set()
     rpm = make(tmp_path, responder, checkpointer=InMemorySaver())
     with pytest.raises(SimulatedCrash):
         rpm.build_user("ada", history(N))
-    orphans = written_at_least(rpm, "ada", N // 2)
-    assert rpm.store.get_profile("ada") is None
+    assert stored(rpm, "ada") == {} and rpm.store.get_profile("ada") is None
     responder.hold_at = None
     profile = rpm.build_user("ada", history(N))  # the same request: resumed from the checkpoint
     assert profile.num_items == N
     assert_exactly_committed(rpm, "ada", N)
-    assert not orphans & set(stored(rpm, "ada")), "the crashed run's records were kept"
     state = rpm.build_graph.get_state({"configurable": {"thread_id": _thread(rpm, "ada")}}).values
     committed = {ex.item_id: ex.model_dump() for ex in rpm.store.get_examples("ada")}
     assert set(committed) == set(state["examples"])
