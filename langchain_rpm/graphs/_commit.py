@@ -12,21 +12,29 @@ is then stored, whatever other writers committed in the meantime:
   added are merged in (their features go to the closest of the new factors, soft-assigned, no LLM
   call) and the commit is retried against the version now stored. A user forgotten in between stays
   forgotten (:class:`~langchain_rpm.errors.ConcurrentWriteError`).
+
+A build embeds its examples while its reasoning calls run (:func:`embed_ahead`,
+:mod:`~langchain_rpm.store._ahead`), so the commit embeds only the last few.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
+
+from langchain_core.runnables import RunnableConfig
 
 from langchain_rpm._plans import Plan
 from langchain_rpm.drift import observe
 from langchain_rpm.errors import ConcurrentWriteError
 from langchain_rpm.graphs._progress import emit
-from langchain_rpm.graphs.state import BuildState, add_usage
+from langchain_rpm.graphs.state import REQUEST_KEY, BuildRequest, BuildState, add_usage
 from langchain_rpm.prompts import PROMPT_VERSION
 from langchain_rpm.stages.clustering import closest_factor
 from langchain_rpm.stages.statistics import refresh_factors
+from langchain_rpm.store._ahead import EmbedAhead, Embedded, embed_ahead_plan
+from langchain_rpm.store._commit_queue import queue_for
 from langchain_rpm.types import Factor, FailedItem, ReasoningExample, Usage, UserProfile
 
 if TYPE_CHECKING:
@@ -36,8 +44,38 @@ COMMIT_ATTEMPTS = 3
 """Tries of a re-clustered update's commit while other writers keep committing for the same user."""
 
 
-def finalize_plan(components: RPMComponents, state: BuildState) -> Plan[dict[str, Any]]:
-    """Write the build's examples and profile; the state update holding the stored profile."""
+def embedded_ahead(components: RPMComponents, key: str, config: RunnableConfig) -> EmbedAhead | None:
+    """This run's :class:`EmbedAhead` (carried by the request the facade validated); none in a group commit."""
+    given = (config.get("configurable") or {}).get(REQUEST_KEY)
+    if isinstance(given, BuildRequest) and given.key == key and queue_for(components.store) is None:
+        return given.embedded_ahead
+    return None
+
+
+def embed_ahead(components: RPMComponents, ahead: EmbedAhead | None, examples: list[Any]) -> Plan[None]:
+    """Embed the reasoning stage's finished ``examples`` ahead of the commit (failed items are exceptions)."""
+    done = [example for example in examples if isinstance(example, ReasoningExample)]
+    if ahead is not None and done:
+        yield from embed_ahead_plan(components.store.backend, ahead, done)
+
+
+def commit_build_plan(components: RPMComponents, state: BuildState, config: RunnableConfig) -> Plan[dict[str, Any]]:
+    """:func:`finalize_plan` with the vectors this run embedded ahead."""
+    ahead = embedded_ahead(components, state["build_key"], config)
+    try:
+        return (yield from finalize_plan(components, state, dict(ahead.embedded) if ahead is not None else None))
+    finally:
+        if ahead is not None:
+            ahead.clear()
+
+
+def finalize_plan(
+    components: RPMComponents, state: BuildState, ahead: Mapping[str, Embedded] | None = None
+) -> Plan[dict[str, Any]]:
+    """Write the build's examples and profile; the state update holding the stored profile.
+
+    ``ahead``: examples embedded ahead of this commit, by item id (not embedded again where unchanged).
+    """
     store = components.store
     new = [ReasoningExample.model_validate(e) for e in (state.get("examples") or {}).values()]
     replace = state.get("mode") != "update" or bool(state.get("reclustered"))
@@ -53,7 +91,12 @@ def finalize_plan(components: RPMComponents, state: BuildState) -> Plan[dict[str
     for attempt in range(COMMIT_ATTEMPTS):
         try:
             profile = yield from store.commit_plan(
-                state["user_id"], new, replace=replace, make_profile=make_profile, expected_version=expected
+                state["user_id"],
+                new,
+                replace=replace,
+                make_profile=make_profile,
+                expected_version=expected,
+                ahead=ahead,
             )
             break
         except ConcurrentWriteError:

@@ -39,7 +39,7 @@ from langgraph.types import Overwrite, Send
 from langchain_rpm._plans import Plan, gather
 from langchain_rpm.components import RPMComponents
 from langchain_rpm.errors import BuildFailedError, ConfigurationError, InvalidHistoryError
-from langchain_rpm.graphs._commit import finalize_plan
+from langchain_rpm.graphs._commit import commit_build_plan, embed_ahead, embedded_ahead
 from langchain_rpm.graphs._progress import BuildProgress, emit
 from langchain_rpm.graphs._results import as_history_item, failure_entry, keyless, sharing_features
 from langchain_rpm.graphs._windows import windows
@@ -49,6 +49,7 @@ from langchain_rpm.personalization import require_profile
 from langchain_rpm.stages import ExtractionInput, JudgeInput, ReasoningInput
 from langchain_rpm.stages.clustering import closest_factor
 from langchain_rpm.stages.statistics import refresh_factors
+from langchain_rpm.store._ahead import EmbedAhead
 from langchain_rpm.types import (
     OTHER_FACTOR,
     Factor,
@@ -293,15 +294,24 @@ class BuildSteps:
         """Reasoning paths of one window of packs, the packs concurrently."""
         factors = self._factors(payload["factors"])
         window = payload["packs"]
-        plans = [self._reason_pack(pack, payload["features"], factors, config) for pack in window]
+        ahead = embedded_ahead(self.components, payload["key"], config)
+        plans = [self._reason_pack(pack, payload["features"], factors, config, ahead) for pack in window]
         results = [result for outcome in (yield from gather(plans)) for result in outcome]
         items = [item for pack in window for item in pack]
         return self._collected(payload, items, results, "examples", ["reason"] * len(items))
 
     def _reason_pack(
-        self, pack: list[dict[str, Any]], features: dict[str, Any], factors: list[Factor], config: RunnableConfig
+        self,
+        pack: list[dict[str, Any]],
+        features: dict[str, Any],
+        factors: list[Factor],
+        config: RunnableConfig,
+        ahead: EmbedAhead | None,
     ) -> Plan[list[Any]]:
-        """One pack's examples (as state dicts sharing the state's feature dicts) or exceptions, in order."""
+        """One pack's examples (as state dicts sharing the state's feature dicts) or exceptions, in order.
+
+        With ``ahead``, the pack's examples are embedded ahead of the commit.
+        """
         requests = [
             ReasoningInput(
                 item=HistoryItem.model_validate(item),
@@ -311,6 +321,7 @@ class BuildSteps:
             for item in pack
         ]
         results = yield from self.components.reasoner.pack_plan(requests, config)
+        yield from embed_ahead(self.components, ahead, results)
         return [
             sharing_features(result, request.features, features[request.item.id])
             for request, result in zip(requests, results, strict=True)
@@ -332,7 +343,7 @@ class BuildSteps:
     def finalize(self, state: BuildState, config: RunnableConfig) -> Plan[dict[str, Any]]:
         """Write the new examples and a profile whose statistics describe exactly what is then stored."""
         self._progress.finish(state["build_key"])
-        return (yield from finalize_plan(self.components, state))
+        return (yield from commit_build_plan(self.components, state, config))
 
 
 def create_profile_build_graph(

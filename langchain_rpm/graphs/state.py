@@ -17,7 +17,7 @@ import hashlib
 import json
 import typing
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Annotated, Any, Literal, NotRequired, Required
 
 from langchain_core.runnables import RunnableConfig
@@ -27,6 +27,7 @@ from typing_extensions import TypedDict
 from langchain_rpm._history import check_user_id, item_digest, validate_history
 from langchain_rpm.errors import ConfigurationError, MissingStateKeysError, MissingUserIdError
 from langchain_rpm.prompts import PROMPT_VERSION
+from langchain_rpm.store._ahead import EmbedAhead
 from langchain_rpm.tasks import TaskSpec
 from langchain_rpm.types import HistoryItem, Usage
 
@@ -56,6 +57,8 @@ class BuildRequest:
     items: list[HistoryItem]
     digests: dict[str, str]
     key: str
+    embedded_ahead: EmbedAhead | None = field(default=None, compare=False)
+    """The examples this run embedded ahead of its commit (:mod:`~langchain_rpm.store._ahead`), in memory only."""
 
     @classmethod
     def validate(cls, task: TaskSpec, user_id: str, mode: str, history: Any) -> BuildRequest:
@@ -63,7 +66,7 @@ class BuildRequest:
         user_id = check_user_id(user_id)
         items = validate_history(task, history)
         digests = {item.id: item_digest(user_id, item) for item in items}
-        return cls(user_id, mode, items, digests, build_key(user_id, mode, digests))
+        return cls(user_id, mode, items, digests, build_key(user_id, mode, digests), EmbedAhead(len(items)))
 
 
 @dataclass

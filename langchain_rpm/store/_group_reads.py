@@ -57,7 +57,7 @@ def current_many_plan(store: ChromaParts, user_ids: list[str], replacing: Collec
     manifests = {user: _exact_ids(documents.get(manifest_id(user))) for user in user_ids}
     scanned = [user for user in user_ids if manifests[user] is None or user in replacing]
     rows = yield from _rows_by_ids(store, [user for user in user_ids if user not in scanned], manifests)
-    rows.update((yield from _rows_by_filter(store, scanned)))
+    rows.update((yield from _rows_by_filter(store, scanned, replacing)))
     currents = []
     for user in user_ids:
         every = [record_id for record_id, _ in rows.get(user, [])] if user in scanned else None
@@ -78,10 +78,18 @@ def _current_rows(
     return [row for row in rows if row[0] in listed]
 
 
-def _rows_by_filter(store: ChromaParts, user_ids: list[str]) -> Plan[Rows]:
-    """Every record of these users through their filter: one ``get`` (per-user layout: one per user)."""
+def _rows_by_filter(store: ChromaParts, user_ids: list[str], replacing: Collection[str] = ()) -> Plan[Rows]:
+    """Every record of these users through their filter: one ``get`` (per-user layout: one per user).
+
+    One user whose write replaces every record gets the ids alone (its records are not parsed): reading
+    200 records' metadata costs about 5 ms more CPU than their ids.
+    """
     rows: Rows = {}
     for users in [[user] for user in user_ids] if store.layout == "per_user" else [user_ids] if user_ids else []:
+        if len(users) == 1 and users[0] in replacing:
+            stored = yield from _read_examples(store, users[0], {"where": users_filter(users), "include": []})
+            rows[users[0]] = [(record_id, {}) for record_id in stored.get("ids") or []]
+            continue
         request = {"where": users_filter(users), "include": ["metadatas"]}
         stored = yield from _read_examples(store, users[0], request)
         for record_id, meta in zip(stored.get("ids") or [], stored.get("metadatas") or [], strict=True):

@@ -14,6 +14,9 @@ A write embeds its examples first (outside the lock), then, holding the lock (:m
 A write that fails before step 3 leaves the previous profile and examples whole; its new records are
 orphans that no read returns and the next rebuild (or forget) deletes.
 
+A build may have embedded its examples ahead of the commit (:mod:`~langchain_rpm.store._ahead`): an
+example exactly as committed is not embedded again.
+
 Example:
     >>> import tempfile
     >>> from langchain_core.embeddings import DeterministicFakeEmbedding
@@ -27,12 +30,13 @@ Example:
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from langchain_rpm._plans import Plan
 from langchain_rpm.errors import ConcurrentWriteError, ConfigurationError
+from langchain_rpm.store._ahead import Embedded, vectors_ahead
 from langchain_rpm.store._backend import Backend, Current, HasBackend, MakeProfile, Staged, backend_of
 from langchain_rpm.store._locks import Held
 from langchain_rpm.store._records import example_id, features_text, user_filter
@@ -84,6 +88,7 @@ def write_plan(
     version: int = 1,
     expected_version: int | None = None,
     vectors: list[list[float]] | None = None,
+    ahead: Mapping[str, Embedded] | None = None,
 ) -> Plan[WriteResult]:
     """Store ``examples`` for ``user_id`` copy-on-write, under the user's write lock.
 
@@ -99,14 +104,12 @@ def write_plan(
         expected_version: Refuse (:class:`ConcurrentWriteError`) unless the stored profile has this
             version (``None``: no check), for writes computed from a profile read earlier.
         vectors: The examples' vectors, already computed with the store's embeddings (an import).
+        ahead: Examples embedded ahead of the write, by item id (:mod:`~langchain_rpm.store._ahead`).
     """
     backend = backend_of(store)
     user_filter(user_id)
-    texts = [features_text(ex.features) or ex.input for ex in examples]
-    exact = vectors is not None
-    if vectors is None:
-        vectors = (yield from backend.embed(texts)) if examples else []
-    request = _Request(user_id, examples, texts, vectors, replace, make_profile, version, expected_version, exact)
+    write = UserWrite(user_id, examples, make_profile, replace, version, expected_version, vectors, ahead)
+    request = (yield from _requests(backend, [write]))[0]
     return (yield from backend.coordinator.locked(user_id, lambda held: _write_locked(backend, held, request)))
 
 
@@ -188,6 +191,7 @@ class UserWrite:
     version: int = 1
     expected_version: int | None = None
     vectors: list[list[float]] | None = None
+    ahead: Mapping[str, Embedded] | None = None
 
 
 def write_one_plan(store: Backend | HasBackend, write: UserWrite) -> Plan[WriteResult]:
@@ -201,6 +205,7 @@ def write_one_plan(store: Backend | HasBackend, write: UserWrite) -> Plan[WriteR
         version=write.version,
         expected_version=write.expected_version,
         vectors=write.vectors,
+        ahead=write.ahead,
     )
 
 
@@ -270,23 +275,30 @@ def _one_or_many(one: Callable[..., Plan[None]], many: Callable[[Any], Plan[None
 
 
 def _requests(backend: Backend, writes: Sequence[UserWrite]) -> Plan[list[_Request]]:
-    """The writes as requests, every text without a vector embedded in one call."""
+    """The writes as requests, every text without a vector (given, or embedded ahead) embedded in one call."""
     texts = [[features_text(ex.features) or ex.input for ex in write.examples] for write in writes]
-    flat = [text for write, group in zip(writes, texts, strict=True) if write.vectors is None for text in group]
+    known = [vectors_ahead(w.examples, w.ahead) if w.vectors is None else {} for w in writes]
+    flat = [
+        text
+        for write, group, have in zip(writes, texts, known, strict=True)
+        if write.vectors is None
+        for i, text in enumerate(group)
+        if i not in have
+    ]
     vectors = iter((yield from backend.embed(flat)) if flat else [])
     return [
         _Request(
             w.user_id,
             w.examples,
             t,
-            w.vectors if w.vectors is not None else [next(vectors) for _ in t],
+            w.vectors if w.vectors is not None else [have[i] if i in have else next(vectors) for i in range(len(t))],
             w.replace,
             w.make_profile,
             w.version,
             w.expected_version,
             w.vectors is not None,
         )
-        for w, t in zip(writes, texts, strict=True)
+        for w, t, have in zip(writes, texts, known, strict=True)
     ]
 
 

@@ -32,7 +32,7 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
@@ -42,6 +42,7 @@ from langchain_rpm._plans import Plan, arun, offloaded, run, value
 from langchain_rpm.errors import AsyncClientError
 from langchain_rpm.store import _writes as writes
 from langchain_rpm.store import portable
+from langchain_rpm.store._ahead import Embedded
 from langchain_rpm.store._backend import Backend, QueryContext
 from langchain_rpm.store._chroma import ChromaBackend
 from langchain_rpm.store._commit_queue import queue_for
@@ -199,6 +200,7 @@ class RPMStore(ChromaView, LangGraphConstructors):
         replace: bool,
         make_profile: writes.MakeProfile,
         expected_version: int | None = None,
+        ahead: Mapping[str, Embedded] | None = None,
     ) -> Plan[UserProfile]:
         """Store a build's ``examples`` and the profile ``make_profile`` computes over what is then stored.
 
@@ -207,9 +209,10 @@ class RPMStore(ChromaView, LangGraphConstructors):
         write (concurrent writers' included), and examples and profile switch together (copy-on-write,
         :mod:`~langchain_rpm.store._writes`). ``expected_version``: refuse (``ConcurrentWriteError``) unless
         the stored profile still has this version. Inside :func:`~langchain_rpm.store._commit_queue.group_commits`
-        (bulk builds) the write joins the store's queue and goes in a group commit.
+        (bulk builds) the write joins the store's queue and goes in a group commit. ``ahead``: the examples
+        embedded ahead of the commit, by item id (:mod:`~langchain_rpm.store._ahead`).
         """
-        write = UserWrite(user_id, examples, make_profile, replace, expected_version=expected_version)
+        write = UserWrite(user_id, examples, make_profile, replace, expected_version=expected_version, ahead=ahead)
         queue = queue_for(self)
         result = yield from (queue.commit_plan(write) if queue is not None else writes.write_one_plan(self, write))
         assert result.profile is not None
