@@ -179,3 +179,16 @@ def test_a_record_another_process_wrote_is_read_not_lost(tmp_path, gets):
     assert gets == Counter({"get": 1, "ids:1": 1})
     items = {hit.example.item_id for hit in found.examples}
     assert items == {item["id"] for item in writers.BASE} | set(written) | {"here-000"}
+
+
+def test_a_long_example_is_written_through_as_a_read_gives_it(gets):
+    """An example's JSON over 4,096 bytes (Chroma Cloud's cap on one metadata value): whatever metadata the
+    store keeps it in, the entry holds what a read returns (one function builds both)."""
+    rpm = demo_rpm()
+    rpm.personalize("ada", QUERY)
+    long_input = "Arrived late, the box torn and the strap scratched. " * 120  # ~6,000 bytes
+    rpm.add_interactions("ada", [HistoryItem(id="long-1", input=long_input, response="2")])
+    gets.clear()
+    rpm.personalize("ada", QUERY)
+    assert gets == Counter()
+    _assert_a_read_gives(rpm, "ada", _served(rpm, "ada"))
