@@ -22,6 +22,7 @@ from typing import Any
 
 from chromadb.api.models.Collection import Collection
 
+from benchmarks.query_ab import CollectorTime
 from langchain_rpm._plans import run
 from langchain_rpm.personalization import Personalizer
 from langchain_rpm.store._records import decode_manifest, manifest_id, profile_id, stored_texts, user_filter
@@ -142,12 +143,14 @@ class Figures:
         self.rpm, self.recorder, self.timed, self.queries, self.texts = rpm, recorder, timed, queries, texts
         self.model = rpm.components.llm
         self.runs: dict[str, list[dict[str, Any]]] = {}
+        self.collector = CollectorTime()  # garbage collections: counted inside the timed spans only (marks)
+        self.collector.on = True
 
-    def _mark(self) -> tuple[float, float, float, int]:
-        return time.process_time(), self.recorder.cpu, self.timed.cpu, self.model.call_count
+    def _mark(self) -> tuple[float, float, float, int, float]:
+        return time.process_time(), self.recorder.cpu, self.timed.cpu, self.model.call_count, self.collector.spent
 
     def _record(self, name: str, spent: list[float]) -> None:
-        cpu, model, embedding, calls = (x / self.queries for x in spent)
+        cpu, model, embedding, calls, collections = (x / self.queries for x in spent)
         self.runs.setdefault(name, []).append(
             {
                 "cpu_ms_per_query": round(1000 * cpu, 3),
@@ -155,16 +158,17 @@ class Figures:
                 "embedding_ms": round(1000 * embedding, 3),
                 "ours_ms": round(1000 * (cpu - model - embedding), 3),
                 "calls_per_query": round(calls, 2),
+                "gc_ms": round(1000 * collections, 3),  # part of ours: the collector's CPU inside the queries
             }
         )
 
-    def _add(self, spent: list[float], mark: tuple[float, float, float, int]) -> None:
+    def _add(self, spent: list[float], mark: tuple[float, float, float, int, float]) -> None:
         for index, (now, then) in enumerate(zip(self._mark(), mark, strict=True)):
             spent[index] += now - then
 
     def batch(self, name: str, go: Callable[[], Any]) -> None:
         """Time ``go()`` (all the queries) as a whole."""
-        spent = [0.0, 0.0, 0.0, 0.0]
+        spent = [0.0] * 5
         mark = self._mark()
         go()
         self._add(spent, mark)
@@ -172,7 +176,7 @@ class Figures:
 
     def each_after(self, name: str, before: Callable[[], Any], user: str = "ada") -> None:
         """Blocking queries of ``user``, each timed alone after an untimed ``before()``."""
-        spent = [0.0, 0.0, 0.0, 0.0]
+        spent = [0.0] * 5
         for i in range(self.queries):
             before()
             mark = self._mark()
@@ -182,7 +186,7 @@ class Figures:
 
     def aeach_after(self, name: str, before: Callable[[], Any], user: str = "ada") -> None:
         """Async queries of ``user`` in one ``asyncio.run``, each timed alone after an untimed, awaited ``before()``."""
-        spent = [0.0, 0.0, 0.0, 0.0]
+        spent = [0.0] * 5
 
         async def go() -> None:
             for i in range(self.queries):

@@ -12,9 +12,18 @@ and keeps the cached vectors and metadata when the manifest is the very one they
 token of the write that made it and is never written again, so the same manifest means the same records. A
 forget in this process drops the user's entry at once. A write of this process whose commits were all its own
 (:mod:`~langchain_rpm.store._write_window`) carries the entries of the users it did not touch over to the new
-generation (:meth:`QueryCache.advance`): a query after another user's write then reads nothing; for a user it
-switched, it keeps the profile and manifest the write stored (:meth:`QueryCache.pending`, never served as a
-whole), so that user's next query reads only the write's new records, by id (:meth:`CachedContext.rows`).
+generation (:meth:`QueryCache.advance`): a query after another user's write then reads nothing. A user it
+switched whose entry is held gets the write's documents and records written through (:meth:`CachedContext.written`):
+the profile and manifest as the switch stored them, the held rows of the records the write kept, and the
+write's own new records as a ``get`` of them returns them (:meth:`~langchain_rpm.store._write_window.Switched.written`:
+the metadata built by the function that built the write's, the vectors through Chroma's own float32 arithmetic).
+Why that is a read at the new generation: the write held the folder's locks and every commit during it was its
+own, so the store is exactly what it wrote; a held row is the record as stored (copy-on-write ids); the new
+records carry the write's fresh token, so no other record has their ids. That user's next query reads nothing.
+When a kept record is neither held nor the write's (another process wrote the user since the entry was read)
+the entry is not served whole (:meth:`QueryCache.pending`) and the next query reads only those records, by id
+(:meth:`CachedContext.rows`). Only users already held get rows, so a bulk build keeps nothing new alive; the
+cache's size bounds them, and a query re-checks the store's ``exact_search_limit`` on what it is served.
 Clients without a generation (a Chroma server, an in-memory client) are not cached: their queries read as before.
 
 Entries are keyed by user id and hold only that user's data; the profile is kept as its JSON document and
@@ -107,6 +116,24 @@ class CachedContext:
         ids = [self.ids[row] for row in rows] + list(found.get("ids") or [])
         return CachedContext(profile_json, vectors, metadatas, self.user_id, manifest, tuple(ids))
 
+    def written(self, profile_json: str, manifest: str, ids: Sequence[str], new: dict[str, Any]) -> CachedContext:
+        """This read after a write of this process that made ``ids`` current and added the records ``new``.
+
+        Write-through: the rows of ``ids`` this read holds, then the write's own records
+        (``new``: :meth:`~langchain_rpm.store._write_window.Switched.written`), a whole read with no store
+        call; not whole (``complete`` false) when some current record is neither held nor the write's own
+        (another process wrote the user since this read): the next query reads only those.
+        """
+        rows, missing = self.rows(ids)
+        index = {record_id: row for row, record_id in enumerate(new["ids"])}
+        mine = [record_id for record_id in missing if record_id in index]
+        picked = [index[record_id] for record_id in mine]
+        metadatas = [new["metadatas"][row] for row in picked]
+        entry = self.extended(
+            profile_json, manifest, rows, {"ids": mine, "embeddings": new["embeddings"][picked], "metadatas": metadatas}
+        )
+        return entry if len(mine) == len(missing) else replace(entry, complete=False)
+
     def reused(self, profile_json: str, manifest: str) -> CachedContext | None:
         """This read with a newly read profile, if ``manifest`` is the one its records were read for, else ``None``."""
         if self.manifest is None or self.manifest != manifest or self.vectors is None or not self.complete:
@@ -188,8 +215,8 @@ class QueryCache:
                 held = self._entries.get(switch.user_id)
                 if held is not None and held[1].vectors is not None:
                     profile_json, manifest = switch.documents()
-                    pending = replace(held[1], profile_json=profile_json, manifest=manifest, complete=False)
-                    self._entries[switch.user_id] = (after, pending)
+                    entry = held[1].written(profile_json, manifest, switch.ids, switch.written())
+                    self._entries[switch.user_id] = (after, entry)
             self._generation = after
 
     def previous(self, user_id: str) -> CachedContext | None:

@@ -207,8 +207,17 @@ def _ranked(
 def cached_query_context(store: ChromaParts, user_id: str) -> QueryContext | None:
     """The user's query context from this process's cache, if no write moved the store's generation since."""
     generation = _generation(store)
-    entry = store.query_cache.lookup(user_id, generation, _erasures(store))
+    entry = _ranked_here(store, store.query_cache.lookup(user_id, generation, _erasures(store)))
     return entry.context() if entry is not None else None
+
+
+def _ranked_here(store: ChromaParts, entry: CachedContext | None) -> CachedContext | None:
+    """``entry``, unless it holds more rows than the store ranks exactly.
+
+    A write of this process may grow a held user past ``exact_search_limit``; a read would then search
+    with Chroma's index, so the query reads.
+    """
+    return None if entry is not None and len(entry.metadatas) > store.exact_search_limit else entry
 
 
 def _erasures(store: ChromaParts) -> str | None:
@@ -233,7 +242,7 @@ def query_context_plan(store: ChromaParts, user_id: str) -> Plan[QueryContext]:
     """
     generation = _generation(store)
     store.query_cache.lookup(user_id, generation, _erasures(store))  # reads under older generations are not kept
-    previous = store.query_cache.previous(user_id)
+    previous = _ranked_here(store, store.query_cache.previous(user_id))
     switched = store.query_cache.pending(user_id, generation)  # this process's write of the user, explained
     for attempt in range(_ATTEMPTS):
         try:

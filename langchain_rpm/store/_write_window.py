@@ -26,12 +26,15 @@ Example:
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
+import numpy as np
+
 from langchain_rpm._plans import Plan
 from langchain_rpm.store._io import ChromaCall
-from langchain_rpm.store._records import encode_manifest
+from langchain_rpm.store._records import encode_manifest, example_records
 
 if TYPE_CHECKING:
     from langchain_rpm.store._folder import EmbeddedFolder
@@ -43,15 +46,61 @@ COMMITS_PER_WRITE = 2  # SQLite commits of one Chroma write call that does not f
 
 @dataclass(frozen=True)
 class Switched:
-    """One user's switch in a write: the profile and the exact record ids it made current."""
+    """One user's switch in a write: the profile, the exact record ids it made current, the records it added."""
 
     user_id: str
     profile: Any  # a UserProfile
     ids: list[str]
+    staged: Any = None  # the write's new records (a Staged), kept only until the write is told to the caches
 
     def documents(self) -> tuple[str, str]:
         """The profile's and the manifest's JSON, as the switch stored them (:func:`~._records.switch_record`)."""
         return self.profile.model_dump_json(), encode_manifest(self.ids)
+
+    def written(self) -> dict[str, Any]:
+        """The records the write added, as a Chroma ``get`` of them returns them: ``ids``, ``embeddings``, ``metadatas``.
+
+        Built by the very function that built what the write sent (:func:`~._records.example_records`),
+        the vectors as Chroma gives them back (:func:`as_chroma_returns`).
+        """
+        staged = self.staged
+        if staged is None:
+            return {"ids": [], "embeddings": as_chroma_returns([]), "metadatas": []}
+        user, exact = self.user_id, staged.exact
+        records = example_records(
+            user,
+            staged.examples,
+            staged.texts,
+            staged.vectors,
+            staged.version,
+            staged.commit,
+            exact_vectors=exact,
+            ids=staged.ids,
+        )
+        return {
+            "ids": records["ids"],
+            "embeddings": as_chroma_returns(records["embeddings"]),
+            "metadatas": records["metadatas"],
+        }
+
+
+def as_chroma_returns(vectors: Sequence[Sequence[float]]) -> np.ndarray[Any, Any]:
+    """``vectors`` as an embedded Chroma collection of cosine space returns them: float32, bit for bit.
+
+    Chroma's hnswlib (chromadb 1.5.9) keeps a cosine collection's vectors normalized, each with its length
+    (the squares summed in float32, in order), and a ``get`` multiplies them back: values 1 float32 step off
+    the plain rounding in about one in five coordinates. ``tests/unit/test_write_through.py`` pins this on
+    the installed Chroma.
+
+    Example:
+        >>> as_chroma_returns([[3.0, 4.0]]).tolist()
+        [[3.0, 4.0]]
+    """
+    if not len(vectors):
+        return np.zeros((0, 0), dtype=np.float32)
+    rows = np.asarray(vectors, dtype=np.float32).reshape(len(vectors), -1)
+    length = np.sqrt(np.cumsum(rows * rows, axis=1, dtype=np.float32)[:, -1:])
+    return (rows * (np.float32(1.0) / (length + np.float32(1e-30)))) * length
 
 
 class WriteWindow:

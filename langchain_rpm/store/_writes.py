@@ -262,7 +262,9 @@ def _commit_locked(backend: Backend, held: list[Held], requests: list[_Request])
     yield from _one_or_many(backend.delete_records_plan, backend.delete_many_plan, deletes)
     for one in held:  # the only users this write changed, and what it made current (query caches: _write_window)
         one.touches = frozenset(request.user_id for request in requests)
-        one.switched = [Switched(user, part.profile, part.current_ids) for user, part in ok if part.profile is not None]
+        one.switched = [
+            Switched(user, part.profile, part.current_ids, part.staged) for user, part in ok if part.profile is not None
+        ]
     return [
         p if isinstance(p, Exception) else WriteResult(p.staged.ids, p.profile, len(obsolete[r.user_id]))
         for r, p in zip(requests, prepared, strict=True)

@@ -90,7 +90,8 @@ def test_query_benchmark_runs_at_tiny_sizes(tmp_path):
     assert results["cpu"]["sync"]["calls_per_query"] == 2 and results["cpu"]["async"]["calls_per_query"] == 2
     assert results["cpu"]["other_write_sync"]["calls_per_query"] == 2  # the other user's write is not counted
     assert results["cpu"]["own_write_sync"]["calls_per_query"] == 2  # nor the user's own
-    assert results["cpu"]["store_calls"] == {"repeated": 0, "other_write": 0, "own_write": 1}
+    assert results["cpu"]["own_write_sync"]["gc_ms"] >= 0 and "(GC " in (tmp_path / "query.md").read_text()
+    assert results["cpu"]["store_calls"] == {"repeated": 0, "other_write": 0, "own_write": 0}  # written through
     assert results["first_query"]["after warm_up()"]["warm_up_s"] > 0
     assert "`apersonalize` wall p50" in (tmp_path / "query.md").read_text()
     assert "**issue 21's figure** (async)" in (tmp_path / "query.md").read_text()
@@ -102,11 +103,12 @@ def test_query_ab_runs_one_pair_in_fresh_processes():
     from benchmarks import query_ab
 
     tree = Path(query_ab.__file__).resolve().parents[1]  # this tree on both sides: the tool, not a comparison
-    [(base, ours)] = query_ab.main(["--base", str(tree), "--pairs", "1", "--queries", "2"])
+    [(base, ours)] = query_ab.main(["--base", str(tree), "--pairs", "1", "--queries", "2", "--writes", "2"])
     assert base["tree"] == ours["tree"] == str(tree) and ours["calls_sync"] > 0
     assert set(query_ab.KEYS) <= set(ours) and ours["issue_sync"] == round(
         ours["ours_sync"] - ours["bare"]["sync_ms"], 3
     )
+    assert set(query_ab.WRITE_KEYS) <= set(ours) and ours["calls_own_sync"] > 0 and ours["gc_own_sync"] >= 0
 
 
 def test_ingest_benchmark_runs_at_tiny_sizes(tmp_path):

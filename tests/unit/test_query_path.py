@@ -66,33 +66,41 @@ async def test_the_async_direct_path_gives_the_graphs_answer():
     assert direct.model_dump(exclude={"usage"}) == prediction_from_state(state, Usage()).model_dump(exclude={"usage"})
 
 
-def test_a_query_reads_the_store_once_after_the_users_write_and_never_when_nothing_changed(chroma_calls):
-    """After the user's own write in this process: the new record only (profile and manifest as the write stored
-    them, the kept records from the query cache). Before: two ``get``s (profile + manifest, every record)."""
+def test_a_query_reads_nothing_after_the_users_own_write_nor_when_nothing_changed(chroma_calls):
+    """After the user's own write in this process: no store call (the write's records, written through to the
+    query cache; the kept ones were held). Round 5: one ``get`` (the new record); before it, two (every record).
+    The answer is a fresh read's and the inference graph's."""
     rpm = demo_rpm()
     rpm.personalize("ada", QUERY)  # first query: opens the collections
     rpm.add_interactions("ada", [HistoryItem(id="new-1", input="Arrived late and scratched.", response="2")])
     chroma_calls.clear()
     after_write = rpm.personalize("ada", QUERY)
-    assert chroma_calls == Counter(get=1)
-    chroma_calls.clear()
+    assert chroma_calls == Counter()
     again = rpm.personalize("ada", QUERY)
     assert chroma_calls == Counter()  # the store's write generation stood: this process's read serves
     assert again.model_dump(exclude={"usage"}) == after_write.model_dump(exclude={"usage"})
+    assert "new-1" in {hit.example.item_id for hit in after_write.examples}
+    rpm.store.backend.query_cache.clear()
+    fresh = rpm.personalize("ada", QUERY)
+    assert chroma_calls == Counter(get=2)  # a fresh read: profile + manifest, then every record
+    assert after_write.model_dump(exclude={"usage"}) == fresh.model_dump(exclude={"usage"})
+    assert after_write.model_dump(exclude={"usage"}) == _graph_prediction(rpm, "ada", QUERY).model_dump(
+        exclude={"usage"}
+    )
 
 
-async def test_an_async_query_reads_the_store_once_after_the_users_write_and_never_when_nothing_changed(
-    chroma_calls,
-):
+async def test_an_async_query_reads_nothing_after_the_users_own_write_nor_when_nothing_changed(chroma_calls):
     rpm = demo_rpm()
     await rpm.apersonalize("ada", QUERY)
     await rpm.aadd_interactions("ada", [HistoryItem(id="new-1", input="Arrived late and scratched.", response="2")])
     chroma_calls.clear()
-    await rpm.apersonalize("ada", QUERY)
-    assert chroma_calls == Counter(get=1)
-    chroma_calls.clear()
+    after_write = await rpm.apersonalize("ada", QUERY)
+    assert chroma_calls == Counter()
     await rpm.apersonalize("ada", QUERY)
     assert chroma_calls == Counter()
+    rpm.store.backend.query_cache.clear()
+    fresh = await rpm.apersonalize("ada", QUERY)
+    assert after_write.model_dump(exclude={"usage"}) == fresh.model_dump(exclude={"usage"})
 
 
 def test_a_query_after_another_users_write_in_this_process_reads_nothing(chroma_calls):
@@ -123,14 +131,14 @@ async def test_an_async_query_after_another_users_write_in_this_process_reads_no
 
 
 def test_the_inference_graph_reads_the_store_as_the_direct_path_does(chroma_calls):
-    """Its three nodes share one store read (the query cache): one ``get`` after the user's write, then none
-    (nor after another user's write in this process)."""
+    """Its three nodes share one store read (the query cache): none after the user's own write in this process
+    (round 5: one ``get``), nor after another user's write in this process."""
     rpm = demo_rpm()
     _graph_prediction(rpm, "ada", QUERY)  # opens the collections
     rpm.add_interactions("ada", [HistoryItem(id="new-1", input="Arrived late and scratched.", response="2")])
     chroma_calls.clear()
     graph = _graph_prediction(rpm, "ada", QUERY)
-    assert chroma_calls == Counter(get=1)
+    assert chroma_calls == Counter()
     chroma_calls.clear()
     assert _graph_prediction(rpm, "ada", QUERY) == graph and chroma_calls == Counter()
     rpm.build_user("bo", DEMO_HISTORY)
@@ -138,7 +146,7 @@ def test_the_inference_graph_reads_the_store_as_the_direct_path_does(chroma_call
     assert _graph_prediction(rpm, "ada", QUERY) == graph and chroma_calls == Counter()
 
 
-def test_a_retrieval_reads_the_store_once_after_the_users_write_then_never_until_a_write(chroma_calls):
+def test_a_retrieval_reads_nothing_after_the_users_own_write_nor_until_another_write(chroma_calls):
     from langchain_rpm.personalization import Personalizer
     from langchain_rpm.retrievers import RPMRetriever
 
@@ -147,7 +155,7 @@ def test_a_retrieval_reads_the_store_once_after_the_users_write_then_never_until
     rpm.add_interactions("ada", [HistoryItem(id="new-1", input="Arrived late and scratched.", response="2")])
     chroma_calls.clear()
     docs = RPMRetriever.from_rpm(rpm, user_id="ada").invoke(QUERY)
-    assert docs and chroma_calls == Counter(get=1)
+    assert docs and chroma_calls == Counter()
     chroma_calls.clear()
     found = Personalizer(rpm.components).invoke("ada", QUERY)
     assert found.examples and chroma_calls == Counter()
@@ -174,10 +182,9 @@ def test_one_users_write_makes_a_fixed_number_of_store_calls(chroma_calls):
     assert build_calls("eve") == first  # three more users stored: not one call more
 
 
-def test_after_the_users_own_write_a_query_reads_only_the_new_records(monkeypatch):
-    """The records the user's write kept are held already (their ids are never rewritten): only the new one is read.
-
-    Before: the examples ``get`` asked for every record of the user (4), and the whole read is what a fresh
+def test_after_the_users_own_write_the_query_cache_holds_exactly_what_a_read_gives(monkeypatch):
+    """The kept records are held (their ids are never rewritten) and the new one is written through: no examples
+    ``get`` at all (round 5: one, of the new record; before: every record), and the whole entry is what a fresh
     read gives (rows, their order, vectors and metadata exactly), so the answer is the same.
     """
     from chromadb.api.models.Collection import Collection
@@ -195,12 +202,14 @@ def test_after_the_users_own_write_a_query_reads_only_the_new_records(monkeypatc
 
     monkeypatch.setattr(Collection, "get", counting)
     after = rpm.personalize("ada", QUERY)
-    assert asked == [1]
+    assert asked == []
     cache = rpm.store.backend.query_cache
     kept = cache.previous("ada")
     cache.clear()
     fresh = rpm.personalize("ada", QUERY)
     read = cache.previous("ada")
+    assert asked == [4]  # the fresh read: every record
     assert kept is not None and read is not None and kept.ids == read.ids and kept.metadatas == read.metadatas
     assert kept.vectors is not None and read.vectors is not None and (kept.vectors == read.vectors).all()
+    assert kept.profile_json == read.profile_json and kept.manifest == read.manifest
     assert after.model_dump(exclude={"usage"}) == fresh.model_dump(exclude={"usage"})
