@@ -30,7 +30,7 @@ from typing import Any
 from langchain_rpm._plans import Plan
 from langchain_rpm.store._backend import ChromaParts, Current
 from langchain_rpm.store._io import call
-from langchain_rpm.store._reads import _read_examples, newest_records
+from langchain_rpm.store._reads import _read_examples, newest_records, written_before_manifests
 from langchain_rpm.store._records import decode_manifest, manifest_id, profile_id, stored_texts, user_filter
 from langchain_rpm.types import UserProfile
 
@@ -71,9 +71,9 @@ def current_many_plan(store: ChromaParts, user_ids: list[str], replacing: Collec
 def _current_rows(
     rows: list[tuple[str, dict[str, Any]]], manifest: list[str] | None
 ) -> list[tuple[str, dict[str, Any]]]:
-    """The rows an exact manifest lists (without one: every row; the newest of each item wins)."""
+    """The rows an exact manifest lists (without one: the older versions' rows; the newest of each item wins)."""
     if manifest is None:
-        return rows
+        return written_before_manifests(rows)
     listed = set(manifest)
     return [row for row in rows if row[0] in listed]
 

@@ -3,7 +3,9 @@
 Every read is scoped to one user (:func:`~langchain_rpm.store._records.user_filter`). A user's current
 examples are exactly the ids their manifest lists (written in the same call as the profile, so the two
 switch together); a store whose manifest is missing or was written by an older version (a bare list,
-which could miss ids) is read through the user filter instead, so no stored example is ever hidden.
+which could miss ids) is read through the user filter instead, keeping the records of versions before
+commit tokens (:func:`written_before_manifests`): a record with a token no exact manifest lists is the
+orphan of a write that failed before its switch (a failed first build leaves nothing else), never shown.
 
 Example:
     >>> import tempfile
@@ -97,8 +99,22 @@ def _records(store: ChromaParts, user_id: str) -> Plan[tuple[Records, bool]]:
             return {}, True
         request["ids"] = ids
     result = yield from _read_examples(store, user_id, request)
-    rows = zip(result.get("ids") or [], result.get("metadatas") or [], strict=True)
-    return newest_records(rows), ids is not None
+    rows = list(zip(result.get("ids") or [], result.get("metadatas") or [], strict=True))
+    return newest_records(rows if ids is not None else written_before_manifests(rows)), ids is not None
+
+
+def written_before_manifests(rows: Iterable[tuple[str, dict[str, Any]]]) -> list[tuple[str, dict[str, Any]]]:
+    """The ``(record id, metadata)`` rows a user without an exact manifest has current: no commit token.
+
+    Commit tokens and exact manifests came in one change, and every write since switches an exact manifest
+    listing its records; a record with a token that no exact manifest lists is therefore the orphan of a
+    write that failed before its switch. Records of older versions carry no token and stay current.
+
+    Example:
+        >>> written_before_manifests([("a", {"user_id": "u"}), ("b", {"commit": "9f2c"}), ("c", {"commit": ""})])
+        [('a', {'user_id': 'u'}), ('c', {'commit': ''})]
+    """
+    return [(record_id, meta) for record_id, meta in rows if not (meta or {}).get("commit")]
 
 
 def newest_records(rows: Iterable[tuple[str, dict[str, Any]]]) -> Records:
@@ -175,8 +191,12 @@ def _ranked(
     request = {"ids": manifest[: limit + 1]} if manifest is not None else {"limit": limit + 1}
     if manifest is not None and not manifest:
         return []
-    found = yield call(collection, "get", {**request, "where": flt, "include": ["embeddings"]})
+    include = ["embeddings"] if manifest is not None else ["embeddings", "metadatas"]
+    found = yield call(collection, "get", {**request, "where": flt, "include": include})
     ids = found.get("ids") or []
+    if len(ids) <= limit and manifest is None:  # no exact manifest: only the records of older versions
+        found = _older_records(found)
+        ids = found["ids"]
     if not ids:
         return []
     if len(ids) > limit:  # a very large user: Chroma's filtered HNSW query (approximate)
@@ -191,7 +211,7 @@ def _ranked(
                 (result.get("distances") or [[]])[0],
                 strict=True,
             )
-            if current is None or record_id in current
+            if (record_id in current if current is not None else not (meta or {}).get("commit"))
         ]
         return hits(user_id, [meta for meta, _ in pairs], [score for _, score in pairs])
     ranked = rank(found.get("embeddings"), vector, k)
@@ -202,6 +222,19 @@ def _ranked(
         return None  # the user's examples were switched between the two reads: read the new manifest
     kept = [(by_id[ids[row]], score) for row, score in ranked if ids[row] in by_id]
     return hits(user_id, [meta for meta, _ in kept], [score for _, score in kept])
+
+
+def _older_records(found: dict[str, Any]) -> dict[str, Any]:
+    """A ``get``'s ids and embeddings of only the rows :func:`written_before_manifests` keeps."""
+    rows = zip(found.get("ids") or [], found.get("metadatas") or [], strict=True)
+    keep = {record_id for record_id, _ in written_before_manifests(rows)}
+    embeddings = [] if found.get("embeddings") is None else found["embeddings"]
+    kept = [
+        (record_id, vector)
+        for record_id, vector in zip(found.get("ids") or [], embeddings, strict=True)
+        if record_id in keep
+    ]
+    return {"ids": [record_id for record_id, _ in kept], "embeddings": [vector for _, vector in kept]}
 
 
 def cached_query_context(store: ChromaParts, user_id: str) -> QueryContext | None:
