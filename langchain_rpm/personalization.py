@@ -35,7 +35,7 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from langchain_core.runnables import RunnableConfig
 
@@ -49,6 +49,7 @@ from langchain_rpm.types import Factor, Feature, Prediction, RetrievedExample, U
 if TYPE_CHECKING:
     from langchain_rpm.components import RPMComponents
 
+P = TypeVar("P")
 Retrieval = Literal["features", "query"]
 RETRIEVALS: tuple[Retrieval, ...] = ("features", "query")
 OnUnknownUser = Literal["empty", "raise"]
@@ -81,8 +82,8 @@ def check_on_unknown_user(on_unknown_user: str) -> bool:
     return on_unknown_user == "raise"
 
 
-def require_profile(profile: UserProfile | None, user_id: str) -> UserProfile:
-    """Return ``profile`` or raise :class:`UnknownUserError` saying how to build one."""
+def require_profile(profile: P | None, user_id: str) -> P:
+    """Return ``profile`` (or what a query read of it) or raise :class:`UnknownUserError` saying how to build one."""
     if profile is None:
         raise UnknownUserError(
             f"no profile for user {user_id!r}: build it first (RPM.build_user / `rpm build`), or check the user id"
@@ -190,7 +191,13 @@ class Personalizer:
         config: RunnableConfig | None = None,
     ) -> Plan[list[Feature]]:
         """Factor-aware features of ``query`` against the user's factors (one LLM call)."""
-        request = {"text": query, "options": list(options) if options else None, "factors": profile.factors}
+        features = yield from self._features_plan(profile.factors, query, options, config)
+        return features
+
+    def _features_plan(
+        self, factors: list[Factor], query: str, options: Sequence[str] | None, config: RunnableConfig | None
+    ) -> Plan[list[Feature]]:
+        request = {"text": query, "options": list(options) if options else None, "factors": factors}
         extractor = self.components.query_extractor
         features = yield from extractor.plan(extractor.coerce(request), config or {})
         return features
@@ -243,11 +250,22 @@ class Personalizer:
     def predict_plan(
         self, user_id: str, query: str, options: Sequence[str] | None = None, config: RunnableConfig | None = None
     ) -> Plan[Prediction]:
-        """The direct query path: :meth:`plan`, then the generator's answer (no graph; same answer as the graph's)."""
-        found = yield from self.plan(user_id, query, options=options, config=config)
+        """The direct query path: :meth:`plan`'s steps, then the generator's answer (no graph; the graph's answer).
+
+        It reads only the factors of the stored profile (:attr:`~langchain_rpm.store.QueryContext.factors`): no
+        other part of a profile enters a prediction, and the rest (the drift monitor's history above all) is
+        most of a long-lived user's profile JSON.
+        """
+        context = yield from self.components.store.query_context_plan(user_id)
+        factors = require_profile(context.factors, user_id)
+        features: list[Feature] = []
+        examples: list[RetrievedExample] = []
+        if self.k > 0:
+            features = yield from self._features_plan(factors, query, options, config)
+            examples = yield from self.nearest_plan(context, user_id, features, query, self.k)
         generator = self.components.generator
         request: dict[str, Any] = {"user_id": user_id, "query": query, "options": list(options) if options else None}
-        request |= {"features": found.features, "factors": found.factors, "examples": found.examples}
+        request |= {"features": features, "factors": factors, "examples": examples}
         prediction = yield from generator.plan(generator.coerce(request), config or {})
         return prediction
 

@@ -20,14 +20,16 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any, Protocol
 
 from langchain_core.embeddings import Embeddings
+from pydantic import BaseModel
 
 from langchain_rpm._plans import Call, Plan
 from langchain_rpm.store._locks import Coordinator
 from langchain_rpm.store._records import declared_dimension, embedding_name, rank
-from langchain_rpm.types import ReasoningExample, RetrievedExample, UserProfile
+from langchain_rpm.types import Factor, ReasoningExample, RetrievedExample, UserProfile
 
 MakeProfile = Callable[[list[ReasoningExample], UserProfile | None], UserProfile]
 Records = dict[str, tuple[ReasoningExample, int]]  # record id -> (example, profile_version), one per item
@@ -60,21 +62,51 @@ class Current:
 class QueryContext:
     """What one query needs of the store, read at once: the profile and the user's current examples.
 
-    ``vectors`` are the current examples' embeddings and ``hit(row, score)`` turns a row into the retrieved
-    example, so a search over them needs no further read; ``vectors`` is ``None`` when the backend did not
-    read them (a user larger than the store ranks exactly, an indexed search): search as usual then.
+    ``stored`` is the profile, or its stored JSON: :attr:`profile` parses it at first use, :attr:`factors`
+    alone at first use (what a query's steps read of a profile; the rest, such as the drift monitor's
+    history of up to 50 records, is not parsed). Each context parses its own objects: a caller never shares
+    one with another query. ``vectors`` are the current examples' embeddings and ``hit(row, score)`` turns a
+    row into the retrieved example, so a search over them needs no further read; ``vectors`` is ``None`` when
+    the backend did not read them (a user larger than the store ranks exactly, an indexed search): search as
+    usual then.
+
+    Example:
+        >>> context = QueryContext('{"user_id": "ada", "task": "lamp2", "factors": [{"name": "Plot"}], '
+        ...                        '"num_items": 1, "num_features": 1}')
+        >>> [factor.name for factor in context.factors], context.profile.user_id
+        (['Plot'], 'ada')
+        >>> QueryContext(None).factors is None
+        True
     """
 
-    profile: UserProfile | None
+    stored: UserProfile | str | None
     vectors: Any = None  # a list of vectors or a matrix (rows), or None
     hit: Callable[[int, float], list[RetrievedExample]] | None = None
     norms: Any = None  # the rows' norms, when kept with the vectors (a cached read)
+
+    @cached_property
+    def profile(self) -> UserProfile | None:
+        """The user's profile (``None``: no profile stored)."""
+        return UserProfile.model_validate_json(self.stored) if isinstance(self.stored, str) else self.stored
+
+    @cached_property
+    def factors(self) -> list[Factor] | None:
+        """The profile's factors (``None``: no profile); from a stored JSON without parsing the rest of it."""
+        if isinstance(self.stored, str):
+            return _StoredFactors.model_validate_json(self.stored).factors
+        return None if self.stored is None else list(self.stored.factors)
 
     def nearest(self, user_id: str, vector: list[float], k: int) -> list[RetrievedExample]:
         """The ``k`` examples nearest (cosine) to ``vector``, best first, like a backend's ``search_plan``."""
         if self.vectors is None or self.hit is None or k <= 0 or len(self.vectors) == 0:
             return []
         return [found for row, score in rank(self.vectors, vector, k, self.norms) for found in self.hit(row, score)]
+
+
+class _StoredFactors(BaseModel):
+    """The factors of a stored profile's JSON, the other keys skipped unparsed."""
+
+    factors: list[Factor]
 
 
 class Embedder:

@@ -161,10 +161,10 @@ class LangGraphBackend(Embedder):
         if not profile:
             return QueryContext(None)
         if self.search == "index":
-            return QueryContext(UserProfile.model_validate_json(profile))  # the store's own search serves
+            return QueryContext(profile)  # the store's own search serves
         rows = [value for value in values if value is not None]
         return QueryContext(
-            UserProfile.model_validate_json(profile),
+            profile,
             [row["vector"] for row in rows],
             lambda row, score: [_hit(rows[row], score)],
         )

@@ -55,7 +55,6 @@ import numpy as np
 
 from langchain_rpm.store._backend import QueryContext
 from langchain_rpm.store._records import hits
-from langchain_rpm.types import UserProfile
 
 QUERY_CACHE_USERS = 256  # users whose query context one store object keeps (the most recently queried)
 
@@ -141,13 +140,12 @@ class CachedContext:
         return replace(self, profile_json=profile_json)
 
     def context(self) -> QueryContext:
-        """A fresh :class:`QueryContext` (its own profile object) over the kept vectors and metadata."""
-        profile = None if self.profile_json is None else UserProfile.model_validate_json(self.profile_json)
+        """A fresh :class:`QueryContext` over the kept vectors and metadata (it parses its own profile objects)."""
         if self.vectors is None:
-            return QueryContext(profile)
+            return QueryContext(self.profile_json)
         user_id, metadatas = self.user_id, self.metadatas
         return QueryContext(
-            profile, self.vectors, lambda row, score: hits(user_id, [metadatas[row]], [score]), self.norms
+            self.profile_json, self.vectors, lambda row, score: hits(user_id, [metadatas[row]], [score]), self.norms
         )
 
     @cached_property

@@ -11,10 +11,13 @@ import numpy as np
 import pytest
 
 from langchain_rpm import LAMP3, FeatureExtractor
+from langchain_rpm.graphs.inference import query_input
+from langchain_rpm.graphs.state import RPMContext
+from langchain_rpm.personalization import Personalizer
 from langchain_rpm.stages import clustering
 from langchain_rpm.tasks import TaskSpec
 from langchain_rpm.testing import FakeStructuredChatModel, demo_rpm
-from langchain_rpm.types import Factor, FactorStatistics
+from langchain_rpm.types import Factor, FactorStatistics, Prediction, UserProfile
 
 FACTORS = [
     Factor(name="Quality", features=["taste", "texture"], statistics=FactorStatistics(support=2, coverage=2)),
@@ -130,3 +133,36 @@ def test_a_repeated_query_looks_at_the_stores_files_without_python_file_objects(
     monkeypatch.setattr(builtins, "open", counting)
     assert rpm.personalize("ada", QUERY).example_ids == first.example_ids
     assert opened == []  # main: the write token and Chroma's database file, a Python file object each
+
+
+@pytest.fixture
+def profiles_parsed(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The stored profiles' JSON documents parsed into whole ``UserProfile`` objects, in order."""
+    seen: list[str] = []
+    original = UserProfile.model_validate_json
+
+    def counting(json_data: Any, *args: Any, **kwargs: Any) -> UserProfile:
+        seen.append(json_data)
+        return original(json_data, *args, **kwargs)
+
+    monkeypatch.setattr(UserProfile, "model_validate_json", counting)
+    return seen
+
+
+@pytest.mark.parametrize("mode", ["sync", "async"])
+async def test_a_query_after_the_users_own_write_parses_the_factors_not_the_drift_history(profiles_parsed, mode):
+    rpm = demo_rpm()
+    rpm.personalize("ada", QUERY)
+    for n in range(3):  # each update leaves a drift record on the profile: most of a long-lived user's JSON
+        rpm.add_interactions("ada", [{"id": f"new-{n}", "input": f"Strap {n} snapped at once.", "response": "2"}])
+    stored = rpm.profile("ada")
+    assert len(stored.drift) == 3
+    rpm.add_interactions("ada", [{"id": "new-3", "input": "The strap broke again.", "response": "1"}])
+    profiles_parsed.clear()
+    got = rpm.personalize("ada", QUERY) if mode == "sync" else await rpm.apersonalize("ada", QUERY)
+    assert profiles_parsed == []  # main: the whole profile, drift records included, once per query
+    state = rpm.inference_graph.invoke(query_input(QUERY, None), context=RPMContext("ada"))
+    graph = Prediction.model_validate(state["rpm_prediction"])
+    assert (got.answer, got.example_ids, got.factors_used) == (graph.answer, graph.example_ids, graph.factors_used)
+    found = Personalizer(rpm.components).invoke("ada", QUERY)  # the routine that hands the profile out: whole
+    assert found.profile == rpm.profile("ada") and len(found.profile.drift) == 4
