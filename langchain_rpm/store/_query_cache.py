@@ -74,6 +74,7 @@ class CachedContext:
     manifest: str | None = None
     ids: tuple[str, ...] = ()
     complete: bool = True  # False: profile and manifest as a write of this process switched them, rows older
+    row_norms: np.ndarray[Any, Any] | None = None  # the rows' norms when known at creation (else: :attr:`norms`)
 
     @classmethod
     def of(
@@ -113,7 +114,11 @@ class CachedContext:
         vectors = np.concatenate(parts) if parts else np.zeros((0, 0))
         metadatas = [self.metadatas[row] for row in rows] + list(found.get("metadatas") or [])
         ids = [self.ids[row] for row in rows] + list(found.get("ids") or [])
-        return CachedContext(profile_json, vectors, metadatas, self.user_id, manifest, tuple(ids))
+        known = self._known_norms()
+        norms = None
+        if known is not None and len(vectors):  # the kept rows' norms, then the new rows' alone
+            norms = np.concatenate([known[rows], np.linalg.norm(vectors[len(rows) :], axis=1)])
+        return CachedContext(profile_json, vectors, metadatas, self.user_id, manifest, tuple(ids), row_norms=norms)
 
     def written(self, profile_json: str, manifest: str, ids: Sequence[str], new: dict[str, Any]) -> CachedContext:
         """This read after a write of this process that made ``ids`` current and added the records ``new``.
@@ -137,7 +142,7 @@ class CachedContext:
         """This read with a newly read profile, if ``manifest`` is the one its records were read for, else ``None``."""
         if self.manifest is None or self.manifest != manifest or self.vectors is None or not self.complete:
             return None
-        return replace(self, profile_json=profile_json)
+        return replace(self, profile_json=profile_json, row_norms=self._known_norms())
 
     def context(self) -> QueryContext:
         """A fresh :class:`QueryContext` over the kept vectors and metadata (it parses its own profile objects)."""
@@ -150,8 +155,20 @@ class CachedContext:
 
     @cached_property
     def norms(self) -> np.ndarray[Any, Any] | None:
-        """The rows' Euclidean norms, computed at the first query of this read (the ranking's per-row work)."""
-        return None if self.vectors is None else np.linalg.norm(self.vectors, axis=1)
+        """The rows' Euclidean norms (the ranking's per-row work): at the first query of this read, unless known.
+
+        An entry made from another (a write's new records added, a profile read again) keeps the norms its
+        source had computed: only a new row is measured.
+        """
+        if self.row_norms is not None or self.vectors is None:
+            return self.row_norms
+        norms: np.ndarray[Any, Any] = np.linalg.norm(self.vectors, axis=1)
+        return norms
+
+    def _known_norms(self) -> np.ndarray[Any, Any] | None:
+        """:attr:`norms` if already computed, without computing them."""
+        known = self.__dict__.get("norms")
+        return known if isinstance(known, np.ndarray) else self.row_norms
 
 
 class QueryCache:

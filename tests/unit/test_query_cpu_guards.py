@@ -166,3 +166,19 @@ async def test_a_query_after_the_users_own_write_parses_the_factors_not_the_drif
     assert (got.answer, got.example_ids, got.factors_used) == (graph.answer, graph.example_ids, graph.factors_used)
     found = Personalizer(rpm.components).invoke("ada", QUERY)  # the routine that hands the profile out: whole
     assert found.profile == rpm.profile("ada") and len(found.profile.drift) == 4
+
+
+@pytest.mark.parametrize("mode", ["sync", "async"])
+async def test_a_query_after_the_users_own_write_measures_only_the_new_records(matrix_norms, mode):
+    rpm = demo_rpm()
+    rpm.personalize("ada", QUERY)
+    matrix_norms.clear()  # the write and the query: the write's new record is measured, once
+    rpm.add_interactions("ada", [{"id": "new-0", "input": "The strap broke on day two.", "response": "1"}])
+    got = rpm.personalize("ada", QUERY) if mode == "sync" else await rpm.apersonalize("ada", QUERY)
+    assert matrix_norms == [(1, 16)]  # main: [(4, 16)], every row of the user's examples again
+    backend = rpm.store.backend
+    entry = backend.query_cache.lookup("ada", backend.folder.generation(), backend.folder.erasures)
+    assert entry is not None and np.array_equal(entry.norms, np.linalg.norm(entry.vectors, axis=1))
+    rpm.store.backend.query_cache.clear()  # the same query over a fresh read: the same hits, the same scores
+    again = rpm.personalize("ada", QUERY)
+    assert (again.answer, again.example_ids, again.examples) == (got.answer, got.example_ids, got.examples)
