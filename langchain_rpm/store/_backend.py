@@ -24,7 +24,7 @@ from functools import cached_property
 from typing import Any, Protocol
 
 from langchain_core.embeddings import Embeddings
-from pydantic import BaseModel
+from pydantic import BaseModel, TypeAdapter
 
 from langchain_rpm._plans import Call, Plan
 from langchain_rpm.store._locks import Coordinator
@@ -83,6 +83,7 @@ class QueryContext:
     vectors: Any = None  # a list of vectors or a matrix (rows), or None
     hit: Callable[[int, float], list[RetrievedExample]] | None = None
     norms: Any = None  # the rows' norms, when kept with the vectors (a cached read)
+    factors_json: str | None = None  # the stored profile's factors alone, as JSON, when known (a cached read)
 
     @cached_property
     def profile(self) -> UserProfile | None:
@@ -92,8 +93,10 @@ class QueryContext:
     @cached_property
     def factors(self) -> list[Factor] | None:
         """The profile's factors (``None``: no profile); from a stored JSON without parsing the rest of it."""
+        if self.factors_json is not None and self.stored is not None:
+            return FACTOR_LIST.validate_json(self.factors_json)
         if isinstance(self.stored, str):
-            return _StoredFactors.model_validate_json(self.stored).factors
+            return stored_factors(self.stored)
         return None if self.stored is None else list(self.stored.factors)
 
     def nearest(self, user_id: str, vector: list[float], k: int) -> list[RetrievedExample]:
@@ -107,6 +110,15 @@ class _StoredFactors(BaseModel):
     """The factors of a stored profile's JSON, the other keys skipped unparsed."""
 
     factors: list[Factor]
+
+
+FACTOR_LIST: TypeAdapter[list[Factor]] = TypeAdapter(list[Factor])
+"""Factors to and from JSON (a query's :attr:`QueryContext.factors_json`)."""
+
+
+def stored_factors(profile_json: str) -> list[Factor]:
+    """The factors of a stored profile's JSON, its other keys skipped unparsed."""
+    return _StoredFactors.model_validate_json(profile_json).factors
 
 
 class Embedder:

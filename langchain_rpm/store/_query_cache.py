@@ -53,7 +53,7 @@ from typing import Any
 
 import numpy as np
 
-from langchain_rpm.store._backend import QueryContext
+from langchain_rpm.store._backend import FACTOR_LIST, QueryContext, stored_factors
 from langchain_rpm.store._records import hits
 
 QUERY_CACHE_USERS = 256  # users whose query context one store object keeps (the most recently queried)
@@ -75,6 +75,7 @@ class CachedContext:
     ids: tuple[str, ...] = ()
     complete: bool = True  # False: profile and manifest as a write of this process switched them, rows older
     row_norms: np.ndarray[Any, Any] | None = None  # the rows' norms when known at creation (else: :attr:`norms`)
+    known_factors: str | None = None  # the profile's factors as JSON when known at creation (else: :attr:`factors`)
 
     @classmethod
     def of(
@@ -104,8 +105,13 @@ class CachedContext:
         have = {self.ids[row] for row in held}
         return held, [record_id for record_id in wanted if record_id not in have]
 
-    def extended(self, profile_json: str, manifest: str, rows: list[int], found: dict[str, Any]) -> CachedContext:
-        """The rows ``rows`` of this read, then the records ``found`` (a ``get`` of the others): a whole read."""
+    def extended(
+        self, profile_json: str, manifest: str, rows: list[int], found: dict[str, Any], factors: str | None = None
+    ) -> CachedContext:
+        """The rows ``rows`` of this read, then the records ``found`` (a ``get`` of the others): a whole read.
+
+        ``factors``: the profile's factors as JSON, when the caller has them (a write of this process).
+        """
         old = self.vectors if self.vectors is not None else np.zeros((0, 0))
         new = np.asarray(found.get("embeddings") if found.get("embeddings") is not None else [], dtype=np.float64)
         parts = [old[rows]] if rows else []
@@ -118,9 +124,12 @@ class CachedContext:
         norms = None
         if known is not None and len(vectors):  # the kept rows' norms, then the new rows' alone
             norms = np.concatenate([known[rows], np.linalg.norm(vectors[len(rows) :], axis=1)])
-        return CachedContext(profile_json, vectors, metadatas, self.user_id, manifest, tuple(ids), row_norms=norms)
+        entry = CachedContext(profile_json, vectors, metadatas, self.user_id, manifest, tuple(ids), row_norms=norms)
+        return replace(entry, known_factors=factors)
 
-    def written(self, profile_json: str, manifest: str, ids: Sequence[str], new: dict[str, Any]) -> CachedContext:
+    def written(
+        self, profile_json: str, manifest: str, ids: Sequence[str], new: dict[str, Any], factors: str | None = None
+    ) -> CachedContext:
         """This read after a write of this process that made ``ids`` current and added the records ``new``.
 
         Write-through: the rows of ``ids`` this read holds, then the write's own records
@@ -133,25 +142,30 @@ class CachedContext:
         mine = [record_id for record_id in missing if record_id in index]
         picked = [index[record_id] for record_id in mine]
         metadatas = [new["metadatas"][row] for row in picked]
-        entry = self.extended(
-            profile_json, manifest, rows, {"ids": mine, "embeddings": new["embeddings"][picked], "metadatas": metadatas}
-        )
+        records = {"ids": mine, "embeddings": new["embeddings"][picked], "metadatas": metadatas}
+        entry = self.extended(profile_json, manifest, rows, records, factors)
         return entry if len(mine) == len(missing) else replace(entry, complete=False)
 
     def reused(self, profile_json: str, manifest: str) -> CachedContext | None:
         """This read with a newly read profile, if ``manifest`` is the one its records were read for, else ``None``."""
         if self.manifest is None or self.manifest != manifest or self.vectors is None or not self.complete:
             return None
-        return replace(self, profile_json=profile_json, row_norms=self._known_norms())
+        return replace(self, profile_json=profile_json, row_norms=self._known_norms(), known_factors=None)
 
     def context(self) -> QueryContext:
         """A fresh :class:`QueryContext` over the kept vectors and metadata (it parses its own profile objects)."""
         if self.vectors is None:
-            return QueryContext(self.profile_json)
+            return QueryContext(self.profile_json, factors_json=self.factors)
         user_id, metadatas = self.user_id, self.metadatas
-        return QueryContext(
-            self.profile_json, self.vectors, lambda row, score: hits(user_id, [metadatas[row]], [score]), self.norms
-        )
+        found = lambda row, score: hits(user_id, [metadatas[row]], [score])  # noqa: E731
+        return QueryContext(self.profile_json, self.vectors, found, self.norms, self.factors)
+
+    @cached_property
+    def factors(self) -> str | None:
+        """The profile's factors alone, as JSON: a query parses them, not the whole profile (its drift history)."""
+        if self.known_factors is not None or self.profile_json is None:
+            return self.known_factors
+        return FACTOR_LIST.dump_json(stored_factors(self.profile_json)).decode()
 
     @cached_property
     def norms(self) -> np.ndarray[Any, Any] | None:
@@ -230,7 +244,8 @@ class QueryCache:
                 held = self._entries.get(switch.user_id)
                 if held is not None and held[1].vectors is not None:
                     profile_json, manifest = switch.documents()
-                    entry = held[1].written(profile_json, manifest, switch.ids, switch.written())
+                    factors = FACTOR_LIST.dump_json(switch.profile.factors).decode()
+                    entry = held[1].written(profile_json, manifest, switch.ids, switch.written(), factors)
                     self._entries[switch.user_id] = (after, entry)
             self._generation = after
 

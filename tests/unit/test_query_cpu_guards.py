@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from pydantic import BaseModel, TypeAdapter
 
 from langchain_rpm import LAMP3, FeatureExtractor
 from langchain_rpm.graphs.inference import query_input
@@ -182,3 +183,36 @@ async def test_a_query_after_the_users_own_write_measures_only_the_new_records(m
     rpm.store.backend.query_cache.clear()  # the same query over a fresh read: the same hits, the same scores
     again = rpm.personalize("ada", QUERY)
     assert (again.answer, again.example_ids, again.examples) == (got.answer, got.example_ids, got.examples)
+
+
+@pytest.fixture
+def json_parsed(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Every JSON text pydantic parses (models and type adapters), in order."""
+    seen: list[str] = []
+    model_original, adapter_original = BaseModel.model_validate_json.__func__, TypeAdapter.validate_json  # type: ignore[attr-defined]
+
+    def model_counting(cls: type[BaseModel], json_data: Any, *args: Any, **kwargs: Any) -> Any:
+        seen.append(str(json_data))
+        return model_original(cls, json_data, *args, **kwargs)
+
+    def adapter_counting(self: TypeAdapter[Any], json_data: Any, *args: Any, **kwargs: Any) -> Any:
+        seen.append(str(json_data))
+        return adapter_original(self, json_data, *args, **kwargs)
+
+    monkeypatch.setattr(BaseModel, "model_validate_json", classmethod(model_counting))
+    monkeypatch.setattr(TypeAdapter, "validate_json", adapter_counting)
+    return seen
+
+
+@pytest.mark.parametrize("mode", ["sync", "async"])
+async def test_no_query_reads_through_the_drift_history(json_parsed, mode):
+    """After the own write and repeated: a query parses the factors' JSON alone, not the profile holding them."""
+    rpm = demo_rpm()
+    rpm.personalize("ada", QUERY)
+    for n in range(3):
+        rpm.add_interactions("ada", [{"id": f"new-{n}", "input": f"Strap {n} snapped at once.", "response": "2"}])
+    assert len(rpm.profile("ada").drift) == 3
+    json_parsed.clear()
+    for _ in range(2):  # the first query after the write, then a repeated one
+        rpm.personalize("ada", QUERY) if mode == "sync" else await rpm.apersonalize("ada", QUERY)
+    assert json_parsed and not [text for text in json_parsed if '"drift"' in text]  # main: the profile, each query
