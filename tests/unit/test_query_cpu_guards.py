@@ -150,14 +150,19 @@ def profiles_parsed(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     return seen
 
 
-@pytest.mark.parametrize("mode", ["sync", "async"])
-async def test_a_query_after_the_users_own_write_parses_the_factors_not_the_drift_history(profiles_parsed, mode):
+def _updated_three_times() -> Any:
+    """The demo user, queried once, then updated three times: each update leaves a drift record on the profile."""
     rpm = demo_rpm()
     rpm.personalize("ada", QUERY)
-    for n in range(3):  # each update leaves a drift record on the profile: most of a long-lived user's JSON
+    for n in range(3):
         rpm.add_interactions("ada", [{"id": f"new-{n}", "input": f"Strap {n} snapped at once.", "response": "2"}])
-    stored = rpm.profile("ada")
-    assert len(stored.drift) == 3
+    assert len(rpm.profile("ada").drift) == 3
+    return rpm
+
+
+@pytest.mark.parametrize("mode", ["sync", "async"])
+async def test_a_query_after_the_users_own_write_parses_the_factors_not_the_drift_history(profiles_parsed, mode):
+    rpm = _updated_three_times()
     rpm.add_interactions("ada", [{"id": "new-3", "input": "The strap broke again.", "response": "1"}])
     profiles_parsed.clear()
     got = rpm.personalize("ada", QUERY) if mode == "sync" else await rpm.apersonalize("ada", QUERY)
@@ -207,11 +212,7 @@ def json_parsed(monkeypatch: pytest.MonkeyPatch) -> list[str]:
 @pytest.mark.parametrize("mode", ["sync", "async"])
 async def test_no_query_reads_through_the_drift_history(json_parsed, mode):
     """After the own write and repeated: a query parses the factors' JSON alone, not the profile holding them."""
-    rpm = demo_rpm()
-    rpm.personalize("ada", QUERY)
-    for n in range(3):
-        rpm.add_interactions("ada", [{"id": f"new-{n}", "input": f"Strap {n} snapped at once.", "response": "2"}])
-    assert len(rpm.profile("ada").drift) == 3
+    rpm = _updated_three_times()
     json_parsed.clear()
     for _ in range(2):  # the first query after the write, then a repeated one
         rpm.personalize("ada", QUERY) if mode == "sync" else await rpm.apersonalize("ada", QUERY)
