@@ -173,3 +173,27 @@ def test_an_example_or_exact_vector_over_a_chroma_cloud_metadata_value_is_kept_i
     item_of = {record_id: meta["item_id"] for record_id, meta in zip(got["ids"], got["metadatas"], strict=True)}
     ids = sorted(item_of)
     assert run(fresh.backend.vectors_plan("ada", ids)) == [vectors[0 if item_of[i] == "long" else 1] for i in ids]
+
+
+def test_an_example_record_keeps_no_document_and_records_of_older_versions_with_one_read_the_same(
+    tmp_path: Path,
+) -> None:
+    """Example records carry no document since round 7 (Chroma full-text indexes each one: ~40 % of an ``add``).
+
+    Before, the document was the embedded feature text, which nothing reads back; a folder holding such
+    records must read exactly as one without them.
+    """
+    store = _store(tmp_path)
+    store.replace_user_examples("ada", history("ada", 3))
+    run(write_many_plan(store, [UserWrite(user, history(user, 2)) for user in ["Zoë 🚀 数据", "bob"]]))
+    for user in [*USERS, "bob"]:
+        collection = store.examples_collection(user)
+        got = collection.get(where={"user_id": user}, include=["documents", "metadatas"])
+        assert got["documents"] == [None] * len(got["ids"]) and got["ids"]
+    before = _reads(_store(tmp_path), "ada")
+    collection = store.examples_collection("ada")
+    old = collection.get(where={"user_id": "ada"}, include=["embeddings", "metadatas"])
+    collection.delete(ids=old["ids"])
+    texts = [", ".join(f["name"] for f in json.loads(meta["example"])["features"]) for meta in old["metadatas"]]
+    collection.add(ids=old["ids"], embeddings=old["embeddings"], metadatas=old["metadatas"], documents=texts)
+    assert _reads(_store(tmp_path), "ada") == before
