@@ -45,7 +45,7 @@ RESULTS = Path(__file__).parent / "results"
 def _records(user: int, per_user: int) -> dict[str, Any]:
     examples = user_examples(user, per_user)
     texts = [features_text(ex.features) or ex.input for ex in examples]
-    return example_records(f"user-{user}", examples, texts, RandomUnitEmbeddings().embed_documents(texts), 1, "c")
+    return example_records(f"user-{user}", examples, RandomUnitEmbeddings().embed_documents(texts), 1, "c")
 
 
 def raw_add(users: int, per_user: int, *, across_users: bool = False) -> float:

@@ -29,17 +29,17 @@ Example:
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from langchain_rpm._history import check_user_id
 from langchain_rpm._plans import Plan
+from langchain_rpm._purged import Purged, compacted_plan
 from langchain_rpm.errors import ConfigurationError
 from langchain_rpm.personalization import require_profile
 from langchain_rpm.privacy import purge_plan
 from langchain_rpm.stages.statistics import refresh_factors
-from langchain_rpm.store._compaction import report_compaction_plan
 from langchain_rpm.tasks import TaskSpec, get_task
 from langchain_rpm.types import ReasoningExample, UserProfile
 
@@ -51,7 +51,7 @@ NO_OWNER = "-"
 
 
 @dataclass(frozen=True)
-class RemovalReport:
+class RemovalReport(Purged):
     """What :func:`remove_plan` removed and compacted, and what it could not remove.
 
     Example:
@@ -62,27 +62,14 @@ class RemovalReport:
     user_id: str
     removed: tuple[str, ...]
     profile_version: int
-    checkpoint_threads_removed: int = 0
-    cache_entries_removed: int = 0
-    batch_lines_removed: int = 0
-    compacted: tuple[str, ...] = field(default_factory=tuple)
-    kept: tuple[str, ...] = field(default_factory=tuple)
 
     def lines(self) -> list[str]:
         """The report as text lines."""
         ids = ", ".join(repr(item) for item in self.removed)
         return [
             f"removed item(s) {ids} of user {self.user_id!r} (profile version {self.profile_version})",
-            f"checkpoint threads removed: {self.checkpoint_threads_removed}",
-            f"cached LLM replies removed: {self.cache_entries_removed}",
-            f"batch ledger replies removed: {self.batch_lines_removed}",
-            *self.compacted,
-            *self.kept,
+            *super().lines(),
         ]
-
-    def to_dict(self) -> dict[str, Any]:
-        """The report as a JSON-like dict."""
-        return asdict(self)
 
 
 def _checked_ids(user_id: str, ids: Sequence[str], stored: Sequence[ReasoningExample]) -> list[str]:
@@ -166,8 +153,5 @@ def remove_plan(
     copies = yield from purge_plan(
         user_id, _texts(gone), owner=NO_OWNER, checkpointer=checkpointer, caches=caches, folder=folder
     )
-    done, left = yield from report_compaction_plan(store, compact)
-    compacted, kept = (*copies.compacted, *done), (*copies.kept, *left)
-    return RemovalReport(
-        user_id, tuple(wanted), committed.version, copies.threads, copies.entries, copies.lines, compacted, kept
-    )
+    report = yield from compacted_plan(store, copies, compact)
+    return RemovalReport(user_id, tuple(wanted), committed.version, **report)

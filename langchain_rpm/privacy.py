@@ -41,13 +41,13 @@ import sqlite3
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from langchain_rpm._history import check_user_id
 from langchain_rpm._plans import Call, Plan, arun, run
-from langchain_rpm.store._compaction import report_compaction_plan
+from langchain_rpm._purged import Purged, compacted_plan
 from langchain_rpm.store._writes import delete_user_plan
 
 if TYPE_CHECKING:
@@ -137,7 +137,7 @@ def current_owner() -> str | None:
 
 
 @dataclass(frozen=True)
-class ForgetReport:
+class ForgetReport(Purged):
     """What :func:`forget_user` removed, compacted, and could not remove.
 
     Example:
@@ -153,11 +153,6 @@ class ForgetReport:
     user_id: str
     examples_removed: int = 0
     profile_removed: bool = False
-    checkpoint_threads_removed: int = 0
-    cache_entries_removed: int = 0
-    batch_lines_removed: int = 0
-    compacted: tuple[str, ...] = field(default_factory=tuple)
-    kept: tuple[str, ...] = field(default_factory=tuple)
 
     def lines(self) -> list[str]:
         """One line per fact (what the CLI prints)."""
@@ -165,20 +160,8 @@ class ForgetReport:
             f"forgot user {self.user_id!r}",
             f"examples removed: {self.examples_removed}",
             f"profile removed: {'yes' if self.profile_removed else 'no (there was none)'}",
-            f"checkpoint threads removed: {self.checkpoint_threads_removed}",
-            f"cached LLM replies removed: {self.cache_entries_removed}",
-            f"batch ledger replies removed: {self.batch_lines_removed}",
-            *self.compacted,
-            *self.kept,
+            *super().lines(),
         ]
-
-    def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready dict (``--json``)."""
-        return {**asdict(self), "compacted": list(self.compacted), "kept": list(self.kept)}
-
-    def __str__(self) -> str:
-        """The lines, joined."""
-        return "\n".join(self.lines())
 
 
 def forget_plan(
@@ -200,21 +183,7 @@ def forget_plan(
     copies = yield from purge_plan(
         user_id, texts, owner=tag, checkpointer=checkpointer, caches=caches, folder=folder, batch_states=batch_states
     )
-    threads, entries, lines = copies.threads, copies.entries, copies.lines
-    done, left = yield from report_compaction_plan(store, compact)
-    compacted, kept = (*copies.compacted, *done), (*copies.kept, *left)
-    return ForgetReport(user_id, removed, had_profile, threads, entries, lines, compacted, kept)
-
-
-@dataclass(frozen=True)
-class Purged:
-    """What :func:`purge_plan` removed outside the store, and its report lines."""
-
-    threads: int
-    entries: int
-    lines: int
-    compacted: tuple[str, ...]
-    kept: tuple[str, ...]
+    return ForgetReport(user_id, removed, had_profile, **(yield from compacted_plan(store, copies, compact)))
 
 
 def purge_plan(
@@ -257,7 +226,13 @@ def purge_plan(
         entries, lines = (entries + found, lines) if kind == "cache" else (entries, lines + found)
         compacted.append(notes[0])
         kept.extend(notes[1:])
-    return Purged(threads, entries, lines, tuple(compacted), tuple(kept))
+    return Purged(
+        checkpoint_threads_removed=threads,
+        cache_entries_removed=entries,
+        batch_lines_removed=lines,
+        compacted=tuple(compacted),
+        kept=tuple(kept),
+    )
 
 
 def forget_user(

@@ -177,7 +177,7 @@ class ChromaBackend(Embedder):
                 yield from self.stage_many_plan([one])
             return
         parts = [
-            example_records(user, s.examples, s.texts, s.vectors, s.version, s.commit, exact_vectors=s.exact, ids=s.ids)
+            example_records(user, s.examples, s.vectors, s.version, s.commit, exact_vectors=s.exact, ids=s.ids)
             for user, s in items
         ]
         records = {key: [v for part in parts for v in part[key]] for key in parts[0]} if parts else {"ids": []}

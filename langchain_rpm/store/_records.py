@@ -125,19 +125,22 @@ METADATA_TEXT_BYTES = 4096
 def switch_record(user_id: str, ids: Sequence[str] | None, profile: UserProfile | None) -> dict[str, list[Any]]:
     """The profiles-collection records (no vectors) storing ``ids`` as the manifest and ``profile``.
 
-    Each JSON text is kept in its record's metadata (``ids`` / ``profile``) and the document is ``""``:
-    Chroma full-text indexes documents, so a manifest or profile costs about three times as much to
-    upsert as a document (50 users' manifests and profiles: 82 -> 28 ms of CPU). A text over
-    :data:`METADATA_TEXT_BYTES` stays the document, as every text was before this format;
-    :func:`stored_texts` reads both. The empty document is written, not omitted: Chroma's upsert keeps an
-    omitted document and merges metadata.
+    Each JSON text is kept in its record's metadata and the document is ``""``: Chroma full-text indexes
+    documents, so a manifest or profile costs about three times as much to upsert as a document (50 users'
+    manifests and profiles: 82 -> 28 ms of CPU). A text up to :data:`METADATA_TEXT_BYTES` is one value
+    (``ids`` / ``profile``); a longer one (a manifest of more than about 115 examples, most profiles of
+    real models) is cut into pieces (``ids_1``, ``ids_2``, ... and their count ``ids_parts``) with ``ids``
+    left ``""``, since Chroma Cloud refuses a longer value. The empty values are written, not omitted:
+    Chroma's upsert keeps an omitted document and merges metadata, so a piece a longer text left behind
+    is only read when its count says so. :func:`stored_texts` reads every format.
 
     Example:
         >>> record = switch_record("ada", ["r2", "r1"], None)
         >>> record["documents"], record["metadatas"][0]["ids"]
         ([''], '{"ids": ["r1", "r2"]}')
-        >>> switch_record("ada", [f"{n:032}" for n in range(200)], None)["documents"][0][:9]
-        '{"ids": ['
+        >>> long = switch_record("ada", [f"{n:032}" for n in range(200)], None)["metadatas"][0]
+        >>> long["ids"], long["ids_parts"], long["ids_1"][:9]
+        ('', 2, '{"ids": [')
     """
     record: dict[str, list[Any]] = {"ids": [], "documents": [], "metadatas": []}
     texts: list[tuple[str, str, dict[str, Any]]] = []
@@ -148,27 +151,38 @@ def switch_record(user_id: str, ids: Sequence[str] | None, profile: UserProfile 
         record["ids"].append(profile_id(user_id))
         texts.append((PROFILE_KEY, profile.model_dump_json(), {"user_id": user_id, "version": profile.version}))
     for key, text, meta in texts:
-        small = len(text.encode()) <= METADATA_TEXT_BYTES
-        record["documents"].append("" if small else text)
-        record["metadatas"].append({**meta, key: text} if small else meta)
+        record["documents"].append("")
+        if len(text.encode()) <= METADATA_TEXT_BYTES:
+            record["metadatas"].append({**meta, key: text})
+            continue
+        pieces = list(text_parts(key, text).values())
+        numbered = {f"{key}_{n}": piece for n, piece in enumerate(pieces, start=1)}
+        record["metadatas"].append({**meta, key: "", f"{key}_parts": len(pieces), **numbered})
     return record
 
 
 def stored_texts(got: Mapping[str, Any]) -> dict[str, str]:
     """``{record id: JSON}`` of a ``get`` of manifest and profile records (``include``: documents, metadatas).
 
-    A non-empty document is the JSON as a version before :func:`switch_record` stored it, and wins: an
-    older version rewriting a record leaves this format's metadata key behind (Chroma merges metadata).
+    A non-empty document is the JSON as a version before :func:`switch_record` stored it (up to 9991821
+    every text; up to round 7 of issue 21 a text over :data:`METADATA_TEXT_BYTES`), and wins: an older
+    version rewriting a record leaves this format's metadata keys behind (Chroma merges metadata). Then
+    the one value, then the counted pieces.
 
     Example:
         >>> stored_texts({"ids": ["a", "b"], "documents": ["[1]", ""], "metadatas": [{}, {"profile": "{}"}]})
         {'a': '[1]', 'b': '{}'}
+        >>> stored_texts({"ids": ["c"], "documents": [""], "metadatas": [{"profile": "", "profile_parts": 2,
+        ...     "profile_1": "[1,", "profile_2": "2]", "profile_3": "stale"}]})
+        {'c': '[1,2]'}
     """
     texts: dict[str, str] = {}
     rows = zip(got.get("ids") or [], got.get("documents") or [], got.get("metadatas") or [], strict=True)
     for record_id, document, meta in rows:
-        key = MANIFEST_KEY if (meta or {}).get("kind") == MANIFEST_KIND else PROFILE_KEY
-        text = document or (meta or {}).get(key)
+        meta = meta or {}
+        key = MANIFEST_KEY if meta.get("kind") == MANIFEST_KIND else PROFILE_KEY
+        parts = meta.get(f"{key}_parts")
+        text = document or meta.get(key) or "".join(str(meta[f"{key}_{n}"]) for n in range(1, int(parts or 0) + 1))
         if isinstance(text, str) and text:
             texts[record_id] = text
     return texts
@@ -230,7 +244,6 @@ def default_client(path: str | Path | None = None) -> Any:
 def example_records(
     user_id: str,
     examples: Sequence[ReasoningExample],
-    texts: list[str],
     vectors: list[list[float]],
     version: int,
     commit: str = "",
@@ -238,7 +251,11 @@ def example_records(
     exact_vectors: bool = False,
     ids: list[str] | None = None,
 ) -> dict[str, list[Any]]:
-    """Chroma records (ids, vectors, documents, metadata) of a user's examples written by ``commit``.
+    """Chroma records (ids, vectors, metadata; no document) of a user's examples written by ``commit``.
+
+    The feature text that was embedded is not kept as the record's document: nothing reads it back (the
+    example's JSON holds its features), and Chroma full-text indexes every document, which measured about 40 %
+    of an embedded ``add``'s CPU (0.35-0.45 ms a record; ``docs/store.md``).
 
     ``ids``: the records' :func:`example_id` values when the caller computed them already.
 
@@ -262,7 +279,7 @@ def example_records(
             meta.update(text_parts("vector", base64.b64encode(np.asarray(vector, dtype="<f8").tobytes()).decode()))
     if ids is None:
         ids = [example_id(user_id, ex.item_id, commit) for ex in examples]
-    return {"ids": ids, "embeddings": vectors, "documents": texts, "metadatas": metadatas}
+    return {"ids": ids, "embeddings": vectors, "metadatas": metadatas}
 
 
 def text_parts(key: str, text: str) -> dict[str, str]:

@@ -70,7 +70,6 @@ class Switched:
         records = example_records(
             user,
             staged.examples,
-            staged.texts,
             staged.vectors,
             staged.version,
             staged.commit,

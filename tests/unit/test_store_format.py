@@ -129,25 +129,57 @@ def test_a_record_an_older_version_rewrote_afterwards_is_read_by_its_document(tm
     assert run(fresh.backend.query_context_plan("ada")).profile == older
 
 
-def test_json_too_long_for_a_chroma_cloud_metadata_value_stays_the_document(tmp_path: Path) -> None:
-    """Chroma Cloud refuses a metadata value over 4,096 bytes: a big profile or manifest is stored as before."""
+def _big_profile(version: int, factors: int = 200) -> UserProfile:
     from langchain_rpm.types import Factor
 
+    return profile("ada", version=version).model_copy(
+        update={"factors": [Factor(name=f"Theme {n}") for n in range(factors)]}
+    )
+
+
+def test_json_too_long_for_a_chroma_cloud_metadata_value_is_kept_in_counted_pieces_not_the_document(
+    tmp_path: Path,
+) -> None:
+    """Chroma Cloud refuses a metadata value over 4,096 bytes; up to round 7 such a profile or manifest was the
+    document, which Chroma full-text indexes (an upsert of 20 users' 7-8 KB texts: 272 -> 41 ms of CPU)."""
     store = _store(tmp_path)
     store.replace_user_examples("ada", history("ada", 2))
-    store.save_profile(profile("ada", version=1))  # small: in metadata
-    big = profile("ada", version=2).model_copy(update={"factors": [Factor(name=f"Theme {n}") for n in range(200)]})
+    store.save_profile(profile("ada", version=1))  # small: one metadata value
+    big = _big_profile(2)
     store.save_profile(big)
     store.replace_user_examples("ada", history("ada", 150))  # 150 ids of 32 hex digits: over 4,096 bytes
     got = store.profiles.get(ids=[profile_id("ada"), manifest_id("ada")], include=["documents", "metadatas"])
-    for document, meta in zip(got["documents"], got["metadatas"], strict=True):
-        assert len(document.encode()) > 4096 and all(len(str(v).encode()) <= 4096 for v in meta.values())
+    assert got["documents"] == ["", ""]
+    for meta in got["metadatas"]:
+        assert (
+            all(len(str(v).encode()) <= 4096 for v in meta.values()) and max(map(len, map(str, meta.values()))) > 3000
+        )
     fresh = _store(tmp_path)
     assert fresh.get_profile("ada") == big and len(fresh.get_examples("ada")) == 150
     small = profile("ada", version=3)
-    store.save_profile(small)  # small again: back to metadata, the document emptied
+    store.save_profile(small)  # small again: the pieces stay behind, stale, and are not read
     assert _store(tmp_path).get_profile("ada") == small
+    fewer = _big_profile(4, factors=120)  # fewer pieces than the first big profile left behind
+    store.save_profile(fewer)
+    assert _store(tmp_path).get_profile("ada") == fewer
+
+
+def test_a_long_text_stored_as_the_document_by_an_earlier_version_reads_and_is_rewritten(tmp_path: Path) -> None:
+    """Up to round 7 a text over 4,096 bytes was the record's document; an older version may still write so."""
+    store = _store(tmp_path)
+    store.replace_user_examples("ada", history("ada", 3))
+    store.save_profile(_big_profile(2))
+    older = _big_profile(5, factors=150)
+    record = {"ids": [profile_id("ada")], "embeddings": [[1.0]], "documents": [older.model_dump_json()]}
+    store.profiles.upsert(**record, metadatas=[{"user_id": "ada", "version": 5}])  # as round 6 wrote it
+    assert _store(tmp_path).get_profile("ada") == older  # its document wins over the stale pieces
+    newer = _big_profile(6, factors=130)
+    store.save_profile(newer)
     assert store.profiles.get(ids=[profile_id("ada")], include=["documents"])["documents"] == [""]
+    assert _store(tmp_path).get_profile("ada") == newer
+    small = profile("ada", version=7)  # an older version's small text: one value, the pieces left behind
+    store.profiles.upsert(**{**record, "documents": [""]}, metadatas=[{"profile": small.model_dump_json()}])
+    assert _store(tmp_path).get_profile("ada") == small
 
 
 def test_an_example_or_exact_vector_over_a_chroma_cloud_metadata_value_is_kept_in_pieces(tmp_path: Path) -> None:
@@ -173,3 +205,27 @@ def test_an_example_or_exact_vector_over_a_chroma_cloud_metadata_value_is_kept_i
     item_of = {record_id: meta["item_id"] for record_id, meta in zip(got["ids"], got["metadatas"], strict=True)}
     ids = sorted(item_of)
     assert run(fresh.backend.vectors_plan("ada", ids)) == [vectors[0 if item_of[i] == "long" else 1] for i in ids]
+
+
+def test_an_example_record_keeps_no_document_and_records_of_older_versions_with_one_read_the_same(
+    tmp_path: Path,
+) -> None:
+    """Example records carry no document since round 7 (Chroma full-text indexes each one: ~40 % of an ``add``).
+
+    Before, the document was the embedded feature text, which nothing reads back; a folder holding such
+    records must read exactly as one without them.
+    """
+    store = _store(tmp_path)
+    store.replace_user_examples("ada", history("ada", 3))
+    run(write_many_plan(store, [UserWrite(user, history(user, 2)) for user in ["Zoë 🚀 数据", "bob"]]))
+    for user in [*USERS, "bob"]:
+        collection = store.examples_collection(user)
+        got = collection.get(where={"user_id": user}, include=["documents", "metadatas"])
+        assert got["documents"] == [None] * len(got["ids"]) and got["ids"]
+    before = _reads(_store(tmp_path), "ada")
+    collection = store.examples_collection("ada")
+    old = collection.get(where={"user_id": "ada"}, include=["embeddings", "metadatas"])
+    collection.delete(ids=old["ids"])
+    texts = [", ".join(f["name"] for f in json.loads(meta["example"])["features"]) for meta in old["metadatas"]]
+    collection.add(ids=old["ids"], embeddings=old["embeddings"], metadatas=old["metadatas"], documents=texts)
+    assert _reads(_store(tmp_path), "ada") == before
