@@ -13,16 +13,9 @@ Example:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any
 
-from langchain_rpm._plans import CallLimiter, Plan, Request, arun, run
 from langchain_rpm.stages._packing import packs
-
-T = TypeVar("T")
-
-STARTED_PER_SLOT = 2
-"""Packs started at once per LLM slot, across every build sharing the slots (see :func:`started`)."""
 
 
 def windows(items: list[Any], pack_size: int, window: int) -> list[list[list[Any]]]:
@@ -39,29 +32,3 @@ def graph_tasks(max_concurrency: int, packs_per_task: int) -> int:
     sync stream, which holds a worker itself.
     """
     return max(2, -(-2 * max_concurrency // packs_per_task)) + 1
-
-
-@dataclass(frozen=True)
-class _Started(Request):
-    plan: Plan[Any]
-    gate: CallLimiter
-
-    def run(self) -> Any:
-        with self.gate.hold():
-            return run(self.plan)
-
-    async def arun(self) -> Any:
-        async with self.gate.ahold():
-            return await arun(self.plan)
-
-
-def started(plan: Plan[T], gate: CallLimiter) -> Plan[T]:
-    """``plan`` (one pack's calls) started only when it holds one of ``gate``'s slots.
-
-    A started pack renders its prompt and makes its call's objects, then waits for an LLM slot. In a bulk
-    build every user in flight starts its whole window at once, so hundreds of packs waited, for seconds,
-    holding all that: long enough to be promoted to the collector's oldest generation. A pack not yet
-    started holds only its plan.
-    """
-    result: T = yield _Started(plan, gate)
-    return result

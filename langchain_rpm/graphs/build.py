@@ -36,13 +36,13 @@ from langgraph.graph import END, START, StateGraph
 from langgraph.runtime import get_runtime
 from langgraph.types import Overwrite, Send
 
-from langchain_rpm._plans import CallLimiter, Plan, gather
+from langchain_rpm._plans import Plan, gather
 from langchain_rpm.components import RPMComponents
 from langchain_rpm.errors import BuildFailedError, ConfigurationError, InvalidHistoryError
 from langchain_rpm.graphs._commit import commit_build_plan, embed_ahead, embedded_ahead
 from langchain_rpm.graphs._progress import BuildProgress, emit
 from langchain_rpm.graphs._results import as_history_item, failure_entry, keyless, sharing_features
-from langchain_rpm.graphs._windows import STARTED_PER_SLOT, started, windows
+from langchain_rpm.graphs._windows import windows
 from langchain_rpm.graphs.inference import plan_node
 from langchain_rpm.graphs.state import REQUEST_KEY, BuildRequest, BuildState, RPMContext, resolve_user_id
 from langchain_rpm.personalization import require_profile
@@ -79,7 +79,6 @@ class BuildSteps:
         if not isinstance(packs_per_task, int) or packs_per_task < 1:
             raise ConfigurationError(f"packs_per_task must be an integer >= 1, got {packs_per_task!r}")
         self.window = packs_per_task
-        self._starts = CallLimiter(STARTED_PER_SLOT * components.limiter.limit)  # packs started at once
         self._last_factors: tuple[list[dict[str, Any]], list[Factor]] | None = None
 
     # -- prepare -------------------------------------------------------------------------------------------
@@ -151,9 +150,7 @@ class BuildSteps:
         """Features of one window of packs, the packs concurrently (factor-aware in update mode)."""
         factors = [Factor.model_validate(f) for f in payload["factors"]] if payload.get("factors") is not None else None
         window = payload["packs"]
-        outcomes = yield from gather(
-            [started(self._extract_pack(pack, factors, config), self._starts) for pack in window]
-        )
+        outcomes = yield from gather([self._extract_pack(pack, factors, config) for pack in window])
         results = [result for outcome in outcomes for result, _ in outcome]
         failed_at = [stage for outcome in outcomes for _, stage in outcome]
         return self._collected(payload, [item for pack in window for item in pack], results, "features", failed_at)
@@ -163,7 +160,8 @@ class BuildSteps:
     ) -> Plan[list[tuple[Any, str]]]:
         """``(feature dicts or exception, stage it failed at)`` per item of one pack; the judge runs after extraction.
 
-        Dumped as the pack finishes: models kept while the window's other packs wait for slots would be promoted.
+        The features are dumped as the pack finishes: its window's other packs may wait long for LLM slots
+        (a bulk build shares them with every user in flight), and models kept until then would be promoted.
         """
         items = [HistoryItem.model_validate(item) for item in pack]
         requests: list[Any] = items
@@ -302,10 +300,7 @@ class BuildSteps:
         factors = self._factors(payload["factors"])
         window = payload["packs"]
         ahead = embedded_ahead(self.components, payload["key"], config)
-        plans = [
-            started(self._reason_pack(pack, payload["features"], factors, config, ahead), self._starts)
-            for pack in window
-        ]
+        plans = [self._reason_pack(pack, payload["features"], factors, config, ahead) for pack in window]
         results = [result for outcome in (yield from gather(plans)) for result in outcome]
         items = [item for pack in window for item in pack]
         return self._collected(payload, items, results, "examples", ["reason"] * len(items))

@@ -69,39 +69,3 @@ def test_a_finished_packs_feature_models_do_not_wait_for_the_rest_of_its_window(
     stored = {ex.item_id: ex for ex in store.get_examples("ada")}
     assert sorted(stored) == ["0", "1", "2", "3"]
     assert all(ex.features and all(f.factor for f in ex.features) for ex in stored.values())
-
-
-class Started:
-    """Counts the packs whose calls are started (prompt rendered, call made or waiting for a slot) at once."""
-
-    def __init__(self) -> None:
-        self.now = self.most = 0
-        self._lock = threading.Lock()
-
-    def watch(self, plan: Any) -> Any:
-        def watched(*args: Any, **kwargs: Any) -> Any:
-            with self._lock:
-                self.now += 1
-                self.most = max(self.most, self.now)
-            try:
-                return (yield from plan(*args, **kwargs))
-            finally:
-                with self._lock:
-                    self.now -= 1
-
-        return watched
-
-
-@pytest.mark.parametrize("mode", ["sync", "async"])
-def test_a_bulk_build_starts_at_most_two_packs_per_llm_slot_across_its_users(tmp_path, mode):
-    from langchain_rpm import RPM
-
-    store = RPMStore(tmp_path, embeddings=DeterministicFakeEmbedding(size=8))
-    rpm = RPM(FakeStructuredChatModel(responder=demo_responder, delay=0.01), "lamp2", store=store, max_concurrency=2)
-    count = Started()
-    for stage in (rpm.components.extractor, rpm.components.reasoner):
-        stage.pack_plan = count.watch(stage.pack_plan)  # type: ignore[method-assign]
-    histories = {f"user-{u}": [{**item, "id": f"{u}-{i}"} for i, item in enumerate(HISTORY * 2)] for u in range(6)}
-    built = rpm.build_users(histories) if mode == "sync" else asyncio.run(rpm.abuild_users(histories))
-    assert all(not isinstance(profile, Exception) and profile.num_items == 8 for profile in built.values()), built
-    assert 0 < count.most <= 2 * 2, count.most  # users in flight x their windows' packs before (24 here)
