@@ -158,7 +158,11 @@ class BuildSteps:
     def _extract_pack(
         self, pack: list[dict[str, Any]], factors: list[Factor] | None, config: RunnableConfig
     ) -> Plan[list[tuple[Any, str]]]:
-        """``(features or exception, stage it failed at)`` per item of one pack; the judge runs after extraction."""
+        """``(feature dicts or exception, stage it failed at)`` per item of one pack; the judge runs after extraction.
+
+        The features are dumped as the pack finishes: its window's other packs may wait long for LLM slots
+        (a bulk build shares them with every user in flight), and models kept until then would be promoted.
+        """
         items = [HistoryItem.model_validate(item) for item in pack]
         requests: list[Any] = items
         if factors is not None:
@@ -171,7 +175,8 @@ class BuildSteps:
             plans = [self.components.judge.plan(JudgeInput(item=items[i], features=results[i]), config) for i in jobs]
             for i, verdict in zip(jobs, (yield from gather(plans, return_exceptions=True)), strict=True):
                 results[i], failed_at[i] = verdict, "judge"
-        return list(zip(results, failed_at, strict=True))
+        dumped = [[f.model_dump() for f in result] if isinstance(result, list) else result for result in results]
+        return list(zip(dumped, failed_at, strict=True))
 
     def _collected(
         self, payload: dict[str, Any], items: list[dict[str, Any]], results: list[Any], key: str, failed_at: list[str]
@@ -182,8 +187,8 @@ class BuildSteps:
         for item, result, stage in zip(items, results, failed_at, strict=True):
             if isinstance(result, Exception):
                 failed |= failure_entry(item["id"], stage, result)
-            elif isinstance(result, list):
-                outputs[item["id"]] = [f.model_dump() for f in result]
+            elif isinstance(result, list):  # feature dicts, dumped as their pack finished (_extract_pack)
+                outputs[item["id"]] = result
             else:
                 outputs[item["id"]] = result if isinstance(result, dict) else result.model_dump()
         stage = "extract" if key == "features" else "reason"
