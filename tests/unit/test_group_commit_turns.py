@@ -8,36 +8,33 @@ waited with finished model calls. The guard counts loop turns, it times nothing.
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 
 from langchain_core.embeddings import DeterministicFakeEmbedding
 
 from langchain_rpm._plans import arun, run
 from langchain_rpm.store import RPMStore
 from langchain_rpm.store._writes import UserWrite, write_many_plan
-from langchain_rpm.types import Feature, ReasoningExample, UserProfile
+from langchain_rpm.types import ReasoningExample, UserProfile
+from tests.unit.test_group_commit import _write
 
 USERS = [f"u{i}" for i in range(8)]
 
 
 def _writes(seen: list[int], turns: list[int]) -> list[UserWrite]:
-    """One write per user whose ``make_profile`` notes the loop turn it runs in."""
+    """One write per user (``test_group_commit._write``) whose ``make_profile`` notes the loop turn it runs in."""
 
-    def write(user: str) -> UserWrite:
-        items = [
-            ReasoningExample(
-                item_id=str(i), input=f"{user} {i}", features=[Feature(name=f"f{i}")], reasoning="r", answer="a"
-            )
-            for i in range(3)
-        ]
-        profile = UserProfile(user_id=user, task="lamp2", factors=[], num_items=3, num_features=3)
+    def noting(write: UserWrite) -> UserWrite:
+        made = write.make_profile
+        assert made is not None
 
         def make_profile(every: list[ReasoningExample], previous: UserProfile | None) -> UserProfile:
             seen.append(turns[0])
-            return profile
+            return made(every, previous)
 
-        return UserWrite(user, items, make_profile=make_profile)
+        return replace(write, make_profile=make_profile)
 
-    return [write(user) for user in USERS]
+    return [noting(_write(user)) for user in USERS]
 
 
 async def test_an_async_group_commit_computes_each_users_profile_in_a_loop_turn_of_its_own(tmp_path):
