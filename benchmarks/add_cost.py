@@ -38,7 +38,7 @@ from benchmarks.ingest import _records
 from benchmarks.overhead import machine
 from benchmarks.retrieval import WORDS, user_examples
 from langchain_rpm.store import features_text
-from langchain_rpm.store._records import MANIFEST_KEY, PROFILE_KEY, example_id, switch_record
+from langchain_rpm.store._records import example_id, stored_texts, switch_record
 from langchain_rpm.types import Factor, UserProfile
 
 RESULTS = Path(__file__).parent / "results"
@@ -86,7 +86,7 @@ def switch_run(as_documents: bool, batches: int, users: int) -> float:
                 ids = [example_id(f"user-{user}", str(n), f"{batch:016x}") for n in range(200)]
                 one = switch_record(f"user-{user}", ids, _profile(user))
                 if as_documents:  # babeed7's shape: the text as the document, no key in metadata
-                    one["documents"] = [_joined(meta) for meta in one["metadatas"]]
+                    one["documents"] = list(stored_texts(one).values())  # manifest, then profile
                     one["metadatas"] = [{k: meta[k] for k in meta if k in _PLAIN} for meta in one["metadatas"]]
                 for key, values in one.items():
                     record[key] += values
@@ -107,11 +107,6 @@ def _profile(user: int) -> UserProfile:
 
 
 _PLAIN = ("user_id", "kind", "version")
-
-
-def _joined(meta: dict[str, Any]) -> str:
-    key = MANIFEST_KEY if "kind" in meta else PROFILE_KEY
-    return meta[key] or "".join(str(meta[f"{key}_{n}"]) for n in range(1, int(meta[f"{key}_parts"]) + 1))
 
 
 def main(argv: list[str] | None = None) -> None:
