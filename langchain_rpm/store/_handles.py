@@ -22,11 +22,24 @@ from chromadb.errors import NotFoundError
 from langchain_rpm._plans import Plan
 from langchain_rpm.errors import ConfigurationError
 from langchain_rpm.store._backend import ChromaParts
+from langchain_rpm.store._folder import is_local
 from langchain_rpm.store._io import call
 from langchain_rpm.store._records import check_embeddings, collection_name
 
 PROBE_TEXT = "embedding dimension probe"
 HANDLES = 1024  # open collections kept per store (per-user layout: the most recently used users)
+EMBEDDED_INDEX = {"ef_construction": 40, "ef_search": 400}
+"""hnswlib settings of examples collections made on an in-process client (Chroma's defaults: 100 and 100).
+
+An ``add`` on a client in this process (a folder or in memory) holds the interpreter while Chroma's threads
+insert into the vector index, so an async build's event loop, and every LLM call waiting on it, stalls for
+the whole insert. A cheaper build (``ef_construction``) cuts an ``add`` of our records to about 0.85x the
+wall; a wider search (``ef_search``) more than wins back its recall: the filtered top 8 of a 6,000-example
+user among 16,000 records, 0.97 -> 0.99-1.0 on clustered vectors, 0.71 -> 0.93-0.98 on uniform ones, at
+about the same query time (``benchmarks/results/index_build.md``). Users up to ``exact_search_limit``
+examples are searched exactly, without the index. A server or Cloud keeps its own defaults (its inserts do
+not run in our process); a collection keeps the settings it was made with.
+"""
 
 
 def open_collection(
@@ -56,7 +69,10 @@ def open_collection(
         if store.embedding_dimension is None:
             yield from store.embed([PROBE_TEXT], query=True)
         metadata = {"embedding_model": store.embedding_model, "embedding_dimension": store.embedding_dimension}
-    options = {"embedding_function": None, "configuration": {"hnsw": {"space": "cosine"}}, "metadata": metadata}
+    hnsw: dict[str, Any] = {"space": "cosine"}
+    if kind == "examples" and is_local(store.client):
+        hnsw |= EMBEDDED_INDEX
+    options = {"embedding_function": None, "configuration": {"hnsw": hnsw}, "metadata": metadata}
     if create or not own:  # shared collections are created on first use, even by a read
         collection = yield call(store.client, "get_or_create_collection", {"name": name, **options})
     else:
