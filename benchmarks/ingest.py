@@ -36,6 +36,7 @@ from benchmarks.overhead import machine
 from benchmarks.retrieval import RandomUnitEmbeddings, user_examples
 from langchain_rpm._plans import run
 from langchain_rpm.store import RPMStore, features_text
+from langchain_rpm.store._handles import EMBEDDED_INDEX
 from langchain_rpm.store._records import example_records
 from langchain_rpm.store._writes import UserWrite, write_many_plan
 
@@ -54,11 +55,15 @@ def raw_add(users: int, per_user: int, *, across_users: bool = False) -> float:
     return _raw_add_timed(users, per_user, across_users=across_users)[0]
 
 
+RAW_INDEX: Any = {"hnsw": {"space": "cosine", **EMBEDDED_INDEX}}
+"""The raw ceiling's collections index as ours do (round 8: a cheaper build than Chroma's default)."""
+
+
 def _raw_add_timed(users: int, per_user: int, *, across_users: bool = False) -> tuple[float, float]:
     """:func:`raw_add`'s records per second and CPU ms (``process_time``, Chroma's threads included)."""
     with tempfile.TemporaryDirectory() as folder:
         client = chromadb.PersistentClient(folder, settings=chromadb.Settings(anonymized_telemetry=False))
-        collection = client.create_collection("raw", metadata={"hnsw:space": "cosine"}, embedding_function=None)
+        collection = client.create_collection("raw", configuration=RAW_INDEX, embedding_function=None)
         batches = [_records(u, per_user) for u in range(users)]
         if across_users:
             merged = {key: [v for batch in batches for v in batch[key]] for key in batches[0]}
@@ -79,7 +84,7 @@ def raw_write_growth(per_user: int, early: int, grown: int, repeats: int = 7) ->
     with tempfile.TemporaryDirectory() as folder:
         client = chromadb.PersistentClient(folder, settings=chromadb.Settings(anonymized_telemetry=False))
         own, other = (
-            client.create_collection(name, metadata={"hnsw:space": "cosine"}, embedding_function=None)
+            client.create_collection(name, configuration=RAW_INDEX, embedding_function=None)
             for name in ("own", "others")
         )
         medians, stored, user = [], 0, 0
