@@ -33,11 +33,11 @@ EMBEDDED_INDEX = {"ef_construction": 40, "ef_search": 400}
 
 An ``add`` on a client in this process (a folder or in memory) holds the interpreter while Chroma's threads
 insert into the vector index, so an async build's event loop, and every LLM call waiting on it, stalls for
-the whole insert. A cheaper build (``ef_construction``) cuts an ``add`` of our records to about 0.85x the
+the whole insert. A cheaper build (``ef_construction``) cuts an ``add`` of our records to 0.80-0.88x the
 wall; a wider search (``ef_search``) more than wins back its recall: the filtered top 8 of a 6,000-example
-user among 16,000 records, 0.97 -> 0.99-1.0 on clustered vectors, 0.71 -> 0.93-0.98 on uniform ones, at
-about the same query time (``benchmarks/results/index_build.md``). Users up to ``exact_search_limit``
-examples are searched exactly, without the index. A server or Cloud keeps its own defaults (its inserts do
+user among 16,000 records, 0.96 -> 1.0 on clustered vectors and 0.72 -> 0.98 on uniform ones, for 7-9 ms
+more per such query (``benchmarks/results/index_build.md``). Users up to ``exact_search_limit`` examples
+are searched exactly, without the index. A server or Cloud keeps its own defaults (its inserts do
 not run in our process); a collection keeps the settings it was made with.
 """
 
