@@ -14,10 +14,11 @@ import argparse
 import json
 import os
 import statistics
-import subprocess
 import sys
 from pathlib import Path
 from typing import Any
+
+from benchmarks.overhead import in_tree
 
 RESULTS = Path(__file__).parent / "results"
 ROOT = Path(__file__).resolve().parent.parent
@@ -50,10 +51,7 @@ asyncio.run(main())
 
 def one_build(tree: Path, mode: str, items: int, embeddings: str) -> dict[str, Any]:
     """One build in a fresh process whose imports come from ``tree``."""
-    env = {**os.environ, "PYTHONPATH": str(tree)}
-    args = [sys.executable, "-c", ONE_BUILD, mode, str(items), embeddings]
-    done = subprocess.run(args, cwd=tree, env=env, capture_output=True, text=True, check=True, timeout=600)
-    row: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    row = in_tree(tree, ONE_BUILD, mode, str(items), embeddings, timeout=600)
     return {**row, "load": round(os.getloadavg()[0], 2)}
 
 

@@ -22,10 +22,11 @@ import argparse
 import json
 import os
 import statistics
-import subprocess
 import sys
 from pathlib import Path
 from typing import Any
+
+from benchmarks.overhead import in_tree
 
 RESULTS = Path(__file__).parent / "results"
 ROOT = Path(__file__).resolve().parent.parent
@@ -68,11 +69,8 @@ FIGURES = ("vs_bound", "overrun_ms_per_call", "outside_ms_per_call", "gen2_gc_s"
 
 def one_bulk(tree: Path, users: int) -> dict[str, Any]:
     """One bulk build in a fresh process whose imports come from ``tree``."""
-    env = {**os.environ, "PYTHONPATH": str(tree)}
     load = round(os.getloadavg()[0], 2)
-    args = [sys.executable, "-c", ONE_BULK, str(users)]
-    done = subprocess.run(args, cwd=tree, env=env, capture_output=True, text=True, check=True, timeout=1800)
-    row: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    row = in_tree(tree, ONE_BULK, str(users), timeout=1800)
     return {**row, "load_before": load, "load_after": round(os.getloadavg()[0], 2)}
 
 

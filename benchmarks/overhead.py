@@ -206,12 +206,20 @@ def target_note(met: bool, target: str) -> str:
     return f"{target}: {'met' if met else '**not met**'}"
 
 
+def in_tree(tree: Path, code: str, *args: str, timeout: float | None = None) -> dict[str, Any]:
+    """Run ``code`` in a fresh process whose imports come from source tree ``tree``; its last line, as JSON."""
+    env = {**os.environ, "PYTHONPATH": str(tree)}
+    command = [sys.executable, "-c", code, *args]
+    done = subprocess.run(command, cwd=tree, env=env, capture_output=True, text=True, check=True, timeout=timeout)
+    return json.loads(done.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
+
+
 def tree_row(tree: Path, n: int, mode: str) -> dict[str, Any]:
     """One row measured with the code of another source tree (``git archive`` of a baseline), in a fresh process."""
-    code = f"import json; from benchmarks.overhead import _fresh_row; print(json.dumps(_fresh_row({n}, {mode!r}, 0)))"
-    env = {**os.environ, "PYTHONPATH": str(tree)}
-    done = subprocess.run([sys.executable, "-c", code], cwd=tree, env=env, capture_output=True, text=True, check=True)
-    return json.loads(done.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
+    return in_tree(
+        tree,
+        f"import json; from benchmarks.overhead import _fresh_row; print(json.dumps(_fresh_row({n}, {mode!r}, 0)))",
+    )
 
 
 def scaling(

@@ -124,8 +124,9 @@ class CachedContext:
         norms = None
         if known is not None and len(vectors):  # the kept rows' norms, then the new rows' alone
             norms = np.concatenate([known[rows], np.linalg.norm(vectors[len(rows) :], axis=1)])
-        entry = CachedContext(profile_json, vectors, metadatas, self.user_id, manifest, tuple(ids), row_norms=norms)
-        return replace(entry, known_factors=factors)
+        return CachedContext(
+            profile_json, vectors, metadatas, self.user_id, manifest, tuple(ids), row_norms=norms, known_factors=factors
+        )
 
     def written(
         self, profile_json: str, manifest: str, ids: Sequence[str], new: dict[str, Any], factors: str | None = None

@@ -114,7 +114,12 @@ def written_before_manifests(rows: Iterable[tuple[str, dict[str, Any]]]) -> list
         >>> written_before_manifests([("a", {"user_id": "u"}), ("b", {"commit": "9f2c"}), ("c", {"commit": ""})])
         [('a', {'user_id': 'u'}), ('c', {'commit': ''})]
     """
-    return [(record_id, meta) for record_id, meta in rows if not (meta or {}).get("commit")]
+    return [(record_id, meta) for record_id, meta in rows if _untokened(meta)]
+
+
+def _untokened(meta: dict[str, Any] | None) -> bool:
+    """Whether a record's metadata carries no commit token (a version before exact manifests wrote it)."""
+    return not (meta or {}).get("commit")
 
 
 def newest_records(rows: Iterable[tuple[str, dict[str, Any]]]) -> Records:
@@ -211,7 +216,7 @@ def _ranked(
                 (result.get("distances") or [[]])[0],
                 strict=True,
             )
-            if (record_id in current if current is not None else not (meta or {}).get("commit"))
+            if (record_id in current if current is not None else _untokened(meta))
         ]
         return hits(user_id, [meta for meta, _ in pairs], [score for _, score in pairs])
     ranked = rank(found.get("embeddings"), vector, k)
@@ -226,14 +231,9 @@ def _ranked(
 
 def _older_records(found: dict[str, Any]) -> dict[str, Any]:
     """A ``get``'s ids and embeddings of only the rows :func:`written_before_manifests` keeps."""
-    rows = zip(found.get("ids") or [], found.get("metadatas") or [], strict=True)
-    keep = {record_id for record_id, _ in written_before_manifests(rows)}
     embeddings = [] if found.get("embeddings") is None else found["embeddings"]
-    kept = [
-        (record_id, vector)
-        for record_id, vector in zip(found.get("ids") or [], embeddings, strict=True)
-        if record_id in keep
-    ]
+    rows = zip(found.get("ids") or [], found.get("metadatas") or [], embeddings, strict=True)
+    kept = [(record_id, vector) for record_id, meta, vector in rows if _untokened(meta)]
     return {"ids": [record_id for record_id, _ in kept], "embeddings": [vector for _, vector in kept]}
 
 
