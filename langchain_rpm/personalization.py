@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from langchain_core.runnables import RunnableConfig
@@ -101,20 +100,59 @@ def approx_tokens(text: str) -> int:
     return (len(text) + 3) // 4
 
 
-@dataclass
 class Personalization:
-    """What RPM knows that is relevant to one query of one user."""
+    """What RPM knows that is relevant to one query of one user.
 
-    user_id: str
-    query: str
-    profile: UserProfile | None
-    features: list[Feature] = field(default_factory=list)
-    examples: list[RetrievedExample] = field(default_factory=list)
+    Arguments: the user and the query; the stored profile (``None``: the user has none) or the
+    :class:`~langchain_rpm.store.QueryContext` a query read it in; the query's features and examples.
+    Given a query context, :attr:`factors` parse only the profile's factors and :attr:`profile` the whole
+    profile at first use: a query needs the factors, and most of a long-lived user's profile JSON is the
+    drift monitor's history.
+    """
+
+    def __init__(
+        self,
+        user_id: str,
+        query: str,
+        profile: UserProfile | QueryContext | None,
+        features: list[Feature] | None = None,
+        examples: list[RetrievedExample] | None = None,
+    ) -> None:
+        """Keep what a query found; see the class docstring."""
+        self.user_id = user_id
+        self.query = query
+        self.features: list[Feature] = list(features or [])
+        self.examples: list[RetrievedExample] = list(examples or [])
+        self._read = profile if isinstance(profile, QueryContext) else QueryContext(profile)
+
+    @property
+    def has_profile(self) -> bool:
+        """Whether the user has a stored profile (nothing parsed)."""
+        return self._read.stored is not None
+
+    @property
+    def profile(self) -> UserProfile | None:
+        """The user's whole profile (parsed at first use)."""
+        return self._read.profile
 
     @property
     def factors(self) -> list[Factor]:
         """The user's factors (empty without a profile)."""
-        return list(self.profile.factors) if self.profile is not None else []
+        return list(self._read.factors or [])
+
+    def __eq__(self, other: object) -> bool:
+        """Equal when user, query, profile, features and examples are."""
+        if not isinstance(other, Personalization):
+            return NotImplemented
+        mine = (self.user_id, self.query, self.features, self.examples, self.profile)
+        return mine == (other.user_id, other.query, other.features, other.examples, other.profile)
+
+    __hash__ = None  # type: ignore[assignment]  # mutable, as the dataclass it was
+
+    def __repr__(self) -> str:
+        """The user, the query and what was found, in counts."""
+        found = f"factors={len(self.factors)}, features={len(self.features)}, examples={len(self.examples)}"
+        return f"Personalization(user_id={self.user_id!r}, query={self.query!r}, {found})"
 
     def render(self, task: TaskSpec, *, max_tokens: int = 800, header: str = DEFAULT_HEADER) -> str:
         """The personalization block for a system prompt, at most ``max_tokens`` (approximate) long.
@@ -185,19 +223,15 @@ class Personalizer:
 
     def features_plan(
         self,
-        profile: UserProfile,
+        factors: Sequence[Factor] | UserProfile,
         query: str,
         options: Sequence[str] | None = None,
         config: RunnableConfig | None = None,
     ) -> Plan[list[Feature]]:
-        """Factor-aware features of ``query`` against the user's factors (one LLM call)."""
-        features = yield from self._features_plan(profile.factors, query, options, config)
-        return features
-
-    def _features_plan(
-        self, factors: list[Factor], query: str, options: Sequence[str] | None, config: RunnableConfig | None
-    ) -> Plan[list[Feature]]:
-        request = {"text": query, "options": list(options) if options else None, "factors": factors}
+        """Factor-aware features of ``query`` against the user's factors (or a profile's: one LLM call)."""
+        if isinstance(factors, UserProfile):
+            factors = factors.factors
+        request = {"text": query, "options": list(options) if options else None, "factors": list(factors)}
         extractor = self.components.query_extractor
         features = yield from extractor.plan(extractor.coerce(request), config or {})
         return features
@@ -233,39 +267,35 @@ class Personalizer:
         retrieval: Retrieval = "features",
         required: bool = True,
         config: RunnableConfig | None = None,
+        context: QueryContext | None = None,
     ) -> Plan[Personalization]:
-        """Profile and examples (one store read), features (``retrieval="features"``), then the nearest examples."""
+        """Factors and examples (one store read), features (``retrieval="features"``), then the nearest examples.
+
+        It parses only the factors of the stored profile (:attr:`~langchain_rpm.store.QueryContext.factors`);
+        the result parses the rest if asked (:attr:`Personalization.profile`). ``context``: the user's query
+        context when the caller has read it (no second read).
+        """
         check_retrieval(retrieval, k)
-        context = yield from self.components.store.query_context_plan(user_id)
-        profile = require_profile(context.profile, user_id) if required else context.profile
-        found = Personalization(user_id=user_id, query=query, profile=profile)
+        if context is None:
+            context = yield from self.components.store.query_context_plan(user_id)
+        factors = require_profile(context.factors, user_id) if required else context.factors
+        found = Personalization(user_id, query, context)
         top_k = self.k if k is None else k
-        if profile is None or top_k == 0:
+        if factors is None or top_k == 0:
             return found
         if retrieval == "features":
-            found.features = yield from self.features_plan(profile, query, options, config)
+            found.features = yield from self.features_plan(factors, query, options, config)
         found.examples = yield from self.nearest_plan(context, user_id, found.features, query, top_k)
         return found
 
     def predict_plan(
         self, user_id: str, query: str, options: Sequence[str] | None = None, config: RunnableConfig | None = None
     ) -> Plan[Prediction]:
-        """The direct query path: :meth:`plan`'s steps, then the generator's answer (no graph; the graph's answer).
-
-        It reads only the factors of the stored profile (:attr:`~langchain_rpm.store.QueryContext.factors`): no
-        other part of a profile enters a prediction, and the rest (the drift monitor's history above all) is
-        most of a long-lived user's profile JSON.
-        """
-        context = yield from self.components.store.query_context_plan(user_id)
-        factors = require_profile(context.factors, user_id)
-        features: list[Feature] = []
-        examples: list[RetrievedExample] = []
-        if self.k > 0:
-            features = yield from self._features_plan(factors, query, options, config)
-            examples = yield from self.nearest_plan(context, user_id, features, query, self.k)
+        """The direct query path: :meth:`plan`, then the generator's answer (no graph; the graph's answer)."""
+        found = yield from self.plan(user_id, query, options=options, config=config)
         generator = self.components.generator
         request: dict[str, Any] = {"user_id": user_id, "query": query, "options": list(options) if options else None}
-        request |= {"features": features, "factors": factors, "examples": examples}
+        request |= {"features": found.features, "factors": found.factors, "examples": found.examples}
         prediction = yield from generator.plan(generator.coerce(request), config or {})
         return prediction
 

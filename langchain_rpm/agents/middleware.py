@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Hashable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from langchain.agents.middleware import AgentMiddleware, ModelRequest, ModelResponse
@@ -50,7 +50,9 @@ from langchain_rpm.personalization import (
     Retrieval,
     check_on_unknown_user,
     check_retrieval,
+    require_profile,
 )
+from langchain_rpm.store import QueryContext
 
 if TYPE_CHECKING:
     from langchain_rpm.components import RPMComponents
@@ -73,6 +75,10 @@ def _with_block(system: SystemMessage | None, block: str) -> SystemMessage:
     return SystemMessage(content=[*system.content, {"type": "text", "text": block}])
 
 
+BlockKey = tuple[str, Hashable, str]
+"""A kept block's key: the user, their stored profile's revision (``QueryContext.revision``), the message."""
+
+
 class RPMMiddleware(AgentMiddleware):
     """Adds the user's RPM factors and relevant reasoning examples to the system prompt.
 
@@ -85,7 +91,7 @@ class RPMMiddleware(AgentMiddleware):
         on_unknown_user: ``"empty"`` (a user without a profile: the prompt is left unchanged) or
             ``"raise"`` (:class:`~langchain_rpm.errors.UnknownUserError`).
         header: First line of the block.
-        cache_size: Blocks kept per (user, profile version, message).
+        cache_size: Blocks kept per (user, stored profile, message).
 
     Example:
         >>> # create_agent(model, tools, middleware=[RPMMiddleware(rpm, k=3)], context_schema=RPMContext)
@@ -114,7 +120,7 @@ class RPMMiddleware(AgentMiddleware):
         self.retrieval = retrieval
         self.require_profile = check_on_unknown_user(on_unknown_user)
         self.header = header
-        self._cache: OrderedDict[tuple[str, int, str], str] = OrderedDict()
+        self._cache: OrderedDict[BlockKey, str] = OrderedDict()
         self._cache_size = cache_size
         self._lock = threading.Lock()
 
@@ -125,14 +131,19 @@ class RPMMiddleware(AgentMiddleware):
             config = None
         return resolve_user_id(request.runtime.context if request.runtime else None, config)
 
-    def _cached(self, key: tuple[str, int, str]) -> str | None:
+    def _cached(self, key: BlockKey) -> str | None:
         with self._lock:
             if key in self._cache:
                 self._cache.move_to_end(key)
                 return self._cache[key]
         return None
 
-    def _remember(self, key: tuple[str, int, str], block: str) -> str:
+    def _drop(self, user_id: str) -> None:
+        with self._lock:
+            for key in [key for key in self._cache if key[0] == user_id]:
+                del self._cache[key]
+
+    def _remember(self, key: BlockKey, block: str) -> str:
         with self._lock:
             self._cache[key] = block
             while len(self._cache) > self._cache_size:
@@ -140,22 +151,30 @@ class RPMMiddleware(AgentMiddleware):
         return block
 
     def block_plan(self, user_id: str, query: str) -> Plan[str]:
-        """The block added for ``user_id`` and ``query`` (``""`` without a profile), cached per message."""
-        profile = yield from self.personalizer.profile_plan(user_id, required=self.require_profile)
-        if profile is None:
+        """The block added for ``user_id`` and ``query`` (``""`` without a profile), cached per message.
+
+        Blocks are kept per (user, stored profile, message): a kept block costs no store read on an embedded
+        folder whose query cache holds the user, one read of the profile on other stores. A user found without
+        a profile has every block of theirs dropped (a forgotten user's text does not stay in this cache).
+        """
+        store = self.components.store
+        if store.caches_queries:  # what the personalization reads too, then held: factors parsed, not the profile
+            context = yield from store.query_context_plan(user_id)
+        else:  # no query cache: the profile alone, not every example's vector for each message
+            context = QueryContext((yield from store.profile_plan(user_id)))
+        if context.stored is None:
+            self._drop(user_id)
+            if self.require_profile:
+                require_profile(context.stored, user_id)  # raises UnknownUserError
             return ""
-        key = (user_id, profile.version, query)
+        key = (user_id, context.revision, query)
         if (cached := self._cached(key)) is not None:
             return cached
-        found = Personalization(user_id=user_id, query=query, profile=profile)
-        if query:
+        found = Personalization(user_id, query, context)
+        if query:  # the context is reused where it holds the vectors (a held profile alone would search anew)
+            held = context if store.caches_queries else None
             found = yield from self.personalizer.plan(
-                user_id,
-                query,
-                k=self.k,
-                retrieval=self.retrieval,
-                required=self.require_profile,
-                config=internal_config(),
+                user_id, query, k=self.k, retrieval=self.retrieval, config=internal_config(), context=held
             )
         block = found.render(self.components.task, max_tokens=self.max_tokens, header=self.header)
         return self._remember(key, block)

@@ -148,7 +148,7 @@ def create_rpm_tool(
         found = yield from personalizer.plan(
             user_id, query, options=options, k=k, retrieval=retrieval, required=strict, config=config
         )
-        if found.profile is None:
+        if not found.has_profile:
             return NO_PROFILE, None
         if mode == "examples":
             return format_examples(found.examples), [hit.model_dump(mode="json") for hit in found.examples]

@@ -33,7 +33,7 @@ from langchain_rpm.graphs.internal import internal_config
 from langchain_rpm.graphs.state import RPMContext, RPMState, progress_event, resolve_user_id
 from langchain_rpm.personalization import OnUnknownUser, Personalizer, check_on_unknown_user, require_profile
 from langchain_rpm.store import QueryContext
-from langchain_rpm.types import Factor, Feature, Prediction, RetrievedExample, Usage, UserProfile
+from langchain_rpm.types import Factor, Feature, Prediction, RetrievedExample, Usage
 
 NodePlan = Callable[[Any, RunnableConfig], Plan[dict[str, Any]]]
 
@@ -87,29 +87,32 @@ class InferenceSteps:
         context = yield from self.components.store.query_context_plan(user_id)
         return context
 
-    def _profile(self, user_id: str) -> Plan[UserProfile | None]:
-        """The user's profile: from the query context where the store caches it (read once for all three nodes)."""
+    def _factors(self, user_id: str) -> Plan[list[Factor] | None]:
+        """The user's factors (``None``: no profile): from the query context where the store caches it.
+
+        Read once for all three nodes; a query parses the factors, not the rest of the profile (its drift history).
+        """
         store = self.components.store
-        if getattr(store.backend, "folder", None) is None:  # no write generation, no query cache: the profile only
+        if not store.caches_queries:  # each node would read it all again: the profile only
             profile = yield from store.profile_plan(user_id)
-            return profile
-        return (yield from self._context(user_id)).profile
+            return None if profile is None else profile.factors
+        return (yield from self._context(user_id)).factors
 
     def extract(self, state: dict[str, Any], config: RunnableConfig) -> Plan[dict[str, Any]]:
         """``rpm_extract``: the query's factor-aware features and the user's factors."""
         user_id = self._user(config)
-        profile = yield from self._profile(user_id)
+        factors = yield from self._factors(user_id)
         if self.strict:
-            profile = require_profile(profile, user_id)
-        if profile is None:  # cold start: an empty personalization
+            factors = require_profile(factors, user_id)
+        if factors is None:  # cold start: an empty personalization
             self._emit("query_features", user_id)
             return {"rpm_features": [], "rpm_factors": []}
         query = query_from_state(state)
-        features = yield from self.personalizer.features_plan(profile, query, state.get("rpm_options"), config)
+        features = yield from self.personalizer.features_plan(factors, query, state.get("rpm_options"), config)
         self._emit("query_features", user_id)
         return {
             "rpm_features": [f.model_dump() for f in features],
-            "rpm_factors": [f.model_dump() for f in profile.factors],
+            "rpm_factors": [f.model_dump() for f in factors],
         }
 
     def retrieve(self, state: dict[str, Any], config: RunnableConfig) -> Plan[dict[str, Any]]:
@@ -125,7 +128,7 @@ class InferenceSteps:
     def generate(self, state: dict[str, Any], config: RunnableConfig) -> Plan[dict[str, Any]]:
         """``rpm_generate``: the user's reasoning and answer."""
         user_id = self._user(config)
-        if not state.get("rpm_factors") and (yield from self._profile(user_id)) is None:
+        if not state.get("rpm_factors") and (yield from self._factors(user_id)) is None:
             self._emit("generate", user_id)
             return {"rpm_prediction": None}
         generator = self.components.generator

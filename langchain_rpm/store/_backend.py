@@ -18,7 +18,7 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any, Protocol
@@ -98,6 +98,19 @@ class QueryContext:
         if isinstance(self.stored, str):
             return stored_factors(self.stored)
         return None if self.stored is None else list(self.stored.factors)
+
+    @property
+    def revision(self) -> Hashable:
+        """A key of the stored profile that changes whenever it does (``None``: no profile), nothing parsed.
+
+        Every write of a user stores a new profile document (its version and update time move), so what a
+        caller derived from a query context may be kept under (user, revision). The version alone would not
+        do: a user forgotten and built again starts at version 1 again. For a stored JSON it is the string's
+        hash (64 bits, computed once per string: a cached read hands out the same one).
+        """
+        if isinstance(self.stored, str):
+            return hash(self.stored)
+        return None if self.stored is None else (self.stored.version, self.stored.updated_at)
 
     def nearest(self, user_id: str, vector: list[float], k: int) -> list[RetrievedExample]:
         """The ``k`` examples nearest (cosine) to ``vector``, best first, like a backend's ``search_plan``."""

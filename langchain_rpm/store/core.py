@@ -184,6 +184,11 @@ class RPMStore(ChromaView, LangGraphConstructors):
         """The stored profile of ``user_id`` (or ``None``), as a plan."""
         return self._read(self.backend.profile_plan(user_id))
 
+    @property
+    def caches_queries(self) -> bool:
+        """Whether this process keeps what queries read (an embedded folder, whose write generation says when stale)."""
+        return getattr(self.backend, "folder", None) is not None
+
     def query_context_plan(self, user_id: str) -> Plan[QueryContext]:
         """The profile and what a search needs (:class:`~langchain_rpm.store._backend.QueryContext`): one read.
 

@@ -139,3 +139,18 @@ def test_budget_drops_whole_examples_first_then_factors():
 def _block(factors, hits, *, max_tokens):
     profile = UserProfile(user_id="u", task="lamp2", factors=factors, num_items=0, num_features=0)
     return Personalization("u", "q", profile, examples=list(hits)).render(LAMP2, max_tokens=max_tokens)
+
+
+def test_a_block_cached_before_a_forget_is_not_served_to_the_rebuilt_user(rpm):
+    """A rebuilt user starts at profile version 1 again: a block keyed by the version would be the forgotten one."""
+    middleware = RPMMiddleware(rpm, k=1, retrieval="query")
+    rpm.build_user("ada", MOVIE_HISTORY[:2])
+    before = middleware.personal_block("ada", QUESTION)
+    assert "Robots rebel on a space station." in before
+    rpm.forget("ada")
+    assert middleware.personal_block("ada", QUESTION) == ""
+    rpm.build_user("ada", MOVIE_HISTORY[2:])
+    assert rpm.profile("ada").version == 1
+    after = middleware.personal_block("ada", QUESTION)
+    assert after and after != before  # main: the forgotten user's block, served from the cache
+    assert "Robots rebel on a space station." not in after

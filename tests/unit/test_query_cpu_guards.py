@@ -11,7 +11,9 @@ import numpy as np
 import pytest
 from pydantic import BaseModel, TypeAdapter
 
-from langchain_rpm import LAMP3, FeatureExtractor
+from langchain_rpm import LAMP3, FeatureExtractor, RPMRetriever
+from langchain_rpm.agents.middleware import RPMMiddleware
+from langchain_rpm.agents.tools import create_rpm_tool
 from langchain_rpm.graphs.inference import query_input
 from langchain_rpm.graphs.state import RPMContext
 from langchain_rpm.personalization import Personalizer
@@ -217,3 +219,26 @@ async def test_no_query_reads_through_the_drift_history(json_parsed, mode):
     for _ in range(2):  # the first query after the write, then a repeated one
         rpm.personalize("ada", QUERY) if mode == "sync" else await rpm.apersonalize("ada", QUERY)
     assert json_parsed and not [text for text in json_parsed if '"drift"' in text]  # main: the profile, each query
+
+
+SURFACES: dict[str, Any] = {
+    "retriever": lambda rpm: RPMRetriever(components=rpm.components, user_id="ada").invoke(QUERY),
+    "tool, examples": lambda rpm: create_rpm_tool(rpm, mode="examples").invoke(
+        {"query": QUERY}, config={"configurable": {"user_id": "ada"}}
+    ),
+    "tool, answer": lambda rpm: create_rpm_tool(rpm).invoke(
+        {"query": QUERY}, config={"configurable": {"user_id": "ada"}}
+    ),
+    "middleware": lambda rpm: RPMMiddleware(rpm).personal_block("ada", QUERY),
+    "inference graph": lambda rpm: rpm.inference_graph.invoke(query_input(QUERY, None), context=RPMContext("ada")),
+}
+
+
+@pytest.mark.parametrize("surface", list(SURFACES))
+def test_no_query_surface_reads_through_the_drift_history(json_parsed, surface):
+    """The retriever, the tool, the middleware and the graph read what a query needs of a profile: its factors."""
+    rpm = _updated_three_times()
+    rpm.personalize("ada", QUERY)  # the query cache holds the user's read
+    json_parsed.clear()
+    assert SURFACES[surface](rpm)
+    assert json_parsed and not [text for text in json_parsed if '"drift"' in text]  # main: the whole profile

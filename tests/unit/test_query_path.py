@@ -13,6 +13,7 @@ import pytest
 from chromadb.api.models.Collection import Collection
 from chromadb.api.rust import RustBindingsAPI
 
+from langchain_rpm.agents.middleware import RPMMiddleware
 from langchain_rpm.graphs.inference import prediction_from_state, query_input
 from langchain_rpm.graphs.state import RPMContext
 from langchain_rpm.testing import DEMO_HISTORY, demo_rpm
@@ -213,3 +214,16 @@ def test_after_the_users_own_write_the_query_cache_holds_exactly_what_a_read_giv
     assert kept.vectors is not None and read.vectors is not None and (kept.vectors == read.vectors).all()
     assert kept.profile_json == read.profile_json and kept.manifest == read.manifest
     assert after.model_dump(exclude={"usage"}) == fresh.model_dump(exclude={"usage"})
+
+
+def test_the_middleware_reads_once_per_new_message_and_nothing_for_a_kept_block(chroma_calls):
+    """An agent's model calls of one turn share a message: on an embedded folder the kept block costs no read.
+    Before round 9 each model call read the profile (one ``get``), and a new message read it twice over."""
+    rpm = demo_rpm()
+    middleware = RPMMiddleware(rpm)
+    chroma_calls.clear()
+    first = middleware.personal_block("ada", QUERY)
+    assert chroma_calls["get"] == 2  # main: 3 (the profile, then profile and manifest, then the vectors)
+    chroma_calls.clear()
+    assert middleware.personal_block("ada", QUERY) == first
+    assert chroma_calls == Counter()  # main: one get of the profile
