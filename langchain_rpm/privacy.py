@@ -17,6 +17,9 @@ state holds the history, features and reasoning), and the LLM cache (prompts and
 - Batch API ledgers (``docs/batch.md``): the lines the user's builds sent (recorded per owner) and
   those whose reply quotes the user's texts; then vacuumed. The provider's own batch files hold many
   users' requests each and cannot be split: the report lists them.
+- this process's caches keyed by text of users' data rather than by user (output schemas naming factors or
+  options, the callers built on them, the leak check's patterns of answers): emptied whole
+  (:mod:`langchain_rpm._process_caches`). Another process's caches are emptied only by a forget run there.
 
 This module knows none of those file formats: the CLI's cache and the batch ledger register how to
 purge their files (:func:`register_state_file`) when they are imported, and the facade and the CLI
@@ -47,6 +50,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from langchain_rpm._history import check_user_id
 from langchain_rpm._plans import Call, Plan, arun, run
+from langchain_rpm._process_caches import empty_all
 from langchain_rpm._purged import Purged, compacted_plan
 from langchain_rpm.store._writes import delete_user_plan
 
@@ -180,6 +184,7 @@ def forget_plan(
     texts = [example.input for example in (yield from store.examples_plan(user_id))]
     had_profile = (yield from store.profile_plan(user_id)) is not None
     removed = yield from delete_user_plan(store, user_id)
+    empty_all(user_id)  # caches keyed by text of users' data, not by user (langchain_rpm._process_caches)
     copies = yield from purge_plan(
         user_id, texts, owner=tag, checkpointer=checkpointer, caches=caches, folder=folder, batch_states=batch_states
     )

@@ -38,6 +38,7 @@ from langchain_core.messages import AnyMessage, SystemMessage
 from langgraph.config import get_config
 
 from langchain_rpm._plans import Plan, arun, run
+from langchain_rpm._process_caches import hold
 from langchain_rpm.components import as_components
 from langchain_rpm.errors import ConfigurationError
 from langchain_rpm.graphs.internal import internal_config
@@ -123,6 +124,7 @@ class RPMMiddleware(AgentMiddleware):
         self._cache: OrderedDict[BlockKey, str] = OrderedDict()
         self._cache_size = cache_size
         self._lock = threading.Lock()
+        hold(self)  # a forget in this process drops the user's blocks at once
 
     def _user_id(self, request: ModelRequest) -> str:
         try:
@@ -138,7 +140,8 @@ class RPMMiddleware(AgentMiddleware):
                 return self._cache[key]
         return None
 
-    def _drop(self, user_id: str) -> None:
+    def empty_caches(self, user_id: str) -> None:
+        """Drop the blocks kept for ``user_id`` (a forget in this process calls this)."""
         with self._lock:
             for key in [key for key in self._cache if key[0] == user_id]:
                 del self._cache[key]
@@ -155,7 +158,7 @@ class RPMMiddleware(AgentMiddleware):
 
         Blocks are kept per (user, stored profile, message): a kept block costs no store read on an embedded
         folder whose query cache holds the user, one read of the profile on other stores. A user found without
-        a profile has every block of theirs dropped (a forgotten user's text does not stay in this cache).
+        a profile has every block of theirs dropped, as a forget in this process does at once.
         """
         store = self.components.store
         if store.caches_queries:  # what the personalization reads too, then held: factors parsed, not the profile
@@ -163,7 +166,7 @@ class RPMMiddleware(AgentMiddleware):
         else:  # no query cache: the profile alone, not every example's vector for each message
             context = QueryContext((yield from store.profile_plan(user_id)))
         if context.stored is None:
-            self._drop(user_id)
+            self.empty_caches(user_id)
             if self.require_profile:
                 require_profile(context.stored, user_id)  # raises UnknownUserError
             return ""

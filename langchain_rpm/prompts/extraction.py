@@ -24,6 +24,7 @@ from typing import Annotated, Any, Literal, cast
 from langchain_core.prompts import ChatPromptTemplate
 from pydantic import AliasChoices, BaseModel, Field, WithJsonSchema, create_model
 
+from langchain_rpm._process_caches import empty_on_forget
 from langchain_rpm.prompts._render import _DATA_RULE, PACK_RULE
 from langchain_rpm.prompts.schemas import OutputSchema, PackedRef
 
@@ -156,3 +157,6 @@ def factor_aware_schemas(names: tuple[str, ...]) -> tuple[type[BaseModel], type[
     items_field = Field(description="One entry per <item>, in order.")
     packed = create_model("PackedFactorAwareFeatures", __base__=_DynamicSchema, items=(list[item], items_field))
     return single, packed
+
+
+empty_on_forget(factor_aware_schemas.cache_clear)  # keyed by text of users' data (langchain_rpm._process_caches)

@@ -27,6 +27,7 @@ from typing import Annotated, Any, cast
 from langchain_core.prompts import ChatPromptTemplate
 from pydantic import BeforeValidator, ConfigDict, Field, WithJsonSchema, create_model
 
+from langchain_rpm._process_caches import empty_on_forget
 from langchain_rpm.prompts._render import _DATA_RULE
 from langchain_rpm.prompts.schemas import OutputSchema
 from langchain_rpm.tasks import TaskKind, TaskSpec
@@ -98,6 +99,8 @@ def _answer_schema(task: TaskSpec, options: tuple[str, ...] | None) -> type[_Ans
     model.__doc__ = f"This user's reasoning about the new input, then their answer (`{task.answer_key}`)."
     return model
 
+
+empty_on_forget(_answer_schema.cache_clear)  # keyed by text of users' data (langchain_rpm._process_caches)
 
 GENERATION = ChatPromptTemplate.from_messages(
     [

@@ -45,6 +45,7 @@ import math
 import re
 from collections.abc import Sequence
 
+from langchain_rpm._process_caches import empty_on_forget
 from langchain_rpm.tasks import TaskKind, TaskSpec
 
 _NUMBER_WORDS = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten"]
@@ -134,6 +135,9 @@ def _conclusion_patterns(spellings: tuple[tuple[str, ...], ...]) -> tuple[re.Pat
             rf"{phrase}\s+(?:is|would\s+be|will\s+be|must\s+be)\s+(?:{_QUALITY}\s+){{0,3}}{_NOUN}\b",
         )
     )
+
+
+empty_on_forget(_conclusion_patterns.cache_clear)  # keyed by text of users' data (langchain_rpm._process_caches)
 
 
 def _rating_leak(reasoning: str, answer: str, top: int) -> str | None:

@@ -24,6 +24,7 @@ from langchain_core.runnables import RunnableConfig
 from pydantic import BaseModel
 
 from langchain_rpm._plans import CallLimiter, Plan
+from langchain_rpm._process_caches import hold
 from langchain_rpm.errors import StructuredOutputError
 from langchain_rpm.prompts import (
     COPIED_EXAMPLE_FEEDBACK,
@@ -120,6 +121,12 @@ class FeatureExtractor(PackableStage[ExtractionInput, list[Feature], Any]):
         self._llm = llm
         self._lock = threading.Lock()
         self._aware: OrderedDict[tuple[str, ...], dict[bool, StructuredCaller[Any]]] = OrderedDict()
+        hold(self)  # keyed by a user's factor names: emptied at every forget
+
+    def empty_caches(self, user_id: str) -> None:
+        """Drop every factor-aware caller (keyed by factor names, not by user; a forget calls this)."""
+        with self._lock:
+            self._aware.clear()
 
     def coerce(self, value: Any) -> ExtractionInput:
         """Also accept a plain string or a :class:`HistoryItem`."""

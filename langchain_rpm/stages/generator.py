@@ -20,6 +20,7 @@ from langchain_core.runnables import RunnableConfig
 from pydantic import BaseModel, Field
 
 from langchain_rpm._plans import CallLimiter, Plan
+from langchain_rpm._process_caches import hold
 from langchain_rpm.errors import InvalidAnswerError, StructuredOutputError
 from langchain_rpm.models import model_name
 from langchain_rpm.prompts import (
@@ -92,6 +93,12 @@ class ReasoningGenerator(RPMStage[GenerationInput, Prediction]):
         self._caller_options: dict[str, Any] = {"method": method, "max_retries": max_retries, "limiter": limiter}
         self._callers: OrderedDict[type[BaseModel], StructuredCaller[Any]] = OrderedDict()
         self._lock = threading.Lock()
+        hold(self)  # keyed by schemas naming a question's options: emptied at every forget
+
+    def empty_caches(self, user_id: str) -> None:
+        """Drop every caller (keyed by schemas naming questions' options, not by user; a forget calls this)."""
+        with self._lock:
+            self._callers.clear()
 
     def schema(self, options: list[str] | None = None) -> type[BaseModel]:
         """The output schema of one query: ``{"reasoning", task.answer_key}`` (enum answers where the task has them)."""

@@ -128,3 +128,24 @@ def test_compaction_removes_index_folders_of_deleted_collections(tmp_path):
     assert not orphan.exists() and "index folders of deleted collections removed: 1" in lines
     assert live <= {path.name for path in folder.iterdir()}
     assert rpm.personalize("ada", "Robots in space.").example_ids
+
+
+def test_forget_empties_the_process_caches_keyed_by_text_of_the_users_data(rpm):
+    """Output schemas naming a user's factors, the callers built on them, the compiled patterns of their answers:
+    keyed by that text, not by the user, so a forget empties them whole (main: they kept ada's factor names)."""
+    from langchain_rpm.prompts.extraction import factor_aware_schemas
+    from langchain_rpm.prompts.generation import _answer_schema
+    from langchain_rpm.stages._leaks import _conclusion_patterns, find_leak
+    from tests.unit.conftest import MOVIE_HISTORY
+
+    rpm.build_user("ada", MOVIE_HISTORY)
+    assert find_leak(rpm.task, "Robots, so the answer is sci-fi.", "sci-fi")  # as the build checks each path
+    rpm.personalize("ada", "A robot falls in love in space.", options=["sci-fi", "romance", "action"])
+    names = tuple(dict.fromkeys(f.name for f in rpm.profile("ada").factors))
+    extractor, generator = rpm.components.query_extractor, rpm.components.generator
+    assert names in extractor._aware and generator._callers
+    caches = (factor_aware_schemas, _answer_schema, _conclusion_patterns)
+    assert [cache.cache_info().currsize > 0 for cache in caches] == [True, True, True]
+    rpm.forget("ada")
+    assert [cache.cache_info().currsize for cache in caches] == [0, 0, 0]
+    assert not extractor._aware and not generator._callers

@@ -148,6 +148,7 @@ def test_a_block_cached_before_a_forget_is_not_served_to_the_rebuilt_user(rpm):
     before = middleware.personal_block("ada", QUESTION)
     assert "Robots rebel on a space station." in before
     rpm.forget("ada")
+    assert not [key for key in middleware._cache if key[0] == "ada"]  # dropped by the forget itself
     assert middleware.personal_block("ada", QUESTION) == ""
     rpm.build_user("ada", MOVIE_HISTORY[2:])
     assert rpm.profile("ada").version == 1
