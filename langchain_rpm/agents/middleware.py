@@ -177,7 +177,13 @@ class RPMMiddleware(AgentMiddleware):
         if query:  # the context is reused where it holds the vectors (a held profile alone would search anew)
             held = context if store.caches_queries else None
             found = yield from self.personalizer.plan(
-                user_id, query, k=self.k, retrieval=self.retrieval, config=internal_config(), context=held
+                user_id,
+                query,
+                k=self.k,
+                retrieval=self.retrieval,
+                required=self.require_profile,  # forgotten since the read above: empty, unless strict
+                config=internal_config(),
+                context=held,
             )
         block = found.render(self.components.task, max_tokens=self.max_tokens, header=self.header)
         return self._remember(key, block)

@@ -155,3 +155,20 @@ def test_a_block_cached_before_a_forget_is_not_served_to_the_rebuilt_user(rpm):
     after = middleware.personal_block("ada", QUESTION)
     assert after and after != before  # main: the forgotten user's block, served from the cache
     assert "Robots rebel on a space station." not in after
+
+
+def test_a_user_forgotten_between_the_middlewares_reads_gets_no_block_and_no_error(rpm, monkeypatch):
+    """A store without a query cache: the middleware reads the profile, then the personalization its own context."""
+    from langchain_rpm.store import RPMStore
+
+    monkeypatch.setattr(RPMStore, "caches_queries", property(lambda self: False))
+    rpm.build_user("ada", MOVIE_HISTORY)
+    profile = rpm.profile("ada")
+    rpm.forget("ada")
+
+    def stale_read(self: RPMStore, user_id: str) -> Any:  # what the read saw just before the forget
+        yield from ()
+        return profile
+
+    monkeypatch.setattr(RPMStore, "profile_plan", stale_read)
+    assert RPMMiddleware(rpm, retrieval="query").personal_block("ada", QUESTION) == ""  # 428ffc4: UnknownUserError
