@@ -108,6 +108,15 @@ class Personalization:
     Given a query context, :attr:`factors` parse only the profile's factors and :attr:`profile` the whole
     profile at first use: a query needs the factors, and most of a long-lived user's profile JSON is the
     drift monitor's history.
+
+    Example:
+        >>> stored = ('{"user_id": "ada", "task": "lamp3", "factors": [{"name": "Price"}], "num_items": 4, '
+        ...           '"num_features": 6}')
+        >>> found = Personalization("ada", "Too dear for what it is.", QueryContext(stored))
+        >>> [factor.name for factor in found.factors], found.has_profile, found.profile.num_items
+        (['Price'], True, 4)
+        >>> Personalization("bo", "q", None).has_profile
+        False
     """
 
     def __init__(
