@@ -53,7 +53,6 @@ from langchain_rpm.personalization import (
     check_retrieval,
     require_profile,
 )
-from langchain_rpm.store import QueryContext
 
 if TYPE_CHECKING:
     from langchain_rpm.components import RPMComponents
@@ -160,11 +159,7 @@ class RPMMiddleware(AgentMiddleware):
         folder whose query cache holds the user, one read of the profile on other stores. A user found without
         a profile has every block of theirs dropped, as a forget in this process does at once.
         """
-        store = self.components.store
-        if store.caches_queries:  # what the personalization reads too, then held: factors parsed, not the profile
-            context = yield from store.query_context_plan(user_id)
-        else:  # no query cache: the profile alone, not every example's vector for each message
-            context = QueryContext((yield from store.profile_plan(user_id)))
+        context = yield from self.components.store.profile_context_plan(user_id)
         if context.stored is None:
             self.empty_caches(user_id)
             if self.require_profile:
@@ -174,8 +169,8 @@ class RPMMiddleware(AgentMiddleware):
         if (cached := self._cached(key)) is not None:
             return cached
         found = Personalization(user_id, query, context)
-        if query:  # the context is reused where it holds the vectors (a held profile alone would search anew)
-            held = context if store.caches_queries else None
+        if query:  # the context is reused where it holds the vectors (a profile alone: the personalization reads)
+            held = context if context.vectors is not None else None
             found = yield from self.personalizer.plan(
                 user_id,
                 query,

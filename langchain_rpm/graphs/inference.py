@@ -92,11 +92,7 @@ class InferenceSteps:
 
         Read once for all three nodes; a query parses the factors, not the rest of the profile (its drift history).
         """
-        store = self.components.store
-        if not store.caches_queries:  # each node would read it all again: the profile only
-            profile = yield from store.profile_plan(user_id)
-            return None if profile is None else profile.factors
-        return (yield from self._context(user_id)).factors
+        return (yield from self.components.store.profile_context_plan(user_id)).factors
 
     def extract(self, state: dict[str, Any], config: RunnableConfig) -> Plan[dict[str, Any]]:
         """``rpm_extract``: the query's factor-aware features and the user's factors."""
