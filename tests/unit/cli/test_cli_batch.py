@@ -63,8 +63,12 @@ def test_build_through_the_batch_api_equals_an_online_build(tmp_path, capsys, se
     # --json: the batch summary; a rerun into another store with this ledger is answered from it (nothing paid)
     again = rpm(capsys, server, tmp_path / "rerun", "--json", "build", rows, "--batch-api", "--batch-state", store / "batch.sqlite", "--batch-poll", "0.01")  # fmt: skip
     assert again.status == 0, again.err
-    summary = again.json()["batch"]  # each distinct line replayed once (an identical one hits the LLM cache)
-    assert (summary["batches"], summary["lines"], summary["replayed"], summary["cost_usd"]) == (0, 0, lines, 0.0)
+    summary = again.json()["batch"]  # nothing sent or paid; every distinct line replayed
+    assert (summary["batches"], summary["lines"], summary["cost_usd"]) == (0, 0, 0.0)
+    # An identical request hits the LLM cache once its twin's replayed reply is in it; one submitted before
+    # that is replayed from the ledger too (the coordinator shares only lines queued or sent), so a loaded
+    # machine may replay a line twice (seen once: 16 replays of 15 lines).
+    assert lines <= summary["replayed"] <= requests, summary
     assert server.stats["batches_created"] == 4 and server.stats["chat_requests"] == 0
 
 
