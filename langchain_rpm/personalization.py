@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from langchain_core.runnables import RunnableConfig
@@ -100,14 +101,25 @@ def approx_tokens(text: str) -> int:
     return (len(text) + 3) // 4
 
 
+class _StoredProfile:
+    """The ``profile`` field of :class:`Personalization`: kept as a query context, parsed at first read."""
+
+    def __get__(self, found: Personalization | None, owner: type | None = None) -> UserProfile | None:
+        return None if found is None else found._read.profile  # the field's default: no profile
+
+    def __set__(self, found: Personalization, profile: UserProfile | QueryContext | None) -> None:
+        found._read = profile if isinstance(profile, QueryContext) else QueryContext(profile)
+
+
+@dataclass(eq=True, repr=False)
 class Personalization:
     """What RPM knows that is relevant to one query of one user.
 
-    Arguments: the user and the query; the stored profile (``None``: the user has none) or the
+    Fields: the user and the query; the stored profile (``None``: the user has none) or the
     :class:`~langchain_rpm.store.QueryContext` a query read it in; the query's features and examples.
     Given a query context, :attr:`factors` parse only the profile's factors and :attr:`profile` the whole
-    profile at first use: a query needs the factors, and most of a long-lived user's profile JSON is the
-    drift monitor's history.
+    profile at first read: a query needs the factors, and most of a long-lived user's profile JSON is the
+    drift monitor's history. A dataclass: ``dataclasses.replace`` and ``asdict`` read the whole profile.
 
     Example:
         >>> stored = ('{"user_id": "ada", "task": "lamp3", "factors": [{"name": "Price"}], "num_items": 4, '
@@ -119,20 +131,17 @@ class Personalization:
         False
     """
 
-    def __init__(
-        self,
-        user_id: str,
-        query: str,
-        profile: UserProfile | QueryContext | None,
-        features: list[Feature] | None = None,
-        examples: list[RetrievedExample] | None = None,
-    ) -> None:
-        """Keep what a query found; see the class docstring."""
-        self.user_id = user_id
-        self.query = query
-        self.features: list[Feature] = list(features or [])
-        self.examples: list[RetrievedExample] = list(examples or [])
-        self._read = profile if isinstance(profile, QueryContext) else QueryContext(profile)
+    user_id: str
+    query: str
+    profile: _StoredProfile = _StoredProfile()  # UserProfile | None when read; also set from a QueryContext
+    features: list[Feature] = field(default_factory=list)
+    examples: list[RetrievedExample] = field(default_factory=list)
+    if TYPE_CHECKING:
+        _read: QueryContext = field(init=False)  # set by the ``profile`` field; not a field at run time
+
+    def __post_init__(self) -> None:
+        self.features = list(self.features or [])
+        self.examples = list(self.examples or [])
 
     @property
     def has_profile(self) -> bool:
@@ -140,23 +149,9 @@ class Personalization:
         return self._read.stored is not None
 
     @property
-    def profile(self) -> UserProfile | None:
-        """The user's whole profile (parsed at first use)."""
-        return self._read.profile
-
-    @property
     def factors(self) -> list[Factor]:
         """The user's factors (empty without a profile)."""
         return list(self._read.factors or [])
-
-    def __eq__(self, other: object) -> bool:
-        """Equal when user, query, profile, features and examples are."""
-        if not isinstance(other, Personalization):
-            return NotImplemented
-        mine = (self.user_id, self.query, self.features, self.examples, self.profile)
-        return mine == (other.user_id, other.query, other.features, other.examples, other.profile)
-
-    __hash__ = None  # type: ignore[assignment]  # mutable, as the dataclass it was
 
     def __repr__(self) -> str:
         """The user, the query and what was found, in counts."""

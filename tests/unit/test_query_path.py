@@ -227,3 +227,24 @@ def test_the_middleware_reads_once_per_new_message_and_nothing_for_a_kept_block(
     chroma_calls.clear()
     assert middleware.personal_block("ada", QUERY) == first
     assert chroma_calls == Counter()  # main: one get of the profile
+
+
+def test_a_personalization_is_still_a_dataclass_with_its_fields():
+    """Round 9 made the profile lazy; a caller's ``dataclasses.replace``/``fields``/``asdict`` keep working."""
+    import dataclasses
+
+    from langchain_rpm.personalization import Personalizer
+
+    found = Personalizer(demo_rpm().components).invoke("ada", QUERY)
+    assert [f.name for f in dataclasses.fields(found)] == ["user_id", "query", "profile", "features", "examples"]
+    other = dataclasses.replace(found, query="Another question.")
+    assert (other.query, other.user_id, other.profile, other.examples) == (
+        "Another question.",
+        found.user_id,
+        found.profile,
+        found.examples,
+    )
+    assert found.examples and dataclasses.asdict(found)["profile"].user_id == "ada"
+    found.profile = None  # assignable, as before
+    assert (found.has_profile, found.factors) == (False, [])
+    assert dataclasses.replace(found).profile is None
