@@ -122,9 +122,9 @@ def _moved(old: Feature, new: Feature | None, final: Sequence[Factor], found: An
     """The feature on the round's factor when that one is kept, else on the closest kept factor (soft)."""
     kept = {f.name for f in final}
     if new is not None and found(new) in kept:
-        return old.model_copy(update={"factor": found(new), "extra_factors": [], "soft_assigned": False})
+        return old.model_copy(update={"factor": found(new), "extra_factors": (), "soft_assigned": False})
     closest = closest_factor(old, list(final))
-    return old.model_copy(update={"factor": closest, "extra_factors": [], "soft_assigned": True})
+    return old.model_copy(update={"factor": closest, "extra_factors": (), "soft_assigned": True})
 
 
 def incremental_plan(

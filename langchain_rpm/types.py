@@ -69,7 +69,9 @@ class Feature(BaseModel):
     name: str = Field(description="Concise semantic label, e.g. 'Taste'.")
     context: str = Field(default="", description="Phrase grounding it in this input, e.g. 'the flavor of the product'.")
     factor: str = Field(default="", description="The feature's factor (the first one when it has several).")
-    extra_factors: list[str] = Field(default_factory=list, description="Further factors of a factor-aware feature.")
+    extra_factors: tuple[str, ...] = Field(
+        default_factory=tuple, description="Further factors of a factor-aware feature."
+    )
     soft_assigned: bool = Field(default=False, description="True when it fit no factor and got the closest one.")
     influenced: bool | None = Field(default=None, description="Open-ended tasks: did it influence the answer?")
     evaluation: Evaluation | None = Field(default=None, description="Open-ended tasks: its polarity, if influenced.")

@@ -331,7 +331,7 @@ class FactorAggregator(RPMStage[AggregationInput, AggregationResult]):
         index = {_key(f): i for i, f in enumerate(pool)}
         features = {
             item_id: [
-                f.model_copy(update={"factor": factor_of[index[_key(f)]], "extra_factors": [], "soft_assigned": False})
+                f.model_copy(update={"factor": factor_of[index[_key(f)]], "extra_factors": (), "soft_assigned": False})
                 for f in feats
             ]
             for item_id, feats in input.features.items()

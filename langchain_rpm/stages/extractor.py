@@ -259,7 +259,7 @@ def _with_factors(
     known = {f.name for f in factors}
     names = [name for name in dict.fromkeys(chosen) if name in known]
     if names:
-        return feature.model_copy(update={"factor": names[0], "extra_factors": names[1:]})
+        return feature.model_copy(update={"factor": names[0], "extra_factors": tuple(names[1:])})
     if len(factors) > 1 and not vocabularies:
         vocabularies.extend(factor_vocabularies(factors))
     closest = closest_factor(feature, factors, vocabularies or None)

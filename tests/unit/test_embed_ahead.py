@@ -194,7 +194,7 @@ def test_a_checkpointed_build_that_crashed_while_embedding_ahead_commits_exactly
     assert profile.num_items == N
     assert_exactly_committed(rpm, "ada", N)
     state = rpm.build_graph.get_state({"configurable": {"thread_id": _thread(rpm, "ada")}}).values
-    committed = {ex.item_id: ex.model_dump() for ex in rpm.store.get_examples("ada")}
+    committed = {ex.item_id: ex.model_dump(mode="json") for ex in rpm.store.get_examples("ada")}  # as checkpointed
     assert set(committed) == set(state["examples"])
     for item_id, example in state["examples"].items():
         assert committed[item_id]["reasoning"] == example["reasoning"]
