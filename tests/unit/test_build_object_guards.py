@@ -114,3 +114,15 @@ async def test_a_finished_call_hands_its_slot_over_before_its_reply_is_processed
     # before: a's reply was processed while b still waited for the slot, so each wave of calls waited for
     # the CPU of the whole previous wave
     assert model.events == [("request", "a"), ("request", "b"), ("processed", "a"), ("processed", "b")]
+
+
+def test_a_feature_without_extra_factors_leaves_its_fields_and_dumps_to_reference_counting():
+    """A build holds hundreds of features per user; each tracked container is one more object promoted and
+    walked by every full collection (a 200-item build: 83 -> 57 promotions per LLM call with this)."""
+    import gc
+
+    feature = Feature(name="Taste", context="the flavor", factor="Quality")
+    assert feature.extra_factors == () and not gc.is_tracked(feature.__dict__)
+    assert not gc.is_tracked(feature.model_dump())  # the state's feature dicts
+    several = Feature(name="Taste", factor="Quality", extra_factors=["Sensory"])
+    assert several.extra_factors == ("Sensory",) and several.factors == ["Quality", "Sensory"]
