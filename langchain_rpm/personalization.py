@@ -38,6 +38,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from langchain_core.runnables import RunnableConfig
+from pydantic import GetCoreSchemaHandler
+from pydantic_core import CoreSchema
 
 from langchain_rpm._plans import Plan, arun, run
 from langchain_rpm.errors import ConfigurationError, UnknownUserError
@@ -105,10 +107,15 @@ class _StoredProfile:
     """The ``profile`` field of :class:`Personalization`: kept as a query context, parsed at first read."""
 
     def __get__(self, found: Personalization | None, owner: type | None = None) -> UserProfile | None:
-        return None if found is None else found._read.profile  # the field's default: no profile
+        return None if found is None else found._context().profile  # the field's default: no profile
 
     def __set__(self, found: Personalization, profile: UserProfile | QueryContext | None) -> None:
         found._read = profile if isinstance(profile, QueryContext) else QueryContext(profile)
+
+    @classmethod
+    def __get_pydantic_core_schema__(cls, source: Any, handler: GetCoreSchemaHandler) -> CoreSchema:
+        """Pydantic (a ``TypeAdapter``, a FastAPI response) sees the field as what it reads: a profile or None."""
+        return handler.generate_schema(UserProfile | None)
 
 
 @dataclass(eq=True, repr=False)
@@ -146,12 +153,25 @@ class Personalization:
     @property
     def has_profile(self) -> bool:
         """Whether the user has a stored profile (nothing parsed)."""
-        return self._read.stored is not None
+        return self._context().stored is not None
 
     @property
     def factors(self) -> list[Factor]:
-        """The user's factors (empty without a profile)."""
-        return list(self._read.factors or [])
+        """The user's factors (empty without a profile); the parsed profile's once it has been read."""
+        context = self._context()
+        if "profile" in vars(context):  # parsed (a cached property): what a caller may have changed
+            return list(context.profile.factors) if context.profile is not None else []
+        return list(context.factors or [])
+
+    def _context(self) -> QueryContext:
+        """The query context the profile is read from (made here when pydantic set the field directly)."""
+        if "_read" not in vars(self):
+            self._read = QueryContext(vars(self).pop("profile", None))
+        return self._read
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickled with the whole profile (a query context holds what cannot be pickled)."""
+        return (Personalization, (self.user_id, self.query, self.profile, self.features, self.examples))
 
     def __repr__(self) -> str:
         """The user, the query and what was found, in counts."""

@@ -248,3 +248,21 @@ def test_a_personalization_is_still_a_dataclass_with_its_fields():
     found.profile = None  # assignable, as before
     assert (found.has_profile, found.factors) == (False, [])
     assert dataclasses.replace(found).profile is None
+
+
+def test_a_personalization_pickles_and_goes_through_pydantic_and_its_factors_follow_its_profile():
+    """Round 9's lazy profile broke all three (a query context holds a lambda; pydantic saw the descriptor)."""
+    import pickle
+
+    from pydantic import TypeAdapter
+
+    from langchain_rpm.personalization import Personalization, Personalizer
+
+    found = Personalizer(demo_rpm().components).invoke("ada", QUERY)
+    assert pickle.loads(pickle.dumps(found)) == found
+    adapter = TypeAdapter(Personalization)
+    assert adapter.validate_json(adapter.dump_json(found)) == found
+    assert adapter.validate_python(adapter.dump_python(found)).profile == found.profile
+    assert found.factors and found.profile is not None
+    found.profile.factors.clear()  # the caller's change to the parsed profile is what renders
+    assert found.factors == []
