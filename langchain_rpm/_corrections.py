@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING, Any
 
 from langchain_rpm._history import check_user_id
 from langchain_rpm._plans import Plan
+from langchain_rpm._process_caches import empty_all
 from langchain_rpm._purged import Purged, compacted_plan
 from langchain_rpm.errors import ConfigurationError
 from langchain_rpm.personalization import require_profile
@@ -153,5 +154,6 @@ def remove_plan(
     copies = yield from purge_plan(
         user_id, _texts(gone), owner=NO_OWNER, checkpointer=checkpointer, caches=caches, folder=folder
     )
+    empty_all(user_id)  # caches keyed by text of users' data (langchain_rpm._process_caches)
     report = yield from compacted_plan(store, copies, compact)
     return RemovalReport(user_id, tuple(wanted), committed.version, **report)

@@ -7,7 +7,9 @@ of an answer (the leak check). They cannot tell one user's entries from another'
 schema, a caller or a pattern again. A module registers its cache's ``clear`` at import
 (:func:`empty_on_forget`); an object holding a cache registers itself (:func:`hold`, kept weakly): its
 ``empty_caches(user_id)`` drops what may hold the forgotten user's text (the agent middleware: that user's
-blocks; a cache keyed by text alone: everything).
+blocks; a cache keyed by text alone: everything). A write of a user's examples calls :func:`drop_user`, the
+holders' part alone. :func:`drops` counts those calls per user (in hashed buckets: no user id is kept), so an
+object deriving something from a read keeps it only if the user was not dropped since the read.
 
 Example:
     >>> from functools import lru_cache
@@ -27,6 +29,7 @@ from __future__ import annotations
 import threading
 import weakref
 from collections.abc import Callable
+from functools import partial
 from typing import Protocol
 
 
@@ -40,6 +43,8 @@ class Holder(Protocol):
 _CLEARS: list[Callable[[], None]] = []
 _HOLDERS: weakref.WeakSet[Holder] = weakref.WeakSet()
 _LOCK = threading.Lock()
+_BUCKETS = 256
+_DROPS = [0] * _BUCKETS
 
 
 def empty_on_forget(clear: Callable[[], None]) -> None:
@@ -54,11 +59,33 @@ def hold(holder: Holder) -> None:
         _HOLDERS.add(holder)
 
 
-def empty_all(user_id: str) -> None:
-    """Empty every registered cache of what may hold text of ``user_id``'s data."""
+def drops(user_id: str) -> int:
+    """How often ``user_id`` (or a user sharing its bucket) was dropped in this process; read it before a read."""
+    return _DROPS[hash(user_id) % _BUCKETS]
+
+
+def drop_user(user_id: str) -> None:
+    """Count a drop of ``user_id``, then call every holder's ``empty_caches(user_id)`` (all, even if one fails)."""
     with _LOCK:
-        clears, holders = list(_CLEARS), list(_HOLDERS)
-    for clear in clears:
-        clear()
-    for holder in holders:
-        holder.empty_caches(user_id)
+        _DROPS[hash(user_id) % _BUCKETS] += 1
+        holders = list(_HOLDERS)
+    _each([partial(holder.empty_caches, user_id) for holder in holders])
+
+
+def empty_all(user_id: str) -> None:
+    """Empty every registered cache of what may hold text of ``user_id``'s data (a forget, a removal)."""
+    with _LOCK:
+        clears = list(_CLEARS)
+    _each([*clears, partial(drop_user, user_id)])
+
+
+def _each(calls: list[Callable[[], None]]) -> None:
+    """Run every call; raise the first failure after the others ran."""
+    failures: list[Exception] = []
+    for call in calls:
+        try:
+            call()
+        except Exception as exc:  # the others still run
+            failures.append(exc)
+    if failures:
+        raise failures[0]

@@ -38,7 +38,7 @@ from langchain_core.messages import AnyMessage, SystemMessage
 from langgraph.config import get_config
 
 from langchain_rpm._plans import Plan, arun, run
-from langchain_rpm._process_caches import hold
+from langchain_rpm._process_caches import drops, hold
 from langchain_rpm.components import as_components
 from langchain_rpm.errors import ConfigurationError
 from langchain_rpm.graphs.internal import internal_config
@@ -77,6 +77,8 @@ def _with_block(system: SystemMessage | None, block: str) -> SystemMessage:
 
 BlockKey = tuple[str, Hashable, str]
 """A kept block's key: the user, their stored profile's revision (``QueryContext.revision``), the message."""
+_ATTEMPTS = 3
+"""Times a block is made again when its user was dropped while it was being made (then: no block)."""
 
 
 class RPMMiddleware(AgentMiddleware):
@@ -145,29 +147,44 @@ class RPMMiddleware(AgentMiddleware):
             for key in [key for key in self._cache if key[0] == user_id]:
                 del self._cache[key]
 
-    def _remember(self, key: BlockKey, block: str) -> str:
-        with self._lock:
+    def _remember(self, key: BlockKey, block: str, dropped: int) -> bool:
+        """Keep ``block`` unless the user was dropped (forgotten, written) since ``dropped`` was read."""
+        with self._lock:  # the lock a drop's empty_caches takes: a drop after this check empties the block
+            if drops(key[0]) != dropped:
+                return False
+            for old in [old for old in self._cache if old[0] == key[0] and old[1] != key[1]]:
+                del self._cache[old]  # blocks of the user's earlier profiles are never served again
             self._cache[key] = block
             while len(self._cache) > self._cache_size:
                 self._cache.popitem(last=False)
-        return block
+        return True
 
     def block_plan(self, user_id: str, query: str) -> Plan[str]:
         """The block added for ``user_id`` and ``query`` (``""`` without a profile), cached per message.
 
         Blocks are kept per (user, stored profile, message): a kept block costs no store read on an embedded
-        folder whose query cache holds the user, one read of the profile on other stores. A user found without
-        a profile has every block of theirs dropped, as a forget in this process does at once.
+        folder whose query cache holds the user, one read of the profile on other stores. A forget, a removal
+        or a write of the user's examples in this process drops their blocks at once, and a block made from a
+        read that one of them followed is made again; a user found without a profile has their blocks dropped.
         """
+        for _ in range(_ATTEMPTS):
+            dropped = drops(user_id)
+            key, block = yield from self._block_plan(user_id, query)
+            if key is None or self._remember(key, block, dropped):
+                return block
+        return ""  # the user kept changing while their block was made: nothing read before a change is served
+
+    def _block_plan(self, user_id: str, query: str) -> Plan[tuple[BlockKey | None, str]]:
+        """``(key to keep it under, block)``; no key for a kept block or a user without a profile."""
         context = yield from self.components.store.profile_context_plan(user_id)
         if context.stored is None:
             self.empty_caches(user_id)
             if self.require_profile:
                 require_profile(context.stored, user_id)  # raises UnknownUserError
-            return ""
+            return None, ""
         key = (user_id, context.revision, query)
         if (cached := self._cached(key)) is not None:
-            return cached
+            return None, cached
         found = Personalization(user_id, query, context)
         if query:  # the context is reused where it holds the vectors (a profile alone: the personalization reads)
             held = context if context.vectors is not None else None
@@ -180,8 +197,7 @@ class RPMMiddleware(AgentMiddleware):
                 config=internal_config(),
                 context=held,
             )
-        block = found.render(self.components.task, max_tokens=self.max_tokens, header=self.header)
-        return self._remember(key, block)
+        return key, found.render(self.components.task, max_tokens=self.max_tokens, header=self.header)
 
     def personal_block(self, user_id: str, query: str) -> str:
         """Blocking :meth:`block_plan`."""

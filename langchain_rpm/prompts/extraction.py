@@ -160,3 +160,4 @@ def factor_aware_schemas(names: tuple[str, ...]) -> tuple[type[BaseModel], type[
 
 
 empty_on_forget(factor_aware_schemas.cache_clear)  # keyed by text of users' data (langchain_rpm._process_caches)
+empty_on_forget(_DYNAMIC_SCHEMAS.clear)  # their schema texts name the factors; the classes go only at a collection

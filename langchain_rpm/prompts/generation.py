@@ -101,6 +101,7 @@ def _answer_schema(task: TaskSpec, options: tuple[str, ...] | None) -> type[_Ans
 
 
 empty_on_forget(_answer_schema.cache_clear)  # keyed by text of users' data (langchain_rpm._process_caches)
+empty_on_forget(_SCHEMAS.clear)  # their schema texts name a question's options; the classes go only at a collection
 
 GENERATION = ChatPromptTemplate.from_messages(
     [

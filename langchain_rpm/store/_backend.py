@@ -103,10 +103,13 @@ class QueryContext:
     def revision(self) -> Hashable:
         """A key of the stored profile that changes whenever it does (``None``: no profile), nothing parsed.
 
-        Every write of a user stores a new profile document (its version and update time move), so what a
-        caller derived from a query context may be kept under (user, revision). The version alone would not
-        do: a user forgotten and built again starts at version 1 again. For a stored JSON it is the string's
-        hash (64 bits, computed once per string: a cached read hands out the same one).
+        A build, an update, a removal or a correction stores a new profile document (its version and update
+        time move), so what a caller derived from a query context may be kept under (user, revision). The
+        version alone would not do: a user forgotten and built again starts at version 1 again. A write of
+        examples alone (``RPMStore.add_examples``, ``replace_user_examples``) keeps the profile and so the
+        revision: it drops what this process derived instead (:func:`langchain_rpm._process_caches.drop_user`).
+        For a stored JSON it is the string's hash (64 bits, computed once per string: a cached read hands out
+        the same one).
         """
         if isinstance(self.stored, str):
             return hash(self.stored)

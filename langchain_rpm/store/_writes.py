@@ -36,6 +36,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from langchain_rpm._plans import Plan, Request
+from langchain_rpm._process_caches import drop_user
 from langchain_rpm.errors import ConcurrentWriteError, ConfigurationError
 from langchain_rpm.store._ahead import Embedded, vectors_ahead
 from langchain_rpm.store._backend import Backend, Current, HasBackend, MakeProfile, Staged, backend_of
@@ -111,7 +112,10 @@ def write_plan(
     user_filter(user_id)
     write = UserWrite(user_id, examples, make_profile, replace, version, expected_version, vectors, ahead)
     request = (yield from _requests(backend, [write]))[0]
-    return (yield from backend.coordinator.locked(user_id, lambda held: _write_locked(backend, held, request)))
+    result = yield from backend.coordinator.locked(user_id, lambda held: _write_locked(backend, held, request))
+    if make_profile is None:  # the profile record, and so its revision, stays: what was derived from it goes
+        drop_user(user_id)
+    return result
 
 
 @dataclass(frozen=True)

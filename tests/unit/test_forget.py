@@ -146,6 +146,14 @@ def test_forget_empties_the_process_caches_keyed_by_text_of_the_users_data(rpm):
     assert names in extractor._aware and generator._callers
     caches = (factor_aware_schemas, _answer_schema, _conclusion_patterns)
     assert [cache.cache_info().currsize > 0 for cache in caches] == [True, True, True]
+    from langchain_rpm.prompts.extraction import _DYNAMIC_SCHEMAS
+    from langchain_rpm.prompts.generation import _SCHEMAS
+
+    assert any(names[0] in text for text in _DYNAMIC_SCHEMAS.values()) and any(
+        "romance" in str(t) for t in _SCHEMAS.values()
+    )
     rpm.forget("ada")
     assert [cache.cache_info().currsize for cache in caches] == [0, 0, 0]
     assert not extractor._aware and not generator._callers
+    # the schema texts of the classes dropped above, which live until a garbage collection (eb1cdff kept them)
+    assert len(_DYNAMIC_SCHEMAS) == 0 and len(_SCHEMAS) == 0

@@ -172,3 +172,59 @@ def test_a_user_forgotten_between_the_middlewares_reads_gets_no_block_and_no_err
 
     monkeypatch.setattr(RPMStore, "profile_plan", stale_read)
     assert RPMMiddleware(rpm, retrieval="query").personal_block("ada", QUESTION) == ""  # 428ffc4: UnknownUserError
+
+
+def _driven(middleware: RPMMiddleware, user_id: str, after_first: Any) -> str:
+    """Run ``middleware.block_plan`` by hand, calling ``after_first()`` once its first request has run."""
+    plan, reply, called = middleware.block_plan(user_id, QUESTION), None, False
+    while True:
+        try:
+            request = plan.send(reply)
+        except StopIteration as done:
+            return str(done.value)
+        reply = request.run()
+        if not called:
+            after_first()
+            called = True
+
+
+def test_a_forget_while_a_block_is_made_keeps_nothing_and_serves_no_forgotten_text(rpm):
+    """The block was made from a read before the forget; eb1cdff kept it (and served it) after the forget."""
+    rpm.build_user("ada", MOVIE_HISTORY)
+    middleware = RPMMiddleware(rpm, k=2)  # feature retrieval: an LLM call after the read
+    block = _driven(middleware, "ada", lambda: rpm.forget("ada"))
+    assert block == "" and not [key for key in middleware._cache if key[0] == "ada"]
+
+
+def test_a_removal_or_a_write_of_examples_alone_drops_the_users_blocks(rpm):
+    """Neither moves the revision the blocks are kept under unless it drops them (eb1cdff kept and served them)."""
+    rpm.build_user("ada", MOVIE_HISTORY)
+    middleware = RPMMiddleware(rpm, k=3, retrieval="query")
+    assert "Robots rebel on a space station." in middleware.personal_block("ada", QUESTION)
+    secret = ReasoningExample(item_id="s", input="SECRET robots in love", features=[], reasoning="r", answer="sci-fi")
+    rpm.store.replace_user_examples("ada", [secret])
+    assert "SECRET" in middleware.personal_block("ada", QUESTION)
+    rpm.store.replace_user_examples("ada", [])
+    assert "SECRET" not in middleware.personal_block("ada", QUESTION)
+    rpm.build_user("ada", MOVIE_HISTORY)
+    assert "Robots rebel on a space station." in middleware.personal_block("ada", QUESTION)
+    first = rpm.store.get_examples("ada")[0]
+    rpm.remove_interactions("ada", [first.item_id])
+    assert not [text for key, text in middleware._cache.items() if key[0] == "ada" and first.input in text]
+
+
+def test_a_user_changed_by_another_process_keeps_only_their_current_block(rpm, monkeypatch):
+    """Another process's forget and rebuild reach this one only as a new revision: the old blocks go then."""
+    import langchain_rpm.privacy as privacy
+    import langchain_rpm.store._writes as writes
+
+    rpm.build_user("ada", MOVIE_HISTORY[:2])
+    middleware = RPMMiddleware(rpm, k=1, retrieval="query")
+    before = middleware.personal_block("ada", QUESTION)
+    with monkeypatch.context() as elsewhere:  # as in another process: no hook of this one runs
+        elsewhere.setattr(privacy, "empty_all", lambda user_id: None)
+        elsewhere.setattr(writes, "drop_user", lambda user_id: None, raising=False)
+        rpm.forget("ada")
+        rpm.build_user("ada", MOVIE_HISTORY[2:])
+    after = middleware.personal_block("ada", QUESTION)
+    assert after != before and [text for key, text in middleware._cache.items() if key[0] == "ada"] == [after]
