@@ -83,7 +83,9 @@ def run(baseline: Path, pairs: int, users: int) -> dict[str, Any]:
             rows[name].append(one_bulk(tree, users))
             print(name, json.dumps(rows[name][-1]), flush=True)
     higher = sum(a["vs_bound"] > b["vs_bound"] for a, b in zip(rows["branch"], rows["baseline"], strict=True))
-    summary = {name: {k: statistics.median(r[k] for r in runs) for k in FIGURES} for name, runs in rows.items()}
+    summary = {
+        name: {k: round(statistics.median(r[k] for r in runs), 4) for k in FIGURES} for name, runs in rows.items()
+    }
     return {"users": users, "baseline": str(baseline), "summary": summary, "branch_higher_in": higher, "rows": rows}
 
 
