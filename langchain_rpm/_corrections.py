@@ -151,9 +151,11 @@ def remove_plan(
     committed = yield from store.commit_plan(
         user_id, keep, replace=True, make_profile=_without(profile, set(wanted)), expected_version=profile.version
     )
-    copies = yield from purge_plan(
-        user_id, _texts(gone), owner=NO_OWNER, checkpointer=checkpointer, caches=caches, folder=folder
-    )
-    empty_all(user_id)  # caches keyed by text of users' data (langchain_rpm._process_caches)
+    try:
+        copies = yield from purge_plan(
+            user_id, _texts(gone), owner=NO_OWNER, checkpointer=checkpointer, caches=caches, folder=folder
+        )
+    finally:  # even when a purge fails: caches keyed by text of users' data (langchain_rpm._process_caches)
+        empty_all(user_id)
     report = yield from compacted_plan(store, copies, compact)
     return RemovalReport(user_id, tuple(wanted), committed.version, **report)

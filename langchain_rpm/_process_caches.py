@@ -7,9 +7,8 @@ of an answer (the leak check). They cannot tell one user's entries from another'
 schema, a caller or a pattern again. A module registers its cache's ``clear`` at import
 (:func:`empty_on_forget`); an object holding a cache registers itself (:func:`hold`, kept weakly): its
 ``empty_caches(user_id)`` drops what may hold the forgotten user's text (the agent middleware: that user's
-blocks; a cache keyed by text alone: everything). A write of a user's examples calls :func:`drop_user`, the
-holders' part alone. :func:`drops` counts those calls per user (in hashed buckets: no user id is kept), so an
-object deriving something from a read keeps it only if the user was not dropped since the read.
+blocks; a cache keyed by text alone: everything). A write that keeps the user's profile (examples alone, an
+import) calls :func:`drop_user`, the holders' part alone: the profile's revision does not move then.
 
 Example:
     >>> from functools import lru_cache
@@ -43,8 +42,6 @@ class Holder(Protocol):
 _CLEARS: list[Callable[[], None]] = []
 _HOLDERS: weakref.WeakSet[Holder] = weakref.WeakSet()
 _LOCK = threading.Lock()
-_BUCKETS = 256
-_DROPS = [0] * _BUCKETS
 
 
 def empty_on_forget(clear: Callable[[], None]) -> None:
@@ -59,15 +56,9 @@ def hold(holder: Holder) -> None:
         _HOLDERS.add(holder)
 
 
-def drops(user_id: str) -> int:
-    """How often ``user_id`` (or a user sharing its bucket) was dropped in this process; read it before a read."""
-    return _DROPS[hash(user_id) % _BUCKETS]
-
-
 def drop_user(user_id: str) -> None:
-    """Count a drop of ``user_id``, then call every holder's ``empty_caches(user_id)`` (all, even if one fails)."""
+    """Call every holder's ``empty_caches(user_id)`` (all, even if one fails)."""
     with _LOCK:
-        _DROPS[hash(user_id) % _BUCKETS] += 1
         holders = list(_HOLDERS)
     _each([partial(holder.empty_caches, user_id) for holder in holders])
 

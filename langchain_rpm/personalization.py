@@ -159,7 +159,7 @@ class Personalization:
     def factors(self) -> list[Factor]:
         """The user's factors (empty without a profile); the parsed profile's once it has been read."""
         context = self._context()
-        if "profile" in vars(context):  # parsed (a cached property): what a caller may have changed
+        if not isinstance(context.stored, str) or "profile" in vars(context):  # a profile object: its factors
             return list(context.profile.factors) if context.profile is not None else []
         return list(context.factors or [])
 
@@ -171,7 +171,7 @@ class Personalization:
 
     def __reduce__(self) -> tuple[Any, ...]:
         """Pickled with the whole profile (a query context holds what cannot be pickled)."""
-        return (Personalization, (self.user_id, self.query, self.profile, self.features, self.examples))
+        return (type(self), (self.user_id, self.query, self.profile, self.features, self.examples))
 
     def __repr__(self) -> str:
         """The user, the query and what was found, in counts."""

@@ -184,10 +184,18 @@ def forget_plan(
     texts = [example.input for example in (yield from store.examples_plan(user_id))]
     had_profile = (yield from store.profile_plan(user_id)) is not None
     removed = yield from delete_user_plan(store, user_id)
-    copies = yield from purge_plan(
-        user_id, texts, owner=tag, checkpointer=checkpointer, caches=caches, folder=folder, batch_states=batch_states
-    )
-    empty_all(user_id)  # caches keyed by text of users' data, not by user (langchain_rpm._process_caches)
+    try:
+        copies = yield from purge_plan(
+            user_id,
+            texts,
+            owner=tag,
+            checkpointer=checkpointer,
+            caches=caches,
+            folder=folder,
+            batch_states=batch_states,
+        )
+    finally:  # even when a purge fails: caches keyed by text of users' data (langchain_rpm._process_caches)
+        empty_all(user_id)
     return ForgetReport(user_id, removed, had_profile, **(yield from compacted_plan(store, copies, compact)))
 
 

@@ -38,7 +38,7 @@ from langchain_core.messages import AnyMessage, SystemMessage
 from langgraph.config import get_config
 
 from langchain_rpm._plans import Plan, arun, run
-from langchain_rpm._process_caches import drops, hold
+from langchain_rpm._process_caches import hold
 from langchain_rpm.components import as_components
 from langchain_rpm.errors import ConfigurationError
 from langchain_rpm.graphs.internal import internal_config
@@ -125,6 +125,7 @@ class RPMMiddleware(AgentMiddleware):
         self._cache: OrderedDict[BlockKey, str] = OrderedDict()
         self._cache_size = cache_size
         self._lock = threading.Lock()
+        self._making: dict[str, list[int]] = {}  # user -> [drops while a block of theirs is made, makers]
         hold(self)  # a forget in this process drops the user's blocks at once
 
     def _user_id(self, request: ModelRequest) -> str:
@@ -142,15 +143,31 @@ class RPMMiddleware(AgentMiddleware):
         return None
 
     def empty_caches(self, user_id: str) -> None:
-        """Drop the blocks kept for ``user_id`` (a forget in this process calls this)."""
+        """Drop the blocks kept for ``user_id`` (a forget, a removal, a write of examples alone call this)."""
         with self._lock:
             for key in [key for key in self._cache if key[0] == user_id]:
                 del self._cache[key]
+            if user_id in self._making:  # a block of theirs being made from an earlier read is not kept
+                self._making[user_id][0] += 1
+
+    def _begin(self, user_id: str) -> int:
+        """Count a block of ``user_id`` being made; the user's drops so far (kept only while one is made)."""
+        with self._lock:
+            making = self._making.setdefault(user_id, [0, 0])
+            making[1] += 1
+            return making[0]
+
+    def _end(self, user_id: str) -> None:
+        with self._lock:
+            making = self._making[user_id]
+            making[1] -= 1
+            if not making[1]:
+                del self._making[user_id]
 
     def _remember(self, key: BlockKey, block: str, dropped: int) -> bool:
-        """Keep ``block`` unless the user was dropped (forgotten, written) since ``dropped`` was read."""
+        """Keep ``block`` unless the user was dropped since the block's read (then: ``False``, nothing kept)."""
         with self._lock:  # the lock a drop's empty_caches takes: a drop after this check empties the block
-            if drops(key[0]) != dropped:
+            if self._making[key[0]][0] != dropped:
                 return False
             for old in [old for old in self._cache if old[0] == key[0] and old[1] != key[1]]:
                 del self._cache[old]  # blocks of the user's earlier profiles are never served again
@@ -168,10 +185,13 @@ class RPMMiddleware(AgentMiddleware):
         read that one of them followed is made again; a user found without a profile has their blocks dropped.
         """
         for _ in range(_ATTEMPTS):
-            dropped = drops(user_id)
-            key, block = yield from self._block_plan(user_id, query)
-            if key is None or self._remember(key, block, dropped):
-                return block
+            dropped = self._begin(user_id)
+            try:
+                key, block = yield from self._block_plan(user_id, query)
+                if key is None or self._remember(key, block, dropped):
+                    return block
+            finally:
+                self._end(user_id)
         return ""  # the user kept changing while their block was made: nothing read before a change is served
 
     def _block_plan(self, user_id: str, query: str) -> Plan[tuple[BlockKey | None, str]]:

@@ -31,6 +31,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from langchain_rpm._plans import Plan
+from langchain_rpm._process_caches import drop_user
 from langchain_rpm.errors import ConfigurationError, EmbeddingMismatchError, InputFileError, UnknownUserError
 from langchain_rpm.store._backend import Backend, HasBackend, backend_of
 from langchain_rpm.store._locks import Held
@@ -95,6 +96,7 @@ def import_plan(store: Backend | HasBackend, document: Any, *, replace: bool = F
         return profile
 
     result = yield from write_plan(backend, user_id, examples, replace=True, make_profile=keep_profile, vectors=vectors)
+    drop_user(user_id)  # the file's profile may be the stored one: its revision need not move
     assert result.profile is not None
     return result.profile
 

@@ -174,26 +174,66 @@ def test_a_user_forgotten_between_the_middlewares_reads_gets_no_block_and_no_err
     assert RPMMiddleware(rpm, retrieval="query").personal_block("ada", QUESTION) == ""  # 428ffc4: UnknownUserError
 
 
-def _driven(middleware: RPMMiddleware, user_id: str, after_first: Any) -> str:
-    """Run ``middleware.block_plan`` by hand, calling ``after_first()`` once its first request has run."""
-    plan, reply, called = middleware.block_plan(user_id, QUESTION), None, False
+def _driven(middleware: RPMMiddleware, user_id: str, between: Any) -> str:
+    """Run ``middleware.block_plan`` by hand, calling ``between(n)`` after its n-th request has run."""
+    plan, reply, n = middleware.block_plan(user_id, QUESTION), None, 0
     while True:
         try:
             request = plan.send(reply)
         except StopIteration as done:
             return str(done.value)
         reply = request.run()
-        if not called:
-            after_first()
-            called = True
+        n += 1
+        between(n)
 
 
 def test_a_forget_while_a_block_is_made_keeps_nothing_and_serves_no_forgotten_text(rpm):
     """The block was made from a read before the forget; eb1cdff kept it (and served it) after the forget."""
     rpm.build_user("ada", MOVIE_HISTORY)
     middleware = RPMMiddleware(rpm, k=2)  # feature retrieval: an LLM call after the read
-    block = _driven(middleware, "ada", lambda: rpm.forget("ada"))
+    block = _driven(middleware, "ada", lambda n: rpm.forget("ada") if n == 1 else None)
     assert block == "" and not [key for key in middleware._cache if key[0] == "ada"]
+
+
+def test_other_users_writes_while_a_block_is_made_do_not_cost_it(rpm):
+    """Drops are counted per user: 4ab6ed8 counted them in 256 hashed buckets, so a user sharing ada's bucket
+    and writing examples at each step of ada's block left ada without one."""
+    rpm.build_user("ada", MOVIE_HISTORY)
+    middleware = RPMMiddleware(rpm, k=2)
+    neighbour = next(f"user{i}" for i in range(10_000) if hash(f"user{i}") % 256 == hash("ada") % 256)
+    example = ReasoningExample(item_id="n", input="Another user's film.", features=[], reasoning="r", answer="sci-fi")
+    block = _driven(middleware, "ada", lambda n: rpm.store.add_examples(neighbour, [example]))
+    assert "Robots rebel on a space station." in block and [k for k in middleware._cache if k[0] == "ada"]
+
+
+def test_a_forget_whose_purge_fails_still_empties_the_caches(rpm, monkeypatch):
+    """4ab6ed8 emptied them after the purge, so a failing purge (a checkpointer, a cache file) skipped it."""
+    import langchain_rpm.privacy as privacy
+
+    rpm.build_user("ada", MOVIE_HISTORY)
+    middleware = RPMMiddleware(rpm, k=1, retrieval="query")
+    assert middleware.personal_block("ada", QUESTION)
+
+    def failing(*args: Any, **kwargs: Any) -> Any:
+        yield from ()
+        raise OSError("the checkpoint database is locked")
+
+    monkeypatch.setattr(privacy, "purge_plan", failing)
+    with pytest.raises(OSError, match="locked"):
+        rpm.forget("ada")
+    assert not [key for key in middleware._cache if key[0] == "ada"]
+
+
+def test_an_import_over_the_user_drops_their_blocks(rpm):
+    """An import keeps the file's profile, whose revision may be the stored one's (4ab6ed8 kept the blocks)."""
+    rpm.build_user("ada", MOVIE_HISTORY)
+    document = rpm.store.export_user("ada")
+    secret = ReasoningExample(item_id="s", input="SECRET robots in love", features=[], reasoning="r", answer="sci-fi")
+    rpm.store.replace_user_examples("ada", [secret])
+    middleware = RPMMiddleware(rpm, k=3, retrieval="query")
+    assert "SECRET" in middleware.personal_block("ada", QUESTION)
+    rpm.store.import_user(document, replace=True)
+    assert "SECRET" not in middleware.personal_block("ada", QUESTION)
 
 
 def test_a_removal_or_a_write_of_examples_alone_drops_the_users_blocks(rpm):

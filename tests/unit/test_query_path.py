@@ -16,10 +16,17 @@ from chromadb.api.rust import RustBindingsAPI
 from langchain_rpm.agents.middleware import RPMMiddleware
 from langchain_rpm.graphs.inference import prediction_from_state, query_input
 from langchain_rpm.graphs.state import RPMContext
+from langchain_rpm.personalization import Personalization
 from langchain_rpm.testing import DEMO_HISTORY, demo_rpm
 from langchain_rpm.types import HistoryItem, Usage
 
 QUERY = "The strap broke on the second day."
+
+
+class MyPersonalization(Personalization):
+    """A caller's subclass (pickled as itself)."""
+
+
 COLLECTION_CALLS = ("get", "query", "add", "upsert", "update", "delete", "count", "peek", "modify")
 CLIENT_CALLS = ("get_collection", "get_or_create_collection", "create_collection", "delete_collection")
 
@@ -256,7 +263,7 @@ def test_a_personalization_pickles_and_goes_through_pydantic_and_its_factors_fol
 
     from pydantic import TypeAdapter
 
-    from langchain_rpm.personalization import Personalization, Personalizer
+    from langchain_rpm.personalization import Personalizer
 
     found = Personalizer(demo_rpm().components).invoke("ada", QUERY)
     assert pickle.loads(pickle.dumps(found)) == found
@@ -266,3 +273,10 @@ def test_a_personalization_pickles_and_goes_through_pydantic_and_its_factors_fol
     assert found.factors and found.profile is not None
     found.profile.factors.clear()  # the caller's change to the parsed profile is what renders
     assert found.factors == []
+
+    profile = Personalizer(demo_rpm().components).invoke("ada", QUERY).profile
+    assert profile is not None and profile.factors
+    given = MyPersonalization("ada", QUERY, profile)
+    assert type(pickle.loads(pickle.dumps(given))) is MyPersonalization and given.factors
+    profile.factors.clear()  # a profile object given to it: its factors, as they are now
+    assert given.factors == []
