@@ -7,8 +7,10 @@ of an answer (the leak check). They cannot tell one user's entries from another'
 schema, a caller or a pattern again. A module registers its cache's ``clear`` at import
 (:func:`empty_on_forget`); an object holding a cache registers itself (:func:`hold`, kept weakly): its
 ``empty_caches(user_id)`` drops what may hold the forgotten user's text (the agent middleware: that user's
-blocks; a cache keyed by text alone: everything). A write that keeps the user's profile (examples alone, an
-import) calls :func:`drop_user`, the holders' part alone: the profile's revision does not move then.
+blocks; a cache keyed by text alone: everything). An object holding what it derived from one user's reads
+(the middleware's blocks) registers with :func:`follow` instead: it is also called by :func:`drop_user`, which a
+write that keeps the user's profile (examples alone, an import) calls, since the profile's revision does not
+move then; the caches keyed by text alone are not emptied by such a write.
 
 Example:
     >>> from functools import lru_cache
@@ -41,6 +43,7 @@ class Holder(Protocol):
 
 _CLEARS: list[Callable[[], None]] = []
 _HOLDERS: weakref.WeakSet[Holder] = weakref.WeakSet()
+_FOLLOWERS: weakref.WeakSet[Holder] = weakref.WeakSet()
 _LOCK = threading.Lock()
 
 
@@ -56,18 +59,24 @@ def hold(holder: Holder) -> None:
         _HOLDERS.add(holder)
 
 
-def drop_user(user_id: str) -> None:
-    """Call every holder's ``empty_caches(user_id)`` (all, even if one fails)."""
+def follow(follower: Holder) -> None:
+    """Call ``follower.empty_caches(user_id)`` at every forget and every :func:`drop_user` while it lives."""
     with _LOCK:
-        holders = list(_HOLDERS)
-    _each([partial(holder.empty_caches, user_id) for holder in holders])
+        _FOLLOWERS.add(follower)
+
+
+def drop_user(user_id: str) -> None:
+    """Call every follower's ``empty_caches(user_id)`` (all, even if one fails): the user's data changed."""
+    with _LOCK:
+        followers = list(_FOLLOWERS)
+    _each([partial(follower.empty_caches, user_id) for follower in followers])
 
 
 def empty_all(user_id: str) -> None:
     """Empty every registered cache of what may hold text of ``user_id``'s data (a forget, a removal)."""
     with _LOCK:
-        clears = list(_CLEARS)
-    _each([*clears, partial(drop_user, user_id)])
+        clears, holders = list(_CLEARS), list(_HOLDERS)
+    _each([*clears, *(partial(holder.empty_caches, user_id) for holder in holders), partial(drop_user, user_id)])
 
 
 def _each(calls: list[Callable[[], None]]) -> None:

@@ -38,7 +38,7 @@ from langchain_core.messages import AnyMessage, SystemMessage
 from langgraph.config import get_config
 
 from langchain_rpm._plans import Plan, arun, run
-from langchain_rpm._process_caches import hold
+from langchain_rpm._process_caches import follow
 from langchain_rpm.components import as_components
 from langchain_rpm.errors import ConfigurationError
 from langchain_rpm.graphs.internal import internal_config
@@ -126,7 +126,7 @@ class RPMMiddleware(AgentMiddleware):
         self._cache_size = cache_size
         self._lock = threading.Lock()
         self._making: dict[str, list[int]] = {}  # user -> [drops while a block of theirs is made, makers]
-        hold(self)  # a forget in this process drops the user's blocks at once
+        follow(self)  # a forget, a removal or a write of examples alone drops the user's blocks at once
 
     def _user_id(self, request: ModelRequest) -> str:
         try:

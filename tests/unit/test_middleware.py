@@ -268,3 +268,14 @@ def test_a_user_changed_by_another_process_keeps_only_their_current_block(rpm, m
         rpm.build_user("ada", MOVIE_HISTORY[2:])
     after = middleware.personal_block("ada", QUESTION)
     assert after != before and [text for key, text in middleware._cache.items() if key[0] == "ada"] == [after]
+
+
+def test_a_write_of_examples_alone_keeps_the_caches_keyed_by_text(rpm):
+    """Only a forget or a removal empties those (82fdab0 emptied them at every such write: callers built again)."""
+    rpm.build_user("ada", MOVIE_HISTORY)
+    rpm.personalize("ada", QUESTION)
+    extractor = rpm.components.query_extractor
+    assert extractor._aware
+    example = ReasoningExample(item_id="n", input="Another film.", features=[], reasoning="r", answer="sci-fi")
+    rpm.store.add_examples("bo", [example])
+    assert extractor._aware
