@@ -6,11 +6,11 @@ of an answer (the leak check). They cannot tell one user's entries from another'
 :func:`langchain_rpm.privacy.forget_user` empties them all; they refill on use, at the cost of building a
 schema, a caller or a pattern again. A module registers its cache's ``clear`` at import
 (:func:`empty_on_forget`); an object holding a cache registers itself (:func:`hold`, kept weakly): its
-``empty_caches(user_id)`` drops what may hold the forgotten user's text (the agent middleware: that user's
-blocks; a cache keyed by text alone: everything). An object holding what it derived from one user's reads
-(the middleware's blocks) registers with :func:`follow` instead: it is also called by :func:`drop_user`, which a
-write that keeps the user's profile (examples alone, an import) calls, since the profile's revision does not
-move then; the caches keyed by text alone are not emptied by such a write.
+``empty_caches(user_id)`` drops what may hold the forgotten user's text (a cache keyed by text alone: all of
+it). An object holding what it derived from one user's reads (the agent middleware's blocks) registers with
+:func:`follow` instead: a forget calls it too, and so does :func:`drop_user`, which a write that keeps the
+user's profile (examples alone, an import) calls, since the profile's revision does not move then; the caches
+keyed by text alone are not emptied by such a write.
 
 Example:
     >>> from functools import lru_cache
