@@ -35,7 +35,6 @@ from typing import TYPE_CHECKING, Any
 
 from langchain_rpm._history import check_user_id
 from langchain_rpm._plans import Plan
-from langchain_rpm._process_caches import empty_all
 from langchain_rpm._purged import Purged, compacted_plan
 from langchain_rpm.errors import ConfigurationError
 from langchain_rpm.personalization import require_profile
@@ -151,11 +150,8 @@ def remove_plan(
     committed = yield from store.commit_plan(
         user_id, keep, replace=True, make_profile=_without(profile, set(wanted)), expected_version=profile.version
     )
-    try:
-        copies = yield from purge_plan(
-            user_id, _texts(gone), owner=NO_OWNER, checkpointer=checkpointer, caches=caches, folder=folder
-        )
-    finally:  # even when a purge fails: caches keyed by text of users' data (langchain_rpm._process_caches)
-        empty_all(user_id)
+    copies = yield from purge_plan(
+        user_id, _texts(gone), owner=NO_OWNER, checkpointer=checkpointer, caches=caches, folder=folder
+    )
     report = yield from compacted_plan(store, copies, compact)
     return RemovalReport(user_id, tuple(wanted), committed.version, **report)

@@ -184,18 +184,9 @@ def forget_plan(
     texts = [example.input for example in (yield from store.examples_plan(user_id))]
     had_profile = (yield from store.profile_plan(user_id)) is not None
     removed = yield from delete_user_plan(store, user_id)
-    try:
-        copies = yield from purge_plan(
-            user_id,
-            texts,
-            owner=tag,
-            checkpointer=checkpointer,
-            caches=caches,
-            folder=folder,
-            batch_states=batch_states,
-        )
-    finally:  # even when a purge fails: caches keyed by text of users' data (langchain_rpm._process_caches)
-        empty_all(user_id)
+    copies = yield from purge_plan(
+        user_id, texts, owner=tag, checkpointer=checkpointer, caches=caches, folder=folder, batch_states=batch_states
+    )
     return ForgetReport(user_id, removed, had_profile, **(yield from compacted_plan(store, copies, compact)))
 
 
@@ -213,39 +204,43 @@ def purge_plan(
 
     Cache and ledger entries go when they carry ``owner`` (an :func:`owner_tag`; pass a tag no entry
     has to match by text only) or quote one of ``texts`` (with the texts the deleted threads held).
+    This process's caches keyed by text of users' data are emptied too, even when a purge step fails.
     :func:`forget_plan` and single-item removal (``langchain_rpm._corrections``) both purge through it.
     """
-    threads, compacted, kept, texts = 0, list[str](), list[str](), list(texts)
-    tag = owner_tag(user_id)
-    if checkpointer is not None:
-        found, more_texts, note = yield Call(_forget_threads, _aforget_threads, (checkpointer, user_id, tag))
-        threads, texts = threads + found, texts + more_texts
-        (compacted if note.startswith("checkpoints compacted") else kept).append(note)
-    state = Path(folder) if folder is not None else None
-    if state is not None and (state / CHECKPOINTS_FILE).exists():
-        found, more_texts, note = yield Call(_forget_threads_in_file, args=(state / CHECKPOINTS_FILE, user_id, tag))
-        threads, texts = threads + found, texts + more_texts
-        compacted.append(note)
-    entries = 0
-    for cache in _given_caches(caches):
-        entries += yield Call(cache.forget, args=(owner, texts))
-        compacted.append(f"LLM cache compacted (SQLite VACUUM): {getattr(cache, 'path', type(cache).__name__)}")
-    lines = 0
-    for kind, path, handler in _state_files(caches, batch_states, state):
-        if handler is None:
-            kept.append(f"kept: {path} (no {kind} handler registered: import the module that wrote it)")
-            continue
-        found, notes = yield Call(handler.purge, args=(path, owner, texts))
-        entries, lines = (entries + found, lines) if kind == "cache" else (entries, lines + found)
-        compacted.append(notes[0])
-        kept.extend(notes[1:])
-    return Purged(
-        checkpoint_threads_removed=threads,
-        cache_entries_removed=entries,
-        batch_lines_removed=lines,
-        compacted=tuple(compacted),
-        kept=tuple(kept),
-    )
+    try:
+        threads, compacted, kept, texts = 0, list[str](), list[str](), list(texts)
+        tag = owner_tag(user_id)
+        if checkpointer is not None:
+            found, more_texts, note = yield Call(_forget_threads, _aforget_threads, (checkpointer, user_id, tag))
+            threads, texts = threads + found, texts + more_texts
+            (compacted if note.startswith("checkpoints compacted") else kept).append(note)
+        state = Path(folder) if folder is not None else None
+        if state is not None and (state / CHECKPOINTS_FILE).exists():
+            found, more_texts, note = yield Call(_forget_threads_in_file, args=(state / CHECKPOINTS_FILE, user_id, tag))
+            threads, texts = threads + found, texts + more_texts
+            compacted.append(note)
+        entries = 0
+        for cache in _given_caches(caches):
+            entries += yield Call(cache.forget, args=(owner, texts))
+            compacted.append(f"LLM cache compacted (SQLite VACUUM): {getattr(cache, 'path', type(cache).__name__)}")
+        lines = 0
+        for kind, path, handler in _state_files(caches, batch_states, state):
+            if handler is None:
+                kept.append(f"kept: {path} (no {kind} handler registered: import the module that wrote it)")
+                continue
+            found, notes = yield Call(handler.purge, args=(path, owner, texts))
+            entries, lines = (entries + found, lines) if kind == "cache" else (entries, lines + found)
+            compacted.append(notes[0])
+            kept.extend(notes[1:])
+        return Purged(
+            checkpoint_threads_removed=threads,
+            cache_entries_removed=entries,
+            batch_lines_removed=lines,
+            compacted=tuple(compacted),
+            kept=tuple(kept),
+        )
+    finally:  # even when a step fails: this process's caches keyed by text (langchain_rpm._process_caches)
+        empty_all(user_id)
 
 
 def forget_user(

@@ -214,11 +214,10 @@ def test_a_forget_whose_purge_fails_still_empties_the_caches(rpm, monkeypatch):
     middleware = RPMMiddleware(rpm, k=1, retrieval="query")
     assert middleware.personal_block("ada", QUESTION)
 
-    def failing(*args: Any, **kwargs: Any) -> Any:
-        yield from ()
+    def failing(*args: Any, **kwargs: Any) -> Any:  # a step of the purge: the state files' handlers
         raise OSError("the checkpoint database is locked")
 
-    monkeypatch.setattr(privacy, "purge_plan", failing)
+    monkeypatch.setattr(privacy, "_state_files", failing)
     with pytest.raises(OSError, match="locked"):
         rpm.forget("ada")
     assert not [key for key in middleware._cache if key[0] == "ada"]
