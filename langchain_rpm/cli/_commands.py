@@ -12,12 +12,12 @@ Example:
 from __future__ import annotations
 
 import argparse
-import asyncio
 from typing import Any
 
 from langchain_rpm._bulk_api import default_users_in_flight
 from langchain_rpm.cli._building import BatchRun, Job, prepare, run_jobs, summarize, summary_lines
 from langchain_rpm.cli._exits import BAD_INPUT, OK, InvalidAnswer, report
+from langchain_rpm.cli._interrupts import run_async
 from langchain_rpm.cli._output import Output
 from langchain_rpm.cli._progress_lines import build_progress
 from langchain_rpm.cli._session import StoreAccess, announcer, model_plan, running_model
@@ -105,7 +105,7 @@ def build(args: argparse.Namespace, out: Output) -> int:
     batch = _batch_run(args, access, plan)
     with running_model(plan, announcer(out.json), cache=access.cache(not args.no_cache)) as choice:
         run = _run_builds(args, access, choice, prepared.jobs, quiet=out.json, batch=batch)
-        _store, results = asyncio.run(run)
+        _store, results = run_async(run)
     summary = summarize(args.command, prepared.jobs, results)
     if batch is not None:
         summary["batch"] = batch.summary()
@@ -161,7 +161,7 @@ def ask(args: argparse.Namespace, out: Output) -> int:
             rpm = _rpm_factory(args, store, choice)(task, None)
             return await rpm.apersonalize(args.user, args.query, options=args.options)  # type: ignore[no-any-return]
 
-        prediction = asyncio.run(go())
+        prediction = run_async(go())
     if out.json:
         out.data(prediction.model_dump(mode="json"))
     else:

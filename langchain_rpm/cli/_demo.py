@@ -20,7 +20,6 @@ Example:
 from __future__ import annotations
 
 import argparse
-import asyncio
 import re
 import shlex
 import time
@@ -28,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from langchain_rpm.cli._exits import OK
+from langchain_rpm.cli._interrupts import run_async
 from langchain_rpm.cli._output import Output
 from langchain_rpm.cli._session import StoreAccess, announcer, model_plan, running_model
 from langchain_rpm.cli.render import factor_table, plain
@@ -266,5 +266,5 @@ def demo(args: argparse.Namespace, out: Output) -> int:
     if plan.kind == "local":  # the local server answers one call at a time: more in flight only wait and time out
         args.concurrency = min(args.concurrency, LOCAL_CONCURRENCY)
     with running_model(plan, announcer(out.json), cache=access.cache(not args.no_cache)) as choice:
-        asyncio.run(_run(args, access, choice, out))
+        run_async(_run(args, access, choice, out))
     return OK

@@ -10,7 +10,6 @@ Example:
 from __future__ import annotations
 
 import argparse
-import asyncio
 from collections.abc import Sequence
 from typing import Any
 
@@ -18,6 +17,7 @@ from rich.table import Table
 
 from langchain_rpm._drift_types import DriftRecord
 from langchain_rpm.cli._exits import OK
+from langchain_rpm.cli._interrupts import run_async
 from langchain_rpm.cli._output import Output, stored_profile
 from langchain_rpm.cli._session import StoreAccess, announcer, model_plan, running_model
 from langchain_rpm.cli._task_choice import requested_task, task_for_profile
@@ -101,7 +101,7 @@ def refresh(args: argparse.Namespace, out: Output) -> int:
                 out.line(literal(line))
         report: Any = None
         if not args.dry_run and plan.action != "none":
-            report = asyncio.run(rpm.arefresh(args.user))
+            report = run_async(rpm.arefresh(args.user))
     if out.json:
         out.data({"plan": plan.model_dump(), "calls": report.calls if report else 0, "dry_run": args.dry_run})
     elif report is not None:

@@ -103,6 +103,7 @@ def _dispatch(args: Any, as_json: bool) -> int:
 
 def _run(argv: list[str]) -> int:
     as_json = "--json" in argv
+    from langchain_rpm.cli._interrupts import kept_interrupts
     from langchain_rpm.cli._local_llm import install_signal_handlers
     from langchain_rpm.cli._parser import build_parser
 
@@ -129,7 +130,8 @@ def _run(argv: list[str]) -> int:
     library.propagate, propagate = False, library.propagate
     shown, warnings.showwarning = warnings.showwarning, _one_line_warning
     try:
-        return _dispatch(args, as_json)
+        with kept_interrupts():
+            return _dispatch(args, as_json)
     except KeyboardInterrupt:
         raise
     except Exception as exc:

@@ -232,3 +232,61 @@ def test_ctrl_c_while_a_fresh_process_loads_the_command_is_one_line_and_130(way_
         [sys.executable, "-c", code, "--json", "users"], capture_output=True, text=True, env=clean_env(), cwd=ROOT
     )
     assert (done.returncode, done.stderr) == (130, '{"error": "interrupted", "exit_code": 130}\n')
+
+
+LOSE_AN_INTERRUPT = """
+import sys
+
+import langchain_rpm.cli._commands as commands
+
+prepare = commands.prepare
+
+
+class Interrupted:
+    def __del__(self):
+        raise KeyboardInterrupt  # what a Ctrl-C becomes where Python can only print it
+
+
+def prepare_then_lose_a_ctrl_c(args):
+    Interrupted()
+    return prepare(args)
+
+
+commands.prepare = prepare_then_lose_a_ctrl_c
+from langchain_rpm.cli import main
+
+sys.exit(main())
+"""
+
+
+def test_a_ctrl_c_python_could_only_print_still_stops_the_command_before_its_model_calls(tmp_path, server, rows):
+    """CI, round 10: a SIGINT landed in pydantic-core building a validator, a callback that cannot raise. Python
+    printed "Exception ignored in: 'cls_name' ... KeyboardInterrupt" and went on: the build ran to the end, exit 0."""
+    result = run_process(
+        "--store", tmp_path / "s", "--base-url", server.base_url, *FAST, "build", rows, code=LOSE_AN_INTERRUPT
+    )
+    assert result.status == 130, result.err
+    assert result.err.strip().splitlines()[-1] == "error: interrupted"
+    assert "Exception ignored" not in result.err and "Traceback" not in result.err, result.err
+    assert server.stats["chat_requests"] == 0  # stopped before the first model call
+
+
+def test_a_kept_ctrl_c_is_raised_when_the_block_ends_and_other_unraisable_errors_still_reach_the_hook(monkeypatch):
+    from langchain_rpm.cli._interrupts import kept_interrupts
+
+    class Interrupted:
+        def __del__(self):
+            raise KeyboardInterrupt
+
+    class Broken:
+        def __del__(self):
+            raise ValueError("still printed")
+
+    seen: list[BaseException] = []
+    monkeypatch.setattr(sys, "unraisablehook", lambda info: seen.append(info.exc_value))
+    with pytest.raises(KeyboardInterrupt), kept_interrupts():
+        Interrupted()
+        Broken()
+    assert [type(error) for error in seen] == [ValueError]
+    with kept_interrupts():  # the kept interrupt was raised once: the next command starts clean
+        pass
