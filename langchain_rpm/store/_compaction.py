@@ -8,8 +8,12 @@ deleted rows in free pages until ``VACUUM``. ``chroma vacuum`` alone is not enou
 entries the index has not persisted. Holding the folder's write lock, :func:`compact_plan`:
 
 1. lowers each collection's ``sync_threshold`` to 1, reopens Chroma (so the index reads the setting),
-   writes and deletes one sentinel record, which makes Chroma persist the index and prune its own log,
-   and restores the threshold;
+   writes one record without user data (:data:`KEEPER_ID`, its metadata ``kind`` is ``index_keeper``; no
+   read of ours sees it, each filters by user), which makes Chroma persist the index and prune its own
+   log, and restores the threshold. The record stays: Chroma creates a new index for a collection with no
+   live record each time it opens it, and writes the new index's capacity from uninitialised memory (seen
+   in CI: a forgotten input's bytes in ``data_level0.bin``, written by the first read after a forget that
+   emptied the store). With the record kept, the index zeroed below is loaded, never created again;
 2. zeroes the unused capacity of the HNSW files, which Chroma writes from uninitialised memory (found
    there: documents and metadata of deleted records, left in the process's heap);
 3. removes the index folders of deleted collections (a client that had one loaded can save it again
@@ -48,8 +52,9 @@ from langchain_rpm._plans import Call, Plan
 from langchain_rpm.store._backend import Backend, ChromaParts, HasBackend, backend_of
 from langchain_rpm.store._folder import EmbeddedFolder
 from langchain_rpm.store._locks import Held
+from langchain_rpm.store._records import KEEPER_KIND
 
-SENTINEL_ID = "rpm-compaction-sentinel"
+KEEPER_ID = "rpm-index-keeper"
 UUID_NAME = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 SERVER_NOTE = (
     "not compacted: the Chroma server's (or Chroma Cloud's) own log and files may keep deleted text until the "
@@ -103,8 +108,7 @@ def _compact_folder(folder: EmbeddedFolder, names: dict[str, int]) -> list[str]:
         folder.reopen()  # a loaded index keeps the threshold it was opened with
         for name, dim in targets.items():
             collection = folder.client.get_collection(name)
-            collection.upsert(ids=[SENTINEL_ID], embeddings=[[1.0] * dim])
-            collection.delete(ids=[SENTINEL_ID])
+            collection.upsert(ids=[KEEPER_ID], embeddings=[[1.0] * dim], metadatas=[{"kind": KEEPER_KIND}])
     finally:
         for name, threshold in thresholds.items():
             _set_threshold(folder, name, threshold)

@@ -31,6 +31,7 @@ from langchain_rpm.store._io import call, is_stale_index_error
 from langchain_rpm.store._locks import reopen_plan
 from langchain_rpm.store._query_cache import CachedContext
 from langchain_rpm.store._records import (
+    KEEPER_KIND,
     MANIFEST_KIND,
     decode_manifest,
     hits,
@@ -155,7 +156,7 @@ def list_users_plan(store: ChromaParts) -> Plan[list[str]]:
     while True:
         page = yield call(collection, "get", {"include": ["metadatas"], "limit": size, "offset": offset})
         metadatas = page.get("metadatas") or []
-        users.update(m["user_id"] for m in metadatas if m.get("kind") != MANIFEST_KIND)
+        users.update(m["user_id"] for m in metadatas if m.get("kind") not in (MANIFEST_KIND, KEEPER_KIND))
         if len(metadatas) < size:
             return sorted(users)
         offset += size

@@ -117,6 +117,7 @@ def collection_name(namespace: str, kind: str, user_id: str | None = None) -> st
 
 
 MANIFEST_KIND = "example_ids"  # metadata ``kind`` of the per-user list of example record ids
+KEEPER_KIND = "index_keeper"  # metadata ``kind`` of the one record without user data a compaction keeps
 MANIFEST_KEY, PROFILE_KEY = "ids", "profile"  # the metadata key holding a manifest's / a profile's JSON
 METADATA_TEXT_BYTES = 4096
 """The longest JSON kept in metadata: Chroma Cloud refuses a metadata value over 4,096 bytes (its quotas)."""

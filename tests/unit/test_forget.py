@@ -130,6 +130,35 @@ def test_compaction_removes_index_folders_of_deleted_collections(tmp_path):
     assert rpm.personalize("ada", "Robots in space.").example_ids
 
 
+def _index_files(folder: Path) -> dict[str, tuple[bytes, bytes]]:
+    """Each HNSW index's header and ``data_level0.bin``."""
+    return {
+        path.parent.name: ((path.parent / "header.bin").read_bytes(), path.read_bytes())
+        for path in folder.glob("*/data_level0.bin")
+    }
+
+
+def test_reads_after_a_forget_that_emptied_the_store_leave_its_index_files_as_compacted(tmp_path):
+    """Chroma creates a new HNSW index for a collection with no live record each time it opens it, and writes the
+    new index's capacity from uninitialised memory (CI on b0adbfd: a forgotten input's bytes in ``data_level0.bin``
+    after a forget). The compaction keeps one record without user data in each collection, so the index it zeroed is
+    loaded, never created again. Before: the first read after the forget rewrote both indexes."""
+    folder = tmp_path / "store"
+    rpm, _, _ = _setup(folder)
+    rpm.build_user("ada", ADA)
+    rpm.forget("ada")
+    compacted = _index_files(folder)
+    assert len(compacted) == 2  # examples and profiles
+    assert rpm.store.get_examples("ada") == [] and rpm.store.search("ada", "robots", k=3) == []
+    assert rpm.users() == [] and rpm.store.get_profile("ada") is None
+    again = RPMStore(folder, embeddings=CountingEmbeddings())
+    assert again.list_users() == [] and again.search("ada", "robots", k=3) == []
+    assert _index_files(folder) == compacted
+    rpm.build_user("bob", BOB)  # the kept record takes no part in a build or a read
+    assert rpm.users() == ["bob"] and len(rpm.store.get_examples("bob")) == len(BOB)
+    assert len(rpm.store.search("bob", "robots", k=10)) == len(BOB)
+
+
 def test_forget_empties_the_process_caches_keyed_by_text_of_the_users_data(rpm):
     """Output schemas naming a user's factors, the callers built on them, the compiled patterns of their answers:
     keyed by that text, not by the user, so a forget empties them whole (main: they kept ada's factor names)."""
