@@ -4,9 +4,10 @@ A batching chat model hands each request to :meth:`BatchCoordinator.submit` unde
 ``custom_id`` and waits on the returned future. The coordinator sends what it has collected as one
 batch when *every active build is waiting on a request* (builds register with :meth:`track`, and a
 request in progress is marked with :meth:`busy`) and no request arrived for ``collect_window``
-seconds, or in any case once the oldest request has waited ``collect_timeout`` seconds. Builds that
-run concurrently move through the same phases together (extraction, each clustering step, judging,
-reasoning), so each phase goes out as one batch for all users, whatever the build graph looks like.
+seconds (a pause of the whole process, such as a full garbage collection, does not count), or in any
+case once the oldest request has waited ``collect_timeout`` seconds. Builds that run concurrently move
+through the same phases together (extraction, each clustering step, judging, reasoning), so each phase
+goes out as one batch for all users, whatever the build graph looks like.
 
 A future resolves to the reply body of its line, or to ``None`` when that line must be sent online
 (it failed, its batch expired or was refused). Identical requests share one line; a request the
@@ -228,20 +229,31 @@ class BatchCoordinator:
                 self._job().submit(chunk)
 
     def _next_batch(self) -> dict[str, dict[str, Any]] | None:
-        """Wait (holding the condition) until the queued requests should go out; ``None`` once closed."""
+        """Wait (holding the condition) until the queued requests should go out; ``None`` once closed.
+
+        A pause of the whole process (a full garbage collection holds every thread; so can the machine's load)
+        is not quiet: nobody could ask during it. When the dispatcher wakes later than it asked by more than
+        half the window, the quiet starts again from that moment.
+        """
         window, limit = self.settings.collect_window, self.settings.collect_timeout
+        quiet_from = wake_at = 0.0
         while not self._stop.is_set():
             if not self._queued:
                 self._cond.wait()
+                wake_at = 0.0
                 continue
             now = time.monotonic()
+            if wake_at and now - wake_at > window / 2:
+                quiet_from = now
             settled = all(self._waiting[build] > 0 for build in self._active)
-            quiet, held = now - self._last_arrival, now - self._first_queued
+            quiet, held = now - max(self._last_arrival, quiet_from), now - self._first_queued
             if held >= limit or (settled and quiet >= window):
                 taken, self._queued = self._queued, {}
                 self._sent.update(taken)
                 return {custom_id: pending.body for custom_id, pending in taken.items()}
-            self._cond.wait(max(0.001, min(limit - held, window - quiet) if settled else limit - held))
+            timeout = max(0.001, min(limit - held, window - quiet) if settled else limit - held)
+            wake_at = now + timeout
+            self._cond.wait(timeout)
         return None
 
     def _chunks(self, lines: dict[str, dict[str, Any]]) -> list[dict[str, dict[str, Any]]]:

@@ -15,6 +15,7 @@ import sys
 import threading
 import time
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import openai
@@ -332,6 +333,31 @@ async def test_a_batch_waits_until_every_active_build_asks(server, tmp_path):
     sizes = [len(b["lines"]) for b in server.batches[4:]]
     # the first batch left without user-00's two items, so its phases went out in batches of their own
     assert sizes[0] == 4 and len(sizes) > 4 and sum(sizes) == lines_per_build(3, 2) == 18
+
+
+def test_a_pause_of_the_whole_process_does_not_pass_for_the_quiet_before_a_batch(server, tmp_path, monkeypatch):
+    """CI on b0adbfd: one phase of a bulk build went out in two batches. The collect window is wall-clock time, and a
+    pause of the whole process (a full garbage collection late in a long run holds every thread) counted as quiet:
+    the dispatcher woke after it, saw the build waiting on its first request, and sent that one alone."""
+    from langchain_rpm.batch import _coordinator
+
+    paused = [0.0]
+    clock = time.monotonic
+    monkeypatch.setattr(_coordinator, "time", SimpleNamespace(monotonic=lambda: clock() + paused[0]))
+    model = server.chat_model(max_retries=0)
+    settings = BatchSettings(poll_interval=0.01, collect_window=0.2)
+    with BatchCoordinator(model.root_client, tmp_path / "b.sqlite", settings=settings) as coordinator:
+        batched = BatchChatOpenAI.from_model(model, coordinator)
+        first, second = (batch_request(batched, [HumanMessage(text)], None, {}) for text in ("Robots?", "Romance?"))
+        assert first is not None and second is not None
+        with coordinator.track("ada"), coordinator.busy():
+            answers = [coordinator.submit(first.custom_id, first.body)]
+            time.sleep(0.05)
+            paused[0] = 1.0  # the process stood still for a second: nobody could ask meanwhile
+            time.sleep(0.25)  # the dispatcher wakes (0.2 s) and sees 1.2 s without a request
+            answers.append(coordinator.submit(second.custom_id, second.body))
+            assert all(answer.result(timeout=30) for answer in answers)
+    assert [len(batch["lines"]) for batch in server.batches] == [2]
 
 
 def test_the_batch_benchmark_runs_at_tiny_sizes(tmp_path):
