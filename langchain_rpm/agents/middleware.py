@@ -76,7 +76,8 @@ def _with_block(system: SystemMessage | None, block: str) -> SystemMessage:
 
 
 BlockKey = tuple[str, Hashable, str]
-"""A kept block's key: the user, their stored profile's revision (``QueryContext.revision``), the message."""
+"""A kept block's key: the user, the revision of their stored profile and examples (``QueryContext.revision``),
+the message."""
 _ATTEMPTS = 3
 """Times a block is made again when its user was dropped while it was being made (then: no block)."""
 
@@ -93,7 +94,7 @@ class RPMMiddleware(AgentMiddleware):
         on_unknown_user: ``"empty"`` (a user without a profile: the prompt is left unchanged) or
             ``"raise"`` (:class:`~langchain_rpm.errors.UnknownUserError`).
         header: First line of the block.
-        cache_size: Blocks kept per (user, stored profile, message).
+        cache_size: Blocks kept per (user, stored profile and examples, message).
 
     Example:
         >>> # create_agent(model, tools, middleware=[RPMMiddleware(rpm, k=3)], context_schema=RPMContext)
@@ -179,10 +180,11 @@ class RPMMiddleware(AgentMiddleware):
     def block_plan(self, user_id: str, query: str) -> Plan[str]:
         """The block added for ``user_id`` and ``query`` (``""`` without a profile), cached per message.
 
-        Blocks are kept per (user, stored profile, message): a kept block costs no store read on an embedded
-        folder whose query cache holds the user, one read of the profile on other stores. A forget, a removal
-        or a write of the user's examples in this process drops their blocks at once, and a block made from a
-        read that one of them followed is made again; a user found without a profile has their blocks dropped.
+        Blocks are kept per (user, stored profile and examples, message): a kept block costs no store read on an
+        embedded folder whose query cache holds the user, one read of the profile and manifest on other stores.
+        A forget, a removal or a write of the user's examples in this process drops their blocks at once, and a
+        block made from a read that one of them followed is made again; a user found without a profile has their
+        blocks dropped.
         """
         for _ in range(_ATTEMPTS):
             dropped = self._begin(user_id)

@@ -84,6 +84,7 @@ class QueryContext:
     hit: Callable[[int, float], list[RetrievedExample]] | None = None
     norms: Any = None  # the rows' norms, when kept with the vectors (a cached read)
     factors_json: str | None = None  # the stored profile's factors alone, as JSON, when known (a cached read)
+    examples_key: Hashable = None  # what names the user's current examples (their manifest), when read
 
     @cached_property
     def profile(self) -> UserProfile | None:
@@ -101,19 +102,20 @@ class QueryContext:
 
     @property
     def revision(self) -> Hashable:
-        """A key of the stored profile that changes whenever it does (``None``: no profile), nothing parsed.
+        """A key of the stored profile and examples that changes whenever they do (``None``: no profile).
 
         A build, an update, a removal or a correction stores a new profile document (its version and update
         time move), so what a caller derived from a query context may be kept under (user, revision). The
         version alone would not do: a user forgotten and built again starts at version 1 again. A write of
-        examples alone (``RPMStore.add_examples``, ``replace_user_examples``) keeps the profile and so the
-        revision: it drops what this process derived instead (:func:`langchain_rpm._process_caches.drop_user`).
-        For a stored JSON it is the string's hash (64 bits, computed once per string: a cached read hands out
-        the same one).
+        examples alone (``RPMStore.add_examples``, ``replace_user_examples``) keeps the profile but changes the
+        user's manifest, which the revision covers when the backend read it (:attr:`examples_key`): such a write
+        in another process shows here too. For a stored JSON it is the string's hash (computed once per
+        string: a cached read hands out the same one); nothing is parsed.
         """
-        if isinstance(self.stored, str):
-            return hash(self.stored)
-        return None if self.stored is None else (self.stored.version, self.stored.updated_at)
+        if self.stored is None:
+            return None
+        profile = hash(self.stored) if isinstance(self.stored, str) else (self.stored.version, self.stored.updated_at)
+        return profile if self.examples_key is None else (profile, self.examples_key)
 
     def nearest(self, user_id: str, vector: list[float], k: int) -> list[RetrievedExample]:
         """The ``k`` examples nearest (cosine) to ``vector``, best first, like a backend's ``search_plan``."""
@@ -184,6 +186,10 @@ class Backend(Protocol):
 
     def profile_plan(self, user_id: str) -> Plan[UserProfile | None]:
         """The user's stored profile, or ``None``."""
+        ...
+
+    def profile_context_plan(self, user_id: str) -> Plan[QueryContext]:
+        """The stored profile and what names the user's current examples, in one read (no vectors)."""
         ...
 
     def list_users_plan(self) -> Plan[list[str]]:

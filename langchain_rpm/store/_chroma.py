@@ -122,6 +122,10 @@ class ChromaBackend(Embedder):
         """The user's profile."""
         return reads.profile_plan(self, user_id)
 
+    def profile_context_plan(self, user_id: str) -> Plan[QueryContext]:
+        """The profile and the manifest, in one ``get``."""
+        return reads.profile_context_plan(self, user_id)
+
     def list_users_plan(self) -> Plan[list[str]]:
         """Users with a profile."""
         return reads.list_users_plan(self)

@@ -117,6 +117,10 @@ class GraphStoreBackend:
         """The current backend's profile."""
         return self.current().profile_plan(user_id)  # type: ignore[no-any-return]
 
+    def profile_context_plan(self, user_id: str) -> Plan[QueryContext]:
+        """The current backend's profile and examples' key."""
+        return self.current().profile_context_plan(user_id)  # type: ignore[no-any-return]
+
     def list_users_plan(self) -> Plan[list[str]]:
         """The current backend's users."""
         return self.current().list_users_plan()  # type: ignore[no-any-return]

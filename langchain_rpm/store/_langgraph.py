@@ -156,17 +156,18 @@ class LangGraphBackend(Embedder):
 
     def query_context_plan(self, user_id: str) -> Plan[QueryContext]:
         """Profile and current vectors from one head read and one read of its records (exact ranking)."""
-        head, _, values = yield from self._current_values(user_id)
+        head, ids, values = yield from self._current_values(user_id)
         profile = head.get("profile") if head else None
         if not profile:
             return QueryContext(None)
         if self.search == "index":
-            return QueryContext(profile)  # the store's own search serves
+            return QueryContext(profile, examples_key=tuple(ids))  # the store's own search serves
         rows = [value for value in values if value is not None]
         return QueryContext(
             profile,
             [row["vector"] for row in rows],
             lambda row, score: [_hit(rows[row], score)],
+            examples_key=tuple(ids),
         )
 
     def cached_query_context(self, user_id: str) -> QueryContext | None:
@@ -182,6 +183,12 @@ class LangGraphBackend(Embedder):
         head = yield from self._head(user_id)
         profile = head.get("profile") if head else None
         return UserProfile.model_validate_json(profile) if profile else None
+
+    def profile_context_plan(self, user_id: str) -> Plan[QueryContext]:
+        """The profile and the current record ids, from the head (one get)."""
+        head = yield from self._head(user_id)
+        profile = head.get("profile") if head else None
+        return QueryContext(profile or None, examples_key=tuple(head.get("ids") or []) if head else None)
 
     def list_users_plan(self) -> Plan[list[str]]:
         """Users whose head holds a profile, sorted."""

@@ -156,10 +156,10 @@ class CachedContext:
     def context(self) -> QueryContext:
         """A fresh :class:`QueryContext` over the kept vectors and metadata (it parses its own profile objects)."""
         if self.vectors is None:
-            return QueryContext(self.profile_json, factors_json=self.factors)
+            return QueryContext(self.profile_json, factors_json=self.factors, examples_key=self.manifest)
         user_id, metadatas = self.user_id, self.metadatas
         found = lambda row, score: hits(user_id, [metadatas[row]], [score])  # noqa: E731
-        return QueryContext(self.profile_json, self.vectors, found, self.norms, self.factors)
+        return QueryContext(self.profile_json, self.vectors, found, self.norms, self.factors, self.manifest)
 
     @cached_property
     def factors(self) -> str | None:

@@ -147,6 +147,13 @@ def profile_plan(store: ChromaParts, user_id: str) -> Plan[UserProfile | None]:
     return UserProfile.model_validate_json(text) if text is not None else None
 
 
+def profile_context_plan(store: ChromaParts, user_id: str) -> Plan[QueryContext]:
+    """The stored profile (its JSON, parsed at first use) and the manifest naming the current examples: one ``get``."""
+    wanted = [profile_id(user_id), manifest_id(user_id)]
+    documents = yield from _stored_texts(store, user_id, wanted)
+    return QueryContext(documents.get(wanted[0]), examples_key=documents.get(wanted[1]))
+
+
 def list_users_plan(store: ChromaParts) -> Plan[list[str]]:
     """Ids of every user with a stored profile, sorted (paged under the max batch size)."""
     collection = yield from store.collection("profiles")
@@ -314,7 +321,7 @@ def _query_context(
         return kept  # the same records (copy-on-write ids are never rewritten): no read of the examples
     ids, exact = decode_manifest(manifest) if manifest is not None else ([], False)
     if not exact or len(ids) > store.exact_search_limit:
-        return CachedContext(profile)  # an older manifest, or a very large user: search as usual
+        return CachedContext(profile, manifest=manifest)  # an older manifest, or a very large user: search as usual
     rows, missing = previous.rows(ids) if previous is not None else ([], ids)
     request = {"ids": missing, "where": flt, "include": ["embeddings", "metadatas"]}
     found = (yield from _read_examples(store, user_id, request)) if missing else {}

@@ -190,11 +190,11 @@ class RPMStore(ChromaView, LangGraphConstructors):
         return getattr(self.backend, "folder", None) is not None
 
     def profile_context_plan(self, user_id: str) -> Plan[QueryContext]:
-        """:meth:`query_context_plan` where queries' reads are kept (held), else the profile alone (no vectors)."""
+        """:meth:`query_context_plan` where reads are kept, else the profile and the examples' manifest (one read)."""
         if self.caches_queries:
             context = yield from self.query_context_plan(user_id)
             return context
-        return QueryContext((yield from self.profile_plan(user_id)))
+        return (yield from self.backend.profile_context_plan(user_id))
 
     def query_context_plan(self, user_id: str) -> Plan[QueryContext]:
         """The profile and what a search needs (:class:`~langchain_rpm.store._backend.QueryContext`): one read.

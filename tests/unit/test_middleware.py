@@ -9,14 +9,16 @@ import pytest
 from langchain.agents import create_agent
 from langchain_core.messages import HumanMessage
 from langgraph.checkpoint.memory import InMemorySaver
+from langgraph.store.memory import InMemoryStore
 
-from langchain_rpm import LAMP2, RPMContext
+from langchain_rpm import LAMP2, RPM, RPMContext, RPMStore
 from langchain_rpm.agents.middleware import RPMMiddleware
 from langchain_rpm.agents.tools import create_rpm_tool
 from langchain_rpm.errors import MissingUserIdError, UnknownUserError
 from langchain_rpm.personalization import Personalization, approx_tokens
 from langchain_rpm.types import Factor, FactorStatistics, ReasoningExample, RetrievedExample, UserProfile
 from tests.support.agent_fakes import BASE_PROMPT, ToolLoopModel, movie_facts
+from tests.support.rpm_fakes import CountingEmbeddings, rpm_fake_model
 from tests.unit.conftest import MOVIE_HISTORY
 
 QUESTION = "A robot falls in love in space."
@@ -267,6 +269,29 @@ def test_a_user_changed_by_another_process_keeps_only_their_current_block(rpm, m
         rpm.build_user("ada", MOVIE_HISTORY[2:])
     after = middleware.personal_block("ada", QUESTION)
     assert after != before and [text for key, text in middleware._cache.items() if key[0] == "ada"] == [after]
+
+
+@pytest.mark.parametrize("backend", ["chroma", "langgraph"])
+def test_examples_replaced_by_another_process_are_not_served_from_an_older_block(rpm, monkeypatch, backend):
+    """A write of examples alone keeps the profile; in another process it reached this one's middleware only when
+    the profile changed, so the kept block went on naming the erased examples. The revision covers the examples."""
+    import langchain_rpm.store._writes as writes
+
+    if backend == "langgraph":
+        store = RPMStore.from_langgraph(InMemoryStore(), embeddings=CountingEmbeddings())
+        rpm = RPM(rpm_fake_model(), task="lamp2", store=store, k=3)
+    rpm.build_user("ada", MOVIE_HISTORY[:2])
+    middleware = RPMMiddleware(rpm, k=1, retrieval="query")
+    before = middleware.personal_block("ada", QUESTION)
+    erased = MOVIE_HISTORY[0]["input"]
+    assert erased in before
+    kept = ReasoningExample(item_id="n", input="Robots kiss a pilot.", features=[], reasoning="r", answer="sci-fi")
+    with monkeypatch.context() as elsewhere:  # as in another process: no hook of this one runs
+        elsewhere.setattr(writes, "drop_user", lambda user_id: None, raising=False)
+        rpm.store.replace_user_examples("ada", [kept])
+    after = middleware.personal_block("ada", QUESTION)
+    assert erased not in after and kept.input in after
+    assert [text for key, text in middleware._cache.items() if key[0] == "ada"] == [after]
 
 
 def test_a_write_of_examples_alone_keeps_the_caches_keyed_by_text(rpm):
