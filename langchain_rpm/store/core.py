@@ -194,7 +194,7 @@ class RPMStore(ChromaView, LangGraphConstructors):
         if self.caches_queries:
             context = yield from self.query_context_plan(user_id)
             return context
-        return (yield from self.backend.profile_context_plan(user_id))
+        return (yield from self._read(self.backend.profile_context_plan(user_id)))
 
     def query_context_plan(self, user_id: str) -> Plan[QueryContext]:
         """The profile and what a search needs (:class:`~langchain_rpm.store._backend.QueryContext`): one read.
