@@ -60,11 +60,9 @@ def raise_kept_interrupt() -> None:
 
 def run_async(coroutine: Coroutine[Any, Any, T]) -> T:
     """``asyncio.run(coroutine)`` between two checks for a kept Ctrl-C (the coroutine is closed if it never starts)."""
-    try:
-        raise_kept_interrupt()
-    except KeyboardInterrupt:
+    if _kept.is_set():
         coroutine.close()
-        raise
+    raise_kept_interrupt()
     result = asyncio.run(coroutine)
     raise_kept_interrupt()
     return result

@@ -149,9 +149,15 @@ def profile_plan(store: ChromaParts, user_id: str) -> Plan[UserProfile | None]:
 
 def profile_context_plan(store: ChromaParts, user_id: str) -> Plan[QueryContext]:
     """The stored profile (its JSON, parsed at first use) and the manifest naming the current examples: one ``get``."""
+    profile, manifest = yield from _profile_and_manifest(store, user_id)
+    return QueryContext(profile, examples_key=manifest)
+
+
+def _profile_and_manifest(store: ChromaParts, user_id: str) -> Plan[tuple[str | None, str | None]]:
+    """The user's stored profile and manifest documents (``None`` where there is none), in one ``get``."""
     wanted = [profile_id(user_id), manifest_id(user_id)]
     documents = yield from _stored_texts(store, user_id, wanted)
-    return QueryContext(documents.get(wanted[0]), examples_key=documents.get(wanted[1]))
+    return documents.get(wanted[0]), documents.get(wanted[1])
 
 
 def list_users_plan(store: ChromaParts) -> Plan[list[str]]:
@@ -308,14 +314,14 @@ def _query_context(
     ``switched``: the profile and manifest this process's write stored, nothing written since (no ``get``).
     """
     flt = user_filter(user_id)
+    profile: str | None
+    manifest: str | None
     if switched is not None and switched.profile_json is not None:
         profile, manifest = switched.profile_json, switched.manifest
     else:
-        wanted = [profile_id(user_id), manifest_id(user_id)]
-        documents = yield from _stored_texts(store, user_id, wanted)
-        if wanted[0] not in documents:
+        profile, manifest = yield from _profile_and_manifest(store, user_id)
+        if profile is None:
             return CachedContext(None)
-        profile, manifest = documents[wanted[0]], documents.get(wanted[1])
     kept = previous.reused(profile, manifest) if previous is not None and manifest is not None else None
     if kept is not None:
         return kept  # the same records (copy-on-write ids are never rewritten): no read of the examples
